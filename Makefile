@@ -1,0 +1,41 @@
+# Robot SRE — developer entry points. `make demo` and `make test` work on a
+# fresh Debian machine with Python 3.11 (they install what is missing).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench system-deps venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system-deps:
+	scripts/install-system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check responder tests bench
+	$(BIN)/ruff format --check responder tests bench
+	$(BIN)/mypy responder
+
+format: $(STAMP)
+	$(BIN)/ruff format responder tests bench
+	$(BIN)/ruff check --fix responder tests bench
+
+test: $(STAMP) system-deps lint
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	scripts/demo.sh
+
+bench: $(STAMP) system-deps
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis robot-sre.db*

@@ -1,0 +1,69 @@
+"""``GET /api/v1/incidents`` and ``GET /api/v1/incidents/{id}``."""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from responder.api.errors import error
+from responder.incidents.lifecycle import IncidentState
+from responder.runtime import Runtime
+from responder.store import IncidentFilter
+from responder.taxonomy.models import Environment
+
+MAX_LIMIT = 500
+
+
+def _int(value: str | None, default: int, name: str, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return int(value)
+
+
+async def list_incidents(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    params = request.query_params
+    try:
+        state = IncidentState(params["state"]) if "state" in params else None
+    except ValueError:
+        return error(
+            400, f"unknown state {params['state']!r}; one of " + ", ".join(IncidentState), "state"
+        )
+    try:
+        environment = Environment(params["environment"]) if "environment" in params else None
+    except ValueError:
+        return error(400, f"unknown environment {params['environment']!r}", "environment")
+    incident_type = params.get("type") or params.get("incident_type")
+    try:
+        limit = _int(params.get("limit"), 100, "limit", 1, MAX_LIMIT)
+        offset = _int(params.get("offset"), 0, "offset", 0, 10**9)
+    except ValueError as exc:
+        return error(400, str(exc), "limit" if "limit" in str(exc) else "offset")
+    query = IncidentFilter(
+        state=state,
+        incident_type=incident_type,
+        environment=environment,
+        limit=limit,
+        offset=offset,
+    )
+    incidents = await anyio.to_thread.run_sync(runtime.store.list_incidents, query)
+    return JSONResponse(
+        {
+            "incidents": [incident.to_record() for incident in incidents],
+            "count": len(incidents),
+            "limit": limit,
+            "offset": offset,
+        }
+    )
+
+
+async def get_incident(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    incident_id = request.path_params["incident_id"]
+    incident = await anyio.to_thread.run_sync(runtime.store.get_incident, incident_id)
+    if incident is None:
+        return error(404, f"no incident {incident_id!r}")
+    return JSONResponse(incident.to_record())

@@ -1,0 +1,151 @@
+"""``GET /openapi.json``: the HTTP interface, with schemas from the models."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from responder import __version__
+from responder.incidents.models import Incident
+from responder.ingest.payload import WebhookPayload
+
+REF = "#/components/schemas/{model}"
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=schema)}}},
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json("Error", description)
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    _, defs = models_json_schema(
+        [(WebhookPayload, "validation"), (Incident, "serialization")], ref_template=REF
+    )
+    schemas: dict[str, Any] = defs["$defs"]
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "field": {"type": "string"}},
+    }
+    list_params = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+        for name, kind in (
+            ("state", "string"),
+            ("type", "string"),
+            ("environment", "string"),
+            ("limit", "integer"),
+            ("offset", "integer"),
+        )
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Robot SRE", "version": __version__},
+        "paths": {
+            "/webhooks/alertmanager": {
+                "post": {
+                    "summary": "Alertmanager webhook (payload version 4)",
+                    "security": [{"bearer": []}, {}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": REF.format(model="WebhookPayload")}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "accepted and queued durably",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "accepted": {"type": "integer"},
+                                            "queued": {"type": "string"},
+                                            "truncated_alerts": {"type": "integer"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "400": _error("malformed JSON or not an object"),
+                        "401": _error("missing or wrong bearer token"),
+                        "413": _error("body over max_body_bytes"),
+                        "422": _error("invalid payload: the field is named"),
+                        "503": _error("store unavailable or queue full: retry"),
+                    },
+                }
+            },
+            "/api/v1/incidents": {
+                "get": {
+                    "summary": "List incidents, newest first",
+                    "parameters": list_params,
+                    "responses": {
+                        "200": {"description": "incident records"},
+                        "400": _error("invalid filter"),
+                    },
+                }
+            },
+            "/api/v1/incidents/{incident_id}": {
+                "get": {
+                    "summary": "One incident record",
+                    "parameters": [
+                        {
+                            "name": "incident_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _json("Incident", "the incident record"),
+                        "404": _error("no such incident"),
+                    },
+                }
+            },
+            "/api/v1/taxonomy": {
+                "get": {
+                    "summary": "Domains, incident types, actions, matrix",
+                    "responses": {"200": {"description": "the catalogue"}},
+                }
+            },
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the store answers",
+                    "responses": {
+                        "200": {"description": "ready"},
+                        "503": {"description": "store unavailable"},
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {"200": {"description": "text exposition"}},
+                }
+            },
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document())

@@ -1,0 +1,110 @@
+"""The ``robot-sre`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from responder.settings import SettingsError, load_settings
+from responder.taxonomy import CatalogueError, builtin_taxonomy
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from responder.app import create_app
+
+    settings = load_settings()
+    overrides = {"host": args.host or settings.host, "port": args.port or settings.port}
+    settings = settings.model_copy(update=overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    files = [Path(f) for f in args.files]
+    token = args.token or os.environ.get("ROBOT_SRE_WEBHOOK_TOKEN")
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    url = args.url.rstrip("/") + "/webhooks/alertmanager"
+    failed = 0
+    with httpx.Client(timeout=10) as client:
+        for path in files:
+            response = client.post(url, content=path.read_bytes(), headers=headers)
+            print(f"{path}: {response.status_code} {response.text.strip()}")
+            failed += response.status_code != 200
+    return 1 if failed else 0
+
+
+def _taxonomy(args: argparse.Namespace) -> int:
+    from responder.api.taxonomy import taxonomy_document
+
+    taxonomy = builtin_taxonomy()
+    document = taxonomy_document(taxonomy)
+    if args.json:
+        print(json.dumps(document, indent=2))
+        return 0
+    print(f"Robot SRE taxonomy {taxonomy.version}")
+    for domain in taxonomy.domains.values():
+        print(f"\n{domain.id} — {domain.covers}")
+        for incident_type in taxonomy.incident_types.values():
+            if incident_type.domain != domain.id:
+                continue
+            print(
+                f"  {incident_type.id} ({incident_type.default_severity}): "
+                f"{incident_type.display_name}"
+            )
+            print(f"    auto:      {', '.join(incident_type.auto_allowed)}")
+            print(f"    approval:  {', '.join(incident_type.approval_required) or '-'}")
+            print(f"    human:     {', '.join(incident_type.human_only) or '-'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robot-sre", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the responder (default 127.0.0.1:8080)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(run=_serve)
+
+    replay = commands.add_parser("replay", help="post webhook payload files to a responder")
+    replay.add_argument("files", nargs="+", metavar="FILE")
+    replay.add_argument("--url", default="http://127.0.0.1:8080")
+    replay.add_argument("--token", help="bearer token (default: ROBOT_SRE_WEBHOOK_TOKEN)")
+    replay.set_defaults(run=_replay)
+
+    taxonomy = commands.add_parser("taxonomy", help="print the incident taxonomy")
+    taxonomy.add_argument("--json", action="store_true")
+    taxonomy.set_defaults(run=_taxonomy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except (SettingsError, CatalogueError) as exc:
+        print(f"robot-sre: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stage 4: signals about an incident and what they are worth."""

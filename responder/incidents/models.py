@@ -1,0 +1,152 @@
+"""The incident record (spec section 13) and the values attached to it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from responder.incidents.lifecycle import IncidentState, check_transition
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+UNCLASSIFIED = "unclassified"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Value(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ResourceScope(Value):
+    """What the incident is about: a node, a workload, a service or the cluster."""
+
+    kind: str
+    namespace: str | None = None
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.namespace or ''}/{self.name}"
+
+
+class Signal(Value):
+    """One piece of evidence. ``strength`` feeds the confidence band;
+    ``direct`` marks an error reported by the failing component itself."""
+
+    name: str
+    strength: Literal["strong", "weak"]
+    source: str
+    detail: str = ""
+    direct: bool = False
+    checks: int = 1
+    observed_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertRef(Value):
+    """An Alertmanager alert as it last reached the incident."""
+
+    fingerprint: str
+    alertname: str
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = ""
+    received: int = 1
+
+
+class RecommendedAction(Value):
+    action: str
+    action_class: str
+    decision: str
+    reason: str
+    target: dict[str, str] | None = None
+
+
+class ExecutedAction(Value):
+    action: str
+    target: dict[str, str] | None = None
+    actor: str
+    result: Literal["succeeded", "failed", "dry_run", "skipped"]
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
+class TimelineEntry(Value):
+    at: datetime = Field(default_factory=utcnow)
+    event: str
+    detail: str = ""
+
+
+class Incident(BaseModel):
+    """One open or past problem: every field of spec section 13 plus identity,
+    domain, lifecycle state, timestamps and the alerts it came from."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    id: str
+    incident_type: str
+    domain: str | None
+    display_name: str
+    severity: Severity
+    confidence: Confidence
+    environment: Environment
+    state: IncidentState = IncidentState.observed
+    correlation_key: str
+    signal_sources: list[str] = []
+    resource_scope: ResourceScope
+    evidence_summary: str = ""
+    raw_evidence_refs: list[str] = []
+    signals: list[Signal] = []
+    recommended_actions: list[RecommendedAction] = []
+    executed_actions: list[ExecutedAction] = []
+    approval_state: Literal["none", "pending", "approved", "denied", "expired"] = "none"
+    alerts: dict[str, AlertRef] = {}
+    labels: dict[str, str] = {}
+    timeline: list[TimelineEntry] = []
+    decisions: list[dict[str, Any]] = []
+    duplicates_suppressed: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    recovering_since: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def fingerprints(self) -> list[str]:
+        return sorted(self.alerts)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != IncidentState.resolved
+
+    @property
+    def firing_alerts(self) -> int:
+        return sum(1 for alert in self.alerts.values() if alert.status == "firing")
+
+    def move_to(self, target: IncidentState, reason: str, at: datetime) -> None:
+        """Change state through the lifecycle table; an illegal move raises."""
+        check_transition(self.state, target)
+        self.timeline.append(TimelineEntry(at=at, event=f"state:{target}", detail=reason))
+        self.state = target
+        self.updated_at = at
+        if target == IncidentState.recovering:
+            self.recovering_since = at
+        elif target == IncidentState.resolved:
+            self.resolved_at = at
+        else:
+            self.recovering_since = None
+
+    def record(self, event: str, detail: str, at: datetime) -> None:
+        self.timeline.append(TimelineEntry(at=at, event=event, detail=detail))
+        self.updated_at = at
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON form served by the API (adds the derived fingerprints)."""
+        record = self.model_dump(mode="json")
+        record["fingerprints"] = self.fingerprints
+        return record

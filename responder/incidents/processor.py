@@ -1,0 +1,330 @@
+"""Alerts → incidents: correlation, dedupe, lifecycle, resolution.
+
+One open incident per (incident type, resource scope). A repeat of the same
+alert inside the type's duplicate-suppression window (15 min by default)
+updates the incident but neither opens a new one nor notifies again; it
+counts in ``ops_policy_suppressions_total``. When every alert of an incident
+has resolved it moves to ``recovering``, and to ``resolved`` once the type's
+quiet period has passed without the problem coming back (``sweep``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from responder.audit import AuditEntry
+from responder.evidence.confidence import confidence_band
+from responder.incidents.classify import Classifier
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import (
+    UNCLASSIFIED,
+    AlertRef,
+    ExecutedAction,
+    Incident,
+    RecommendedAction,
+    Signal,
+)
+from responder.incidents.scope import resource_scope
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.metrics import Metrics
+from responder.settings import Settings
+from responder.store import Store, held_lock
+from responder.taxonomy.models import Severity, Taxonomy
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["opened", "updated", "duplicate", "resolved_alert", "ignored", "orphan_resolve"]
+
+Decide = Callable[[Incident, datetime], list[RecommendedAction]]
+"""The decide stage: the recommended actions (with decisions) for an incident."""
+
+_LOCK_TTL_SECONDS = 30.0
+_LOCK_WAIT_SECONDS = 10.0
+_SEVERITY_LABEL = {
+    "critical": Severity.critical,
+    "warning": Severity.warning,
+    "info": Severity.info,
+    "high": Severity.critical,
+    "page": Severity.critical,
+}
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    outcome: Outcome
+    incident_id: str | None
+
+
+def observe_and_notify(incident: Incident, now: datetime) -> list[RecommendedAction]:
+    """The minimal decide stage: every incident is observed and notified."""
+    return [
+        RecommendedAction(
+            action="collect_evidence",
+            action_class="observe",
+            decision="auto",
+            reason="observe is always auto-allowed",
+        ),
+        RecommendedAction(
+            action="notify_operator",
+            action_class="notify",
+            decision="auto",
+            reason="notify is always auto-allowed",
+        ),
+    ]
+
+
+class IncidentProcessor:
+    def __init__(
+        self,
+        store: Store,
+        taxonomy: Taxonomy,
+        classifier: Classifier,
+        settings: Settings,
+        metrics: Metrics,
+        decide: Decide = observe_and_notify,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.taxonomy = taxonomy
+        self.classifier = classifier
+        self.settings = settings
+        self.metrics = metrics
+        self.decide = decide
+        self.clock = clock
+
+    def process(self, payload: WebhookPayload) -> list[AlertOutcome]:
+        outcomes = [self.process_alert(alert) for alert in payload.alerts]
+        for outcome in outcomes:
+            self.metrics.alerts_processed.labels(outcome.outcome).inc()
+        return outcomes
+
+    def process_alert(self, alert: WebhookAlert) -> AlertOutcome:
+        classification = self.classifier.classify(alert.labels)
+        if classification.incident_type is None:
+            return AlertOutcome("ignored", None)
+        type_id = classification.incident_type
+        incident_type = self.taxonomy.incident_types.get(type_id)
+        scope = resource_scope(alert.labels, incident_type.scope_kind if incident_type else None)
+        key = f"{type_id}|{scope.key}"
+        if type_id == UNCLASSIFIED:
+            key = f"{UNCLASSIFIED}|{alert.alertname}|{scope.key}"
+        with held_lock(self.store, f"incident:{key}", _LOCK_TTL_SECONDS, _LOCK_WAIT_SECONDS):
+            now = self.clock()
+            open_id = self.store.open_incident_id(key)
+            incident = self.store.get_incident(open_id) if open_id else None
+            if alert.status == "resolved":
+                if incident is None:
+                    return AlertOutcome("orphan_resolve", None)
+                self._resolve_alert(incident, alert, now)
+                self.store.save_incident(incident)
+                return AlertOutcome("resolved_alert", incident.id)
+            if incident is None:
+                incident = self._open(type_id, key, scope, classification.reason, alert, now)
+                self.store.save_incident(incident)
+                self._audit("incident.open", incident, classification.reason)
+                return AlertOutcome("opened", incident.id)
+            outcome = self._update(incident, alert, now)
+            self.store.save_incident(incident)
+            return AlertOutcome(outcome, incident.id)
+
+    # firing alerts
+
+    def _open(
+        self,
+        type_id: str,
+        key: str,
+        scope: object,
+        reason: str,
+        alert: WebhookAlert,
+        now: datetime,
+    ) -> Incident:
+        incident_type = self.taxonomy.incident_types.get(type_id)
+        incident = Incident(
+            id=uuid.uuid4().hex[:16],
+            incident_type=type_id,
+            domain=incident_type.domain if incident_type else None,
+            display_name=incident_type.display_name if incident_type else alert.alertname,
+            severity=incident_type.default_severity if incident_type else Severity.warning,
+            confidence=confidence_band([]).confidence,
+            environment=self.settings.environment,
+            correlation_key=key,
+            resource_scope=scope,
+            labels=dict(alert.labels),
+            created_at=now,
+            updated_at=now,
+        )
+        incident.record("observed", f"classified as {type_id}: {reason}", now)
+        self.store.set_if_absent(self._dedupe_key(incident, alert), "1", self._window(type_id))
+        self._take_alert(incident, alert, now)
+        incident.move_to(IncidentState.triaged, "classified and assessed", now)
+        self._assess_and_notify(incident, now, "opened")
+        return incident
+
+    def _update(self, incident: Incident, alert: WebhookAlert, now: datetime) -> Outcome:
+        fresh = self.store.set_if_absent(
+            self._dedupe_key(incident, alert), "1", self._window(incident.incident_type)
+        )
+        self._take_alert(incident, alert, now)
+        if not fresh:
+            incident.duplicates_suppressed += 1
+            incident.updated_at = now
+            self.metrics.policy_suppressions.labels(
+                incident.incident_type, incident.environment, "duplicate_alert"
+            ).inc()
+            return "duplicate"
+        if incident.state == IncidentState.recovering:
+            incident.move_to(IncidentState.triaged, f"{alert.alertname} fired again", now)
+        self._assess_and_notify(incident, now, "updated")
+        return "updated"
+
+    def _take_alert(self, incident: Incident, alert: WebhookAlert, now: datetime) -> None:
+        previous = incident.alerts.get(alert.identity)
+        incident.alerts[alert.identity] = AlertRef(
+            fingerprint=alert.identity,
+            alertname=alert.alertname,
+            status=alert.status,
+            labels=dict(alert.labels),
+            annotations=dict(alert.annotations),
+            starts_at=alert.startsAt,
+            ends_at=alert.endsAt,
+            generator_url=alert.generatorURL,
+            received=(previous.received + 1) if previous else 1,
+        )
+        if alert.status == "firing":
+            strength = (
+                "weak"
+                if _SEVERITY_LABEL.get(alert.labels.get("severity", "")) in (Severity.info, None)
+                else "strong"
+            )
+            signal = Signal(
+                name=alert.alertname or "alert",
+                strength=strength,
+                source="alertmanager",
+                detail=alert.annotations.get("summary", "")[:500],
+                observed_at=now,
+            )
+            incident.signals = [s for s in incident.signals if s.name != signal.name] + [signal]
+            sources = set(incident.signal_sources) | {f"alertmanager:{alert.alertname}"}
+            incident.signal_sources = sorted(sources)
+            if alert.generatorURL and alert.generatorURL not in incident.raw_evidence_refs:
+                incident.raw_evidence_refs.append(alert.generatorURL)
+
+    def _assess_and_notify(self, incident: Incident, now: datetime, why: str) -> None:
+        band = confidence_band(incident.signals)
+        incident.confidence = band.confidence
+        incident.severity = self._severity(incident)
+        firing = sorted({a.alertname for a in incident.alerts.values() if a.status == "firing"})
+        incident.evidence_summary = (
+            f"{len(firing)} firing alert(s): {', '.join(firing)}; confidence {band.confidence}"
+            f" ({band.reason})"
+        )
+        incident.recommended_actions = self.decide(incident, now)
+        for recommendation in incident.recommended_actions:
+            if recommendation.action == "notify_operator" and recommendation.decision == "auto":
+                self._notify(incident, now, why)
+
+    def _severity(self, incident: Incident) -> Severity:
+        incident_type = self.taxonomy.incident_types.get(incident.incident_type)
+        labelled = [
+            _SEVERITY_LABEL[a.labels["severity"]]
+            for a in incident.alerts.values()
+            if a.status == "firing" and a.labels.get("severity") in _SEVERITY_LABEL
+        ]
+        if labelled:
+            return max(labelled, key=lambda s: s.rank)
+        return incident_type.default_severity if incident_type else Severity.warning
+
+    def _notify(self, incident: Incident, now: datetime, why: str) -> None:
+        # Channels (Slack, Telegram) arrive with the approvals work; until then
+        # the in-app inbox is the channel: the notification is the record.
+        incident.executed_actions.append(
+            ExecutedAction(
+                action="notify_operator",
+                actor="robot",
+                result="succeeded",
+                detail=f"in-app: incident {why}",
+                at=now,
+            )
+        )
+        self.metrics.notifications.labels(
+            incident.incident_type, "in_app", incident.environment
+        ).inc()
+
+    # resolution
+
+    def _resolve_alert(self, incident: Incident, alert: WebhookAlert, now: datetime) -> None:
+        self._take_alert(incident, alert, now)
+        self.store.delete_key(self._dedupe_key(incident, alert))
+        incident.record("alert_resolved", alert.alertname, now)
+        if incident.firing_alerts == 0 and incident.state != IncidentState.recovering:
+            incident.move_to(IncidentState.recovering, "all alerts resolved", now)
+
+    def sweep(self) -> list[str]:
+        """Resolve recovering incidents whose quiet period has passed."""
+        resolved: list[str] = []
+        for candidate in self.store.incidents_in_state(IncidentState.recovering):
+            quiet = timedelta(seconds=self._quiet_period(candidate.incident_type))
+            with held_lock(
+                self.store,
+                f"incident:{candidate.correlation_key}",
+                _LOCK_TTL_SECONDS,
+                _LOCK_WAIT_SECONDS,
+            ):
+                now = self.clock()
+                incident = self.store.get_incident(candidate.id)
+                if incident is None or incident.state != IncidentState.recovering:
+                    continue
+                assert incident.recovering_since is not None
+                if now - incident.recovering_since < quiet:
+                    continue
+                incident.move_to(
+                    IncidentState.resolved,
+                    f"alerts resolved and quiet for {int(quiet.total_seconds())}s",
+                    now,
+                )
+                self.store.save_incident(incident)
+            self.metrics.incidents_resolved.labels(
+                incident.incident_type, incident.severity, incident.environment
+            ).inc()
+            self._audit("incident.resolve", incident, "exit criteria hold")
+            resolved.append(incident.id)
+        return resolved
+
+    # helpers
+
+    def _dedupe_key(self, incident: Incident, alert: WebhookAlert) -> str:
+        return f"dedupe:{incident.correlation_key}:{alert.identity}"
+
+    def _window(self, type_id: str) -> float:
+        if self.settings.duplicate_window_seconds is not None:
+            return float(self.settings.duplicate_window_seconds)
+        incident_type = self.taxonomy.incident_types.get(type_id)
+        if incident_type is None:
+            return 900.0
+        return float(incident_type.cooldowns.duplicate_suppression_seconds)
+
+    def _quiet_period(self, type_id: str) -> int:
+        if type_id in self.settings.quiet_period_seconds:
+            return self.settings.quiet_period_seconds[type_id]
+        if "*" in self.settings.quiet_period_seconds:
+            return self.settings.quiet_period_seconds["*"]
+        incident_type = self.taxonomy.incident_types.get(type_id)
+        return incident_type.quiet_period_seconds if incident_type else 300
+
+    def _audit(self, action: str, incident: Incident, detail: str) -> None:
+        self.store.append_audit(
+            AuditEntry(
+                actor="robot",
+                surface="worker",
+                action=action,
+                subject=f"incident:{incident.id}",
+                after={"state": incident.state},
+                detail=detail,
+                at=self.clock(),
+            )
+        )

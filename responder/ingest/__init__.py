@@ -1,0 +1,1 @@
+"""Stage 1: accept Alertmanager's webhook, validate it, queue it durably."""

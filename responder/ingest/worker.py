@@ -1,0 +1,109 @@
+"""The queue worker: drains accepted webhook payloads into the incident stage.
+
+An entry is acked only after its alerts were processed, so a process that
+dies between accepting and processing loses nothing: the entry's lease runs
+out and the next worker (this process after a restart, or another replica)
+takes it again. An entry that keeps failing is set aside after
+``MAX_DELIVERIES`` attempts into the audit log rather than blocking the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+
+import anyio.to_thread
+
+from responder.audit import AuditEntry
+from responder.incidents.processor import IncidentProcessor
+from responder.ingest.payload import PayloadError, parse_payload
+from responder.metrics import Metrics
+from responder.settings import Settings
+from responder.store import QueueEntry, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+MAX_DELIVERIES = 5
+
+
+class QueueWorker:
+    def __init__(
+        self, store: Store, processor: IncidentProcessor, settings: Settings, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.processor = processor
+        self.settings = settings
+        self.metrics = metrics
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.wake = asyncio.Event()
+        self.depth = 0
+        self._stopping = False
+        self._next_sweep = 0.0
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                handled = await anyio.to_thread.run_sync(self.drain_once)
+                backoff = 0.5
+            except StoreUnavailable as exc:
+                log.warning("worker: store unavailable, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if handled:
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.settings.worker_idle_poll_seconds)
+
+    def drain_once(self) -> int:
+        """Claim one batch, process it, and sweep when due; return entries handled."""
+        entries = self.store.claim(
+            self.consumer, self.settings.worker_batch, self.settings.worker_lease_seconds
+        )
+        for entry in entries:
+            self._handle(entry)
+        self.depth = self.store.queue_depth()
+        self.metrics.queue_depth.set(self.depth)
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.settings.sweep_interval_seconds
+            self.processor.sweep()
+        return len(entries)
+
+    def _handle(self, entry: QueueEntry) -> None:
+        try:
+            payload = parse_payload(entry.body)
+            self.processor.process(payload)
+        except StoreUnavailable:
+            raise
+        except (PayloadError, Exception) as exc:  # a bad entry must not stop the queue
+            if entry.deliveries < MAX_DELIVERIES:
+                log.exception("worker: entry %s failed (delivery %d)", entry.id, entry.deliveries)
+                return
+            log.error(
+                "worker: entry %s set aside after %d deliveries: %s",
+                entry.id,
+                entry.deliveries,
+                exc,
+            )
+            self.store.append_audit(
+                AuditEntry(
+                    actor="robot",
+                    surface="worker",
+                    action="queue.dead_letter",
+                    subject=f"queue:{entry.id}",
+                    detail=f"{type(exc).__name__}: {exc}",
+                    after=entry.body.decode("utf-8", "replace")[:65536],
+                )
+            )
+        self.store.ack(entry.id)

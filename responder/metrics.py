@@ -1,0 +1,126 @@
+"""The ``ops_*`` metrics of spec section 15, plus the responder's own.
+
+Counters count what this process did. Open incidents are read from the
+store at scrape time, so the gauge is right across restarts and replicas.
+Each ``Metrics`` has its own registry (several apps can live in one test
+process).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from responder.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+INCIDENT = ("incident_type", "severity", "environment")
+ACTION = ("incident_type", "action", "environment")
+
+
+class _OpenIncidents(Collector):
+    def __init__(self, store: Callable[[], Store], domain_of: Callable[[str], str]) -> None:
+        self._store = store
+        self._domain_of = domain_of
+
+    def collect(self) -> Iterator[Metric]:
+        open_total = GaugeMetricFamily(
+            "ops_incidents_open_total", "Incidents not yet resolved.", labels=list(INCIDENT)
+        )
+        by_type = GaugeMetricFamily(
+            "ops_incidents_by_type",
+            "Open incidents per incident type and domain.",
+            labels=["incident_type", "domain", "environment"],
+        )
+        try:
+            counts = self._store().count_open_incidents()
+        except StoreUnavailable as exc:
+            log.warning("metrics: store unavailable: %s", exc)
+            counts = {}
+        per_type: dict[tuple[str, str], int] = {}
+        for (incident_type, severity, environment), count in sorted(counts.items()):
+            open_total.add_metric([incident_type, severity, environment], count)
+            key = (incident_type, environment)
+            per_type[key] = per_type.get(key, 0) + count
+        for (incident_type, environment), count in sorted(per_type.items()):
+            by_type.add_metric([incident_type, self._domain_of(incident_type), environment], count)
+        yield open_total
+        yield by_type
+
+
+class Metrics:
+    def __init__(self, store: Callable[[], Store], domain_of: Callable[[str], str]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.incidents_resolved = Counter(
+            "ops_incidents_resolved", "Incidents resolved.", INCIDENT, registry=r
+        )
+        self.auto_remediations = Counter(
+            "ops_auto_remediations", "Automatic remediation actions run.", ACTION, registry=r
+        )
+        self.auto_remediations_failed = Counter(
+            "ops_auto_remediations_failed",
+            "Automatic remediation actions that failed.",
+            ACTION,
+            registry=r,
+        )
+        self.approvals_requested = Counter(
+            "ops_approvals_requested", "Approval requests sent.", ACTION, registry=r
+        )
+        self.approvals_granted = Counter(
+            "ops_approvals_granted", "Approval requests granted.", ACTION, registry=r
+        )
+        self.approvals_denied = Counter(
+            "ops_approvals_denied", "Approval requests denied.", ACTION, registry=r
+        )
+        self.policy_suppressions = Counter(
+            "ops_policy_suppressions",
+            "Notifications or actions suppressed by dedupe windows, cooldowns or policy.",
+            ("incident_type", "environment", "reason"),
+            registry=r,
+        )
+        self.chat_delivery_failures = Counter(
+            "ops_chat_delivery_failures",
+            "Failed deliveries to operator channels.",
+            ("channel",),
+            registry=r,
+        )
+        self.alerts_received = Counter(
+            "ops_webhook_alerts_received",
+            "Alerts accepted by the webhook.",
+            ("status",),
+            registry=r,
+        )
+        self.webhook_rejections = Counter(
+            "ops_webhook_rejections", "Webhook requests refused.", ("code",), registry=r
+        )
+        self.webhook_duration = Histogram(
+            "ops_webhook_duration_seconds",
+            "Time to validate and durably queue a webhook.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "ops_queue_depth", "Accepted webhook payloads not yet processed.", registry=r
+        )
+        self.alerts_processed = Counter(
+            "ops_alerts_processed",
+            "Alerts processed by the worker, by outcome.",
+            ("outcome",),
+            registry=r,
+        )
+        self.notifications = Counter(
+            "ops_notifications",
+            "Operator notifications sent.",
+            ("incident_type", "channel", "environment"),
+            registry=r,
+        )
+        r.register(_OpenIncidents(store, domain_of))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

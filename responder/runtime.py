@@ -1,0 +1,25 @@
+"""The services one responder process holds, shared by its handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from responder.incidents.classify import Classifier
+from responder.incidents.processor import IncidentProcessor
+from responder.ingest.worker import QueueWorker
+from responder.metrics import Metrics
+from responder.settings import Settings
+from responder.store import Store
+from responder.taxonomy.models import Taxonomy
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    taxonomy: Taxonomy
+    store: Store
+    metrics: Metrics
+    classifier: Classifier
+    processor: IncidentProcessor
+    worker: QueueWorker
+    background: list[object] = field(default_factory=list)

@@ -1,0 +1,127 @@
+"""Settings: a YAML file named by ``ROBOT_SRE_CONFIG``, each key overridable by
+an environment variable ``ROBOT_SRE_<KEY>`` (upper case).
+
+Defaults are the embedded demo setup: SQLite state in ``./robot-sre.db`` and
+dry-run actions when no cluster is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from responder.taxonomy.models import Environment
+
+ENV_PREFIX = "ROBOT_SRE_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class AlertnameRule(BaseModel):
+    """An operator's addition to the alertname map (tried before the built-in map)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alertname: str
+    match: dict[str, str] = {}
+    incident_type: str | None = None
+    ignore: bool = False
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    environment: Environment = Environment.demo
+    store_url: str = "sqlite:///robot-sre.db"
+    store_namespace: str = "robot-sre"
+    webhook_token: str | None = None
+    dry_run: bool | None = Field(
+        default=None, description="None: dry-run exactly when no cluster is configured"
+    )
+    kubeconfig: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1024 * 1024
+    queue_max_depth: int = 10_000
+    worker_batch: int = 64
+    worker_lease_seconds: float = 30.0
+    worker_idle_poll_seconds: float = 0.25
+    sweep_interval_seconds: float = 10.0
+    quiet_period_seconds: dict[str, int] = {}
+    duplicate_window_seconds: int | None = None
+    alertname_map: list[AlertnameRule] = []
+    log_level: str = "info"
+
+    @field_validator("webhook_token")
+    @classmethod
+    def _empty_token_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def cluster_configured(self) -> bool:
+        return bool(
+            self.kubeconfig
+            or Path("~/.kube/config").expanduser().exists()
+            or os.environ.get("KUBERNETES_SERVICE_HOST")
+        )
+
+    @property
+    def effective_dry_run(self) -> bool:
+        return not self.cluster_configured if self.dry_run is None else self.dry_run
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as shown in logs: secrets replaced."""
+        shown = self.model_dump(mode="json")
+        if shown.get("webhook_token"):
+            shown["webhook_token"] = "***"
+        return shown
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        # Structured values (maps, lists) are given as YAML/JSON text.
+        annotation = str(field.annotation)
+        values[name] = (
+            yaml.safe_load(raw) if ("dict" in annotation or "list" in annotation) else raw
+        )
+    if "KUBECONFIG" in environ and "kubeconfig" not in values:
+        values["kubeconfig"] = environ["KUBECONFIG"]
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML file (if any) and apply environment overrides.
+
+    Raises ``SettingsError`` naming the file and key of any invalid value."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    source = "environment"
+    config_path = env.get("ROBOT_SRE_CONFIG")
+    if config_path:
+        source = config_path
+        try:
+            loaded = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"{config_path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise SettingsError(f"{config_path}: expected a mapping of settings")
+        values.update(loaded)
+    values.update(_from_env(env))
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"{source}: {problems}") from exc

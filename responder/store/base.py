@@ -1,0 +1,144 @@
+"""The store contract: every piece of state the responder keeps.
+
+Two backends implement it (``store/sqlite.py``, ``store/redis.py``) and one
+contract test suite runs against both. Calls are synchronous; async callers
+run them in a worker thread. A backend that cannot reach its storage raises
+``StoreUnavailable`` so that callers can answer 503 instead of dropping work.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from responder.audit import AuditEntry
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
+
+
+class StoreUnavailable(RuntimeError):
+    """The backend cannot be reached or cannot write durably right now."""
+
+
+class LockBusy(RuntimeError):
+    """Somebody else holds the lock."""
+
+
+class VersionConflict(RuntimeError):
+    """A document changed since the version the writer read."""
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    id: str
+    body: bytes
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    state: IncidentState | None = None
+    incident_type: str | None = None
+    environment: str | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+class Store(Protocol):
+    def ping(self) -> None:
+        """Return if the backend answers; raise ``StoreUnavailable`` if not."""
+
+    def close(self) -> None: ...
+
+    # The durable alert queue. An entry stays until acked; a claimed entry
+    # whose lease ran out (its consumer died) is delivered again.
+    def enqueue(self, body: bytes) -> str: ...
+
+    def claim(self, consumer: str, max_entries: int, lease_seconds: float) -> list[QueueEntry]: ...
+
+    def ack(self, entry_id: str) -> None: ...
+
+    def queue_depth(self) -> int:
+        """Entries not yet acked (waiting or claimed)."""
+
+    # Keys with expiry: dedupe windows, cooldowns, locks.
+    def set_if_absent(self, key: str, value: str, ttl_seconds: float) -> bool:
+        """Atomically create ``key`` unless it exists; True when created."""
+
+    def get_key(self, key: str) -> str | None: ...
+
+    def delete_key(self, key: str, expected: str | None = None) -> bool:
+        """Delete ``key`` (only if it holds ``expected``, when given)."""
+
+    # Incidents.
+    def save_incident(self, incident: Incident) -> None:
+        """Insert or replace; keeps the open-incident index of its
+        correlation key in step with its state."""
+
+    def get_incident(self, incident_id: str) -> Incident | None: ...
+
+    def open_incident_id(self, correlation_key: str) -> str | None: ...
+
+    def list_incidents(self, query: IncidentFilter) -> list[Incident]:
+        """Newest first."""
+
+    def incidents_in_state(self, state: IncidentState) -> list[Incident]: ...
+
+    def count_open_incidents(self) -> dict[tuple[str, str, str], int]:
+        """Open incidents counted by (incident_type, severity, environment)."""
+
+    # Versioned documents (operator rules, approvals, settings made in the UI).
+    # Every put makes a new version and keeps the old one in the history;
+    # ``expected_version`` turns the put into a compare-and-set (0: must not
+    # exist yet).
+    def put_document(
+        self,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> int:
+        """Store ``doc`` as the next version and return that version number."""
+
+    def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The current (version, document), or None if absent or deleted."""
+
+    def list_documents(self, collection: str) -> list[tuple[int, dict[str, Any]]]:
+        """Current versions of every live document, ordered by id."""
+
+    def delete_document(self, collection: str, doc_id: str) -> bool: ...
+
+    def document_history(self, collection: str, doc_id: str) -> list[tuple[int, dict[str, Any]]]:
+        """Every stored version, oldest first (a deletion is not a version)."""
+
+    # The audit log: append-only, newest first when listed.
+    def append_audit(self, entry: AuditEntry) -> AuditEntry: ...
+
+    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]: ...
+
+
+@contextmanager
+def held_lock(
+    store: Store, name: str, ttl_seconds: float, wait_seconds: float = 0.0
+) -> Iterator[str]:
+    """Hold the store lock ``name`` for the block; wait up to ``wait_seconds``
+    for it, then raise ``LockBusy``.
+
+    The token makes release safe: a lock that expired and was taken by
+    another holder is not deleted by the first one."""
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.005
+    while not store.set_if_absent(f"lock:{name}", token, ttl_seconds):
+        if time.monotonic() >= deadline:
+            raise LockBusy(name)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    try:
+        yield token
+    finally:
+        store.delete_key(f"lock:{name}", expected=token)

@@ -1,0 +1,362 @@
+"""The embedded store: one SQLite file, standard library only.
+
+WAL mode with ``synchronous=NORMAL``: a committed write survives the process
+dying (what the webhook's 200 promises); it may not survive the machine
+losing power, which the Redis backend is for. One connection per thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from responder.audit import AuditEntry
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
+from responder.store.base import IncidentFilter, QueueEntry, StoreUnavailable, VersionConflict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body BLOB NOT NULL,
+    enqueued_at REAL NOT NULL,
+    claimed_by TEXT,
+    lease_until REAL NOT NULL DEFAULT 0,
+    deliveries INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS keys (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    correlation_key TEXT NOT NULL,
+    incident_type TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_open
+    ON incidents (correlation_key) WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS incidents_created ON incidents (created_at);
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    body TEXT NOT NULL,
+    PRIMARY KEY (collection, id, version)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = str(path)
+        self._clock = clock
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=10000")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn`` in one immediate transaction."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite {self.path}: {exc}") from exc
+
+    def ping(self) -> None:
+        self._read("SELECT 1")
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                # a connection made by a thread that already ended may refuse
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # queue
+
+    def enqueue(self, body: bytes) -> str:
+        def insert(conn: sqlite3.Connection) -> str:
+            cursor = conn.execute(
+                "INSERT INTO queue (body, enqueued_at) VALUES (?, ?)", (body, self._clock())
+            )
+            return str(cursor.lastrowid)
+
+        result: str = self._run(insert)
+        return result
+
+    def claim(self, consumer: str, max_entries: int, lease_seconds: float) -> list[QueueEntry]:
+        def take(conn: sqlite3.Connection) -> list[QueueEntry]:
+            now = self._clock()
+            rows = conn.execute(
+                "SELECT id, body, deliveries FROM queue WHERE lease_until <= ? ORDER BY id LIMIT ?",
+                (now, max_entries),
+            ).fetchall()
+            if rows:
+                conn.executemany(
+                    "UPDATE queue SET claimed_by = ?, lease_until = ?, deliveries = deliveries + 1"
+                    " WHERE id = ?",
+                    [(consumer, now + lease_seconds, row[0]) for row in rows],
+                )
+            return [QueueEntry(str(row[0]), bytes(row[1]), row[2] + 1) for row in rows]
+
+        result: list[QueueEntry] = self._run(take)
+        return result
+
+    def ack(self, entry_id: str) -> None:
+        self._run(lambda conn: conn.execute("DELETE FROM queue WHERE id = ?", (int(entry_id),)))
+
+    def queue_depth(self) -> int:
+        return int(self._read("SELECT count(*) FROM queue")[0][0])
+
+    # keys
+
+    def set_if_absent(self, key: str, value: str, ttl_seconds: float) -> bool:
+        def put(conn: sqlite3.Connection) -> bool:
+            now = self._clock()
+            conn.execute("DELETE FROM keys WHERE key = ? AND expires_at <= ?", (key, now))
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO keys (key, value, expires_at) VALUES (?, ?, ?)",
+                (key, value, now + ttl_seconds),
+            )
+            return cursor.rowcount == 1
+
+        result: bool = self._run(put)
+        return result
+
+    def get_key(self, key: str) -> str | None:
+        rows = self._read(
+            "SELECT value FROM keys WHERE key = ? AND expires_at > ?", (key, self._clock())
+        )
+        return str(rows[0][0]) if rows else None
+
+    def delete_key(self, key: str, expected: str | None = None) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            now = self._clock()
+            if expected is None:
+                cursor = conn.execute(
+                    "DELETE FROM keys WHERE key = ? AND expires_at > ?", (key, now)
+                )
+            else:
+                cursor = conn.execute(
+                    "DELETE FROM keys WHERE key = ? AND value = ? AND expires_at > ?",
+                    (key, expected, now),
+                )
+            return cursor.rowcount == 1
+
+        result: bool = self._run(delete)
+        return result
+
+    # incidents
+
+    def save_incident(self, incident: Incident) -> None:
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO incidents"
+                " (id, correlation_key, incident_type, environment, severity, state, created_at,"
+                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    incident.id,
+                    incident.correlation_key,
+                    incident.incident_type,
+                    str(incident.environment),
+                    str(incident.severity),
+                    str(incident.state),
+                    incident.created_at.isoformat(),
+                    incident.model_dump_json(),
+                ),
+            )
+        )
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        rows = self._read("SELECT body FROM incidents WHERE id = ?", (incident_id,))
+        return Incident.model_validate_json(rows[0][0]) if rows else None
+
+    def open_incident_id(self, correlation_key: str) -> str | None:
+        rows = self._read(
+            "SELECT id FROM incidents WHERE correlation_key = ? AND state != 'resolved'",
+            (correlation_key,),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def list_incidents(self, query: IncidentFilter) -> list[Incident]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("state", query.state),
+            ("incident_type", query.incident_type),
+            ("environment", query.environment),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(str(value))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(
+            f"SELECT body FROM incidents {clause} ORDER BY created_at DESC, id DESC"
+            " LIMIT ? OFFSET ?",
+            (*params, query.limit, query.offset),
+        )
+        return [Incident.model_validate_json(row[0]) for row in rows]
+
+    def incidents_in_state(self, state: IncidentState) -> list[Incident]:
+        rows = self._read("SELECT body FROM incidents WHERE state = ?", (str(state),))
+        return [Incident.model_validate_json(row[0]) for row in rows]
+
+    def count_open_incidents(self) -> dict[tuple[str, str, str], int]:
+        rows = self._read(
+            "SELECT incident_type, severity, environment, count(*) FROM incidents"
+            " WHERE state != 'resolved' GROUP BY 1, 2, 3"
+        )
+        return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
+
+    # documents
+
+    def put_document(
+        self,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> int:
+        def put(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT version, deleted FROM documents WHERE collection = ? AND id = ?"
+                " ORDER BY version DESC LIMIT 1",
+                (collection, doc_id),
+            ).fetchone()
+            last = int(row[0]) if row else 0
+            live = last if row and not row[1] else 0
+            if expected_version is not None and expected_version != live:
+                raise VersionConflict(
+                    f"{collection}/{doc_id}: expected version {expected_version}, found {live}"
+                )
+            conn.execute(
+                "INSERT INTO documents (collection, id, version, body) VALUES (?, ?, ?, ?)",
+                (collection, doc_id, last + 1, json.dumps(doc)),
+            )
+            return last + 1
+
+        result: int = self._run(put)
+        return result
+
+    def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
+        rows = self._read(
+            "SELECT version, deleted, body FROM documents WHERE collection = ? AND id = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (collection, doc_id),
+        )
+        if not rows or rows[0][1]:
+            return None
+        return int(rows[0][0]), json.loads(rows[0][2])
+
+    def list_documents(self, collection: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = self._read(
+            "SELECT d.version, d.body FROM documents d JOIN ("
+            "  SELECT id, max(version) AS version FROM documents WHERE collection = ?"
+            "  GROUP BY id) latest ON d.id = latest.id AND d.version = latest.version"
+            " WHERE d.collection = ? AND d.deleted = 0 ORDER BY d.id",
+            (collection, collection),
+        )
+        return [(int(row[0]), json.loads(row[1])) for row in rows]
+
+    def delete_document(self, collection: str, doc_id: str) -> bool:
+        def delete(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT version, deleted FROM documents WHERE collection = ? AND id = ?"
+                " ORDER BY version DESC LIMIT 1",
+                (collection, doc_id),
+            ).fetchone()
+            if not row or row[1]:
+                return False
+            conn.execute(
+                "INSERT INTO documents (collection, id, version, deleted, body)"
+                " VALUES (?, ?, ?, 1, 'null')",
+                (collection, doc_id, int(row[0]) + 1),
+            )
+            return True
+
+        result: bool = self._run(delete)
+        return result
+
+    def document_history(self, collection: str, doc_id: str) -> list[tuple[int, dict[str, Any]]]:
+        rows = self._read(
+            "SELECT version, body FROM documents WHERE collection = ? AND id = ? AND deleted = 0"
+            " ORDER BY version",
+            (collection, doc_id),
+        )
+        return [(int(row[0]), json.loads(row[1])) for row in rows]
+
+    # audit
+
+    def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        def insert(conn: sqlite3.Connection) -> AuditEntry:
+            seq = conn.execute(
+                "INSERT INTO audit (subject, body) VALUES (?, '')", (entry.subject,)
+            ).lastrowid
+            stored = entry.model_copy(update={"id": str(seq)})
+            conn.execute("UPDATE audit SET body = ? WHERE seq = ?", (stored.model_dump_json(), seq))
+            return stored
+
+        result: AuditEntry = self._run(insert)
+        return result
+
+    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
+        if subject is None:
+            rows = self._read("SELECT body FROM audit ORDER BY seq DESC LIMIT ?", (limit,))
+        else:
+            rows = self._read(
+                "SELECT body FROM audit WHERE subject = ? ORDER BY seq DESC LIMIT ?",
+                (subject, limit),
+            )
+        return [AuditEntry.model_validate_json(row[0]) for row in rows]

@@ -1,0 +1,157 @@
+"""Typed models of the built-in catalogue: domains, actions, incident types.
+
+The catalogue is data (``responder/taxonomy/data/*.yaml``); these models are
+what the rest of the responder reads. They are frozen: nothing changes the
+catalogue at run time (operator rules live in the store, on top of it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
+
+
+class Environment(StrEnum):
+    demo = "demo"
+    staging = "staging"
+    production = "production"
+
+
+class Confidence(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class ActionClass(StrEnum):
+    """Spec section 5, plus ``human_only`` for the actions of section 6 that
+    only a person may carry out."""
+
+    observe = "observe"
+    notify = "notify"
+    contain = "contain"
+    recover = "recover"
+    disruptive = "disruptive"
+    human_only = "human_only"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Domain(Frozen):
+    id: str
+    display_name: str
+    covers: str
+
+
+class ActionSpec(Frozen):
+    """One action identifier of the catalogue (architecture guide section 2)."""
+
+    id: str
+    action_class: ActionClass
+    display_name: str
+    description: str
+    target_kinds: tuple[str, ...] = ()
+    idempotent: bool = False
+    inverse: str | None = None
+    expected_impact: str = ""
+    rollback: str = ""
+
+
+class SeverityRule(Frozen):
+    """A severity the type takes when ``condition`` (CEL over the incident)
+    holds. Rules are tried in order; the first match wins."""
+
+    severity: Severity
+    when: str
+    condition: str
+
+
+class Cooldowns(Frozen):
+    """Spec section 7; an incident type may override any of them."""
+
+    observation_poll_seconds: int = 60
+    duplicate_suppression_seconds: int = 900
+    action_retry_seconds: int = 900
+    disruptive_retry_seconds: int = 3600
+
+
+class AutoContain(StrEnum):
+    """The "auto contain" column of the policy matrix (spec section 11)."""
+
+    no = "no"
+    allowlist_only = "allowlist_only"
+    limited_restart_demo_staging = "limited_restart_demo_staging"
+    alternate_channel_retry = "alternate_channel_retry"
+
+
+class PolicyBinding(Frozen):
+    """The type's row of the policy matrix, as written in the spec."""
+
+    auto_contain: AutoContain
+    approval_required: str
+    human_only: str
+
+
+class ScopeKind(StrEnum):
+    """What identifies "the same problem" for correlation."""
+
+    node = "node"
+    workload = "workload"
+    service = "service"
+    cluster = "cluster"
+
+
+class IncidentType(Frozen):
+    id: str
+    domain: str
+    display_name: str
+    description: str
+    default_severity: Severity
+    scope_kind: ScopeKind
+    primary_signals: tuple[str, ...]
+    secondary_signals: tuple[str, ...] = ()
+    severity_rules: tuple[SeverityRule, ...] = ()
+    root_cause_hypotheses: tuple[str, ...] = ()
+    auto_allowed: tuple[str, ...]
+    approval_required: tuple[str, ...] = ()
+    human_only: tuple[str, ...] = ()
+    cooldowns: Cooldowns = Field(default_factory=Cooldowns)
+    exit_criteria: tuple[str, ...] = ()
+    quiet_period_seconds: int = 300
+    policy_binding: PolicyBinding
+
+    @property
+    def candidate_actions(self) -> tuple[str, ...]:
+        """Every action the type names, in catalogue order of strictness."""
+        return self.auto_allowed + self.approval_required + self.human_only
+
+
+class Taxonomy(Frozen):
+    """The validated catalogue. Build it with ``responder.taxonomy.load``."""
+
+    version: str
+    domains: dict[str, Domain]
+    actions: dict[str, ActionSpec]
+    incident_types: dict[str, IncidentType]
+
+    def incident_type(self, type_id: str) -> IncidentType:
+        return self.incident_types[type_id]
+
+    def action(self, action_id: str) -> ActionSpec:
+        return self.actions[action_id]

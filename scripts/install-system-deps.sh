@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the real parts the tests use, from Debian's packages, when missing:
+# redis-server, Alertmanager + amtool, Prometheus + promtool.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+command -v promtool >/dev/null || need+=(prometheus)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "need root to apt-get install ${need[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+echo "installing from Debian packages: ${need[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# The packages start their own services; the tests start their own instances.
+for svc in prometheus prometheus-alertmanager; do
+  $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done

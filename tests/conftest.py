@@ -1,0 +1,41 @@
+"""Session fixtures that start real parts. A missing part fails the test with
+the install step; nothing is skipped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.processes import port_answers, start_redis
+
+from responder.store import Store, open_store
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The machine's redis-server on 127.0.0.1:6379, or one started here."""
+    if port_answers("127.0.0.1", 6379):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    proc, port = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store of each backend (Redis keys under a unique namespace)."""
+    if request.param == "sqlite":
+        backend = open_store(f"sqlite:///{tmp_path}/state.db")
+    else:
+        url = request.getfixturevalue("redis_url")
+        backend = open_store(url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -1,0 +1,209 @@
+"""One contract, both backends: every test runs on SQLite and on a real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from responder.audit import AuditEntry
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident, ResourceScope
+from responder.store import IncidentFilter, LockBusy, Store, VersionConflict, held_lock
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+
+def make_incident(
+    incident_id: str,
+    key: str = "node_disk_pressure|node//n1",
+    state: IncidentState = IncidentState.triaged,
+    incident_type: str = "node_disk_pressure",
+    environment: Environment = Environment.demo,
+    created: int = 0,
+) -> Incident:
+    return Incident(
+        id=incident_id,
+        incident_type=incident_type,
+        domain="infrastructure",
+        display_name="Node Disk Pressure",
+        severity=Severity.warning,
+        confidence=Confidence.low,
+        environment=environment,
+        state=state,
+        correlation_key=key,
+        resource_scope=ResourceScope(kind="node", name="n1"),
+        created_at=datetime(2026, 11, 1, 0, 0, created, tzinfo=UTC),
+    )
+
+
+def test_enqueued_entry_is_claimed_once_until_acked(store: Store) -> None:
+    entry_id = store.enqueue(b'{"a": 1}')
+    claimed = store.claim("worker-1", 10, lease_seconds=30)
+    assert [(e.id, e.body, e.deliveries) for e in claimed] == [(entry_id, b'{"a": 1}', 1)]
+    assert store.claim("worker-2", 10, lease_seconds=30) == []
+    assert store.queue_depth() == 1
+    store.ack(entry_id)
+    assert store.queue_depth() == 0
+
+
+def test_queue_keeps_order(store: Store) -> None:
+    ids = [store.enqueue(f"{n}".encode()) for n in range(5)]
+    claimed = store.claim("w", 3, lease_seconds=30)
+    assert [e.id for e in claimed] == ids[:3]
+    assert [e.body for e in store.claim("w", 10, lease_seconds=30)] == [b"3", b"4"]
+
+
+def test_claim_with_expired_lease_is_delivered_again(store: Store) -> None:
+    entry_id = store.enqueue(b"x")
+    assert [e.id for e in store.claim("dead-worker", 1, lease_seconds=0.2)] == [entry_id]
+    time.sleep(0.35)
+    again = store.claim("new-worker", 1, lease_seconds=30)
+    assert [(e.id, e.deliveries) for e in again] == [(entry_id, 2)]
+
+
+def test_set_if_absent_is_exclusive_until_expiry(store: Store) -> None:
+    assert store.set_if_absent("cooldown:a", "1", ttl_seconds=0.3)
+    assert not store.set_if_absent("cooldown:a", "2", ttl_seconds=0.3)
+    assert store.get_key("cooldown:a") == "1"
+    time.sleep(0.45)
+    assert store.get_key("cooldown:a") is None
+    assert store.set_if_absent("cooldown:a", "3", ttl_seconds=5)
+    assert store.get_key("cooldown:a") == "3"
+
+
+def test_delete_key_with_expected_value_only_deletes_own(store: Store) -> None:
+    store.set_if_absent("k", "mine", ttl_seconds=5)
+    assert not store.delete_key("k", expected="theirs")
+    assert store.get_key("k") == "mine"
+    assert store.delete_key("k", expected="mine")
+    assert store.get_key("k") is None
+    assert not store.delete_key("k")
+
+
+def test_set_if_absent_has_one_winner_under_contention(store: Store) -> None:
+    winners: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def contend(n: int) -> None:
+        barrier.wait()
+        if store.set_if_absent("race", str(n), ttl_seconds=5):
+            winners.append(n)
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+
+
+def test_held_lock_excludes_second_holder_and_releases(store: Store) -> None:
+    with held_lock(store, "act:x", ttl_seconds=5), pytest.raises(LockBusy):
+        with held_lock(store, "act:x", ttl_seconds=5):
+            pass
+    with held_lock(store, "act:x", ttl_seconds=5):
+        pass
+
+
+def test_incident_round_trip_and_open_index(store: Store) -> None:
+    incident = make_incident("inc-1")
+    store.save_incident(incident)
+    assert store.get_incident("inc-1") == incident
+    assert store.open_incident_id(incident.correlation_key) == "inc-1"
+    incident.move_to(IncidentState.recovering, "alerts resolved", datetime.now(UTC))
+    incident.move_to(IncidentState.resolved, "quiet period over", datetime.now(UTC))
+    store.save_incident(incident)
+    assert store.open_incident_id(incident.correlation_key) is None
+    assert store.get_incident("inc-1") == incident
+    assert store.get_incident("missing") is None
+
+
+def test_list_incidents_filters_and_pages_newest_first(store: Store) -> None:
+    store.save_incident(make_incident("a", key="k1", created=1))
+    store.save_incident(make_incident("b", key="k2", created=2, environment=Environment.production))
+    store.save_incident(
+        make_incident("c", key="k3", created=3, incident_type="registry_pull_failure")
+    )
+    store.save_incident(make_incident("d", key="k4", created=4, state=IncidentState.resolved))
+
+    def ids(**kwargs: object) -> list[str]:
+        return [i.id for i in store.list_incidents(IncidentFilter(**kwargs))]  # type: ignore[arg-type]
+
+    assert ids() == ["d", "c", "b", "a"]
+    assert ids(state=IncidentState.resolved) == ["d"]
+    assert ids(incident_type="registry_pull_failure") == ["c"]
+    assert ids(environment="production") == ["b"]
+    assert ids(limit=2, offset=1) == ["c", "b"]
+    assert sorted(i.id for i in store.incidents_in_state(IncidentState.triaged)) == ["a", "b", "c"]
+
+
+def test_count_open_incidents_groups_by_type_severity_environment(store: Store) -> None:
+    store.save_incident(make_incident("a", key="k1"))
+    store.save_incident(make_incident("b", key="k2"))
+    store.save_incident(make_incident("c", key="k3", environment=Environment.staging))
+    store.save_incident(make_incident("d", key="k4", state=IncidentState.resolved))
+    assert store.count_open_incidents() == {
+        ("node_disk_pressure", "warning", "demo"): 2,
+        ("node_disk_pressure", "warning", "staging"): 1,
+    }
+
+
+def test_documents_are_versioned_with_history(store: Store) -> None:
+    assert store.put_document("rules", "r1", {"threshold": 1}) == 1
+    assert store.put_document("rules", "r1", {"threshold": 2}) == 2
+    assert store.get_document("rules", "r1") == (2, {"threshold": 2})
+    assert store.document_history("rules", "r1") == [(1, {"threshold": 1}), (2, {"threshold": 2})]
+    store.put_document("rules", "r0", {"x": True})
+    assert store.list_documents("rules") == [(1, {"x": True}), (2, {"threshold": 2})]
+    assert store.list_documents("approvals") == []
+
+
+def test_document_compare_and_set_refuses_stale_writer(store: Store) -> None:
+    assert store.put_document("approvals", "a1", {"state": "pending"}, expected_version=0) == 1
+    with pytest.raises(VersionConflict):
+        store.put_document("approvals", "a1", {"state": "pending"}, expected_version=0)
+    assert store.put_document("approvals", "a1", {"state": "approved"}, expected_version=1) == 2
+    with pytest.raises(VersionConflict):
+        store.put_document("approvals", "a1", {"state": "denied"}, expected_version=1)
+    assert store.get_document("approvals", "a1") == (2, {"state": "approved"})
+
+
+def test_deleted_document_is_gone_but_history_remains(store: Store) -> None:
+    store.put_document("rules", "r1", {"v": 1})
+    assert store.delete_document("rules", "r1")
+    assert store.get_document("rules", "r1") is None
+    assert store.list_documents("rules") == []
+    assert not store.delete_document("rules", "r1")
+    assert store.document_history("rules", "r1") == [(1, {"v": 1})]
+    assert store.put_document("rules", "r1", {"v": 3}, expected_version=0) == 3
+
+
+def test_audit_is_append_only_newest_first(store: Store) -> None:
+    first = store.append_audit(
+        AuditEntry(actor="alice", surface="api", action="rule.create", subject="rule:r1")
+    )
+    second = store.append_audit(
+        AuditEntry(
+            actor="bob",
+            surface="cli",
+            action="rule.update",
+            subject="rule:r1",
+            before={"v": 1},
+            after={"v": 2},
+        )
+    )
+    store.append_audit(
+        AuditEntry(actor="robot", surface="worker", action="x", subject="incident:1")
+    )
+    assert first.id and second.id and first.id != second.id
+    assert [e.action for e in store.list_audit()] == ["x", "rule.update", "rule.create"]
+    assert store.list_audit(limit=1)[0].action == "x"
+    by_subject = store.list_audit(subject="rule:r1")
+    assert [e.actor for e in by_subject] == ["bob", "alice"]
+    assert by_subject[0].before == {"v": 1} and by_subject[0].after == {"v": 2}
+
+
+def test_ping_answers(store: Store) -> None:
+    store.ping()
