@@ -100,9 +100,12 @@ def test_set_if_absent_has_one_winner_under_contention(store: Store) -> None:
 
 
 def test_held_lock_excludes_second_holder_and_releases(store: Store) -> None:
-    with held_lock(store, "act:x", ttl_seconds=5), pytest.raises(LockBusy):
-        with held_lock(store, "act:x", ttl_seconds=5):
-            pass
+    with (
+        held_lock(store, "act:x", ttl_seconds=5),
+        pytest.raises(LockBusy),
+        held_lock(store, "act:x", ttl_seconds=5),
+    ):
+        pass
     with held_lock(store, "act:x", ttl_seconds=5):
         pass
 
