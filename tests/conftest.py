@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from fixtures.processes import port_answers, start_redis
 
 from responder.store import Store, open_store
@@ -32,10 +33,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store of each backend (Redis keys under a unique namespace)."""
     if request.param == "sqlite":
         backend = open_store(f"sqlite:///{tmp_path}/state.db")
-    else:
-        url = request.getfixturevalue("redis_url")
-        backend = open_store(url, namespace=f"test-{uuid.uuid4().hex[:12]}")
+        try:
+            yield backend
+        finally:
+            backend.close()
+        return
+    url = request.getfixturevalue("redis_url")
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    backend = open_store(url, namespace=namespace)
     try:
         yield backend
     finally:
         backend.close()
+        drop_redis_namespace(url, namespace)
+
+
+def drop_redis_namespace(url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
