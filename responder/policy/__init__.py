@@ -1,0 +1,1 @@
+"""Stage 5: the policy engine — layered CEL policies, confidence gating, explain."""

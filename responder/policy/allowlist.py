@@ -1,0 +1,210 @@
+"""Which targets the robot may touch on its own (spec section 12).
+
+The allowlist names (action, target pattern, environments); the never-auto
+list names targets and actions the robot must never touch on its own,
+whatever any allowlist says. Patterns are shell globs over a target's
+kind, namespace and name. Operators extend the allowlist in settings; the
+never-auto list is part of the hard constraints and not configurable.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict
+
+from responder.taxonomy.models import Environment
+
+ALL_ENVIRONMENTS = (Environment.demo, Environment.staging, Environment.production)
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    namespace: str | None = None
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "namespace": self.namespace or "", "name": self.name}
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        """``KIND/NAMESPACE/NAME`` or ``KIND/NAME`` (cluster-scoped)."""
+        parts = text.split("/")
+        if len(parts) == 3:
+            return cls(kind=parts[0], namespace=parts[1] or None, name=parts[2])
+        if len(parts) == 2:
+            return cls(kind=parts[0], name=parts[1])
+        raise ValueError(f"target {text!r}: expected KIND/NAMESPACE/NAME or KIND/NAME")
+
+
+class TargetPattern(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = "*"
+    namespace: str = "*"
+    name: str = "*"
+
+    def matches(self, target: Target) -> bool:
+        return (
+            fnmatchcase(target.kind.lower(), self.kind.lower())
+            and fnmatchcase(target.namespace or "", self.namespace)
+            and fnmatchcase(target.name, self.name)
+        )
+
+
+class AllowEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: str
+    targets: tuple[TargetPattern, ...]
+    environments: tuple[Environment, ...] = ALL_ENVIRONMENTS
+    reason: str
+
+
+class NeverAuto(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actions: tuple[str, ...] = ("*",)
+    targets: tuple[TargetPattern, ...] = (TargetPattern(),)
+    reason: str
+
+    def matches(self, action: str, target: Target | None) -> bool:
+        if not any(fnmatchcase(action, pattern) for pattern in self.actions):
+            return False
+        if target is None:
+            return self.targets == (TargetPattern(),)
+        return any(pattern.matches(target) for pattern in self.targets)
+
+
+def _workloads(*patterns: tuple[str, str]) -> tuple[TargetPattern, ...]:
+    return tuple(
+        TargetPattern(kind=kind, namespace=namespace, name=name)
+        for namespace, name in patterns
+        for kind in ("deployment", "statefulset")
+    )
+
+
+V1_ALLOWLIST: tuple[AllowEntry, ...] = (
+    AllowEntry(
+        action="delete_completed_pods",
+        targets=(TargetPattern(kind="cluster"), TargetPattern(kind="namespace")),
+        reason="V1 allowlist: delete Succeeded and Failed pods cluster-wide",
+    ),
+    AllowEntry(
+        action="suspend_cronjob",
+        targets=(TargetPattern(kind="cronjob", name="trivy-db-warmup"),),
+        reason="V1 allowlist: suspend trivy-db-warmup",
+    ),
+    AllowEntry(
+        action="scale_to_zero",
+        targets=_workloads(
+            ("image-factory", "*"),
+            ("*", "headlamp*"),
+            ("tekton-pipelines", "*"),
+            ("tekton-pipelines-resolvers", "*"),
+            ("*", "trivy-db-warmup*"),
+        ),
+        environments=(Environment.demo,),
+        reason="V1 allowlist: scale allowlisted demo workloads to zero in demo mode",
+    ),
+    AllowEntry(
+        action="suppress_incident",
+        targets=(TargetPattern(kind="incident"),),
+        reason="marking an incident suppressed touches no cluster resource",
+    ),
+    AllowEntry(
+        action="failover_channel",
+        targets=(TargetPattern(kind="channel"),),
+        reason="retrying through the alternate channel touches no cluster resource",
+    ),
+    AllowEntry(
+        action="rollout_restart",
+        targets=_workloads(
+            ("*", "redis*"), ("*", "nats*"), ("*", "minio*"), ("*", "registry*"), ("*", "glauth*")
+        ),
+        environments=(Environment.demo, Environment.staging),
+        reason="policy matrix: limited restart of a runtime dependency in demo/staging",
+    ),
+)
+
+NEVER_AUTO: tuple[NeverAuto, ...] = (
+    NeverAuto(
+        targets=(
+            TargetPattern(namespace="*supabase*"),
+            TargetPattern(name="*supabase*"),
+        ),
+        reason="never auto-contain: Supabase config",
+    ),
+    NeverAuto(
+        targets=(
+            TargetPattern(namespace="ingress-nginx"),
+            TargetPattern(name="*ingress-nginx*"),
+            TargetPattern(name="*ingress-controller*"),
+        ),
+        reason="never auto-contain: the ingress controller",
+    ),
+    NeverAuto(
+        targets=(TargetPattern(namespace="cert-manager"), TargetPattern(name="cert-manager*")),
+        reason="never auto-contain: cert-manager",
+    ),
+    NeverAuto(actions=("delete_namespace",), reason="never auto: namespace deletion"),
+    NeverAuto(
+        actions=("delete_pvc",),
+        reason="never auto: PVC deletion",
+    ),
+    NeverAuto(
+        targets=(TargetPattern(kind="persistentvolumeclaim"),),
+        reason="never auto: PVC deletion",
+    ),
+    NeverAuto(actions=("reset_schema",), reason="never auto: database reset"),
+)
+
+
+class Allowlist:
+    def __init__(
+        self,
+        entries: tuple[AllowEntry, ...] = V1_ALLOWLIST,
+        shared: tuple[TargetPattern, ...] = (),
+    ) -> None:
+        self.entries = entries
+        self.shared = shared
+        self._allowing: dict[tuple[str, Target | None, Environment], AllowEntry | None] = {}
+
+    def allowing(
+        self, action: str, target: Target | None, environment: Environment
+    ) -> AllowEntry | None:
+        """The entry that allowlists ``action`` on ``target`` here, if any."""
+        key = (action, target, environment)
+        if key not in self._allowing:
+            if len(self._allowing) > 4096:
+                self._allowing.clear()
+            self._allowing[key] = self._find(action, target, environment)
+        return self._allowing[key]
+
+    def _find(
+        self, action: str, target: Target | None, environment: Environment
+    ) -> AllowEntry | None:
+        if target is None:
+            return None
+        for entry in self.entries:
+            if (
+                entry.action == action
+                and environment in entry.environments
+                and any(pattern.matches(target) for pattern in entry.targets)
+            ):
+                return entry
+        return None
+
+    def is_shared(self, target: Target | None) -> bool:
+        return target is not None and any(p.matches(target) for p in self.shared)
+
+
+@lru_cache(maxsize=4096)
+def never_auto_reason(action: str, target: Target | None) -> str | None:
+    for entry in NEVER_AUTO:
+        if entry.matches(action, target):
+            return entry.reason
+    return None
