@@ -92,9 +92,15 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         # Structured values (maps, lists) are given as YAML/JSON text.
         annotation = str(field.annotation)
-        values[name] = (
-            yaml.safe_load(raw) if ("dict" in annotation or "list" in annotation) else raw
-        )
+        if "dict" in annotation or "list" in annotation:
+            try:
+                values[name] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise SettingsError(
+                    f"{ENV_PREFIX}{name.upper()}: invalid YAML/JSON value: {exc}"
+                ) from exc
+        else:
+            values[name] = raw
     if "KUBECONFIG" in environ and "kubeconfig" not in values:
         values["kubeconfig"] = environ["KUBECONFIG"]
     return values
@@ -106,7 +112,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     Raises ``SettingsError`` naming the file and key of any invalid value."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    source = "environment"
+    source = "settings"
     config_path = env.get("ROBOT_SRE_CONFIG")
     if config_path:
         source = config_path
@@ -117,11 +123,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if not isinstance(loaded, dict):
             raise SettingsError(f"{config_path}: expected a mapping of settings")
         values.update(loaded)
-    values.update(_from_env(env))
+    from_env = _from_env(env)
+    values.update(from_env)
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise SettingsError(f"{source}: {problems}") from exc
+        problems = []
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else "-"
+            where = f"{ENV_PREFIX}{key.upper()}" if key in from_env else f"{source}: {key}"
+            rest = ".".join(str(p) for p in err["loc"][1:])
+            problems.append(f"{where}{'.' + rest if rest else ''}: {err['msg']}")
+        raise SettingsError("; ".join(problems)) from exc

@@ -108,6 +108,7 @@ class Incident(BaseModel):
     approval_state: Literal["none", "pending", "approved", "denied", "expired"] = "none"
     alerts: dict[str, AlertRef] = {}
     labels: dict[str, str] = {}
+    facts: dict[str, bool | int] = {}
     timeline: list[TimelineEntry] = []
     decisions: list[dict[str, Any]] = []
     duplicates_suppressed: int = 0

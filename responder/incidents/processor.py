@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
@@ -40,8 +40,16 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["opened", "updated", "duplicate", "resolved_alert", "ignored", "orphan_resolve"]
 
-Decide = Callable[[Incident, datetime], list[RecommendedAction]]
-"""The decide stage: the recommended actions (with decisions) for an incident."""
+
+class DecideStage(Protocol):
+    """The decide stage: the recommended actions (with decisions) for an
+    incident. It may raise the incident's severity and record its decisions."""
+
+    def __call__(self, incident: Incident, now: datetime) -> list[RecommendedAction]: ...
+
+    def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
+        """A duplicate-suppression window set by an operator rule, if any."""
+
 
 _LOCK_TTL_SECONDS = 30.0
 _LOCK_WAIT_SECONDS = 10.0
@@ -60,22 +68,27 @@ class AlertOutcome:
     incident_id: str | None
 
 
-def observe_and_notify(incident: Incident, now: datetime) -> list[RecommendedAction]:
+class ObserveAndNotify:
     """The minimal decide stage: every incident is observed and notified."""
-    return [
-        RecommendedAction(
-            action="collect_evidence",
-            action_class="observe",
-            decision="auto",
-            reason="observe is always auto-allowed",
-        ),
-        RecommendedAction(
-            action="notify_operator",
-            action_class="notify",
-            decision="auto",
-            reason="notify is always auto-allowed",
-        ),
-    ]
+
+    def __call__(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
+        return [
+            RecommendedAction(
+                action="collect_evidence",
+                action_class="observe",
+                decision="auto",
+                reason="observe is always auto-allowed",
+            ),
+            RecommendedAction(
+                action="notify_operator",
+                action_class="notify",
+                decision="auto",
+                reason="notify is always auto-allowed",
+            ),
+        ]
+
+    def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
+        return None
 
 
 class IncidentProcessor:
@@ -86,7 +99,7 @@ class IncidentProcessor:
         classifier: Classifier,
         settings: Settings,
         metrics: Metrics,
-        decide: Decide = observe_and_notify,
+        decide: DecideStage | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
@@ -94,7 +107,7 @@ class IncidentProcessor:
         self.classifier = classifier
         self.settings = settings
         self.metrics = metrics
-        self.decide = decide
+        self.decide: DecideStage = decide or ObserveAndNotify()
         self.clock = clock
 
     def process(self, payload: WebhookPayload) -> list[AlertOutcome]:
@@ -159,16 +172,14 @@ class IncidentProcessor:
             updated_at=now,
         )
         incident.record("observed", f"classified as {type_id}: {reason}", now)
-        self.store.set_if_absent(self._dedupe_key(incident, alert), "1", self._window(type_id))
+        self._first_in_window(incident, alert, now)
         self._take_alert(incident, alert, now)
         incident.move_to(IncidentState.triaged, "classified and assessed", now)
         self._assess_and_notify(incident, now, "opened")
         return incident
 
     def _update(self, incident: Incident, alert: WebhookAlert, now: datetime) -> Outcome:
-        fresh = self.store.set_if_absent(
-            self._dedupe_key(incident, alert), "1", self._window(incident.incident_type)
-        )
+        fresh = self._first_in_window(incident, alert, now)
         self._take_alert(incident, alert, now)
         if not fresh:
             incident.duplicates_suppressed += 1
@@ -225,8 +236,15 @@ class IncidentProcessor:
         )
         incident.recommended_actions = self.decide(incident, now)
         for recommendation in incident.recommended_actions:
-            if recommendation.action == "notify_operator" and recommendation.decision == "auto":
+            if recommendation.action != "notify_operator":
+                continue
+            if recommendation.decision == "auto":
                 self._notify(incident, now, why)
+            else:
+                incident.record("notification_suppressed", recommendation.reason, now)
+                self.metrics.policy_suppressions.labels(
+                    incident.incident_type, incident.environment, "policy"
+                ).inc()
 
     def _severity(self, incident: Incident) -> Severity:
         incident_type = self.taxonomy.incident_types.get(incident.incident_type)
@@ -297,13 +315,32 @@ class IncidentProcessor:
 
     # helpers
 
+    def _first_in_window(self, incident: Incident, alert: WebhookAlert, now: datetime) -> bool:
+        """True unless the same alert was already seen inside the window.
+
+        The key holds when its window opened, read against the processor's
+        clock; the key's expiry only collects it afterwards."""
+        key = self._dedupe_key(incident, alert)
+        window = self._window(incident, now)
+        if self.store.set_if_absent(key, now.isoformat(), window):
+            return True
+        opened = self.store.get_key(key)
+        if opened is not None and now - datetime.fromisoformat(opened) < timedelta(seconds=window):
+            return False
+        if opened is not None:
+            self.store.delete_key(key, expected=opened)
+        return self.store.set_if_absent(key, now.isoformat(), window)
+
     def _dedupe_key(self, incident: Incident, alert: WebhookAlert) -> str:
         return f"dedupe:{incident.correlation_key}:{alert.identity}"
 
-    def _window(self, type_id: str) -> float:
+    def _window(self, incident: Incident, now: datetime) -> float:
+        override = self.decide.cooldown_override(incident, now)
+        if override is not None:
+            return float(max(override, 1))
         if self.settings.duplicate_window_seconds is not None:
             return float(self.settings.duplicate_window_seconds)
-        incident_type = self.taxonomy.incident_types.get(type_id)
+        incident_type = self.taxonomy.incident_types.get(incident.incident_type)
         if incident_type is None:
             return 900.0
         return float(incident_type.cooldowns.duplicate_suppression_seconds)

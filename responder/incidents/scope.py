@@ -25,8 +25,9 @@ def _node_name(labels: Mapping[str, str]) -> str | None:
             return labels[key]
     instance = labels.get("instance")
     if instance:
-        host = instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
-        return host.strip("[]")
+        if instance.startswith("["):  # [IPv6]:port
+            return instance[1:].partition("]")[0]
+        return instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
     return None
 
 
