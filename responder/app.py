@@ -6,23 +6,45 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from responder.api import incidents, operations, taxonomy
+from responder.api import audit, incidents, operations, policy, rules, taxonomy
 from responder.api.openapi import openapi
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.webhook import alertmanager_webhook
 from responder.ingest.worker import QueueWorker
 from responder.metrics import Metrics
+from responder.policy.allowlist import V1_ALLOWLIST, Allowlist
+from responder.policy.cel import default_engine, engine_named
+from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySet
+from responder.policy.rulebook import RuleBook
+from responder.policy.severity import SeverityRules
+from responder.policy.stage import PolicyStage
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import Store, open_store
 from responder.taxonomy import builtin_taxonomy
+from responder.taxonomy.models import Taxonomy
 
 log = logging.getLogger(__name__)
+
+
+def build_policy(
+    settings: Settings, taxonomy: Taxonomy, store: Store
+) -> tuple[PolicyEngine, RuleBook]:
+    """The policy engine as configured, reading operator rules from ``store``."""
+    cel = default_engine() if settings.cel_engine == "auto" else engine_named(settings.cel_engine)
+    policies_dir = Path(settings.policies_dir) if settings.policies_dir else DEFAULT_POLICIES_DIR
+    rulebook = RuleBook(store, taxonomy, cel, settings.rules_refresh_seconds)
+    allowlist = Allowlist(
+        V1_ALLOWLIST + tuple(settings.allowlist_extra), tuple(settings.shared_targets)
+    )
+    policy = PolicyEngine(taxonomy, PolicySet(policies_dir, cel), allowlist, rulebook.active)
+    return policy, rulebook
 
 
 def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
@@ -36,7 +58,9 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
 
     metrics = Metrics(lambda: store, domain_of)
     classifier = build_classifier(taxonomy, settings.alertname_map)
-    processor = IncidentProcessor(store, taxonomy, classifier, settings, metrics)
+    policy, rulebook = build_policy(settings, taxonomy, store)
+    stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine))
+    processor = IncidentProcessor(store, taxonomy, classifier, settings, metrics, decide=stage)
     worker = QueueWorker(store, processor, settings, metrics)
     return Runtime(
         settings=settings,
@@ -46,6 +70,8 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         classifier=classifier,
         processor=processor,
         worker=worker,
+        policy=policy,
+        rules=rulebook,
     )
 
 
@@ -71,6 +97,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/incidents", incidents.list_incidents, methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}", incidents.get_incident, methods=["GET"]),
         Route("/api/v1/taxonomy", taxonomy.get_taxonomy, methods=["GET"]),
+        Route("/api/v1/policy/explain", policy.explain_decision, methods=["POST"]),
+        Route("/api/v1/rules", rules.list_rules, methods=["GET"]),
+        Route("/api/v1/rules", rules.create_rule, methods=["POST"]),
+        Route("/api/v1/rules/{rule_id}", rules.get_rule, methods=["GET"]),
+        Route("/api/v1/rules/{rule_id}", rules.update_rule, methods=["PUT"]),
+        Route("/api/v1/rules/{rule_id}", rules.delete_rule, methods=["DELETE"]),
+        Route("/api/v1/rules/{rule_id}/history", rules.rule_history, methods=["GET"]),
+        Route("/api/v1/rules/{rule_id}/clone", rules.clone_rule, methods=["POST"]),
+        Route("/api/v1/audit", audit.list_audit, methods=["GET"]),
         Route("/healthz", operations.healthz, methods=["GET"]),
         Route("/readyz", operations.readyz, methods=["GET"]),
         Route("/metrics", operations.metrics, methods=["GET"]),

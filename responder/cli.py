@@ -75,6 +75,52 @@ def _taxonomy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from responder.app import build_policy
+    from responder.policy.explain import ExplainError, explain, parse_request
+    from responder.store import open_store
+
+    body: dict[str, object] = {
+        "incident_type": args.incident_type,
+        "environment": args.environment,
+        "severity": args.severity,
+        "confidence": args.confidence,
+        "action": args.action,
+    }
+    if args.target:
+        body["target"] = args.target
+    if args.label:
+        body["labels"] = dict(item.split("=", 1) for item in args.label)
+    if args.fact:
+        body["facts"] = {k: _fact_value(v) for k, v in (i.split("=", 1) for i in args.fact)}
+    settings = load_settings()
+    store = open_store(settings.store_url, settings.store_namespace)
+    try:
+        policy, _ = build_policy(settings, builtin_taxonomy(), store)
+        answer = explain(policy, parse_request(body))
+    except ExplainError as exc:
+        print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    target = answer["target"]
+    where = "/".join(p for p in target.values() if p) if isinstance(target, dict) else "-"
+    print(f"{answer['action']} ({answer['action_class']}) on {where}: {answer['decision']}")
+    print(f"  because: {answer['reason']}")
+    for layer in answer["layers"]:
+        print(f"  {layer['layer']:<17} {layer['decision'] or '-':<11} {layer['reason']}")
+    return 0
+
+
+def _fact_value(text: str) -> bool | int:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robot-sre", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--url", default="http://127.0.0.1:8080")
     replay.add_argument("--token", help="bearer token (default: ROBOT_SRE_WEBHOOK_TOKEN)")
     replay.set_defaults(run=_replay)
+
+    explain = commands.add_parser(
+        "explain", help="decide a hypothetical incident and action, with every layer's reason"
+    )
+    explain.add_argument("--incident-type", required=True)
+    explain.add_argument("--environment", required=True, choices=["demo", "staging", "production"])
+    explain.add_argument("--severity", default="warning", choices=["info", "warning", "critical"])
+    explain.add_argument("--confidence", required=True, choices=["low", "medium", "high"])
+    explain.add_argument("--action", required=True)
+    explain.add_argument("--target", help="KIND/NAMESPACE/NAME or KIND/NAME")
+    explain.add_argument("--label", action="append", metavar="KEY=VALUE")
+    explain.add_argument("--fact", action="append", metavar="NAME=VALUE")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(run=_explain)
 
     taxonomy = commands.add_parser("taxonomy", help="print the incident taxonomy")
     taxonomy.add_argument("--json", action="store_true")

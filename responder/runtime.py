@@ -8,6 +8,8 @@ from responder.incidents.classify import Classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.worker import QueueWorker
 from responder.metrics import Metrics
+from responder.policy.engine import PolicyEngine
+from responder.policy.rulebook import RuleBook
 from responder.settings import Settings
 from responder.store import Store
 from responder.taxonomy.models import Taxonomy
@@ -21,5 +23,7 @@ class Runtime:
     metrics: Metrics
     classifier: Classifier
     processor: IncidentProcessor
+    policy: PolicyEngine
+    rules: RuleBook
     worker: QueueWorker
     background: list[object] = field(default_factory=list)

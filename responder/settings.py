@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from responder.policy.allowlist import AllowEntry, TargetPattern
 from responder.taxonomy.models import Environment
 
 ENV_PREFIX = "ROBOT_SRE_"
@@ -57,6 +58,15 @@ class Settings(BaseModel):
     quiet_period_seconds: dict[str, int] = {}
     duplicate_window_seconds: int | None = None
     alertname_map: list[AlertnameRule] = []
+    policies_dir: str | None = Field(
+        default=None, description="policies.cel/ directory; default: the shipped one"
+    )
+    cel_engine: str = Field(
+        default="auto", description="auto (fastest installed), cel-expr-python or cel-python"
+    )
+    allowlist_extra: list[AllowEntry] = []
+    shared_targets: list[TargetPattern] = []
+    rules_refresh_seconds: float = 2.0
     log_level: str = "info"
 
     @field_validator("webhook_token")

@@ -274,7 +274,12 @@ class PolicyEngine:
                 reason=f"{policy.file} failed to evaluate ({exc}); failing closed",
             )
         if result is None:
-            return LayerResult(layer=layer, decision=None, reason=f"{policy.name}: no opinion")
+            reason = (
+                "no hard constraint applies"
+                if layer == Layer.hard_constraints
+                else f"{policy.name}: no opinion"
+            )
+            return LayerResult(layer=layer, decision=None, reason=reason)
         decision, reason = result
         return LayerResult(layer=layer, decision=Decision(decision), reason=reason)
 

@@ -1,0 +1,139 @@
+"""Operator rules: ``GET/POST /api/v1/rules``, ``GET/PUT/DELETE
+/api/v1/rules/{id}``, ``GET /api/v1/rules/{id}/history`` and
+``POST /api/v1/rules/{id}/clone``.
+
+Until accounts arrive (admin UI issue) the actor recorded in the audit log
+is the ``X-Robot-SRE-Actor`` header, or ``api``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from responder.api.errors import error
+from responder.policy.rulebook import RuleConflict, RuleNotFound
+from responder.policy.rules import OperatorRule, RuleRejected
+from responder.runtime import Runtime
+
+ACTOR_HEADER = "x-robot-sre-actor"
+
+
+def _actor(request: Request) -> str:
+    return request.headers.get(ACTOR_HEADER, "api")[:100] or "api"
+
+
+def _record(rule: OperatorRule) -> dict[str, Any]:
+    return rule.model_dump(mode="json")
+
+
+async def _body(request: Request) -> dict[str, Any] | JSONResponse:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        return error(400, f"malformed JSON: {exc}")
+    if not isinstance(body, dict):
+        return error(400, "expected a JSON object (a rule)")
+    return body
+
+
+def _rejected(exc: RuleRejected) -> JSONResponse:
+    return JSONResponse(exc.as_json(), status_code=400)
+
+
+async def list_rules(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    rules = await anyio.to_thread.run_sync(runtime.rules.all)
+    return JSONResponse({"rules": [_record(r) for r in rules], "count": len(rules)})
+
+
+async def create_rule(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        rule = await anyio.to_thread.run_sync(runtime.rules.create, body, _actor(request), "api")
+    except RuleRejected as exc:
+        return _rejected(exc)
+    except RuleConflict as exc:
+        return error(409, str(exc), "id")
+    return JSONResponse(_record(rule), status_code=201)
+
+
+async def get_rule(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    rule_id = request.path_params["rule_id"]
+    try:
+        rule = await anyio.to_thread.run_sync(runtime.rules.get, rule_id)
+    except RuleNotFound:
+        return error(404, f"no rule {rule_id!r}")
+    return JSONResponse(_record(rule))
+
+
+async def rule_history(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    rule_id = request.path_params["rule_id"]
+    try:
+        versions = await anyio.to_thread.run_sync(runtime.rules.history, rule_id)
+    except RuleNotFound:
+        return error(404, f"no rule {rule_id!r}")
+    return JSONResponse({"id": rule_id, "versions": [_record(r) for r in versions]})
+
+
+async def update_rule(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    rule_id = request.path_params["rule_id"]
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    expected: int | None = None
+    if_match = request.headers.get("if-match")
+    if if_match is not None:
+        if not if_match.strip('"').isdigit():
+            return error(400, "If-Match must be a rule version number", "If-Match")
+        expected = int(if_match.strip('"'))
+    try:
+        rule = await anyio.to_thread.run_sync(
+            lambda: runtime.rules.update(rule_id, body, _actor(request), "api", expected)
+        )
+    except RuleNotFound:
+        return error(404, f"no rule {rule_id!r}")
+    except RuleRejected as exc:
+        return _rejected(exc)
+    except RuleConflict as exc:
+        return error(409, str(exc))
+    return JSONResponse(_record(rule))
+
+
+async def delete_rule(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    rule_id = request.path_params["rule_id"]
+    try:
+        await anyio.to_thread.run_sync(runtime.rules.delete, rule_id, _actor(request), "api")
+    except RuleNotFound:
+        return error(404, f"no rule {rule_id!r}")
+    except RuleRejected as exc:
+        return _rejected(exc)
+    return Response(status_code=204)
+
+
+async def clone_rule(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    rule_id = request.path_params["rule_id"]
+    new_id = request.query_params.get("id")
+    try:
+        rule = await anyio.to_thread.run_sync(
+            lambda: runtime.rules.clone(rule_id, _actor(request), "api", new_id)
+        )
+    except RuleNotFound:
+        return error(404, f"no rule {rule_id!r}")
+    except RuleRejected as exc:
+        return _rejected(exc)
+    except RuleConflict as exc:
+        return error(409, str(exc), "id")
+    return JSONResponse(_record(rule), status_code=201)

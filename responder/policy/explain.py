@@ -1,0 +1,89 @@
+"""The explain contract, shared by ``POST /api/v1/policy/explain`` and
+``robot-sre explain``: a hypothetical incident and action in, the decision
+and every layer's contribution out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from responder.policy.allowlist import Target
+from responder.policy.engine import IncidentView, PolicyEngine
+from responder.taxonomy.facts import FACT_DEFAULTS
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+
+class ExplainError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ExplainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incident_type: str
+    environment: Environment
+    severity: Severity = Severity.warning
+    confidence: Confidence
+    action: str
+    target: Target | None = None
+    labels: dict[str, str] = {}
+    facts: dict[str, bool | int] = {}
+    at: datetime | None = None
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return Target.parse(value) if value else None
+        if isinstance(value, dict):
+            return {**value, "namespace": value.get("namespace") or None}
+        return value
+
+    @field_validator("facts")
+    @classmethod
+    def _known_facts(cls, value: dict[str, bool | int]) -> dict[str, bool | int]:
+        unknown = sorted(set(value) - set(FACT_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown fact(s) {unknown}; known: {sorted(FACT_DEFAULTS)}")
+        return value
+
+
+def parse_request(body: Any) -> ExplainRequest:
+    if not isinstance(body, dict):
+        raise ExplainError("-", "expected a JSON object")
+    try:
+        return ExplainRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "-"
+        if first["type"] == "extra_forbidden":
+            raise ExplainError(field, f"unknown field {field!r}") from exc
+        raise ExplainError(field, first["msg"]) from exc
+
+
+def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:
+    taxonomy = engine.taxonomy
+    if (
+        request.incident_type not in taxonomy.incident_types
+        and request.incident_type != "unclassified"
+    ):
+        raise ExplainError("incident_type", f"unknown incident type {request.incident_type!r}")
+    if request.action not in taxonomy.actions:
+        raise ExplainError("action", f"unknown action {request.action!r}")
+    known = taxonomy.incident_types.get(request.incident_type)
+    view = IncidentView(
+        incident_type=request.incident_type,
+        environment=request.environment,
+        severity=str(request.severity),
+        confidence=str(request.confidence),
+        domain=known.domain if known else "",
+        labels=request.labels,
+        facts={**FACT_DEFAULTS, **request.facts},
+    )
+    decision = engine.decide(view, request.action, request.target, at=request.at)
+    return {"engine": engine.engine.name, **decision.explain()}

@@ -1,0 +1,55 @@
+"""Severity rules per incident type (taxonomy data), evaluated with CEL.
+
+Each type lists ``severity_rules`` in order; the first whose condition holds
+gives the severity. Conditions see ``incident`` with ``age_seconds``,
+``firing_alerts``, ``labels``, ``signals`` and ``facts`` (every fact of
+``responder/taxonomy/facts.py`` present, defaults filled in).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from responder.policy.cel import CelError, Engine, Program
+from responder.taxonomy.loader import CatalogueError
+from responder.taxonomy.models import Severity, SeverityRule, Taxonomy
+
+log = logging.getLogger(__name__)
+
+
+class SeverityRules:
+    def __init__(self, taxonomy: Taxonomy, engine: Engine) -> None:
+        self.engine = engine
+        self._rules: dict[str, list[tuple[SeverityRule, Program]]] = {}
+        for incident_type in taxonomy.incident_types.values():
+            compiled = []
+            for index, rule in enumerate(incident_type.severity_rules):
+                try:
+                    compiled.append((rule, engine.compile(rule.condition)))
+                except CelError as exc:
+                    raise CatalogueError(
+                        "incident_types.yaml",
+                        f"incident_types[{incident_type.id}].severity_rules[{index}].condition",
+                        f"CEL: {exc}",
+                    ) from exc
+            self._rules[incident_type.id] = compiled
+
+    def evaluate(
+        self, incident_type: str, incident: Mapping[str, Any]
+    ) -> tuple[Severity, str] | None:
+        """(severity, the rule's description) of the first rule that holds."""
+        rules = self._rules.get(incident_type)
+        if not rules:
+            return None
+        activation = self.engine.activation({"incident": dict(incident)})
+        for rule, program in rules:
+            try:
+                holds = program.evaluate(activation)
+            except CelError as exc:
+                log.error("severity rule of %s failed (%s): %s", incident_type, rule.when, exc)
+                continue
+            if holds is True:
+                return rule.severity, rule.when
+        return None

@@ -1,0 +1,106 @@
+"""The decide stage: severity, then a policy decision for every candidate
+action of the incident, each with its layer trace stored on the incident."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from responder.incidents.models import Incident, RecommendedAction
+from responder.policy.decision import Decision
+from responder.policy.engine import IncidentView, PolicyEngine
+from responder.policy.severity import SeverityRules
+from responder.policy.targets import candidate_target
+from responder.taxonomy.facts import FACT_DEFAULTS
+from responder.taxonomy.models import Severity
+
+#: the decisions kept per incident (oldest dropped first)
+MAX_DECISIONS = 200
+OBSERVE_AND_NOTIFY = ("collect_evidence", "notify_operator")
+
+
+def incident_view(incident: Incident, now: datetime) -> IncidentView:
+    facts: dict[str, bool | int] = {**FACT_DEFAULTS, **incident.facts}
+    return IncidentView(
+        incident_type=incident.incident_type,
+        environment=incident.environment,
+        severity=str(incident.severity),
+        confidence=str(incident.confidence),
+        domain=incident.domain or "",
+        labels=incident.labels,
+        scope={
+            "kind": incident.resource_scope.kind,
+            "namespace": incident.resource_scope.namespace or "",
+            "name": incident.resource_scope.name,
+        },
+        signals={s.name: {"strength": s.strength, "count": s.checks} for s in incident.signals},
+        facts=facts,
+        age_seconds=max(0, int((now - incident.created_at).total_seconds())),
+        firing_alerts=incident.firing_alerts,
+    )
+
+
+class PolicyStage:
+    """Callable as the processor's decide stage."""
+
+    def __init__(self, engine: PolicyEngine, severity_rules: SeverityRules) -> None:
+        self.engine = engine
+        self.severity_rules = severity_rules
+
+    def severity(self, incident: Incident, now: datetime) -> tuple[Severity, str]:
+        """The type's severity rule, never below the alerts' own severity,
+        raised by any matching operator rule that escalates."""
+        view = incident_view(incident, now)
+        floor = incident.severity
+        reason = f"alert severity {floor}"
+        found = self.severity_rules.evaluate(incident.incident_type, _input(view))
+        best = floor
+        if found is not None and found[0].rank > best.rank:
+            best, reason = found[0], f"severity rule: {found[1]}"
+        activation = self.engine.engine.activation({"incident": _input(view)})
+        matched, _ = self.engine.matching_rules(view, activation)
+        for rule in matched:
+            if rule.severity is not None and rule.severity.rank > best.rank:
+                best, reason = rule.severity, f"operator rule {rule.id} escalates"
+        return best, reason
+
+    def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
+        """The shortest cooldown of the operator rules matching the incident."""
+        view = incident_view(incident, now)
+        activation = self.engine.engine.activation({"incident": _input(view)})
+        matched, _ = self.engine.matching_rules(view, activation)
+        overrides = [r.cooldown_seconds for r in matched if r.cooldown_seconds is not None]
+        return min(overrides) if overrides else None
+
+    def __call__(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
+        severity, why = self.severity(incident, now)
+        if severity != incident.severity:
+            incident.record("severity", f"{incident.severity} → {severity}: {why}", now)
+            incident.severity = severity
+        view = incident_view(incident, now)
+        incident_type = self.engine.taxonomy.incident_types.get(incident.incident_type)
+        actions = incident_type.candidate_actions if incident_type else OBSERVE_AND_NOTIFY
+        recommendations: list[RecommendedAction] = []
+        for action_id in actions:
+            target = candidate_target(action_id, incident)
+            decision = self.engine.decide(view, action_id, target, at=now)
+            recommendations.append(
+                RecommendedAction(
+                    action=action_id,
+                    action_class=decision.action_class,
+                    decision=decision.decision.value,
+                    reason=decision.reason,
+                    target=decision.target,
+                )
+            )
+            incident.decisions.append({"at": now.isoformat(), **decision.explain()})
+        del incident.decisions[:-MAX_DECISIONS]
+        return recommendations
+
+
+def _input(view: IncidentView) -> Mapping[str, Any]:
+    return view.as_input("", True)
+
+
+__all__ = ["Decision", "PolicyStage", "incident_view"]

@@ -1,0 +1,42 @@
+"""The target each candidate action of an incident would act on.
+
+Derived from the incident's resource scope; an action whose target is not
+known yet (for example which CronJob to suspend, before evidence names one)
+gets no target, and the policy then never lets it run on its own.
+"""
+
+from __future__ import annotations
+
+from responder.incidents.models import Incident
+from responder.policy.allowlist import Target
+
+NODE_ACTIONS = frozenset(
+    {"cordon_node", "uncordon_node", "drain_node", "reboot_worker", "replace_worker"}
+)
+WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset", "cronjob", "job"})
+
+
+def candidate_target(action_id: str, incident: Incident) -> Target | None:
+    scope = incident.resource_scope
+    if action_id in ("collect_evidence", "notify_operator"):
+        return None
+    if action_id == "suppress_incident":
+        return Target(kind="incident", name=incident.id)
+    if action_id == "failover_channel":
+        return Target(kind="channel", name="alternate")
+    if action_id == "delete_completed_pods":
+        if scope.kind in WORKLOAD_KINDS and scope.namespace:
+            return Target(kind="namespace", name=scope.namespace)
+        return Target(kind="cluster", name="cluster")
+    if action_id in NODE_ACTIONS:
+        return Target(kind="node", name=scope.name) if scope.kind == "node" else None
+    if action_id == "suspend_cronjob":
+        return _scope_target(incident) if scope.kind == "cronjob" else None
+    if scope.kind in ("node", "cluster"):
+        return None
+    return _scope_target(incident)
+
+
+def _scope_target(incident: Incident) -> Target:
+    scope = incident.resource_scope
+    return Target(kind=scope.kind, namespace=scope.namespace, name=scope.name)
