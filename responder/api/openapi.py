@@ -121,6 +121,122 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "the catalogue"}},
                 }
             },
+            "/api/v1/policy/explain": {
+                "post": {
+                    "summary": "Decision and layer-by-layer trace for a hypothetical incident",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": [
+                                        "incident_type",
+                                        "environment",
+                                        "confidence",
+                                        "action",
+                                    ],
+                                    "properties": {
+                                        "incident_type": {"type": "string"},
+                                        "environment": {"enum": ["demo", "staging", "production"]},
+                                        "severity": {"enum": ["info", "warning", "critical"]},
+                                        "confidence": {"enum": ["low", "medium", "high"]},
+                                        "action": {"type": "string"},
+                                        "target": {
+                                            "oneOf": [{"type": "string"}, {"type": "object"}]
+                                        },
+                                        "labels": {"type": "object"},
+                                        "facts": {"type": "object"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "decision, action_class, layers"},
+                        "400": _error("invalid request: the field is named"),
+                    },
+                }
+            },
+            "/api/v1/rules": {
+                "get": {
+                    "summary": "Built-in and custom operator rules",
+                    "responses": {"200": {"description": "rules"}},
+                },
+                "post": {
+                    "summary": "Create a custom rule (validated, versioned, audited)",
+                    "responses": {
+                        "201": {"description": "the saved rule"},
+                        "400": _error("rejected: names the boundary and field"),
+                        "409": _error("id already exists"),
+                    },
+                },
+            },
+            "/api/v1/rules/{rule_id}": {
+                "parameters": [
+                    {
+                        "name": "rule_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "get": {
+                    "summary": "One rule",
+                    "responses": {"200": {"description": "rule"}, "404": _error("no such rule")},
+                },
+                "put": {
+                    "summary": "Replace a custom rule (If-Match: version)",
+                    "responses": {
+                        "200": {"description": "the new version"},
+                        "400": _error("rejected"),
+                        "404": _error("no such rule"),
+                        "409": _error("changed since the given version"),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a custom rule",
+                    "responses": {"204": {"description": "deleted"}, "404": _error("no such rule")},
+                },
+            },
+            "/api/v1/rules/{rule_id}/history": {
+                "get": {
+                    "summary": "Every version of a rule",
+                    "parameters": [
+                        {
+                            "name": "rule_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"200": {"description": "versions, oldest first"}},
+                }
+            },
+            "/api/v1/rules/{rule_id}/clone": {
+                "post": {
+                    "summary": "Clone a rule (typically a built-in) into a custom override",
+                    "parameters": [
+                        {
+                            "name": "rule_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"201": {"description": "the new custom rule"}},
+                }
+            },
+            "/api/v1/audit": {
+                "get": {
+                    "summary": "Audit log, newest first",
+                    "parameters": [
+                        {"name": "subject", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {"200": {"description": "entries"}},
+                }
+            },
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
             },
