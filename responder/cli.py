@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from responder.policy.files import PolicyError
 from responder.settings import SettingsError, load_settings
 from responder.taxonomy import CatalogueError, builtin_taxonomy
 
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (SettingsError, CatalogueError) as exc:
+    except (SettingsError, CatalogueError, PolicyError) as exc:
         print(f"robot-sre: {exc}", file=sys.stderr)
         return 2
     return code
