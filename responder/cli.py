@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from responder.policy.engine import PolicyEngine
 from responder.policy.files import PolicyError
 from responder.settings import SettingsError, load_settings
+from responder.store import Store
 from responder.taxonomy import CatalogueError, builtin_taxonomy
 
 
@@ -52,10 +54,56 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _configured_policy() -> tuple[PolicyEngine, Store]:
+    from responder.app import build_policy
+    from responder.store import open_store
+
+    settings = load_settings()
+    store = open_store(settings.store_url, settings.store_namespace)
+    policy, _ = build_policy(settings, builtin_taxonomy(), store)
+    return policy, store
+
+
+def _policy_test(args: argparse.Namespace) -> int:
+    from responder.policy.engine import DEFAULT_POLICIES_DIR
+    from responder.policy.testcases import (
+        CaseFileError,
+        format_results,
+        load_cases,
+        results_as_json,
+        run_cases,
+    )
+
+    directory = Path(args.directory) if args.directory else DEFAULT_POLICIES_DIR / "tests"
+    policy, store = _configured_policy()
+    try:
+        results = run_cases(policy, load_cases(directory, builtin_taxonomy()))
+    except CaseFileError as exc:
+        print(f"robot-sre policy test: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(results_as_json(results), indent=2))
+    else:
+        print(format_results(results, args.verbose))
+    return 0 if all(result.passed for result in results) else 1
+
+
 def _taxonomy(args: argparse.Namespace) -> int:
     from responder.api.taxonomy import taxonomy_document
 
     taxonomy = builtin_taxonomy()
+    if args.matrix:
+        from responder.policy.matrix import format_matrix, matrix_json_text, resolved_matrix
+
+        policy, store = _configured_policy()
+        try:
+            matrix = resolved_matrix(policy)
+        finally:
+            store.close()
+        print(matrix_json_text(matrix) if args.json else format_matrix(matrix))
+        return 0
     document = taxonomy_document(taxonomy)
     if args.json:
         print(json.dumps(document, indent=2))
@@ -151,7 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true")
     explain.set_defaults(run=_explain)
 
+    policy = commands.add_parser("policy", help="policy tools")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True)
+    policy_test = policy_commands.add_parser(
+        "test", help="run the policy test cases (default: policies.cel/tests/)"
+    )
+    policy_test.add_argument("directory", nargs="?", metavar="DIR")
+    policy_test.add_argument("--json", action="store_true")
+    policy_test.add_argument("-v", "--verbose", action="store_true")
+    policy_test.set_defaults(run=_policy_test)
+
     taxonomy = commands.add_parser("taxonomy", help="print the incident taxonomy")
+    taxonomy.add_argument(
+        "--matrix", action="store_true", help="the resolved policy matrix per environment"
+    )
     taxonomy.add_argument("--json", action="store_true")
     taxonomy.set_defaults(run=_taxonomy)
     return parser

@@ -355,6 +355,15 @@ def _invariants(
         return Decision.approval, action["never_auto_reason"]
     if not action["allowlisted"]:
         return Decision.approval, "the robot auto-acts only on allowlisted targets"
+    if klass == ActionClass.contain:
+        if action["id"] == "scale_to_zero" and action["shared"]:
+            return Decision.approval, "scaling a shared workload down needs an approval"
+        if incident["auto_contain"] == AutoContain.no:
+            return Decision.approval, "the policy matrix allows no automatic containment here"
+        if incident["environment"] == "production" and not (
+            action["production_safe"] and action["idempotent"]
+        ):
+            return Decision.approval, "production runs only clearly safe idempotent containment"
     if klass == ActionClass.recover and not (
         incident["auto_contain"] == AutoContain.limited_restart_demo_staging
         and action["id"] == "rollout_restart"
