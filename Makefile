@@ -29,6 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix responder tests bench
 
 test: $(STAMP) system-deps lint
+	ROBOT_SRE_STORE_URL=sqlite:///:memory: $(BIN)/robot-sre policy test
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from fixtures.alertmanager import alertmanager  # noqa: F401  (a fixture, registered here)
+from fixtures.backends import Backend
 from fixtures.processes import port_answers, start_redis
 
 from responder.store import Store, open_store
@@ -56,3 +58,17 @@ def drop_redis_namespace(url: str, namespace: str) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Where a responder process keeps its state: a SQLite file in ``tmp_path``
+    or a unique namespace in the real Redis (removed afterwards)."""
+    if request.param == "sqlite":
+        yield Backend.sqlite(tmp_path)
+        return
+    chosen = Backend.redis(request.getfixturevalue("redis_url"))
+    try:
+        yield chosen
+    finally:
+        chosen.drop()
