@@ -88,9 +88,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             yield
         finally:
             runtime.worker.stop()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await asyncio.wait_for(task, timeout=10)
-            runtime.store.close()
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+            except Exception:
+                log.exception("queue worker ended with an error")
+            finally:
+                runtime.store.close()
 
     routes = [
         Route("/webhooks/alertmanager", alertmanager_webhook, methods=["POST"]),

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from responder.policy.allowlist import AllowEntry, TargetPattern
+from responder.store.urls import redact_url
 from responder.taxonomy.models import Environment
 
 ENV_PREFIX = "ROBOT_SRE_"
@@ -91,6 +92,7 @@ class Settings(BaseModel):
         shown = self.model_dump(mode="json")
         if shown.get("webhook_token"):
             shown["webhook_token"] = "***"
+        shown["store_url"] = redact_url(self.store_url)
         return shown
 
 

@@ -5,7 +5,8 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
-command -v alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/null \
+  || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -21,6 +21,8 @@ async def readyz(request: Request) -> JSONResponse:
         await anyio.to_thread.run_sync(runtime.store.ping)
     except StoreUnavailable as exc:
         return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
+    if not runtime.worker.running:
+        return JSONResponse({"status": "unavailable", "worker": "not running"}, status_code=503)
     return JSONResponse({"status": "ready", "queue_depth": runtime.worker.depth})
 
 

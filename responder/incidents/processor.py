@@ -33,7 +33,7 @@ from responder.incidents.scope import resource_scope
 from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
 from responder.settings import Settings
-from responder.store import Store, held_lock
+from responder.store import LockBusy, Store, held_lock
 from responder.taxonomy.models import Severity, Taxonomy
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,10 @@ class DecideStage(Protocol):
         """A duplicate-suppression window set by an operator rule, if any."""
 
 
-_LOCK_TTL_SECONDS = 30.0
-_LOCK_WAIT_SECONDS = 10.0
+# Processing one alert takes milliseconds: a lock left by a dead replica
+# blocks its incident for at most the TTL.
+_LOCK_TTL_SECONDS = 15.0
+_LOCK_WAIT_SECONDS = 5.0
 _SEVERITY_LABEL = {
     "critical": Severity.critical,
     "warning": Severity.warning,
@@ -283,35 +285,41 @@ class IncidentProcessor:
             incident.move_to(IncidentState.recovering, "all alerts resolved", now)
 
     def sweep(self) -> list[str]:
-        """Resolve recovering incidents whose quiet period has passed."""
+        """Resolve recovering incidents whose quiet period has passed.
+
+        An incident whose lock is taken is skipped; the next sweep looks again."""
         resolved: list[str] = []
         for candidate in self.store.incidents_in_state(IncidentState.recovering):
-            quiet = timedelta(seconds=self._quiet_period(candidate.incident_type))
-            with held_lock(
-                self.store,
-                f"incident:{candidate.correlation_key}",
-                _LOCK_TTL_SECONDS,
-                _LOCK_WAIT_SECONDS,
-            ):
-                now = self.clock()
-                incident = self.store.get_incident(candidate.id)
-                if incident is None or incident.state != IncidentState.recovering:
-                    continue
-                assert incident.recovering_since is not None
-                if now - incident.recovering_since < quiet:
-                    continue
-                incident.move_to(
-                    IncidentState.resolved,
-                    f"alerts resolved and quiet for {int(quiet.total_seconds())}s",
-                    now,
-                )
-                self.store.save_incident(incident)
+            try:
+                incident = self._resolve_if_quiet(candidate)
+            except LockBusy:
+                continue
+            if incident is None:
+                continue
             self.metrics.incidents_resolved.labels(
                 incident.incident_type, incident.severity, incident.environment
             ).inc()
             self._audit("incident.resolve", incident, "exit criteria hold")
             resolved.append(incident.id)
         return resolved
+
+    def _resolve_if_quiet(self, candidate: Incident) -> Incident | None:
+        quiet = timedelta(seconds=self._quiet_period(candidate.incident_type))
+        with held_lock(self.store, f"incident:{candidate.correlation_key}", _LOCK_TTL_SECONDS):
+            now = self.clock()
+            incident = self.store.get_incident(candidate.id)
+            if incident is None or incident.state != IncidentState.recovering:
+                return None
+            assert incident.recovering_since is not None
+            if now - incident.recovering_since < quiet:
+                return None
+            incident.move_to(
+                IncidentState.resolved,
+                f"alerts resolved and quiet for {int(quiet.total_seconds())}s",
+                now,
+            )
+            self.store.save_incident(incident)
+            return incident
 
     # helpers
 

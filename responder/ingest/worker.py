@@ -23,7 +23,7 @@ from responder.incidents.processor import IncidentProcessor
 from responder.ingest.payload import PayloadError, parse_payload
 from responder.metrics import Metrics
 from responder.settings import Settings
-from responder.store import QueueEntry, Store, StoreUnavailable
+from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,20 @@ class QueueWorker:
         self.depth = 0
         self._stopping = False
         self._next_sweep = 0.0
+        self.running = False
 
     def stop(self) -> None:
         self._stopping = True
         self.wake.set()
 
     async def run(self) -> None:
+        self.running = True
+        try:
+            await self._loop()
+        finally:
+            self.running = False
+
+    async def _loop(self) -> None:
         backoff = 0.5
         while not self._stopping:
             try:
@@ -56,6 +64,11 @@ class QueueWorker:
                 backoff = 0.5
             except StoreUnavailable as exc:
                 log.warning("worker: store unavailable, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            except Exception:  # the worker must outlive any bug in one batch
+                log.exception("worker: batch failed, retrying in %.1fs", backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
                 continue
@@ -86,6 +99,12 @@ class QueueWorker:
             self.processor.process(payload)
         except StoreUnavailable:
             raise
+        except LockBusy as exc:
+            # another replica (or a dead one whose lock has not expired yet)
+            # holds the incident: not this entry's fault, so not acked and
+            # redelivered when its lease runs out
+            log.warning("worker: entry %s waits for %s", entry.id, exc)
+            return
         except (PayloadError, Exception) as exc:  # a bad entry must not stop the queue
             if entry.deliveries < MAX_DELIVERIES:
                 log.exception("worker: entry %s failed (delivery %d)", entry.id, entry.deliveries)

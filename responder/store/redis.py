@@ -61,7 +61,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -83,6 +83,7 @@ from responder.audit import AuditEntry
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
 from responder.store.base import IncidentFilter, QueueEntry, StoreUnavailable, VersionConflict
+from responder.store.urls import redact_url
 
 GROUP = "responders"
 PAGE = 1000
@@ -165,24 +166,6 @@ local id = redis.call('XADD', KEYS[1], '*', 's', ARGV[1], 'e', ARGV[2])
 redis.call('RPUSH', KEYS[2], id)
 return id
 """
-
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (userinfo or ``password=`` query option)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}@{host}" if user else host
-        query = urlencode(
-            [(k, v) for k, v in parse_qsl(parts.query) if "password" not in k.lower()]
-        )
-        redacted = f"{parts.scheme}://{netloc}{parts.path}"
-        return redacted + (f"?{query}" if query else "")
-    except ValueError:
-        return "<unparseable redis URL>"
 
 
 def _password_of(url: str) -> str | None:
