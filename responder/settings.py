@@ -52,7 +52,7 @@ class Settings(BaseModel):
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
     queue_max_depth: int = 10_000
-    worker_batch: int = 64
+    worker_batch: int = 8
     worker_lease_seconds: float = 30.0
     worker_idle_poll_seconds: float = 0.25
     sweep_interval_seconds: float = 10.0

@@ -83,7 +83,9 @@ class QueueWorker:
         entries = self.store.claim(
             self.consumer, self.settings.worker_batch, self.settings.worker_lease_seconds
         )
-        for entry in entries:
+        for handled, entry in enumerate(entries):
+            if self._stopping:
+                return handled  # the rest are redelivered when their lease ends
             self._handle(entry)
         self.depth = self.store.queue_depth()
         self.metrics.queue_depth.set(self.depth)

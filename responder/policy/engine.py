@@ -291,16 +291,21 @@ class PolicyEngine:
             self._thresholds[key] = program
         return program
 
-    def matching_rules(
+    def matching_rules(self, incident: IncidentView, activation: Any = None) -> list[OperatorRule]:
+        """Operator rules that apply to the incident (a threshold that fails
+        to evaluate does not apply; see ``rule_notes``)."""
+        return self._match(incident, activation)[0]
+
+    def _match(
         self, incident: IncidentView, activation: Any
     ) -> tuple[list[OperatorRule], list[str]]:
-        """Operator rules that apply to the incident, and notes on the ones
-        whose threshold failed to evaluate."""
         matched: list[OperatorRule] = []
         notes: list[str] = []
         for rule in self._rules():
             if not rule.applies_to(incident.incident_type, incident.environment, incident.labels):
                 continue
+            if activation is None:
+                activation = self.engine.activation({"incident": incident.as_input("", True)})
             try:
                 holds = self._threshold(rule).evaluate(activation)
             except CelError as exc:
@@ -313,7 +318,7 @@ class PolicyEngine:
     def _operator_layer(
         self, incident: IncidentView, action_id: str, activation: Any, at: datetime | None
     ) -> LayerResult:
-        matched, notes = self.matching_rules(incident, activation)
+        matched, notes = self._match(incident, activation)
         decision: Decision | None = None
         reasons: list[str] = []
         for rule in matched:

@@ -58,18 +58,14 @@ class PolicyStage:
         best = floor
         if found is not None and found[0].rank > best.rank:
             best, reason = found[0], f"severity rule: {found[1]}"
-        activation = self.engine.engine.activation({"incident": _input(view)})
-        matched, _ = self.engine.matching_rules(view, activation)
-        for rule in matched:
+        for rule in self.engine.matching_rules(view):
             if rule.severity is not None and rule.severity.rank > best.rank:
                 best, reason = rule.severity, f"operator rule {rule.id} escalates"
         return best, reason
 
     def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
         """The shortest cooldown of the operator rules matching the incident."""
-        view = incident_view(incident, now)
-        activation = self.engine.engine.activation({"incident": _input(view)})
-        matched, _ = self.engine.matching_rules(view, activation)
+        matched = self.engine.matching_rules(incident_view(incident, now))
         overrides = [r.cooldown_seconds for r in matched if r.cooldown_seconds is not None]
         return min(overrides) if overrides else None
 
@@ -81,6 +77,7 @@ class PolicyStage:
         view = incident_view(incident, now)
         incident_type = self.engine.taxonomy.incident_types.get(incident.incident_type)
         actions = incident_type.candidate_actions if incident_type else OBSERVE_AND_NOTIFY
+        latest = {d["action"]: d for d in incident.decisions}
         recommendations: list[RecommendedAction] = []
         for action_id in actions:
             target = candidate_target(action_id, incident)
@@ -94,7 +91,11 @@ class PolicyStage:
                     target=decision.target,
                 )
             )
-            incident.decisions.append({"at": now.isoformat(), **decision.explain()})
+            explained = decision.explain()
+            previous = latest.get(action_id)
+            # the same decision for the same reason is not a new decision
+            if previous is None or any(previous.get(k) != v for k, v in explained.items()):
+                incident.decisions.append({"at": now.isoformat(), **explained})
         del incident.decisions[:-MAX_DECISIONS]
         return recommendations
 

@@ -72,6 +72,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn().executescript(SCHEMA)
@@ -92,8 +93,17 @@ class SQLiteStore:
         return conn
 
     def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run ``fn`` in one immediate transaction."""
+        """Run ``fn`` in one immediate transaction.
+
+        Writers of this process queue on a lock instead of on SQLite's busy
+        handler, whose growing sleeps would show as webhook latency."""
         conn = self._conn()
+        with self._write_lock:
+            return self._transaction(conn, fn)
+
+    def _transaction(
+        self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]
+    ) -> Any:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:

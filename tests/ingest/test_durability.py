@@ -25,8 +25,9 @@ from responder.app import create_app
 from responder.settings import Settings
 from responder.store import held_lock
 
-# A's claims lapse one second after it dies, so that B takes them again quickly.
-SHORT_LEASE = {"ROBOT_SRE_WORKER_LEASE_SECONDS": "1"}
+# A's claims lapse one second after it dies, so that B takes them again quickly;
+# a batch large enough that A claims every waiting entry at once.
+SHORT_LEASE = {"ROBOT_SRE_WORKER_LEASE_SECONDS": "1", "ROBOT_SRE_WORKER_BATCH": "64"}
 WAIT = 20.0
 
 

@@ -1,0 +1,1 @@
+"""``make bench``: webhook ingest throughput and latency, responder vs a bare endpoint."""
