@@ -40,6 +40,8 @@ from typing import IO, Any
 
 import httpx
 
+from bench import policy_bench
+
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -671,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
         loadgen.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print_report(bench.results, args)
+    print("\nPolicy engine: one decision, all layers, per CEL engine")
+    for line in policy_bench.run():
+        print(line)
     print(f"\nbench took {time.perf_counter() - started:.0f} s")
     return 0
 

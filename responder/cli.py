@@ -138,10 +138,14 @@ def _explain(args: argparse.Namespace) -> int:
     }
     if args.target:
         body["target"] = args.target
-    if args.label:
-        body["labels"] = dict(item.split("=", 1) for item in args.label)
-    if args.fact:
-        body["facts"] = {k: _fact_value(v) for k, v in (i.split("=", 1) for i in args.fact)}
+    try:
+        if args.label:
+            body["labels"] = dict(_pair(item, "--label") for item in args.label)
+        if args.fact:
+            body["facts"] = {k: _fact_value(v) for k, v in (_pair(i, "--fact") for i in args.fact)}
+    except ValueError as exc:
+        print(f"robot-sre explain: {exc}", file=sys.stderr)
+        return 2
     settings = load_settings()
     store = open_store(settings.store_url, settings.store_namespace)
     try:
@@ -164,10 +168,20 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} {text!r}: expected NAME=VALUE")
+    return key, value
+
+
 def _fact_value(text: str) -> bool | int:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"--fact value {text!r}: expected true, false or an integer") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

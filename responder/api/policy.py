@@ -17,7 +17,7 @@ async def explain_decision(request: Request) -> JSONResponse:
     try:
         body = json.loads(await request.body())
     except ValueError as exc:
-        return error(400, f"malformed JSON: {exc}")
+        return error(400, f"malformed JSON: {exc}", "-")
     try:
         answer = explain(runtime.policy, parse_request(body))
     except ExplainError as exc:

@@ -35,7 +35,7 @@ async def _body(request: Request) -> dict[str, Any] | JSONResponse:
     try:
         body = json.loads(await request.body())
     except ValueError as exc:
-        return error(400, f"malformed JSON: {exc}")
+        return error(400, f"malformed JSON: {exc}", "-")
     if not isinstance(body, dict):
         return error(400, "expected a JSON object (a rule)")
     return body

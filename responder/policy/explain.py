@@ -4,7 +4,7 @@ and every layer's contribution out."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -85,5 +85,8 @@ def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:
         labels=request.labels,
         facts={**FACT_DEFAULTS, **request.facts},
     )
-    decision = engine.decide(view, request.action, request.target, at=request.at)
+    at = request.at
+    if at is not None and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)  # a time without offset is read as UTC
+    decision = engine.decide(view, request.action, request.target, at=at)
     return {"engine": engine.engine.name, **decision.explain()}

@@ -163,6 +163,8 @@ def _keys(value: Any, path: str = "") -> Iterable[tuple[str, str]]:
 def check_boundaries(raw: Mapping[str, Any]) -> None:
     """Refuse shell commands and secret values anywhere in a raw rule body."""
     for where, key in _keys(raw):
+        if where == f"allowed_action_profile.{key}":
+            continue  # an action id: checked against the catalogue in validate_rule
         if key.lower() in SHELL_KEYS:
             raise RuleRejected(
                 "no shell commands",

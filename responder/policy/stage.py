@@ -9,7 +9,7 @@ from typing import Any
 
 from responder.incidents.models import Incident, RecommendedAction
 from responder.policy.decision import Decision
-from responder.policy.engine import IncidentView, PolicyEngine
+from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
 from responder.policy.targets import candidate_target
 from responder.taxonomy.facts import FACT_DEFAULTS
@@ -58,16 +58,30 @@ class PolicyStage:
         best = floor
         if found is not None and found[0].rank > best.rank:
             best, reason = found[0], f"severity rule: {found[1]}"
-        for rule in self.engine.matching_rules(view):
+        for rule in self.engine.matching_rules(view, self._rule_activation(view, now)):
             if rule.severity is not None and rule.severity.rank > best.rank:
                 best, reason = rule.severity, f"operator rule {rule.id} escalates"
         return best, reason
 
     def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
         """The shortest cooldown of the operator rules matching the incident."""
-        matched = self.engine.matching_rules(incident_view(incident, now))
+        view = incident_view(incident, now)
+        matched = self.engine.matching_rules(view, self._rule_activation(view, now))
         overrides = [r.cooldown_seconds for r in matched if r.cooldown_seconds is not None]
         return min(overrides) if overrides else None
+
+    def _rule_activation(self, view: IncidentView, now: datetime) -> Any:
+        """The same input rule thresholds see in ``PolicyEngine.decide``."""
+        known = self.engine.taxonomy.incident_types.get(view.incident_type)
+        auto_contain = str(known.policy_binding.auto_contain) if known else "no"
+        return self.engine.engine.activation(
+            {
+                "incident": view.as_input(auto_contain, known is not None),
+                "history": History().as_input(),
+                "environment": str(view.environment),
+                "now": now.isoformat(),
+            }
+        )
 
     def __call__(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
         severity, why = self.severity(incident, now)
