@@ -1,0 +1,24 @@
+"""The executor protocol: one backend (Kubernetes, OCI, Helm) per executor.
+
+``plan`` reads the live state and says what would change (it never writes);
+``apply`` performs a plan and reports the outcome (it raises nothing for
+the backend's own failures: they are a ``failed`` outcome with the reason);
+``inverse`` names the request that undoes an applied plan, or None.
+Human-only actions have no executor at all.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from responder.actions.models import ActionOutcome, ActionRequest, Plan
+
+
+class Executor(Protocol):
+    actions: frozenset[str]
+
+    def plan(self, request: ActionRequest) -> Plan: ...
+
+    def apply(self, plan: Plan) -> ActionOutcome: ...
+
+    def inverse(self, plan: Plan) -> ActionRequest | None: ...

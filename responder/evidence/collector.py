@@ -1,0 +1,33 @@
+"""The collector protocol: read-only evidence for one or more incident types.
+
+A collector turns the cluster's state into named signals (strong or weak,
+``direct`` for an error reported by the failing component itself), facts
+(keys of ``responder/taxonomy/facts.py``) and raw evidence references that
+are stored on the incident. It never writes, and it reports its own
+failures as a weak ``collector_error`` signal rather than raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from responder.incidents.models import Incident, Signal
+
+
+@dataclass(frozen=True)
+class Evidence:
+    signals: tuple[Signal, ...] = ()
+    facts: dict[str, bool | int] = field(default_factory=dict)
+    refs: tuple[str, ...] = ()
+    summary: str = ""
+    exit_criteria_met: bool | None = None
+    """True when the type's exit criteria hold now, False when they do not,
+    None when this collector cannot tell."""
+
+
+class Collector(Protocol):
+    name: str
+    incident_types: frozenset[str]
+
+    def collect(self, incident: Incident) -> Evidence: ...
