@@ -15,6 +15,8 @@ from responder.incidents.models import ResourceScope
 from responder.taxonomy.models import ScopeKind
 
 _WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "cronjob", "job_name")
+# A CronJob's Job is named <cronjob>-<minutes since epoch>: an all-digit middle.
+_CRONJOB_POD = re.compile(r"^(?P<owner>.+)-\d{8,10}-[a-z0-9]{5}$")
 _REPLICASET_POD = re.compile(r"^(?P<owner>.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$")
 _STATEFUL_POD = re.compile(r"^(?P<owner>.+)-\d+$")
 
@@ -39,6 +41,8 @@ def _workload(labels: Mapping[str, str]) -> ResourceScope | None:
             return ResourceScope(kind=kind, namespace=namespace, name=labels[key])
     pod = labels.get("pod")
     if pod:
+        if match := _CRONJOB_POD.match(pod):
+            return ResourceScope(kind="cronjob", namespace=namespace, name=match["owner"])
         if match := _REPLICASET_POD.match(pod):
             return ResourceScope(kind="deployment", namespace=namespace, name=match["owner"])
         if match := _STATEFUL_POD.match(pod):

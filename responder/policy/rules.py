@@ -35,12 +35,19 @@ _SHELL_VALUE = re.compile(
 _SECRET_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|credential|private[_-]?key)", re.IGNORECASE
 )
-_SECRET_VALUE = re.compile(
+_SECRET_TOKEN = re.compile(
     r"(-----BEGIN [A-Z ]*PRIVATE KEY-----|\bxox[abposr]-[A-Za-z0-9-]{10,}|\bAKIA[0-9A-Z]{16}\b"
     r"|\b\d{6,12}:[A-Za-z0-9_-]{30,}\b|\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\."
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|(password|passwd|secret|token|api[_-]?key)\s*[:=]\s*\S+)",
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b)",
     re.IGNORECASE,
 )
+_SECRET_ASSIGNMENT = re.compile(
+    r"(password|passwd|secret|token|api[_-]?key)\s*[:=]\s*\S+", re.IGNORECASE
+)
+# Operator regexes run against alert label values: keep them short and free
+# of nested quantifiers, the usual source of catastrophic backtracking.
+MAX_PATTERN = 256
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}]\)[+*{]")
 
 
 class RuleRejected(ValueError):
@@ -178,7 +185,9 @@ def check_boundaries(raw: Mapping[str, Any]) -> None:
                 f"field {key!r} looks like a secret; secrets never go into rules",
             )
     for where, text in _strings(raw, ""):
-        if _SECRET_VALUE.search(text):
+        # a CEL comparison such as labels.token == 'x' is not an assignment
+        assignment = where != "threshold_expression" and _SECRET_ASSIGNMENT.search(text)
+        if _SECRET_TOKEN.search(text) or assignment:
             raise RuleRejected(
                 "no secret values",
                 where,
@@ -227,6 +236,13 @@ def validate_rule(raw: Mapping[str, Any], taxonomy: Taxonomy, engine: Engine) ->
     if not rule.environment_scope:
         raise RuleRejected("rule schema", "environment_scope", "name at least one environment")
     for label, pattern in rule.signal_selector.items():
+        if len(pattern) > MAX_PATTERN or _NESTED_QUANTIFIER.search(pattern):
+            raise RuleRejected(
+                "rule schema",
+                f"signal_selector.{label}",
+                f"patterns are at most {MAX_PATTERN} characters without nested quantifiers "
+                "such as (a+)+",
+            )
         try:
             re.compile(pattern)
         except re.error as exc:

@@ -116,3 +116,8 @@ def test_unclassified_alert_uses_the_most_specific_scope() -> None:
         kind="statefulset", namespace="ns", name="db"
     )
     assert resource_scope({}, None) == ResourceScope(kind="cluster", name="cluster")
+
+
+def test_pod_of_a_cronjob_job_collapses_to_the_cronjob() -> None:
+    scope = resource_scope({"namespace": "ops", "pod": "backup-28373940-x7k2p"}, None)
+    assert (scope.kind, scope.namespace, scope.name) == ("cronjob", "ops", "backup")

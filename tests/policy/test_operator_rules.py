@@ -17,7 +17,7 @@ from responder.incidents.processor import AlertOutcome, IncidentProcessor
 from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
 from responder.policy.allowlist import Allowlist, Target
-from responder.policy.cel import CelError, default_engine
+from responder.policy.cel import CelError, CelExprEngine, default_engine
 from responder.policy.decision import Decision, Layer, PolicyDecision
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.policy.rulebook import RuleBook
@@ -741,3 +741,29 @@ def test_every_action_class_is_covered() -> None:
     )
     assert covered == set(TAXONOMY.actions)
     assert {TAXONOMY.actions[a].action_class for a in covered} == set(ActionClass)
+
+
+def test_selector_with_nested_quantifier_is_refused() -> None:
+    body = {
+        "id": "slow",
+        "name": "backtracking",
+        "domain": "infrastructure",
+        "incident_type": "node_disk_pressure",
+        "signal_selector": {"node": "(a+)+$"},
+        "owner": "alice",
+    }
+    with pytest.raises(RuleRejected) as caught:
+        validate_rule(body, builtin_taxonomy(), CelExprEngine())
+    assert caught.value.field == "signal_selector.node"
+
+
+def test_threshold_comparing_a_token_label_is_not_a_secret() -> None:
+    body = {
+        "id": "token-label",
+        "name": "label named token",
+        "domain": "infrastructure",
+        "incident_type": "node_disk_pressure",
+        "threshold_expression": "incident.labels.token == 'x'",
+        "owner": "alice",
+    }
+    assert validate_rule(body, builtin_taxonomy(), CelExprEngine()).id == "token-label"
