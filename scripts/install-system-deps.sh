@@ -9,6 +9,12 @@ command -v alertmanager >/dev/null || command -v prometheus-alertmanager >/dev/n
   || need+=(prometheus-alertmanager)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v prometheus >/dev/null || need+=(prometheus)
+# slapd: a real LDAP server for the identity-provider probe tests (slapd and
+# slapadd live in /usr/sbin, which a non-root PATH may lack)
+command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
+# nats-server: the NATS probe tests start one with credentials
+command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -20,6 +26,6 @@ echo "installing from Debian packages: ${need[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The packages start their own services; the tests start their own instances.
-for svc in prometheus prometheus-alertmanager; do
+for svc in prometheus prometheus-alertmanager slapd; do
   $sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done

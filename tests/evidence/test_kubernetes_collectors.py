@@ -1,0 +1,547 @@
+"""The Kubernetes collectors against kmock, over HTTP, through the official client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fixtures.kube import (
+    KubeCluster,
+    ago,
+    cronjob,
+    event,
+    kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
+    kube_fixture,  # noqa: F401
+    node,
+    pod,
+    secret,
+    seed_disk_pressure,
+)
+
+from responder.evidence.collector import Evidence
+from responder.evidence.confidence import confidence_band
+from responder.evidence.kubernetes import (
+    DiskPressureCollector,
+    ImagePullCollector,
+    JobBacklogCollector,
+    KubeCollector,
+    NodeReadinessCollector,
+    classify_pull_error,
+    runs_per_hour,
+)
+from responder.incidents.models import Incident, ResourceScope
+from responder.kube import Kube
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+
+def incident(incident_type: str, kind: str, name: str, namespace: str | None = None) -> Incident:
+    return Incident(
+        id="inc-1",
+        incident_type=incident_type,
+        domain=None,
+        display_name=incident_type,
+        severity=Severity.warning,
+        confidence=Confidence.low,
+        environment=Environment.demo,
+        correlation_key=f"{incident_type}:{kind}/{name}",
+        resource_scope=ResourceScope(kind=kind, namespace=namespace, name=name),
+    )
+
+
+def by_name(evidence: Evidence) -> dict[str, tuple[str, bool]]:
+    return {s.name: (s.strength, s.direct) for s in evidence.signals}
+
+
+# node_disk_pressure
+
+
+def test_disk_pressure_scenario_reports_primary_and_secondary_signals(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    seed_disk_pressure(kube_cluster)
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "worker-1")
+    )
+
+    signals = by_name(evidence)
+    assert signals["disk_pressure_condition"] == ("strong", False)
+    assert signals["disk_pressure_taint"] == ("strong", False)
+    assert signals["eviction_threshold_met"] == ("strong", True)
+    assert signals["free_disk_space_failed"] == ("strong", True)
+    assert signals["evicted_pods_burst"][0] == "strong"
+    assert signals["completed_pod_backlog"][0] == "weak"
+    assert all(s.source == "kubernetes.disk_pressure" for s in evidence.signals)
+    assert evidence.facts == {"nodes_affected": 1, "customer_facing_failures": False}
+    assert evidence.exit_criteria_met is False
+    assert "k8s://nodes/worker-1" in evidence.refs
+    assert any(r.startswith("k8s://events/") for r in evidence.refs)
+    assert "k8s://pods/image-factory/scan-job-00" in evidence.refs
+    assert "EvictionThresholdMet x4" in evidence.summary
+    assert confidence_band(evidence.signals).confidence == Confidence.high
+
+
+def test_disk_pressure_failing_core_pod_on_pressured_node_is_customer_facing(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    seed_disk_pressure(kube_cluster)
+    kube_cluster.add(
+        pod(
+            "backend-7f9c8d6b5-qwert",
+            "image-factory",
+            phase="Failed",
+            reason="Evicted",
+            labels={"tier": "core"},
+            node_name="worker-1",
+        )
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "worker-1")
+    )
+
+    assert evidence.facts["customer_facing_failures"] is True
+
+
+def test_disk_pressure_core_labels_are_a_parameter(kube_cluster: KubeCluster, kube: Kube) -> None:
+    seed_disk_pressure(kube_cluster)
+    kube_cluster.add(
+        pod(
+            "portal-0",
+            "image-factory",
+            waiting=("CrashLoopBackOff", "back-off restarting failed container"),
+            labels={"app.kubernetes.io/part-of": "image-factory"},
+            node_name="worker-1",
+        )
+    )
+    scope = incident("node_disk_pressure", "node", "worker-1")
+
+    default = DiskPressureCollector(kube).collect(scope)
+    part_of = DiskPressureCollector(
+        kube, core_labels={"app.kubernetes.io/part-of": "image-factory"}
+    ).collect(scope)
+
+    assert default.facts["customer_facing_failures"] is False
+    assert part_of.facts["customer_facing_failures"] is True
+
+
+def test_disk_pressure_on_two_nodes_counts_both(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(
+        node("worker-1", disk_pressure=True, taints=["node.kubernetes.io/disk-pressure"]),
+        node("worker-2", disk_pressure=True),
+        node("worker-3"),
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "cluster", "cluster")
+    )
+
+    assert evidence.facts["nodes_affected"] == 2
+    assert "DiskPressure=True on worker-1, worker-2" in evidence.summary
+
+
+def test_disk_pressure_repeated_image_pulls_are_a_weak_signal(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        node("worker-1", disk_pressure=True),
+        event(
+            "image-factory",
+            "Pulling",
+            'Pulling image "registry.example/builder:2.1"',
+            involved=("Pod", "builder-1"),
+            involved_namespace="image-factory",
+            host="worker-1",
+            kind="Normal",
+            count=5,
+        ),
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "worker-1")
+    )
+
+    assert by_name(evidence)["repeated_image_pulls"] == ("weak", False)
+    signal = next(s for s in evidence.signals if s.name == "repeated_image_pulls")
+    assert "registry.example/builder:2.1 x5" in signal.detail
+
+
+def test_disk_pressure_exit_criteria_hold_when_clear_and_quiet_for_ten_minutes(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        node("worker-1"),
+        event(
+            "default",
+            "EvictionThresholdMet",
+            "Attempting to reclaim ephemeral-storage",
+            involved=("Node", "worker-1"),
+            host="worker-1",
+            last=ago(minutes=25),
+        ),
+        event(
+            "image-factory",
+            "Evicted",
+            "The node was low on resource: ephemeral-storage.",
+            involved=("Pod", "scan-job-01"),
+            involved_namespace="image-factory",
+            host="worker-1",
+            last=ago(minutes=11),
+        ),
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "worker-1")
+    )
+
+    assert evidence.exit_criteria_met is True
+    assert "disk_pressure_condition" not in by_name(evidence)
+
+
+def test_disk_pressure_exit_criteria_fail_on_a_recent_eviction(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        node("worker-1"),
+        event(
+            "image-factory",
+            "Evicted",
+            "The node was low on resource: ephemeral-storage.",
+            involved=("Pod", "scan-job-01"),
+            involved_namespace="image-factory",
+            host="worker-1",
+            last=ago(minutes=3),
+        ),
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "worker-1")
+    )
+
+    assert evidence.exit_criteria_met is False
+
+
+def test_disk_pressure_finds_the_node_by_address(kube_cluster: KubeCluster, kube: Kube) -> None:
+    pressured = node("10-0-10-202", disk_pressure=True)
+    pressured["status"]["addresses"] = [{"type": "InternalIP", "address": "10.0.10.202"}]
+    kube_cluster.add(pressured, node("worker-2", disk_pressure=True))
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "10.0.10.202")
+    )
+
+    assert evidence.refs == ("k8s://nodes/10-0-10-202",)
+    assert evidence.facts["nodes_affected"] == 2
+
+
+# node_unreachable_or_notready
+
+
+def test_unreachable_node_with_core_pods_is_customer_facing(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        node(
+            "worker-3",
+            ready="Unknown",
+            ready_reason="NodeStatusUnknown",
+            taints=["node.kubernetes.io/unreachable"],
+        ),
+        node("worker-1"),
+        pod("api-5d9c7b8f6-abcde", "image-factory", labels={"tier": "core"}, node_name="worker-3"),
+    )
+
+    evidence = NodeReadinessCollector(kube).collect(
+        incident("node_unreachable_or_notready", "node", "worker-3")
+    )
+
+    signals = by_name(evidence)
+    assert signals["node_not_ready"] == ("strong", False)
+    assert signals["node_unreachable_taint"] == ("strong", False)
+    assert evidence.facts == {"nodes_affected": 1, "customer_facing_failures": True}
+    assert evidence.exit_criteria_met is False
+    assert evidence.refs == ("k8s://nodes/worker-3",)
+
+
+def test_kubelet_reporting_not_ready_is_a_direct_signal(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(node("worker-1", ready="False", ready_reason="KubeletNotReady"))
+
+    evidence = NodeReadinessCollector(kube).collect(
+        incident("node_unreachable_or_notready", "node", "worker-1")
+    )
+
+    assert by_name(evidence)["node_not_ready"] == ("strong", True)
+    assert evidence.facts["customer_facing_failures"] is False
+
+
+def test_ready_node_meets_the_exit_criteria(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(node("worker-1"))
+
+    evidence = NodeReadinessCollector(kube).collect(
+        incident("node_unreachable_or_notready", "node", "worker-1")
+    )
+
+    assert evidence.signals == ()
+    assert evidence.exit_criteria_met is True
+
+
+# registry_pull_failure
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "failed to pull: 429 Too Many Requests - Server message: toomanyrequests: "
+            "You have reached your pull rate limit.",
+            "registry_rate_limited",
+        ),
+        ("failed to authorize: 401 Unauthorized", "registry_unauthorized"),
+        ('manifest unknown: manifest tagged by "9.9" is not found', "image_manifest_unknown"),
+        ("unexpected status from HEAD request: 403 Forbidden", "registry_forbidden"),
+        ("context deadline exceeded", None),
+    ],
+)
+def test_pull_errors_are_classified(message: str, expected: str | None) -> None:
+    assert classify_pull_error(message) == expected
+
+
+def test_pull_backoff_is_classified_from_the_kubelet_event(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        pod(
+            "dispatcher-6c7d8e9f0-zzzzz",
+            "image-factory",
+            phase="Pending",
+            owner=("ReplicaSet", "dispatcher-6c7d8e9f0"),
+            waiting=("ImagePullBackOff", 'Back-off pulling image "docker.io/library/redis:7"'),
+            pull_secrets=["regcred"],
+            labels={"tier": "core"},
+        ),
+        pod("other-1", "image-factory", owner=("ReplicaSet", "other-5f6")),
+        event(
+            "image-factory",
+            "Failed",
+            'Failed to pull image "docker.io/library/redis:7": toomanyrequests: '
+            "You have reached your pull rate limit.",
+            involved=("Pod", "dispatcher-6c7d8e9f0-zzzzz"),
+            involved_namespace="image-factory",
+        ),
+    )
+
+    evidence = ImagePullCollector(kube).collect(
+        incident("registry_pull_failure", "deployment", "dispatcher", "image-factory")
+    )
+
+    signals = by_name(evidence)
+    assert signals["image_pull_error"] == ("strong", True)
+    assert signals["registry_rate_limited"] == ("strong", True)
+    assert signals["missing_pull_secret"] == ("strong", False)
+    assert evidence.facts == {"core_workload": True}
+    assert evidence.exit_criteria_met is False
+    assert "k8s://pods/image-factory/dispatcher-6c7d8e9f0-zzzzz" in evidence.refs
+    assert "k8s://secrets/image-factory/regcred" in evidence.refs
+    assert "registry says registry_rate_limited" in evidence.summary
+
+
+def test_unauthorized_pull_without_pull_secret(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(
+        pod(
+            "docs-0",
+            "docs",
+            phase="Pending",
+            owner=("StatefulSet", "docs"),
+            waiting=("ErrImagePull", "failed to authorize: 401 Unauthorized"),
+        )
+    )
+
+    evidence = ImagePullCollector(kube).collect(
+        incident("registry_pull_failure", "statefulset", "docs", "docs")
+    )
+
+    signals = by_name(evidence)
+    assert signals["registry_unauthorized"] == ("strong", True)
+    assert signals["no_pull_secret"] == ("weak", False)
+    assert "missing_pull_secret" not in signals
+    assert evidence.facts == {"core_workload": False}
+
+
+def test_existing_pull_secret_is_not_reported_missing(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        secret("regcred", "docs", {".dockerconfigjson": b"{}"}),
+        pod(
+            "docs-0",
+            "docs",
+            phase="Pending",
+            owner=("StatefulSet", "docs"),
+            waiting=("ErrImagePull", "manifest unknown"),
+            pull_secrets=["regcred"],
+        ),
+    )
+
+    evidence = ImagePullCollector(kube).collect(
+        incident("registry_pull_failure", "statefulset", "docs", "docs")
+    )
+
+    assert "missing_pull_secret" not in by_name(evidence)
+    assert "image_manifest_unknown" in by_name(evidence)
+    [check] = [r for r in kube_cluster.requests() if r.path.endswith("/secrets/regcred")]
+    assert check.accept.startswith("application/json;as=PartialObjectMetadata")
+
+
+def test_pull_secret_the_responder_may_not_read_is_not_a_failure(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        pod(
+            "docs-0",
+            "docs",
+            phase="Pending",
+            owner=("StatefulSet", "docs"),
+            waiting=("ErrImagePull", "manifest unknown"),
+            pull_secrets=["regcred"],
+        ),
+    )
+    kube_cluster.fail("secrets", 403)
+
+    evidence = ImagePullCollector(kube).collect(
+        incident("registry_pull_failure", "statefulset", "docs", "docs")
+    )
+
+    assert set(by_name(evidence)) == {"image_pull_error", "image_manifest_unknown"}
+
+
+def test_no_pull_failure_meets_the_exit_criteria(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(pod("docs-0", "docs", owner=("StatefulSet", "docs")))
+
+    evidence = ImagePullCollector(kube).collect(
+        incident("registry_pull_failure", "statefulset", "docs", "docs")
+    )
+
+    assert evidence.signals == ()
+    assert evidence.exit_criteria_met is True
+
+
+# background_job_buildup
+
+
+def test_job_backlog_in_the_disk_pressure_scenario(kube_cluster: KubeCluster, kube: Kube) -> None:
+    seed_disk_pressure(kube_cluster)
+
+    evidence = JobBacklogCollector(kube).collect(
+        incident("background_job_buildup", "cronjob", "trivy-db-warmup", "trivy-system")
+    )
+
+    signals = by_name(evidence)
+    assert signals["completed_pod_backlog"] == ("strong", False)
+    assert signals["noisy_cronjob"] == ("strong", False)
+    assert evidence.facts == {"contributes_to_disk_pressure": True}
+    assert evidence.exit_criteria_met is False
+    assert "k8s://cronjobs/trivy-system/trivy-db-warmup" in evidence.refs
+    assert "40 finished pods (20 Succeeded, 20 Failed)" in evidence.summary
+
+
+def test_suspended_cronjob_is_not_noisy_and_small_backlog_meets_exit(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        node("worker-1"),
+        cronjob("trivy-db-warmup", "trivy-system", suspend=True),
+        cronjob("report", "image-factory", schedule="*/10 * * * *"),
+        cronjob("nightly", "image-factory", schedule="0 3 * * *"),
+        *(pod(f"job-{i}", "image-factory", phase="Succeeded") for i in range(3)),
+    )
+
+    evidence = JobBacklogCollector(kube).collect(
+        incident("background_job_buildup", "cluster", "cluster")
+    )
+
+    signals = by_name(evidence)
+    assert "noisy_cronjob" not in signals
+    assert signals["frequent_cronjob"] == ("weak", False)
+    assert "completed_pod_backlog" not in signals
+    assert evidence.facts == {"contributes_to_disk_pressure": False}
+    assert evidence.exit_criteria_met is True
+
+
+def test_tekton_history_growth(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(
+        *(
+            pod(
+                f"build-{i}-pod",
+                "tekton-builds",
+                phase="Succeeded",
+                labels={"tekton.dev/taskRun": f"build-{i}"},
+            )
+            for i in range(25)
+        )
+    )
+
+    evidence = JobBacklogCollector(kube).collect(
+        incident("background_job_buildup", "cluster", "cluster")
+    )
+
+    assert by_name(evidence)["tekton_history_growth"] == ("strong", False)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "per_hour"),
+    [("*/5 * * * *", 12.0), ("* * * * *", 60.0), ("0,30 * * * *", 2.0), ("0 3 * * *", 0.0)],
+)
+def test_cron_frequency(schedule: str, per_hour: float) -> None:
+    assert runs_per_hour(schedule) == per_hour
+
+
+# failures: a collector reports them, it never raises
+
+
+def all_collectors(kube: Kube) -> list[tuple[KubeCollector, Incident]]:
+    return [
+        (DiskPressureCollector(kube), incident("node_disk_pressure", "node", "worker-1")),
+        (
+            NodeReadinessCollector(kube),
+            incident("node_unreachable_or_notready", "node", "worker-1"),
+        ),
+        (
+            ImagePullCollector(kube),
+            incident("registry_pull_failure", "deployment", "api", "image-factory"),
+        ),
+        (JobBacklogCollector(kube), incident("background_job_buildup", "cluster", "cluster")),
+    ]
+
+
+def assert_collector_error(evidence: Evidence, source: str, text: str) -> None:
+    assert [(s.name, s.strength, s.source) for s in evidence.signals] == [
+        ("collector_error", "weak", source)
+    ]
+    assert text in evidence.signals[0].detail
+    assert evidence.facts == {}
+    assert evidence.exit_criteria_met is None
+
+
+def test_api_answering_500_is_a_collector_error(kube_cluster: KubeCluster, kube: Kube) -> None:
+    seed_disk_pressure(kube_cluster)
+    kube_cluster.fail("pods", 500)
+    kube_cluster.fail("nodes", 500)
+
+    for collector, scope in all_collectors(kube):
+        assert_collector_error(collector.collect(scope), collector.name, "500")
+
+
+def test_api_that_hangs_is_a_collector_error_within_the_timeout(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    seed_disk_pressure(kube_cluster)
+    kube_cluster.hang("nodes")
+    kube_cluster.hang("pods")
+
+    for collector, scope in all_collectors(kube):
+        started = time.monotonic()
+        evidence = collector.collect(scope)
+        assert time.monotonic() - started < 2 * kube.timeout.read + 1
+        assert_collector_error(evidence, collector.name, "timeout")
