@@ -5,14 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from responder.actions.executor import Executor
+from responder.actions.registry import ExecutorRegistry
+from responder.actions.runner import ActionRunner
+from responder.actions.stage import ActStage
 from responder.api import audit, incidents, operations, policy, rules, taxonomy
 from responder.api.openapi import openapi
+from responder.approvals.book import ApprovalBook
+from responder.evidence.collector import Collector
+from responder.evidence.observer import CollectorRegistry, Observer
+from responder.evidence.probes import ProbeCollector
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.webhook import alertmanager_webhook
@@ -47,8 +57,77 @@ def build_policy(
     return policy, rulebook
 
 
-def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
-    """Load and validate everything a responder needs; raises on a bad catalogue."""
+def build_backends(settings: Settings) -> tuple[list[Executor], list[Collector]]:
+    """The executors and collectors the settings make available.
+
+    Kubernetes and Helm executors are always there (without a cluster they
+    plan nothing and the runner reports dry-run: no cluster); their
+    collectors need a cluster. Probes need ``dependencies``; OCI needs an
+    ``oci`` section. A configured backend that cannot be set up stops the
+    start with a message naming the setting."""
+    from responder.actions.helm import HelmExecutor
+    from responder.actions.kubernetes import KubernetesExecutor
+    from responder.evidence.helm import HelmDriftCollector
+    from responder.evidence.kubernetes import (
+        DiskPressureCollector,
+        ImagePullCollector,
+        JobBacklogCollector,
+        NodeReadinessCollector,
+    )
+    from responder.kube import load_kube
+
+    kube = load_kube(settings)
+    executors: list[Executor] = [
+        KubernetesExecutor(kube),
+        HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
+    ]
+    collectors: list[Collector] = []
+    if kube is not None:
+        collectors += [
+            DiskPressureCollector(kube),
+            NodeReadinessCollector(kube),
+            ImagePullCollector(kube),
+            JobBacklogCollector(kube),
+            HelmDriftCollector(kube),
+        ]
+    if settings.dependencies:
+        collectors.append(ProbeCollector(settings.dependencies))
+    if settings.oci is not None:
+        from responder.actions.oci import RebootWorker, ReplaceWorker
+        from responder.evidence.oci import KubeNodes, OciInstanceCollector
+        from responder.oci import ProviderIdInstances, build_clients
+
+        try:
+            clients = build_clients(settings.oci)
+        except Exception as exc:
+            raise RuntimeError(f"settings oci: cannot build the OCI clients: {exc}") from exc
+        nodes = KubeNodes(kube) if kube is not None else None
+        instances = ProviderIdInstances(
+            read_provider_id=nodes.provider_id if nodes else None,
+            static=settings.oci.node_instances,
+        )
+        executors += [RebootWorker(clients, instances), ReplaceWorker(clients, instances)]
+        collectors.append(
+            OciInstanceCollector(
+                clients.compute, instances, nodes.ready if nodes else lambda node: None
+            )
+        )
+    return executors, collectors
+
+
+def build_runtime(
+    settings: Settings,
+    store: Store | None = None,
+    executors: Iterable[Executor] = (),
+    collectors: Iterable[Collector] = (),
+    clock: Callable[[], datetime] | None = None,
+) -> Runtime:
+    """Load and validate everything a responder needs; raises on a bad catalogue.
+
+    ``executors`` and ``collectors`` come on top of the ones the settings
+    configure (``build_backends``); an extra executor takes its actions over
+    from a configured one. ``clock`` replaces the wall clock (tests)."""
+    now = clock or (lambda: datetime.now(UTC))
     taxonomy = builtin_taxonomy()
     store = store or open_store(settings.store_url, settings.store_namespace)
 
@@ -60,7 +139,30 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
     classifier = build_classifier(taxonomy, settings.alertname_map)
     policy, rulebook = build_policy(settings, taxonomy, store)
     stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine))
-    processor = IncidentProcessor(store, taxonomy, classifier, settings, metrics, decide=stage)
+    configured_executors, configured_collectors = build_backends(settings)
+    registry = ExecutorRegistry(taxonomy, executors)
+    for executor in configured_executors:
+        if executor.actions & registry.actions:
+            log.info("%s: replaced by an executor given in code", type(executor).__name__)
+            continue
+        registry.register(executor)
+    approvals = ApprovalBook(store, taxonomy, metrics, settings.approval_expiry_seconds, now)
+    runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
+    observer = Observer(
+        CollectorRegistry([*configured_collectors, *collectors]),
+        settings.collector_timeout_seconds,
+    )
+    processor = IncidentProcessor(
+        store,
+        taxonomy,
+        classifier,
+        settings,
+        metrics,
+        decide=stage,
+        clock=now,
+        observer=observer,
+        act=ActStage(runner, approvals),
+    )
     worker = QueueWorker(store, processor, settings, metrics)
     return Runtime(
         settings=settings,
@@ -72,6 +174,10 @@ def build_runtime(settings: Settings, store: Store | None = None) -> Runtime:
         worker=worker,
         policy=policy,
         rules=rulebook,
+        executors=registry,
+        approvals=approvals,
+        runner=runner,
+        observer=observer,
     )
 
 
@@ -82,7 +188,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("robot-sre starting: %s", runtime.settings.redacted())
         if runtime.settings.effective_dry_run:
-            log.info("no cluster configured: actions run in dry-run mode")
+            log.info("dry-run mode: actions are planned and recorded, never applied")
+        if runtime.executors is not None:
+            log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
+        if runtime.observer is not None:
+            log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
             yield

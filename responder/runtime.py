@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from responder.actions.registry import ExecutorRegistry
+from responder.actions.runner import ActionRunner
+from responder.approvals.book import ApprovalBook
+from responder.evidence.observer import Observer
 from responder.incidents.classify import Classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.worker import QueueWorker
@@ -27,3 +31,7 @@ class Runtime:
     rules: RuleBook
     worker: QueueWorker
     background: list[object] = field(default_factory=list)
+    executors: ExecutorRegistry | None = None
+    approvals: ApprovalBook | None = None
+    runner: ActionRunner | None = None
+    observer: Observer | None = None

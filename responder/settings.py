@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -35,6 +35,63 @@ class AlertnameRule(BaseModel):
     match: dict[str, str] = {}
     incident_type: str | None = None
     ignore: bool = False
+
+
+DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap"]
+
+
+class DependencyEndpoint(BaseModel):
+    """A runtime dependency the responder probes directly (``evidence/probes.py``).
+
+    Secrets are never written here: ``password_env`` (and ``username_env``)
+    name the environment variables that hold them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: DependencyKind
+    url: str
+    workloads: list[str] = Field(
+        default_factory=list,
+        description="globs over the incident's workload name that mean this dependency; "
+        "default: the dependency's name followed by anything",
+    )
+    core: bool = Field(default=False, description="a core dependency: its outage is critical")
+    shared: bool = Field(default=False, description="other workloads depend on it")
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # LDAP only
+    bind_dn: str | None = None
+    search_base: str | None = None
+    search_filter: str = "(objectClass=*)"
+
+    def patterns(self) -> list[str]:
+        return self.workloads or [f"{self.name}*"]
+
+
+class OciSettings(BaseModel):
+    """Where the OCI executors and the OCI evidence collector reach OCI.
+
+    ``auth`` is ``config`` (an OCI config file and profile) or
+    ``instance_principal``; the endpoints default to the region's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auth: Literal["config", "instance_principal"] = "config"
+    config_file: str = "~/.oci/config"
+    profile: str = "DEFAULT"
+    region: str | None = None
+    compartment_id: str | None = None
+    cluster_id: str | None = None
+    compute_endpoint: str | None = None
+    container_engine_endpoint: str | None = None
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=20.0, gt=0)
+    node_instances: dict[str, str] = Field(
+        default_factory=dict,
+        description="node name -> instance OCID, used when the node's providerID cannot be read",
+    )
 
 
 class Settings(BaseModel):
@@ -69,6 +126,22 @@ class Settings(BaseModel):
     shared_targets: list[TargetPattern] = []
     rules_refresh_seconds: float = 2.0
     log_level: str = "info"
+    action_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="deadline of one executor plan or apply"
+    )
+    observation_poll_seconds: float | None = Field(
+        default=None, gt=0, description="re-poll of open incidents; None: the type's (60 s)"
+    )
+    collector_timeout_seconds: float = Field(default=10.0, gt=0)
+    approval_expiry_seconds: int = Field(default=600, gt=0)
+    escalation_window_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        description="a contained incident whose problem persists this long escalates; "
+        "None: the type's action retry cooldown (15 min)",
+    )
+    dependencies: list[DependencyEndpoint] = []
+    oci: OciSettings | None = None
 
     @field_validator("webhook_token")
     @classmethod
@@ -93,6 +166,8 @@ class Settings(BaseModel):
         if shown.get("webhook_token"):
             shown["webhook_token"] = "***"
         shown["store_url"] = redact_url(self.store_url)
+        for dependency in shown.get("dependencies", []):
+            dependency["url"] = redact_url(dependency["url"])
         return shown
 
 
@@ -102,9 +177,9 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is None:
             continue
-        # Structured values (maps, lists) are given as YAML/JSON text.
+        # Structured values (maps, lists, sections) are given as YAML/JSON text.
         annotation = str(field.annotation)
-        if "dict" in annotation or "list" in annotation:
+        if "dict" in annotation or "list" in annotation or "Settings" in annotation:
             try:
                 values[name] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:

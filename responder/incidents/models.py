@@ -69,12 +69,19 @@ class RecommendedAction(Value):
 
 
 class ExecutedAction(Value):
+    """Who did what to which target, when, and how it ended. For a write,
+    ``previous`` is the state before it and ``inverse`` the request that
+    undoes it (None when nothing can)."""
+
     action: str
     target: dict[str, str] | None = None
     actor: str
     result: Literal["succeeded", "failed", "dry_run", "skipped"]
     detail: str = ""
     at: datetime = Field(default_factory=utcnow)
+    previous: dict[str, Any] | None = None
+    inverse: dict[str, Any] | None = None
+    approval_id: str | None = None
 
 
 class TimelineEntry(Value):

@@ -6,6 +6,13 @@ updates the incident but neither opens a new one nor notifies again; it
 counts in ``ops_policy_suppressions_total``. When every alert of an incident
 has resolved it moves to ``recovering``, and to ``resolved`` once the type's
 quiet period has passed without the problem coming back (``sweep``).
+
+With an observer, evidence is collected when an incident opens or an alert
+brings news, and again every observation poll (``observe_due``, 60 s by
+default) while the incident is open; with an act stage, every round of
+decisions is acted on (``responder/actions/stage.py``): auto contain/recover
+actions run at once, approval decisions become approval requests. Actions
+run outside the incident's lock and are recorded under it afterwards.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from responder.actions.stage import ActStage, PlannedRun, move, note
 from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
+from responder.evidence.observer import Observation, Observer
 from responder.incidents.classify import Classifier
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import (
@@ -33,7 +42,7 @@ from responder.incidents.scope import resource_scope
 from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
 from responder.settings import Settings
-from responder.store import LockBusy, Store, held_lock
+from responder.store import LockBusy, Store, StoreUnavailable, held_lock
 from responder.taxonomy.models import Severity, Taxonomy
 
 log = logging.getLogger(__name__)
@@ -51,10 +60,16 @@ class DecideStage(Protocol):
         """A duplicate-suppression window set by an operator rule, if any."""
 
 
-# Processing one alert takes milliseconds: a lock left by a dead replica
-# blocks its incident for at most the TTL.
+# Processing one alert takes milliseconds (evidence collection a few seconds
+# at most, under its own deadline): a lock left by a dead replica blocks its
+# incident for at most the TTL.
 _LOCK_TTL_SECONDS = 15.0
 _LOCK_WAIT_SECONDS = 5.0
+# Recording the outcome of actions waits longer: the actions already ran.
+_RECORD_WAIT_SECONDS = 15.0
+#: the states an observation poll looks at again (recovering incidents wait
+#: out their quiet period; suppressed ones are quiet on purpose)
+POLLED_STATES = (IncidentState.triaged, IncidentState.contained, IncidentState.escalated)
 _SEVERITY_LABEL = {
     "critical": Severity.critical,
     "warning": Severity.warning,
@@ -103,6 +118,8 @@ class IncidentProcessor:
         metrics: Metrics,
         decide: DecideStage | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        observer: Observer | None = None,
+        act: ActStage | None = None,
     ) -> None:
         self.store = store
         self.taxonomy = taxonomy
@@ -111,6 +128,10 @@ class IncidentProcessor:
         self.metrics = metrics
         self.decide: DecideStage = decide or ObserveAndNotify()
         self.clock = clock
+        self.observer = observer
+        self.act = act
+        # evidence is collected under the incident's lock: the lock outlives it
+        self._lock_ttl = max(_LOCK_TTL_SECONDS, settings.collector_timeout_seconds + 5.0)
 
     def process(self, payload: WebhookPayload) -> list[AlertOutcome]:
         outcomes = [self.process_alert(alert) for alert in payload.alerts]
@@ -119,33 +140,41 @@ class IncidentProcessor:
         return outcomes
 
     def process_alert(self, alert: WebhookAlert) -> AlertOutcome:
+        outcome, planned = self._process_alert(alert)
+        if planned and outcome.incident_id is not None:
+            self._act(outcome.incident_id, planned)
+        return outcome
+
+    def _process_alert(self, alert: WebhookAlert) -> tuple[AlertOutcome, list[PlannedRun]]:
         classification = self.classifier.classify(alert.labels)
         if classification.incident_type is None:
-            return AlertOutcome("ignored", None)
+            return AlertOutcome("ignored", None), []
         type_id = classification.incident_type
         incident_type = self.taxonomy.incident_types.get(type_id)
         scope = resource_scope(alert.labels, incident_type.scope_kind if incident_type else None)
         key = f"{type_id}|{scope.key}"
         if type_id == UNCLASSIFIED:
             key = f"{UNCLASSIFIED}|{alert.alertname}|{scope.key}"
-        with held_lock(self.store, f"incident:{key}", _LOCK_TTL_SECONDS, _LOCK_WAIT_SECONDS):
+        with held_lock(self.store, f"incident:{key}", self._lock_ttl, _LOCK_WAIT_SECONDS):
             now = self.clock()
             open_id = self.store.open_incident_id(key)
             incident = self.store.get_incident(open_id) if open_id else None
             if alert.status == "resolved":
                 if incident is None:
-                    return AlertOutcome("orphan_resolve", None)
+                    return AlertOutcome("orphan_resolve", None), []
                 self._resolve_alert(incident, alert, now)
                 self.store.save_incident(incident)
-                return AlertOutcome("resolved_alert", incident.id)
+                return AlertOutcome("resolved_alert", incident.id), []
             if incident is None:
-                incident = self._open(type_id, key, scope, classification.reason, alert, now)
+                incident, planned = self._open(
+                    type_id, key, scope, classification.reason, alert, now
+                )
                 self.store.save_incident(incident)
                 self._audit("incident.open", incident, classification.reason)
-                return AlertOutcome("opened", incident.id)
-            outcome = self._update(incident, alert, now)
+                return AlertOutcome("opened", incident.id), planned
+            outcome, planned = self._update(incident, alert, now)
             self.store.save_incident(incident)
-            return AlertOutcome(outcome, incident.id)
+            return AlertOutcome(outcome, incident.id), planned
 
     # firing alerts
 
@@ -157,7 +186,7 @@ class IncidentProcessor:
         reason: str,
         alert: WebhookAlert,
         now: datetime,
-    ) -> Incident:
+    ) -> tuple[Incident, list[PlannedRun]]:
         incident_type = self.taxonomy.incident_types.get(type_id)
         incident = Incident(
             id=uuid.uuid4().hex[:16],
@@ -177,10 +206,13 @@ class IncidentProcessor:
         self._first_in_window(incident, alert, now)
         self._take_alert(incident, alert, now)
         incident.move_to(IncidentState.triaged, "classified and assessed", now)
-        self._assess_and_notify(incident, now, "opened")
-        return incident
+        self._observe(incident, now)
+        planned = self._assess_and_notify(incident, now, "opened")
+        return incident, planned
 
-    def _update(self, incident: Incident, alert: WebhookAlert, now: datetime) -> Outcome:
+    def _update(
+        self, incident: Incident, alert: WebhookAlert, now: datetime
+    ) -> tuple[Outcome, list[PlannedRun]]:
         fresh = self._first_in_window(incident, alert, now)
         self._take_alert(incident, alert, now)
         if not fresh:
@@ -189,11 +221,12 @@ class IncidentProcessor:
             self.metrics.policy_suppressions.labels(
                 incident.incident_type, incident.environment, "duplicate_alert"
             ).inc()
-            return "duplicate"
+            return "duplicate", []
         if incident.state == IncidentState.recovering:
             incident.move_to(IncidentState.triaged, f"{alert.alertname} fired again", now)
-        self._assess_and_notify(incident, now, "updated")
-        return "updated"
+        self._observe(incident, now)
+        planned = self._assess_and_notify(incident, now, "updated")
+        return "updated", planned
 
     def _take_alert(self, incident: Incident, alert: WebhookAlert, now: datetime) -> None:
         previous = incident.alerts.get(alert.identity)
@@ -227,16 +260,33 @@ class IncidentProcessor:
             if alert.generatorURL and alert.generatorURL not in incident.raw_evidence_refs:
                 incident.raw_evidence_refs.append(alert.generatorURL)
 
-    def _assess_and_notify(self, incident: Incident, now: datetime, why: str) -> None:
+    def _assess_and_notify(
+        self, incident: Incident, now: datetime, why: str | None
+    ) -> list[PlannedRun]:
+        """Confidence, severity, decisions; notify (unless ``why`` is None);
+        approval requests and the runs due."""
         band = confidence_band(incident.signals)
         incident.confidence = band.confidence
         incident.severity = self._severity(incident)
         firing = sorted({a.alertname for a in incident.alerts.values() if a.status == "firing"})
+        collected = sorted(
+            f"{s.name} ({s.strength}{', direct' if s.direct else ''}, {s.checks} check(s))"
+            for s in incident.signals
+            if s.source != "alertmanager"
+        )
         incident.evidence_summary = (
-            f"{len(firing)} firing alert(s): {', '.join(firing)}; confidence {band.confidence}"
-            f" ({band.reason})"
+            f"{len(firing)} firing alert(s): {', '.join(firing)}"
+            + (f"; collected: {', '.join(collected)}" if collected else "")
+            + f"; confidence {band.confidence} ({band.reason})"
         )
         incident.recommended_actions = self.decide(incident, now)
+        if why is not None:
+            self._notify_if_allowed(incident, now, why)
+        if self.act is None:
+            return []
+        return self.act.prepare(incident, incident.recommended_actions, now)
+
+    def _notify_if_allowed(self, incident: Incident, now: datetime, why: str) -> None:
         for recommendation in incident.recommended_actions:
             if recommendation.action != "notify_operator":
                 continue
@@ -247,6 +297,162 @@ class IncidentProcessor:
                 self.metrics.policy_suppressions.labels(
                     incident.incident_type, incident.environment, "policy"
                 ).inc()
+
+    # evidence
+
+    def _observe(self, incident: Incident, now: datetime) -> Observation | None:
+        """Collect evidence for ``incident`` now and note when the next poll is due."""
+        if self.observer is None or not self.observer.serves(incident):
+            return None
+        observation = self.observer.observe(incident, now)
+        self._mark_polled(incident, now)
+        for summary in observation.summaries:
+            note(incident, "evidence", summary[:1000], now)
+        if observation.exit_criteria_met is not None:
+            wanted = "hold" if observation.exit_criteria_met else "do not hold"
+            last = next(
+                (e for e in reversed(incident.timeline) if e.event == "exit_criteria"), None
+            )
+            if last is None or last.detail != wanted:
+                incident.record("exit_criteria", wanted, now)
+        return observation
+
+    def observe_due(self) -> list[str]:
+        """Re-observe, re-decide and act on the open incidents whose poll is due
+        (each at most once per observation interval across replicas); an
+        incident whose lock is taken is skipped until the next call."""
+        if self.observer is None and self.act is None:
+            return []
+        polled: list[str] = []
+        for state in POLLED_STATES:
+            for candidate in self.store.incidents_in_state(state):
+                try:
+                    planned = self._poll(candidate)
+                    if planned is None:
+                        continue
+                    polled.append(candidate.id)
+                    if planned:
+                        self._act(candidate.id, planned)
+                except LockBusy:
+                    continue
+                except StoreUnavailable:
+                    raise
+                except Exception:
+                    # one incident that cannot be polled must not starve the others
+                    log.exception("poll of incident %s failed", candidate.id)
+        return polled
+
+    def _poll(self, candidate: Incident) -> list[PlannedRun] | None:
+        if not self._poll_due(candidate, self.clock()):
+            return None
+        with held_lock(self.store, f"incident:{candidate.correlation_key}", self._lock_ttl):
+            now = self.clock()
+            incident = self.store.get_incident(candidate.id)
+            if incident is None or incident.state not in POLLED_STATES:
+                return None
+            if not self._poll_due(incident, now):
+                return None  # another replica polled it a moment ago
+            observation = self._observe(incident, now)
+            if observation is None:
+                self._mark_polled(incident, now)
+            escalated = self._escalate_if_persisting(incident, observation, now)
+            planned = self._assess_and_notify(incident, now, "escalated" if escalated else None)
+            incident.updated_at = now
+            self.store.save_incident(incident)
+            return planned
+
+    def _poll_due(self, incident: Incident, now: datetime) -> bool:
+        opened = self.store.get_key(self._poll_key(incident))
+        if opened is None:
+            return True
+        return now - datetime.fromisoformat(opened) >= timedelta(
+            seconds=self._poll_window(incident)
+        )
+
+    def _mark_polled(self, incident: Incident, now: datetime) -> None:
+        # under the incident's lock: nobody else writes the key meanwhile
+        key = self._poll_key(incident)
+        self.store.delete_key(key)
+        self.store.set_if_absent(key, now.isoformat(), self._poll_window(incident))
+
+    def _poll_key(self, incident: Incident) -> str:
+        return f"observe:{incident.id}"
+
+    def _poll_window(self, incident: Incident) -> float:
+        if self.settings.observation_poll_seconds is not None:
+            return float(self.settings.observation_poll_seconds)
+        known = self.taxonomy.incident_types.get(incident.incident_type)
+        return float(known.cooldowns.observation_poll_seconds if known else 60)
+
+    def _escalate_if_persisting(
+        self, incident: Incident, observation: Observation | None, now: datetime
+    ) -> bool:
+        """A contained incident whose problem persists past its window escalates."""
+        if incident.state != IncidentState.contained:
+            return False
+        since = next(
+            (e.at for e in reversed(incident.timeline) if e.event == "state:contained"), None
+        )
+        if since is None:
+            return False
+        cleared = observation is not None and observation.exit_criteria_met is True
+        if cleared or incident.firing_alerts == 0:
+            return False
+        window = self._escalation_window(incident)
+        persisted = now - since
+        if persisted < timedelta(seconds=window):
+            return False
+        minutes = int(persisted.total_seconds() // 60)
+        return move(
+            incident,
+            IncidentState.escalated,
+            f"the problem persists {minutes}m after containment (window {window}s)",
+            now,
+        )
+
+    def _escalation_window(self, incident: Incident) -> int:
+        if self.settings.escalation_window_seconds is not None:
+            return self.settings.escalation_window_seconds
+        known = self.taxonomy.incident_types.get(incident.incident_type)
+        return known.cooldowns.action_retry_seconds if known else 900
+
+    # acting
+
+    def _act(self, incident_id: str, planned: list[PlannedRun]) -> None:
+        """Run ``planned`` outside the incident's lock, then record the outcome
+        under it on a fresh copy of the incident."""
+        assert self.act is not None
+        snapshot = self.store.get_incident(incident_id)
+        if snapshot is None:
+            return
+        override = self.decide.cooldown_override(snapshot, self.clock())
+        runs = self.act.run(snapshot, planned, override)
+        try:
+            with held_lock(
+                self.store,
+                f"incident:{snapshot.correlation_key}",
+                self._lock_ttl,
+                _RECORD_WAIT_SECONDS,
+            ):
+                now = self.clock()
+                incident = self.store.get_incident(incident_id)
+                if incident is None:
+                    return
+                acted = self.act.record(incident, runs, now)
+                if acted.escalated:
+                    self._notify_if_allowed(incident, now, "escalated")
+                if acted.escalated or acted.contained:
+                    self._audit(
+                        f"incident.{incident.state}", incident, incident.timeline[-1].detail
+                    )
+                self.store.save_incident(incident)
+        except LockBusy:
+            # the runs are in the audit log already; only the incident's copy is missing
+            log.error(
+                "incident %s stayed locked: outcome of %s not recorded on it",
+                incident_id,
+                ", ".join(r.request.action for r in runs),
+            )
 
     def _severity(self, incident: Incident) -> Severity:
         incident_type = self.taxonomy.incident_types.get(incident.incident_type)
@@ -305,7 +511,7 @@ class IncidentProcessor:
 
     def _resolve_if_quiet(self, candidate: Incident) -> Incident | None:
         quiet = timedelta(seconds=self._quiet_period(candidate.incident_type))
-        with held_lock(self.store, f"incident:{candidate.correlation_key}", _LOCK_TTL_SECONDS):
+        with held_lock(self.store, f"incident:{candidate.correlation_key}", self._lock_ttl):
             now = self.clock()
             incident = self.store.get_incident(candidate.id)
             if incident is None or incident.state != IncidentState.recovering:

@@ -93,6 +93,7 @@ class QueueWorker:
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval_seconds
             self.processor.sweep()
+            self.processor.observe_due()
         return len(entries)
 
     def _handle(self, entry: QueueEntry) -> None:

@@ -1,0 +1,53 @@
+"""Which executor carries out which action.
+
+Backends register the executors they can build from the settings (Kubernetes
+when a cluster is configured, OCI when an ``oci`` section is); an action
+nobody registered is "not available" and the runner says so instead of
+acting. Human-only actions can never be registered: nothing in the robot
+carries them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from responder.actions.executor import Executor
+from responder.taxonomy.models import ActionClass, Taxonomy
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class ExecutorRegistry:
+    def __init__(self, taxonomy: Taxonomy, executors: Iterable[Executor] = ()) -> None:
+        self.taxonomy = taxonomy
+        self._by_action: dict[str, Executor] = {}
+        for executor in executors:
+            self.register(executor)
+
+    def register(self, executor: Executor) -> None:
+        """Serve every action of ``executor``; raise ``RegistryError`` for an
+        unknown or human-only action, or one that already has an executor."""
+        for action in sorted(executor.actions):
+            spec = self.taxonomy.actions.get(action)
+            if spec is None:
+                raise RegistryError(f"{type(executor).__name__}: unknown action {action!r}")
+            if spec.action_class == ActionClass.human_only:
+                raise RegistryError(
+                    f"{type(executor).__name__}: {action} is human-only; no executor may serve it"
+                )
+            if action in self._by_action:
+                other = type(self._by_action[action]).__name__
+                raise RegistryError(
+                    f"{type(executor).__name__}: {action} is already served by {other}"
+                )
+        for action in executor.actions:
+            self._by_action[action] = executor
+
+    def get(self, action: str) -> Executor | None:
+        return self._by_action.get(action)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        return frozenset(self._by_action)

@@ -1,0 +1,333 @@
+"""The action runner: the guard rails around every executor.
+
+For one request it checks, in this order:
+
+1. the action is known and not human-only (human-only actions are refused
+   outright, whatever the caller says);
+2. the policy decision is ``auto``, or the caller brings an approval id;
+3. an executor serves the action (else "not available");
+4. no other runner holds the action's lock ``action:<action>:<target>``
+   (two replicas never run the same action at once);
+5. the action's cooldown ``cooldown:<action>:<target>`` is not running (the
+   type's action retry window, 15 min; disruptive actions 60 min, per target,
+   which for node actions is per node; an operator rule may override it);
+6. an approval id is one the approval book lets it use, once, for exactly
+   this incident, action and target (it is used up here, under the lock).
+
+Then it plans (reads the live state, recording what the inverse restores)
+and, unless the responder is in dry-run mode, applies the plan, each under a
+deadline. A dry run starts the cooldown too, so that a dry-run responder
+records what it would do as often as a live one would do it.
+
+Every run that gets past these checks ends in an executed-action entry for
+the incident and an audit entry, and real runs count in
+``ops_auto_remediations_total`` (and ``..._failed_total``). The caller puts
+the executed action on the incident (it holds the incident's lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, TypeVar
+
+from responder.actions.executor import Executor
+from responder.actions.models import ActionOutcome, ActionRequest, Plan
+from responder.actions.registry import ExecutorRegistry
+from responder.approvals.book import ApprovalBook, ApprovalError
+from responder.audit import AuditEntry
+from responder.incidents.models import ExecutedAction, Incident
+from responder.metrics import Metrics
+from responder.settings import Settings
+from responder.store import LockBusy, Store, held_lock
+from responder.taxonomy.models import ActionClass, Cooldowns, Taxonomy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+class ActionRefused(RuntimeError):
+    """The runner will not run this request at all (human-only, not decided
+    ``auto`` and not approved, or an approval that does not fit)."""
+
+
+class ActionTimeout(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ActionRun:
+    """How one request ended. ``executed`` is the entry for the incident
+    (None when nothing ran: not available, cooldown, or another replica holds
+    the lock; ``note`` then says why)."""
+
+    request: ActionRequest
+    outcome: ActionOutcome
+    executed: ExecutedAction | None
+    note: str = ""
+
+
+def target_key(request: ActionRequest) -> str:
+    target = request.target
+    return f"{target.kind}/{target.namespace or ''}/{target.name}"
+
+
+class ActionRunner:
+    def __init__(
+        self,
+        store: Store,
+        taxonomy: Taxonomy,
+        registry: ExecutorRegistry,
+        settings: Settings,
+        metrics: Metrics,
+        approvals: ApprovalBook | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.taxonomy = taxonomy
+        self.registry = registry
+        self.settings = settings
+        self.metrics = metrics
+        self.approvals = approvals
+        self.clock = clock
+
+    def run(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        decision: str,
+        *,
+        approval_id: str | None = None,
+        actor: str = "robot",
+        cooldown_seconds: int | None = None,
+    ) -> ActionRun:
+        """Run ``request`` for ``incident`` (read, never changed here).
+
+        Raises ``ActionRefused`` for a request the robot may not run; any
+        other problem is a ``failed`` or ``skipped`` outcome."""
+        spec = self.taxonomy.actions.get(request.action)
+        if spec is None:
+            self._refuse(incident, request, actor, f"unknown action {request.action!r}")
+        if spec.action_class == ActionClass.human_only:
+            self._refuse(incident, request, actor, f"{request.action} is human-only")
+        if decision in ("human_only", "off"):
+            self._refuse(incident, request, actor, f"the policy decision is {decision}")
+        if decision != "auto" and approval_id is None:
+            self._refuse(
+                incident, request, actor, f"the policy decision is {decision} and no approval"
+            )
+        executor = self.registry.get(request.action)
+        if executor is None:
+            detail = f"no executor serves {request.action} here"
+            return ActionRun(request, ActionOutcome("not_available", detail), None, detail)
+        timeout = self.settings.action_timeout_seconds
+        lock = f"action:{request.action}:{target_key(request)}"
+        try:
+            with held_lock(self.store, lock, ttl_seconds=2 * timeout + 30):
+                return self._locked(
+                    incident,
+                    request,
+                    executor,
+                    spec.action_class,
+                    approval_id,
+                    actor,
+                    cooldown_seconds,
+                )
+        except LockBusy:
+            detail = f"{request.action} on {target_key(request)} is running elsewhere"
+            return ActionRun(request, ActionOutcome("skipped", detail), None, detail)
+
+    # inside the action lock
+
+    def _locked(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        executor: Executor,
+        action_class: ActionClass,
+        approval_id: str | None,
+        actor: str,
+        cooldown_seconds: int | None,
+    ) -> ActionRun:
+        now = self.clock()
+        window = self._cooldown(incident, action_class, cooldown_seconds)
+        key = f"cooldown:{request.action}:{target_key(request)}"
+        until = self._cooling_until(key, window, now)
+        if until is not None:
+            detail = (
+                f"{request.action} on {target_key(request)} in cooldown until {until:%H:%M:%S}Z"
+            )
+            self.metrics.policy_suppressions.labels(
+                incident.incident_type, str(incident.environment), "cooldown"
+            ).inc()
+            return ActionRun(request, ActionOutcome("skipped", detail), None, detail)
+        if approval_id is not None:
+            if self.approvals is None:
+                self._refuse(incident, request, actor, "approvals are not configured")
+            try:
+                self.approvals.consume(approval_id, request, actor)
+            except ApprovalError as exc:
+                self._refuse(incident, request, actor, str(exc))
+        # The window starts with the attempt: a failed run is not retried at
+        # once either (spec section 7, "same remediation action retry").
+        self.store.delete_key(key)
+        self.store.set_if_absent(key, now.isoformat(), float(window))
+        if self.settings.effective_dry_run:
+            outcome = self._dry_run(executor, request)
+        else:
+            outcome = self._apply(executor, request)
+        return self._record(incident, request, executor, outcome, approval_id, actor)
+
+    def _cooldown(self, incident: Incident, action_class: ActionClass, override: int | None) -> int:
+        if override is not None:
+            return max(int(override), 1)
+        known = self.taxonomy.incident_types.get(incident.incident_type)
+        cooldowns = known.cooldowns if known else Cooldowns()
+        if action_class == ActionClass.disruptive:
+            return cooldowns.disruptive_retry_seconds
+        return cooldowns.action_retry_seconds
+
+    def _cooling_until(self, key: str, window: int, now: datetime) -> datetime | None:
+        """When the running cooldown ends, or None. The key holds when the
+        window opened, read against the runner's clock (as the dedupe window)."""
+        opened = self.store.get_key(key)
+        if opened is None:
+            return None
+        until = datetime.fromisoformat(opened) + timedelta(seconds=window)
+        return until if now < until else None
+
+    def _dry_run(self, executor: Executor, request: ActionRequest) -> ActionOutcome:
+        try:
+            plan = self._deadline(executor.plan, request, "plan")
+        except Exception as exc:
+            return ActionOutcome("dry_run", f"dry-run: no cluster ({_reason(exc)})")
+        return ActionOutcome("dry_run", f"dry-run: {plan.summary}", plan)
+
+    def _apply(self, executor: Executor, request: ActionRequest) -> ActionOutcome:
+        try:
+            plan = self._deadline(executor.plan, request, "plan")
+        except Exception as exc:
+            return ActionOutcome("failed", f"plan failed: {_reason(exc)}")
+        try:
+            outcome = self._deadline(executor.apply, plan, "apply")
+        except Exception as exc:
+            return ActionOutcome("failed", f"apply failed: {_reason(exc)}", plan)
+        if outcome.plan is None:
+            outcome = ActionOutcome(outcome.result, outcome.detail, plan)
+        return outcome
+
+    def _deadline(self, call: Callable[[A], T], argument: A, what: str) -> T:
+        """``call(argument)`` in a daemon thread; ``ActionTimeout`` after the
+        deadline. A backend call that hangs is abandoned, never waited for:
+        the worker moves on and the cooldown keeps the action from repeating."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def target() -> None:
+            try:
+                box["value"] = call(argument)
+            except BaseException as exc:
+                box["error"] = exc
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=target, name=f"action-{what}", daemon=True)
+        thread.start()
+        seconds = self.settings.action_timeout_seconds
+        if not done.wait(seconds):
+            raise ActionTimeout(f"{what} timed out after {seconds:g}s")
+        if "error" in box:
+            raise box["error"]
+        value: T = box["value"]
+        return value
+
+    def _record(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        executor: Executor,
+        outcome: ActionOutcome,
+        approval_id: str | None,
+        actor: str,
+    ) -> ActionRun:
+        plan: Plan | None = outcome.plan
+        inverse: dict[str, Any] | None = None
+        if plan is not None and outcome.result in ("succeeded", "dry_run"):
+            try:
+                undo = executor.inverse(plan)
+            except Exception as exc:
+                log.warning("inverse of %s failed: %s", request.action, exc)
+                undo = None
+            if undo is not None:
+                inverse = {
+                    "action": undo.action,
+                    "target": undo.target.as_dict(),
+                    "params": dict(undo.params),
+                }
+        # "not available" from apply (the backend is not configured here) is
+        # not a backend failure: recorded as skipped, it escalates nothing
+        result = "skipped" if outcome.result == "not_available" else outcome.result
+        now = self.clock()
+        executed = ExecutedAction(
+            action=request.action,
+            target=request.target.as_dict(),
+            actor=actor,
+            result=result,
+            detail=outcome.detail[:2000],
+            at=now,
+            previous=plan.previous if plan else None,
+            inverse=inverse,
+            approval_id=approval_id,
+        )
+        labels = (incident.incident_type, request.action, str(incident.environment))
+        if result in ("succeeded", "failed"):
+            self.metrics.auto_remediations.labels(*labels).inc()
+        if result == "failed":
+            self.metrics.auto_remediations_failed.labels(*labels).inc()
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface="worker",
+                action=f"action.{result}",
+                subject=f"incident:{incident.id}",
+                before=plan.previous if plan else None,
+                after={
+                    "action": request.action,
+                    "target": request.target.as_dict(),
+                    "changes": plan.changes if plan else None,
+                    "inverse": inverse,
+                    "approval_id": approval_id,
+                },
+                detail=outcome.detail[:2000],
+                at=now,
+            )
+        )
+        if result == "failed":
+            log.warning(
+                "action %s on %s failed: %s", request.action, target_key(request), outcome.detail
+            )
+        return ActionRun(request, outcome, executed)
+
+    def _refuse(self, incident: Incident, request: ActionRequest, actor: str, why: str) -> NoReturn:
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface="worker",
+                action="action.refused",
+                subject=f"incident:{incident.id}",
+                after={"action": request.action, "target": request.target.as_dict()},
+                detail=why,
+                at=self.clock(),
+            )
+        )
+        raise ActionRefused(f"{request.action} on {target_key(request)} refused: {why}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:1000] if not isinstance(exc, ActionTimeout) else text

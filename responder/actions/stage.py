@@ -1,0 +1,168 @@
+"""The act stage: what the robot does with each decision.
+
+- ``auto`` for a contain or recover action with a target: run it at once
+  through the ``ActionRunner`` (which adds dry-run, cooldown, lock, timeout
+  and the record);
+- ``approval`` with a target: a pending approval request (spec section 14),
+  one per (incident, action, target) while it is pending;
+- ``human_only`` (and ``off``): stay recommendations on the incident.
+
+``prepare`` runs under the incident's lock and only touches the store;
+``run`` calls the backends and runs *outside* that lock, so a slow backend
+never holds an incident; ``record`` (again under the lock, on a fresh copy)
+puts the outcomes on the incident and moves it through its lifecycle:
+contained after a successful step, escalated after a failed one (an
+escalated incident is contained again only by a step a person approved).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from responder.actions.models import ActionOutcome, ActionRequest
+from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
+from responder.approvals.book import ApprovalBook
+from responder.incidents.lifecycle import TRANSITIONS, IncidentState
+from responder.incidents.models import Incident, RecommendedAction
+from responder.policy.allowlist import Target
+
+log = logging.getLogger(__name__)
+
+ACTING_CLASSES = frozenset({"contain", "recover"})
+ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    request: ActionRequest
+    decision: str
+    action_class: str
+
+
+@dataclass(frozen=True)
+class Acted:
+    """What ``record`` changed: the state moves it made."""
+
+    contained: bool = False
+    escalated: bool = False
+
+
+class ActStage:
+    def __init__(self, runner: ActionRunner, approvals: ApprovalBook) -> None:
+        self.runner = runner
+        self.approvals = approvals
+
+    def prepare(
+        self, incident: Incident, recommendations: list[RecommendedAction], now: datetime
+    ) -> list[PlannedRun]:
+        """Request approvals and list the runs due; changes only ``incident``
+        and the approval documents."""
+        planned: list[PlannedRun] = []
+        for rec in recommendations:
+            if rec.target is None or rec.action_class not in ASKING_CLASSES:
+                continue
+            if rec.decision == "auto" and rec.action_class in ACTING_CLASSES:
+                request = ActionRequest(
+                    action=rec.action,
+                    target=Target(
+                        kind=rec.target["kind"],
+                        namespace=rec.target.get("namespace") or None,
+                        name=rec.target["name"],
+                    ),
+                    incident_id=incident.id,
+                )
+                planned.append(PlannedRun(request, rec.decision, rec.action_class))
+            elif rec.decision == "approval":
+                created = self.approvals.request(incident, rec, why_now(incident, rec, now), now)
+                if created is not None:
+                    incident.record(
+                        "approval_requested", f"{created.id}: {created.prompt(now)}", now
+                    )
+        incident.approval_state = self.approvals.incident_state(incident.id, now)
+        return planned
+
+    def run(
+        self, incident: Incident, planned: list[PlannedRun], cooldown_seconds: int | None
+    ) -> list[ActionRun]:
+        runs: list[ActionRun] = []
+        for item in planned:
+            try:
+                runs.append(
+                    self.runner.run(
+                        incident, item.request, item.decision, cooldown_seconds=cooldown_seconds
+                    )
+                )
+            except ActionRefused as exc:
+                # the decide stage handed over something it must not: say so, go on
+                log.error("act: %s", exc)
+                runs.append(
+                    ActionRun(item.request, ActionOutcome("skipped", str(exc)), None, str(exc))
+                )
+        return runs
+
+    def record(self, incident: Incident, runs: list[ActionRun], now: datetime) -> Acted:
+        """Put ``runs`` on ``incident`` and move its state."""
+        for run in runs:
+            if run.executed is not None:
+                incident.executed_actions.append(run.executed)
+            elif run.note:
+                note(incident, "action_skipped", run.note, now)
+        failed = [r for r in runs if r.executed is not None and r.executed.result == "failed"]
+        done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
+        if failed:
+            first = failed[0]
+            reason = f"{first.request.action} failed: {first.outcome.detail}"[:500]
+            if move(incident, IncidentState.escalated, reason, now):
+                return Acted(escalated=True)
+        elif done:
+            # An escalated incident stays escalated when the robot merely
+            # repeats its own containment (that already proved not enough);
+            # a step a person approved may contain it.
+            approved = any(r.executed is not None and r.executed.approval_id for r in done)
+            if incident.state == IncidentState.escalated and not approved:
+                return Acted()
+            names = ", ".join(r.request.action for r in done)
+            if move(incident, IncidentState.contained, f"{names} succeeded", now):
+                return Acted(contained=True)
+        return Acted()
+
+
+def move(incident: Incident, target: IncidentState, reason: str, now: datetime) -> bool:
+    """Move when the lifecycle table allows it; False when it does not (or
+    the incident is there already)."""
+    if incident.state == target or target not in TRANSITIONS[incident.state]:
+        return False
+    incident.move_to(target, reason, now)
+    return True
+
+
+def note(incident: Incident, event: str, detail: str, now: datetime) -> None:
+    """A timeline entry, unless the same one is among the last few already
+    (a cooldown seen on every poll is one note, not one per minute)."""
+    if any(e.event == event and e.detail == detail for e in incident.timeline[-20:]):
+        return
+    incident.record(event, detail, now)
+
+
+def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:
+    """The "why now" of an approval request, from the incident's record."""
+    scope = incident.resource_scope
+    problem = f"{incident.display_name.lower()} on {scope.name}"
+    steps = [
+        a
+        for a in incident.executed_actions
+        if a.result == "succeeded" and a.action not in ("notify_operator", "collect_evidence")
+    ]
+    if steps:
+        last = steps[-1]
+        minutes = int((now - last.at).total_seconds() // 60)
+        text = f"{problem} persists after {last.action.replace('_', ' ')} for {minutes}m"
+    else:
+        minutes = int((now - incident.created_at).total_seconds() // 60)
+        text = f"{problem} for {minutes}m"
+    return (
+        f"{text} (severity {incident.severity}, confidence {incident.confidence}; "
+        f"policy: {rec.reason})"
+    )

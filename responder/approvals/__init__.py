@@ -1,0 +1,1 @@
+"""Stage 6b: approval requests for the actions policy says a human must approve."""

@@ -1,0 +1,232 @@
+"""Approval requests kept in the store as versioned documents.
+
+Each change is a compare-and-set on the document's version, so two replicas
+(or two clicks) can never both approve, deny or consume one request. A guard
+key per (incident, action, target) makes "one pending request at a time"
+hold across replicas: the replica that creates the key creates the request;
+the key expires with the request. An expired request is asked again when
+the decision comes round again (the problem persists, nobody answered); a
+denied one is not asked again for the same incident.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from responder.actions.models import ActionRequest
+from responder.approvals.models import ApprovalRequest, ApprovalState
+from responder.audit import AuditEntry
+from responder.incidents.models import Incident, RecommendedAction
+from responder.metrics import Metrics
+from responder.store import Store, VersionConflict
+from responder.taxonomy.models import Taxonomy
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "approvals"
+#: how long a denial keeps the robot from asking again for the same incident
+DENIAL_MEMORY_SECONDS = 7 * 24 * 3600.0
+IncidentApprovalState = Literal["none", "pending", "approved", "denied", "expired"]
+
+
+class ApprovalError(ValueError):
+    """The approval cannot make this move (unknown, already decided, expired,
+    changed concurrently, or for another action)."""
+
+
+def target_key(target: dict[str, str]) -> str:
+    return f"{target.get('kind', '')}/{target.get('namespace') or ''}/{target.get('name', '')}"
+
+
+class ApprovalBook:
+    def __init__(
+        self,
+        store: Store,
+        taxonomy: Taxonomy,
+        metrics: Metrics,
+        expiry_seconds: int = 600,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.taxonomy = taxonomy
+        self.metrics = metrics
+        self.expiry_seconds = expiry_seconds
+        self.clock = clock
+
+    # requests
+
+    def request(
+        self, incident: Incident, recommendation: RecommendedAction, why_now: str, now: datetime
+    ) -> ApprovalRequest | None:
+        """Create a pending request for the recommendation's action and
+        target, unless one is already pending; return the new request or None."""
+        if recommendation.target is None:
+            raise ApprovalError(f"{recommendation.action}: no target to ask approval for")
+        guard = self._guard(incident.id, recommendation.action, recommendation.target)
+        if self.store.get_key(self._denied(guard)) is not None:
+            return None  # a person said no: not asked again for this incident
+        existing = self.store.get_key(guard)
+        if existing is not None:
+            found = self.get(existing)
+            if found is None or found.state_at(now) == "pending":
+                return None  # pending, or being written by another replica right now
+            self.store.delete_key(guard, expected=existing)
+        approval_id = uuid.uuid4().hex[:16]
+        if not self.store.set_if_absent(guard, approval_id, float(self.expiry_seconds)):
+            return None
+        spec = self.taxonomy.actions[recommendation.action]
+        approval = ApprovalRequest(
+            id=approval_id,
+            incident_id=incident.id,
+            incident_type=incident.incident_type,
+            environment=str(incident.environment),
+            action=recommendation.action,
+            action_class=recommendation.action_class,
+            action_name=spec.display_name,
+            target=dict(recommendation.target),
+            why_now=why_now,
+            expected_impact=spec.expected_impact or "see the action's runbook.",
+            rollback=spec.rollback or "none recorded; see the action's runbook.",
+            policy_reason=recommendation.reason,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=self.expiry_seconds),
+        )
+        self.store.put_document(
+            COLLECTION, approval_id, approval.model_dump(mode="json"), expected_version=0
+        )
+        self.metrics.approvals_requested.labels(
+            incident.incident_type, recommendation.action, str(incident.environment)
+        ).inc()
+        self._audit("approval.request", approval, None, approval.prompt(now), now)
+        return approval
+
+    def get(self, approval_id: str) -> ApprovalRequest | None:
+        found = self.store.get_document(COLLECTION, approval_id)
+        return ApprovalRequest.model_validate(found[1]) if found else None
+
+    def for_incident(self, incident_id: str) -> list[ApprovalRequest]:
+        """Every request of the incident, oldest first."""
+        found = [
+            ApprovalRequest.model_validate(doc)
+            for _, doc in self.store.list_documents(COLLECTION)
+            if doc.get("incident_id") == incident_id
+        ]
+        return sorted(found, key=lambda a: a.requested_at)
+
+    def incident_state(self, incident_id: str, now: datetime) -> IncidentApprovalState:
+        """``pending`` while any request waits; else the latest request's end."""
+        requests = self.for_incident(incident_id)
+        if not requests:
+            return "none"
+        states = [a.state_at(now) for a in requests]
+        if "pending" in states:
+            return "pending"
+        last = states[-1]
+        return "approved" if last == "executed" else last
+
+    # decisions
+
+    def grant(self, approval_id: str, actor: str, note: str = "") -> ApprovalRequest:
+        approval = self._move(approval_id, ("pending",), "approved", actor, note)
+        self.metrics.approvals_granted.labels(
+            approval.incident_type, approval.action, approval.environment
+        ).inc()
+        return approval
+
+    def deny(self, approval_id: str, actor: str, note: str = "") -> ApprovalRequest:
+        approval = self._move(approval_id, ("pending",), "denied", actor, note)
+        self.metrics.approvals_denied.labels(
+            approval.incident_type, approval.action, approval.environment
+        ).inc()
+        return approval
+
+    def expire(self, approval_id: str) -> ApprovalRequest:
+        return self._move(approval_id, ("expired",), "expired", "robot", "expired unanswered")
+
+    def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
+        """Use an approved request once, for exactly its incident, action and target."""
+        approval = self.get(approval_id)
+        if approval is None:
+            raise ApprovalError(f"approval {approval_id} does not exist")
+        wanted = (request.incident_id, request.action, target_key(request.target.as_dict()))
+        held = (approval.incident_id, approval.action, target_key(approval.target))
+        if wanted != held:
+            raise ApprovalError(
+                f"approval {approval_id} is for {held[1]} on {held[2]} of incident {held[0]}, "
+                f"not {wanted[1]} on {wanted[2]} of incident {wanted[0]}"
+            )
+        return self._move(approval_id, ("approved",), "executed", actor, "carried out")
+
+    def _move(
+        self,
+        approval_id: str,
+        allowed: tuple[ApprovalState, ...],
+        target: ApprovalState,
+        actor: str,
+        note: str,
+    ) -> ApprovalRequest:
+        now = self.clock()
+        found = self.store.get_document(COLLECTION, approval_id)
+        if found is None:
+            raise ApprovalError(f"approval {approval_id} does not exist")
+        version, doc = found
+        approval = ApprovalRequest.model_validate(doc)
+        current = approval.state_at(now)
+        if current not in allowed or (target == "expired" and approval.state != "pending"):
+            raise ApprovalError(f"approval {approval_id} is {current}, not {' or '.join(allowed)}")
+        if target == "executed" and now >= approval.expires_at:
+            raise ApprovalError(f"approval {approval_id} expired at {approval.expires_at}")
+        update: dict[str, Any] = {"state": target}
+        if target in ("approved", "denied", "expired"):
+            update |= {"decided_by": actor, "decided_at": now, "decision_note": note}
+        moved = approval.model_copy(update=update)
+        try:
+            self.store.put_document(
+                COLLECTION, approval_id, moved.model_dump(mode="json"), expected_version=version
+            )
+        except VersionConflict as exc:
+            raise ApprovalError(f"approval {approval_id} changed concurrently: {exc}") from exc
+        if target in ("approved", "denied", "expired"):
+            guard = self._guard(approval.incident_id, approval.action, approval.target)
+            self.store.delete_key(guard, expected=approval_id)
+            if target == "denied":
+                self.store.set_if_absent(self._denied(guard), approval_id, DENIAL_MEMORY_SECONDS)
+        self._audit(f"approval.{target}", moved, current, note, now, actor)
+        return moved
+
+    def _guard(self, incident_id: str, action: str, target: dict[str, str]) -> str:
+        return f"approval:pending:{incident_id}:{action}:{target_key(target)}"
+
+    def _denied(self, guard: str) -> str:
+        return "approval:denied:" + guard.removeprefix("approval:pending:")
+
+    def _audit(
+        self,
+        action: str,
+        approval: ApprovalRequest,
+        before: str | None,
+        detail: str,
+        now: datetime,
+        actor: str = "robot",
+    ) -> None:
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface="worker" if actor == "robot" else "approvals",
+                action=action,
+                subject=f"approval:{approval.id}",
+                before={"state": before} if before else None,
+                after={
+                    "state": approval.state,
+                    "incident": approval.incident_id,
+                    "action": approval.action,
+                    "target": approval.target,
+                },
+                detail=detail,
+                at=now,
+            )
+        )

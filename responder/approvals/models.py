@@ -1,0 +1,63 @@
+"""The approval request (spec section 14): what the robot asks a human for.
+
+Every request states the action, the target, why now, the expected impact,
+the rollback or next fallback, and when it expires. States:
+``pending`` → ``approved`` | ``denied`` | ``expired``; an approved request is
+single use and becomes ``executed`` when the runner carries it out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+ApprovalState = Literal["pending", "approved", "denied", "expired", "executed"]
+TERMINAL: frozenset[str] = frozenset({"denied", "expired", "executed"})
+
+
+class ApprovalRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    incident_id: str
+    incident_type: str
+    environment: str
+    action: str
+    action_class: str
+    action_name: str
+    target: dict[str, str]
+    why_now: str
+    expected_impact: str
+    rollback: str
+    policy_reason: str
+    requested_at: datetime
+    expires_at: datetime
+    state: ApprovalState = "pending"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_note: str = ""
+
+    @property
+    def target_label(self) -> str:
+        namespace = self.target.get("namespace") or ""
+        kind, name = self.target.get("kind", ""), self.target.get("name", "")
+        if kind == "node":
+            return name
+        return f"{kind} {namespace + '/' if namespace else ''}{name}"
+
+    def state_at(self, now: datetime) -> ApprovalState:
+        """The state as of ``now``: a pending request past its expiry is expired."""
+        if self.state == "pending" and now >= self.expires_at:
+            return "expired"
+        return self.state
+
+    def prompt(self, now: datetime) -> str:
+        """The request in the words of spec section 14."""
+        minutes = max(0, int((self.expires_at - now).total_seconds() // 60))
+        return (
+            f"Robot SRE requests approval: {self.action_name.lower()} {self.target_label}. "
+            f"Reason: {self.why_now}. Expected impact: {self.expected_impact} "
+            f"Rollback/fallback: {self.rollback} Approval expires in {minutes}m."
+        )

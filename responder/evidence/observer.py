@@ -1,0 +1,164 @@
+"""The observer: runs the collectors that serve an incident's type and merges
+what they saw into the incident.
+
+Merging, per collector that answered:
+
+- its signals replace the ones it reported before (a collector's signals
+  carry its name as ``source``, or ``<name>:<detail>``), so a condition that
+  cleared stops counting;
+- a signal it reports again keeps counting: ``checks`` is one more than the
+  last time, which is how "the same signal repeated across two or more
+  checks" (spec section 8) raises confidence. Alert signals never count
+  checks: a re-sent alert is not a new look;
+- facts overwrite the incident's, raw evidence references are appended once.
+
+Collectors run in parallel, each under a deadline; one that raises or hangs
+contributes a weak ``collector_error`` signal instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from responder.evidence.collector import Collector, Evidence
+from responder.evidence.confidence import confidence_band
+from responder.incidents.models import Incident, Signal
+
+log = logging.getLogger(__name__)
+
+ALERT_SOURCE = "alertmanager"
+MAX_REFS = 200
+
+
+class CollectorRegistry:
+    """The collectors this responder has, looked up by incident type
+    (a collector serving ``"*"`` serves every type)."""
+
+    def __init__(self, collectors: Iterable[Collector] = ()) -> None:
+        self._collectors: list[Collector] = []
+        for collector in collectors:
+            self.register(collector)
+
+    def register(self, collector: Collector) -> None:
+        if any(c.name == collector.name for c in self._collectors):
+            raise ValueError(f"a collector named {collector.name!r} is already registered")
+        self._collectors.append(collector)
+
+    def for_type(self, incident_type: str) -> list[Collector]:
+        return [
+            c
+            for c in self._collectors
+            if incident_type in c.incident_types or "*" in c.incident_types
+        ]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self._collectors]
+
+
+@dataclass(frozen=True)
+class Observation:
+    collectors: tuple[str, ...]
+    exit_criteria_met: bool | None
+    summaries: tuple[str, ...] = ()
+
+
+def owns(collector: str, signal: Signal) -> bool:
+    return signal.source == collector or signal.source.startswith(collector + ":")
+
+
+class Observer:
+    def __init__(self, collectors: CollectorRegistry, timeout_seconds: float = 10.0) -> None:
+        self.collectors = collectors
+        self.timeout_seconds = timeout_seconds
+
+    def serves(self, incident: Incident) -> bool:
+        return bool(self.collectors.for_type(incident.incident_type))
+
+    def observe(self, incident: Incident, now: datetime) -> Observation:
+        """Collect, merge into ``incident`` and recompute its confidence."""
+        collectors = self.collectors.for_type(incident.incident_type)
+        if not collectors:
+            return Observation((), None)
+        found = self._collect(collectors, incident)
+        verdicts: list[bool] = []
+        summaries: list[str] = []
+        for collector, evidence in found:
+            self._merge(incident, collector.name, evidence, now)
+            if evidence.exit_criteria_met is not None:
+                verdicts.append(evidence.exit_criteria_met)
+            if evidence.summary:
+                summaries.append(f"{collector.name}: {evidence.summary}")
+        incident.confidence = confidence_band(incident.signals).confidence
+        exit_met = None if not verdicts else all(verdicts)
+        return Observation(tuple(c.name for c in collectors), exit_met, tuple(summaries))
+
+    def _collect(
+        self, collectors: list[Collector], incident: Incident
+    ) -> list[tuple[Collector, Evidence]]:
+        boxes: list[dict[str, Evidence]] = [{} for _ in collectors]
+        threads = []
+        for collector, box in zip(collectors, boxes, strict=True):
+            thread = threading.Thread(
+                target=_collect_into,
+                args=(collector, incident, box),
+                name=f"collect-{collector.name}",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+        deadline = time.monotonic() + self.timeout_seconds  # one deadline for all of them
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        found: list[tuple[Collector, Evidence]] = []
+        for collector, box in zip(collectors, boxes, strict=True):
+            evidence = box.get("evidence")
+            if evidence is None:
+                evidence = _error(collector, f"no answer within {self.timeout_seconds:g}s")
+            found.append((collector, evidence))
+        return found
+
+    def _merge(self, incident: Incident, collector: str, evidence: Evidence, now: datetime) -> None:
+        previous = {s.name: s for s in incident.signals}
+        fresh: dict[str, Signal] = {}
+        for signal in evidence.signals:
+            if signal.name in fresh:
+                continue
+            prior = previous.get(signal.name)
+            checks = prior.checks + 1 if prior and prior.source != ALERT_SOURCE else 1
+            fresh[signal.name] = signal.model_copy(update={"checks": checks, "observed_at": now})
+        kept = [s for s in incident.signals if not owns(collector, s) and s.name not in fresh]
+        incident.signals = kept + list(fresh.values())
+        incident.facts.update(evidence.facts)
+        for ref in evidence.refs:
+            if ref not in incident.raw_evidence_refs and len(incident.raw_evidence_refs) < MAX_REFS:
+                incident.raw_evidence_refs.append(ref)
+        source = f"collector:{collector}"
+        if source not in incident.signal_sources:
+            incident.signal_sources = sorted({*incident.signal_sources, source})
+
+
+def _collect_into(collector: Collector, incident: Incident, box: dict[str, Evidence]) -> None:
+    try:
+        box["evidence"] = collector.collect(incident)
+    except Exception as exc:  # a collector must never take the worker down
+        log.warning("collector %s failed: %s", collector.name, exc)
+        box["evidence"] = _error(collector, f"{type(exc).__name__}: {exc}")
+
+
+def _error(collector: Collector, detail: str) -> Evidence:
+    return Evidence(
+        signals=(
+            Signal(
+                name="collector_error",
+                strength="weak",
+                source=collector.name,
+                detail=detail[:500],
+            ),
+        )
+    )

@@ -1,0 +1,359 @@
+"""The action runner's guard rails around any executor: refusals, cooldowns,
+the action lock, dry-run, deadlines, approvals, and the record it leaves.
+
+Runs on both store backends; the executor writes to a local HTTP backend so
+that every test can count what reached it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.http_stub import Answer, StubServer
+
+from responder.actions.models import ActionRequest, Plan
+from responder.actions.registry import ExecutorRegistry, RegistryError
+from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
+from responder.approvals.book import ApprovalBook
+from responder.incidents.models import Incident, RecommendedAction, ResourceScope
+from responder.metrics import Metrics
+from responder.policy.allowlist import Target
+from responder.settings import Settings
+from responder.store import Store, held_lock
+from responder.taxonomy import builtin_taxonomy
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+TAXONOMY = builtin_taxonomy()
+ACTIONS = frozenset({"delete_completed_pods", "scale_to_zero", "reboot_worker", "cordon_node"})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Rig:
+    store: Store
+    backend: StubServer
+    runner: ActionRunner
+    approvals: ApprovalBook
+    metrics: Metrics
+    clock: Clock
+    incident: Incident
+
+    def run(self, action: str, target: Target, decision: str = "auto", **kw: Any) -> ActionRun:
+        request = ActionRequest(action=action, target=target, incident_id=self.incident.id)
+        return self.runner.run(self.incident, request, decision, **kw)
+
+    def sample(self, name: str, action: str) -> float:
+        labels = {"incident_type": "node_disk_pressure", "action": action, "environment": "demo"}
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+NODE = Target(kind="node", name="10.0.10.202")
+OTHER_NODE = Target(kind="node", name="10.0.10.203")
+CLUSTER = Target(kind="cluster", name="cluster")
+
+
+def _incident() -> Incident:
+    return Incident(
+        id="inc-runner",
+        incident_type="node_disk_pressure",
+        domain="infrastructure",
+        display_name="Node Disk Pressure",
+        severity=Severity.warning,
+        confidence=Confidence.high,
+        environment=Environment.demo,
+        correlation_key="node_disk_pressure|node//10.0.10.202",
+        resource_scope=ResourceScope(kind="node", name="10.0.10.202"),
+        created_at=T0,
+    )
+
+
+def _rig(store: Store, backend: StubServer, **settings: object) -> Rig:
+    values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 2.0}
+    values.update(settings)
+    chosen = Settings.model_validate(values)
+    metrics = Metrics(lambda: store, lambda t: "infrastructure")
+    clock = Clock()
+    approvals = ApprovalBook(store, TAXONOMY, metrics, clock=clock)
+    registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(backend, ACTIONS)])
+    runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
+    return Rig(store, backend, runner, approvals, metrics, clock, _incident())
+
+
+@pytest.fixture
+def backend() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture
+def rig(store: Store, backend: StubServer) -> Rig:
+    return _rig(store, backend)
+
+
+# refusals
+
+
+def test_human_only_action_is_refused_outright(rig: Rig) -> None:
+    with pytest.raises(ActionRefused, match="human-only"):
+        rig.run("delete_pvc", Target(kind="persistentvolumeclaim", namespace="db", name="data"))
+    assert rig.backend.requests == []
+    [entry] = rig.store.list_audit(subject=f"incident:{rig.incident.id}")
+    assert entry.action == "action.refused"
+
+
+def test_human_only_action_is_refused_even_with_an_approval_id(rig: Rig) -> None:
+    with pytest.raises(ActionRefused, match="human-only"):
+        rig.run("delete_namespace", Target(kind="namespace", name="t1"), "approval",
+                approval_id="anything")  # fmt: skip
+    assert rig.backend.requests == []
+
+
+def test_registry_refuses_an_executor_for_a_human_only_action(backend: StubServer) -> None:
+    with pytest.raises(RegistryError, match="human-only"):
+        ExecutorRegistry(TAXONOMY, [HttpExecutor(backend, frozenset({"rotate_secret"}))])
+
+
+@pytest.mark.parametrize("decision", ["approval", "human_only", "off"])
+def test_decision_other_than_auto_without_approval_is_refused(rig: Rig, decision: str) -> None:
+    with pytest.raises(ActionRefused):
+        rig.run("reboot_worker", NODE, decision)
+    assert rig.backend.requests == []
+
+
+def test_action_without_executor_is_not_available(rig: Rig) -> None:
+    run = rig.run("suspend_cronjob", Target(kind="cronjob", namespace="x", name="trivy-db-warmup"))
+    assert run.outcome.result == "not_available"
+    assert run.executed is None
+
+
+# running and recording
+
+
+def test_auto_action_runs_and_records_who_what_when_result(rig: Rig) -> None:
+    run = rig.run("delete_completed_pods", CLUSTER)
+    executed = run.executed
+    assert (executed.action, executed.actor, executed.result) == (
+        "delete_completed_pods",
+        "robot",
+        "succeeded",
+    )
+    assert executed.target == {"kind": "cluster", "namespace": "", "name": "cluster"}
+    assert executed.at == T0
+    assert applies(rig.backend) == 1
+
+
+def test_run_records_previous_state_and_inverse(rig: Rig) -> None:
+    executed = rig.run(
+        "scale_to_zero", Target(kind="deployment", namespace="if", name="web")
+    ).executed
+    assert executed.previous == {"replicas": 3}
+    assert executed.inverse["action"] == "resume_workload"
+    assert executed.inverse["params"] == {"restore": {"replicas": 3}}
+
+
+def test_run_is_audited_with_before_and_after(rig: Rig) -> None:
+    rig.run("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
+    [entry] = rig.store.list_audit(subject=f"incident:{rig.incident.id}")
+    assert entry.action == "action.succeeded"
+    assert entry.before == {"replicas": 3}
+    assert entry.after["changes"] == {"action": "scale_to_zero"}
+
+
+def test_run_counts_in_auto_remediations_total(rig: Rig) -> None:
+    rig.run("delete_completed_pods", CLUSTER)
+    assert rig.sample("ops_auto_remediations_total", "delete_completed_pods") == 1
+    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 0
+
+
+def test_backend_500_fails_cleanly_and_counts(rig: Rig) -> None:
+    rig.backend.fail("POST", r"/apply/.*", Answer(500, {"message": "boom"}))
+    run = rig.run("delete_completed_pods", CLUSTER)
+    assert run.executed.result == "failed"
+    assert "500" in run.executed.detail
+    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
+    assert [e.action for e in rig.store.list_audit()] == ["action.failed"]
+
+
+def test_backend_that_hangs_fails_after_the_deadline(store: Store, backend: StubServer) -> None:
+    rig = _rig(store, backend, action_timeout_seconds=0.5)
+    backend.fail("POST", r"/apply/.*", "hang")
+    started = time.monotonic()
+    run = rig.run("delete_completed_pods", CLUSTER)
+    assert time.monotonic() - started < 3
+    assert run.executed.result == "failed"
+    assert "timed out after 0.5s" in run.executed.detail
+    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
+
+
+def test_plan_that_fails_is_a_failed_run_without_a_write(rig: Rig) -> None:
+    rig.backend.fail("GET", r"/state/.*", Answer(503, {}))
+    run = rig.run("delete_completed_pods", CLUSTER)
+    assert run.executed.result == "failed"
+    assert run.executed.detail.startswith("plan failed")
+    assert applies(rig.backend) == 0
+
+
+# cooldowns and the lock
+
+
+def test_same_action_inside_its_cooldown_is_skipped_and_counted(rig: Rig) -> None:
+    rig.run("delete_completed_pods", CLUSTER)
+    rig.clock.advance(14 * 60)
+    run = rig.run("delete_completed_pods", CLUSTER)
+    assert run.outcome.result == "skipped"
+    assert "cooldown" in run.note
+    assert applies(rig.backend) == 1
+    suppressed = rig.metrics.registry.get_sample_value(
+        "ops_policy_suppressions_total",
+        {"incident_type": "node_disk_pressure", "environment": "demo", "reason": "cooldown"},
+    )
+    assert suppressed == 1
+
+
+def test_same_action_after_15_minutes_runs_again(rig: Rig) -> None:
+    rig.run("delete_completed_pods", CLUSTER)
+    rig.clock.advance(15 * 60)
+    rig.run("delete_completed_pods", CLUSTER)
+    assert applies(rig.backend) == 2
+
+
+def test_failed_run_starts_the_cooldown_too(rig: Rig) -> None:
+    rig.backend.fail("POST", r"/apply/.*", Answer(500, {}))
+    rig.run("delete_completed_pods", CLUSTER)
+    rig.backend.faults.clear()
+    rig.clock.advance(60)
+    assert rig.run("delete_completed_pods", CLUSTER).outcome.result == "skipped"
+
+
+def _approved(rig: Rig, action: str, target: Target) -> str:
+    recommendation = RecommendedAction(
+        action=action,
+        action_class=TAXONOMY.actions[action].action_class.value,
+        decision="approval",
+        reason="test",
+        target=target.as_dict(),
+    )
+    approval = rig.approvals.request(rig.incident, recommendation, "test", rig.clock())
+    assert approval is not None
+    rig.approvals.grant(approval.id, "alice")
+    return approval.id
+
+
+def test_disruptive_cooldown_is_60_minutes_per_node(rig: Rig) -> None:
+    rig.run("reboot_worker", NODE, "approval", approval_id=_approved(rig, "reboot_worker", NODE))
+    rig.clock.advance(30 * 60)
+    again = rig.run(
+        "reboot_worker", NODE, "approval", approval_id=_approved(rig, "reboot_worker", NODE)
+    )
+    assert again.outcome.result == "skipped"
+    other = rig.run(
+        "reboot_worker",
+        OTHER_NODE,
+        "approval",
+        approval_id=_approved(rig, "reboot_worker", OTHER_NODE),
+    )
+    assert other.outcome.result == "succeeded"
+    rig.clock.advance(30 * 60)
+    later = rig.run(
+        "reboot_worker", NODE, "approval", approval_id=_approved(rig, "reboot_worker", NODE)
+    )
+    assert later.outcome.result == "succeeded"
+
+
+def test_operator_rule_cooldown_override_replaces_the_window(rig: Rig) -> None:
+    rig.run("delete_completed_pods", CLUSTER, cooldown_seconds=120)
+    rig.clock.advance(121)
+    rig.run("delete_completed_pods", CLUSTER, cooldown_seconds=120)
+    assert applies(rig.backend) == 2
+
+
+def test_action_whose_lock_is_held_elsewhere_is_skipped(rig: Rig) -> None:
+    with held_lock(rig.store, "action:delete_completed_pods:cluster//cluster", 30):
+        run = rig.run("delete_completed_pods", CLUSTER)
+    assert run.outcome.result == "skipped"
+    assert "running elsewhere" in run.note
+    assert rig.backend.requests == []
+
+
+# dry-run
+
+
+def test_dry_run_records_the_plan_without_writing(store: Store, backend: StubServer) -> None:
+    rig = _rig(store, backend, dry_run=True)
+    run = rig.run("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
+    assert run.executed.result == "dry_run"
+    assert run.executed.detail.startswith("dry-run: scale_to_zero on deployment/web")
+    assert applies(backend) == 0
+    assert rig.sample("ops_auto_remediations_total", "scale_to_zero") == 0
+
+
+def test_dry_run_without_a_reachable_backend_says_no_cluster(
+    store: Store, backend: StubServer
+) -> None:
+    rig = _rig(store, backend, dry_run=True)
+    backend.stop()
+    run = rig.run("delete_completed_pods", CLUSTER)
+    assert run.executed.result == "dry_run"
+    assert run.executed.detail.startswith("dry-run: no cluster")
+
+
+# approvals
+
+
+def test_approved_action_runs_once_and_uses_up_the_approval(rig: Rig) -> None:
+    approval_id = _approved(rig, "cordon_node", NODE)
+    run = rig.run("cordon_node", NODE, "approval", approval_id=approval_id, actor="robot")
+    assert run.executed.approval_id == approval_id
+    found = rig.approvals.get(approval_id)
+    assert found is not None and found.state == "executed"
+    rig.clock.advance(16 * 60)
+    with pytest.raises(ActionRefused, match="executed"):
+        rig.run("cordon_node", NODE, "approval", approval_id=approval_id)
+    assert applies(rig.backend) == 1
+
+
+def test_approval_for_another_target_is_refused(rig: Rig) -> None:
+    approval_id = _approved(rig, "cordon_node", NODE)
+    with pytest.raises(ActionRefused, match=r"not cordon_node on node//10\.0\.10\.203"):
+        rig.run("cordon_node", OTHER_NODE, "approval", approval_id=approval_id)
+    assert rig.backend.requests == []
+
+
+def test_pending_approval_is_not_enough(rig: Rig) -> None:
+    recommendation = RecommendedAction(
+        action="cordon_node",
+        action_class="recover",
+        decision="approval",
+        reason="test",
+        target=NODE.as_dict(),
+    )
+    pending = rig.approvals.request(rig.incident, recommendation, "test", rig.clock())
+    assert pending is not None
+    with pytest.raises(ActionRefused, match="pending"):
+        rig.run("cordon_node", NODE, "approval", approval_id=pending.id)
+
+
+def test_plan_is_what_the_executor_protocol_returns(backend: StubServer) -> None:
+    executor = HttpExecutor(backend, ACTIONS)
+    plan = executor.plan(ActionRequest("scale_to_zero", NODE, "i"))
+    assert isinstance(plan, Plan)

@@ -1,0 +1,327 @@
+"""The observer: collectors' evidence merged into incidents, repeated checks
+raising confidence (spec section 8), the observation poll of open incidents,
+exit criteria, and escalation when a contained problem persists."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.http_stub import StubServer
+from fixtures.processes import free_port
+
+from responder.app import build_runtime
+from responder.evidence.collector import Collector, Evidence
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident, Signal
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.runtime import Runtime
+from responder.settings import DependencyEndpoint, Settings
+from responder.store import IncidentFilter, Store, held_lock
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+# an info-severity alert is a weak signal on its own
+REDIS_DOWN = {
+    "alertname": "KubeDeploymentReplicasMismatch",
+    "namespace": "platform",
+    "deployment": "redis-cache",
+    "severity": "info",
+}
+DISK = {
+    "alertname": "KubeNodePressure",
+    "condition": "DiskPressure",
+    "node": "10.0.10.202",
+    "severity": "warning",
+}
+FILESYSTEM = {
+    "alertname": "NodeFilesystemAlmostOutOfSpace",
+    "instance": "10.0.10.202:9100",
+    "nodename": "10.0.10.202",
+    "mountpoint": "/",
+    "severity": "warning",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Scripted:
+    """A collector whose answers the test sets (a data source, like a cluster)."""
+
+    name: str = "scripted"
+    incident_types: frozenset[str] = frozenset({"runtime_dependency_outage"})
+    answer: Evidence = field(default_factory=Evidence)
+    raises: Exception | None = None
+    hang: threading.Event | None = None
+    calls: int = 0
+
+    def collect(self, incident: Incident) -> Evidence:
+        self.calls += 1
+        if self.hang is not None:
+            self.hang.wait(30)
+        if self.raises is not None:
+            raise self.raises
+        return self.answer
+
+
+def strong(name: str, **extra: object) -> Signal:
+    return Signal.model_validate(
+        {"name": name, "strength": "strong", "source": "scripted", **extra}
+    )
+
+
+def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
+    runtime.processor.process(
+        WebhookPayload(
+            version="4",
+            status="firing",
+            alerts=[WebhookAlert(status="firing", labels=dict(a)) for a in alerts],
+        )
+    )
+
+
+def only(runtime: Runtime) -> Incident:
+    [found] = runtime.store.list_incidents(IncidentFilter())
+    return found
+
+
+def clock_of(runtime: Runtime) -> Clock:
+    found = runtime.processor.clock
+    assert isinstance(found, Clock)
+    return found
+
+
+@pytest.fixture
+def backend() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+def make(store: Store, backend: StubServer, *collectors: Collector, **settings: object) -> Runtime:
+    values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
+    values.update(settings)
+    return build_runtime(
+        Settings.model_validate(values),
+        store=store,
+        executors=[HttpExecutor(backend, frozenset({"rollout_restart", "delete_completed_pods"}))],
+        collectors=collectors,
+        clock=Clock(),
+    )
+
+
+# merging and confidence
+
+
+def test_signal_seen_in_two_checks_raises_confidence_to_high(
+    store: Store, backend: StubServer
+) -> None:
+    collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    assert only(runtime).confidence == "medium"  # one strong + one weak
+    clock_of(runtime).advance(60)
+    assert runtime.processor.observe_due() == [only(runtime).id]
+    incident = only(runtime)
+    [signal] = [s for s in incident.signals if s.name == "probe_failed"]
+    assert signal.checks == 2
+    assert incident.confidence == "high"
+
+
+def test_alert_signals_never_count_checks(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend, Scripted())
+    fire(runtime, REDIS_DOWN)
+    for _ in range(3):
+        clock_of(runtime).advance(60)
+        runtime.processor.observe_due()
+    [alert] = only(runtime).signals
+    assert (alert.source, alert.checks) == ("alertmanager", 1)
+
+
+def test_signal_no_longer_reported_drops_out(store: Store, backend: StubServer) -> None:
+    collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    collector.answer = Evidence()
+    clock_of(runtime).advance(60)
+    runtime.processor.observe_due()
+    incident = only(runtime)
+    assert [s.name for s in incident.signals] == ["KubeDeploymentReplicasMismatch"]
+    assert incident.confidence == "low"
+
+
+def test_facts_and_refs_of_a_collector_reach_the_incident(
+    store: Store, backend: StubServer
+) -> None:
+    collector = Scripted(
+        answer=Evidence(facts={"core_workload": True}, refs=("probe:redis:cache",))
+    )
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    incident = only(runtime)
+    assert incident.facts["core_workload"] is True
+    assert "probe:redis:cache" in incident.raw_evidence_refs
+    assert "collector:scripted" in incident.signal_sources
+    assert incident.severity == "critical"  # "a core dependency is down"
+
+
+def test_collector_that_raises_is_a_weak_collector_error(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend, Scripted(raises=RuntimeError("API exploded")))
+    fire(runtime, REDIS_DOWN)
+    [error] = [s for s in only(runtime).signals if s.name == "collector_error"]
+    assert (error.strength, error.source) == ("weak", "scripted")
+    assert "API exploded" in error.detail
+
+
+def test_collector_that_hangs_is_abandoned_at_its_deadline(
+    store: Store, backend: StubServer
+) -> None:
+    stuck = threading.Event()
+    runtime = make(store, backend, Scripted(hang=stuck), collector_timeout_seconds=0.3)
+    try:
+        fire(runtime, REDIS_DOWN)
+    finally:
+        stuck.set()
+    [error] = [s for s in only(runtime).signals if s.name == "collector_error"]
+    assert "no answer within 0.3s" in error.detail
+
+
+def test_exit_criteria_are_recorded_when_they_change(store: Store, backend: StubServer) -> None:
+    collector = Scripted(answer=Evidence(exit_criteria_met=False))
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    for met in (False, True, True):
+        collector.answer = Evidence(exit_criteria_met=met)
+        clock_of(runtime).advance(60)
+        runtime.processor.observe_due()
+    events = [e.detail for e in only(runtime).timeline if e.event == "exit_criteria"]
+    assert events == ["do not hold", "hold"]
+
+
+# the poll
+
+
+def test_poll_looks_once_per_interval(store: Store, backend: StubServer) -> None:
+    collector = Scripted()
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    assert collector.calls == 1  # at open
+    assert runtime.processor.observe_due() == []
+    clock_of(runtime).advance(59)
+    assert runtime.processor.observe_due() == []
+    clock_of(runtime).advance(1)
+    assert runtime.processor.observe_due() == [only(runtime).id]
+    assert collector.calls == 2
+
+
+def test_poll_interval_follows_the_setting(store: Store, backend: StubServer) -> None:
+    collector = Scripted()
+    runtime = make(store, backend, collector, observation_poll_seconds=10)
+    fire(runtime, REDIS_DOWN)
+    clock_of(runtime).advance(10)
+    runtime.processor.observe_due()
+    assert collector.calls == 2
+
+
+def test_poll_skips_an_incident_another_replica_holds(store: Store, backend: StubServer) -> None:
+    collector = Scripted()
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    clock_of(runtime).advance(60)
+    with held_lock(store, f"incident:{only(runtime).correlation_key}", 30):
+        assert runtime.processor.observe_due() == []
+    assert collector.calls == 1
+    assert runtime.processor.observe_due() == [only(runtime).id]
+
+
+def test_worker_runs_the_observation_poll(store: Store, backend: StubServer) -> None:
+    collector = Scripted()
+    runtime = make(store, backend, collector)
+    fire(runtime, REDIS_DOWN)
+    clock_of(runtime).advance(60)
+    runtime.worker.drain_once()
+    assert collector.calls == 2
+
+
+# acting on what the polls found
+
+
+def test_repeated_probe_failure_lets_the_robot_restart_the_dependency(
+    store: Store, backend: StubServer
+) -> None:
+    refused = DependencyEndpoint(
+        name="redis-cache", kind="redis", url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    runtime = make(store, backend, dependencies=[refused])
+    fire(runtime, REDIS_DOWN)
+    first = only(runtime)
+    assert first.confidence == "medium"
+    assert applies(backend) == 0
+    clock_of(runtime).advance(60)
+    runtime.processor.observe_due()
+    incident = only(runtime)
+    assert incident.confidence == "high"
+    [restart] = [a for a in incident.executed_actions if a.action == "rollout_restart"]
+    assert restart.target == {"kind": "deployment", "namespace": "platform", "name": "redis-cache"}
+    assert restart.result == "succeeded"
+    assert incident.state == IncidentState.contained
+    assert applies(backend) == 1
+
+
+def test_contained_problem_that_persists_past_its_window_escalates(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK, FILESYSTEM)
+    assert only(runtime).state == IncidentState.contained
+    clock_of(runtime).advance(14 * 60)
+    runtime.processor.observe_due()
+    assert only(runtime).state == IncidentState.contained
+    clock_of(runtime).advance(60)
+    runtime.processor.observe_due()
+    incident = only(runtime)
+    assert incident.state == IncidentState.escalated
+    assert any(
+        e.event == "state:escalated" and "persists 15m after containment" in e.detail
+        for e in incident.timeline
+    )
+    # the cleanup ran again (its cooldown had passed) but cannot contain it again
+    cleanups = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
+    assert [a.result for a in cleanups] == ["succeeded", "succeeded"]
+    assert any(
+        a.action == "notify_operator" and a.detail == "in-app: incident escalated"
+        for a in incident.executed_actions
+    )
+
+
+def test_contained_problem_whose_exit_criteria_hold_does_not_escalate(
+    store: Store, backend: StubServer, tmp_path: Path
+) -> None:
+    cleared = Scripted(
+        incident_types=frozenset({"node_disk_pressure"}),
+        answer=Evidence(signals=(strong("disk_pressure_condition"),)),
+    )
+    runtime = make(store, backend, cleared)
+    fire(runtime, DISK, FILESYSTEM)
+    assert only(runtime).state == IncidentState.contained
+    cleared.answer = Evidence(exit_criteria_met=True)
+    clock_of(runtime).advance(16 * 60)
+    runtime.processor.observe_due()
+    assert only(runtime).state == IncidentState.contained

@@ -1,0 +1,273 @@
+"""Direct dependency probes against real servers: the machine's Redis and
+NATS, a redis-server and a nats-server started here with credentials, a real
+slapd, and a local HTTP server for the MinIO and registry health endpoints."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.http_stub import Answer, StubServer
+from fixtures.processes import free_port, port_answers, require_binary, wait_until
+from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
+
+from responder.evidence.probes import ProbeCollector, probe
+from responder.incidents.models import Incident, ResourceScope
+from responder.settings import DependencyEndpoint, Settings
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+SECRET = "s3cret-probe-password"
+
+
+def _endpoint(kind: str, url: str, **extra: object) -> DependencyEndpoint:
+    return DependencyEndpoint.model_validate({"name": kind, "kind": kind, "url": url, **extra})
+
+
+def _closed_port() -> int:
+    port = free_port()
+    assert not port_answers("127.0.0.1", port)
+    return port
+
+
+@pytest.fixture(scope="module")
+def redis_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    binary = require_binary("redis-server", "apt-get install redis-server")
+    port = free_port()
+    tmp = tmp_path_factory.mktemp("redis-auth")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(tmp), "--requirepass", SECRET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 10, "redis-server with requirepass")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def nats_with_password() -> Iterator[int]:
+    binary = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin")
+    if binary is None:
+        raise RuntimeError("nats-server is not installed: apt-get install nats-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-a", "127.0.0.1", "-p", str(port), "--user", "robot", "--pass", SECRET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_answers("127.0.0.1", port), 10, "nats-server with a password")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.fixture
+def http() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+# Redis
+
+
+def test_redis_ping_on_the_machines_redis_is_healthy() -> None:
+    result = probe(_endpoint("redis", "redis://127.0.0.1:6379/0"))
+    assert result.healthy, result.detail
+    assert "PONG" in result.detail
+
+
+def test_redis_wrong_password_is_a_direct_auth_error(redis_with_password: int) -> None:
+    endpoint = _endpoint(
+        "redis", f"redis://127.0.0.1:{redis_with_password}/0", password_env="REDIS_PW"
+    )
+    result = probe(endpoint, {"REDIS_PW": "wrong-password"})
+    assert (result.failure, result.direct) == ("auth_error", True)
+    assert "wrong-password" not in result.detail
+
+
+def test_redis_missing_password_is_a_direct_auth_error(redis_with_password: int) -> None:
+    result = probe(_endpoint("redis", f"redis://127.0.0.1:{redis_with_password}/0"), {})
+    assert (result.failure, result.direct) == ("auth_error", True)
+
+
+def test_redis_right_password_from_the_environment_is_healthy(redis_with_password: int) -> None:
+    endpoint = _endpoint(
+        "redis", f"redis://127.0.0.1:{redis_with_password}/0", password_env="REDIS_PW"
+    )
+    assert probe(endpoint, {"REDIS_PW": SECRET}).healthy
+
+
+def test_redis_connection_refused_is_strong_but_not_direct() -> None:
+    result = probe(_endpoint("redis", f"redis://127.0.0.1:{_closed_port()}/0"))
+    assert (result.failure, result.direct) == ("connection_refused", False)
+
+
+# NATS
+
+
+def test_nats_info_ping_pong_on_the_machines_nats_is_healthy() -> None:
+    result = probe(_endpoint("nats", "nats://127.0.0.1:4222"))
+    assert result.healthy, result.detail
+    assert "PONG" in result.detail
+
+
+def test_nats_wrong_password_is_a_direct_auth_error(nats_with_password: int) -> None:
+    endpoint = _endpoint(
+        "nats", f"nats://127.0.0.1:{nats_with_password}", username_env="NU", password_env="NP"
+    )
+    result = probe(endpoint, {"NU": "robot", "NP": "nope"})
+    assert (result.failure, result.direct) == ("auth_error", True), result.detail
+
+
+def test_nats_right_password_is_healthy(nats_with_password: int) -> None:
+    endpoint = _endpoint(
+        "nats", f"nats://127.0.0.1:{nats_with_password}", username_env="NU", password_env="NP"
+    )
+    assert probe(endpoint, {"NU": "robot", "NP": SECRET}).healthy
+
+
+def test_nats_connection_refused() -> None:
+    result = probe(_endpoint("nats", f"nats://127.0.0.1:{_closed_port()}"))
+    assert result.failure == "connection_refused"
+
+
+# MinIO and registry over HTTP
+
+
+def test_minio_live_endpoint_answering_200_is_healthy(http: StubServer) -> None:
+    http.route("GET", "/minio/health/live", lambda r, m: Answer(200))
+    assert probe(_endpoint("minio", http.url)).healthy
+    assert [r.path for r in http.requests] == ["/minio/health/live"]
+
+
+def test_minio_answering_503_is_a_direct_unhealthy_signal(http: StubServer) -> None:
+    http.route("GET", "/minio/health/live", lambda r, m: Answer(503))
+    result = probe(_endpoint("minio", http.url))
+    assert (result.failure, result.direct) == ("unhealthy", True)
+    assert "503" in result.detail
+
+
+@pytest.mark.parametrize("status", [200, 401])
+def test_registry_v2_answering_200_or_401_is_alive(http: StubServer, status: int) -> None:
+    http.route("GET", "/v2/", lambda r, m: Answer(status, {}))
+    assert probe(_endpoint("registry", http.url)).healthy
+
+
+def test_registry_answering_500_is_unhealthy(http: StubServer) -> None:
+    http.route("GET", "/v2/", lambda r, m: Answer(500, {}))
+    assert probe(_endpoint("registry", http.url)).failure == "unhealthy"
+
+
+def test_http_probe_that_hangs_times_out_within_its_deadline(http: StubServer) -> None:
+    http.fail("GET", "/v2/", "hang")
+    result = probe(_endpoint("registry", http.url, timeout_seconds=0.5))
+    assert result.failure == "timeout"
+
+
+# LDAP against a real slapd
+
+
+def _ldap(server: Slapd, **extra: object) -> DependencyEndpoint:
+    return _endpoint(
+        "ldap",
+        server.url,
+        bind_dn=server.admin_dn,
+        password_env="LDAP_PW",
+        search_base=server.suffix,
+        **extra,
+    )
+
+
+def test_ldap_bind_and_base_search_is_healthy(slapd: Slapd) -> None:  # noqa: F811
+    result = probe(_ldap(slapd), {"LDAP_PW": slapd.password})
+    assert result.healthy, result.detail
+    assert slapd.suffix in result.detail
+
+
+def test_ldap_invalid_credentials_is_a_direct_auth_error(slapd: Slapd) -> None:  # noqa: F811
+    result = probe(_ldap(slapd), {"LDAP_PW": "not-the-password"})
+    assert (result.failure, result.direct) == ("auth_error", True)
+    assert "not-the-password" not in result.detail
+
+
+def test_ldap_missing_search_base_is_a_direct_search_failure(slapd: Slapd) -> None:  # noqa: F811
+    endpoint = _ldap(slapd).model_copy(update={"search_base": "dc=missing,dc=test"})
+    result = probe(endpoint, {"LDAP_PW": slapd.password})
+    assert (result.failure, result.direct) == ("search_failed", True)
+
+
+def test_ldap_connection_refused_is_a_strong_signal() -> None:
+    endpoint = _endpoint("ldap", f"ldap://127.0.0.1:{_closed_port()}", timeout_seconds=1)
+    collector = ProbeCollector([endpoint], {})
+    evidence = collector.collect(_incident("identity_provider_unreachable", "glauth"))
+    [signal] = evidence.signals
+    assert (signal.name, signal.strength, signal.direct) == (
+        "ldap:connection_refused",
+        "strong",
+        False,
+    )
+    assert evidence.exit_criteria_met is False
+
+
+# the collector
+
+
+def _incident(incident_type: str, workload: str) -> Incident:
+    return Incident(
+        id="probe-test",
+        incident_type=incident_type,
+        domain="runtime_services",
+        display_name=incident_type,
+        severity=Severity.warning,
+        confidence=Confidence.low,
+        environment=Environment.demo,
+        correlation_key=f"{incident_type}|x",
+        resource_scope=ResourceScope(kind="deployment", namespace="platform", name=workload),
+    )
+
+
+def test_collector_probes_the_dependency_the_incident_names() -> None:
+    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
+    broken = _endpoint("nats", f"nats://127.0.0.1:{_closed_port()}").model_copy(
+        update={"name": "bus", "core": True}
+    )
+    collector = ProbeCollector([cache, broken], {})
+    evidence = collector.collect(_incident("runtime_dependency_outage", "cache-master"))
+    assert evidence.signals == ()
+    assert evidence.exit_criteria_met is True
+    assert evidence.refs == ("probe:redis:cache",)
+
+
+def test_collector_probes_every_dependency_when_none_is_named() -> None:
+    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
+    broken = _endpoint("nats", f"nats://127.0.0.1:{_closed_port()}").model_copy(
+        update={"name": "bus", "core": True}
+    )
+    collector = ProbeCollector([cache, broken], {})
+    evidence = collector.collect(_incident("runtime_dependency_outage", "backend"))
+    assert [s.name for s in evidence.signals] == ["bus:connection_refused"]
+    assert evidence.facts == {"core_workload": True}
+    assert evidence.exit_criteria_met is False
+
+
+def test_probe_secrets_come_from_the_environment_and_never_show(tmp_path: Path) -> None:
+    settings = Settings(
+        dependencies=[
+            _endpoint("redis", f"redis://:{SECRET}@127.0.0.1:6379/0", password_env="REDIS_PASSWORD")
+        ]
+    )
+    shown = str(settings.redacted())
+    assert SECRET not in shown
+    assert "REDIS_PASSWORD" in shown
