@@ -107,8 +107,9 @@ class Store(Protocol):
     def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
         """The current (version, document), or None if absent or deleted."""
 
-    def list_documents(self, collection: str) -> list[tuple[int, dict[str, Any]]]:
-        """Current versions of every live document, ordered by id."""
+    def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
+        """Current versions of every live document whose id starts with
+        ``prefix``, ordered by id."""
 
     def delete_document(self, collection: str, doc_id: str) -> bool: ...
 

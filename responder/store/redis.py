@@ -581,10 +581,20 @@ class RedisStore:
             return None
         return int(version), cast(dict[str, Any], json.loads(raw))
 
-    def list_documents(self, collection: str) -> list[tuple[int, dict[str, Any]]]:
+    def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
         _, live_key, _ = self._doc_keys(collection, "")
         with self._guard():
-            live = cast(dict[bytes, bytes], self._client.hgetall(live_key))
+            if prefix:
+                pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+                live = {
+                    k: v
+                    for k, v in cast(
+                        "Iterator[tuple[bytes, bytes]]",
+                        self._client.hscan_iter(live_key, match=pattern, count=1000),
+                    )
+                }
+            else:
+                live = cast(dict[bytes, bytes], self._client.hgetall(live_key))
             if not live:
                 return []
             ordered = sorted(live.items())

@@ -310,13 +310,16 @@ class SQLiteStore:
             return None
         return int(rows[0][0]), json.loads(rows[0][2])
 
-    def list_documents(self, collection: str) -> list[tuple[int, dict[str, Any]]]:
+    def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
+        # a range on the primary key, so a prefix reads only its documents
+        upper = prefix + "\U0010ffff"
         rows = self._read(
             "SELECT d.version, d.body FROM documents d JOIN ("
-            "  SELECT id, max(version) AS version FROM documents WHERE collection = ?"
-            "  GROUP BY id) latest ON d.id = latest.id AND d.version = latest.version"
+            "  SELECT id, max(version) AS version FROM documents"
+            "  WHERE collection = ? AND id >= ? AND id < ? GROUP BY id) latest"
+            " ON d.id = latest.id AND d.version = latest.version"
             " WHERE d.collection = ? AND d.deleted = 0 ORDER BY d.id",
-            (collection, collection),
+            (collection, prefix, upper, collection),
         )
         return [(int(row[0]), json.loads(row[1])) for row in rows]
 

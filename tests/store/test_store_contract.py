@@ -210,3 +210,13 @@ def test_audit_is_append_only_newest_first(store: Store) -> None:
 
 def test_ping_answers(store: Store) -> None:
     store.ping()
+
+
+def test_documents_listed_by_id_prefix(store: Store) -> None:
+    for doc_id in ("inc1-a", "inc1-b", "inc10-a", "inc2-a", "inc1*x"):
+        store.put_document("approvals", doc_id, {"id": doc_id})
+    store.delete_document("approvals", "inc1-b")
+    assert [d["id"] for _, d in store.list_documents("approvals", prefix="inc1-")] == ["inc1-a"]
+    assert [d["id"] for _, d in store.list_documents("approvals", prefix="inc1*")] == ["inc1*x"]
+    assert len(store.list_documents("approvals", prefix="inc")) == 4
+    assert store.list_documents("approvals", prefix="nope") == []
