@@ -40,7 +40,7 @@ from typing import IO, Any
 
 import httpx
 
-from bench import policy_bench
+from bench import admin_bench, policy_bench
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -675,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     print_report(bench.results, args)
     print("\nPolicy engine: one decision, all layers, per CEL engine")
     for line in policy_bench.run():
+        print(line)
+    print("\nAdmin UI with 10,000 incidents")
+    for line in admin_bench.run():
         print(line)
     print(f"\nbench took {time.perf_counter() - started:.0f} s")
     return 0

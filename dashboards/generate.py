@@ -268,6 +268,53 @@ ROWS: tuple[Row, ...] = (
                 unit=PER_HOUR,
                 thresholds=(("green", None), ("red", 1)),
             ),
+            Panel(
+                "timeseries",
+                "Chat messages by kind",
+                "Messages posted to chat channels per hour, by channel and kind "
+                "(ops_chat_messages_total).",
+                (
+                    q(
+                        "sum by (channel, kind) "
+                        "(rate(ops_chat_messages_total[$__rate_interval])) * 3600",
+                        "{{channel}} {{kind}}",
+                    ),
+                ),
+                unit=PER_HOUR,
+            ),
+            Panel(
+                "timeseries",
+                "Chat retries and digests",
+                "Deliveries retried after a retryable failure "
+                "(ops_chat_delivery_retries_total) and messages held back by storm "
+                "control into a digest (ops_chat_digested_total), per hour.",
+                (
+                    q(
+                        "sum by (channel) "
+                        "(rate(ops_chat_delivery_retries_total[$__rate_interval])) * 3600",
+                        "retries {{channel}}",
+                    ),
+                    q(
+                        "sum by (channel) (rate(ops_chat_digested_total[$__rate_interval])) * 3600",
+                        "digested {{channel}}",
+                    ),
+                ),
+                unit=PER_HOUR,
+            ),
+            Panel(
+                "timeseries",
+                "Approval answers by surface",
+                "Answers to approval requests per hour, by surface (Slack, Telegram, API) "
+                "and result (ops_approval_answers_total).",
+                (
+                    q(
+                        "sum by (via, result) "
+                        "(rate(ops_approval_answers_total[$__rate_interval])) * 3600",
+                        "{{via}} {{result}}",
+                    ),
+                ),
+                unit=PER_HOUR,
+            ),
         ),
     ),
     Row(

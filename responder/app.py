@@ -11,15 +11,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.middleware import Middleware
+from starlette.routing import Mount, Route
 
+from responder.accounts.guard import ApiGuard
+from responder.accounts.service import Accounts
 from responder.actions.executor import Executor
-from responder.actions.registry import ExecutorRegistry
+from responder.actions.registry import ExecutorRegistry, builtin_executors
 from responder.actions.runner import ActionRunner
 from responder.actions.stage import ActStage
+from responder.admin import create_admin_app
+from responder.api import approvals as approvals_api
 from responder.api import audit, incidents, operations, policy, rules, taxonomy
 from responder.api.openapi import openapi
+from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.book import ApprovalBook
+from responder.approvals.desk import ApprovalDesk
+from responder.channels import webhooks as chat_webhooks
+from responder.channels.build import build_chatops, rule_policies
+from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.evidence.collector import Collector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
@@ -57,14 +67,19 @@ def build_policy(
     return policy, rulebook
 
 
-def build_backends(settings: Settings) -> tuple[list[Executor], list[Collector]]:
+def build_backends(
+    settings: Settings, clock: Callable[[], datetime] | None = None
+) -> tuple[list[Executor], list[Collector]]:
     """The executors and collectors the settings make available.
 
     Kubernetes and Helm executors are always there (without a cluster they
     plan nothing and the runner reports dry-run: no cluster); their
     collectors need a cluster. Probes need ``dependencies``; OCI needs an
     ``oci`` section. A configured backend that cannot be set up stops the
-    start with a message naming the setting."""
+    start with a message naming the setting. ``clock`` (default: the wall
+    clock) is what the Kubernetes collectors and executor read the time
+    from, so that their windows ("no new evictions for 10 min") are measured
+    on the same clock as the processor's."""
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
     from responder.evidence.helm import HelmDriftCollector
@@ -76,19 +91,20 @@ def build_backends(settings: Settings) -> tuple[list[Executor], list[Collector]]
     )
     from responder.kube import load_kube
 
+    now = clock or (lambda: datetime.now(UTC))
     kube = load_kube(settings)
     executors: list[Executor] = [
-        KubernetesExecutor(kube),
+        KubernetesExecutor(kube, clock=now),
         HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
     ]
     collectors: list[Collector] = []
     if kube is not None:
         collectors += [
-            DiskPressureCollector(kube),
-            NodeReadinessCollector(kube),
-            ImagePullCollector(kube),
-            JobBacklogCollector(kube),
-            HelmDriftCollector(kube),
+            DiskPressureCollector(kube, clock=now),
+            NodeReadinessCollector(kube, clock=now),
+            ImagePullCollector(kube, clock=now),
+            JobBacklogCollector(kube, clock=now),
+            HelmDriftCollector(kube, clock=now),
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
@@ -139,19 +155,30 @@ def build_runtime(
     classifier = build_classifier(taxonomy, settings.alertname_map)
     policy, rulebook = build_policy(settings, taxonomy, store)
     stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine))
-    configured_executors, configured_collectors = build_backends(settings)
+    configured_executors, configured_collectors = build_backends(settings, now)
     registry = ExecutorRegistry(taxonomy, executors)
-    for executor in configured_executors:
+    for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
         if executor.actions & registry.actions:
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
         registry.register(executor)
-    approvals = ApprovalBook(store, taxonomy, metrics, settings.approval_expiry_seconds, now)
+    approvals = ApprovalBook(
+        store,
+        taxonomy,
+        metrics,
+        settings.approval_expiry_seconds,
+        now,
+        expiry_overrides=settings.approval_expiry_per_action,
+    )
     runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
+    chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now))
+    approvals.subscribe(chatops.notifier.approval_requested)
+    health = [ChannelHealthCollector(store, chatops.chat_channels)] if chatops.chat_channels else []
     observer = Observer(
-        CollectorRegistry([*configured_collectors, *collectors]),
+        CollectorRegistry([*configured_collectors, *collectors, *health]),
         settings.collector_timeout_seconds,
     )
+    act = ActStage(runner, approvals)
     processor = IncidentProcessor(
         store,
         taxonomy,
@@ -161,7 +188,22 @@ def build_runtime(
         decide=stage,
         clock=now,
         observer=observer,
-        act=ActStage(runner, approvals),
+        act=act,
+        notifier=chatops.notifier,
+    )
+    if chatops.chat_channels:
+        chatops.notifier.on_health = ChannelFailureReporter(processor.process_alert)
+    desk = ApprovalDesk(
+        store,
+        approvals,
+        runner,
+        act,
+        processor,
+        metrics,
+        now,
+        announce=chatops.notifier.approval_answered,
+        notify=chatops.notifier.incident,
+        lock_ttl_seconds=max(15.0, settings.collector_timeout_seconds + 5.0),
     )
     worker = QueueWorker(store, processor, settings, metrics)
     return Runtime(
@@ -178,6 +220,10 @@ def build_runtime(
         approvals=approvals,
         runner=runner,
         observer=observer,
+        accounts=Accounts(store, settings),
+        chatops=chatops,
+        desk=desk,
+        approvers=ApproverDirectory(settings.approvers),
     )
 
 
@@ -193,6 +239,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
         if runtime.observer is not None:
             log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
+        if runtime.chatops is not None:
+            chats = runtime.chatops.chat_channels
+            log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
+            await asyncio.to_thread(runtime.chatops.start)
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
             yield
@@ -205,6 +255,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             except Exception:
                 log.exception("queue worker ended with an error")
             finally:
+                if runtime.chatops is not None:
+                    await asyncio.to_thread(runtime.chatops.close)
                 runtime.store.close()
 
     routes = [
@@ -221,11 +273,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/rules/{rule_id}/history", rules.rule_history, methods=["GET"]),
         Route("/api/v1/rules/{rule_id}/clone", rules.clone_rule, methods=["POST"]),
         Route("/api/v1/audit", audit.list_audit, methods=["GET"]),
+        Route("/api/v1/approvals", approvals_api.list_approvals, methods=["GET"]),
+        Route("/api/v1/approvals/{approval_id}/approve", approvals_api.approve, methods=["POST"]),
+        Route("/api/v1/approvals/{approval_id}/deny", approvals_api.deny, methods=["POST"]),
+        Route("/webhooks/slack/interactions", chat_webhooks.slack_interactions, methods=["POST"]),
+        Route("/webhooks/telegram", chat_webhooks.telegram_updates, methods=["POST"]),
         Route("/healthz", operations.healthz, methods=["GET"]),
         Route("/readyz", operations.readyz, methods=["GET"]),
         Route("/metrics", operations.metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Mount("/admin", create_admin_app(runtime)),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ApiGuard)])
     app.state.runtime = runtime
     return app

@@ -168,6 +168,30 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_create(args: argparse.Namespace) -> int:
+    from responder.accounts.models import Role
+    from responder.accounts.tokens import TokenBook
+    from responder.accounts.users import AccountError
+    from responder.store import open_store
+
+    settings = load_settings()
+    store = open_store(settings.store_url, settings.store_namespace)
+    try:
+        token, text = TokenBook(store).create(
+            args.name, Role(args.role), args.scope or [], os.environ.get("USER", "cli"), "cli"
+        )
+    except AccountError as exc:
+        print(f"robot-sre token create: --{exc.field}: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    scopes = ", ".join(token.scopes) or "all of /api/v1 its role allows"
+    print(f"token {token.id} {token.name!r}: role {token.role}, scopes: {scopes}")
+    print("shown once; store it now (only its hash is kept):")
+    print(text)
+    return 0
+
+
 def _pair(text: str, flag: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -222,6 +246,23 @@ def build_parser() -> argparse.ArgumentParser:
     policy_test.add_argument("--json", action="store_true")
     policy_test.add_argument("-v", "--verbose", action="store_true")
     policy_test.set_defaults(run=_policy_test)
+
+    token = commands.add_parser("token", help="API tokens (Authorization: Bearer)")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_commands.add_parser(
+        "create", help="make an API token; prints it once, alone on the last line"
+    )
+    token_create.add_argument("--name", required=True)
+    token_create.add_argument(
+        "--role", required=True, choices=["viewer", "operator", "approver", "admin"]
+    )
+    token_create.add_argument(
+        "--scope",
+        action="append",
+        choices=["incidents", "rules", "policy", "audit", "taxonomy", "approvals"],
+        help="limit the token to this part of /api/v1 (repeatable; default: all)",
+    )
+    token_create.set_defaults(run=_token_create)
 
     taxonomy = commands.add_parser("taxonomy", help="print the incident taxonomy")
     taxonomy.add_argument(

@@ -120,6 +120,30 @@ class Metrics:
             ("incident_type", "channel", "environment"),
             registry=r,
         )
+        self.chat_messages = Counter(
+            "ops_chat_messages",
+            "Messages posted to chat channels, by kind (incident, approval, digest).",
+            ("channel", "kind"),
+            registry=r,
+        )
+        self.chat_delivery_retries = Counter(
+            "ops_chat_delivery_retries",
+            "Chat deliveries tried again after a retryable failure.",
+            ("channel",),
+            registry=r,
+        )
+        self.chat_digested = Counter(
+            "ops_chat_digested",
+            "Chat messages held back by storm control and sent as a digest.",
+            ("channel",),
+            registry=r,
+        )
+        self.approval_answers = Counter(
+            "ops_approval_answers",
+            "Answers to approval requests, by surface and result.",
+            ("via", "result"),
+            registry=r,
+        )
         r.register(_OpenIncidents(store, domain_of))
 
     def render(self) -> bytes:

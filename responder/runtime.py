@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from responder.accounts.service import Accounts
 from responder.actions.registry import ExecutorRegistry
 from responder.actions.runner import ActionRunner
+from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.book import ApprovalBook
+from responder.approvals.desk import ApprovalDesk
+from responder.channels.build import ChatOps
 from responder.evidence.observer import Observer
 from responder.incidents.classify import Classifier
 from responder.incidents.processor import IncidentProcessor
@@ -35,3 +39,7 @@ class Runtime:
     approvals: ApprovalBook | None = None
     runner: ActionRunner | None = None
     observer: Observer | None = None
+    chatops: ChatOps | None = None
+    desk: ApprovalDesk | None = None
+    approvers: ApproverDirectory | None = None
+    accounts: Accounts | None = None

@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from responder.policy.allowlist import AllowEntry, TargetPattern
 from responder.store.urls import redact_url
-from responder.taxonomy.models import Environment
+from responder.taxonomy.models import Environment, Severity
 
 ENV_PREFIX = "ROBOT_SRE_"
 
@@ -94,6 +101,104 @@ class OciSettings(BaseModel):
     )
 
 
+ALL_ENVIRONMENTS = (Environment.demo, Environment.staging, Environment.production)
+#: the secrets ``redacted`` hides (tokens of chat channels and the webhook)
+SECRET_FIELDS = (
+    "webhook_token",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "telegram_bot_token",
+    "telegram_webhook_secret",
+)
+
+
+class SlackSettings(BaseModel):
+    """Where Slack messages go. The bot token and signing secret are never
+    written here: ``ROBOT_SRE_SLACK_BOT_TOKEN``, ``ROBOT_SRE_SLACK_SIGNING_SECRET``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str = Field(description="default channel id (or #name) for notifications")
+    api_url: str = Field(
+        default="https://slack.com/api/", description="Web API base URL (ends with /)"
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class TelegramSettings(BaseModel):
+    """Where Telegram messages go. The bot token and webhook secret come from
+    ``ROBOT_SRE_TELEGRAM_BOT_TOKEN``, ``ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chat_id: str = Field(description="default chat id (e.g. -1001234567890 or @channel)")
+    api_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="Bot API base URL; the token is appended to it",
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_url: str | None = Field(
+        default=None,
+        description="public URL of POST /webhooks/telegram; when set, registered with "
+        "setWebhook (and the secret token) at start",
+    )
+
+
+class ChannelRoute(BaseModel):
+    """Default routing (operator rules' ``notification_policy`` comes first):
+    incidents of these types, environments and at least this severity go to
+    ``channels`` (``slack``, ``slack:<channel>``, ``telegram``,
+    ``telegram:<chat>``, ``in_app``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incident_types: tuple[str, ...] = ("*",)
+    environments: tuple[Environment, ...] = ALL_ENVIRONMENTS
+    min_severity: Severity = Severity.info
+    channels: tuple[str, ...]
+
+
+class ChannelSettings(BaseModel):
+    """Chat channels, routing, retries, failover and storm control."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slack: SlackSettings | None = None
+    telegram: TelegramSettings | None = None
+    routes: list[ChannelRoute] = []
+    failover_order: tuple[str, ...] = ("slack", "telegram")
+    retry_attempts: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    retry_backoff_max_seconds: float = Field(default=8.0, ge=0, le=300)
+    max_messages_per_window: int = Field(
+        default=20, ge=1, description="new chat messages per channel per window; beyond: a digest"
+    )
+    window_seconds: float = Field(default=60.0, gt=0)
+
+
+class ApproverSettings(BaseModel):
+    """A person who may answer approval requests in ``environments``.
+
+    ``token_env`` names the environment variable holding the API token of the
+    in-app inbox (``Authorization: Bearer``); ``slack_users`` and
+    ``telegram_users`` are the chat identities that may press the buttons."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    environments: tuple[Environment, ...] = Field(min_length=1)
+    token_env: str | None = None
+    slack_users: tuple[str, ...] = ()
+    telegram_users: tuple[str, ...] = ()
+
+    @field_validator("telegram_users", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        return value
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -140,13 +245,90 @@ class Settings(BaseModel):
         description="a contained incident whose problem persists this long escalates; "
         "None: the type's action retry cooldown (15 min)",
     )
+    approval_expiry_per_action: dict[str, int] = Field(
+        default_factory=dict, description="action id -> seconds an approval request stays open"
+    )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
+    # Operator channels and approvers (responder/channels/, responder/approvals/).
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    approvers: list[ApproverSettings] = []
+    # Accounts and access (responder/accounts/, the admin UI under /admin).
+    api_auth: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="auth on /api/v1: auto = on once any user or API token exists",
+    )
+    admin_user: str | None = Field(
+        default=None, description="the first admin, created at start when no user exists"
+    )
+    admin_password: str | None = None
+    session_secret: str | None = Field(
+        default=None, description="signs session cookies; default: one generated into the store"
+    )
+    session_ttl_seconds: int = Field(default=12 * 3600, gt=60)
+    session_cookie_secure: bool | None = Field(
+        default=None, description="Secure cookies; None: when the request came over https"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses/CIDRs whose X-Auth-Request-User/-Groups headers are believed",
+    )
+    proxy_group_roles: dict[str, Literal["viewer", "operator", "approver", "admin"]] = Field(
+        default_factory=dict, description="X-Auth-Request-Groups group -> role"
+    )
 
-    @field_validator("webhook_token")
+    @field_validator(
+        "webhook_token",
+        "admin_user",
+        "admin_password",
+        "session_secret",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+    )
     @classmethod
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("approval_expiry_per_action")
+    @classmethod
+    def _positive_expiry(cls, value: dict[str, int]) -> dict[str, int]:
+        for action, seconds in value.items():
+            if seconds <= 0:
+                raise ValueError(f"{action}: the expiry must be a positive number of seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _chat_channels_are_complete(self) -> Settings:
+        if self.slack_bot_token and self.channels.slack is None:
+            raise ValueError(
+                "ROBOT_SRE_SLACK_BOT_TOKEN is set but channels.slack is not: "
+                "set channels.slack.channel to the Slack channel to post to"
+            )
+        if self.slack_bot_token and not self.slack_signing_secret:
+            raise ValueError(
+                "ROBOT_SRE_SLACK_BOT_TOKEN is set but ROBOT_SRE_SLACK_SIGNING_SECRET is not: "
+                "button presses could not be verified"
+            )
+        if self.telegram_bot_token and self.channels.telegram is None:
+            raise ValueError(
+                "ROBOT_SRE_TELEGRAM_BOT_TOKEN is set but channels.telegram is not: "
+                "set channels.telegram.chat_id to the chat to post to"
+            )
+        if self.telegram_bot_token and not self.telegram_webhook_secret:
+            raise ValueError(
+                "ROBOT_SRE_TELEGRAM_BOT_TOKEN is set but ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET is "
+                "not: button presses could not be verified"
+            )
+        names = [a.name for a in self.approvers]
+        if len(set(names)) != len(names):
+            raise ValueError("approvers: every approver needs a distinct name")
+        return self
 
     @property
     def cluster_configured(self) -> bool:
@@ -163,8 +345,9 @@ class Settings(BaseModel):
     def redacted(self) -> dict[str, Any]:
         """The settings as shown in logs: secrets replaced."""
         shown = self.model_dump(mode="json")
-        if shown.get("webhook_token"):
-            shown["webhook_token"] = "***"
+        for secret in (*SECRET_FIELDS, "admin_password", "session_secret"):
+            if shown.get(secret):
+                shown[secret] = "***"
         shown["store_url"] = redact_url(self.store_url)
         for dependency in shown.get("dependencies", []):
             dependency["url"] = redact_url(dependency["url"])

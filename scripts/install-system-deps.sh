@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the real parts the tests use, from Debian's packages, when missing:
-# redis-server, Alertmanager + amtool, Prometheus + promtool.
+# redis-server, Alertmanager + amtool, Prometheus + promtool, chromium.
 set -euo pipefail
 
 need=()
@@ -15,6 +15,9 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || need+=(slapd)
 # nats-server: the NATS probe tests start one with credentials
 command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
+# chromium: the admin UI tests drive Debian's browser through Playwright
+# (tests/admin/test_browser.py uses /usr/bin/chromium; no `playwright install`)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -13,7 +13,9 @@ Actions and what they touch:
 ========================  ==============================================
 delete_completed_pods     pods in phase Succeeded or Failed (cluster or
                           namespace), each deleted with its uid as a
-                          precondition; never any other pod
+                          precondition; never any other pod, and never
+                          one the never-auto list protects (ingress-nginx,
+                          cert-manager, Supabase)
 suspend_cronjob           CronJob ``spec.suspend``
 scale_to_zero             the ``scale`` subresource of a Deployment or
                           StatefulSet
@@ -33,13 +35,13 @@ patch_config              one key of a ConfigMap (``params.key``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.kube import MERGE_PATCH, Kube, KubeError, controller_of, meta
-from responder.policy.allowlist import Target
+from responder.policy.allowlist import Target, never_auto_reason
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -181,6 +183,11 @@ class KubernetesExecutor:
                 if (p.get("status") or {}).get("phase") == phase
                 and not meta(p).get("deletionTimestamp")
             ]
+        # A cluster-wide cleanup must not reach into what the never-auto list
+        # protects (the ingress controller, cert-manager): their finished
+        # pods (admission and start-up check Jobs) are left to a person.
+        kept = [p for p in pods if not _protected(request.action, p)]
+        protected = len(pods) - len(kept)
         listed = [
             {
                 "namespace": meta(p).get("namespace"),
@@ -188,7 +195,7 @@ class KubernetesExecutor:
                 "uid": meta(p).get("uid"),
                 "phase": (p.get("status") or {}).get("phase"),
             }
-            for p in pods
+            for p in kept
         ]
         where = f"in {namespace}" if namespace else "cluster-wide"
         succeeded = sum(1 for p in listed if p["phase"] == "Succeeded")
@@ -196,6 +203,8 @@ class KubernetesExecutor:
             f"delete {len(listed)} finished pods {where} "
             f"({succeeded} Succeeded, {len(listed) - succeeded} Failed)"
         )
+        if protected:
+            summary += f"; {protected} left alone (never-auto list)"
         changes: dict[str, Any] = {"delete": listed} if listed else {}
         return Plan(request, previous={}, changes=changes, summary=summary)
 
@@ -512,6 +521,13 @@ class KubernetesExecutor:
             _content_type=MERGE_PATCH,
         )
         return ActionOutcome("succeeded", f"{_key(target)} key {key} patched", plan)
+
+
+def _protected(action: str, pod: Mapping[str, Any]) -> bool:
+    target = Target(
+        kind="pod", namespace=meta(pod).get("namespace") or None, name=str(meta(pod).get("name"))
+    )
+    return never_auto_reason(action, target) is not None
 
 
 def _expect(request: ActionRequest, kinds: tuple[str, ...]) -> None:

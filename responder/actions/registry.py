@@ -1,17 +1,21 @@
 """Which executor carries out which action.
 
 Backends register the executors they can build from the settings (Kubernetes
-when a cluster is configured, OCI when an ``oci`` section is); an action
-nobody registered is "not available" and the runner says so instead of
-acting. Human-only actions can never be registered: nothing in the robot
-carries them out.
+when a cluster is configured, OCI when an ``oci`` section is); the executors
+of ``builtin_executors`` act on the responder's own records and are there in
+every responder. An action nobody registered is "not available" and the
+runner says so instead of acting. Human-only actions can never be
+registered: nothing in the robot carries them out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from responder.actions.executor import Executor
+from responder.actions.incident import IncidentSuppressor
+from responder.store import Store
 from responder.taxonomy.models import ActionClass, Taxonomy
 
 
@@ -51,3 +55,11 @@ class ExecutorRegistry:
     @property
     def actions(self) -> frozenset[str]:
         return frozenset(self._by_action)
+
+
+def builtin_executors(
+    store: Store, taxonomy: Taxonomy, clock: Callable[[], datetime]
+) -> list[Executor]:
+    """The executors every responder has, whatever backends are configured:
+    ``suppress_incident`` (``responder/actions/incident.py``)."""
+    return [IncidentSuppressor(store, taxonomy, clock)]

@@ -70,6 +70,9 @@ class ActionRun:
     outcome: ActionOutcome
     executed: ExecutedAction | None
     note: str = ""
+    acted_elsewhere: bool = False
+    """Skipped because the same action on the same target is running
+    elsewhere or ran within its cooldown: someone did act."""
 
 
 def target_key(request: ActionRequest) -> str:
@@ -140,7 +143,9 @@ class ActionRunner:
                 )
         except LockBusy:
             detail = f"{request.action} on {target_key(request)} is running elsewhere"
-            return ActionRun(request, ActionOutcome("skipped", detail), None, detail)
+            return ActionRun(
+                request, ActionOutcome("skipped", detail), None, detail, acted_elsewhere=True
+            )
 
     # inside the action lock
 
@@ -165,7 +170,9 @@ class ActionRunner:
             self.metrics.policy_suppressions.labels(
                 incident.incident_type, str(incident.environment), "cooldown"
             ).inc()
-            return ActionRun(request, ActionOutcome("skipped", detail), None, detail)
+            return ActionRun(
+                request, ActionOutcome("skipped", detail), None, detail, acted_elsewhere=True
+            )
         if approval_id is not None:
             if self.approvals is None:
                 self._refuse(incident, request, actor, "approvals are not configured")

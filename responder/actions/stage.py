@@ -7,6 +7,9 @@
   one per (incident, action, target) while it is pending;
 - ``human_only`` (and ``off``): stay recommendations on the incident.
 
+``suppress_incident`` (``responder/actions/incident.py``) runs last in a
+round, and only when no other step of the round acted.
+
 ``prepare`` runs under the incident's lock and only touches the store;
 ``run`` calls the backends and runs *outside* that lock, so a slow backend
 never holds an incident; ``record`` (again under the lock, on a fresh copy)
@@ -18,7 +21,7 @@ escalated incident is contained again only by a step a person approved).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from responder.actions.models import ActionOutcome, ActionRequest
@@ -31,6 +34,7 @@ from responder.policy.allowlist import Target
 log = logging.getLogger(__name__)
 
 ACTING_CLASSES = frozenset({"contain", "recover"})
+SUPPRESS = "suppress_incident"
 ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
 
 
@@ -86,21 +90,48 @@ class ActStage:
     def run(
         self, incident: Incident, planned: list[PlannedRun], cooldown_seconds: int | None
     ) -> list[ActionRun]:
-        runs: list[ActionRun] = []
+        """Run ``planned`` in order, ``suppress_incident`` last and only for an
+        incident the lifecycle lets be suppressed (observed, triaged) when no
+        other step of the round acted (succeeded or failed): a suppressed
+        incident is neither polled nor escalated, so suppressing one that a
+        step just contained, or failed to, would hide whether that holds."""
+        steps = [p for p in planned if p.request.action != SUPPRESS]
+        runs = [self._run(incident, item, cooldown_seconds) for item in steps]
+        acted = sorted(
+            {
+                r.request.action
+                for r in runs
+                if r.acted_elsewhere
+                or (r.executed is not None and r.executed.result in ("succeeded", "failed"))
+            }
+        )
         for item in planned:
-            try:
-                runs.append(
-                    self.runner.run(
-                        incident, item.request, item.decision, cooldown_seconds=cooldown_seconds
-                    )
-                )
-            except ActionRefused as exc:
-                # the decide stage handed over something it must not: say so, go on
-                log.error("act: %s", exc)
-                runs.append(
-                    ActionRun(item.request, ActionOutcome("skipped", str(exc)), None, str(exc))
-                )
+            if item.request.action != SUPPRESS:
+                continue
+            why = ""
+            if acted:
+                why = f"{SUPPRESS} not run: {', '.join(acted)} acted on the incident recently"
+            elif IncidentState.suppressed not in TRANSITIONS[incident.state]:
+                why = f"{SUPPRESS} not run: the incident is {incident.state}"
+            if why:
+                runs.append(ActionRun(item.request, ActionOutcome("skipped", why), None, why))
+                continue
+            if cooldown_seconds is not None:
+                # suppressed exactly as long as the action's own cooldown
+                params = {**item.request.params, "seconds": max(int(cooldown_seconds), 1)}
+                item = replace(item, request=replace(item.request, params=params))
+            runs.append(self._run(incident, item, cooldown_seconds))
         return runs
+
+    def _run(self, incident: Incident, item: PlannedRun, cooldown_seconds: int | None) -> ActionRun:
+        try:
+            return self.runner.run(
+                incident, item.request, item.decision, cooldown_seconds=cooldown_seconds
+            )
+        except ActionRefused as exc:
+            # the decide stage handed over something it must not: say so, go on
+            log.error("act: %s", exc)
+            return ActionRun(item.request, ActionOutcome("skipped", str(exc)), None, str(exc))
 
     def record(self, incident: Incident, runs: list[ActionRun], now: datetime) -> Acted:
         """Put ``runs`` on ``incident`` and move its state."""

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder import __version__
+from responder.api.approvals import approval_paths
 from responder.incidents.models import Incident
 from responder.ingest.payload import WebhookPayload
 
@@ -237,6 +238,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "entries"}},
                 }
             },
+            **approval_paths(),
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
             },

@@ -2,8 +2,10 @@
 /api/v1/rules/{id}``, ``GET /api/v1/rules/{id}/history`` and
 ``POST /api/v1/rules/{id}/clone``.
 
-Until accounts arrive (admin UI issue) the actor recorded in the audit log
-is the ``X-Robot-SRE-Actor`` header, or ``api``.
+The actor recorded in the audit log is the authenticated principal (API
+token, session or trusted proxy; see ``responder/accounts/guard.py``); with
+API auth off and nobody authenticated, the ``X-Robot-SRE-Actor`` header, or
+``api``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ ACTOR_HEADER = "x-robot-sre-actor"
 
 
 def _actor(request: Request) -> str:
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is not None:
+        return str(principal.name)
     return request.headers.get(ACTOR_HEADER, "api")[:100] or "api"
 
 

@@ -7,13 +7,18 @@ hold across replicas: the replica that creates the key creates the request;
 the key expires with the request. An expired request is asked again when
 the decision comes round again (the problem persists, nobody answered); a
 denied one is not asked again for the same incident.
+
+How long a request stays open is ``expiry_seconds`` (10 min), or the
+action's own entry in ``expiry_overrides``. Listeners (the channels) hear of
+every new request; they are called under the incident's lock and must only
+queue work.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -28,9 +33,12 @@ from responder.taxonomy.models import Taxonomy
 log = logging.getLogger(__name__)
 
 COLLECTION = "approvals"
+#: the moves that record who answered, when and how
+DECIDED = frozenset({"approved", "denied", "expired", "superseded"})
 #: how long a denial keeps the robot from asking again for the same incident
 DENIAL_MEMORY_SECONDS = 7 * 24 * 3600.0
-IncidentApprovalState = Literal["none", "pending", "approved", "denied", "expired"]
+IncidentApprovalState = Literal["none", "pending", "approved", "denied", "expired", "superseded"]
+RequestListener = Callable[[ApprovalRequest, Incident], None]
 
 
 class ApprovalError(ValueError):
@@ -50,12 +58,25 @@ class ApprovalBook:
         metrics: Metrics,
         expiry_seconds: int = 600,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        expiry_overrides: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.taxonomy = taxonomy
         self.metrics = metrics
         self.expiry_seconds = expiry_seconds
         self.clock = clock
+        self.expiry_overrides = dict(expiry_overrides or {})
+        unknown = sorted(set(self.expiry_overrides) - set(taxonomy.actions))
+        if unknown:
+            raise ValueError(f"approval_expiry_per_action: unknown action(s) {', '.join(unknown)}")
+        self._listeners: list[RequestListener] = []
+
+    def subscribe(self, listener: RequestListener) -> None:
+        """Call ``listener(approval, incident)`` for every new request."""
+        self._listeners.append(listener)
+
+    def expiry_for(self, action: str) -> int:
+        return self.expiry_overrides.get(action, self.expiry_seconds)
 
     # requests
 
@@ -75,8 +96,12 @@ class ApprovalBook:
             if found is None or found.state_at(now) == "pending":
                 return None  # pending, or being written by another replica right now
             self.store.delete_key(guard, expected=existing)
-        approval_id = uuid.uuid4().hex[:16]
-        if not self.store.set_if_absent(guard, approval_id, float(self.expiry_seconds)):
+        # prefixed by the incident, so that its requests are read by an id
+        # range rather than a scan of every request (and short enough for a
+        # signed Telegram button)
+        approval_id = f"{incident.id}-{uuid.uuid4().hex[:8]}"
+        expiry = self.expiry_for(recommendation.action)
+        if not self.store.set_if_absent(guard, approval_id, float(expiry)):
             return None
         spec = self.taxonomy.actions[recommendation.action]
         approval = ApprovalRequest(
@@ -89,11 +114,12 @@ class ApprovalBook:
             action_name=spec.display_name,
             target=dict(recommendation.target),
             why_now=why_now,
+            evidence=incident.evidence_summary[:1000],
             expected_impact=spec.expected_impact or "see the action's runbook.",
             rollback=spec.rollback or "none recorded; see the action's runbook.",
             policy_reason=recommendation.reason,
             requested_at=now,
-            expires_at=now + timedelta(seconds=self.expiry_seconds),
+            expires_at=now + timedelta(seconds=expiry),
         )
         self.store.put_document(
             COLLECTION, approval_id, approval.model_dump(mode="json"), expected_version=0
@@ -102,6 +128,11 @@ class ApprovalBook:
             incident.incident_type, recommendation.action, str(incident.environment)
         ).inc()
         self._audit("approval.request", approval, None, approval.prompt(now), now)
+        for listener in self._listeners:
+            try:
+                listener(approval, incident)
+            except Exception:  # a channel must never stop the request being kept
+                log.exception("approval %s: a listener failed", approval_id)
         return approval
 
     def get(self, approval_id: str) -> ApprovalRequest | None:
@@ -112,7 +143,7 @@ class ApprovalBook:
         """Every request of the incident, oldest first."""
         found = [
             ApprovalRequest.model_validate(doc)
-            for _, doc in self.store.list_documents(COLLECTION)
+            for _, doc in self.store.list_documents(COLLECTION, prefix=f"{incident_id}-")
             if doc.get("incident_id") == incident_id
         ]
         return sorted(found, key=lambda a: a.requested_at)
@@ -128,17 +159,41 @@ class ApprovalBook:
         last = states[-1]
         return "approved" if last == "executed" else last
 
+    def pending(self, now: datetime) -> list[ApprovalRequest]:
+        """Requests still waiting for an answer, oldest first."""
+        found = [
+            ApprovalRequest.model_validate(doc)
+            for _, doc in self.store.list_documents(COLLECTION)
+            if doc.get("state") == "pending"
+        ]
+        return sorted(
+            (a for a in found if a.state_at(now) == "pending"), key=lambda a: a.requested_at
+        )
+
+    def all(self) -> list[ApprovalRequest]:
+        """Every request kept, newest first."""
+        found = [
+            ApprovalRequest.model_validate(d) for _, d in self.store.list_documents(COLLECTION)
+        ]
+        return sorted(found, key=lambda a: a.requested_at, reverse=True)
+
     # decisions
 
-    def grant(self, approval_id: str, actor: str, note: str = "") -> ApprovalRequest:
-        approval = self._move(approval_id, ("pending",), "approved", actor, note)
+    def grant(
+        self, approval_id: str, actor: str, note: str = "", via: str | None = None
+    ) -> ApprovalRequest:
+        """pending → approved (compare-and-set: of two answers one wins)."""
+        approval = self._move(approval_id, ("pending",), "approved", actor, note, via)
         self.metrics.approvals_granted.labels(
             approval.incident_type, approval.action, approval.environment
         ).inc()
         return approval
 
-    def deny(self, approval_id: str, actor: str, note: str = "") -> ApprovalRequest:
-        approval = self._move(approval_id, ("pending",), "denied", actor, note)
+    def deny(
+        self, approval_id: str, actor: str, note: str = "", via: str | None = None
+    ) -> ApprovalRequest:
+        """pending → denied; the robot does not ask again for the incident."""
+        approval = self._move(approval_id, ("pending",), "denied", actor, note, via)
         self.metrics.approvals_denied.labels(
             approval.incident_type, approval.action, approval.environment
         ).inc()
@@ -146,6 +201,13 @@ class ApprovalBook:
 
     def expire(self, approval_id: str) -> ApprovalRequest:
         return self._move(approval_id, ("expired",), "expired", "robot", "expired unanswered")
+
+    def supersede(
+        self, approval_id: str, reason: str, actor: str = "robot", via: str | None = None
+    ) -> ApprovalRequest:
+        """pending → superseded: the answer came, but the robot will not act
+        (the incident resolved or the decision changed); ``reason`` says why."""
+        return self._move(approval_id, ("pending",), "superseded", actor, reason, via)
 
     def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
         """Use an approved request once, for exactly its incident, action and target."""
@@ -168,6 +230,7 @@ class ApprovalBook:
         target: ApprovalState,
         actor: str,
         note: str,
+        via: str | None = None,
     ) -> ApprovalRequest:
         now = self.clock()
         found = self.store.get_document(COLLECTION, approval_id)
@@ -181,8 +244,13 @@ class ApprovalBook:
         if target == "executed" and now >= approval.expires_at:
             raise ApprovalError(f"approval {approval_id} expired at {approval.expires_at}")
         update: dict[str, Any] = {"state": target}
-        if target in ("approved", "denied", "expired"):
-            update |= {"decided_by": actor, "decided_at": now, "decision_note": note}
+        if target in DECIDED:
+            update |= {
+                "decided_by": actor,
+                "decided_at": now,
+                "decision_note": note,
+                "decided_via": via,
+            }
         moved = approval.model_copy(update=update)
         try:
             self.store.put_document(
@@ -190,7 +258,7 @@ class ApprovalBook:
             )
         except VersionConflict as exc:
             raise ApprovalError(f"approval {approval_id} changed concurrently: {exc}") from exc
-        if target in ("approved", "denied", "expired"):
+        if target in DECIDED:
             guard = self._guard(approval.incident_id, approval.action, approval.target)
             self.store.delete_key(guard, expected=approval_id)
             if target == "denied":
@@ -225,6 +293,7 @@ class ApprovalBook:
                     "incident": approval.incident_id,
                     "action": approval.action,
                     "target": approval.target,
+                    "via": approval.decided_via,
                 },
                 detail=detail,
                 at=now,

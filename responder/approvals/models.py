@@ -2,8 +2,11 @@
 
 Every request states the action, the target, why now, the expected impact,
 the rollback or next fallback, and when it expires. States:
-``pending`` → ``approved`` | ``denied`` | ``expired``; an approved request is
-single use and becomes ``executed`` when the runner carries it out.
+``pending`` → ``approved`` | ``denied`` | ``expired`` | ``superseded``; an
+approved request is single use and becomes ``executed`` when the runner
+carries it out. ``superseded``: by the time somebody answered, the incident
+had resolved or the policy decided otherwise, so the robot did not act.
+Who answered, when and through which channel (``decided_via``) is kept.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-ApprovalState = Literal["pending", "approved", "denied", "expired", "executed"]
-TERMINAL: frozenset[str] = frozenset({"denied", "expired", "executed"})
+ApprovalState = Literal["pending", "approved", "denied", "expired", "superseded", "executed"]
+TERMINAL: frozenset[str] = frozenset({"denied", "expired", "superseded", "executed"})
 
 
 class ApprovalRequest(BaseModel):
@@ -29,6 +32,7 @@ class ApprovalRequest(BaseModel):
     action_name: str
     target: dict[str, str]
     why_now: str
+    evidence: str = ""
     expected_impact: str
     rollback: str
     policy_reason: str
@@ -38,6 +42,7 @@ class ApprovalRequest(BaseModel):
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_note: str = ""
+    decided_via: str | None = None
 
     @property
     def target_label(self) -> str:
@@ -56,8 +61,9 @@ class ApprovalRequest(BaseModel):
     def prompt(self, now: datetime) -> str:
         """The request in the words of spec section 14."""
         minutes = max(0, int((self.expires_at - now).total_seconds() // 60))
+        evidence = f"Evidence: {self.evidence.rstrip('.')}. " if self.evidence else ""
         return (
             f"Robot SRE requests approval: {self.action_name.lower()} {self.target_label}. "
-            f"Reason: {self.why_now}. Expected impact: {self.expected_impact} "
+            f"Reason: {self.why_now}. {evidence}Expected impact: {self.expected_impact} "
             f"Rollback/fallback: {self.rollback} Approval expires in {minutes}m."
         )

@@ -2,9 +2,11 @@
 
 A collector turns the cluster's state into named signals (strong or weak,
 ``direct`` for an error reported by the failing component itself), facts
-(keys of ``responder/taxonomy/facts.py``) and raw evidence references that
-are stored on the incident. It never writes, and it reports its own
-failures as a weak ``collector_error`` signal rather than raising.
+(keys of ``responder/taxonomy/facts.py``), raw evidence references and the
+targets it found for the incident's actions (the noisy CronJob to suspend,
+the Helm release to reconcile), all stored on the incident. It never
+writes, and it reports its own failures as a weak ``collector_error``
+signal rather than raising.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from responder.incidents.models import Incident, Signal
+from responder.policy.allowlist import Target
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,10 @@ class Evidence:
     exit_criteria_met: bool | None = None
     """True when the type's exit criteria hold now, False when they do not,
     None when this collector cannot tell."""
+    targets: dict[str, tuple[Target, ...]] = field(default_factory=dict)
+    """Action id → the targets the evidence names for it. The decide stage
+    puts each before the policy in place of the target the incident's scope
+    gives; the policy still decides (allowlist, never-auto list)."""
 
 
 class Collector(Protocol):

@@ -11,6 +11,8 @@ The collector compares the latest revision with the live objects: the
 release's status (``failed``, ``pending-*``), the images of every
 Deployment, StatefulSet and DaemonSet of the manifest against the live ones,
 and the ``imagePullSecrets`` the manifest declares (and that they exist).
+A release that differs is named as the ``helm_reconcile`` target
+(``helmrelease/<namespace>/<name>``, what the Helm executor acts on).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from responder.evidence.collector import Evidence
 from responder.evidence.kubernetes import KubeCollector, secret_exists
 from responder.incidents.models import Incident, Signal
 from responder.kube import Kube, KubeError, meta
+from responder.policy.allowlist import Target
 
 RELEASE_SECRET_TYPE = "helm.sh/release.v1"
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
@@ -151,8 +154,10 @@ class HelmDriftCollector(KubeCollector):
         parts: list[str] = []
         refs: list[str] = []
         blocked = unhealthy = False
+        drifted: list[Target] = []
         for release in releases.values():
             refs.append(release.ref)
+            before = len(signals)
             label = f"{release.name} v{release.revision}"
             if release.status == "failed":
                 signals.append(self._signal("helm_release_failed", "strong", f"{label} failed"))
@@ -174,10 +179,15 @@ class HelmDriftCollector(KubeCollector):
                 if details:
                     signals.append(self._signal(name, "strong", "; ".join(details)[:500]))
                     parts.append(f"{label}: " + "; ".join(details))
+            if len(signals) > before:
+                drifted.append(
+                    Target(kind="helmrelease", namespace=release.namespace, name=release.name)
+                )
         return Evidence(
             signals=tuple(signals),
             facts={"rollout_blocked": blocked, "workloads_unhealthy": unhealthy},
             refs=tuple(dict.fromkeys(refs)),
+            targets={"helm_reconcile": tuple(drifted)} if drifted else {},
             summary="; ".join(parts)[:1000]
             or "releases deployed, live workloads match: "
             + ", ".join(f"{r.name} v{r.revision}" for r in releases.values()),

@@ -5,13 +5,15 @@ One collector per question, each implementing the ``Collector`` protocol:
 - :class:`DiskPressureCollector` (``node_disk_pressure``): DiskPressure
   condition and taint, the kubelet's eviction and image-GC events, the
   evicted pods, the finished-pod backlog and repeated image pulls on the
-  pressured nodes, and the type's exit criteria;
+  pressured nodes, the CronJobs that left that backlog behind (named as
+  ``suspend_cronjob`` targets), and the type's exit criteria;
 - :class:`NodeReadinessCollector` (``node_unreachable_or_notready``): the
   Ready condition and the unreachable taint;
 - :class:`ImagePullCollector` (``registry_pull_failure``): pods that cannot
   pull, the registry's error classified, the pull secrets they name;
 - :class:`JobBacklogCollector` (``background_job_buildup``): finished pods,
-  Tekton history and the CronJobs that keep producing them.
+  Tekton history and the CronJobs that keep producing them (the noisy ones
+  named as ``suspend_cronjob`` targets).
 
 Strengths follow the taxonomy: its primary signals are strong, secondary
 ones weak. ``direct`` marks an error the failing component reported itself
@@ -31,6 +33,7 @@ from urllib.parse import quote
 from responder.evidence.collector import Evidence
 from responder.incidents.models import Incident, Signal
 from responder.kube import Kube, KubeError, controller_of, labels_of, meta, parse_time, ref
+from responder.policy.allowlist import Target
 
 Clock = Callable[[], datetime]
 JSON = dict[str, Any]
@@ -175,11 +178,15 @@ class DiskPressureCollector(KubeCollector):
         repeated_pulls: int = 3,
         lookback_seconds: int = 3600,
         quiet_seconds: int = 600,
+        cronjob_backlog: int = 3,
     ) -> None:
+        """``cronjob_backlog``: how many finished pods one CronJob must have
+        left on the node(s) to be named as a target to suspend."""
         super().__init__(kube, core_labels=core_labels, clock=clock)
         self.eviction_burst = eviction_burst
         self.backlog_threshold = backlog_threshold
         self.repeated_pulls = repeated_pulls
+        self.cronjob_backlog = cronjob_backlog
         self.lookback = timedelta(seconds=lookback_seconds)
         self.quiet = timedelta(seconds=quiet_seconds)
 
@@ -256,6 +263,10 @@ class DiskPressureCollector(KubeCollector):
                 )
             )
             parts.append(f"{len(finished)} finished pods")
+        behind = self._cronjobs_behind(finished)
+        if behind:
+            parts.append("finished pods left by CronJobs " + _names(_keys(behind)))
+            refs.extend(ref("cronjobs", name, ns) for ns, name in _pairs(behind))
         repeated = _repeated_images(pulls, self.repeated_pulls)
         if repeated:
             signals.append(
@@ -289,7 +300,27 @@ class DiskPressureCollector(KubeCollector):
             summary="; ".join(parts)
             or f"no disk pressure on {_names(sorted(names)) or 'any node'}",
             exit_criteria_met=exit_met,
+            targets=_suspend_targets(behind),
         )
+
+    def _cronjobs_behind(self, finished: list[JSON]) -> list[JSON]:
+        """The running (unsuspended) CronJobs whose Jobs left at least
+        ``cronjob_backlog`` of the ``finished`` pods behind."""
+        left: Counter[tuple[str, str]] = Counter()
+        for pod in finished:
+            owner = controller_of(pod)
+            cronjob = cronjob_of_job(owner[1]) if owner and owner[0] == "Job" else None
+            if cronjob:
+                left[(str(meta(pod).get("namespace") or ""), cronjob)] += 1
+        wanted = {key for key, count in left.items() if count >= self.cronjob_backlog}
+        if not wanted:
+            return []
+        cronjobs = self.kube.items(
+            "list cronjobs", self.kube.batch.list_cron_job_for_all_namespaces
+        )
+        return [
+            c for c in cronjobs if _key(c) in wanted and not (c.get("spec") or {}).get("suspend")
+        ]
 
 
 class NodeReadinessCollector(KubeCollector):
@@ -516,6 +547,7 @@ class JobBacklogCollector(KubeCollector):
             summary=summary,
             exit_criteria_met=len(finished) < self.backlog_threshold
             and len(tekton) < self.tekton_threshold,
+            targets=_suspend_targets(noisy),
         )
 
 
@@ -531,6 +563,23 @@ def secret_exists(kube: Kube, namespace: str, name: str) -> bool | None:
         if exc.status == 403:
             return None
         raise
+
+
+def cronjob_of_job(job: str) -> str | None:
+    """The CronJob that started the Job named ``job``: a CronJob names its
+    Jobs ``<cronjob>-<scheduled time in minutes>``. None for other names."""
+    cronjob, _, stamp = job.rpartition("-")
+    return cronjob if cronjob and stamp.isdigit() else None
+
+
+def _suspend_targets(cronjobs: list[JSON]) -> dict[str, tuple[Target, ...]]:
+    if not cronjobs:
+        return {}
+    return {
+        "suspend_cronjob": tuple(
+            Target(kind="cronjob", namespace=ns, name=name) for ns, name in _pairs(cronjobs)
+        )
+    }
 
 
 def runs_per_hour(schedule: str) -> float:

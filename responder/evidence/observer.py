@@ -10,7 +10,8 @@ Merging, per collector that answered:
   last time, which is how "the same signal repeated across two or more
   checks" (spec section 8) raises confidence. Alert signals never count
   checks: a re-sent alert is not a new look;
-- facts overwrite the incident's, raw evidence references are appended once.
+- facts overwrite the incident's, raw evidence references are appended once;
+- the targets it names replace the ones it named before.
 
 Collectors run in parallel, each under a deadline; one that raises or hangs
 contributes a weak ``collector_error`` signal instead.
@@ -27,7 +28,7 @@ from datetime import datetime
 
 from responder.evidence.collector import Collector, Evidence
 from responder.evidence.confidence import confidence_band
-from responder.incidents.models import Incident, Signal
+from responder.incidents.models import Incident, NamedTarget, Signal
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,19 @@ class Observer:
         kept = [s for s in incident.signals if not owns(collector, s) and s.name not in fresh]
         incident.signals = kept + list(fresh.values())
         incident.facts.update(evidence.facts)
+        named = [
+            NamedTarget(
+                action=action,
+                kind=target.kind,
+                namespace=target.namespace,
+                name=target.name,
+                source=collector,
+            )
+            for action, targets in sorted(evidence.targets.items())
+            for target in targets
+        ]
+        kept_targets = [t for t in incident.named_targets if t.source != collector]
+        incident.named_targets = kept_targets + list(dict.fromkeys(named))
         for ref in evidence.refs:
             if ref not in incident.raw_evidence_refs and len(incident.raw_evidence_refs) < MAX_REFS:
                 incident.raw_evidence_refs.append(ref)

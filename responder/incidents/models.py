@@ -46,6 +46,18 @@ class Signal(Value):
     observed_at: datetime = Field(default_factory=utcnow)
 
 
+class NamedTarget(Value):
+    """A target the evidence names for one of the incident's actions (for
+    example the noisy CronJob whose suspension would contain a disk-pressure
+    incident). ``source`` is the collector that named it."""
+
+    action: str
+    kind: str
+    namespace: str | None = None
+    name: str
+    source: str
+
+
 class AlertRef(Value):
     """An Alertmanager alert as it last reached the incident."""
 
@@ -112,10 +124,13 @@ class Incident(BaseModel):
     signals: list[Signal] = []
     recommended_actions: list[RecommendedAction] = []
     executed_actions: list[ExecutedAction] = []
-    approval_state: Literal["none", "pending", "approved", "denied", "expired"] = "none"
+    approval_state: Literal["none", "pending", "approved", "denied", "expired", "superseded"] = (
+        "none"
+    )
     alerts: dict[str, AlertRef] = {}
     labels: dict[str, str] = {}
     facts: dict[str, bool | int] = {}
+    named_targets: list[NamedTarget] = []
     timeline: list[TimelineEntry] = []
     decisions: list[dict[str, Any]] = []
     duplicates_suppressed: int = 0

@@ -5,14 +5,17 @@ alert inside the type's duplicate-suppression window (15 min by default)
 updates the incident but neither opens a new one nor notifies again; it
 counts in ``ops_policy_suppressions_total``. When every alert of an incident
 has resolved it moves to ``recovering``, and to ``resolved`` once the type's
-quiet period has passed without the problem coming back (``sweep``).
+quiet period has passed without the problem coming back and the type's exit
+criteria hold as far as its collectors can tell (``sweep``).
 
 With an observer, evidence is collected when an incident opens or an alert
 brings news, and again every observation poll (``observe_due``, 60 s by
 default) while the incident is open; with an act stage, every round of
 decisions is acted on (``responder/actions/stage.py``): auto contain/recover
 actions run at once, approval decisions become approval requests. Actions
-run outside the incident's lock and are recorded under it afterwards.
+run outside the incident's lock and are recorded under it afterwards. A
+suppressed incident is not polled until its suppression window has passed
+(``responder/actions/incident.py``); that poll moves it back to triaged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
+from responder.actions.incident import suppression_over
 from responder.actions.stage import ActStage, PlannedRun, move, note
 from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
@@ -60,6 +64,14 @@ class DecideStage(Protocol):
         """A duplicate-suppression window set by an operator rule, if any."""
 
 
+class Notifier(Protocol):
+    """The operator channels (``responder/channels/notifier.py``): called
+    under the incident's lock, it records the notification in the in-app
+    inbox and queues the chat deliveries."""
+
+    def incident(self, incident: Incident, why: str, now: datetime) -> None: ...
+
+
 # Processing one alert takes milliseconds (evidence collection a few seconds
 # at most, under its own deadline): a lock left by a dead replica blocks its
 # incident for at most the TTL.
@@ -68,8 +80,14 @@ _LOCK_WAIT_SECONDS = 5.0
 # Recording the outcome of actions waits longer: the actions already ran.
 _RECORD_WAIT_SECONDS = 15.0
 #: the states an observation poll looks at again (recovering incidents wait
-#: out their quiet period; suppressed ones are quiet on purpose)
-POLLED_STATES = (IncidentState.triaged, IncidentState.contained, IncidentState.escalated)
+#: out their quiet period; suppressed ones are quiet on purpose: a poll only
+#: lifts a suppression whose window has passed)
+POLLED_STATES = (
+    IncidentState.triaged,
+    IncidentState.contained,
+    IncidentState.escalated,
+    IncidentState.suppressed,
+)
 _SEVERITY_LABEL = {
     "critical": Severity.critical,
     "warning": Severity.warning,
@@ -120,6 +138,7 @@ class IncidentProcessor:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observer: Observer | None = None,
         act: ActStage | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.taxonomy = taxonomy
@@ -130,6 +149,7 @@ class IncidentProcessor:
         self.clock = clock
         self.observer = observer
         self.act = act
+        self.notifier = notifier
         # evidence is collected under the incident's lock: the lock outlives it
         self._lock_ttl = max(_LOCK_TTL_SECONDS, settings.collector_timeout_seconds + 5.0)
 
@@ -352,6 +372,10 @@ class IncidentProcessor:
                 return None
             if not self._poll_due(incident, now):
                 return None  # another replica polled it a moment ago
+            if incident.state == IncidentState.suppressed:
+                if not suppression_over(self.store, incident, now):
+                    return None
+                incident.move_to(IncidentState.triaged, "suppression window ended", now)
             observation = self._observe(incident, now)
             if observation is None:
                 self._mark_polled(incident, now)
@@ -466,8 +490,9 @@ class IncidentProcessor:
         return incident_type.default_severity if incident_type else Severity.warning
 
     def _notify(self, incident: Incident, now: datetime, why: str) -> None:
-        # Channels (Slack, Telegram) arrive with the approvals work; until then
-        # the in-app inbox is the channel: the notification is the record.
+        # The in-app record is made here; the notifier (when there is one)
+        # keeps the inbox entry and queues the chat deliveries, which run
+        # outside this lock with their own retries and failover.
         incident.executed_actions.append(
             ExecutedAction(
                 action="notify_operator",
@@ -480,6 +505,8 @@ class IncidentProcessor:
         self.metrics.notifications.labels(
             incident.incident_type, "in_app", incident.environment
         ).inc()
+        if self.notifier is not None:
+            self.notifier.incident(incident, why, now)
 
     # resolution
 
@@ -519,6 +546,10 @@ class IncidentProcessor:
             assert incident.recovering_since is not None
             if now - incident.recovering_since < quiet:
                 return None
+            if not self._exit_criteria_hold(incident, now):
+                incident.updated_at = now
+                self.store.save_incident(incident)
+                return None
             incident.move_to(
                 IncidentState.resolved,
                 f"alerts resolved and quiet for {int(quiet.total_seconds())}s",
@@ -526,6 +557,20 @@ class IncidentProcessor:
             )
             self.store.save_incident(incident)
             return incident
+
+    def _exit_criteria_hold(self, incident: Incident, now: datetime) -> bool:
+        """Whether the type's exit criteria hold, as far as its collectors can
+        tell (True when none can). They are looked at again at most once per
+        observation interval; in between, the last verdict stands."""
+        if self.observer is None or not self.observer.serves(incident):
+            return True
+        if self._poll_due(incident, now):
+            observation = self._observe(incident, now)
+            return observation is None or observation.exit_criteria_met is not False
+        last = next(
+            (e.detail for e in reversed(incident.timeline) if e.event == "exit_criteria"), ""
+        )
+        return last != "do not hold"
 
     # helpers
 

@@ -1,5 +1,6 @@
 """The decide stage: severity, then a policy decision for every candidate
-action of the incident, each with its layer trace stored on the incident."""
+action of the incident on each of its targets (``responder/policy/targets.py``),
+each with its layer trace stored on the incident."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from responder.incidents.models import Incident, RecommendedAction
 from responder.policy.decision import Decision
 from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
-from responder.policy.targets import candidate_target
+from responder.policy.targets import candidate_targets
 from responder.taxonomy.facts import FACT_DEFAULTS
 from responder.taxonomy.models import Severity
 
@@ -91,27 +92,33 @@ class PolicyStage:
         view = incident_view(incident, now)
         incident_type = self.engine.taxonomy.incident_types.get(incident.incident_type)
         actions = incident_type.candidate_actions if incident_type else OBSERVE_AND_NOTIFY
-        latest = {d["action"]: d for d in incident.decisions}
+        latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
         recommendations: list[RecommendedAction] = []
         for action_id in actions:
-            target = candidate_target(action_id, incident)
-            decision = self.engine.decide(view, action_id, target, at=now)
-            recommendations.append(
-                RecommendedAction(
-                    action=action_id,
-                    action_class=decision.action_class,
-                    decision=decision.decision.value,
-                    reason=decision.reason,
-                    target=decision.target,
+            for target in candidate_targets(action_id, incident):
+                decision = self.engine.decide(view, action_id, target, at=now)
+                recommendations.append(
+                    RecommendedAction(
+                        action=action_id,
+                        action_class=decision.action_class,
+                        decision=decision.decision.value,
+                        reason=decision.reason,
+                        target=decision.target,
+                    )
                 )
-            )
-            explained = decision.explain()
-            previous = latest.get(action_id)
-            # the same decision for the same reason is not a new decision
-            if previous is None or any(previous.get(k) != v for k, v in explained.items()):
-                incident.decisions.append({"at": now.isoformat(), **explained})
+                explained = decision.explain()
+                previous = latest.get((action_id, _key(decision.target)))
+                # the same decision for the same reason is not a new decision
+                if previous is None or any(previous.get(k) != v for k, v in explained.items()):
+                    incident.decisions.append({"at": now.isoformat(), **explained})
         del incident.decisions[:-MAX_DECISIONS]
         return recommendations
+
+
+def _key(target: Mapping[str, str] | None) -> tuple[str, ...]:
+    if not target:
+        return ()
+    return (target.get("kind", ""), target.get("namespace") or "", target.get("name", ""))
 
 
 def _input(view: IncidentView) -> Mapping[str, Any]:

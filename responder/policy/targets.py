@@ -1,8 +1,11 @@
-"""The target each candidate action of an incident would act on.
+"""The targets each candidate action of an incident would act on.
 
-Derived from the incident's resource scope; an action whose target is not
-known yet (for example which CronJob to suspend, before evidence names one)
-gets no target, and the policy then never lets it run on its own.
+Targets the evidence named for an action (``Incident.named_targets``: the
+noisy CronJobs behind a disk-pressure incident, the Helm release that
+drifted) come first; otherwise the target derives from the incident's
+resource scope. An action whose target is not known (which CronJob to
+suspend, before evidence names one) gets no target, and the policy then
+never lets it run on its own.
 """
 
 from __future__ import annotations
@@ -16,7 +19,21 @@ NODE_ACTIONS = frozenset(
 WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset", "cronjob", "job"})
 
 
+def candidate_targets(action_id: str, incident: Incident) -> list[Target | None]:
+    """Every target ``action_id`` is offered to the policy with, in order: the
+    ones the evidence named, else the one from the scope (or None)."""
+    named = [
+        Target(kind=t.kind, namespace=t.namespace, name=t.name)
+        for t in incident.named_targets
+        if t.action == action_id
+    ]
+    if named:
+        return list(dict.fromkeys(named))
+    return [candidate_target(action_id, incident)]
+
+
 def candidate_target(action_id: str, incident: Incident) -> Target | None:
+    """The target the incident's scope gives ``action_id``, if any."""
     scope = incident.resource_scope
     if action_id in ("collect_evidence", "notify_operator"):
         return None

@@ -314,12 +314,12 @@ class SQLiteStore:
         # a range on the primary key, so a prefix reads only its documents
         upper = prefix + "\U0010ffff"
         rows = self._read(
-            "SELECT d.version, d.body FROM documents d JOIN ("
-            "  SELECT id, max(version) AS version FROM documents"
-            "  WHERE collection = ? AND id >= ? AND id < ? GROUP BY id) latest"
-            " ON d.id = latest.id AND d.version = latest.version"
-            " WHERE d.collection = ? AND d.deleted = 0 ORDER BY d.id",
-            (collection, prefix, upper, collection),
+            "SELECT d.version, d.body FROM documents d"
+            " WHERE d.collection = ? AND d.id >= ? AND d.id < ? AND d.deleted = 0"
+            " AND d.version = (SELECT max(version) FROM documents"
+            "  WHERE collection = d.collection AND id = d.id)"
+            " ORDER BY d.id",
+            (collection, prefix, upper),
         )
         return [(int(row[0]), json.loads(row[1])) for row in rows]
 

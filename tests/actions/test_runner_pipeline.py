@@ -281,7 +281,11 @@ def test_two_runtimes_on_one_redis_clean_up_the_cluster_once(
         runs = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
         assert [r.result for r in runs] == ["succeeded"]
         audited = [e for e in runtimes[0].store.list_audit() if e.action.startswith("action.")]
-        assert [e.action for e in audited] == ["action.succeeded"]
+        # each step once: the cleanup and the suspension of the CronJob the evidence named
+        assert sorted((e.action, e.after["action"]) for e in audited) == [
+            ("action.succeeded", "delete_completed_pods"),
+            ("action.succeeded", "suspend_cronjob"),
+        ]
         assert incident.state == IncidentState.contained
     finally:
         for runtime in runtimes:

@@ -31,7 +31,10 @@ from responder.evidence.kubernetes import (
 )
 from responder.incidents.models import Incident, ResourceScope
 from responder.kube import Kube
+from responder.policy.allowlist import Target
 from responder.taxonomy.models import Confidence, Environment, Severity
+
+TRIVY = Target(kind="cronjob", namespace="trivy-system", name="trivy-db-warmup")
 
 
 def incident(incident_type: str, kind: str, name: str, namespace: str | None = None) -> Incident:
@@ -79,6 +82,9 @@ def test_disk_pressure_scenario_reports_primary_and_secondary_signals(
     assert "k8s://pods/image-factory/scan-job-00" in evidence.refs
     assert "EvictionThresholdMet x4" in evidence.summary
     assert confidence_band(evidence.signals).confidence == Confidence.high
+    # the CronJob whose finished pods pile up on the node is named for suspension
+    assert evidence.targets == {"suspend_cronjob": (TRIVY,)}
+    assert "finished pods left by CronJobs trivy-system/trivy-db-warmup" in evidence.summary
 
 
 def test_disk_pressure_failing_core_pod_on_pressured_node_is_customer_facing(
@@ -444,6 +450,7 @@ def test_job_backlog_in_the_disk_pressure_scenario(kube_cluster: KubeCluster, ku
     assert evidence.exit_criteria_met is False
     assert "k8s://cronjobs/trivy-system/trivy-db-warmup" in evidence.refs
     assert "40 finished pods (20 Succeeded, 20 Failed)" in evidence.summary
+    assert evidence.targets == {"suspend_cronjob": (TRIVY,)}
 
 
 def test_suspended_cronjob_is_not_noisy_and_small_backlog_meets_exit(
@@ -464,6 +471,7 @@ def test_suspended_cronjob_is_not_noisy_and_small_backlog_meets_exit(
     signals = by_name(evidence)
     assert "noisy_cronjob" not in signals
     assert signals["frequent_cronjob"] == ("weak", False)
+    assert evidence.targets == {}  # frequent is not noisy: nothing to suspend on its own
     assert "completed_pod_backlog" not in signals
     assert evidence.facts == {"contributes_to_disk_pressure": False}
     assert evidence.exit_criteria_met is True

@@ -1,0 +1,100 @@
+"""Access to ``/api/v1``: reads need ``viewer``, rule changes ``operator``,
+anything else that writes ``admin`` (until a route says otherwise).
+
+``api_auth`` (``auto`` by default: on once any user or token exists) turns
+the demand on; with it off every request passes, as before accounts
+existed. Either way the authenticated principal, if any, is left in
+``request.state.principal`` so that handlers record who acted.
+``/api/v1/approvals`` is left to its own handlers (approver tokens).
+"""
+
+from __future__ import annotations
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from responder.accounts.models import Principal, Role
+from responder.accounts.service import CSRF_HEADER, Accounts, csrf_matches, same_origin
+from responder.store import StoreUnavailable
+
+PREFIX = "/api/v1/"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: areas whose writes an operator may make; ``policy`` only computes (explain)
+WRITE_ROLES = {"rules": Role.operator, "policy": Role.viewer}
+SELF_GUARDED = frozenset({"approvals"})
+
+
+def required_role(method: str, area: str) -> Role:
+    if method in SAFE_METHODS:
+        return Role.viewer
+    return WRITE_ROLES.get(area, Role.admin)
+
+
+class ApiGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        area = path[len(PREFIX) :].split("/", 1)[0]
+        accounts: Accounts | None = getattr(scope["app"].state.runtime, "accounts", None)
+        if accounts is None or area in SELF_GUARDED:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            principal = await anyio.to_thread.run_sync(accounts.authenticate, request)
+            enforced = await anyio.to_thread.run_sync(accounts.api_auth_enabled)
+        except StoreUnavailable as exc:
+            await JSONResponse({"error": f"store unavailable: {exc}"}, 503)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        refusal = self._refusal(request, principal, area, enforced)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _refusal(
+        self, request: Request, principal: Principal | None, area: str, enforced: bool
+    ) -> JSONResponse | None:
+        if not enforced:
+            return None
+        method = request.method
+        if principal is None:
+            return JSONResponse(
+                {
+                    "error": "authentication required: send Authorization: Bearer <token> "
+                    "(robot-sre token create) or log in at /admin/login"
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
+            )
+        needed = required_role(method, area)
+        if not principal.can(needed):
+            return JSONResponse(
+                {
+                    "error": f"{method} {request.url.path} needs the {needed} role; "
+                    f"{principal.name} is {principal.role}"
+                },
+                status_code=403,
+            )
+        if not principal.allows_scope(area):
+            return JSONResponse(
+                {"error": f"this token is limited to {', '.join(principal.scopes)}"},
+                status_code=403,
+            )
+        forged = not same_origin(request) or not csrf_matches(
+            principal, request.headers.get(CSRF_HEADER)
+        )
+        if method not in SAFE_METHODS and principal.via == "session" and forged:
+            return JSONResponse(
+                {"error": f"cross-site request refused: send the {CSRF_HEADER} header"},
+                status_code=403,
+            )
+        return None

@@ -1,0 +1,69 @@
+"""The admin UI: a Starlette sub-app mounted at ``/admin``."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from responder.accounts.service import Accounts
+from responder.admin import (
+    account_pages,
+    approval_pages,
+    audit_pages,
+    incident_pages,
+    policy_pages,
+    rule_pages,
+)
+from responder.admin.render import SecurityHeaders, build_templates
+from responder.admin.services import AdminServices
+from responder.admin.static import HashedStatic
+from responder.policy.severity import SeverityRules
+from responder.runtime import Runtime
+
+POST = ["POST"]
+
+
+def create_admin_app(runtime: Runtime) -> Starlette:
+    if runtime.accounts is None:
+        runtime.accounts = Accounts(runtime.store, runtime.settings)
+    static = HashedStatic()
+    routes = [
+        Route("/", account_pages.home),
+        Route("/static/{name}", static.serve),
+        Route("/login", account_pages.login_form),
+        Route("/login", account_pages.login, methods=POST),
+        Route("/logout", account_pages.logout, methods=POST),
+        Route("/rules", rule_pages.rules_list),
+        Route("/rules/{rule_id}", rule_pages.rule_detail),
+        Route("/rules/{rule_id}", rule_pages.rule_save, methods=POST),
+        Route("/rules/{rule_id}/preview", rule_pages.rule_preview, methods=POST),
+        Route("/rules/{rule_id}/backtest", rule_pages.rule_backtest, methods=POST),
+        Route("/rules/{rule_id}/clone", rule_pages.rule_clone, methods=POST),
+        Route("/rules/{rule_id}/environments", rule_pages.rule_environment, methods=POST),
+        Route("/rules/{rule_id}/history", rule_pages.rule_history),
+        Route("/rules/{rule_id}/revert", rule_pages.rule_revert, methods=POST),
+        Route("/incidents", incident_pages.incidents_list),
+        Route("/incidents/{incident_id}", incident_pages.incident_detail),
+        Route("/approvals", approval_pages.approvals_page),
+        Route("/policy", policy_pages.policy_page),
+        Route("/audit", audit_pages.audit_page),
+        Route("/audit/export.csv", audit_pages.audit_export),
+        Route("/audit/export.json", audit_pages.audit_export),
+        Route("/users", account_pages.users_page),
+        Route("/users", account_pages.user_create, methods=POST),
+        Route("/users/{username}", account_pages.user_update, methods=POST),
+        Route("/tokens", account_pages.tokens_page),
+        Route("/tokens", account_pages.token_create, methods=POST),
+        Route("/tokens/{token_id}/revoke", account_pages.token_revoke, methods=POST),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.state.runtime = runtime
+    app.state.admin = AdminServices(
+        runtime=runtime,
+        accounts=runtime.accounts,
+        templates=build_templates(),
+        static=static,
+        severity_rules=SeverityRules(runtime.taxonomy, runtime.policy.engine),
+    )
+    return app

@@ -1,0 +1,48 @@
+"""Policy: the resolved matrix per environment and the explain form (the
+same ``explain`` as ``POST /api/v1/policy/explain``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+from responder.accounts.models import Principal
+from responder.admin.access import page
+from responder.admin.render import render
+from responder.admin.services import services
+from responder.policy.explain import ExplainError, explain, parse_request
+from responder.taxonomy.models import Confidence, Environment, Severity
+
+EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
+
+
+@page()
+async def policy_page(request: Request, principal: Principal) -> Response:
+    admin = services(request)
+    params = request.query_params
+    answer: dict[str, Any] | None = None
+    errors: dict[str, str] = {}
+    if "action" in params:
+        body = {k: params[k] for k in EXPLAIN_FIELDS if params.get(k)}
+        try:
+            answer = explain(admin.runtime.policy, parse_request(body))
+        except ExplainError as exc:
+            errors[exc.field.split(".")[0]] = exc.message
+    matrix = await anyio.to_thread.run_sync(admin.matrix)
+    return render(
+        request,
+        "policy.html",
+        status=400 if errors else 200,
+        matrix=matrix,
+        answer=answer,
+        errors=errors,
+        params=dict(params),
+        types=list(admin.runtime.taxonomy.incident_types),
+        actions=list(admin.runtime.taxonomy.actions),
+        environments=[str(e) for e in Environment],
+        severities=[str(s) for s in Severity],
+        confidences=[str(c) for c in Confidence],
+    )

@@ -1,0 +1,393 @@
+"""Answering approval requests: one path for every surface (the in-app
+inbox API, Slack buttons, Telegram buttons).
+
+An approval executes at most once: granting is a compare-and-set on the
+request (pending → approved, one of two simultaneous presses wins) and the
+runner uses it up (approved → executed) under the action's lock. Before
+granting, the desk looks again, under the incident's lock: an incident that
+resolved (or is recovering, or suppressed) or whose current evidence makes
+the policy decide otherwise supersedes the request, and the robot says why
+instead of acting. An expired request cannot be approved. A denial is kept,
+and the approval book does not ask again for the same incident.
+
+Every answer ends in the audit log (the book's moves, the runner's
+``action.*`` entries, ``approval.answer_refused`` for the refused ones), in
+``ops_approval_answers_total`` and, through ``announce``, in the request's
+chat messages and the in-app inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from responder.actions.models import ActionOutcome, ActionRequest
+from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
+from responder.actions.stage import ActStage, note
+from responder.approvals.approvers import Approver
+from responder.approvals.book import ApprovalBook, ApprovalError, target_key
+from responder.approvals.models import ApprovalRequest
+from responder.audit import AuditEntry
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
+from responder.incidents.processor import IncidentProcessor
+from responder.metrics import Metrics
+from responder.policy.allowlist import Target
+from responder.store import LockBusy, Store, held_lock
+
+log = logging.getLogger(__name__)
+
+#: incident states in which an approved action is no longer carried out
+NOT_ACTING = (IncidentState.resolved, IncidentState.recovering, IncidentState.suppressed)
+_LOCK_WAIT_SECONDS = 10.0
+_STATUS = {
+    "executed": 200,
+    "dry_run": 200,
+    "failed": 200,
+    "skipped": 200,
+    "refused": 200,
+    "denied": 200,
+    "superseded": 409,
+    "expired": 409,
+    "already_answered": 409,
+    "forbidden": 403,
+    "unknown": 404,
+    "busy": 503,
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How an answer ended. ``result``: ``executed`` (the action ran),
+    ``dry_run``, ``failed``, ``skipped`` (cooldown, lock, no executor),
+    ``refused`` (the runner would not run it), ``denied``, ``superseded``,
+    ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``."""
+
+    result: str
+    detail: str
+    approval: ApprovalRequest | None = None
+
+    @property
+    def status(self) -> int:
+        return _STATUS.get(self.result, 200)
+
+    @property
+    def acted(self) -> bool:
+        return self.result in ("executed", "dry_run", "failed")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "result": self.result,
+            "detail": self.detail,
+            "approval": self.approval.model_dump(mode="json") if self.approval else None,
+        }
+
+
+class ApprovalDesk:
+    def __init__(
+        self,
+        store: Store,
+        book: ApprovalBook,
+        runner: ActionRunner,
+        act: ActStage,
+        processor: IncidentProcessor,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        announce: Callable[[ApprovalRequest, str], None] | None = None,
+        notify: Callable[[Incident, str, datetime], None] | None = None,
+        lock_ttl_seconds: float = 15.0,
+    ) -> None:
+        self.store = store
+        self.book = book
+        self.runner = runner
+        self.act = act
+        self.processor = processor
+        self.metrics = metrics
+        self.clock = clock
+        self.announce = announce
+        self.notify = notify
+        self.lock_ttl_seconds = lock_ttl_seconds
+
+    def answer(
+        self,
+        approval_id: str,
+        verb: str,
+        approver: Approver | None,
+        via: str,
+        who: str,
+        note_text: str = "",
+    ) -> Answer:
+        """``verb`` (approve | deny) ``approval_id`` as ``approver`` (None: a
+        chat user who is no approver, known as ``who``) through ``via``."""
+        answer = self._answer(approval_id, verb, approver, via, who, note_text[:500])
+        self.metrics.approval_answers.labels(via, answer.result).inc()
+        if answer.result in ("forbidden", "unknown", "expired", "already_answered", "busy"):
+            self._audit_refusal(approval_id, approver.name if approver else who, via, answer)
+        return answer
+
+    def _answer(
+        self,
+        approval_id: str,
+        verb: str,
+        approver: Approver | None,
+        via: str,
+        who: str,
+        note_text: str,
+    ) -> Answer:
+        approval = self.book.get(approval_id)
+        if approval is None:
+            return Answer("unknown", f"no approval request {approval_id!r}")
+        if approver is None:
+            return Answer("forbidden", f"{who} is not an approver", approval)
+        if not approver.may_answer(approval.environment):
+            return Answer(
+                "forbidden",
+                f"{approver.name} may not answer approvals in {approval.environment}",
+                approval,
+            )
+        refusal = self._not_pending(approval)
+        if refusal is not None:
+            return refusal
+        if verb == "deny":
+            return self._deny(approval, approver, via, note_text)
+        if verb == "approve":
+            return self._approve(approval, approver, via, note_text)
+        return Answer("unknown", f"unknown answer {verb!r}: approve or deny", approval)
+
+    def _not_pending(self, approval: ApprovalRequest) -> Answer | None:
+        now = self.clock()
+        state = approval.state_at(now)
+        if state == "expired":
+            if approval.state == "pending":
+                try:
+                    approval = self.book.expire(approval.id)
+                    self._announce(approval, "nobody answered in time")
+                except ApprovalError:
+                    pass
+            return Answer(
+                "expired", f"approval {approval.id} expired at {approval.expires_at}", approval
+            )
+        if state != "pending":
+            by = f" by {approval.decided_by}" if approval.decided_by else ""
+            via = f" via {approval.decided_via}" if approval.decided_via else ""
+            return Answer(
+                "already_answered", f"approval {approval.id} is {state}{by}{via}", approval
+            )
+        return None
+
+    # deny
+
+    def _deny(
+        self, approval: ApprovalRequest, approver: Approver, via: str, note_text: str
+    ) -> Answer:
+        try:
+            denied = self.book.deny(approval.id, approver.name, note_text, via)
+        except ApprovalError as exc:
+            return self._lost_race(approval, exc)
+        detail = note_text or "the robot will not ask again for this incident"
+        self._on_incident(
+            denied.incident_id,
+            lambda incident, now: incident.record(
+                "approval_denied",
+                f"{denied.id}: {denied.action} on {target_key(denied.target)} denied by "
+                f"{approver.name} via {via}" + (f": {note_text}" if note_text else ""),
+                now,
+            ),
+        )
+        self._announce(denied, detail)
+        return Answer("denied", detail, denied)
+
+    # approve
+
+    def _approve(
+        self, approval: ApprovalRequest, approver: Approver, via: str, note_text: str
+    ) -> Answer:
+        snapshot = self.store.get_incident(approval.incident_id)
+        if snapshot is None:
+            return self._supersede(approval, approver, via, "the incident no longer exists")
+        try:
+            with held_lock(
+                self.store,
+                f"incident:{snapshot.correlation_key}",
+                self.lock_ttl_seconds,
+                _LOCK_WAIT_SECONDS,
+            ):
+                now = self.clock()
+                incident = self.store.get_incident(approval.incident_id)
+                if incident is None:
+                    return self._supersede(approval, approver, via, "the incident no longer exists")
+                why_not = self._why_not_now(incident, approval, now)
+                if why_not is not None:
+                    answer = self._supersede(approval, approver, via, why_not)
+                    incident.record("approval_superseded", f"{approval.id}: {why_not}", now)
+                    incident.approval_state = self.book.incident_state(incident.id, now)
+                    self.store.save_incident(incident)
+                    return answer
+                try:
+                    granted = self.book.grant(approval.id, approver.name, note_text, via)
+                except ApprovalError as exc:
+                    self.store.save_incident(incident)  # keeps the fresh decisions
+                    return self._lost_race(approval, exc)
+                incident.record(
+                    "approval_granted",
+                    f"{granted.id}: {granted.action} on {target_key(granted.target)} approved "
+                    f"by {approver.name} via {via}",
+                    now,
+                )
+                incident.approval_state = self.book.incident_state(incident.id, now)
+                self.store.save_incident(incident)
+        except LockBusy:
+            return Answer("busy", "the incident is busy; answer again in a moment", approval)
+        run = self._run(incident, granted, approver)
+        self._record(incident.id, run)
+        final = self.book.get(granted.id) or granted
+        raw: str = run.executed.result if run.executed is not None else run.outcome.result
+        result = {"succeeded": "executed", "not_available": "skipped"}.get(raw, raw)
+        detail = f"{granted.action_name.lower()} {granted.target_label}: {run.outcome.detail}"
+        self._announce(final, detail)
+        if self.notify is not None:
+            fresh = self.store.get_incident(incident.id)
+            if fresh is not None:
+                self.notify(
+                    fresh,
+                    f"updated: {granted.action} approved by {approver.name}, {result}",
+                    self.clock(),
+                )
+        return Answer(result, detail, final)
+
+    def _why_not_now(
+        self, incident: Incident, approval: ApprovalRequest, now: datetime
+    ) -> str | None:
+        """Why the robot should not act on ``approval`` now, or None: looks at
+        the incident's current evidence and decides again."""
+        if incident.state in NOT_ACTING:
+            return f"the incident is {incident.state}: the robot does not act on it any more"
+        observer = self.processor.observer
+        if observer is not None and observer.serves(incident):
+            observation = observer.observe(incident, now)
+            for summary in observation.summaries:
+                note(incident, "evidence", summary[:1000], now)
+            if observation.exit_criteria_met is True:
+                return "the incident's exit criteria hold now: the problem cleared"
+        recommendations = self.processor.decide(incident, now)
+        incident.recommended_actions = recommendations
+        wanted = target_key(approval.target)
+        for rec in recommendations:
+            if rec.action != approval.action or rec.target is None:
+                continue
+            if target_key(rec.target) != wanted:
+                continue
+            if rec.decision != "approval":
+                return (
+                    f"the decision changed: {approval.action} on {wanted} is now "
+                    f"{rec.decision} ({rec.reason})"
+                )
+            return None
+        return (
+            f"on the current evidence the robot no longer recommends {approval.action} on {wanted}"
+        )
+
+    def _run(self, incident: Incident, approval: ApprovalRequest, approver: Approver) -> ActionRun:
+        request = ActionRequest(
+            action=approval.action,
+            target=Target(
+                kind=approval.target["kind"],
+                namespace=approval.target.get("namespace") or None,
+                name=approval.target["name"],
+            ),
+            incident_id=incident.id,
+        )
+        try:
+            return self.runner.run(
+                incident,
+                request,
+                "approval",
+                approval_id=approval.id,
+                actor=approver.name,
+                cooldown_seconds=self.processor.decide.cooldown_override(incident, self.clock()),
+            )
+        except ActionRefused as exc:
+            return ActionRun(request, ActionOutcome("skipped", str(exc)), None, str(exc))
+
+    def _record(self, incident_id: str, run: ActionRun) -> None:
+        """Put the run on a fresh copy of the incident, under its lock."""
+
+        def change(incident: Incident, now: datetime) -> None:
+            acted = self.act.record(incident, [run], now)
+            incident.approval_state = self.book.incident_state(incident.id, now)
+            if acted.contained or acted.escalated:
+                self.store.append_audit(
+                    AuditEntry(
+                        actor="robot",
+                        surface="approvals",
+                        action=f"incident.{incident.state}",
+                        subject=f"incident:{incident.id}",
+                        after={"state": incident.state},
+                        detail=incident.timeline[-1].detail,
+                        at=now,
+                    )
+                )
+
+        self._on_incident(incident_id, change)
+
+    # helpers
+
+    def _on_incident(
+        self, incident_id: str, change: Callable[[Incident, datetime], object]
+    ) -> None:
+        snapshot = self.store.get_incident(incident_id)
+        if snapshot is None:
+            return
+        try:
+            with held_lock(
+                self.store,
+                f"incident:{snapshot.correlation_key}",
+                self.lock_ttl_seconds,
+                _LOCK_WAIT_SECONDS,
+            ):
+                incident = self.store.get_incident(incident_id)
+                if incident is None:
+                    return
+                change(incident, self.clock())
+                self.store.save_incident(incident)
+        except LockBusy:
+            # the approval book and the audit log have it; only the incident's copy is missing
+            log.error("incident %s stayed locked: an approval answer is not on it", incident_id)
+
+    def _supersede(
+        self, approval: ApprovalRequest, approver: Approver, via: str, why: str
+    ) -> Answer:
+        try:
+            superseded = self.book.supersede(approval.id, why, approver.name, via)
+        except ApprovalError as exc:
+            return self._lost_race(approval, exc)
+        self._announce(superseded, why)
+        return Answer("superseded", f"the robot did not act: {why}", superseded)
+
+    def _lost_race(self, approval: ApprovalRequest, exc: ApprovalError) -> Answer:
+        now_state = self.book.get(approval.id) or approval
+        refusal = self._not_pending(now_state)
+        return refusal or Answer("already_answered", str(exc), now_state)
+
+    def _announce(self, approval: ApprovalRequest, detail: str) -> None:
+        if self.announce is None:
+            return
+        try:
+            self.announce(approval, detail)
+        except Exception:  # telling the channels must never undo an answer
+            log.exception("approval %s: announcing the answer failed", approval.id)
+
+    def _audit_refusal(self, approval_id: str, actor: str, via: str, answer: Answer) -> None:
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface="approvals",
+                action="approval.answer_refused",
+                subject=f"approval:{approval_id}",
+                after={"via": via, "result": answer.result},
+                detail=answer.detail[:2000],
+                at=self.clock(),
+            )
+        )

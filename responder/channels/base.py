@@ -1,0 +1,60 @@
+"""The channel protocol: one small unit per chat integration.
+
+A channel sends a message and edits one it sent. It does not retry: it
+raises ``DeliveryFailed`` saying whether the failure is worth retrying
+(``retry``) and, when the platform said so, after how long; the notifier
+owns the retry loop, the failover and the rate limits
+(``responder/channels/notifier.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ChannelName = Literal["slack", "telegram"]
+
+
+class DeliveryFailed(RuntimeError):
+    """The platform did not take the message. ``retry``: a later attempt may
+    succeed (network, 5xx, rate limit); otherwise it will not (bad token,
+    unknown chat, malformed message)."""
+
+    def __init__(self, detail: str, *, retry: bool, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry = retry
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a sent message lives: enough to edit it or reply under it."""
+
+    channel: str
+    chat: str
+    id: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message for one chat. ``approval_id`` adds Approve / Deny buttons
+    for that request; ``thread`` is the id of the message to reply under."""
+
+    chat: str
+    text: str
+    approval_id: str | None = None
+    thread: str | None = None
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: OutgoingMessage) -> MessageRef:
+        """Post ``message``; raises ``DeliveryFailed``."""
+
+    def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        """Replace the text (and buttons) of the message at ``ref``; raises
+        ``DeliveryFailed``. Editing to the same text is not a failure."""
+
+    def close(self) -> None: ...

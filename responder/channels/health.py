@@ -1,0 +1,118 @@
+"""Chat channels that stop delivering become a ``chatops_delivery_failure``
+incident (spec section 9, operator_channels), like any other problem.
+
+The notifier reports a channel going down (and coming back) to
+``ChannelFailureReporter``, which hands the processor an alert of its own
+(``RobotSREChatDeliveryFailing``, one per channel, the same name the shipped
+alert rule gives the metric-based alert), so correlation, dedupe, the
+in-app inbox and the lifecycle work as for every incident.
+``ChannelHealthCollector`` gives that incident its facts: how many channels
+are down, whether all are, and whether another incident is active — the
+type's severity rule makes it critical when every channel is down during an
+active incident.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from responder.channels.notifier import HealthChange
+from responder.evidence.collector import Evidence
+from responder.incidents.models import Incident, Signal
+from responder.ingest.payload import WebhookAlert
+from responder.store import Store
+
+log = logging.getLogger(__name__)
+
+INCIDENT_TYPE = "chatops_delivery_failure"
+ALERTNAME = "RobotSREChatDeliveryFailing"
+
+
+def channel_alert(change: HealthChange) -> WebhookAlert:
+    """The alert standing for ``change.channel`` being down (or back)."""
+    return WebhookAlert(
+        status="firing" if change.down else "resolved",
+        labels={
+            "alertname": ALERTNAME,
+            "taxonomy_type": INCIDENT_TYPE,
+            "domain": "operator_channels",
+            "component": "robot-sre",
+            "channel": change.channel,
+        },
+        annotations={
+            "summary": f"Robot SRE cannot deliver to {change.channel}: {change.detail}"[:500]
+            if change.down
+            else f"Robot SRE delivers to {change.channel} again",
+        },
+        startsAt=datetime.now(UTC),
+    )
+
+
+class ChannelFailureReporter:
+    """``Notifier.on_health``: turns a channel's health change into an alert
+    for the processor (called from the delivery thread, holding no lock)."""
+
+    def __init__(self, process_alert: Callable[[WebhookAlert], object]) -> None:
+        self.process_alert = process_alert
+
+    def __call__(self, change: HealthChange) -> None:
+        log.warning(
+            "chat channel %s is %s (%s); down now: %s",
+            change.channel,
+            "down" if change.down else "up",
+            change.detail,
+            ", ".join(change.channels_down) or "none",
+        )
+        self.process_alert(channel_alert(change))
+
+
+class ChannelHealthCollector:
+    """Evidence for the robot's own ``chatops_delivery_failure`` incidents,
+    read from the notifier's ``chat:down:<channel>`` keys."""
+
+    name = "chat_channels"
+    incident_types = frozenset({INCIDENT_TYPE})
+
+    def __init__(self, store: Store, channels: tuple[str, ...]) -> None:
+        self.store = store
+        self.channels = channels
+
+    def collect(self, incident: Incident) -> Evidence:
+        if not any(a.alertname == ALERTNAME for a in incident.alerts.values()):
+            return Evidence()  # Alertmanager's own integrations: not ours to judge
+        down = {
+            name: raw
+            for name in self.channels
+            if (raw := self.store.get_key(f"chat:down:{name}")) is not None
+        }
+        active = any(
+            incident_type != INCIDENT_TYPE and count > 0
+            for (incident_type, _, _), count in self.store.count_open_incidents().items()
+        )
+        signals = tuple(
+            Signal(
+                name=f"chat_send_failed:{name}",
+                strength="strong",
+                source=self.name,
+                detail=raw[:500],
+                direct=True,
+            )
+            for name, raw in down.items()
+        )
+        summary = (
+            f"down: {', '.join(down)} of {', '.join(self.channels)}"
+            if down
+            else f"every channel delivers ({', '.join(self.channels)})"
+        )
+        return Evidence(
+            signals=signals,
+            facts={
+                "channels_down": len(down),
+                "all_channels_down": bool(self.channels) and len(down) == len(self.channels),
+                "active_incident": active,
+            },
+            summary=summary,
+            exit_criteria_met=not down,
+        )

@@ -1,0 +1,104 @@
+"""The in-app inbox: the channel that is always there.
+
+One entry per incident (edited, never repeated, like a chat thread): the
+incident's latest text, the events the robot told operators about, and what
+each chat channel did with them (sent, failed, failed over, held back for a
+digest). With no chat channel configured it is the only channel; the
+approval requests themselves live in the approval book and are listed next
+to these entries by ``GET /api/v1/approvals``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from responder.incidents.models import Incident
+from responder.store import Store, VersionConflict
+
+log = logging.getLogger(__name__)
+
+COLLECTION = "inbox"
+#: events and deliveries kept per entry (oldest dropped first)
+MAX_ENTRIES = 50
+_CAS_ATTEMPTS = 8
+
+
+class Inbox:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def incident(self, incident: Incident, why: str, text: str, now: datetime) -> None:
+        """Record a notification: the entry now shows ``text``."""
+        attention = incident.incident_type == "chatops_delivery_failure"
+
+        def change(doc: dict[str, Any]) -> None:
+            doc.update(
+                {
+                    "incident_id": incident.id,
+                    "incident_type": incident.incident_type,
+                    "display_name": incident.display_name,
+                    "severity": str(incident.severity),
+                    "environment": str(incident.environment),
+                    "state": str(incident.state),
+                    "text": text,
+                    "attention": attention or doc.get("attention", False),
+                    "updated_at": now.isoformat(),
+                }
+            )
+            doc.setdefault("created_at", now.isoformat())
+            _append(doc, "events", {"at": now.isoformat(), "event": why, "detail": text})
+
+        self._change(incident.id, change)
+
+    def event(self, incident_id: str, event: str, detail: str, now: datetime) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            doc.setdefault("incident_id", incident_id)
+            doc.setdefault("created_at", now.isoformat())
+            doc["updated_at"] = now.isoformat()
+            _append(doc, "events", {"at": now.isoformat(), "event": event, "detail": detail})
+
+        self._change(incident_id, change)
+
+    def deliveries(self, incident_id: str, results: list[dict[str, str]], now: datetime) -> None:
+        """What the chat channels did with one message (one write per message)."""
+        if not results:
+            return
+
+        def change(doc: dict[str, Any]) -> None:
+            doc.setdefault("incident_id", incident_id)
+            doc.setdefault("created_at", now.isoformat())
+            for result in results:
+                _append(doc, "deliveries", {"at": now.isoformat(), **result})
+
+        self._change(incident_id, change)
+
+    def entries(self, limit: int = 100, incident_id: str | None = None) -> list[dict[str, Any]]:
+        """Entries, most recently updated first."""
+        found = [doc for _, doc in self.store.list_documents(COLLECTION)]
+        if incident_id is not None:
+            found = [d for d in found if d.get("incident_id") == incident_id]
+        found.sort(
+            key=lambda d: str(d.get("updated_at") or d.get("created_at") or ""), reverse=True
+        )
+        return found[:limit]
+
+    def _change(self, incident_id: str, change: Callable[[dict[str, Any]], None]) -> None:
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.store.get_document(COLLECTION, incident_id)
+            version, doc = found if found else (0, {"id": incident_id})
+            change(doc)
+            try:
+                self.store.put_document(COLLECTION, incident_id, doc, expected_version=version)
+                return
+            except VersionConflict:
+                continue
+        log.error("inbox entry %s: changed concurrently %d times; not updated", incident_id, 8)
+
+
+def _append(doc: dict[str, Any], key: str, item: dict[str, Any]) -> None:
+    items = list(doc.get(key) or [])
+    items.append(item)
+    doc[key] = items[-MAX_ENTRIES:]

@@ -1,0 +1,288 @@
+"""Telegram through ``python-telegram-bot``: messages with an inline
+keyboard (Approve / Deny), replies under the incident's first message,
+edits, and the parsing of the callback queries Telegram posts to
+``/webhooks/telegram`` (authenticated by the ``X-Telegram-Bot-Api-Secret-Token``
+header, set with ``setWebhook``).
+
+The bot is asynchronous; the notifier and the handlers are not, so the
+channel keeps one event loop of its own in a daemon thread and waits for
+each call there under a deadline. Callback data is a signed opaque token
+(``responder/channels/buttons.py``), never the action.
+
+The bot token is part of every Bot API URL: the ``httpx`` and ``telegram``
+loggers get a filter that blanks it, and error texts are cleaned of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+
+from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
+from responder.channels.buttons import ButtonCodec, Press
+
+T = TypeVar("T")
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+# Logger filters do not apply to records propagated from child loggers: the
+# loggers that can see a Bot API URL are named one by one.
+_LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.HTTPXRequest", "telegram.BaseRequest")
+
+
+class SecretFilter(logging.Filter):
+    """Blanks ``secret`` in every record that passes (formatted first)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._secret in message:
+            record.msg, record.args = message.replace(self._secret, "<token>"), None
+        return True
+
+
+class TelegramChannel:
+    name = "telegram"
+
+    def __init__(
+        self, token: str, webhook_secret: str, api_url: str, timeout_seconds: float
+    ) -> None:
+        self._token = token
+        self.timeout_seconds = timeout_seconds
+        self.codec = ButtonCodec(webhook_secret, "telegram-callback")
+        self._webhook_secret = webhook_secret
+        self._filter = SecretFilter(token)
+        for name in _LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="telegram-bot", daemon=True
+        )
+        self._thread.start()
+
+        async def make() -> Bot:
+            request = HTTPXRequest(
+                connect_timeout=timeout_seconds,
+                read_timeout=timeout_seconds,
+                write_timeout=timeout_seconds,
+                pool_timeout=timeout_seconds,
+            )
+            return Bot(token, base_url=api_url, request=request)
+
+        self._bot = self._run(make)
+
+    def __repr__(self) -> str:
+        return "TelegramChannel(<token>)"
+
+    def secret_matches(self, presented: str | None) -> bool:
+        """The webhook's secret-token header, compared in constant time."""
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self._webhook_secret.encode())
+
+    def keyboard(self, approval_id: str | None) -> InlineKeyboardMarkup | None:
+        if approval_id is None:
+            return None
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        "Approve", callback_data=self.codec.encode(approval_id, "approve")
+                    ),
+                    InlineKeyboardButton(
+                        "Deny", callback_data=self.codec.encode(approval_id, "deny")
+                    ),
+                ]
+            ]
+        )
+
+    def send(self, message: OutgoingMessage) -> MessageRef:
+        reply = (
+            ReplyParameters(message_id=int(message.thread), allow_sending_without_reply=True)
+            if message.thread and message.thread.isdigit()
+            else None
+        )
+
+        async def call() -> Any:
+            return await self._bot.send_message(
+                chat_id=message.chat,
+                text=message.text,
+                reply_markup=self.keyboard(message.approval_id),
+                reply_parameters=reply,
+            )
+
+        sent = self._call(call)
+        return MessageRef(self.name, str(sent.chat.id), str(sent.message_id))
+
+    def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
+        async def call() -> Any:
+            return await self._bot.edit_message_text(
+                text=message.text,
+                chat_id=ref.chat,
+                message_id=int(ref.id),
+                reply_markup=self.keyboard(message.approval_id),
+            )
+
+        try:
+            self._call(call)
+        except DeliveryFailed as exc:
+            if "message is not modified" in exc.detail.lower():
+                return  # the message already says this
+            raise
+
+    def answer_press(self, callback_query_id: str, text: str) -> None:
+        """The short notice Telegram shows the person who pressed."""
+
+        async def call() -> Any:
+            return await self._bot.answer_callback_query(callback_query_id, text=text[:190])
+
+        self._call(call)
+
+    def set_webhook(self, url: str) -> None:
+        """Point Telegram at ``url`` with the secret-token header set."""
+
+        async def call() -> Any:
+            return await self._bot.set_webhook(
+                url, secret_token=self._webhook_secret, allowed_updates=["callback_query"]
+            )
+
+        self._call(call)
+
+    def close(self) -> None:
+        if self._loop.is_closed():
+            return
+
+        async def shutdown() -> None:
+            await self._bot.shutdown()
+
+        try:
+            self._run(shutdown)
+        except Exception as exc:
+            logging.getLogger(__name__).debug("telegram shutdown: %s", self._clean(str(exc)))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+        for name in _LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)
+
+    # the bot's own loop
+
+    def _run(self, make: Callable[[], Awaitable[T]]) -> T:
+        async def wrapped() -> T:
+            return await make()
+
+        future = asyncio.run_coroutine_threadsafe(wrapped(), self._loop)
+        return future.result(timeout=4 * self.timeout_seconds + 5)
+
+    def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return self._run(make)
+        except concurrent.futures.TimeoutError as exc:
+            raise DeliveryFailed("telegram: no answer in time", retry=True) from exc
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    def _clean(self, text: str) -> str:
+        return text.replace(self._token, "<token>")
+
+    def _failure(self, exc: Exception) -> DeliveryFailed:
+        detail = self._clean(f"telegram: {type(exc).__name__}: {exc}")[:500]
+        if isinstance(exc, RetryAfter):
+            # __reduce__ gives the seconds as an int without the deprecation warning
+            seconds = float(exc.__reduce__()[1][0])
+            return DeliveryFailed(detail, retry=True, retry_after=seconds)
+        if isinstance(exc, BadRequest | Forbidden | InvalidToken | ChatMigrated):
+            return DeliveryFailed(detail, retry=False)
+        if isinstance(exc, NetworkError):
+            return DeliveryFailed(detail, retry=True)
+        if isinstance(exc, TelegramError):
+            return DeliveryFailed(detail, retry=False)
+        return DeliveryFailed(detail, retry=isinstance(exc, OSError | TimeoutError))
+
+
+# the callbacks Telegram posts
+
+
+class _User(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+
+
+class _Chat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    message_id: int
+    chat: _Chat
+
+
+class _CallbackQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    from_user: _User = Field(alias="from")
+    message: _Message | None = None
+    data: str | None = None
+
+
+class _Update(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    update_id: int
+    callback_query: _CallbackQuery | None = None
+
+
+@dataclass(frozen=True)
+class TelegramPress:
+    callback_query_id: str
+    user: str
+    chat: str
+    message_id: str
+    data: str
+
+    def decode(self, codec: ButtonCodec) -> Press:
+        return codec.decode(self.data)
+
+
+class TelegramRejected(ValueError):
+    pass
+
+
+def parse_update(body: bytes) -> TelegramPress | None:
+    """The button press of an update, None for any other update; raises
+    ``TelegramRejected`` for a body that is not an update."""
+    try:
+        update = _Update.model_validate_json(body)
+    except ValidationError as exc:
+        raise TelegramRejected(f"not a Telegram update: {exc.errors()[0]['msg']}") from exc
+    query = update.callback_query
+    if query is None or query.data is None or query.message is None:
+        return None
+    return TelegramPress(
+        callback_query_id=query.id,
+        user=str(query.from_user.id),
+        chat=str(query.message.chat.id),
+        message_id=str(query.message.message_id),
+        data=query.data,
+    )

@@ -1,0 +1,44 @@
+"""``robot-sre token create``: the token, alone on the last line, works at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from responder.accounts.tokens import TokenBook
+from responder.cli import main
+from responder.store import open_store
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("ROBOT_SRE_STORE_URL", url)
+    monkeypatch.delenv("ROBOT_SRE_CONFIG", raising=False)
+    code = main(
+        ["token", "create", "--name", "grafana", "--role", "viewer", "--scope", "incidents"]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    token = lines[-1]
+    assert token.startswith("rsre_") and " " not in token
+    store = open_store(url)
+    try:
+        found = TokenBook(store).verify(token)
+        assert found is not None
+        assert (found.name, found.role, found.scopes) == ("grafana", "viewer", ("incidents",))
+        assert store.list_audit(5, f"token:{found.id}")[0].surface == "cli"
+    finally:
+        store.close()
+
+
+def test_token_create_refuses_an_unknown_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ROBOT_SRE_STORE_URL", f"sqlite:///{tmp_path}/s.db")
+    with pytest.raises(SystemExit) as raised:
+        main(["token", "create", "--name", "x", "--role", "root"])
+    assert raised.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

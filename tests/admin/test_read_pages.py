@@ -1,0 +1,135 @@
+"""Incidents, approvals, policy and audit pages over the example storm."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from fixtures.accounts import login
+from starlette.testclient import TestClient
+
+PASSWORD = "correct horse battery"
+
+
+def test_the_incident_list_filters_and_pages(fresh: TestClient) -> None:
+    login(fresh, "vera", PASSWORD)
+    incidents = fresh.get("/api/v1/incidents").json()["incidents"]
+    listing = fresh.get("/admin/incidents").text
+    assert all(i["id"] in listing for i in incidents)
+    disk = fresh.get("/admin/incidents", params={"type": "node_disk_pressure"}).text
+    expected = {i["id"] for i in incidents if i["incident_type"] == "node_disk_pressure"}
+    assert expected and all(i["id"] in disk for i in incidents if i["id"] in expected)
+    assert all(i["id"] not in disk for i in incidents if i["id"] not in expected)
+    critical = fresh.get("/admin/incidents", params={"severity": "critical"}).text
+    for incident in incidents:
+        assert (incident["id"] in critical) == (incident["severity"] == "critical")
+    future = fresh.get("/admin/incidents", params={"since": "2999-01-01"}).text
+    assert all(i["id"] not in future for i in incidents)
+    bad = fresh.get("/admin/incidents", params={"since": "yesterday"})
+    assert bad.status_code == 400 and 'id="err-since"' in bad.text
+    assert 'rel="next"' not in listing
+
+
+def test_an_incident_page_tells_the_whole_story(fresh: TestClient) -> None:
+    login(fresh, "vera", PASSWORD)
+    incidents = fresh.get("/api/v1/incidents", params={"type": "node_disk_pressure"}).json()
+    record = incidents["incidents"][0]
+    page = fresh.get(f"/admin/incidents/{record['id']}").text
+    for heading in ("Timeline", "Alerts", "Signals", "Decisions", "Executed actions", "Approvals"):
+        assert f"<h2>{heading}" in page
+    alert = next(iter(record["alerts"].values()))
+    assert f'href="{alert["generator_url"].replace("&", "&amp;")}"' in page
+    assert f"confidence band: {record['confidence']}" in page
+    assert page.count('<details class="trace">') >= len(record["decisions"])
+    for decision in record["decisions"]:
+        assert decision["reason"].replace("'", "&#39;").replace(">", "&gt;")[:40] in page
+    assert fresh.get("/admin/incidents/nope").status_code == 404
+
+
+def test_the_approvals_page_lists_the_pending_requests_in_full(fresh: TestClient) -> None:
+    login(fresh, "vera", PASSWORD)
+    runtime = fresh.app.state.runtime  # type: ignore[attr-defined]
+    pending = [
+        doc for _, doc in runtime.store.list_documents("approvals") if doc["state"] == "pending"
+    ]
+    assert pending
+    page = fresh.get("/admin/approvals").text
+    assert f"{len(pending)} pending" in page
+    for doc in pending:
+        assert f"/admin/incidents/{doc['incident_id']}" in page
+    assert "Robot SRE requests approval:" in page and "Approval expires in" in page
+    denied = fresh.get("/admin/approvals", params={"state": "denied"}).text
+    assert "No approval request is denied." in denied
+
+
+def test_the_policy_page_shows_the_matrix_and_explains(fresh: TestClient) -> None:
+    csrf = login(fresh, "vera", PASSWORD)
+    page = fresh.get("/admin/policy").text
+    for environment in ("demo", "staging", "production"):
+        assert f"<caption>{environment}</caption>" in page
+    assert page.count('<th scope="row">node_disk_pressure</th>') == 3
+    explained = fresh.get(
+        "/admin/policy",
+        params={
+            "incident_type": "node_disk_pressure",
+            "environment": "production",
+            "severity": "warning",
+            "confidence": "high",
+            "action": "reboot_worker",
+            "target": "node/10.0.10.202",
+        },
+    ).text
+    api = fresh.post(
+        "/api/v1/policy/explain",
+        json={
+            "incident_type": "node_disk_pressure",
+            "environment": "production",
+            "severity": "warning",
+            "confidence": "high",
+            "action": "reboot_worker",
+            "target": "node/10.0.10.202",
+        },
+        headers={"X-CSRF-Token": csrf},
+    ).json()
+    assert 'id="explain-answer"' in explained
+    assert f'class="badge d-{api["decision"]}"' in explained
+    for layer in api["layers"]:
+        assert layer["reason"].replace("'", "&#39;")[:30] in explained
+    wrong = fresh.get(
+        "/admin/policy",
+        params={
+            "incident_type": "nope",
+            "environment": "demo",
+            "confidence": "high",
+            "action": "reboot_worker",
+        },
+    )
+    assert wrong.status_code == 400 and "unknown incident type" in wrong.text
+
+
+def test_the_audit_page_filters_and_exports_the_same_entries(fresh: TestClient) -> None:
+    csrf = login(fresh, "olga", PASSWORD)
+    fresh.post("/admin/rules/builtin.registry_pull_failure/clone", data={"csrf_token": csrf})
+    page = fresh.get("/admin/audit", params={"actor": "olga", "action": "rule."}).text
+    assert "rule.clone" in page and "approval.request" not in page
+    exported = fresh.get("/admin/audit/export.json", params={"actor": "olga", "action": "rule."})
+    assert exported.headers["content-disposition"].startswith("attachment")
+    entries = exported.json()["entries"]
+    assert entries and all(
+        e["actor"] == "olga" and e["action"].startswith("rule.") for e in entries
+    )
+    table = fresh.get("/admin/audit/export.csv", params={"actor": "olga", "action": "rule."})
+    assert table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [r["action"] for r in rows] == [e["action"] for e in entries]
+    assert json.loads(rows[-1]["after"])["owner"] == "olga"
+    bad = fresh.get("/admin/audit", params={"limit": "0"})
+    assert bad.status_code == 400 and 'id="err-limit"' in bad.text
+
+
+def test_csv_export_defuses_spreadsheet_formulas() -> None:
+    from responder.admin.audit_pages import _cell
+
+    assert _cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert _cell("plain") == "plain"

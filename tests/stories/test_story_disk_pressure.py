@@ -1,0 +1,309 @@
+"""The disk-pressure story end to end (issue 4): two nodes, worker-1 in
+DiskPressure with the taint and the kubelet's eviction events, 40 finished
+pods, the trivy-db-warmup CronJob, a headlamp Deployment, the ingress-nginx
+controller and cert-manager (with finished Job pods of their own), all in
+kmock; the OCI API behind the real SDK for the worker actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.kube import (
+    KubeCluster,
+    ago,
+    cronjob,
+    deployment,
+    event,
+    kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
+    node,
+    pod,
+    seed_disk_pressure,
+)
+from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
+    OciApi,
+    instance_ocid,
+    oci_api,
+    oci_key,
+)
+from storyline import Story, live, write_paths
+
+from responder.incidents.lifecycle import IncidentState
+
+PRESSURE = {
+    "alertname": "KubeNodePressure",
+    "condition": "DiskPressure",
+    "node": "worker-1",
+    "severity": "warning",
+}
+EVICTIONS = {
+    "alertname": "KubeNodeEviction",
+    "eviction_signal": "nodefs.available",
+    "node": "worker-1",
+    "severity": "warning",
+}
+FILESYSTEM = {
+    "alertname": "NodeFilesystemAlmostOutOfSpace",
+    "instance": "worker-1:9100",
+    "nodename": "worker-1",
+    "mountpoint": "/var/lib/containerd",
+    "severity": "warning",
+}
+FINISHED = sorted(
+    [
+        f"/api/v1/namespaces/trivy-system/pods/trivy-db-warmup-2911{i:02d}-x{i:02d}"
+        for i in range(20)
+    ]
+    + [f"/api/v1/namespaces/image-factory/pods/scan-job-{i:02d}" for i in range(20)]
+)
+TRIVY = "/apis/batch/v1/namespaces/trivy-system/cronjobs/trivy-db-warmup"
+WORKER_ACTIONS = {
+    ("cordon_node", "node/worker-1"),
+    ("reboot_worker", "node/worker-1"),
+    ("replace_worker", "node/worker-1"),
+    ("drain_node", "node/worker-1"),
+}
+
+
+def seed_protected(cluster: KubeCluster) -> None:
+    """What the never-auto list protects, with finished pods a careless
+    cluster-wide cleanup would take along."""
+    cluster.add(
+        deployment("cert-manager", "cert-manager", labels={"tier": "core"}),
+        pod(
+            "ingress-nginx-admission-create-7xk2p",
+            "ingress-nginx",
+            phase="Succeeded",
+            owner=("Job", "ingress-nginx-admission-create"),
+            node_name="worker-1",
+        ),
+        pod(
+            "cert-manager-startupapicheck-9qz4m",
+            "cert-manager",
+            phase="Failed",
+            owner=("Job", "cert-manager-startupapicheck"),
+            node_name="worker-1",
+        ),
+    )
+
+
+def oci_settings(api: OciApi, tmp: Path, key: dict[str, str]) -> dict[str, Any]:
+    config = tmp / "oci-config"
+    config.write_text(
+        "[DEFAULT]\n" + "".join(f"{name}={value}\n" for name, value in key.items()),
+        encoding="utf-8",
+    )
+    chosen = api.settings(
+        config_file=str(config),
+        node_instances={"worker-1": instance_ocid(201), "worker-2": instance_ocid(202)},
+    )
+    return {"oci": chosen.model_dump()}
+
+
+@pytest.fixture
+def make_story(
+    kube_cluster: KubeCluster,
+    tmp_path: Path,
+    oci_api: OciApi,  # noqa: F811
+    oci_key: dict[str, str],  # noqa: F811
+) -> Iterator[Any]:
+    stories: list[Story] = []
+
+    def make(environment: str) -> Story:
+        story = Story(
+            kube_cluster,
+            tmp_path,
+            environment=environment,
+            **oci_settings(oci_api, tmp_path, oci_key),
+        )
+        stories.append(story)
+        return story
+
+    try:
+        yield make
+    finally:
+        for story in stories:
+            story.close()
+
+
+def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
+    make_story: Any,
+    kube_cluster: KubeCluster,
+    oci_api: OciApi,  # noqa: F811
+) -> None:
+    seed_disk_pressure(kube_cluster)
+    seed_protected(kube_cluster)
+    story: Story = make_story("demo")
+
+    # T+0: Alertmanager posts the node's pressure and its evictions
+    story.fire(PRESSURE, EVICTIONS)
+    incident = story.incident()
+    assert (incident.incident_type, incident.resource_scope.key) == (
+        "node_disk_pressure",
+        "node//worker-1",
+    )
+    assert incident.confidence == "high"
+    assert incident.state == IncidentState.contained
+
+    # the finished pods are deleted, trivy-db-warmup is suspended: nothing else is written
+    writes = story.writes()
+    assert write_paths(writes, "DELETE") == FINISHED
+    [suspend] = [w for w in writes if w.method == "PATCH"]
+    assert (suspend.path, suspend.body) == (TRIVY, {"spec": {"suspend": True}})
+    assert len(writes) == len(FINISHED) + 1
+    assert live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert kube_cluster.names("Pod", "trivy-system") == []
+    assert kube_cluster.names("Pod", "ingress-nginx") == [
+        "ingress-nginx-admission-create-7xk2p",
+        "ingress-nginx-controller-7d9f8b6c5-x2x9z",
+    ]
+    assert kube_cluster.names("Pod", "cert-manager") == ["cert-manager-startupapicheck-9qz4m"]
+    assert live(kube_cluster, "Deployment", "headlamp", "headlamp")["spec"]["replicas"] == 1
+    assert story.ran() == [
+        ("delete_completed_pods", "cluster/cluster", "succeeded"),
+        ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup", "succeeded"),
+    ]
+    [cleanup] = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
+    assert cleanup.detail == "deleted 40 of 40 finished pods"
+    [suspended] = [a for a in incident.executed_actions if a.action == "suspend_cronjob"]
+    assert suspended.inverse == {
+        "action": "resume_workload",
+        "target": {"kind": "cronjob", "namespace": "trivy-system", "name": "trivy-db-warmup"},
+        "params": {"suspend": False},
+    }
+    labels = {"incident_type": "node_disk_pressure", "environment": "demo"}
+    for action in ("delete_completed_pods", "suspend_cronjob"):
+        assert story.metric("ops_auto_remediations_total", action=action, **labels) == 1
+
+    # cordon and reboot (and the other worker steps) wait for a person
+    assert story.asked() == WORKER_ACTIONS
+    assert all(a.state == "pending" for a in story.approvals())
+    [reboot] = [a for a in story.approvals() if a.action == "reboot_worker"]
+    assert "Approval expires in 10m" in reboot.prompt(story.clock.now)
+    assert incident.approval_state == "pending"
+    assert story.decided("delete_pvc") == {"human_only"}
+    assert story.decided("delete_persistent_data") == {"human_only"}
+    assert oci_api.writes() == []
+    # the round contained the incident: it is not suppressed on top of that
+    assert any("suppress_incident not run" in d for d in story.events("action_skipped"))
+
+    # T+5m: the same alerts again, and a new one for the node; the poll looks again
+    story.clock.advance(minutes=5)
+    story.fire(PRESSURE, EVICTIONS)
+    story.fire(FILESYSTEM)
+    story.poll()
+    assert len(story.writes()) == len(FINISHED) + 1  # nothing new: dedupe and cooldown
+    assert story.incident().duplicates_suppressed == 2
+    assert any("cooldown" in d for d in story.events("action_skipped"))
+    assert story.metric("ops_policy_suppressions_total", reason="cooldown", **labels) >= 1
+    assert story.asked() == WORKER_ACTIONS  # asked once, still pending
+
+    # T+8m: the kubelet reclaimed space; Prometheus resolves the alerts
+    story.clock.advance(minutes=3)
+    kube_cluster.add(node("worker-1"))
+    story.resolve(PRESSURE, EVICTIONS, FILESYSTEM)
+    assert story.incident().state == IncidentState.recovering
+
+    # T+10m: one more eviction on worker-1, after the alerts resolved
+    story.clock.advance(minutes=2)
+    kube_cluster.add(
+        event(
+            "image-factory",
+            "Evicted",
+            "The node was low on resource: ephemeral-storage.",
+            involved=("Pod", "scan-job-late"),
+            involved_namespace="image-factory",
+            host="worker-1",
+            last=story.clock.now,
+        )
+    )
+
+    # T+18m: the quiet period has passed, but not 10 minutes without evictions
+    story.clock.advance(minutes=8)
+    assert story.sweep() == []
+    recovering = story.incident()
+    assert recovering.state == IncidentState.recovering
+    [looked] = [e for e in recovering.timeline if e.at == story.clock.now]
+    assert looked.event == "evidence"
+    assert "DiskPressure=True" not in looked.detail and "6 pods evicted" in looked.detail
+    assert story.events("exit_criteria")[-1] == "do not hold"
+
+    # T+20m30s: DiskPressure=False, no taint, no eviction for 10 minutes
+    story.clock.advance(minutes=2, seconds=30)
+    assert story.sweep() == [incident.id]
+    resolved = story.incident()
+    assert resolved.state == IncidentState.resolved
+    assert story.events("exit_criteria")[-1] == "hold"
+    assert (
+        story.metric("ops_incidents_resolved_total", severity=str(resolved.severity), **labels) == 1
+    )
+    assert len(story.writes()) == len(FINISHED) + 1
+    story.assert_guard_rails()
+
+
+def test_production_only_deletes_the_finished_pods(
+    make_story: Any,
+    kube_cluster: KubeCluster,
+    oci_api: OciApi,  # noqa: F811
+) -> None:
+    seed_disk_pressure(kube_cluster)
+    seed_protected(kube_cluster)
+    story: Story = make_story("production")
+
+    story.fire(PRESSURE, EVICTIONS)
+
+    incident = story.incident()
+    assert incident.confidence == "high"
+    writes = story.writes()
+    assert write_paths(writes, "DELETE") == FINISHED
+    assert len(writes) == len(FINISHED)
+    assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
+    assert story.asked() == WORKER_ACTIONS | {
+        ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")
+    }
+    assert incident.state == IncidentState.contained
+    assert oci_api.writes() == []
+    story.assert_guard_rails()
+
+
+def test_low_confidence_executes_nothing(
+    make_story: Any,
+    kube_cluster: KubeCluster,
+    oci_api: OciApi,  # noqa: F811
+) -> None:
+    # A filesystem alert on worker-1 that the cluster does not corroborate:
+    # no DiskPressure, no taint, no evictions, the finished pods elsewhere.
+    kube_cluster.add(
+        node("worker-1"),
+        node("worker-2"),
+        cronjob("trivy-db-warmup", "trivy-system", last_schedule=ago(minutes=2)),
+        deployment("headlamp", "headlamp"),
+        *(
+            pod(
+                f"trivy-db-warmup-2911{i:02d}-x{i:02d}",
+                "trivy-system",
+                phase="Succeeded" if i % 2 else "Failed",
+                owner=("Job", f"trivy-db-warmup-2911{i:02d}"),
+                node_name="worker-2",
+            )
+            for i in range(40)
+        ),
+    )
+    story: Story = make_story("demo")
+
+    story.fire(FILESYSTEM)
+
+    incident = story.incident()
+    assert incident.confidence == "low"
+    assert story.writes() == []
+    assert story.ran() == []
+    assert len(kube_cluster.names("Pod", "trivy-system")) == 40
+    # what the robot would do waits for a person instead
+    assert story.decisions()[("delete_completed_pods", "cluster/cluster")] == "approval"
+    assert all(a.state == "pending" for a in story.approvals())
+    assert incident.state == IncidentState.triaged
+    assert oci_api.writes() == []
+    story.assert_guard_rails()

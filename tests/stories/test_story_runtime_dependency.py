@@ -1,0 +1,144 @@
+"""runtime_dependency_outage end to end: the responder's own Redis probe
+fails against a local port nobody listens on; in staging, at high
+confidence, the robot restarts the (non-shared) dependency through kmock;
+a shared one, or any in production, waits for an approval. The story ends
+when a real redis-server answers on that port again and the alert has been
+resolved for the quiet period."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fixtures.kube import (
+    KubeCluster,
+    deployment,
+    kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
+)
+from fixtures.processes import free_port
+from storyline import RedisServer, Story
+
+from responder.incidents.lifecycle import IncidentState
+from responder.settings import DependencyEndpoint
+
+DOWN = {
+    "alertname": "KubeDeploymentReplicasMismatch",
+    "namespace": "platform",
+    "deployment": "redis-cache",
+    "severity": "warning",
+}
+DEPLOYMENT = "/apis/apps/v1/namespaces/platform/deployments/redis-cache"
+RESTART = ("rollout_restart", "deployment/platform/redis-cache")
+ASKED = {
+    ("patch_config", "deployment/platform/redis-cache"),
+    ("scale_dependency", "deployment/platform/redis-cache"),
+    ("helm_reconcile", "deployment/platform/redis-cache"),
+}
+
+
+@pytest.fixture
+def redis_cache(tmp_path: Path) -> Iterator[RedisServer]:
+    """The dependency: down until the story starts it."""
+    server = RedisServer(free_port(), tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def open_story(
+    cluster: KubeCluster, tmp: Path, redis: RedisServer, environment: str, shared: bool = False
+) -> Story:
+    cluster.add(deployment("redis-cache", "platform", image="redis:7.2", replicas=1))
+    endpoint = DependencyEndpoint(
+        name="redis-cache",
+        kind="redis",
+        url=f"redis://127.0.0.1:{redis.port}/0",
+        shared=shared,
+        timeout_seconds=0.5,
+    )
+    return Story(cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()])
+
+
+def recover_and_resolve(story: Story, redis: RedisServer) -> None:
+    """The dependency answers again; Prometheus resolves the alert; the quiet
+    period (5 min) passes and the probe, looked at again, passes."""
+    story.clock.advance(minutes=2)
+    redis.start()
+    story.resolve(DOWN)
+    assert story.incident().state == IncidentState.recovering
+    story.clock.advance(minutes=4, seconds=59)
+    assert story.sweep() == []
+    story.clock.advance(seconds=1)
+    assert story.sweep() == [story.incident().id]
+    incident = story.incident()
+    assert incident.state == IncidentState.resolved
+    assert story.events("exit_criteria")[-1] == "hold"
+
+
+def test_staging_restarts_a_non_shared_dependency_at_high_confidence(
+    kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
+) -> None:
+    story = open_story(kube_cluster, tmp_path, redis_cache, "staging")
+    try:
+        story.fire(DOWN)
+
+        incident = story.incident()
+        assert incident.incident_type == "runtime_dependency_outage"
+        assert incident.confidence == "high"  # the alert and the responder's own probe
+        [probe] = [s for s in incident.signals if s.source == "probes:redis-cache"]
+        assert probe.name == "redis-cache:connection_refused"
+        [restart] = story.writes()
+        assert (restart.method, restart.path) == ("PATCH", DEPLOYMENT)
+        annotations = restart.body["spec"]["template"]["metadata"]["annotations"]
+        stamp = story.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert annotations == {"kubectl.kubernetes.io/restartedAt": stamp}
+        assert story.ran() == [(*RESTART, "succeeded")]
+        assert incident.state == IncidentState.contained
+        assert story.asked() == ASKED  # config patch, scaling, reconcile: a person decides
+
+        recover_and_resolve(story, redis_cache)
+        assert len(story.writes()) == 1
+        story.assert_guard_rails()
+    finally:
+        story.close()
+
+
+def test_staging_asks_before_restarting_a_shared_dependency(
+    kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
+) -> None:
+    story = open_story(kube_cluster, tmp_path, redis_cache, "staging", shared=True)
+    try:
+        story.fire(DOWN)
+
+        assert story.incident().confidence == "high"
+        assert story.writes() == []
+        assert story.decisions()[RESTART] == "approval"
+        assert RESTART in story.asked()
+        story.assert_guard_rails()
+    finally:
+        story.close()
+
+
+def test_production_asks_for_the_restart_and_resolves_without_it(
+    kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
+) -> None:
+    story = open_story(kube_cluster, tmp_path, redis_cache, "production")
+    try:
+        story.fire(DOWN)
+
+        incident = story.incident()
+        assert incident.confidence == "high"
+        assert story.writes() == []
+        assert story.ran() == []
+        assert story.asked() == ASKED | {RESTART}
+        [restart] = [a for a in story.approvals() if a.action == "rollout_restart"]
+        assert restart.state == "pending"
+        assert incident.state == IncidentState.triaged
+
+        recover_and_resolve(story, redis_cache)
+        assert story.writes() == []
+        story.assert_guard_rails()
+    finally:
+        story.close()
