@@ -71,8 +71,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "rbac": {"helmReleaseSecrets": {"clusterWide": True}},
         "webhook": {"existingSecret": "alertmanager-robot-sre", "secretKey": "bearer"},
         "channels": {
-            "slack": {"enabled": True, "existingSecret": "robot-sre-slack"},
-            "telegram": {"enabled": True, "existingSecret": "robot-sre-telegram"},
+            "slack": {"enabled": True, "channel": "C0OPS", "existingSecret": "robot-sre-slack"},
+            "telegram": {
+                "enabled": True,
+                "chatId": "-1001234567890",
+                "existingSecret": "robot-sre-telegram",
+            },
         },
         "oci": {
             "enabled": True,
@@ -487,6 +491,12 @@ def test_settings_file_is_accepted_by_the_responder(variant: str, tmp_path: Path
         assert settings.oci is not None and settings.oci.region == "eu-frankfurt-1"
         assert settings.oci.config_file == "/etc/robot-sre/oci/config"
         assert [d.name for d in settings.dependencies] == ["redis"]
+        # with the chart's channel ids the channels section is complete, so a
+        # responder with the tokens set starts instead of refusing its config
+        assert settings.channels.slack is not None
+        assert settings.channels.slack.channel == "C0OPS"
+        assert settings.channels.telegram is not None
+        assert settings.channels.telegram.chat_id == "-1001234567890"
     if variant == "external-redis-production":
         assert settings.quiet_period_seconds == {"*": 300}
 

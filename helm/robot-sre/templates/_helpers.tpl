@@ -93,6 +93,24 @@ app.kubernetes.io/part-of: robot-sre
 {{- end }}
 {{- $_ := set $settings "oci" (merge $oci (deepCopy .Values.oci.settings)) }}
 {{- end }}
+{{- $channels := dict }}
+{{- with .Values.channels.slack }}
+{{- if .enabled }}
+{{- $_ := set $channels "slack" (dict "channel" (required "channels.slack.channel is required when Slack is enabled" .channel)) }}
+{{- end }}
+{{- end }}
+{{- with .Values.channels.telegram }}
+{{- if .enabled }}
+{{- $telegram := dict "chat_id" (required "channels.telegram.chatId is required when Telegram is enabled" .chatId) }}
+{{- if .webhookUrl }}
+{{- $_ := set $telegram "webhook_url" .webhookUrl }}
+{{- end }}
+{{- $_ := set $channels "telegram" $telegram }}
+{{- end }}
+{{- end }}
+{{- if $channels }}
+{{- $_ := set $settings "channels" $channels }}
+{{- end }}
 {{- toYaml (merge $settings (deepCopy .Values.settings)) }}
 {{- end }}
 
