@@ -388,6 +388,27 @@ ROWS: tuple[Row, ...] = (
             ),
         ),
     ),
+    Row(
+        "Gradual automation",
+        (
+            Panel(
+                "timeseries",
+                "Shadow decisions (would have)",
+                "Decisions recorded but not executed under the shadow automation mode, per "
+                "hour, by action and the decision the robot would have acted on "
+                "(ops_shadow_decisions_total).",
+                (
+                    q(
+                        "sum by (action, decision) (rate(ops_shadow_decisions_total"
+                        f"{{{BY_ENV_TYPE}}}[$__rate_interval])) * 3600",
+                        "{{action}} ({{decision}})",
+                    ),
+                ),
+                unit=PER_HOUR,
+                width=24,
+            ),
+        ),
+    ),
 )
 
 

@@ -22,7 +22,7 @@ from responder.actions.runner import ActionRunner
 from responder.actions.stage import ActStage
 from responder.admin import create_admin_app
 from responder.api import approvals as approvals_api
-from responder.api import audit, incidents, operations, policy, rules, taxonomy
+from responder.api import audit, automation, incidents, operations, policy, rules, taxonomy
 from responder.api.openapi import openapi
 from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.book import ApprovalBook
@@ -33,10 +33,14 @@ from responder.channels.health import ChannelFailureReporter, ChannelHealthColle
 from responder.evidence.collector import Collector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
+from responder.guards.automation import AutomationBook
+from responder.guards.rails import GuardRails
+from responder.guards.seed import seed_blocking_alerts
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.webhook import alertmanager_webhook
 from responder.ingest.worker import QueueWorker
+from responder.mcp.http import McpHttp
 from responder.metrics import Metrics
 from responder.policy.allowlist import V1_ALLOWLIST, Allowlist
 from responder.policy.cel import default_engine, engine_named
@@ -65,6 +69,20 @@ def build_policy(
     )
     policy = PolicyEngine(taxonomy, PolicySet(policies_dir, cel), allowlist, rulebook.active)
     return policy, rulebook
+
+
+def build_guards(
+    settings: Settings,
+    taxonomy: Taxonomy,
+    store: Store,
+    clock: Callable[[], datetime] | None = None,
+) -> tuple[AutomationBook, GuardRails]:
+    """Pauses and automation modes in ``store``, and the guard rails over them."""
+    now = clock or (lambda: datetime.now(UTC))
+    automation = AutomationBook(
+        store, taxonomy.incident_types, now, settings.automation_refresh_seconds
+    )
+    return automation, GuardRails(store, automation, settings, now)
 
 
 def build_backends(
@@ -154,7 +172,8 @@ def build_runtime(
     metrics = Metrics(lambda: store, domain_of)
     classifier = build_classifier(taxonomy, settings.alertname_map)
     policy, rulebook = build_policy(settings, taxonomy, store)
-    stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine))
+    automation, guards = build_guards(settings, taxonomy, store, now)
+    stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine), guards)
     configured_executors, configured_collectors = build_backends(settings, now)
     registry = ExecutorRegistry(taxonomy, executors)
     for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
@@ -204,6 +223,7 @@ def build_runtime(
         announce=chatops.notifier.approval_answered,
         notify=chatops.notifier.incident,
         lock_ttl_seconds=max(15.0, settings.collector_timeout_seconds + 5.0),
+        guards=guards,
     )
     worker = QueueWorker(store, processor, settings, metrics)
     return Runtime(
@@ -224,11 +244,14 @@ def build_runtime(
         chatops=chatops,
         desk=desk,
         approvers=ApproverDirectory(settings.approvers),
+        automation=automation,
+        guards=guards,
     )
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or build_runtime(settings)
+    mcp = McpHttp(runtime)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -243,9 +266,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             chats = runtime.chatops.chat_channels
             log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
             await asyncio.to_thread(runtime.chatops.start)
+        if runtime.settings.alertmanager_url and runtime.settings.blocking_alerts:
+            await asyncio.to_thread(seed_blocking_alerts, runtime.settings, runtime.processor)
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             runtime.worker.stop()
             try:
@@ -273,6 +299,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/rules/{rule_id}/history", rules.rule_history, methods=["GET"]),
         Route("/api/v1/rules/{rule_id}/clone", rules.clone_rule, methods=["POST"]),
         Route("/api/v1/audit", audit.list_audit, methods=["GET"]),
+        Route("/api/v1/automation/pause", automation.list_pauses, methods=["GET"]),
+        Route("/api/v1/automation/pause", automation.create_pause, methods=["POST"]),
+        Route("/api/v1/automation/pause/{pause_id}", automation.resume_pause, methods=["DELETE"]),
+        Route("/api/v1/automation/modes", automation.get_modes, methods=["GET"]),
+        Route("/api/v1/automation/modes", automation.put_modes, methods=["PUT"]),
         Route("/api/v1/approvals", approvals_api.list_approvals, methods=["GET"]),
         Route("/api/v1/approvals/{approval_id}/approve", approvals_api.approve, methods=["POST"]),
         Route("/api/v1/approvals/{approval_id}/deny", approvals_api.deny, methods=["POST"]),
@@ -283,6 +314,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/metrics", operations.metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Mount("/admin", create_admin_app(runtime)),
+        # the MCP server (streamable HTTP), behind API tokens with the mcp scope
+        Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ApiGuard)])
     app.state.runtime = runtime

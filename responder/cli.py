@@ -125,7 +125,7 @@ def _taxonomy(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from responder.app import build_policy
+    from responder.app import build_guards, build_policy
     from responder.policy.explain import ExplainError, explain, parse_request
     from responder.store import open_store
 
@@ -149,8 +149,10 @@ def _explain(args: argparse.Namespace) -> int:
     settings = load_settings()
     store = open_store(settings.store_url, settings.store_namespace)
     try:
-        policy, _ = build_policy(settings, builtin_taxonomy(), store)
-        answer = explain(policy, parse_request(body))
+        taxonomy = builtin_taxonomy()
+        policy, _ = build_policy(settings, taxonomy, store)
+        _, guards = build_guards(settings, taxonomy, store)
+        answer = explain(policy, parse_request(body), guards)
     except ExplainError as exc:
         print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
         return 2
@@ -165,6 +167,31 @@ def _explain(args: argparse.Namespace) -> int:
     print(f"  because: {answer['reason']}")
     for layer in answer["layers"]:
         print(f"  {layer['layer']:<17} {layer['decision'] or '-':<11} {layer['reason']}")
+    for note in answer.get("guards", []):
+        print(f"  guard {note['guard']:<11} {note['decision']:<11} {note['reason']}")
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from responder.mcp.stdio import TOKEN_ENV, StdioRefused, serve_stdio
+
+    if args.token_file:
+        token = Path(args.token_file).read_text(encoding="utf-8")
+    else:
+        token = os.environ.get(TOKEN_ENV, "")
+    if not token.strip():
+        print(
+            f"robot-sre mcp: no token: set {TOKEN_ENV} or pass --token-file "
+            "(robot-sre token create --scope mcp)",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        serve_stdio(load_settings(), token)
+    except StdioRefused as exc:
+        print(f"robot-sre mcp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -259,10 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument(
         "--scope",
         action="append",
-        choices=["incidents", "rules", "policy", "audit", "taxonomy", "approvals"],
-        help="limit the token to this part of /api/v1 (repeatable; default: all)",
+        choices=["incidents", "rules", "policy", "audit", "taxonomy", "approvals", "mcp"],
+        help="limit the token to this part of /api/v1 (repeatable; default: all), "
+        "or mcp: the MCP server, which only a token with --scope mcp may use",
     )
     token_create.set_defaults(run=_token_create)
+
+    mcp = commands.add_parser(
+        "mcp", help="serve the MCP tools over stdio (token: ROBOT_SRE_MCP_TOKEN or --token-file)"
+    )
+    mcp.add_argument("--token-file", help="a file holding an API token with the mcp scope")
+    mcp.set_defaults(run=_mcp)
 
     taxonomy = commands.add_parser("taxonomy", help="print the incident taxonomy")
     taxonomy.add_argument(

@@ -69,6 +69,13 @@ class Metrics:
             ACTION,
             registry=r,
         )
+        self.shadow_decisions = Counter(
+            "ops_shadow_decisions",
+            "Decisions recorded but not executed under the shadow automation mode, "
+            "by the decision the robot would have acted on.",
+            (*ACTION, "decision"),
+            registry=r,
+        )
         self.approvals_requested = Counter(
             "ops_approvals_requested", "Approval requests sent.", ACTION, registry=r
         )

@@ -12,6 +12,8 @@ from responder.approvals.book import ApprovalBook
 from responder.approvals.desk import ApprovalDesk
 from responder.channels.build import ChatOps
 from responder.evidence.observer import Observer
+from responder.guards.automation import AutomationBook
+from responder.guards.rails import GuardRails
 from responder.incidents.classify import Classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.worker import QueueWorker
@@ -43,3 +45,5 @@ class Runtime:
     desk: ApprovalDesk | None = None
     approvers: ApproverDirectory | None = None
     accounts: Accounts | None = None
+    automation: AutomationBook | None = None
+    guards: GuardRails | None = None

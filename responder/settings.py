@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from responder.policy.allowlist import AllowEntry, TargetPattern
+from responder.policy.rules import SuppressionWindow
 from responder.store.urls import redact_url
 from responder.taxonomy.models import Environment, Severity
 
@@ -199,6 +200,23 @@ class ApproverSettings(BaseModel):
         return value
 
 
+class BlastRadiusSettings(BaseModel):
+    """How many nodes may be unhealthy or under remediation before node
+    actions are refused: the larger of ``max_unhealthy_nodes`` and
+    ``max_unhealthy_percent`` of ``cluster_nodes`` (when the size is known)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_unhealthy_nodes: int = Field(default=1, ge=0)
+    max_unhealthy_percent: float = Field(default=34.0, ge=0, le=100)
+    cluster_nodes: int | None = Field(
+        default=None, ge=1, description="the cluster's node count; None: only the count applies"
+    )
+    storm_cooldown_seconds: int = Field(
+        default=1800, ge=0, description="after a breach, automatic actions wait this long"
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -250,6 +268,32 @@ class Settings(BaseModel):
     )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
+    # Guard rails of gradual automation (responder/guards/).
+    pause_effect: Literal["approval", "shadow"] = Field(
+        default="approval", description="what an automatic decision becomes while paused"
+    )
+    automation_refresh_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=1.0,
+        description="pauses and automation modes are read from the store at most this stale",
+    )
+    blast_radius: BlastRadiusSettings = Field(default_factory=BlastRadiusSettings)
+    action_windows: list[SuppressionWindow] = Field(
+        default_factory=list,
+        description="recover and disruptive actions run only inside these windows "
+        "(days, start, end, timezone); empty: at any time",
+    )
+    blocking_alerts: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="label selectors (equality): while a matching alert fires, automatic "
+        "actions wait for an approval",
+    )
+    alertmanager_url: str | None = Field(
+        default=None,
+        description="Alertmanager's base URL: at start, its firing blocking alerts are read "
+        "from /api/v2/alerts",
+    )
     # Operator channels and approvers (responder/channels/, responder/approvals/).
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     slack_bot_token: str | None = None

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from fixtures.alertmanager import alertmanager  # noqa: F401  (a fixture, registered here)
 from fixtures.backends import Backend
 from fixtures.processes import port_answers, start_redis
+from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.store import Store, open_store
 
@@ -48,16 +48,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     finally:
         backend.close()
         drop_redis_namespace(url, namespace)
-
-
-def drop_redis_namespace(url: str, namespace: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["sqlite", "redis"])

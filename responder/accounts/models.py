@@ -58,8 +58,18 @@ class User(BaseModel):
         return value
 
 
-#: the parts of /api/v1 a token may be limited to (``--scope``)
-SCOPES: tuple[str, ...] = ("incidents", "rules", "policy", "audit", "taxonomy", "approvals")
+#: the parts of /api/v1 a token may be limited to (``--scope``), and ``mcp``:
+#: the MCP server (``/mcp``, ``robot-sre mcp``), which only a token that names
+#: it explicitly may use (an unscoped token does not reach it)
+SCOPES: tuple[str, ...] = (
+    "incidents",
+    "rules",
+    "policy",
+    "audit",
+    "taxonomy",
+    "approvals",
+    "mcp",
+)
 
 
 class ApiToken(BaseModel):
@@ -78,6 +88,10 @@ class ApiToken(BaseModel):
 
     def allows_scope(self, scope: str) -> bool:
         return not self.scopes or scope in self.scopes
+
+    def names_scope(self, scope: str) -> bool:
+        """The token was given ``scope`` explicitly (an unscoped one names none)."""
+        return scope in self.scopes
 
 
 Via = Literal["session", "token", "proxy"]

@@ -7,7 +7,9 @@ For one request it checks, in this order:
 2. the policy decision is ``auto``, or the caller brings an approval id;
 3. an executor serves the action (else "not available");
 4. no other runner holds the action's lock ``action:<action>:<target>``
-   (two replicas never run the same action at once);
+   (two replicas never run the same action at once), and for a node action
+   (cordon, drain, reboot, replace) no node action at all is in flight
+   (the lock ``node-action``: one at a time, cluster-wide);
 5. the action's cooldown ``cooldown:<action>:<target>`` is not running (the
    type's action retry window, 15 min; disruptive actions 60 min, per target,
    which for node actions is per node; an operator rule may override it);
@@ -27,6 +29,7 @@ the executed action on the incident (it holds the incident's lock).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -39,6 +42,7 @@ from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.actions.registry import ExecutorRegistry
 from responder.approvals.book import ApprovalBook, ApprovalError
 from responder.audit import AuditEntry
+from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
 from responder.incidents.models import ExecutedAction, Incident
 from responder.metrics import Metrics
 from responder.settings import Settings
@@ -131,7 +135,13 @@ class ActionRunner:
         timeout = self.settings.action_timeout_seconds
         lock = f"action:{request.action}:{target_key(request)}"
         try:
-            with held_lock(self.store, lock, ttl_seconds=2 * timeout + 30):
+            with contextlib.ExitStack() as held:
+                if request.action in NODE_ACTIONS:
+                    # at most one node action in flight, cluster-wide
+                    held.enter_context(
+                        held_lock(self.store, NODE_ACTION_LOCK, ttl_seconds=2 * timeout + 30)
+                    )
+                held.enter_context(held_lock(self.store, lock, ttl_seconds=2 * timeout + 30))
                 return self._locked(
                     incident,
                     request,
@@ -141,7 +151,13 @@ class ActionRunner:
                     actor,
                     cooldown_seconds,
                 )
-        except LockBusy:
+        except LockBusy as busy:
+            if str(busy) == NODE_ACTION_LOCK:
+                detail = (
+                    f"{request.action} on {target_key(request)} waits: another node action "
+                    "is in flight (at most one cluster-wide)"
+                )
+                return ActionRun(request, ActionOutcome("skipped", detail), None, detail)
             detail = f"{request.action} on {target_key(request)} is running elsewhere"
             return ActionRun(
                 request, ActionOutcome("skipped", detail), None, detail, acted_elsewhere=True
@@ -189,6 +205,11 @@ class ActionRunner:
         else:
             outcome = self._apply(executor, request)
         return self._record(incident, request, executor, outcome, approval_id, actor)
+
+    def cooldown_for(self, incident: Incident, action: str) -> int:
+        """The action's retry window for ``incident`` (no operator override)."""
+        spec = self.taxonomy.actions[action]
+        return self._cooldown(incident, spec.action_class, None)
 
     def _cooldown(self, incident: Incident, action_class: ActionClass, override: int | None) -> int:
         if override is not None:

@@ -5,6 +5,10 @@
   and the record);
 - ``approval`` with a target: a pending approval request (spec section 14),
   one per (incident, action, target) while it is pending;
+- ``shadow`` (the guard rails' automation mode, ``responder/guards/``):
+  nothing runs and nobody is asked; a ``shadow`` entry in the executed
+  actions says what would have been done, at most once per action cooldown
+  per target, counted in ``ops_shadow_decisions_total``;
 - ``human_only`` (and ``off``): stay recommendations on the incident.
 
 ``suppress_incident`` (``responder/actions/incident.py``) runs last in a
@@ -22,13 +26,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from responder.actions.models import ActionOutcome, ActionRequest
-from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
+from responder.actions.runner import ActionRefused, ActionRun, ActionRunner, target_key
 from responder.approvals.book import ApprovalBook
 from responder.incidents.lifecycle import TRANSITIONS, IncidentState
-from responder.incidents.models import Incident, RecommendedAction
+from responder.incidents.models import ExecutedAction, Incident, RecommendedAction
 from responder.policy.allowlist import Target
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,8 @@ class ActStage:
                     incident_id=incident.id,
                 )
                 planned.append(PlannedRun(request, rec.decision, rec.action_class))
+            elif rec.decision == "shadow":
+                self._shadow(incident, rec, now)
             elif rec.decision == "approval":
                 created = self.approvals.request(incident, rec, why_now(incident, rec, now), now)
                 if created is not None:
@@ -86,6 +92,43 @@ class ActStage:
                     )
         incident.approval_state = self.approvals.incident_state(incident.id, now)
         return planned
+
+    def _shadow(self, incident: Incident, rec: RecommendedAction, now: datetime) -> None:
+        """Record what the robot would have done, as often as it would have
+        done it (once per the action's cooldown on the target and the
+        decision it would have acted on)."""
+        assert rec.target is not None
+        target = Target(
+            kind=rec.target["kind"],
+            namespace=rec.target.get("namespace") or None,
+            name=rec.target["name"],
+        )
+        request = ActionRequest(action=rec.action, target=target, incident_id=incident.id)
+        would = rec.would_have or "auto"
+        key = f"shadow:{incident.id}:{rec.action}:{target_key(request)}:{would}"
+        store = self.runner.store
+        opened = store.get_key(key)
+        window = self.runner.cooldown_for(incident, rec.action)
+        if opened is not None and now < datetime.fromisoformat(opened) + timedelta(seconds=window):
+            return
+        store.delete_key(key)
+        store.set_if_absent(key, now.isoformat(), float(window))
+        verb = "run" if would == "auto" else "asked for an approval of"
+        incident.executed_actions.append(
+            ExecutedAction(
+                action=rec.action,
+                target=target.as_dict(),
+                actor="robot",
+                result="shadow",
+                detail=f"would have {verb} {rec.action} on {target_key(request)}: {rec.reason}"[
+                    :2000
+                ],
+                at=now,
+            )
+        )
+        self.runner.metrics.shadow_decisions.labels(
+            incident.incident_type, rec.action, str(incident.environment), would
+        ).inc()
 
     def run(
         self, incident: Incident, planned: list[PlannedRun], cooldown_seconds: int | None

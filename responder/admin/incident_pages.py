@@ -12,8 +12,10 @@ from starlette.responses import Response
 
 from responder.accounts.models import Principal
 from responder.admin.access import page, refuse
+from responder.admin.approval_pages import answer_notice, approval_rows
 from responder.admin.render import render
 from responder.admin.services import services
+from responder.api.approvals import approver_for
 from responder.approvals.models import ApprovalRequest
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
@@ -169,6 +171,8 @@ async def incident_detail(request: Request, principal: Principal) -> Response:
         request,
         "incident.html",
         incident=incident,
-        approvals=[(a, a.state_at(now), a.prompt(now)) for a in approvals],
+        approvals=approval_rows(approvals, now, admin.runtime.desk),
+        answering=approver_for(principal, admin.runtime) is not None,
+        notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),
     )

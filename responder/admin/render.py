@@ -33,6 +33,7 @@ NAV = (
     ("rules", "Rules", "/admin/rules", Role.viewer),
     ("incidents", "Incidents", "/admin/incidents", Role.viewer),
     ("approvals", "Approvals", "/admin/approvals", Role.viewer),
+    ("channels", "Channels", "/admin/channels", Role.viewer),
     ("policy", "Policy", "/admin/policy", Role.viewer),
     ("audit", "Audit", "/admin/audit", Role.viewer),
     ("users", "Users", "/admin/users", Role.admin),

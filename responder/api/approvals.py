@@ -4,12 +4,16 @@ and ``/deny`` answer a request as the approver whose API token comes in
 ``Authorization: Bearer <token>`` (``responder/approvals/approvers.py``).
 
 The API guard leaves this area to these handlers. When accounts exist
-(``responder/accounts/``) an account with the ``approver`` role (a bearer
-token, a trusted proxy, or a session sending its CSRF header) may answer in
-this responder's environment too, and once API authentication is on,
+(``responder/accounts/``) an account with the ``approver`` role, as
+``responder.accounts.authenticate`` finds it (a bearer token with the
+``approvals`` scope, a trusted proxy, or a session sending its CSRF header),
+may answer in this responder's environment too (``approver_for``, which the
+admin UI's Approve / Deny forms use as well), and once API authentication is on,
 listing needs the ``viewer`` role or an approver token.
 
-An optional JSON body ``{"note": "..."}`` is kept with the answer. The
+An optional JSON body ``{"note": "...", "override_window": true}`` is kept
+with the answer; ``override_window`` lets this one recover or disruptive
+action run outside the configured action windows. The
 answer goes through the same desk as the chat buttons: 200 with the result
 (``executed``, ``dry_run``, ``failed``, ``skipped``, ``denied``), 401
 without a valid token, 403 for an approver of another environment, 404 for
@@ -26,7 +30,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from responder.accounts.models import Role
+from responder.accounts import authenticate
+from responder.accounts.models import Principal, Role
 from responder.accounts.service import CSRF_HEADER, csrf_matches, same_origin
 from responder.api.errors import error
 from responder.approvals.approvers import Approver, bearer_token
@@ -59,7 +64,7 @@ def _reader_allowed(request: Request, runtime: Runtime) -> bool:
     accounts = runtime.accounts
     if accounts is None or not accounts.api_auth_enabled():
         return True
-    principal = accounts.authenticate(request)
+    principal = authenticate(request)
     return bool(principal and principal.can(Role.viewer) and principal.allows_scope("approvals"))
 
 
@@ -71,17 +76,23 @@ def _approver(request: Request, runtime: Runtime) -> Approver | None:
         found = runtime.approvers.authenticate(token)
         if found is not None:
             return found
-    if runtime.accounts is None:
-        return None
-    principal = runtime.accounts.authenticate(request)
-    if principal is None or not principal.can(Role.approver):
-        return None
-    if not principal.allows_scope("approvals"):
+    principal = authenticate(request)
+    if principal is None:
         return None
     if principal.via == "session" and not (
         same_origin(request) and csrf_matches(principal, request.headers.get(CSRF_HEADER))
     ):
         return None  # a browser sent it on its own: cross-site forgery
+    return approver_for(principal, runtime)
+
+
+def approver_for(principal: Principal, runtime: Runtime) -> Approver | None:
+    """The approver an account stands for: one with the ``approver`` role
+    (and, for a token, the ``approvals`` scope) answers in this responder's
+    environment. The admin UI's Approve / Deny forms use it too, after their
+    own CSRF check."""
+    if not principal.can(Role.approver) or not principal.allows_scope("approvals"):
+        return None
     return Approver(
         name=principal.name, environments=frozenset({str(runtime.settings.environment)})
     )
@@ -143,6 +154,7 @@ async def _answer(request: Request, verb: str) -> JSONResponse:
     if approver is None:
         return _unauthenticated("an approver's API token is required (Authorization: Bearer)")
     note = ""
+    override_window = False
     raw = await request.body()
     if raw.strip():
         try:
@@ -151,11 +163,16 @@ async def _answer(request: Request, verb: str) -> JSONResponse:
             return error(400, f"malformed JSON: {exc}", "-")
         if not isinstance(body, dict) or not isinstance(body.get("note", ""), str):
             return error(400, "expected a JSON object with an optional string note", "note")
+        if not isinstance(body.get("override_window", False), bool):
+            return error(400, "override_window is true or false", "override_window")
         note = body.get("note", "")
+        override_window = body.get("override_window", False)
     approval_id = request.path_params["approval_id"]
     desk = runtime.desk
     answer = await anyio.to_thread.run_sync(
-        lambda: desk.answer(approval_id, verb, approver, "in_app", approver.name, note)
+        lambda: desk.answer(
+            approval_id, verb, approver, "in_app", approver.name, note, override_window
+        )
     )
     return JSONResponse(answer.as_json(), status_code=answer.status)
 
@@ -171,7 +188,16 @@ def approval_paths() -> dict[str, Any]:
             "required": False,
             "content": {
                 "application/json": {
-                    "schema": {"type": "object", "properties": {"note": {"type": "string"}}}
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "note": {"type": "string"},
+                            "override_window": {
+                                "type": "boolean",
+                                "description": "run this one action outside the action windows",
+                            },
+                        },
+                    }
                 }
             },
         },
@@ -180,7 +206,10 @@ def approval_paths() -> dict[str, Any]:
             "401": {"description": "no approver token"},
             "403": {"description": "not an approver for the request's environment"},
             "404": {"description": "no such request"},
-            "409": {"description": "expired, superseded or already answered"},
+            "409": {
+                "description": "expired, superseded, already answered, or outside the action "
+                "windows without override_window (the request stays pending)"
+            },
         },
     }
     return {

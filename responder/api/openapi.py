@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from responder import __version__
 from responder.api.approvals import approval_paths
+from responder.api.automation import automation_paths
 from responder.incidents.models import Incident
 from responder.ingest.payload import WebhookPayload
 
@@ -239,6 +240,7 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **approval_paths(),
+            **automation_paths(),
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}
             },

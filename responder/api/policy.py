@@ -1,9 +1,12 @@
-"""``POST /api/v1/policy/explain``."""
+"""``POST /api/v1/policy/explain``: the five policy layers, and the guard
+rails of the current state (pauses, automation modes, windows, blocking
+alerts, blast radius) in ``guards`` (``responder/policy/explain.py``)."""
 
 from __future__ import annotations
 
 import json
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -19,7 +22,10 @@ async def explain_decision(request: Request) -> JSONResponse:
     except ValueError as exc:
         return error(400, f"malformed JSON: {exc}", "-")
     try:
-        answer = explain(runtime.policy, parse_request(body))
+        parsed = parse_request(body)
+        answer = await anyio.to_thread.run_sync(
+            lambda: explain(runtime.policy, parsed, runtime.guards)
+        )
     except ExplainError as exc:
         return error(400, exc.message, exc.field)
     return JSONResponse(answer)

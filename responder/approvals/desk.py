@@ -30,6 +30,7 @@ from responder.approvals.approvers import Approver
 from responder.approvals.book import ApprovalBook, ApprovalError, target_key
 from responder.approvals.models import ApprovalRequest
 from responder.audit import AuditEntry
+from responder.guards.rails import GuardRails
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
 from responder.incidents.processor import IncidentProcessor
@@ -55,6 +56,7 @@ _STATUS = {
     "forbidden": 403,
     "unknown": 404,
     "busy": 503,
+    "outside_window": 409,
 }
 
 
@@ -63,7 +65,9 @@ class Answer:
     """How an answer ended. ``result``: ``executed`` (the action ran),
     ``dry_run``, ``failed``, ``skipped`` (cooldown, lock, no executor),
     ``refused`` (the runner would not run it), ``denied``, ``superseded``,
-    ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``."""
+    ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``,
+    ``outside_window`` (a recover or disruptive action outside the action
+    windows, approved without ``override_window``: the request stays pending)."""
 
     result: str
     detail: str
@@ -98,6 +102,7 @@ class ApprovalDesk:
         announce: Callable[[ApprovalRequest, str], None] | None = None,
         notify: Callable[[Incident, str, datetime], None] | None = None,
         lock_ttl_seconds: float = 15.0,
+        guards: GuardRails | None = None,
     ) -> None:
         self.store = store
         self.book = book
@@ -109,6 +114,7 @@ class ApprovalDesk:
         self.announce = announce
         self.notify = notify
         self.lock_ttl_seconds = lock_ttl_seconds
+        self.guards = guards
 
     def answer(
         self,
@@ -118,12 +124,24 @@ class ApprovalDesk:
         via: str,
         who: str,
         note_text: str = "",
+        override_window: bool = False,
     ) -> Answer:
         """``verb`` (approve | deny) ``approval_id`` as ``approver`` (None: a
-        chat user who is no approver, known as ``who``) through ``via``."""
-        answer = self._answer(approval_id, verb, approver, via, who, note_text[:500])
+        chat user who is no approver, known as ``who``) through ``via``.
+        ``override_window``: the approver lets this one action run outside
+        the action windows (``responder/guards/``)."""
+        answer = self._answer(
+            approval_id, verb, approver, via, who, note_text[:500], override_window
+        )
         self.metrics.approval_answers.labels(via, answer.result).inc()
-        if answer.result in ("forbidden", "unknown", "expired", "already_answered", "busy"):
+        if answer.result in (
+            "forbidden",
+            "unknown",
+            "expired",
+            "already_answered",
+            "busy",
+            "outside_window",
+        ):
             self._audit_refusal(approval_id, approver.name if approver else who, via, answer)
         return answer
 
@@ -135,6 +153,7 @@ class ApprovalDesk:
         via: str,
         who: str,
         note_text: str,
+        override_window: bool = False,
     ) -> Answer:
         approval = self.book.get(approval_id)
         if approval is None:
@@ -153,7 +172,7 @@ class ApprovalDesk:
         if verb == "deny":
             return self._deny(approval, approver, via, note_text)
         if verb == "approve":
-            return self._approve(approval, approver, via, note_text)
+            return self._approve(approval, approver, via, note_text, override_window)
         return Answer("unknown", f"unknown answer {verb!r}: approve or deny", approval)
 
     def _not_pending(self, approval: ApprovalRequest) -> Answer | None:
@@ -202,8 +221,21 @@ class ApprovalDesk:
     # approve
 
     def _approve(
-        self, approval: ApprovalRequest, approver: Approver, via: str, note_text: str
+        self,
+        approval: ApprovalRequest,
+        approver: Approver,
+        via: str,
+        note_text: str,
+        override_window: bool = False,
     ) -> Answer:
+        if not override_window and self._outside_window(approval.action):
+            # the request stays pending: the approver may answer again, overriding
+            return Answer(
+                "outside_window",
+                f"{approval.action} runs only inside the action windows; approve with "
+                "override_window to run it now",
+                approval,
+            )
         snapshot = self.store.get_incident(approval.incident_id)
         if snapshot is None:
             return self._supersede(approval, approver, via, "the incident no longer exists")
@@ -233,7 +265,12 @@ class ApprovalDesk:
                 incident.record(
                     "approval_granted",
                     f"{granted.id}: {granted.action} on {target_key(granted.target)} approved "
-                    f"by {approver.name} via {via}",
+                    f"by {approver.name} via {via}"
+                    + (
+                        ", overriding the action windows"
+                        if override_window and self._outside_window(approval.action)
+                        else ""
+                    ),
                     now,
                 )
                 incident.approval_state = self.book.incident_state(incident.id, now)
@@ -333,6 +370,13 @@ class ApprovalDesk:
         self._on_incident(incident_id, change)
 
     # helpers
+
+    def _outside_window(self, action: str) -> bool:
+        if self.guards is None:
+            return False
+        spec = self.runner.taxonomy.actions.get(action)
+        klass = spec.action_class.value if spec is not None else "disruptive"
+        return self.guards.outside_windows(klass, self.clock())
 
     def _on_incident(
         self, incident_id: str, change: Callable[[Incident, datetime], object]

@@ -78,6 +78,8 @@ class RecommendedAction(Value):
     decision: str
     reason: str
     target: dict[str, str] | None = None
+    would_have: str | None = None
+    """under ``shadow``: the decision the robot would have acted on"""
 
 
 class ExecutedAction(Value):
@@ -88,7 +90,7 @@ class ExecutedAction(Value):
     action: str
     target: dict[str, str] | None = None
     actor: str
-    result: Literal["succeeded", "failed", "dry_run", "skipped"]
+    result: Literal["succeeded", "failed", "dry_run", "skipped", "shadow"]
     detail: str = ""
     at: datetime = Field(default_factory=utcnow)
     previous: dict[str, Any] | None = None

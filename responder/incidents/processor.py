@@ -299,7 +299,12 @@ class IncidentProcessor:
             + (f"; collected: {', '.join(collected)}" if collected else "")
             + f"; confidence {band.confidence} ({band.reason})"
         )
+        before = incident.state
         incident.recommended_actions = self.decide(incident, now)
+        if incident.state == IncidentState.escalated != before:
+            # the guard rails refused an action (blast radius, control plane)
+            self._audit("incident.escalated", incident, incident.timeline[-1].detail)
+            why = "escalated" if why is None else why
         if why is not None:
             self._notify_if_allowed(incident, now, why)
         if self.act is None:

@@ -5,7 +5,7 @@ and every layer's contribution out."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -13,6 +13,9 @@ from responder.policy.allowlist import Target
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.taxonomy.facts import FACT_DEFAULTS
 from responder.taxonomy.models import Confidence, Environment, Severity
+
+if TYPE_CHECKING:
+    from responder.guards.rails import GuardRails
 
 
 class ExplainError(ValueError):
@@ -66,7 +69,13 @@ def parse_request(body: Any) -> ExplainRequest:
         raise ExplainError(field, first["msg"]) from exc
 
 
-def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:
+def explain(
+    engine: PolicyEngine, request: ExplainRequest, guards: GuardRails | None = None
+) -> dict[str, Any]:
+    """The decision and its five policy layers; with ``guards``, the guard
+    rails of the current state too (pauses, modes, windows, blocking
+    alerts, blast radius) as a ``guards`` list, ``decision`` and ``reason``
+    then being the guarded ones and ``policy_decision`` the policy's."""
     taxonomy = engine.taxonomy
     if (
         request.incident_type not in taxonomy.incident_types
@@ -89,4 +98,20 @@ def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:
     if at is not None and at.tzinfo is None:
         at = at.replace(tzinfo=UTC)  # a time without offset is read as UTC
     decision = engine.decide(view, request.action, request.target, at=at)
-    return {"engine": engine.engine.name, **decision.explain()}
+    answer = {"engine": engine.engine.name, **decision.explain()}
+    if guards is None:
+        return answer
+    from responder.guards.rails import GuardSubject, explained, guard
+
+    target = request.target
+    subject = GuardSubject(
+        incident_type=request.incident_type,
+        environment=str(request.environment),
+        action=request.action,
+        action_class=decision.action_class,
+        target=target.as_dict() if target else None,
+        namespace=(target.namespace if target else None) or request.labels.get("namespace"),
+        labels=request.labels,
+    )
+    state = guards.snapshot(at)
+    return explained(answer, guard(decision.decision.value, decision.reason, subject, state))

@@ -1,6 +1,9 @@
 """The decide stage: severity, then a policy decision for every candidate
 action of the incident on each of its targets (``responder/policy/targets.py``),
-each with its layer trace stored on the incident."""
+tightened by the guard rails of the current state (``responder/guards/``),
+each with its layer trace (and guard notes) stored on the incident. A node
+action the guard rails refuse (blast radius, control plane) escalates the
+incident."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from responder.guards.rails import GuardRails, explained, guard, subject_of
+from responder.incidents.lifecycle import TRANSITIONS, IncidentState
 from responder.incidents.models import Incident, RecommendedAction
 from responder.policy.decision import Decision
 from responder.policy.engine import History, IncidentView, PolicyEngine
@@ -45,9 +50,15 @@ def incident_view(incident: Incident, now: datetime) -> IncidentView:
 class PolicyStage:
     """Callable as the processor's decide stage."""
 
-    def __init__(self, engine: PolicyEngine, severity_rules: SeverityRules) -> None:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        severity_rules: SeverityRules,
+        guards: GuardRails | None = None,
+    ) -> None:
         self.engine = engine
         self.severity_rules = severity_rules
+        self.guards = guards
 
     def severity(self, incident: Incident, now: datetime) -> tuple[Severity, str]:
         """The type's severity rule, never below the alerts' own severity,
@@ -94,25 +105,47 @@ class PolicyStage:
         actions = incident_type.candidate_actions if incident_type else OBSERVE_AND_NOTIFY
         latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
         recommendations: list[RecommendedAction] = []
+        state = self.guards.snapshot(now) if self.guards is not None else None
+        escalations: list[str] = []
         for action_id in actions:
             for target in candidate_targets(action_id, incident):
                 decision = self.engine.decide(view, action_id, target, at=now)
+                answer: dict[str, object] = decision.explain()
+                final, reason, would_have = decision.decision.value, decision.reason, None
+                if state is not None:
+                    subject = subject_of(
+                        incident, action_id, decision.action_class, decision.target
+                    )
+                    guarded = guard(final, reason, subject, state)
+                    answer = explained(answer, guarded)
+                    final, reason, would_have = guarded.decision, guarded.reason, guarded.would_have
+                    if guarded.escalate is not None:
+                        escalations.append(guarded.escalate)
                 recommendations.append(
                     RecommendedAction(
                         action=action_id,
                         action_class=decision.action_class,
-                        decision=decision.decision.value,
-                        reason=decision.reason,
+                        decision=final,
+                        reason=reason,
                         target=decision.target,
+                        would_have=would_have,
                     )
                 )
-                explained = decision.explain()
                 previous = latest.get((action_id, _key(decision.target)))
                 # the same decision for the same reason is not a new decision
-                if previous is None or any(previous.get(k) != v for k, v in explained.items()):
-                    incident.decisions.append({"at": now.isoformat(), **explained})
+                if previous is None or any(previous.get(k) != v for k, v in answer.items()):
+                    incident.decisions.append({"at": now.isoformat(), **answer})
         del incident.decisions[:-MAX_DECISIONS]
+        if escalations:
+            self._escalate(incident, escalations[0], now)
         return recommendations
+
+    def _escalate(self, incident: Incident, why: str, now: datetime) -> None:
+        """A refused node action escalates the incident to a person, once."""
+        if incident.state == IncidentState.escalated:
+            return
+        if IncidentState.escalated in TRANSITIONS[incident.state]:
+            incident.move_to(IncidentState.escalated, why[:500], now)
 
 
 def _key(target: Mapping[str, str] | None) -> tuple[str, ...]:

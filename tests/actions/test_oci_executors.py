@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from conftest import drop_redis_namespace
 from fixtures.http_stub import Answer
 from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
     POOL,
@@ -20,6 +19,7 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
     oci_api,
     oci_key,
 )
+from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.actions.models import ActionRequest
 from responder.actions.oci import RebootWorker, ReplaceWorker

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import drop_redis_namespace
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
 from fixtures.kube import KubeCluster, kube_cluster_fixture, seed_disk_pressure  # noqa: F401
+from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.app import build_runtime
 from responder.incidents.lifecycle import IncidentState

@@ -15,7 +15,7 @@ from responder.settings import Settings
 
 STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json"))
 PASSWORD = "correct horse battery"
-USERS = {"root": Role.admin, "olga": Role.operator, "vera": Role.viewer}
+USERS = {"root": Role.admin, "olga": Role.operator, "abe": Role.approver, "vera": Role.viewer}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 
 @pytest.fixture
 def fresh(site: TestClient) -> Iterator[TestClient]:
-    """A client of the same site with its own (empty) cookie jar."""
-    with TestClient(site.app, base_url="http://127.0.0.1:8080") as client:
+    """A client of the same site with its own (empty) cookie jar. The site is
+    running already (``site`` holds its lifespan): this client only sends
+    requests, it does not start the app a second time."""
+    client = TestClient(site.app, base_url="http://127.0.0.1:8080")
+    try:
         yield client
+    finally:
+        client.close()

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from fixtures.processes import Responder, free_port
+from fixtures.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,17 +45,36 @@ BUILTIN = "builtin.node_disk_pressure"
 
 
 @pytest.fixture(scope="module")
-def responder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Responder, str]]:
-    """A responder with an admin, fed the storm; yields it and an admin API token."""
+def slack() -> Iterator[SlackApi]:
+    api = SlackApi().start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture(scope="module")
+def responder(
+    tmp_path_factory: pytest.TempPathFactory, slack: SlackApi
+) -> Iterator[tuple[Responder, str]]:
+    """A responder with an admin and Slack (the local stub), fed the storm;
+    yields it and an admin API token."""
     tmp = tmp_path_factory.mktemp("browser")
+    config = tmp / "robot-sre.yaml"
+    config.write_text(
+        f"channels:\n  slack:\n    channel: '#ops'\n    api_url: '{slack.url}'\n"
+        "    timeout_seconds: 2\n  retry_attempts: 1\n"
+    )
     env = {
         "ROBOT_SRE_STORE_URL": f"sqlite:///{tmp}/robot-sre.db",
         "ROBOT_SRE_ADMIN_USER": ADMIN,
         "ROBOT_SRE_ADMIN_PASSWORD": PASSWORD,
         "ROBOT_SRE_ENVIRONMENT": "demo",
         "ROBOT_SRE_WEBHOOK_TOKEN": "",
+        "ROBOT_SRE_CONFIG": str(config),
+        "ROBOT_SRE_SLACK_BOT_TOKEN": BOT_TOKEN,
+        "ROBOT_SRE_SLACK_SIGNING_SECRET": SIGNING_SECRET,
     }
-    env.pop("ROBOT_SRE_CONFIG", None)
     process = Responder(env, tmp).start()
     try:
         made = subprocess.run(
@@ -291,6 +311,7 @@ def test_every_page_passes_axe_and_is_photographed(
         "incidents": "/admin/incidents",
         "incident": f"/admin/incidents/{incident}",
         "approvals": "/admin/approvals",
+        "channels": "/admin/channels",
         "policy": "/admin/policy?incident_type=node_disk_pressure&environment=production"
         "&severity=warning&confidence=high&action=reboot_worker&target=node/10.0.10.202",
         "audit": "/admin/audit",
@@ -322,4 +343,134 @@ def test_every_page_passes_axe_and_is_photographed(
         problems["login"] = login_bad
     assert problems == {}
     assert len(list(shots.glob("*.png"))) >= len(pages) + 1
+    page.close()
+
+
+APPROVER = "abe"
+
+
+def _ensure_user(browser: Browser, url: str, username: str, role: str) -> None:
+    admin = _login(browser, url, ADMIN)
+    admin.goto("/admin/users")
+    if admin.locator("table.list").inner_text().find(username) < 0:
+        admin.fill("#f-username", username)
+        admin.select_option("#f-role", role)
+        admin.fill("#f-password", PASSWORD)
+        admin.click("button:has-text('Create user')")
+        expect(admin.locator("table.list")).to_contain_text(username)
+    admin.close()
+
+
+def _pending(url: str, token: str, action: str) -> list[dict[str, str]]:
+    found = httpx.get(
+        f"{url}/api/v1/approvals",
+        params={"state": "pending"},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["approvals"]
+    return [
+        a for a in found if a["incident_type"] == "node_disk_pressure" and a["action"] == action
+    ]
+
+
+def _serious(page: Page) -> list[str]:
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in Axe().run(page).response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_an_approver_approves_one_request_and_denies_another(
+    responder: tuple[Responder, str], browser: Browser, shots: Path
+) -> None:
+    process, token = responder
+    _ensure_user(browser, process.url, APPROVER, "approver")
+    candidates = _pending(process.url, token, "delete_completed_pods")
+    # approve the one whose incident the robot still acts on (not recovering)
+    states = {
+        c["incident_id"]: httpx.get(
+            f"{process.url}/api/v1/incidents/{c['incident_id']}",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["state"]
+        for c in candidates
+    }
+    candidates.sort(key=lambda c: states[c["incident_id"]] in ("recovering", "resolved"))
+    first, second = candidates[:2]
+    assert first["incident_id"] != second["incident_id"]
+    page = _login(browser, process.url, APPROVER)
+
+    # on the incident page: the six elements, the time left, Approve
+    page.goto(f"/admin/incidents/{first['incident_id']}")
+    card = page.locator(f"#approval-{first['id']}")
+    for element in ("Action", "Target", "Why now", "Expected impact", "Rollback", "Expires"):
+        expect(card.locator("dl.facts")).to_contain_text(element)
+    expect(card.locator(".time-left")).to_contain_text("left")
+    expect(page.locator("#executed-actions")).not_to_contain_text("delete_completed_pods")
+    card.locator("button:has-text('Approve')").click()
+    expect(page.locator(".notice")).to_contain_text("recorded as a dry run")
+    expect(card).not_to_have_attribute("data-state", "pending")
+    expect(card.locator("button")).to_have_count(0)
+    expect(card).to_contain_text(f"by {APPROVER} via in-app")
+    expect(page.locator("#timeline")).to_contain_text("approval_granted")
+    executed = page.locator("#executed-actions tbody tr", has_text="delete_completed_pods")
+    expect(executed.first).to_contain_text("dry run")
+    assert card.get_attribute("data-state") in ("approved", "executed")
+
+    # on the Approvals page: Deny with a reason
+    page.goto("/admin/approvals?state=pending")
+    card = page.locator(f"#approval-{second['id']}")
+    card.locator("input[name=note]").fill("disk is being cleaned by hand")
+    card.locator("button:has-text('Deny')").click()
+    expect(page.locator(".notice")).to_contain_text("Denied")
+    page.goto("/admin/approvals?state=denied")
+    denied = page.locator(f"#approval-{second['id']}")
+    expect(denied).to_have_attribute("data-state", "denied")
+    expect(denied).to_contain_text("disk is being cleaned by hand")
+    page.goto(f"/admin/incidents/{second['incident_id']}")
+    expect(page.locator("#timeline")).to_contain_text("approval_denied")
+
+    page.goto("/admin/approvals")
+    page.screenshot(path=str(shots / "approvals-answer.png"))  # the top: pending, answerable
+    assert _serious(page) == []
+    page.close()
+
+
+def test_a_viewer_sees_no_approve_or_deny_and_a_direct_post_gets_403(
+    responder: tuple[Responder, str], browser: Browser
+) -> None:
+    process, token = responder
+    _ensure_user(browser, process.url, "val", "viewer")
+    [target, *_] = _pending(process.url, token, "cordon_node")
+    page = _login(browser, process.url, "val")
+    page.goto("/admin/approvals")
+    expect(page.locator(f"#approval-{target['id']}")).to_be_visible()
+    expect(page.locator("form[action$='/approve'], form[action$='/deny']")).to_have_count(0)
+    page.goto(f"/admin/incidents/{target['incident_id']}")
+    expect(page.locator("button:has-text('Approve')")).to_have_count(0)
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    response = page.request.post(
+        f"/admin/approvals/{target['id']}/approve",
+        form={"csrf_token": csrf or ""},
+        headers={"Origin": process.url},
+    )
+    assert response.status == 403 and "approver" in response.text()
+    assert target["id"] in {a["id"] for a in _pending(process.url, token, "cordon_node")}
+    page.close()
+
+
+def test_the_channels_page_shows_slack_and_sends_a_test_message(
+    responder: tuple[Responder, str], browser: Browser, shots: Path, slack: SlackApi
+) -> None:
+    process, _ = responder
+    page = _login(browser, process.url, ADMIN)
+    page.goto("/admin/channels")
+    row = page.locator("#channel-slack")
+    expect(row).to_contain_text("#ops")
+    expect(row).to_have_attribute("data-state", "up")
+    row.locator("button:has-text('Send test message')").click()
+    expect(page.locator(".notice")).to_contain_text("Test message sent to slack.")
+    expect(page.locator("#channel-slack .last-ok")).to_contain_text("sent: test")
+    assert any("test message" in call.text for call in slack.posted())
+    page.screenshot(path=str(shots / "channels.png"), full_page=True)
+    assert _serious(page) == []
     page.close()

@@ -111,7 +111,13 @@ def test_storm_duplicate_is_suppressed_and_resolve_moves_to_recovering(
     first = by_node["10.0.10.201"]
     assert first["duplicates_suppressed"] == 1
     assert first["state"] == "recovering"
-    assert by_node["10.0.10.202"]["state"] == "triaged"
+    # both nodes were in pressure when 10.0.10.202 was decided: its node actions
+    # are refused beyond the blast radius (one node) and it escalates to a person
+    assert by_node["10.0.10.202"]["state"] == "escalated"
+    assert any(
+        e["event"] == "state:escalated" and "blast-radius limit is 1" in e["detail"]
+        for e in by_node["10.0.10.202"]["timeline"]
+    )
     assert by_node["10.0.10.202"]["confidence"] == "high"
 
 

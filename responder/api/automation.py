@@ -1,0 +1,224 @@
+"""Guard rails of gradual automation (``responder/guards/``):
+
+- ``POST /api/v1/automation/pause`` ``{"reason", "duration_seconds"}`` and
+  optionally ``environment``, ``incident_type``, ``namespace`` (none: the
+  whole robot) pauses automation: 201 with the pause record and its id;
+- ``GET /api/v1/automation/pause`` lists the active pauses;
+- ``DELETE /api/v1/automation/pause/{id}`` resumes (204; 404 if unknown);
+- ``GET /api/v1/automation/modes`` the mode (off, shadow, approval, auto) of
+  every incident type and environment, with the document version;
+- ``PUT /api/v1/automation/modes`` ``{"modes": [{"incident_type",
+  "environment", "mode"}, ...]}`` sets some (``If-Match``: the version read).
+
+Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
+``viewer``; every write is audited with the authenticated actor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from responder.api.errors import error
+from responder.api.rules import _actor
+from responder.guards.automation import AutomationBook, AutomationConflict, AutomationError
+from responder.runtime import Runtime
+
+
+def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    if runtime.automation is None:
+        return error(503, "automation guard rails are not configured in this responder")
+    return runtime, runtime.automation
+
+
+async def _body(request: Request) -> dict[str, Any] | JSONResponse:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        return error(400, f"malformed JSON: {exc}", "-")
+    if not isinstance(body, dict):
+        return error(400, "expected a JSON object")
+    return body
+
+
+async def list_pauses(request: Request) -> JSONResponse:
+    found = _book(request)
+    if isinstance(found, JSONResponse):
+        return found
+    _, book = found
+    pauses = await anyio.to_thread.run_sync(book.active_pauses)
+    return JSONResponse({"pauses": [p.as_json() for p in pauses], "count": len(pauses)})
+
+
+async def create_pause(request: Request) -> Response:
+    found = _book(request)
+    if isinstance(found, JSONResponse):
+        return found
+    _, book = found
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    actor = _actor(request)
+    try:
+        pause = await anyio.to_thread.run_sync(book.pause, body, actor, "api")
+    except AutomationError as exc:
+        return error(400, exc.message, exc.field)
+    return JSONResponse(pause.as_json(), status_code=201)
+
+
+async def resume_pause(request: Request) -> Response:
+    found = _book(request)
+    if isinstance(found, JSONResponse):
+        return found
+    _, book = found
+    pause_id = request.path_params["pause_id"]
+    actor = _actor(request)
+    resumed = await anyio.to_thread.run_sync(book.resume, pause_id, actor, "api")
+    if resumed is None:
+        return error(404, f"no active pause {pause_id!r}")
+    return Response(status_code=204)
+
+
+async def get_modes(request: Request) -> JSONResponse:
+    found = _book(request)
+    if isinstance(found, JSONResponse):
+        return found
+    runtime, book = found
+    matrix = await anyio.to_thread.run_sync(book.modes, runtime.taxonomy.incident_types)
+    return JSONResponse(matrix)
+
+
+async def put_modes(request: Request) -> Response:
+    found = _book(request)
+    if isinstance(found, JSONResponse):
+        return found
+    runtime, book = found
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    entries = body.get("modes")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return error(
+            400, 'expected {"modes": [{"incident_type", "environment", "mode"}, ...]}', "modes"
+        )
+    unknown = sorted(set(body) - {"modes"})
+    if unknown:
+        return error(400, f"unknown field {unknown[0]!r}", unknown[0])
+    expected: int | None = None
+    if_match = request.headers.get("if-match")
+    if if_match is not None:
+        if not if_match.strip('"').isdigit():
+            return error(400, "If-Match must be a version number", "If-Match")
+        expected = int(if_match.strip('"'))
+    actor = _actor(request)
+    types = runtime.taxonomy.incident_types
+
+    def write() -> dict[str, Any]:
+        book.set_modes(entries, types, actor, "api", expected)
+        return book.modes(types)
+
+    try:
+        matrix = await anyio.to_thread.run_sync(write)
+    except AutomationError as exc:
+        return error(400, exc.message, exc.field)
+    except AutomationConflict as exc:
+        return error(409, str(exc))
+    return JSONResponse(matrix)
+
+
+def automation_paths() -> dict[str, Any]:
+    """The OpenAPI paths of pauses and automation modes."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    scope = {
+        "environment": {"type": "string", "enum": ["demo", "staging", "production"]},
+        "incident_type": {"type": "string"},
+        "namespace": {"type": "string"},
+    }
+    mode_row = {
+        "type": "object",
+        "required": ["incident_type", "environment", "mode"],
+        "properties": {
+            "incident_type": {"type": "string"},
+            "environment": {"type": "string", "enum": ["demo", "staging", "production"]},
+            "mode": {"type": "string", "enum": ["off", "shadow", "approval", "auto"]},
+        },
+    }
+    return {
+        "/api/v1/automation/pause": {
+            "get": {
+                "summary": "Active automation pauses",
+                "responses": {"200": {"description": "pauses, count"}},
+            },
+            "post": {
+                "summary": "Pause automation (auto decisions ask, or go shadow) for a time",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["reason", "duration_seconds"],
+                                "properties": {
+                                    "reason": {"type": "string"},
+                                    "duration_seconds": {"type": "integer", "minimum": 1},
+                                    **scope,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {"description": "the pause record with its id"},
+                    "400": {"description": "invalid field", "content": error},
+                },
+            },
+        },
+        "/api/v1/automation/pause/{pause_id}": {
+            "delete": {
+                "summary": "Resume: lift a pause",
+                "parameters": [
+                    {
+                        "name": "pause_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "204": {"description": "resumed"},
+                    "404": {"description": "no such active pause", "content": error},
+                },
+            }
+        },
+        "/api/v1/automation/modes": {
+            "get": {
+                "summary": "Automation mode of every incident type and environment",
+                "responses": {"200": {"description": "version, modes"}},
+            },
+            "put": {
+                "summary": "Set automation modes (If-Match: version)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["modes"],
+                                "properties": {"modes": {"type": "array", "items": mode_row}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "version, modes"},
+                    "400": {"description": "invalid entry", "content": error},
+                    "409": {"description": "changed since the given version", "content": error},
+                },
+            },
+        },
+    }

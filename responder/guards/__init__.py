@@ -1,0 +1,2 @@
+"""Guard rails of gradual automation: pauses, automation modes, blast
+radius, storm cooldown, action windows and blocking alerts."""

@@ -1,0 +1,356 @@
+"""Guard rails of gradual automation, applied after the policy engine.
+
+The policy (``responder/policy/engine.py``) says what an action may be in
+principle; the guard rails say what it may be *now*, given the state of the
+robot and the cluster. They only ever tighten a decision, and only of the
+actions that change something (contain, recover, disruptive):
+
+- control-plane node: node actions are refused (``off``), the incident
+  escalates with the reason;
+- blast radius: more nodes unhealthy or under remediation (open node
+  incidents other than recovering ones, by distinct node, plus the target)
+  than the limit refuses node actions the same way; while the breach lasts
+  and for the storm cooldown after it, automatic actions wait;
+- automation mode of the incident type in the environment: ``off`` → off,
+  ``shadow`` → shadow (record what would have been done, do nothing),
+  ``approval`` → automatic decisions ask, ``auto`` → the policy as resolved;
+- a pause covering the incident: automatic decisions ask (or go shadow);
+- the storm cooldown and firing blocking alerts: automatic decisions ask;
+- action windows: outside them recover and disruptive actions ask, and an
+  approver must override the window for the one action.
+
+``guard`` is a pure function of the decision, the subject and a
+``GuardState`` snapshot; ``GuardRails`` builds the snapshot from the store.
+Effective decisions from least to most strict: auto, approval, shadow, off,
+human_only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from responder.guards.automation import AutomationBook, AutomationMode, Pause
+from responder.incidents.lifecycle import OPEN_STATES, IncidentState
+from responder.incidents.models import Incident
+from responder.policy.rules import SuppressionWindow
+from responder.settings import Settings
+from responder.store import Store
+
+NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
+NODE_INCIDENT_TYPES = frozenset({"node_disk_pressure", "node_unreachable_or_notready"})
+GUARDED_CLASSES = frozenset({"contain", "recover", "disruptive"})
+WINDOWED_CLASSES = frozenset({"recover", "disruptive"})
+CONTROL_PLANE_LABELS = (
+    "node-role.kubernetes.io/control-plane",
+    "node-role.kubernetes.io/master",
+    # the same labels as kube-state-metrics exports them onto alerts
+    "label_node_role_kubernetes_io_control_plane",
+    "label_node_role_kubernetes_io_master",
+)
+STRICTNESS = {"auto": 0, "approval": 1, "shadow": 2, "off": 3, "human_only": 4}
+STORM_KEY = "guard:storm"
+NODE_ACTION_LOCK = "node-action"
+
+
+@dataclass(frozen=True)
+class GuardSubject:
+    """What one decision is about."""
+
+    incident_type: str
+    environment: str
+    action: str
+    action_class: str
+    target: Mapping[str, str] | None = None
+    namespace: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """the incident's labels (for node actions with its alerts' labels)"""
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """What the guard rails see of the world at ``at``."""
+
+    at: datetime
+    mode: Callable[[str, str], AutomationMode] = lambda t, e: AutomationMode.auto
+    pauses: tuple[Pause, ...] = ()
+    pause_effect: str = "approval"
+    windows: tuple[SuppressionWindow, ...] = ()
+    blocking: tuple[str, ...] = ()
+    """firing alerts that match a blocking selector, by name"""
+    unhealthy_nodes: frozenset[str] = frozenset()
+    node_limit: int = 1
+    storm_until: datetime | None = None
+
+    def outside_windows(self) -> bool:
+        return bool(self.windows) and not any(w.active(self.at) for w in self.windows)
+
+
+@dataclass(frozen=True)
+class GuardNote:
+    guard: str
+    decision: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"guard": self.guard, "decision": self.decision, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Guarded:
+    decision: str
+    reason: str
+    policy_decision: str
+    notes: tuple[GuardNote, ...] = ()
+    escalate: str | None = None
+    """why the incident escalates (a refused node action), or None"""
+    breach: bool = False
+    """the blast radius is exceeded (opens the storm cooldown)"""
+
+    @property
+    def would_have(self) -> str | None:
+        return self.policy_decision if self.decision == "shadow" else None
+
+    @property
+    def needs_window_override(self) -> bool:
+        return any(n.guard == "action_window" for n in self.notes)
+
+
+def stricter(a: str, b: str) -> str:
+    return a if STRICTNESS.get(a, 4) >= STRICTNESS.get(b, 4) else b
+
+
+def node_limit(max_nodes: int, percent: float, cluster_nodes: int | None) -> int:
+    """The larger of the count and the percentage of the cluster (rounded down)."""
+    by_percent = math.floor(cluster_nodes * percent / 100) if cluster_nodes else 0
+    return max(max_nodes, by_percent)
+
+
+def is_control_plane(labels: Mapping[str, str]) -> bool:
+    return any(name in labels for name in CONTROL_PLANE_LABELS)
+
+
+def guard(decision: str, reason: str, subject: GuardSubject, state: GuardState) -> Guarded:
+    """The decision the robot may act on now (never looser than ``decision``)."""
+    if subject.action_class not in GUARDED_CLASSES or decision not in ("auto", "approval"):
+        return Guarded(decision, reason, decision)
+    notes: list[GuardNote] = []
+    escalate: str | None = None
+    breach = False
+    auto = decision == "auto"
+    node = (subject.target or {}).get("name", "") if subject.action in NODE_ACTIONS else ""
+
+    if subject.action in NODE_ACTIONS:
+        if is_control_plane(subject.labels):
+            why = f"{subject.action} refused: {node or 'the node'} is a control-plane node"
+            notes.append(GuardNote("control_plane", "off", why))
+            escalate = why
+        affected = set(state.unhealthy_nodes) | ({node} if node else set())
+        if len(affected) > state.node_limit:
+            why = (
+                f"{subject.action} refused: {len(affected)} nodes unhealthy or under "
+                f"remediation ({', '.join(sorted(affected))}), the blast-radius limit is "
+                f"{state.node_limit}"
+            )
+            notes.append(GuardNote("blast_radius", "off", why))
+            escalate = escalate or why
+            breach = True
+
+    mode = state.mode(subject.incident_type, subject.environment)
+    if mode == AutomationMode.off:
+        notes.append(
+            GuardNote(
+                "mode",
+                "off",
+                f"automation mode off for {subject.incident_type} in {subject.environment}",
+            )
+        )
+    elif mode == AutomationMode.shadow:
+        notes.append(
+            GuardNote(
+                "mode",
+                "shadow",
+                f"automation mode shadow for {subject.incident_type} in {subject.environment}: "
+                f"recorded what would have been done ({decision}), nothing executed",
+            )
+        )
+    elif mode == AutomationMode.approval and auto:
+        notes.append(
+            GuardNote(
+                "mode",
+                "approval",
+                f"automation mode approval for {subject.incident_type} in "
+                f"{subject.environment}: automatic decisions ask",
+            )
+        )
+
+    for pause in state.pauses:
+        if pause.active(state.at) and pause.covers(
+            subject.environment, subject.incident_type, subject.namespace
+        ):
+            effect = state.pause_effect if auto else decision
+            notes.append(
+                GuardNote(
+                    "pause",
+                    effect,
+                    f"automation paused ({pause.id}, {pause.scope}, until "
+                    f"{pause.expires_at:%H:%M:%S}Z by {pause.created_by}): {pause.reason}",
+                )
+            )
+
+    if auto and state.storm_until is not None and state.at < state.storm_until:
+        notes.append(
+            GuardNote(
+                "storm_cooldown",
+                "approval",
+                f"storm cooldown after a blast-radius breach, until "
+                f"{state.storm_until:%H:%M:%S}Z: automatic actions wait",
+            )
+        )
+    if auto and state.blocking:
+        notes.append(
+            GuardNote(
+                "blocking_alert",
+                "approval",
+                f"blocking alert firing ({', '.join(sorted(state.blocking))}): "
+                "automatic actions wait",
+            )
+        )
+    if subject.action_class in WINDOWED_CLASSES and state.outside_windows():
+        notes.append(
+            GuardNote(
+                "action_window",
+                "approval",
+                f"outside the action windows: {subject.action} needs an approver who "
+                "overrides the window",
+            )
+        )
+
+    final, final_reason = decision, reason
+    for item in notes:
+        if STRICTNESS[item.decision] > STRICTNESS[final]:
+            final, final_reason = item.decision, item.reason
+    return Guarded(final, final_reason, decision, tuple(notes), escalate, breach)
+
+
+def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def firing_alerts(incidents: Iterable[Incident]) -> list[Mapping[str, str]]:
+    return [
+        alert.labels
+        for incident in incidents
+        for alert in incident.alerts.values()
+        if alert.status == "firing"
+    ]
+
+
+def subject_of(
+    incident: Incident, action: str, action_class: str, target: Mapping[str, str] | None
+) -> GuardSubject:
+    labels: Mapping[str, str] = incident.labels
+    if action in NODE_ACTIONS:
+        # every alert's labels: one of them may carry the node's role (the
+        # evidence collectors do not read node labels yet)
+        merged: dict[str, str] = {}
+        for alert in incident.alerts.values():
+            merged.update(alert.labels)
+        labels = {**merged, **incident.labels}
+    namespace = (target or {}).get("namespace") or incident.resource_scope.namespace
+    return GuardSubject(
+        incident_type=incident.incident_type,
+        environment=str(incident.environment),
+        action=action,
+        action_class=action_class,
+        target=target,
+        namespace=namespace or None,
+        labels=labels,
+    )
+
+
+class GuardRails:
+    """Builds ``GuardState`` snapshots from the store and keeps the storm key."""
+
+    def __init__(
+        self,
+        store: Store,
+        automation: AutomationBook,
+        settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.automation = automation
+        self.settings = settings
+        self.clock = clock
+        radius = settings.blast_radius
+        self.node_limit = node_limit(
+            radius.max_unhealthy_nodes, radius.max_unhealthy_percent, radius.cluster_nodes
+        )
+
+    def snapshot(self, at: datetime | None = None) -> GuardState:
+        now = at or self.clock()
+        open_incidents = [i for state in OPEN_STATES for i in self.store.incidents_in_state(state)]
+        # a recovering incident's alerts have all resolved: its node counts as healthy
+        unhealthy = frozenset(
+            i.resource_scope.name
+            for i in open_incidents
+            if i.incident_type in NODE_INCIDENT_TYPES
+            and i.resource_scope.kind == "node"
+            and i.state != IncidentState.recovering
+        )
+        blocking: set[str] = set()
+        for labels in firing_alerts(open_incidents):
+            if any(matches(s, labels) for s in self.settings.blocking_alerts):
+                blocking.add(labels.get("alertname", "alert"))
+        if len(unhealthy) > self.node_limit:
+            self.open_storm(now)
+        return GuardState(
+            at=now,
+            mode=lambda t, e: self.automation.mode(t, e)[0],
+            pauses=tuple(self.automation.active_pauses(now)),
+            pause_effect=self.settings.pause_effect,
+            windows=tuple(self.settings.action_windows),
+            blocking=tuple(sorted(blocking)),
+            unhealthy_nodes=unhealthy,
+            node_limit=self.node_limit,
+            storm_until=self.storm_until(now),
+        )
+
+    def open_storm(self, now: datetime) -> None:
+        """(Re)start the storm cooldown at ``now``."""
+        seconds = self.settings.blast_radius.storm_cooldown_seconds
+        if seconds <= 0:
+            return
+        self.store.delete_key(STORM_KEY)
+        self.store.set_if_absent(STORM_KEY, now.isoformat(), float(seconds))
+
+    def storm_until(self, now: datetime) -> datetime | None:
+        opened = self.store.get_key(STORM_KEY)
+        if opened is None:
+            return None
+        until = datetime.fromisoformat(opened) + timedelta(
+            seconds=self.settings.blast_radius.storm_cooldown_seconds
+        )
+        return until if now < until else None
+
+    def outside_windows(self, action_class: str, at: datetime | None = None) -> bool:
+        """Whether an action of ``action_class`` needs a window override now."""
+        if action_class not in WINDOWED_CLASSES or not self.settings.action_windows:
+            return False
+        moment = at or self.clock()
+        return not any(w.active(moment) for w in self.settings.action_windows)
+
+
+def explained(base: Mapping[str, Any], guarded: Guarded) -> dict[str, Any]:
+    """The explain answer of a decision with the guard rails applied: the
+    five policy layers unchanged, the guard rails in ``guards``."""
+    answer = dict(base)
+    answer["policy_decision"] = guarded.policy_decision
+    answer["decision"] = guarded.decision
+    answer["reason"] = guarded.reason
+    answer["guards"] = [n.as_json() for n in guarded.notes]
+    return answer

@@ -1,0 +1,68 @@
+"""At start, what Alertmanager already has firing.
+
+The responder learns of firing alerts from its webhook; one that started
+before the responder (or fired while it was down) would reach it only at
+Alertmanager's next repeat. With ``alertmanager_url`` set, the alerts that
+match a blocking selector are read from Alertmanager's ``/api/v2/alerts``
+at start and processed as if the webhook had delivered them, so that the
+guard rails hold from the first moment; their resolution arrives through
+the webhook as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from responder.guards.rails import matches
+from responder.incidents.processor import IncidentProcessor
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def firing_blocking_alerts(settings: Settings, timeout: float = 5.0) -> list[WebhookAlert]:
+    """Alertmanager's active, unsilenced, uninhibited alerts that match a
+    blocking selector; raises ``httpx.HTTPError`` when it cannot be read."""
+    if not settings.alertmanager_url or not settings.blocking_alerts:
+        return []
+    answer = httpx.get(
+        f"{settings.alertmanager_url.rstrip('/')}/api/v2/alerts",
+        params={"active": "true", "silenced": "false", "inhibited": "false"},
+        timeout=timeout,
+    )
+    answer.raise_for_status()
+    found: list[dict[str, Any]] = answer.json()
+    alerts = []
+    for raw in found:
+        labels = {str(k): str(v) for k, v in dict(raw.get("labels", {})).items()}
+        if not any(matches(s, labels) for s in settings.blocking_alerts):
+            continue
+        alerts.append(
+            WebhookAlert(
+                status="firing",
+                labels=labels,
+                annotations={str(k): str(v) for k, v in dict(raw.get("annotations", {})).items()},
+                startsAt=raw.get("startsAt"),
+                generatorURL=str(raw.get("generatorURL", "")),
+                fingerprint=str(raw.get("fingerprint", "")),
+            )
+        )
+    return alerts
+
+
+def seed_blocking_alerts(settings: Settings, processor: IncidentProcessor) -> int:
+    """Process the firing blocking alerts; how many. Never raises: a
+    responder starts without Alertmanager too (the webhook tells it later)."""
+    try:
+        alerts = firing_blocking_alerts(settings)
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("could not read firing alerts from %s: %s", settings.alertmanager_url, exc)
+        return 0
+    if alerts:
+        processor.process(WebhookPayload(version="4", status="firing", alerts=alerts))
+        log.info("blocking alerts firing at start: %s", ", ".join(a.alertname for a in alerts))
+    return len(alerts)

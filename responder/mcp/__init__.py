@@ -1,0 +1,1 @@
+"""The MCP server: an AI layer that stays inside the policy boundaries."""

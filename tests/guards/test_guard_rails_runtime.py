@@ -1,0 +1,461 @@
+"""The guard rails in a runtime wired as ``build_runtime`` wires it, acting
+through a real runner on an HTTP stub backend (every write that reaches the
+backend is counted), with an injected clock: pauses, automation modes, the
+blast radius and its storm cooldown, control-plane nodes, one node action
+at a time, action windows with the approver's override, blocking alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.http_stub import StubServer
+
+from responder.actions.models import ActionRequest
+from responder.app import build_runtime
+from responder.approvals.approvers import Approver
+from responder.guards.rails import NODE_ACTION_LOCK
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.policy.allowlist import Target
+from responder.runtime import Runtime
+from responder.settings import Settings
+from responder.store import IncidentFilter, open_store
+
+CONTAIN = frozenset({"delete_completed_pods", "suspend_cronjob", "scale_to_zero"})
+NODE = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # a Thursday
+BOB = Approver(name="bob", environments=frozenset({"demo"}))
+
+
+def disk(node: str, **extra: str) -> list[dict[str, str]]:
+    """The two alerts of a high-confidence disk-pressure incident on ``node``."""
+    return [
+        {
+            "alertname": "KubeNodePressure",
+            "condition": "DiskPressure",
+            "node": node,
+            "severity": "warning",
+            **extra,
+        },
+        {
+            "alertname": "NodeFilesystemAlmostOutOfSpace",
+            "instance": f"{node}:9100",
+            "nodename": node,
+            "mountpoint": "/",
+            "severity": "warning",
+        },
+    ]
+
+
+BLOCKER = {"alertname": "KubeAPIErrorBudgetBurn", "severity": "critical", "long": "1h"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def payload(alerts: list[dict[str, str]] | list[Mapping[str, str]], status: str = "firing") -> Any:
+    return WebhookPayload(
+        version="4",
+        status=status,
+        alerts=[
+            WebhookAlert(status=status, labels=dict(a), annotations={"summary": a["alertname"]})
+            for a in alerts
+        ],
+    )
+
+
+@pytest.fixture
+def backend() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+class Responder:
+    def __init__(self, backend: StubServer, tmp: Path, **settings: Any) -> None:
+        values: dict[str, Any] = {
+            "dry_run": False,
+            "action_timeout_seconds": 2.0,
+            "observation_poll_seconds": 60,
+        }
+        values.update(settings)
+        self.clock = Clock()
+        self.runtime: Runtime = build_runtime(
+            Settings.model_validate(values),
+            store=open_store(f"sqlite:///{tmp}/state.db"),
+            executors=[HttpExecutor(backend, CONTAIN | NODE)],
+            clock=self.clock,
+        )
+        self.backend = backend
+        assert self.runtime.automation is not None
+        self.automation = self.runtime.automation
+        self.automation.refresh_seconds = 0.0  # read the store every time: the test moves fast
+
+    def fire(self, alerts: list[dict[str, str]]) -> None:
+        self.runtime.processor.process(payload(alerts))
+
+    def resolve(self, alerts: list[dict[str, str]]) -> None:
+        self.runtime.processor.process(payload(alerts, "resolved"))
+
+    def poll(self) -> None:
+        self.clock.advance(61)
+        self.runtime.processor.observe_due()
+
+    def incident(self, node: str = "10.0.10.202") -> Incident:
+        found = [
+            i
+            for i in self.runtime.store.list_incidents(IncidentFilter())
+            if i.resource_scope.name == node
+        ]
+        assert len(found) == 1, found
+        return found[0]
+
+    def decision(self, action: str, node: str = "10.0.10.202") -> tuple[str, str]:
+        [rec] = [r for r in self.incident(node).recommended_actions if r.action == action]
+        return rec.decision, rec.reason
+
+    def asked(self, node: str = "10.0.10.202") -> set[str]:
+        assert self.runtime.approvals is not None
+        return {a.action for a in self.runtime.approvals.for_incident(self.incident(node).id)}
+
+    def ran(self, node: str = "10.0.10.202") -> list[tuple[str, str]]:
+        return [
+            (a.action, a.result)
+            for a in self.incident(node).executed_actions
+            if a.action != "notify_operator"
+        ]
+
+    def pause(self, **body: Any) -> str:
+        made = self.automation.pause(
+            {"reason": "change freeze", "duration_seconds": 600, **body}, "alice", "test"
+        )
+        return made.id
+
+    def set_mode(self, mode: str, incident_type: str = "node_disk_pressure") -> None:
+        self.automation.set_modes(
+            [{"incident_type": incident_type, "environment": "demo", "mode": mode}],
+            self.runtime.taxonomy.incident_types,
+            "alice",
+            "test",
+        )
+
+    def approve(self, action: str, node: str = "10.0.10.202", **options: Any) -> Any:
+        assert self.runtime.approvals is not None and self.runtime.desk is not None
+        [request] = [
+            a
+            for a in self.runtime.approvals.for_incident(self.incident(node).id)
+            if a.action == action and a.state == "pending"
+        ]
+        return self.runtime.desk.answer(request.id, "approve", BOB, "in_app", "bob", **options)
+
+    def close(self) -> None:
+        self.runtime.store.close()
+
+
+@pytest.fixture
+def make(backend: StubServer, tmp_path: Path) -> Iterator[Any]:
+    made: list[Responder] = []
+
+    def build(**settings: Any) -> Responder:
+        responder = Responder(backend, tmp_path, **settings)
+        made.append(responder)
+        return responder
+
+    yield build
+    for responder in made:
+        responder.close()
+
+
+# the baseline: without guard rails in the way the robot contains at once
+
+
+def test_without_guard_rails_auto_containment_runs(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.202"))
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+    assert applies(robot.backend) == 1
+
+
+# pause
+
+
+def test_while_paused_auto_becomes_approval_and_the_reason_is_on_the_trace(make: Any) -> None:
+    robot = make()
+    pause_id = robot.pause()
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    decision, reason = robot.decision("delete_completed_pods")
+    assert decision == "approval"
+    assert pause_id in reason and "change freeze" in reason
+    assert "delete_completed_pods" in robot.asked()
+    trace = [d for d in robot.incident().decisions if d["action"] == "delete_completed_pods"][-1]
+    assert trace["policy_decision"] == "auto"
+    assert [g["guard"] for g in trace["guards"]] == ["pause"]
+    assert len(trace["layers"]) == 5
+
+
+def test_a_pause_elsewhere_changes_nothing_here(make: Any) -> None:
+    robot = make()
+    robot.pause(environment="production")
+    robot.pause(incident_type="runtime_dependency_outage")
+    robot.pause(namespace="somewhere-else")
+    robot.fire(disk("10.0.10.202"))
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+def test_after_resume_the_next_poll_acts(make: Any) -> None:
+    robot = make()
+    pause_id = robot.pause()
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    assert robot.automation.resume(pause_id, "alice", "test") is not None
+    robot.poll()
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+def test_a_pause_that_ran_out_holds_nothing(make: Any) -> None:
+    robot = make()
+    robot.pause(duration_seconds=30)
+    robot.clock.advance(31)
+    robot.fire(disk("10.0.10.202"))
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+def test_the_pause_effect_may_be_shadow(make: Any) -> None:
+    robot = make(pause_effect="shadow")
+    robot.pause()
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    assert ("delete_completed_pods", "shadow") in robot.ran()
+    [shadow] = [
+        a
+        for a in robot.incident().executed_actions
+        if a.result == "shadow" and a.action == "delete_completed_pods"
+    ]
+    assert shadow.detail.startswith("would have run delete_completed_pods")
+    assert "change freeze" in shadow.detail
+
+
+# automation modes
+
+
+def test_shadow_mode_records_what_would_have_run_and_runs_nothing(make: Any) -> None:
+    robot = make()
+    robot.set_mode("shadow")
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    assert robot.asked() == set()
+    shadows = [a for a in robot.incident().executed_actions if a.result == "shadow"]
+    details = {(a.action, a.detail.split(" on ")[0]) for a in shadows}
+    # at low confidence (the first alert) the policy would have asked, at high
+    # confidence (both alerts) it would have run the containment itself
+    assert (
+        "delete_completed_pods",
+        "would have asked for an approval of delete_completed_pods",
+    ) in details
+    assert ("delete_completed_pods", "would have run delete_completed_pods") in details
+    assert ("cordon_node", "would have asked for an approval of cordon_node") in details
+    metric = robot.runtime.metrics.registry.get_sample_value(
+        "ops_shadow_decisions_total",
+        {
+            "incident_type": "node_disk_pressure",
+            "action": "delete_completed_pods",
+            "environment": "demo",
+            "decision": "auto",
+        },
+    )
+    assert metric == 1.0
+    # the next poll, inside the action's cooldown, records nothing new
+    robot.poll()
+    again = [a for a in robot.incident().executed_actions if a.result == "shadow"]
+    assert len(again) == len(shadows)
+    assert robot.incident().state == IncidentState.triaged
+
+
+def test_approval_mode_asks_even_for_auto_decisions(make: Any) -> None:
+    robot = make()
+    robot.set_mode("approval")
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    assert robot.decision("delete_completed_pods")[0] == "approval"
+    assert "delete_completed_pods" in robot.asked()
+
+
+def test_off_mode_neither_acts_nor_asks_but_still_notifies(make: Any) -> None:
+    robot = make()
+    robot.set_mode("off")
+    robot.fire(disk("10.0.10.202"))
+    assert applies(robot.backend) == 0
+    assert robot.asked() == set()
+    assert robot.decision("delete_completed_pods")[0] == "off"
+    assert robot.decision("notify_operator")[0] == "auto"
+    assert any(a.action == "notify_operator" for a in robot.incident().executed_actions)
+
+
+def test_a_mode_of_another_type_changes_nothing_here(make: Any) -> None:
+    robot = make()
+    robot.set_mode("off", incident_type="runtime_dependency_outage")
+    robot.fire(disk("10.0.10.202"))
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+# blast radius
+
+
+def test_a_node_action_beyond_the_blast_radius_is_refused_and_escalates(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.201"))
+    assert "cordon_node" in robot.asked("10.0.10.201")  # one node: the policy asks
+    robot.fire(disk("10.0.10.202"))
+    decision, reason = robot.decision("cordon_node", "10.0.10.202")
+    assert decision == "off"
+    assert "2 nodes unhealthy" in reason and "limit is 1" in reason
+    assert "cordon_node" not in robot.asked("10.0.10.202")
+    second = robot.incident("10.0.10.202")
+    assert second.state == IncidentState.escalated
+    assert "blast-radius" in second.timeline[-1].detail or any(
+        "blast-radius" in e.detail for e in second.timeline if e.event == "state:escalated"
+    )
+    # the approval asked on the first node no longer carries: re-decided, superseded
+    answer = robot.approve("cordon_node", "10.0.10.201")
+    assert answer.result == "superseded"
+    assert applies(robot.backend) == 1  # only the first incident's containment ran
+
+
+def test_the_breach_opens_a_storm_cooldown_that_holds_automatic_actions(make: Any) -> None:
+    robot = make(blast_radius={"storm_cooldown_seconds": 600})
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    # the second incident's containment waits (the breach was seen at its decision)
+    assert robot.decision("delete_completed_pods", "10.0.10.202")[0] == "approval"
+    assert "storm cooldown" in robot.decision("delete_completed_pods", "10.0.10.202")[1]
+    # the breach ends; the storm holds until its cooldown has passed
+    robot.resolve(disk("10.0.10.201"))
+    robot.clock.advance(300)
+    robot.poll()
+    assert robot.decision("delete_completed_pods", "10.0.10.202")[0] == "approval"
+    robot.clock.advance(300)
+    robot.poll()
+    assert robot.decision("delete_completed_pods", "10.0.10.202")[0] == "auto"
+
+
+def test_a_percentage_of_a_known_cluster_size_may_allow_more_nodes(make: Any) -> None:
+    robot = make(blast_radius={"cluster_nodes": 6})  # 34 % of 6 = 2 nodes
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    assert robot.decision("cordon_node", "10.0.10.202")[0] == "approval"
+    robot.fire(disk("10.0.10.203"))
+    assert robot.decision("cordon_node", "10.0.10.203")[0] == "off"
+
+
+def test_a_control_plane_node_is_never_acted_on(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.202", label_node_role_kubernetes_io_control_plane=""))
+    decision, reason = robot.decision("cordon_node")
+    assert decision == "off"
+    assert "control-plane" in reason
+    assert "cordon_node" not in robot.asked()
+    assert robot.incident().state == IncidentState.escalated
+
+
+def test_at_most_one_node_action_is_in_flight_cluster_wide(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.202"))
+    runner = robot.runtime.runner
+    assert runner is not None
+    incident = robot.incident()
+    # another replica's node action holds the lock
+    assert robot.runtime.store.set_if_absent(f"lock:{NODE_ACTION_LOCK}", "elsewhere", 30)
+    request = ActionRequest(
+        action="cordon_node", target=Target(kind="node", name="10.0.10.202"), incident_id="x"
+    )
+    before = applies(robot.backend)
+    run = runner.run(incident, request, "auto")
+    assert run.executed is None
+    assert "another node action is in flight" in run.note
+    assert applies(robot.backend) == before
+    robot.runtime.store.delete_key(f"lock:{NODE_ACTION_LOCK}")
+    run = runner.run(incident, request, "auto")
+    assert run.executed is not None and run.executed.result == "succeeded"
+
+
+# action windows
+
+
+def test_outside_the_windows_an_approval_needs_the_override(make: Any) -> None:
+    window = {"days": ["sat", "sun"], "start": time(2, 0), "end": time(4, 0), "timezone": "UTC"}
+    robot = make(action_windows=[window])
+    robot.fire(disk("10.0.10.202"))
+    assert "cordon_node" in robot.asked()
+    refused = robot.approve("cordon_node")
+    assert refused.result == "outside_window"
+    assert refused.status == 409
+    assert "override_window" in refused.detail
+    assert "cordon_node" in robot.asked()  # still pending
+    applied = applies(robot.backend)
+    answer = robot.approve("cordon_node", override_window=True)
+    assert answer.result == "executed", answer.detail
+    assert applies(robot.backend) == applied + 1
+    assert any("overriding the action windows" in e.detail for e in robot.incident().timeline)
+
+
+def test_inside_the_windows_an_approval_runs_without_override(make: Any) -> None:
+    window = {"days": ["thu"], "start": time(7, 0), "end": time(9, 0), "timezone": "UTC"}
+    robot = make(action_windows=[window])
+    robot.fire(disk("10.0.10.202"))
+    assert robot.approve("cordon_node").result == "executed"
+
+
+def test_windows_hold_no_contain_action(make: Any) -> None:
+    window = {"days": ["sat"], "start": time(2, 0), "end": time(4, 0), "timezone": "UTC"}
+    robot = make(action_windows=[window])
+    robot.fire(disk("10.0.10.202"))
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+# blocking alerts
+
+
+def test_a_firing_blocking_alert_makes_automatic_actions_wait(make: Any) -> None:
+    robot = make(blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}])
+    robot.fire([BLOCKER])
+    robot.fire(disk("10.0.10.202"))
+    decision, reason = robot.decision("delete_completed_pods")
+    assert decision == "approval"
+    assert "KubeAPIErrorBudgetBurn" in reason
+    assert applies(robot.backend) == 0
+    robot.resolve([BLOCKER])
+    robot.poll()
+    assert ("delete_completed_pods", "succeeded") in robot.ran()
+
+
+def test_a_refusal_found_on_a_poll_escalates_audits_and_notifies(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.201"))
+    first = robot.incident("10.0.10.201")
+    assert first.state == IncidentState.contained
+    notified = sum(1 for a in first.executed_actions if a.action == "notify_operator")
+    robot.fire(disk("10.0.10.202"))
+    robot.poll()
+    first = robot.incident("10.0.10.201")
+    assert first.state == IncidentState.escalated
+    assert sum(1 for a in first.executed_actions if a.action == "notify_operator") > notified
+    audited = robot.runtime.store.list_audit(subject=f"incident:{first.id}")
+    assert any(e.action == "incident.escalated" and "blast-radius" in e.detail for e in audited)
