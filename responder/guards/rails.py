@@ -38,7 +38,9 @@ from responder.incidents.lifecycle import OPEN_STATES, IncidentState
 from responder.incidents.models import Incident
 from responder.policy.rules import SuppressionWindow
 from responder.settings import Settings
-from responder.store import Store
+from responder.store import IncidentFilter, Store
+
+_SCAN_LIMIT = 100_000
 
 NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
 NODE_INCIDENT_TYPES = frozenset({"node_disk_pressure", "node_unreachable_or_notready"})
@@ -293,19 +295,30 @@ class GuardRails:
 
     def snapshot(self, at: datetime | None = None) -> GuardState:
         now = at or self.clock()
-        open_incidents = [i for state in OPEN_STATES for i in self.store.incidents_in_state(state)]
+        # Read on every decision, so only what is needed is read: the open node
+        # incidents (by type and state), and every open incident only when
+        # blocking-alert selectors are configured.
+        node_incidents = [
+            incident
+            for state in OPEN_STATES
+            if state != IncidentState.recovering
+            for incident_type in NODE_INCIDENT_TYPES
+            for incident in self.store.list_incidents(
+                IncidentFilter(state=state, incident_type=incident_type, limit=_SCAN_LIMIT)
+            )
+        ]
         # a recovering incident's alerts have all resolved: its node counts as healthy
         unhealthy = frozenset(
-            i.resource_scope.name
-            for i in open_incidents
-            if i.incident_type in NODE_INCIDENT_TYPES
-            and i.resource_scope.kind == "node"
-            and i.state != IncidentState.recovering
+            i.resource_scope.name for i in node_incidents if i.resource_scope.kind == "node"
         )
         blocking: set[str] = set()
-        for labels in firing_alerts(open_incidents):
-            if any(matches(s, labels) for s in self.settings.blocking_alerts):
-                blocking.add(labels.get("alertname", "alert"))
+        if self.settings.blocking_alerts:
+            open_incidents = [
+                i for state in OPEN_STATES for i in self.store.incidents_in_state(state)
+            ]
+            for labels in firing_alerts(open_incidents):
+                if any(matches(s, labels) for s in self.settings.blocking_alerts):
+                    blocking.add(labels.get("alertname", "alert"))
         if len(unhealthy) > self.node_limit:
             self.open_storm(now)
         return GuardState(
