@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,12 @@ def storm_store(tmp: Path) -> tuple[str, str, str]:
             for path in sorted(STORM.glob("0[1-4]-*.json")):
                 answer = client.post("/webhooks/alertmanager", json=json.loads(path.read_text()))
                 assert answer.status_code == 200, answer.text
-            while runtime.worker.drain_once():
-                pass
+            # the app's own worker runs too: wait until every entry is acked,
+            # whichever worker took it
+            deadline = time.monotonic() + 30
+            while runtime.store.queue_depth() and time.monotonic() < deadline:
+                runtime.worker.drain_once() or time.sleep(0.05)
+            assert runtime.store.queue_depth() == 0
         assert runtime.accounts is not None
         _, token = runtime.accounts.tokens.create("desk", Role.viewer, ["mcp"], "t", "t")
         _, other = runtime.accounts.tokens.create("api", Role.viewer, [], "t", "t")
