@@ -183,7 +183,13 @@ def run(incidents: int = INCIDENTS, repeat: int = REPEAT) -> list[str]:
             lines += _measure(url, repeat)
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                # its worker may be mid-way through polling 10,000 incidents
+                proc.kill()
+                proc.wait()
+                lines.append("(the responder did not stop within 10 s of SIGTERM; killed)")
     return lines
 
 

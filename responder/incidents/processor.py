@@ -342,15 +342,18 @@ class IncidentProcessor:
                 incident.record("exit_criteria", wanted, now)
         return observation
 
-    def observe_due(self) -> list[str]:
+    def observe_due(self, stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Re-observe, re-decide and act on the open incidents whose poll is due
         (each at most once per observation interval across replicas); an
-        incident whose lock is taken is skipped until the next call."""
+        incident whose lock is taken is skipped until the next call. ``stop``
+        ends the round early (the rest wait for the next call)."""
         if self.observer is None and self.act is None:
             return []
         polled: list[str] = []
         for state in POLLED_STATES:
             for candidate in self.store.incidents_in_state(state):
+                if stop():
+                    return polled
                 try:
                     planned = self._poll(candidate)
                     if planned is None:
@@ -522,12 +525,15 @@ class IncidentProcessor:
         if incident.firing_alerts == 0 and incident.state != IncidentState.recovering:
             incident.move_to(IncidentState.recovering, "all alerts resolved", now)
 
-    def sweep(self) -> list[str]:
+    def sweep(self, stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Resolve recovering incidents whose quiet period has passed.
 
-        An incident whose lock is taken is skipped; the next sweep looks again."""
+        An incident whose lock is taken is skipped; the next sweep looks again,
+        as it does for the rest when ``stop`` ends this one early."""
         resolved: list[str] = []
         for candidate in self.store.incidents_in_state(IncidentState.recovering):
+            if stop():
+                break
             try:
                 incident = self._resolve_if_quiet(candidate)
             except LockBusy:

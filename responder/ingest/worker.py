@@ -49,6 +49,9 @@ class QueueWorker:
         self._stopping = True
         self.wake.set()
 
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def run(self) -> None:
         self.running = True
         try:
@@ -92,8 +95,8 @@ class QueueWorker:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval_seconds
-            self.processor.sweep()
-            self.processor.observe_due()
+            self.processor.sweep(stop=self.stopping)
+            self.processor.observe_due(stop=self.stopping)
         return len(entries)
 
     def _handle(self, entry: QueueEntry) -> None:
