@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fixtures.clock import T0, Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
 
@@ -28,20 +28,8 @@ from responder.store import Store, held_lock
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Confidence, Environment, Severity
 
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 TAXONOMY = builtin_taxonomy()
 ACTIONS = frozenset({"delete_completed_pods", "scale_to_zero", "reboot_worker", "cordon_node"})
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -8,10 +8,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
 from fixtures.kube import KubeCluster, kube_cluster_fixture, seed_disk_pressure  # noqa: F401
@@ -39,18 +39,6 @@ FILESYSTEM = {
     "mountpoint": "/",
     "severity": "warning",
 }
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def payload(*alerts: Mapping[str, str], status: str = "firing") -> WebhookPayload:

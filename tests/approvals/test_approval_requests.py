@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import StubServer
 
@@ -28,17 +29,6 @@ DISK = {
     "severity": "warning",
 }
 NODE = {"kind": "node", "namespace": "", "name": "10.0.10.202"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:

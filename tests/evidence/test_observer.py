@@ -7,10 +7,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import StubServer
 from fixtures.processes import free_port
@@ -24,7 +24,6 @@ from responder.runtime import Runtime
 from responder.settings import DependencyEndpoint, Settings
 from responder.store import IncidentFilter, Store, held_lock
 
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 # an info-severity alert is a weak signal on its own
 REDIS_DOWN = {
     "alertname": "KubeDeploymentReplicasMismatch",
@@ -45,17 +44,6 @@ FILESYSTEM = {
     "mountpoint": "/",
     "severity": "warning",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fixtures.clock import T0, Clock
 
 from responder.incidents.classify import build_classifier
 from responder.incidents.lifecycle import IncidentState
@@ -22,8 +22,6 @@ from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Confidence, Environment
-
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 DISK_201 = {
     "alertname": "KubeNodePressure",
@@ -70,17 +68,6 @@ RECORD_FIELDS = {
     "updated_at",
     "fingerprints",
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

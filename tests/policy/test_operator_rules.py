@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixtures.clock import Clock
 
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import AlertOutcome, IncidentProcessor
@@ -576,17 +577,6 @@ DISK_201 = {
 }
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @dataclass
 class Pipeline:
     rig: Rig
@@ -611,7 +601,7 @@ def pipeline(rig: Rig, store: Store) -> Pipeline:
     settings = Settings()
     metrics = Metrics(lambda: store, lambda t: "infrastructure")
     stage = PolicyStage(rig.policy, SeverityRules(TAXONOMY, ENGINE))
-    clock = Clock()
+    clock = Clock(T0)
     processor = IncidentProcessor(
         store,
         TAXONOMY,
