@@ -405,6 +405,37 @@ ROWS: tuple[Row, ...] = (
                     ),
                 ),
                 unit=PER_HOUR,
+                width=12,
+            ),
+            Panel(
+                "bargauge",
+                "False positives marked",
+                "Verdicts of false positive people marked on incidents in the time range, by "
+                "incident type and kind: classification (the type was wrong) or action (the "
+                "recommended action was); the evidence against promoting a class "
+                "(ops_false_positives_total, GET /api/v1/automation/readiness).",
+                (
+                    q(
+                        "sum by (incident_type, kind) (increase(ops_false_positives_total"
+                        f"{{{BY_ENV_TYPE}}}[$__range]))",
+                        "{{incident_type}} ({{kind}})",
+                    ),
+                ),
+                width=12,
+            ),
+            Panel(
+                "timeseries",
+                "Guard refusals",
+                "Actions the runner refused at run time per hour, by guard (action_cap: a cap "
+                "on pods deleted or workloads scaled per window) (ops_guard_refusals_total).",
+                (
+                    q(
+                        "sum by (guard, incident_type) (rate(ops_guard_refusals_total"
+                        f"{{{BY_ENV_TYPE}}}[$__rate_interval])) * 3600",
+                        "{{guard}} ({{incident_type}})",
+                    ),
+                ),
+                unit=PER_HOUR,
                 width=24,
             ),
         ),

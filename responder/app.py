@@ -35,7 +35,9 @@ from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
+from responder.guards.readiness import MarkBook
 from responder.guards.seed import seed_blocking_alerts
+from responder.guards.storm import NodeStorms
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.webhook import alertmanager_webhook
@@ -190,7 +192,8 @@ def build_runtime(
         expiry_overrides=settings.approval_expiry_per_action,
     )
     runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
-    chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now))
+    chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now), guards)
+    stage.storms = NodeStorms(store, metrics, now, notifier=chatops.notifier)
     approvals.subscribe(chatops.notifier.approval_requested)
     health = [ChannelHealthCollector(store, chatops.chat_channels)] if chatops.chat_channels else []
     observer = Observer(
@@ -225,7 +228,7 @@ def build_runtime(
         lock_ttl_seconds=max(15.0, settings.collector_timeout_seconds + 5.0),
         guards=guards,
     )
-    worker = QueueWorker(store, processor, settings, metrics)
+    worker = QueueWorker(store, processor, settings, metrics, waiting=desk.run_waiting)
     return Runtime(
         settings=settings,
         taxonomy=taxonomy,
@@ -246,6 +249,7 @@ def build_runtime(
         approvers=ApproverDirectory(settings.approvers),
         automation=automation,
         guards=guards,
+        marks=MarkBook(store, automation, settings, metrics, now),
     )
 
 
@@ -304,6 +308,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/automation/pause/{pause_id}", automation.resume_pause, methods=["DELETE"]),
         Route("/api/v1/automation/modes", automation.get_modes, methods=["GET"]),
         Route("/api/v1/automation/modes", automation.put_modes, methods=["PUT"]),
+        Route("/api/v1/automation/readiness", automation.get_readiness, methods=["GET"]),
+        Route("/api/v1/incidents/{incident_id}/mark", automation.mark_incident, methods=["POST"]),
         Route("/api/v1/approvals", approvals_api.list_approvals, methods=["GET"]),
         Route("/api/v1/approvals/{approval_id}/approve", approvals_api.approve, methods=["POST"]),
         Route("/api/v1/approvals/{approval_id}/deny", approvals_api.deny, methods=["POST"]),

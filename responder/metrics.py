@@ -76,6 +76,13 @@ class Metrics:
             (*ACTION, "decision"),
             registry=r,
         )
+        self.false_positives = Counter(
+            "ops_false_positives",
+            "Verdicts of false positive a person marked on an incident, by kind "
+            "(classification: the incident type was wrong; action: the recommended action was).",
+            ("incident_type", "environment", "kind"),
+            registry=r,
+        )
         self.approvals_requested = Counter(
             "ops_approvals_requested", "Approval requests sent.", ACTION, registry=r
         )
@@ -89,6 +96,13 @@ class Metrics:
             "ops_policy_suppressions",
             "Notifications or actions suppressed by dedupe windows, cooldowns or policy.",
             ("incident_type", "environment", "reason"),
+            registry=r,
+        )
+        self.guard_refusals = Counter(
+            "ops_guard_refusals",
+            "Actions the runner refused at run time by guard (action_cap: a cap on pods "
+            "deleted or workloads scaled per window).",
+            ("incident_type", "environment", "guard"),
             registry=r,
         )
         self.chat_delivery_failures = Counter(

@@ -14,6 +14,7 @@ from responder.channels.build import ChatOps
 from responder.evidence.observer import Observer
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
+from responder.guards.readiness import MarkBook
 from responder.incidents.classify import Classifier
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.worker import QueueWorker
@@ -47,3 +48,4 @@ class Runtime:
     accounts: Accounts | None = None
     automation: AutomationBook | None = None
     guards: GuardRails | None = None
+    marks: MarkBook | None = None

@@ -217,6 +217,35 @@ class BlastRadiusSettings(BaseModel):
     )
 
 
+class ActionCapSettings(BaseModel):
+    """How much the robot may change per rolling window
+    (``responder/guards/caps.py``): pods deleted and workloads scaled down,
+    per namespace and per cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_seconds: int = Field(default=3600, ge=1)
+    pods_deleted_per_namespace: int = Field(default=50, ge=0)
+    pods_deleted_per_cluster: int = Field(default=200, ge=0)
+    workloads_scaled_per_namespace: int = Field(default=3, ge=0)
+    workloads_scaled_per_cluster: int = Field(default=10, ge=0)
+
+
+class PromotionBar(BaseModel):
+    """What a class (incident type x environment) must show before a person
+    promotes its automation mode (``responder/guards/readiness.py``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_shadow_decisions: int = Field(default=20, ge=0)
+    min_agreement: float = Field(
+        default=0.95, ge=0, le=1, description="share of action verdicts marked right"
+    )
+    rollback_free_days: int = Field(
+        default=14, ge=0, description="no rollback may fall within this many days"
+    )
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -260,8 +289,14 @@ class Settings(BaseModel):
     escalation_window_seconds: int | None = Field(
         default=None,
         gt=0,
-        description="a contained incident whose problem persists this long escalates; "
-        "None: the type's action retry cooldown (15 min)",
+        description="a contained incident whose problem persists this long escalates, and "
+        "the first step of every escalation ladder waits this long; None: the type's action "
+        "retry cooldown (15 min) and the ladder's own wait",
+    )
+    ladder_holds_asks: bool = Field(
+        default=False,
+        description="approval requests for the actions of later escalation-ladder steps wait "
+        "until the incident reaches their step; False: asked as soon as the policy says so",
     )
     approval_expiry_per_action: dict[str, int] = Field(
         default_factory=dict, description="action id -> seconds an approval request stays open"
@@ -278,7 +313,15 @@ class Settings(BaseModel):
         le=1.0,
         description="pauses and automation modes are read from the store at most this stale",
     )
+    chat_pause_minutes: int = Field(
+        default=60,
+        gt=0,
+        le=7 * 24 * 60,
+        description="how long a chat 'Pause automation' button pauses the incident's type",
+    )
     blast_radius: BlastRadiusSettings = Field(default_factory=BlastRadiusSettings)
+    action_caps: ActionCapSettings = Field(default_factory=ActionCapSettings)
+    promotion_bar: PromotionBar = Field(default_factory=PromotionBar)
     action_windows: list[SuppressionWindow] = Field(
         default_factory=list,
         description="recover and disruptive actions run only inside these windows "
@@ -406,7 +449,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         # Structured values (maps, lists, sections) are given as YAML/JSON text.
         annotation = str(field.annotation)
-        if "dict" in annotation or "list" in annotation or "Settings" in annotation:
+        section = isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        if "dict" in annotation or "list" in annotation or "Settings" in annotation or section:
             try:
                 values[name] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:

@@ -1,5 +1,5 @@
 """Access to ``/api/v1``: reads need ``viewer``, rule and automation (pauses,
-modes) changes ``operator``, anything else that writes ``admin`` (until a
+modes) changes and incident marks ``operator``, anything else that writes ``admin`` (until a
 route says otherwise).
 
 ``api_auth`` (``auto`` by default: on once any user or token exists) turns
@@ -23,7 +23,12 @@ from responder.store import StoreUnavailable
 PREFIX = "/api/v1/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: areas whose writes an operator may make; ``policy`` only computes (explain)
-WRITE_ROLES = {"rules": Role.operator, "automation": Role.operator, "policy": Role.viewer}
+WRITE_ROLES = {
+    "rules": Role.operator,
+    "automation": Role.operator,
+    "incidents": Role.operator,  # marks (POST /api/v1/incidents/{id}/mark)
+    "policy": Role.viewer,
+}
 SELF_GUARDED = frozenset({"approvals"})
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from responder.policy.allowlist import Target
 
-Result = Literal["succeeded", "failed", "dry_run", "skipped", "not_available"]
+Result = Literal["succeeded", "failed", "refused", "dry_run", "skipped", "not_available"]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,14 @@ and, unless the responder is in dry-run mode, applies the plan, each under a
 deadline. A dry run starts the cooldown too, so that a dry-run responder
 records what it would do as often as a live one would do it.
 
+Before applying, a plan that deletes pods or scales a workload down takes
+its share of the action caps (``responder/guards/caps.py``: per namespace
+and per cluster, per window). One that would exceed a cap is refused: a
+``refused`` entry saying which cap, its window and the count (so the act
+stage escalates the incident to a person, as for a refused drain), an
+``action.refused`` audit entry, and ``ops_guard_refusals_total{guard=
+"action_cap"}``. A dry run counts nothing.
+
 Every run that gets past these checks ends in an executed-action entry for
 the incident and an audit entry, and real runs count in
 ``ops_auto_remediations_total`` (and ``..._failed_total``). The caller puts
@@ -42,6 +50,7 @@ from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.actions.registry import ExecutorRegistry
 from responder.approvals.book import ApprovalBook, ApprovalError
 from responder.audit import AuditEntry
+from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
 from responder.incidents.models import ExecutedAction, Incident
 from responder.metrics import Metrics
@@ -62,6 +71,15 @@ class ActionRefused(RuntimeError):
 
 class ActionTimeout(RuntimeError):
     pass
+
+
+class _Capped(RuntimeError):
+    """The plan would exceed an action cap (raised between plan and apply)."""
+
+    def __init__(self, plan: Plan, why: str) -> None:
+        super().__init__(why)
+        self.plan = plan
+        self.why = why
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class ActionRunner:
         self.metrics = metrics
         self.approvals = approvals
         self.clock = clock
+        self.caps = ActionCaps(store, settings.action_caps, clock)
 
     def run(
         self,
@@ -201,9 +220,12 @@ class ActionRunner:
         self.store.delete_key(key)
         self.store.set_if_absent(key, now.isoformat(), float(window))
         if self.settings.effective_dry_run:
-            outcome = self._dry_run(executor, request)
+            outcome = self._dry_run(executor, request)  # counts nothing against the caps
         else:
-            outcome = self._apply(executor, request)
+            try:
+                outcome = self._apply(executor, request)
+            except _Capped as capped:
+                return self._capped(incident, request, capped.plan, capped.why, approval_id, actor)
         return self._record(incident, request, executor, outcome, approval_id, actor)
 
     def cooldown_for(self, incident: Incident, action: str) -> int:
@@ -241,12 +263,27 @@ class ActionRunner:
             plan = self._deadline(executor.plan, request, "plan")
         except Exception as exc:
             return ActionOutcome("failed", f"plan failed: {_reason(exc)}")
+        reservation: Reservation | None = None
+        usage = usage_of(plan)
+        if usage:
+            try:
+                reservation = self.caps.reserve(usage)
+            except CapExceeded as exc:
+                raise _Capped(plan, str(exc)) from exc
+            except CapsBusy as exc:
+                return ActionOutcome("skipped", f"not run: the action caps: {exc}", plan)
         try:
             outcome = self._deadline(executor.apply, plan, "apply")
         except Exception as exc:
-            return ActionOutcome("failed", f"apply failed: {_reason(exc)}", plan)
+            outcome = ActionOutcome("failed", f"apply failed: {_reason(exc)}", plan)
         if outcome.plan is None:
             outcome = ActionOutcome(outcome.result, outcome.detail, plan)
+        if reservation is not None:
+            try:
+                self.caps.settle(reservation, used_by(reservation.usage, outcome))
+            except CapsBusy as exc:
+                # the reservation stands: the caps count high, never low
+                log.warning("action caps not settled after %s: %s", request.action, exc)
         return outcome
 
     def _deadline(self, call: Callable[[A], T], argument: A, what: str) -> T:
@@ -340,6 +377,51 @@ class ActionRunner:
                 "action %s on %s failed: %s", request.action, target_key(request), outcome.detail
             )
         return ActionRun(request, outcome, executed)
+
+    def _capped(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        plan: Plan,
+        why: str,
+        approval_id: str | None,
+        actor: str,
+    ) -> ActionRun:
+        """The record of a run the action caps refused: a ``refused`` entry
+        (the incident escalates to a person) that says which cap."""
+        now = self.clock()
+        detail = f"refused by the action caps: {why}"
+        self.metrics.guard_refusals.labels(
+            incident.incident_type, str(incident.environment), "action_cap"
+        ).inc()
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface="worker",
+                action="action.refused",
+                subject=f"incident:{incident.id}",
+                after={
+                    "action": request.action,
+                    "target": request.target.as_dict(),
+                    "guard": "action_cap",
+                    "plan": plan.summary,
+                    "approval_id": approval_id,
+                },
+                detail=detail,
+                at=now,
+            )
+        )
+        log.warning("action %s on %s %s", request.action, target_key(request), detail)
+        executed = ExecutedAction(
+            action=request.action,
+            target=request.target.as_dict(),
+            actor=actor,
+            result="refused",
+            detail=detail[:2000],
+            at=now,
+            approval_id=approval_id,
+        )
+        return ActionRun(request, ActionOutcome("refused", detail, plan), executed, detail)
 
     def _refuse(self, incident: Incident, request: ActionRequest, actor: str, why: str) -> NoReturn:
         self.store.append_audit(

@@ -4,7 +4,9 @@
   through the ``ActionRunner`` (which adds dry-run, cooldown, lock, timeout
   and the record);
 - ``approval`` with a target: a pending approval request (spec section 14),
-  one per (incident, action, target) while it is pending;
+  one per (incident, action, target) while it is pending; with
+  ``ladder_holds_asks`` the processor holds back the asks of actions whose
+  escalation-ladder step has not come yet (``responder/incidents/ladder.py``);
 - ``shadow`` (the guard rails' automation mode, ``responder/guards/``):
   nothing runs and nobody is asked; a ``shadow`` entry in the executed
   actions says what would have been done, at most once per action cooldown
@@ -25,12 +27,14 @@ escalated incident is contained again only by a step a person approved).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from responder.actions.models import ActionOutcome, ActionRequest
 from responder.actions.runner import ActionRefused, ActionRun, ActionRunner, target_key
 from responder.approvals.book import ApprovalBook
+from responder.approvals.models import ApprovalRequest
 from responder.incidents.lifecycle import TRANSITIONS, IncidentState
 from responder.incidents.models import ExecutedAction, Incident, RecommendedAction
 from responder.policy.allowlist import Target
@@ -63,14 +67,20 @@ class ActStage:
         self.approvals = approvals
 
     def prepare(
-        self, incident: Incident, recommendations: list[RecommendedAction], now: datetime
+        self,
+        incident: Incident,
+        recommendations: list[RecommendedAction],
+        now: datetime,
+        held: Collection[str] = frozenset(),
     ) -> list[PlannedRun]:
-        """Request approvals and list the runs due; changes only ``incident``
-        and the approval documents."""
+        """Request approvals (but not for ``held`` actions) and list the runs
+        due; changes only ``incident`` and the approval documents."""
         planned: list[PlannedRun] = []
         for rec in recommendations:
             if rec.target is None or rec.action_class not in ASKING_CLASSES:
                 continue
+            if rec.decision == "approval":
+                continue  # asked below
             if rec.decision == "auto" and rec.action_class in ACTING_CLASSES:
                 request = ActionRequest(
                     action=rec.action,
@@ -84,14 +94,34 @@ class ActStage:
                 planned.append(PlannedRun(request, rec.decision, rec.action_class))
             elif rec.decision == "shadow":
                 self._shadow(incident, rec, now)
-            elif rec.decision == "approval":
-                created = self.approvals.request(incident, rec, why_now(incident, rec, now), now)
-                if created is not None:
-                    incident.record(
-                        "approval_requested", f"{created.id}: {created.prompt(now)}", now
-                    )
-        incident.approval_state = self.approvals.incident_state(incident.id, now)
+        self.ask(incident, recommendations, now, held)
         return planned
+
+    def ask(
+        self,
+        incident: Incident,
+        recommendations: list[RecommendedAction],
+        now: datetime,
+        held: Collection[str] = frozenset(),
+    ) -> list[ApprovalRequest]:
+        """Request approval for every ``approval`` decision with a target,
+        unless one is pending already or its action is ``held`` (its
+        escalation-ladder step has not come yet); return the new requests."""
+        created: list[ApprovalRequest] = []
+        for rec in recommendations:
+            if rec.decision != "approval" or rec.target is None:
+                continue
+            if rec.action_class not in ASKING_CLASSES:
+                continue
+            if rec.action in held:
+                note(incident, "approval_held", f"{rec.action} waits for its ladder step", now)
+                continue
+            approval = self.approvals.request(incident, rec, why_now(incident, rec, now), now)
+            if approval is not None:
+                incident.record("approval_requested", f"{approval.id}: {approval.prompt(now)}", now)
+                created.append(approval)
+        incident.approval_state = self.approvals.incident_state(incident.id, now)
+        return created
 
     def _shadow(self, incident: Incident, rec: RecommendedAction, now: datetime) -> None:
         """Record what the robot would have done, as often as it would have
@@ -183,11 +213,15 @@ class ActStage:
                 incident.executed_actions.append(run.executed)
             elif run.note:
                 note(incident, "action_skipped", run.note, now)
-        failed = [r for r in runs if r.executed is not None and r.executed.result == "failed"]
+        # a run a guard refused (the action caps) goes to a person like a failed one
+        failed = [
+            r for r in runs if r.executed is not None and r.executed.result in ("failed", "refused")
+        ]
         done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
         if failed:
             first = failed[0]
-            reason = f"{first.request.action} failed: {first.outcome.detail}"[:500]
+            verb = "was refused" if first.outcome.result == "refused" else "failed"
+            reason = f"{first.request.action} {verb}: {first.outcome.detail}"[:500]
             if move(incident, IncidentState.escalated, reason, now):
                 return Acted(escalated=True)
         elif done:
@@ -236,7 +270,10 @@ def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:
     else:
         minutes = int((now - incident.created_at).total_seconds() // 60)
         text = f"{problem} for {minutes}m"
+    ladder = ""
+    if incident.ladder is not None and incident.ladder.escalated_at is None:
+        ladder = f"; escalation ladder step {incident.ladder.step + 1} {incident.ladder.step_id}"
     return (
         f"{text} (severity {incident.severity}, confidence {incident.confidence}; "
-        f"policy: {rec.reason})"
+        f"policy: {rec.reason}{ladder})"
     )

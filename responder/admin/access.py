@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from responder.accounts.models import Principal, Role
 from responder.accounts.service import CSRF_HEADER, authenticate, csrf_matches, same_origin
+from responder.admin.banner import load_pauses
 
 PageHandler = Callable[[Request, Principal], Awaitable[Response]]
 ActionHandler = Callable[[Request, Principal, FormData], Awaitable[Response]]
@@ -51,6 +52,7 @@ def page(role: Role = Role.viewer) -> Callable[[PageHandler], Callable[[Request]
                 return refuse(
                     request, 403, f"This page needs the {role} role; you are {principal.role}."
                 )
+            await load_pauses(request)
             return await handler(request, principal)
 
         return run
@@ -76,6 +78,7 @@ def action(role: Role) -> Callable[[ActionHandler], Callable[[Request], Any]]:
                 return refuse(
                     request, 403, f"This needs the {role} role; you are {principal.role}."
                 )
+            await load_pauses(request)
             return await handler(request, principal, form)
 
         run.needs_role = role  # type: ignore[attr-defined]

@@ -1,22 +1,27 @@
-"""Incidents: a filtered, paged list and one incident's whole story."""
+"""Incidents: a filtered, paged list and one incident's whole story, with a
+person's mark on it (classification and recommended action right or a false
+positive, rolled back, a note: the evidence promotion is judged by)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
+from urllib.parse import quote
 
 import anyio.to_thread
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from responder.accounts.models import Principal
-from responder.admin.access import page, refuse
+from responder.accounts.models import Principal, Role
+from responder.admin.access import action, page, refuse
 from responder.admin.approval_pages import answer_notice, approval_rows
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
 from responder.approvals.models import ApprovalRequest
+from responder.guards.readiness import MarkError
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
 from responder.store import IncidentFilter, Store
@@ -24,6 +29,7 @@ from responder.taxonomy.models import Environment, Severity
 
 PAGE_SIZE = 50
 CHUNK = 200
+SURFACE = "admin"
 
 
 @dataclass(frozen=True)
@@ -152,27 +158,113 @@ async def incidents_list(request: Request, principal: Principal) -> Response:
     )
 
 
-@page()
-async def incident_detail(request: Request, principal: Principal) -> Response:
+MARK_FIELDS = ("classification", "action", "rolled_back", "note")
+VERDICTS = ("right", "false_positive")
+
+
+def _mark_values(mark: dict[str, Any] | None) -> dict[str, Any]:
+    """What the mark form shows: the current mark, or nothing marked."""
+    mark = mark or {}
+    return {
+        "classification": mark.get("classification") or "",
+        "action": mark.get("action") or "",
+        "rolled_back": bool(mark.get("rolled_back")),
+        "note": mark.get("note") or "",
+    }
+
+
+async def _incident_page(
+    request: Request,
+    principal: Principal,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> Response:
     admin = services(request)
     incident_id = request.path_params["incident_id"]
+    marks = admin.runtime.marks
 
-    def load() -> tuple[Incident | None, list[ApprovalRequest]]:
+    def load() -> tuple[Incident | None, list[ApprovalRequest], dict[str, Any] | None]:
         incident = admin.runtime.store.get_incident(incident_id)
-        if incident is None or admin.runtime.approvals is None:
-            return incident, []
-        return incident, admin.runtime.approvals.for_incident(incident_id)
+        if incident is None:
+            return None, [], None
+        mark = marks.get(incident_id) if marks is not None else None
+        if admin.runtime.approvals is None:
+            return incident, [], mark
+        return incident, admin.runtime.approvals.for_incident(incident_id), mark
 
-    incident, approvals = await anyio.to_thread.run_sync(load)
+    incident, approvals, mark = await anyio.to_thread.run_sync(load)
     if incident is None:
         return refuse(request, 404, f"No incident {incident_id!r}.")
     now = admin.now()
     return render(
         request,
         "incident.html",
+        status=status,
         incident=incident,
         approvals=approval_rows(approvals, now, admin.runtime.desk),
         answering=approver_for(principal, admin.runtime) is not None,
         notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),
+        marking=marks is not None,
+        mark=mark,
+        mark_values=values if values is not None else _mark_values(mark),
+        mark_errors=errors or {},
+        marked="marked" in request.query_params,
+        verdicts=VERDICTS,
     )
+
+
+@page()
+async def incident_detail(request: Request, principal: Principal) -> Response:
+    return await _incident_page(request, principal)
+
+
+def mark_body(values: dict[str, Any]) -> dict[str, Any]:
+    """The ``MarkBook.mark`` body the mark form describes: the whole mark
+    (marking again replaces the earlier one, so an unticked "rolled back"
+    is sent as false). Raises ``MarkError`` when nothing is marked."""
+    body: dict[str, Any] = {
+        name: values[name] for name in ("classification", "action") if values[name]
+    }
+    if not body and not values["rolled_back"]:
+        raise MarkError(
+            "classification",
+            "mark the classification or the action as right or false positive, or tick rolled back",
+        )
+    body["rolled_back"] = values["rolled_back"]
+    if values["note"]:
+        body["note"] = values["note"]
+    return body
+
+
+@action(Role.operator)
+async def incident_mark(request: Request, principal: Principal, form: FormData) -> Response:
+    """Mark the incident's classification and recommended action right or a
+    false positive (``MarkBook.mark``, as ``POST /api/v1/incidents/{id}/mark``)."""
+    marks = services(request).runtime.marks
+    if marks is None:
+        return refuse(request, 503, "Marking incidents is not available in this responder.")
+    incident_id = request.path_params["incident_id"]
+
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    values: dict[str, Any] = {
+        "classification": text("classification"),
+        "action": text("action"),
+        "rolled_back": form.get("rolled_back") == "on",
+        "note": text("note"),
+    }
+    try:
+        body = mark_body(values)
+        await anyio.to_thread.run_sync(
+            lambda: marks.mark(incident_id, body, principal.name, SURFACE)
+        )
+    except MarkError as exc:
+        field = exc.field if exc.field in MARK_FIELDS else "mark_form"
+        return await _incident_page(request, principal, 400, {field: exc.message}, values)
+    except LookupError:
+        return refuse(request, 404, f"No incident {incident_id!r}.")
+    return RedirectResponse(f"/admin/incidents/{quote(incident_id)}?marked=1#mark", 303)

@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from responder.accounts.models import Principal, Role
+from responder.admin.banner import pauses_in_force
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -33,6 +34,7 @@ NAV = (
     ("rules", "Rules", "/admin/rules", Role.viewer),
     ("incidents", "Incidents", "/admin/incidents", Role.viewer),
     ("approvals", "Approvals", "/admin/approvals", Role.viewer),
+    ("automation", "Automation", "/admin/automation", Role.viewer),
     ("channels", "Channels", "/admin/channels", Role.viewer),
     ("policy", "Policy", "/admin/policy", Role.viewer),
     ("audit", "Audit", "/admin/audit", Role.viewer),
@@ -88,6 +90,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             "nav": [n for n in NAV if principal and principal.can(n[3])],
             "static_url": admin.static.url,
             "can": (lambda role: principal is not None and principal.can(role)),
+            "pauses": pauses_in_force(request) if principal else [],
             **context,
         },
         status_code=status,

@@ -9,6 +9,12 @@
   every incident type and environment, with the document version;
 - ``PUT /api/v1/automation/modes`` ``{"modes": [{"incident_type",
   "environment", "mode"}, ...]}`` sets some (``If-Match``: the version read).
+- ``POST /api/v1/incidents/{id}/mark`` ``{"classification", "action",
+  "rolled_back", "note"}`` marks an incident's verdicts (200 with the mark;
+  404 unknown incident; 422 naming the field);
+- ``GET /api/v1/automation/readiness?incident_type=&environment=`` the
+  promotion bar and, per incident type and environment, the evidence and
+  whether it meets the bar (``responder/guards/readiness.py``).
 
 Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
 ``viewer``; every write is audited with the authenticated actor.
@@ -26,7 +32,9 @@ from starlette.responses import JSONResponse, Response
 from responder.api.errors import error
 from responder.api.rules import _actor
 from responder.guards.automation import AutomationBook, AutomationConflict, AutomationError
+from responder.guards.readiness import MarkBook, MarkError
 from responder.runtime import Runtime
+from responder.taxonomy.models import Environment
 
 
 def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:
@@ -131,6 +139,50 @@ async def put_modes(request: Request) -> Response:
     return JSONResponse(matrix)
 
 
+def _marks(request: Request) -> MarkBook | JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    if runtime.marks is None:
+        return error(503, "incident marks are not configured in this responder")
+    return runtime.marks
+
+
+async def mark_incident(request: Request) -> JSONResponse:
+    marks = _marks(request)
+    if isinstance(marks, JSONResponse):
+        return marks
+    body = await _body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    incident_id = request.path_params["incident_id"]
+    actor = _actor(request)
+    try:
+        mark = await anyio.to_thread.run_sync(marks.mark, incident_id, body, actor, "api")
+    except MarkError as exc:
+        return error(422, exc.message, exc.field)
+    except LookupError:
+        return error(404, f"no incident {incident_id!r}")
+    return JSONResponse(mark)
+
+
+async def get_readiness(request: Request) -> JSONResponse:
+    marks = _marks(request)
+    if isinstance(marks, JSONResponse):
+        return marks
+    unknown = sorted(set(request.query_params) - {"incident_type", "environment"})
+    if unknown:
+        return error(400, f"unknown query parameter {unknown[0]!r}", unknown[0])
+    environment = request.query_params.get("environment") or None
+    if environment is not None and environment not in {e.value for e in Environment}:
+        return error(
+            400,
+            f"environment must be one of {', '.join(e.value for e in Environment)}",
+            "environment",
+        )
+    incident_type = request.query_params.get("incident_type") or None
+    rows = await anyio.to_thread.run_sync(marks.readiness, incident_type, environment)
+    return JSONResponse({"bar": marks.settings.promotion_bar.model_dump(), "classes": rows})
+
+
 def automation_paths() -> dict[str, Any]:
     """The OpenAPI paths of pauses and automation modes."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -148,7 +200,98 @@ def automation_paths() -> dict[str, Any]:
             "mode": {"type": "string", "enum": ["off", "shadow", "approval", "auto"]},
         },
     }
+    verdict = {"type": ["string", "null"], "enum": ["right", "false_positive", None]}
+    mark: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "classification": {
+                **verdict,
+                "description": "was the incident type right?",
+            },
+            "action": {
+                **verdict,
+                "description": "was the recommended action (done or would have been) right?",
+            },
+            "rolled_back": {
+                "type": ["boolean", "null"],
+                "description": "a person had to undo what the robot did",
+            },
+            "note": {"type": ["string", "null"], "maxLength": 500},
+        },
+    }
     return {
+        "/api/v1/incidents/{incident_id}/mark": {
+            "post": {
+                "summary": "Mark an incident's classification and action right or a false "
+                "positive (replaces an earlier mark)",
+                "parameters": [
+                    {
+                        "name": "incident_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                **mark,
+                                "additionalProperties": False,
+                                "minProperties": 1,
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the mark",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    **mark,
+                                    "properties": {
+                                        **mark["properties"],
+                                        "incident_id": {"type": "string"},
+                                        "incident_type": {"type": "string"},
+                                        "environment": {"type": "string"},
+                                        "marked_by": {"type": "string"},
+                                        "marked_at": {"type": "string", "format": "date-time"},
+                                        "version": {"type": "integer"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "404": {"description": "no such incident", "content": error},
+                    "422": {"description": "invalid field", "content": error},
+                },
+            }
+        },
+        "/api/v1/automation/readiness": {
+            "get": {
+                "summary": "Per incident type and environment: shadow decisions, agreement, "
+                "false positives, rollbacks, and whether the promotion bar is met",
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": False,
+                        "schema": scope[name],
+                    }
+                    for name in ("incident_type", "environment")
+                ],
+                "responses": {
+                    "200": {
+                        "description": "bar, classes: [{incident_type, environment, mode, "
+                        "shadow_decisions, marked, agreement_rate, false_positive_rate, "
+                        "rollbacks, last_rollback_at, ready, missing, bar}]"
+                    },
+                    "400": {"description": "invalid query parameter", "content": error},
+                },
+            }
+        },
         "/api/v1/automation/pause": {
             "get": {
                 "summary": "Active automation pauses",

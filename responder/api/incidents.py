@@ -7,12 +7,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
+from responder.incidents.ladder import ladder_for, ladder_view
 from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
 from responder.runtime import Runtime
 from responder.store import IncidentFilter
 from responder.taxonomy.models import Environment
 
 MAX_LIMIT = 500
+
+
+def _record(runtime: Runtime, incident: Incident) -> dict[str, object]:
+    """The incident's record with its escalation ladder: steps, the current
+    one, when it was entered and when its wait ends."""
+    record = incident.to_record()
+    ladder = ladder_for(
+        runtime.taxonomy, incident.incident_type, runtime.settings.escalation_window_seconds
+    )
+    record["ladder"] = ladder_view(incident, ladder)
+    return record
 
 
 def _int(value: str | None, default: int, name: str, low: int, high: int) -> int:
@@ -52,7 +65,7 @@ async def list_incidents(request: Request) -> JSONResponse:
     incidents = await anyio.to_thread.run_sync(runtime.store.list_incidents, query)
     return JSONResponse(
         {
-            "incidents": [incident.to_record() for incident in incidents],
+            "incidents": [_record(runtime, incident) for incident in incidents],
             "count": len(incidents),
             "limit": limit,
             "offset": offset,
@@ -66,4 +79,4 @@ async def get_incident(request: Request) -> JSONResponse:
     incident = await anyio.to_thread.run_sync(runtime.store.get_incident, incident_id)
     if incident is None:
         return error(404, f"no incident {incident_id!r}")
-    return JSONResponse(incident.to_record())
+    return JSONResponse(_record(runtime, incident))

@@ -8,6 +8,13 @@ the key expires with the request. An expired request is asked again when
 the decision comes round again (the problem persists, nobody answered); a
 denied one is not asked again for the same incident.
 
+An approved node action that finds another node action in flight waits
+(``wait``): it stays approved, is listed in the ``approval-waits``
+collection, and runs once the node-action lock frees
+(``ApprovalDesk.run_waiting``). One that waits past its expiry lapses
+(approved → expired), one the robot should no longer act on is withdrawn
+(approved → superseded).
+
 How long a request stays open is ``expiry_seconds`` (10 min), or the
 action's own entry in ``expiry_overrides``. Listeners (the channels) hear of
 every new request; they are called under the incident's lock and must only
@@ -33,6 +40,7 @@ from responder.taxonomy.models import Taxonomy
 log = logging.getLogger(__name__)
 
 COLLECTION = "approvals"
+WAITS = "approval-waits"
 #: the moves that record who answered, when and how
 DECIDED = frozenset({"approved", "denied", "expired", "superseded"})
 #: how long a denial keeps the robot from asking again for the same incident
@@ -209,6 +217,42 @@ class ApprovalBook:
         (the incident resolved or the decision changed); ``reason`` says why."""
         return self._move(approval_id, ("pending",), "superseded", actor, reason, via)
 
+    def lapse(self, approval_id: str, reason: str) -> ApprovalRequest:
+        """approved → expired: a waiting approval outlived its expiry unrun."""
+        self.stop_waiting(approval_id)
+        return self._move(approval_id, ("approved",), "expired", "robot", reason)
+
+    def withdraw(self, approval_id: str, reason: str) -> ApprovalRequest:
+        """approved → superseded: the robot will not carry out a waiting
+        approval any more (the incident resolved or the decision changed)."""
+        self.stop_waiting(approval_id)
+        return self._move(approval_id, ("approved",), "superseded", "robot", reason)
+
+    # approved node actions waiting for the one in flight
+
+    def wait(self, approval: ApprovalRequest, why: str, now: datetime) -> None:
+        """Keep the approved ``approval`` waiting until it can run."""
+        self.store.put_document(
+            WAITS,
+            approval.id,
+            {"approval_id": approval.id, "why": why, "since": now.isoformat()},
+        )
+        self._audit("approval.waiting", approval, approval.state, why, now)
+
+    def waiting(self) -> list[tuple[ApprovalRequest, str]]:
+        """The approvals waiting to run, oldest first, with why they wait."""
+        found: list[tuple[str, ApprovalRequest, str]] = []
+        for _, doc in self.store.list_documents(WAITS):
+            approval = self.get(str(doc.get("approval_id", "")))
+            if approval is None:
+                self.store.delete_document(WAITS, str(doc.get("approval_id", "")))
+                continue
+            found.append((str(doc.get("since", "")), approval, str(doc.get("why", ""))))
+        return [(a, why) for _, a, why in sorted(found, key=lambda f: f[0])]
+
+    def stop_waiting(self, approval_id: str) -> None:
+        self.store.delete_document(WAITS, approval_id)
+
     def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
         """Use an approved request once, for exactly its incident, action and target."""
         approval = self.get(approval_id)
@@ -239,12 +283,14 @@ class ApprovalBook:
         version, doc = found
         approval = ApprovalRequest.model_validate(doc)
         current = approval.state_at(now)
-        if current not in allowed or (target == "expired" and approval.state != "pending"):
+        lapsing = target == "expired" and approval.state not in ("pending", "approved")
+        if current not in allowed or lapsing:
             raise ApprovalError(f"approval {approval_id} is {current}, not {' or '.join(allowed)}")
         if target == "executed" and now >= approval.expires_at:
             raise ApprovalError(f"approval {approval_id} expired at {approval.expires_at}")
         update: dict[str, Any] = {"state": target}
-        if target in DECIDED:
+        # a waiting approval that lapses or is withdrawn keeps who approved it
+        if target in DECIDED and approval.state == "pending":
             update |= {
                 "decided_by": actor,
                 "decided_at": now,

@@ -10,6 +10,14 @@ the policy decide otherwise supersedes the request, and the robot says why
 instead of acting. An expired request cannot be approved. A denial is kept,
 and the approval book does not ask again for the same incident.
 
+An approved node action (cordon, drain, reboot, replace) that finds another
+node action in flight (the ``node-action`` lock) waits: the answer is
+``waiting`` and names the action in flight, the request stays approved and
+unrun, and ``run_waiting`` (called by the queue worker on every round) runs
+it once the lock frees, after looking again as for an answer. Replicas
+racing for it are kept to one run by the runner's locks and the book's
+compare-and-set on the request (approved → executed).
+
 Every answer ends in the audit log (the book's moves, the runner's
 ``action.*`` entries, ``approval.answer_refused`` for the refused ones), in
 ``ops_approval_answers_total`` and, through ``announce``, in the request's
@@ -30,7 +38,7 @@ from responder.approvals.approvers import Approver
 from responder.approvals.book import ApprovalBook, ApprovalError, target_key
 from responder.approvals.models import ApprovalRequest
 from responder.audit import AuditEntry
-from responder.guards.rails import GuardRails
+from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS, GuardRails
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
 from responder.incidents.processor import IncidentProcessor
@@ -57,7 +65,10 @@ _STATUS = {
     "unknown": 404,
     "busy": 503,
     "outside_window": 409,
+    "waiting": 202,
 }
+#: what the node action the desk runs is, while it runs (names it to the ones that wait)
+NODE_ACTION_CURRENT = "node-action:current"
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,9 @@ class Answer:
     ``refused`` (the runner would not run it), ``denied``, ``superseded``,
     ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``,
     ``outside_window`` (a recover or disruptive action outside the action
-    windows, approved without ``override_window``: the request stays pending)."""
+    windows, approved without ``override_window``: the request stays pending),
+    ``waiting`` (an approved node action waits for the node action in flight:
+    the request stays approved and runs when that one ends)."""
 
     result: str
     detail: str
@@ -277,19 +290,25 @@ class ApprovalDesk:
                 self.store.save_incident(incident)
         except LockBusy:
             return Answer("busy", "the incident is busy; answer again in a moment", approval)
-        run = self._run(incident, granted, approver)
+        in_flight = self._node_action_in_flight(granted.action)
+        run = None if in_flight else self._run(incident, granted, approver.name)
+        if run is None or self._still_waiting(granted, run):
+            return self._wait(granted, in_flight or self._in_flight_name())
         self._record(incident.id, run)
-        final = self.book.get(granted.id) or granted
+        return self._finish(incident.id, self.book.get(granted.id) or granted, run)
+
+    def _finish(self, incident_id: str, final: ApprovalRequest, run: ActionRun) -> Answer:
+        """Announce how the approved action ended and notify the incident's update."""
         raw: str = run.executed.result if run.executed is not None else run.outcome.result
         result = {"succeeded": "executed", "not_available": "skipped"}.get(raw, raw)
-        detail = f"{granted.action_name.lower()} {granted.target_label}: {run.outcome.detail}"
+        detail = f"{final.action_name.lower()} {final.target_label}: {run.outcome.detail}"
         self._announce(final, detail)
         if self.notify is not None:
-            fresh = self.store.get_incident(incident.id)
+            fresh = self.store.get_incident(incident_id)
             if fresh is not None:
                 self.notify(
                     fresh,
-                    f"updated: {granted.action} approved by {approver.name}, {result}",
+                    f"updated: {final.action} approved by {final.decided_by}, {result}",
                     self.clock(),
                 )
         return Answer(result, detail, final)
@@ -326,7 +345,122 @@ class ApprovalDesk:
             f"on the current evidence the robot no longer recommends {approval.action} on {wanted}"
         )
 
-    def _run(self, incident: Incident, approval: ApprovalRequest, approver: Approver) -> ActionRun:
+    # approved node actions waiting for the one in flight
+
+    def run_waiting(self) -> list[Answer]:
+        """Run the approved node actions that wait, each once, as soon as no
+        node action is in flight (the oldest first; one per call can take the
+        lock). Returns how each one that ended its wait ended."""
+        ended: list[Answer] = []
+        for approval, _why in self.book.waiting():
+            if self._node_action_in_flight(approval.action):
+                break  # still in flight: all of them wait
+            answer = self._run_waiting(approval)
+            if answer is not None:
+                ended.append(answer)
+                self.metrics.approval_answers.labels(
+                    approval.decided_via or "worker", answer.result
+                ).inc()
+        return ended
+
+    def _run_waiting(self, approval: ApprovalRequest) -> Answer | None:
+        now = self.clock()
+        if approval.state != "approved":
+            self.book.stop_waiting(approval.id)  # carried out (or ended) elsewhere
+            return None
+        if now >= approval.expires_at:
+            return self._end_wait(approval, "expired", "waited past its expiry, not carried out")
+        snapshot = self.store.get_incident(approval.incident_id)
+        if snapshot is None:
+            return self._end_wait(approval, "superseded", "the incident no longer exists")
+        try:
+            with held_lock(
+                self.store,
+                f"incident:{snapshot.correlation_key}",
+                self.lock_ttl_seconds,
+                _LOCK_WAIT_SECONDS,
+            ):
+                incident = self.store.get_incident(approval.incident_id)
+                if incident is None:
+                    return self._end_wait(approval, "superseded", "the incident no longer exists")
+                why_not = self._why_not_now(incident, approval, now)
+                ended = None
+                if why_not is not None:
+                    ended = self._end_wait(approval, "superseded", why_not, incident)
+                incident.approval_state = self.book.incident_state(incident.id, now)
+                self.store.save_incident(incident)
+                if ended is not None:
+                    return ended
+        except LockBusy:
+            return None  # the incident is busy: the next round looks again
+        run = self._run(incident, approval, approval.decided_by or "approver")
+        if self._still_waiting(approval, run):
+            return None
+        self.book.stop_waiting(approval.id)
+        if run.executed is None and (self.book.get(approval.id) or approval).state != "approved":
+            return None  # another replica carried it out
+        self._record(incident.id, run)
+        return self._finish(incident.id, self.book.get(approval.id) or approval, run)
+
+    def _end_wait(
+        self, approval: ApprovalRequest, result: str, why: str, incident: Incident | None = None
+    ) -> Answer:
+        """End the wait of ``approval`` unrun (``result``: expired or superseded);
+        recorded on ``incident`` when the caller holds its lock, else on a fresh copy."""
+        try:
+            ended = (
+                self.book.lapse(approval.id, why)
+                if result == "expired"
+                else self.book.withdraw(approval.id, why)
+            )
+        except ApprovalError as exc:
+            self.book.stop_waiting(approval.id)
+            return Answer("already_answered", str(exc), self.book.get(approval.id) or approval)
+        event, detail = f"approval_{result}", f"{approval.id}: {approval.action} not run: {why}"
+        if incident is not None:
+            incident.record(event, detail, self.clock())
+        else:
+            self._on_incident(
+                approval.incident_id, lambda found, now: found.record(event, detail, now)
+            )
+        self._announce(ended, why)
+        return Answer(result, f"the robot did not act: {why}", ended)
+
+    def _wait(self, approval: ApprovalRequest, in_flight: str) -> Answer:
+        detail = (
+            f"{approval.action_name.lower()} {approval.target_label} approved; it waits while "
+            f"{in_flight} is in flight (one node action at a time) and runs when that ends"
+        )
+        self.book.wait(approval, detail, self.clock())
+        self._on_incident(
+            approval.incident_id,
+            lambda incident, now: incident.record(
+                "approval_waiting", f"{approval.id}: {detail}", now
+            ),
+        )
+        self._announce(approval, detail)
+        return Answer("waiting", detail, self.book.get(approval.id) or approval)
+
+    def _node_action_in_flight(self, action: str) -> str | None:
+        """What node action is in flight when ``action`` is one and must wait, or None."""
+        if action not in NODE_ACTIONS or self.store.get_key(f"lock:{NODE_ACTION_LOCK}") is None:
+            return None
+        return self._in_flight_name()
+
+    def _in_flight_name(self) -> str:
+        return self.store.get_key(NODE_ACTION_CURRENT) or "another node action"
+
+    def _still_waiting(self, approval: ApprovalRequest, run: ActionRun) -> bool:
+        """The runner found the node-action lock held: nothing ran, the
+        approval was not used (it is used up only once the locks are held)."""
+        if approval.action not in NODE_ACTIONS or run.executed is not None:
+            return False
+        if run.acted_elsewhere or run.outcome.result != "skipped":
+            return False
+        current = self.book.get(approval.id)
+        return current is not None and current.state == "approved"
+
+    def _run(self, incident: Incident, approval: ApprovalRequest, actor: str) -> ActionRun:
         request = ActionRequest(
             action=approval.action,
             target=Target(
@@ -336,17 +470,29 @@ class ApprovalDesk:
             ),
             incident_id=incident.id,
         )
+        described = None
+        if approval.action in NODE_ACTIONS:
+            described = (
+                f"{approval.action} on {approval.target_label} (incident {incident.id}, "
+                f"approved by {actor})"
+            )
+            ttl = 2 * self.runner.settings.action_timeout_seconds + 30
+            if not self.store.set_if_absent(NODE_ACTION_CURRENT, described, ttl):
+                described = None
         try:
             return self.runner.run(
                 incident,
                 request,
                 "approval",
                 approval_id=approval.id,
-                actor=approver.name,
+                actor=actor,
                 cooldown_seconds=self.processor.decide.cooldown_override(incident, self.clock()),
             )
         except ActionRefused as exc:
             return ActionRun(request, ActionOutcome("skipped", str(exc)), None, str(exc))
+        finally:
+            if described is not None:
+                self.store.delete_key(NODE_ACTION_CURRENT, expected=described)
 
     def _record(self, incident_id: str, run: ActionRun) -> None:
         """Put the run on a fresh copy of the incident, under its lock."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from responder.channels.buttons import Button
+
 ChannelName = Literal["slack", "telegram"]
 
 
@@ -38,12 +40,14 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One message for one chat. ``approval_id`` adds Approve / Deny buttons
-    for that request; ``thread`` is the id of the message to reply under."""
+    """One message for one chat with its ``buttons`` (``channels/buttons.py``:
+    Approve / Deny on an approval request, Pause automation on an incident,
+    Right / False positive on its resolution, Resume on a pause); ``thread``
+    is the id of the message to reply under."""
 
     chat: str
     text: str
-    approval_id: str | None = None
+    buttons: tuple[Button, ...] = ()
     thread: str | None = None
 
 

@@ -20,6 +20,7 @@ from responder.channels.notifier import Notifier
 from responder.channels.routing import Router, parse_channel
 from responder.channels.slack import SlackChannel
 from responder.channels.telegram import TelegramChannel
+from responder.guards.rails import GuardRails
 from responder.incidents.models import Incident
 from responder.metrics import Metrics
 from responder.policy.engine import History, PolicyEngine
@@ -93,8 +94,11 @@ def build_chatops(
     metrics: Metrics,
     clock: Callable[[], datetime],
     policies: Callable[[Incident], Sequence[NotificationPolicy]] = lambda incident: (),
+    guards: GuardRails | None = None,
 ) -> ChatOps:
-    """The channels of ``settings``; raises ``ValueError`` naming a bad route."""
+    """The channels of ``settings``; raises ``ValueError`` naming a bad route.
+    ``guards``: the pauses shown on notifications and the action windows
+    that give approval requests their "Approve outside window" button."""
     config = settings.channels
     for route in config.routes:
         for spec in route.channels:
@@ -125,7 +129,7 @@ def build_chatops(
     inbox = Inbox(store)
     router = Router(config, chats, policies)
     return ChatOps(
-        notifier=Notifier(store, metrics, config, channels, router, inbox, clock),
+        notifier=Notifier(store, metrics, config, channels, router, inbox, clock, guards=guards),
         inbox=inbox,
         slack=slack,
         telegram=telegram,

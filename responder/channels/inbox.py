@@ -30,8 +30,19 @@ class Inbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def incident(self, incident: Incident, why: str, text: str, now: datetime) -> None:
-        """Record a notification: the entry now shows ``text``."""
+    def incident(
+        self,
+        incident: Incident,
+        why: str,
+        text: str,
+        now: datetime,
+        *,
+        detail: str | None = None,
+        paused_until: datetime | None = None,
+    ) -> None:
+        """Record a notification: the entry now shows ``text``; its event
+        says ``detail`` (default: ``text``). ``paused_until``: a pause of
+        automation covers the incident until then."""
         attention = incident.incident_type == "chatops_delivery_failure"
 
         def change(doc: dict[str, Any]) -> None:
@@ -45,11 +56,13 @@ class Inbox:
                     "state": str(incident.state),
                     "text": text,
                     "attention": attention or doc.get("attention", False),
+                    "automation_paused_until": paused_until.isoformat() if paused_until else None,
                     "updated_at": now.isoformat(),
                 }
             )
             doc.setdefault("created_at", now.isoformat())
-            _append(doc, "events", {"at": now.isoformat(), "event": why, "detail": text})
+            event = {"at": now.isoformat(), "event": why, "detail": detail or text}
+            _append(doc, "events", event)
 
         self._change(incident.id, change)
 

@@ -10,7 +10,14 @@ One delivery thread per process then, for every message:
   thread; later notifications edit the head to the incident's current text
   and reply under it, approval requests are replies too, and an answer
   edits the request's message with the outcome (buttons removed) — one
-  incident is one thread, never a repeat;
+  incident is one thread, never a repeat; its resolution is a reply in
+  every thread it has (with Right / False positive buttons), and so is a
+  pause made from its Pause automation button (with a Resume button);
+- **buttons**: ``channels/buttons.py`` says which; an incident's head has
+  Pause automation until it resolves, an approval request outside the
+  action windows gets "Approve outside window";
+- **pauses shown**: while a pause covers an incident, its notifications
+  say until when (chat and inbox);
 - **retries**: a failure the channel calls retryable is tried again with
   exponential backoff (or after the platform's ``Retry-After``), up to
   ``channels.retry_attempts`` (once only while the channel is known to be
@@ -43,8 +50,18 @@ from responder.approvals.models import ApprovalRequest
 from responder.audit import AuditEntry
 from responder.channels import render
 from responder.channels.base import Channel, DeliveryFailed, MessageRef, OutgoingMessage
+from responder.channels.buttons import (
+    Button,
+    approval_buttons,
+    incident_buttons,
+    pause_buttons,
+    resolved_buttons,
+)
 from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
+from responder.guards.automation import Pause
+from responder.guards.rails import GuardRails
+from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
 from responder.metrics import Metrics
 from responder.settings import ChannelSettings
@@ -54,6 +71,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MESSAGES = "chat_messages"
+#: the chats an incident has a thread in (``destinations``)
+THREADS = "chat_threads"
 THREAD_TTL_SECONDS = 30 * 24 * 3600.0
 DOWN_TTL_SECONDS = 6 * 3600.0
 MAX_QUEUE = 10_000
@@ -72,15 +91,34 @@ class Post:
     event: str
     destinations: tuple[Destination, ...]
     approval_id: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A new message in every thread the incident has (its resolution, a
+    pause made from its button), remembered under ``key`` to be edited."""
+
+    kind: Literal["resolved", "pause"]
+    incident_id: str
+    key: str
+    text: str
+    buttons: tuple[Button, ...]
+    head_text: str | None = None
+    """new text (and no buttons) for the thread's head, or None to leave it"""
 
 
 @dataclass(frozen=True)
 class Edit:
-    """New text for every message an approval request was posted as."""
+    """New text for every message posted under ``key`` (an approval
+    request's id, ``resolved:<incident>``, ``pause:<pause>``). ``append``:
+    the text is the one the messages were posted with plus this line."""
 
-    approval_id: str
+    key: str
     incident_id: str
     text: str
+    buttons: tuple[Button, ...] = ()
+    append: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +134,7 @@ class HealthChange:
     channels_down: tuple[str, ...]
 
 
-Job = Post | Edit | _Flush | None
+Job = Post | Reply | Edit | _Flush | None
 
 
 class Notifier:
@@ -112,6 +150,7 @@ class Notifier:
         *,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        guards: GuardRails | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -122,6 +161,7 @@ class Notifier:
         self.clock = clock
         self.sleep = sleep
         self.monotonic = monotonic
+        self.guards = guards
         self.on_health: Callable[[HealthChange], None] | None = None
         self._queue: queue.Queue[Job] = queue.Queue(MAX_QUEUE)
         self._thread: threading.Thread | None = None
@@ -133,10 +173,12 @@ class Notifier:
 
     def incident(self, incident: Incident, why: str, now: datetime) -> None:
         """Tell operators about ``incident`` (``why``: opened, updated, escalated …)."""
-        text = render.incident_text(incident, why)
-        self.inbox.incident(incident, why, text, now)
+        paused_until = self.paused_until(incident, now)
+        text = render.incident_text(incident, why, paused_until)
+        self.inbox.incident(incident, why, text, now, paused_until=paused_until)
         if not self.channels:
             return
+        resolved = incident.state == IncidentState.resolved
         self._put(
             Post(
                 kind="incident",
@@ -144,14 +186,100 @@ class Notifier:
                 incident_type=incident.incident_type,
                 environment=str(incident.environment),
                 text=text,
-                event=render.incident_event(incident, why),
+                event=render.incident_event(incident, why, paused_until),
                 destinations=tuple(self.router.for_incident(incident)),
+                buttons=() if resolved else incident_buttons(incident.id),
             )
         )
+
+    def resolved(self, incident: Incident, now: datetime) -> None:
+        """Say in the incident's threads (and the inbox) that it resolved,
+        with the Right / False positive buttons (called under its lock)."""
+        try:
+            head = render.incident_text(incident, "resolved")
+            text = render.resolved_text(incident, now)
+            self.inbox.incident(incident, "resolved", head, now, detail=text)
+        except StoreUnavailable:
+            raise
+        except Exception:  # telling operators must never keep an incident from resolving
+            log.exception("incident %s: announcing the resolution failed", incident.id)
+            return
+        if not self.channels:
+            return
+        self._put(
+            Reply(
+                kind="resolved",
+                incident_id=incident.id,
+                key=f"resolved:{incident.id}",
+                text=text,
+                buttons=resolved_buttons(incident.id),
+                head_text=head,
+            )
+        )
+
+    def marked(self, incident_id: str, mark: Mapping[str, Any], via: str) -> None:
+        """Show on the resolution's messages who marked the incident, and how."""
+        line = render.marked_line(mark, via, self.clock())
+        self.inbox.event(incident_id, "incident_marked", line, self.clock())
+        if not self.channels:
+            return
+        key = f"resolved:{incident_id}"
+        self._put(Edit(key, incident_id, "", resolved_buttons(incident_id), append=line))
+
+    def paused(self, incident: Incident, pause: Pause, who: str, via: str) -> None:
+        """Answer a Pause automation press in the incident's threads, with
+        a Resume button."""
+        effect = self.guards.settings.pause_effect if self.guards is not None else "approval"
+        text = render.pause_text(pause, who, via, effect)
+        self.inbox.event(incident.id, "automation_paused", text, self.clock())
+        if not self.channels:
+            return
+        self._put(
+            Reply(
+                kind="pause",
+                incident_id=incident.id,
+                key=f"pause:{pause.id}",
+                text=text,
+                buttons=pause_buttons(pause.id),
+            )
+        )
+
+    def resumed(self, pause: Pause, incident_id: str | None, who: str, via: str) -> None:
+        """Show on the pause's messages that it was lifted (buttons removed)."""
+        line = render.resumed_line(who, via, self.clock())
+        if incident_id is not None:
+            self.inbox.event(incident_id, "automation_resumed", line, self.clock())
+        if not self.channels:
+            return
+        self._put(Edit(f"pause:{pause.id}", incident_id or "", "", (), append=line))
+
+    def pause_incident(self, pause_id: str) -> str | None:
+        """The incident whose button made the pause (None: made elsewhere)."""
+        found = self.store.get_document(MESSAGES, f"pause:{pause_id}")
+        return str(found[1]["incident_id"]) if found and found[1].get("incident_id") else None
+
+    def paused_until(self, incident: Incident, now: datetime) -> datetime | None:
+        """Until when the pauses covering ``incident`` hold it (the latest
+        expiry), or None when none does."""
+        if self.guards is None:
+            return None
+        try:
+            pauses = self.guards.automation.active_pauses(now)
+        except Exception:  # a notification goes out even when pauses cannot be read
+            log.exception("notifier: the pauses could not be read")
+            return None
+        scope = incident.resource_scope
+        covering = [
+            p.expires_at
+            for p in pauses
+            if p.covers(str(incident.environment), incident.incident_type, scope.namespace)
+        ]
+        return max(covering, default=None)
 
     def approval_requested(self, approval: ApprovalRequest, incident: Incident) -> None:
         """Post a new approval request with its buttons (a book listener)."""
         text = render.approval_text(approval, approval.requested_at)
+        outside = self.guards is not None and self.guards.outside_windows(approval.action_class)
         self.inbox.event(incident.id, "approval_requested", text, approval.requested_at)
         if not self.channels:
             return
@@ -166,7 +294,18 @@ class Notifier:
                 f"{approval.target_label}",
                 destinations=tuple(self.router.for_approval(incident)),
                 approval_id=approval.id,
+                buttons=approval_buttons(approval.id, outside),
             )
+        )
+
+    def offer_window_override(self, approval: ApprovalRequest) -> None:
+        """Give the request's messages the "Approve outside window" button
+        (the window closed after it was asked)."""
+        if not self.channels:
+            return
+        text = render.approval_text(approval, approval.requested_at)
+        self._put(
+            Edit(approval.id, approval.incident_id, text, approval_buttons(approval.id, True))
         )
 
     def approval_answered(self, approval: ApprovalRequest, detail: str) -> None:
@@ -233,6 +372,8 @@ class Notifier:
                     return
                 if isinstance(job, Post):
                     self._post(job)
+                elif isinstance(job, Reply):
+                    self._reply(job)
                 elif isinstance(job, Edit):
                     self._edit(job)
                 self._send_digests(force=isinstance(job, _Flush))
@@ -294,13 +435,13 @@ class Notifier:
             reply = OutgoingMessage(head.chat, post.event, thread=head.id)
             sent, _ = self._attempt(destination.channel, partial(channel.send, reply))
             if sent:
-                new_head = OutgoingMessage(head.chat, post.text)
+                new_head = OutgoingMessage(head.chat, post.text, post.buttons)
                 self._attempt(destination.channel, partial(channel.update, head, new_head))
         else:
             message = OutgoingMessage(
                 head.chat if head else destination.chat,
                 post.text,
-                approval_id=post.approval_id,
+                post.buttons,
                 thread=head.id if head else None,
             )
             sent, ref = self._attempt(destination.channel, partial(channel.send, message))
@@ -319,22 +460,64 @@ class Notifier:
             ).inc()
         return True
 
+    def _reply(self, reply: Reply) -> None:
+        """Post ``reply`` under the head of every thread of its incident (no
+        failover: a thread lives in one chat)."""
+        results: list[dict[str, str]] = []
+        for destination in self._threads(reply.incident_id):
+            channel = self.channels.get(destination.channel)
+            head = self._thread_head(reply.incident_id, destination)
+            if channel is None or head is None:
+                continue
+            if not self._allow(destination.channel):
+                self._hold(destination, reply.text.splitlines()[0])
+                results.append(
+                    {"channel": str(destination), "result": "held", "detail": reply.kind}
+                )
+                continue
+            message = OutgoingMessage(head.chat, reply.text, reply.buttons, thread=head.id)
+            sent, ref = self._attempt(destination.channel, partial(channel.send, message))
+            if ref is not None:
+                self._remember(
+                    reply.key, ref, {"text": reply.text, "incident_id": reply.incident_id}
+                )
+                self.metrics.chat_messages.labels(destination.channel, reply.kind).inc()
+            if sent and reply.head_text is not None:
+                new_head = OutgoingMessage(head.chat, reply.head_text)
+                self._attempt(destination.channel, partial(channel.update, head, new_head))
+            results.append(
+                {
+                    "channel": str(destination),
+                    "result": "sent" if sent else "failed",
+                    "detail": reply.kind,
+                }
+            )
+        self.inbox.deliveries(reply.incident_id, results, self.clock())
+
     def _edit(self, edit: Edit) -> None:
         results: list[dict[str, str]] = []
-        for ref in self._refs(edit.approval_id):
+        refs, doc = self._refs(edit.key)
+        text = edit.text
+        if edit.append is not None:
+            text = render.clip(f"{doc.get('text') or ''}\n{edit.append}".strip())
+        for ref in refs:
             channel = self.channels.get(ref.channel)
             if channel is None:
                 continue
-            message = OutgoingMessage(ref.chat, edit.text)
+            message = OutgoingMessage(ref.chat, text, edit.buttons)
             done, _ = self._attempt(ref.channel, partial(channel.update, ref, message))
             results.append(
                 {
                     "channel": f"{ref.channel}:{ref.chat}",
                     "result": "edited" if done else "failed",
-                    "detail": f"approval {edit.approval_id}",
+                    "detail": edit.key.replace(":", " ")
+                    if ":" in edit.key
+                    else f"approval {edit.key}",
                 }
             )
-        self.inbox.deliveries(edit.incident_id, results, self.clock())
+        incident_id = edit.incident_id or str(doc.get("incident_id") or "")
+        if incident_id:
+            self.inbox.deliveries(incident_id, results, self.clock())
 
     def _attempt(self, name: str, call: Callable[[], T]) -> tuple[bool, T | None]:
         """``call()`` with the retries: (True, its value), or (False, None)
@@ -389,26 +572,49 @@ class Notifier:
 
     def _set_thread_head(self, incident_id: str, destination: Destination, ref: MessageRef) -> None:
         value = json.dumps({"chat": ref.chat, "id": ref.id})
-        self.store.set_if_absent(
+        if not self.store.set_if_absent(
             self._thread_key(incident_id, destination), value, THREAD_TTL_SECONDS
-        )
-
-    def _remember(self, approval_id: str, ref: MessageRef) -> None:
+        ):
+            return
+        entry = {"channel": destination.channel, "chat": destination.chat}
         for _ in range(8):
-            found = self.store.get_document(MESSAGES, approval_id)
-            version, doc = found if found else (0, {"refs": []})
-            doc["refs"] = [*doc["refs"], {"channel": ref.channel, "chat": ref.chat, "id": ref.id}]
+            found = self.store.get_document(THREADS, incident_id)
+            version, doc = found if found else (0, {"destinations": []})
+            if entry in doc["destinations"]:
+                return
+            doc["destinations"] = [*doc["destinations"], entry]
             try:
-                self.store.put_document(MESSAGES, approval_id, doc, expected_version=version)
+                self.store.put_document(THREADS, incident_id, doc, expected_version=version)
                 return
             except VersionConflict:
                 continue
 
-    def _refs(self, approval_id: str) -> list[MessageRef]:
-        found = self.store.get_document(MESSAGES, approval_id)
+    def _threads(self, incident_id: str) -> list[Destination]:
+        """The chats the incident has a thread in."""
+        found = self.store.get_document(THREADS, incident_id)
         if found is None:
             return []
-        return [MessageRef(r["channel"], r["chat"], r["id"]) for r in found[1].get("refs", [])]
+        return [Destination(d["channel"], d["chat"]) for d in found[1].get("destinations", [])]
+
+    def _remember(self, key: str, ref: MessageRef, about: Mapping[str, str] | None = None) -> None:
+        for _ in range(8):
+            found = self.store.get_document(MESSAGES, key)
+            fresh: dict[str, Any] = {**(about or {}), "refs": []}
+            version, doc = found if found else (0, fresh)
+            doc["refs"] = [*doc["refs"], {"channel": ref.channel, "chat": ref.chat, "id": ref.id}]
+            try:
+                self.store.put_document(MESSAGES, key, doc, expected_version=version)
+                return
+            except VersionConflict:
+                continue
+
+    def _refs(self, key: str) -> tuple[list[MessageRef], dict[str, Any]]:
+        """The messages posted under ``key`` and their document."""
+        found = self.store.get_document(MESSAGES, key)
+        if found is None:
+            return [], {}
+        doc = found[1]
+        return [MessageRef(r["channel"], r["chat"], r["id"]) for r in doc.get("refs", [])], doc
 
     # storm control
 

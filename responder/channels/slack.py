@@ -1,8 +1,9 @@
-"""Slack through ``slack_sdk``: Block Kit messages with Approve / Deny
-buttons, threads per incident, edits, and the verification of the
-interaction callbacks Slack signs (v0 HMAC-SHA256 of ``v0:{ts}:{body}``
-with the app's signing secret; requests older than five minutes are
-refused, so a captured request cannot be replayed later)."""
+"""Slack through ``slack_sdk``: Block Kit messages with their buttons
+(Approve / Deny, Pause automation, Right / False positive, Resume), threads
+per incident, edits, and the verification of the interaction callbacks
+Slack signs (v0 HMAC-SHA256 of ``v0:{ts}:{body}`` with the app's signing
+secret; requests older than five minutes are refused, so a captured request
+cannot be replayed later)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
-from responder.channels.buttons import ButtonCodec, Press
+from responder.channels.buttons import VERBS, Button, ButtonCodec, Press, Verb
 
 #: Slack API errors worth another attempt (anything else will fail again)
 RETRYABLE = frozenset(
@@ -26,6 +27,19 @@ RETRYABLE = frozenset(
 )
 #: how old a signed request may be (Slack's own recommendation)
 MAX_AGE_SECONDS = 5 * 60
+_STYLES: dict[Verb, str] = {
+    "approve": "primary",
+    "deny": "danger",
+    "approve_outside_window": "danger",
+    "right": "primary",
+    "resume": "primary",
+}
+_BLOCK_IDS: dict[Verb, str] = {
+    "approve": "robot-sre-approval",
+    "right": "robot-sre-resolved",
+    "pause": "robot-sre-incident",
+    "resume": "robot-sre-pause",
+}
 
 
 def _escape(text: str) -> str:
@@ -58,27 +72,28 @@ class SlackChannel:
         blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "plain_text", "text": message.text}}
         ]
-        if message.approval_id is not None:
+        if message.buttons:
             blocks.append(
                 {
                     "type": "actions",
-                    "block_id": "robot-sre-approval",
-                    "elements": [
-                        self._button("approve", "Approve", "primary", message.approval_id),
-                        self._button("deny", "Deny", "danger", message.approval_id),
-                    ],
+                    "block_id": _BLOCK_IDS.get(message.buttons[0].verb, "robot-sre"),
+                    "elements": [self._button(button) for button in message.buttons],
                 }
             )
         return blocks
 
-    def _button(self, verb: str, label: str, style: str, approval_id: str) -> dict[str, Any]:
-        return {
+    def _button(self, button: Button) -> dict[str, Any]:
+        # the action_id is the verb: a press is checked against the signed token
+        element: dict[str, Any] = {
             "type": "button",
-            "action_id": verb,
-            "style": style,
-            "text": {"type": "plain_text", "text": label},
-            "value": self.codec.encode(approval_id, "approve" if verb == "approve" else "deny"),
+            "action_id": button.verb,
+            "text": {"type": "plain_text", "text": button.label},
+            "value": self.codec.token(button),
         }
+        style = _STYLES.get(button.verb)
+        if style is not None:
+            element["style"] = style
+        return element
 
     def send(self, message: OutgoingMessage) -> MessageRef:
         try:
@@ -205,7 +220,7 @@ def parse_interaction(body: bytes, codec: ButtonCodec) -> SlackPress | None:
         action_id = str(action["action_id"])
     except (KeyError, IndexError, TypeError) as exc:
         raise SlackRejected(400, f"block_actions payload without {exc}") from exc
-    if action_id not in ("approve", "deny"):
+    if action_id not in VERBS:
         return None
     press = codec.decode(token)  # BadButton: the caller refuses it
     if press.verb != action_id:

@@ -1,5 +1,6 @@
 """Telegram through ``python-telegram-bot``: messages with an inline
-keyboard (Approve / Deny), replies under the incident's first message,
+keyboard (Approve / Deny, Pause automation, Right / False positive, Resume),
+replies under the incident's first message,
 edits, and the parsing of the callback queries Telegram posts to
 ``/webhooks/telegram`` (authenticated by the ``X-Telegram-Bot-Api-Secret-Token``
 header, set with ``setWebhook``).
@@ -20,7 +21,7 @@ import concurrent.futures
 import hmac
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,13 +39,15 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
-from responder.channels.buttons import ButtonCodec, Press
+from responder.channels.buttons import Button, ButtonCodec, Press
 
 T = TypeVar("T")
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Logger filters do not apply to records propagated from child loggers: the
 # loggers that can see a Bot API URL are named one by one.
 _LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.HTTPXRequest", "telegram.BaseRequest")
+#: buttons that share the row of the one before them
+_SECOND_OF_A_PAIR = frozenset({"deny", "false_positive"})
 
 
 class SecretFilter(logging.Filter):
@@ -100,21 +103,19 @@ class TelegramChannel:
             return False
         return hmac.compare_digest(presented.encode(), self._webhook_secret.encode())
 
-    def keyboard(self, approval_id: str | None) -> InlineKeyboardMarkup | None:
-        if approval_id is None:
+    def keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+        """One row per button, but Approve / Deny and Right / False positive
+        side by side."""
+        if not buttons:
             return None
-        return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        "Approve", callback_data=self.codec.encode(approval_id, "approve")
-                    ),
-                    InlineKeyboardButton(
-                        "Deny", callback_data=self.codec.encode(approval_id, "deny")
-                    ),
-                ]
-            ]
-        )
+        rows: list[list[InlineKeyboardButton]] = []
+        for button in buttons:
+            key = InlineKeyboardButton(button.label, callback_data=self.codec.token(button))
+            if rows and button.verb in _SECOND_OF_A_PAIR:
+                rows[-1].append(key)
+            else:
+                rows.append([key])
+        return InlineKeyboardMarkup(rows)
 
     def send(self, message: OutgoingMessage) -> MessageRef:
         reply = (
@@ -127,7 +128,7 @@ class TelegramChannel:
             return await self._bot.send_message(
                 chat_id=message.chat,
                 text=message.text,
-                reply_markup=self.keyboard(message.approval_id),
+                reply_markup=self.keyboard(message.buttons),
                 reply_parameters=reply,
             )
 
@@ -140,7 +141,7 @@ class TelegramChannel:
                 text=message.text,
                 chat_id=ref.chat,
                 message_id=int(ref.id),
-                reply_markup=self.keyboard(message.approval_id),
+                reply_markup=self.keyboard(message.buttons),
             )
 
         try:

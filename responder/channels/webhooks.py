@@ -5,10 +5,10 @@ Each request is authenticated as coming from the platform first (Slack's
 signature and timestamp, Telegram's secret-token header): anything else is
 refused with 401 and audited. A verified press is answered at once (the
 platforms want an answer within seconds) and handled right after the
-response: the desk checks that the person pressing is an approver for the
-request's environment, then approves or denies
-(``responder/approvals/desk.py``); the channel messages are edited with the
-outcome, and a refused press is explained to the person who pressed.
+response (``responder/channels/presses.py``: approval answers through the
+desk, marks, pauses): only an approver of the environment concerned may
+press; the channel messages are edited with the outcome, and a refused
+press is explained to the person who pressed.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from responder.approvals.desk import Answer
 from responder.audit import AuditEntry
 from responder.channels.base import DeliveryFailed
 from responder.channels.buttons import BadButton
+from responder.channels.presses import handle_press
 from responder.channels.slack import (
     SlackChannel,
     SlackPress,
@@ -45,8 +45,6 @@ from responder.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
-#: answers that did nothing: the person who pressed is told why
-REFUSED = frozenset({"forbidden", "unknown", "expired", "already_answered", "busy", "superseded"})
 
 
 def _refuse(runtime: Runtime, surface: str, status: int, reason: str) -> JSONResponse:
@@ -95,14 +93,10 @@ async def slack_interactions(request: Request) -> Response:
 
 
 def _answer_slack(runtime: Runtime, slack: SlackChannel, press: SlackPress) -> None:
-    assert runtime.desk is not None and runtime.approvers is not None
-    approver = runtime.approvers.by_chat_user("slack", press.user)
-    answer = runtime.desk.answer(
-        press.press.approval_id, press.press.verb, approver, "slack", f"slack user {press.user}"
-    )
-    if answer.result in REFUSED:
+    outcome = handle_press(runtime, "slack", press.user, press.press)
+    if outcome.refused:
         try:
-            slack.tell(press.chat, press.user, f"Robot SRE: {answer.detail}")
+            slack.tell(press.chat, press.user, f"Robot SRE: {outcome.detail}")
         except DeliveryFailed as exc:
             log.warning("slack: could not tell %s why: %s", press.user, exc.detail)
 
@@ -135,18 +129,14 @@ async def telegram_updates(request: Request) -> Response:
 
 
 def _answer_telegram(runtime: Runtime, telegram: TelegramChannel, press: TelegramPress) -> None:
-    assert runtime.desk is not None and runtime.approvers is not None
     try:
         decoded = press.decode(telegram.codec)
     except BadButton as exc:
         _refuse(runtime, "telegram", 400, f"callback data of user {press.user}: {exc}")
         _tell(telegram, press, "This button is not valid.")
         return
-    approver = runtime.approvers.by_chat_user("telegram", press.user)
-    answer = runtime.desk.answer(
-        decoded.approval_id, decoded.verb, approver, "telegram", f"telegram user {press.user}"
-    )
-    _tell(telegram, press, _short(answer))
+    outcome = handle_press(runtime, "telegram", press.user, decoded)
+    _tell(telegram, press, outcome.short())
 
 
 def _tell(telegram: TelegramChannel, press: TelegramPress, text: str) -> None:
@@ -154,9 +144,3 @@ def _tell(telegram: TelegramChannel, press: TelegramPress, text: str) -> None:
         telegram.answer_press(press.callback_query_id, text)
     except DeliveryFailed as exc:
         log.warning("telegram: could not answer the press of %s: %s", press.user, exc.detail)
-
-
-def _short(answer: Answer) -> str:
-    if answer.result in REFUSED:
-        return f"Robot SRE: {answer.detail}"
-    return f"Robot SRE: {answer.result.replace('_', ' ')}"

@@ -9,6 +9,11 @@ One collector per question, each implementing the ``Collector`` protocol:
   ``suspend_cronjob`` targets), and the type's exit criteria;
 - :class:`NodeReadinessCollector` (``node_unreachable_or_notready``): the
   Ready condition and the unreachable taint;
+- both node collectors set the fact ``control_plane_node`` when they find
+  the incident's node: whether the Node carries a control-plane role label
+  (``node-role.kubernetes.io/control-plane`` or ``…/master``) or taint. The
+  guard rails refuse node actions on such a node (``responder/guards/rails.py``),
+  also when no alert carries the role;
 - :class:`ImagePullCollector` (``registry_pull_failure``): pods that cannot
   pull, the registry's error classified, the pull secrets they name;
 - :class:`JobBacklogCollector` (``background_job_buildup``): finished pods,
@@ -41,6 +46,8 @@ JSON = dict[str, Any]
 COLLECTOR_ERROR = "collector_error"
 DISK_PRESSURE_TAINT = "node.kubernetes.io/disk-pressure"
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+CONTROL_PLANE_ROLES = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
+CONTROL_PLANE_FACT = "control_plane_node"
 DEFAULT_CORE_LABELS: Mapping[str, str] = {"tier": "core"}
 FINISHED_PHASES = ("Succeeded", "Failed")
 PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff"})
@@ -194,7 +201,8 @@ class DiskPressureCollector(KubeCollector):
         now = self.clock()
         nodes = self._nodes()
         pressured = [n for n in nodes if _disk_pressure(n) or _has_taint(n, DISK_PRESSURE_TAINT)]
-        focus = _focus_nodes(incident, nodes) or pressured
+        own = _focus_nodes(incident, nodes)
+        focus = own or pressured
         names = {node_name(n) for n in focus}
         node_events = [
             e
@@ -293,9 +301,14 @@ class DiskPressureCollector(KubeCollector):
                 for e in node_events
             )
         )
+        facts: dict[str, bool | int] = {
+            "nodes_affected": len(pressured),
+            "customer_facing_failures": customer_facing,
+            **_role_facts(own),
+        }
         return Evidence(
             signals=tuple(signals),
-            facts={"nodes_affected": len(pressured), "customer_facing_failures": customer_facing},
+            facts=facts,
             refs=tuple(dict.fromkeys(refs)),
             summary="; ".join(parts)
             or f"no disk pressure on {_names(sorted(names)) or 'any node'}",
@@ -332,7 +345,8 @@ class NodeReadinessCollector(KubeCollector):
     def _collect(self, incident: Incident) -> Evidence:
         nodes = self._nodes()
         down = [n for n in nodes if _ready_status(n) != "True" or _has_taint(n, UNREACHABLE_TAINT)]
-        focus = _focus_nodes(incident, nodes) or down
+        own = _focus_nodes(incident, nodes)
+        focus = own or down
         signals: list[Signal] = []
         parts: list[str] = []
         for node in focus:
@@ -368,7 +382,11 @@ class NodeReadinessCollector(KubeCollector):
         )
         return Evidence(
             signals=tuple(signals),
-            facts={"nodes_affected": len(down), "customer_facing_failures": customer_facing},
+            facts={
+                "nodes_affected": len(down),
+                "customer_facing_failures": customer_facing,
+                **_role_facts(own),
+            },
             refs=tuple(ref("nodes", name) for name in focus_names),
             summary="; ".join(parts) or f"{_names(focus_names) or 'every node'} Ready",
             exit_criteria_met=exit_met,
@@ -619,6 +637,18 @@ def _focus_nodes(incident: Incident, nodes: list[JSON]) -> list[JSON]:
         if scope.name in {node_name(node), hostname} or scope.name in addresses:
             return [node]
     return []
+
+
+def is_control_plane_node(node: Mapping[str, Any]) -> bool:
+    """A control-plane role label, or the taint kubeadm puts on control-plane
+    nodes (``node-role.kubernetes.io/control-plane:NoSchedule``)."""
+    labels = labels_of(node)
+    return any(role in labels or _has_taint(node, role) for role in CONTROL_PLANE_ROLES)
+
+
+def _role_facts(own: list[JSON]) -> dict[str, bool | int]:
+    """The incident's node's role, when the cluster knows that node."""
+    return {CONTROL_PLANE_FACT: is_control_plane_node(own[0])} if own else {}
 
 
 def _condition(node: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

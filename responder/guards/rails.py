@@ -256,11 +256,16 @@ def subject_of(
 ) -> GuardSubject:
     labels: Mapping[str, str] = incident.labels
     if action in NODE_ACTIONS:
-        # every alert's labels: one of them may carry the node's role (the
-        # evidence collectors do not read node labels yet)
+        # every alert's labels: one of them may carry the node's role
         merged: dict[str, str] = {}
         for alert in incident.alerts.values():
             merged.update(alert.labels)
+        # the role the Kubernetes evidence collectors read from the Node
+        # object (its labels or control-plane taint): the fact
+        # ``control_plane_node`` about the incident's own node
+        own_node = (target or {}).get("name") in (None, incident.resource_scope.name)
+        if own_node and incident.facts.get("control_plane_node"):
+            merged[CONTROL_PLANE_LABELS[0]] = "true"
         labels = {**merged, **incident.labels}
     namespace = (target or {}).get("namespace") or incident.resource_scope.namespace
     return GuardSubject(

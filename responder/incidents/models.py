@@ -90,12 +90,25 @@ class ExecutedAction(Value):
     action: str
     target: dict[str, str] | None = None
     actor: str
-    result: Literal["succeeded", "failed", "dry_run", "skipped", "shadow"]
+    result: Literal["succeeded", "failed", "refused", "dry_run", "skipped", "shadow"]
     detail: str = ""
     at: datetime = Field(default_factory=utcnow)
     previous: dict[str, Any] | None = None
     inverse: dict[str, Any] | None = None
     approval_id: str | None = None
+
+
+class LadderPosition(BaseModel):
+    """Where the incident stands on its type's escalation ladder
+    (``responder/incidents/ladder.py``): the step (0-based) it is on, since
+    when, and when the ladder escalated it (the climb ends there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int = 0
+    step_id: str
+    entered_at: datetime
+    escalated_at: datetime | None = None
 
 
 class TimelineEntry(Value):
@@ -140,6 +153,9 @@ class Incident(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     recovering_since: datetime | None = None
     resolved_at: datetime | None = None
+    ladder: LadderPosition | None = None
+    """None for an incident stored before ladders existed: its first poll
+    puts it on its ladder's first step"""
 
     @property
     def fingerprints(self) -> list[str]:

@@ -16,6 +16,13 @@ actions run at once, approval decisions become approval requests. Actions
 run outside the incident's lock and are recorded under it afterwards. A
 suppressed incident is not polled until its suppression window has passed
 (``responder/actions/incident.py``); that poll moves it back to triaged.
+
+Every incident climbs its type's escalation ladder (``ladder.py``): it
+enters the first step when it opens; each poll and each round of actions
+looks at the step again, and a move is noted on the timeline, notified, and
+(re)raises the approval requests of the step entered. Apart from the ladder,
+a contained incident whose problem persists past the escalation window (the
+type's action retry cooldown) escalates.
 """
 
 from __future__ import annotations
@@ -33,6 +40,14 @@ from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
 from responder.evidence.observer import Observation, Observer
 from responder.incidents.classify import Classifier
+from responder.incidents.ladder import (
+    CLIMBING_STATES,
+    Climb,
+    climb,
+    enter_first,
+    held_actions,
+    ladder_for,
+)
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import (
     UNCLASSIFIED,
@@ -47,7 +62,7 @@ from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
 from responder.settings import Settings
 from responder.store import LockBusy, Store, StoreUnavailable, held_lock
-from responder.taxonomy.models import Severity, Taxonomy
+from responder.taxonomy.models import LadderStep, Severity, Taxonomy
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +85,8 @@ class Notifier(Protocol):
     inbox and queues the chat deliveries."""
 
     def incident(self, incident: Incident, why: str, now: datetime) -> None: ...
+
+    def resolved(self, incident: Incident, now: datetime) -> None: ...
 
 
 # Processing one alert takes milliseconds (evidence collection a few seconds
@@ -226,6 +243,7 @@ class IncidentProcessor:
         self._first_in_window(incident, alert, now)
         self._take_alert(incident, alert, now)
         incident.move_to(IncidentState.triaged, "classified and assessed", now)
+        enter_first(incident, self._ladder(incident), now)
         self._observe(incident, now)
         planned = self._assess_and_notify(incident, now, "opened")
         return incident, planned
@@ -309,7 +327,7 @@ class IncidentProcessor:
             self._notify_if_allowed(incident, now, why)
         if self.act is None:
             return []
-        return self.act.prepare(incident, incident.recommended_actions, now)
+        return self.act.prepare(incident, incident.recommended_actions, now, self._held(incident))
 
     def _notify_if_allowed(self, incident: Incident, now: datetime, why: str) -> None:
         for recommendation in incident.recommended_actions:
@@ -388,7 +406,14 @@ class IncidentProcessor:
             if observation is None:
                 self._mark_polled(incident, now)
             escalated = self._escalate_if_persisting(incident, observation, now)
-            planned = self._assess_and_notify(incident, now, "escalated" if escalated else None)
+            cleared = observation is not None and observation.exit_criteria_met is True
+            climbed = self._climb(
+                incident, now, persisting=incident.firing_alerts > 0 and not cleared
+            )
+            why = "escalated" if escalated or climbed.escalated else None
+            if why is None and climbed.moved:
+                why = self._climb_why(incident, climbed)
+            planned = self._assess_and_notify(incident, now, why)
             incident.updated_at = now
             self.store.save_incident(incident)
             return planned
@@ -442,6 +467,46 @@ class IncidentProcessor:
             now,
         )
 
+    # the escalation ladder
+
+    def _ladder(self, incident: Incident) -> tuple[LadderStep, ...]:
+        return ladder_for(
+            self.taxonomy, incident.incident_type, self.settings.escalation_window_seconds
+        )
+
+    def _held(self, incident: Incident) -> frozenset[str]:
+        if not self.settings.ladder_holds_asks:
+            return frozenset()
+        return held_actions(incident, self._ladder(incident))
+
+    def _climb(self, incident: Incident, now: datetime, persisting: bool) -> Climb:
+        """Climb the incident's ladder as far as its steps failed; a ladder
+        that escalates moves the incident to escalated (audited)."""
+        if incident.state not in CLIMBING_STATES:
+            return Climb()
+        ladder = self._ladder(incident)
+        if incident.ladder is None:  # stored before ladders existed
+            enter_first(incident, ladder, now, "joined its ladder")
+            return Climb()
+        approvals = self.act.approvals.for_incident(incident.id) if self.act is not None else []
+        climbed = climb(incident, ladder, now, persisting=persisting, approvals=approvals)
+        if climbed.escalated and move(incident, IncidentState.escalated, climbed.detail, now):
+            self._audit("incident.escalated", incident, climbed.detail)
+        return climbed
+
+    def _climb_why(self, incident: Incident, climbed: Climb) -> str:
+        """The notification's words for a move, naming what the step asks for."""
+        why = f"climbed its escalation ladder: {climbed.detail}"
+        if climbed.entered is None:
+            return why
+        names = [
+            spec.display_name
+            for action in climbed.entered.actions
+            if (spec := self.taxonomy.actions.get(action)) is not None
+            and action not in ("collect_evidence", "notify_operator")
+        ]
+        return why + (f"; now: {', '.join(names)}" if names else "")
+
     def _escalation_window(self, incident: Incident) -> int:
         if self.settings.escalation_window_seconds is not None:
             return self.settings.escalation_window_seconds
@@ -471,12 +536,17 @@ class IncidentProcessor:
                 if incident is None:
                     return
                 acted = self.act.record(incident, runs, now)
-                if acted.escalated:
-                    self._notify_if_allowed(incident, now, "escalated")
                 if acted.escalated or acted.contained:
                     self._audit(
                         f"incident.{incident.state}", incident, incident.timeline[-1].detail
                     )
+                climbed = self._climb(incident, now, persisting=False)
+                if acted.escalated or climbed.escalated:
+                    self._notify_if_allowed(incident, now, "escalated")
+                elif climbed.moved:
+                    self._notify_if_allowed(incident, now, self._climb_why(incident, climbed))
+                if climbed.entered is not None:
+                    self.act.ask(incident, incident.recommended_actions, now, self._held(incident))
                 self.store.save_incident(incident)
         except LockBusy:
             # the runs are in the audit log already; only the incident's copy is missing
@@ -566,6 +636,8 @@ class IncidentProcessor:
                 f"alerts resolved and quiet for {int(quiet.total_seconds())}s",
                 now,
             )
+            if self.notifier is not None:
+                self.notifier.resolved(incident, now)
             self.store.save_incident(incident)
             return incident
 

@@ -8,6 +8,7 @@ from responder.taxonomy.models import (
     Domain,
     Environment,
     IncidentType,
+    LadderStep,
     Severity,
     Taxonomy,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Domain",
     "Environment",
     "IncidentType",
+    "LadderStep",
     "Severity",
     "Taxonomy",
     "builtin_taxonomy",

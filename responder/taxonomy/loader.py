@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from responder.taxonomy.models import ActionSpec, Domain, IncidentType, Taxonomy
+from responder.taxonomy.models import ActionSpec, Domain, IncidentType, LadderStep, Taxonomy
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -122,6 +122,59 @@ def _check_type(
                 f"{action_id!r} is a {actions[action_id].action_class} action; "
                 "only observe, notify and contain actions can be auto-allowed",
             )
+    _check_ladder(path, incident_type, actions)
+
+
+def _check_ladder(path: Path, incident_type: IncidentType, actions: dict[str, ActionSpec]) -> None:
+    """Every type climbs a ladder of at least one step; each step names only
+    actions the type itself auto-allows or asks for, gets a positive wait, and
+    the last one escalates."""
+    where = f"incident_types[{incident_type.id}].escalation_ladder"
+    ladder = incident_type.escalation_ladder
+    if not ladder:
+        raise CatalogueError(path, where, "empty: every incident type needs at least one step")
+    own = set(incident_type.auto_allowed) | set(incident_type.approval_required)
+    seen: set[str] = set()
+    for step in ladder:
+        at = f"{where}[{step.id}]"
+        if step.id in seen:
+            raise CatalogueError(path, at, "step id used twice")
+        seen.add(step.id)
+        if not step.actions:
+            raise CatalogueError(path, f"{at}.actions", "empty: a step needs at least one action")
+        for action_id in step.actions:
+            _check_step_action(path, f"{at}.actions", action_id, incident_type, actions, own)
+        if step.wait_seconds <= 0:
+            raise CatalogueError(
+                path, f"{at}.wait_seconds", f"must be a positive number, not {step.wait_seconds}"
+            )
+    last: LadderStep = ladder[-1]
+    if last.on_failure != "escalate":
+        raise CatalogueError(
+            path, f"{where}[{last.id}].on_failure", "the last step must escalate, not 'next'"
+        )
+
+
+def _check_step_action(
+    path: Path,
+    where: str,
+    action_id: str,
+    incident_type: IncidentType,
+    actions: dict[str, ActionSpec],
+    own: set[str],
+) -> None:
+    if action_id not in actions:
+        raise CatalogueError(path, where, f"unknown action {action_id!r}")
+    if action_id in incident_type.human_only or actions[action_id].action_class == "human_only":
+        raise CatalogueError(
+            path, where, f"{action_id!r} is a human-only action: no ladder step may run or ask it"
+        )
+    if action_id not in own:
+        raise CatalogueError(
+            path,
+            where,
+            f"{action_id!r} is not one of the type's auto_allowed or approval_required actions",
+        )
 
 
 @cache

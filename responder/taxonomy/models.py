@@ -8,6 +8,7 @@ catalogue at run time (operator rules live in the store, on top of it).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -117,6 +118,26 @@ class ScopeKind(StrEnum):
     cluster = "cluster"
 
 
+class LadderStep(Frozen):
+    """One rung of a type's escalation ladder: the actions the robot runs or
+    asks for, how long the step gets, and where a failure leads. A step fails
+    when its actions all failed or were denied, or when its wait passes while
+    the problem persists; ``next`` then climbs to the following step,
+    ``escalate`` escalates the incident and ends the climb."""
+
+    id: str
+    actions: tuple[str, ...]
+    wait_seconds: int
+    on_failure: Literal["next", "escalate"]
+
+
+#: the ladder of a type the catalogue does not know (unclassified alerts,
+#: operator-defined types): tell people, and escalate when that does not do it
+DEFAULT_LADDER: tuple[LadderStep, ...] = (
+    LadderStep(id="notify", actions=("notify_operator",), wait_seconds=900, on_failure="escalate"),
+)
+
+
 class IncidentType(Frozen):
     id: str
     domain: str
@@ -135,6 +156,7 @@ class IncidentType(Frozen):
     exit_criteria: tuple[str, ...] = ()
     quiet_period_seconds: int = 300
     policy_binding: PolicyBinding
+    escalation_ladder: tuple[LadderStep, ...] = ()
 
     @property
     def candidate_actions(self) -> tuple[str, ...]:
@@ -155,3 +177,9 @@ class Taxonomy(Frozen):
 
     def action(self, action_id: str) -> ActionSpec:
         return self.actions[action_id]
+
+    def ladder(self, type_id: str) -> tuple[LadderStep, ...]:
+        """The type's escalation ladder; ``DEFAULT_LADDER`` for a type the
+        catalogue does not know."""
+        known = self.incident_types.get(type_id)
+        return known.escalation_ladder if known is not None else DEFAULT_LADDER

@@ -311,6 +311,7 @@ def test_every_page_passes_axe_and_is_photographed(
         "incidents": "/admin/incidents",
         "incident": f"/admin/incidents/{incident}",
         "approvals": "/admin/approvals",
+        "automation": "/admin/automation",
         "channels": "/admin/channels",
         "policy": "/admin/policy?incident_type=node_disk_pressure&environment=production"
         "&severity=warning&confidence=high&action=reboot_worker&target=node/10.0.10.202",
@@ -473,4 +474,81 @@ def test_the_channels_page_shows_slack_and_sends_a_test_message(
     assert any("test message" in call.text for call in slack.posted())
     page.screenshot(path=str(shots / "channels.png"), full_page=True)
     assert _serious(page) == []
+    page.close()
+
+
+def test_an_operator_pauses_automation_sees_the_banner_and_resumes(
+    responder: tuple[Responder, str], browser: Browser, shots: Path
+) -> None:
+    process, token = responder
+    headers = {"Authorization": f"Bearer {token}"}
+    page = _login(browser, process.url, ADMIN)
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.click("nav.tabs a:has-text('Automation')")
+    expect(page).to_have_url(re.compile(r"/admin/automation$"))
+    expect(page.locator("#pause-banner")).to_have_count(0)
+    expect(page.locator("#mode-matrix")).to_contain_text("node_disk_pressure")
+    expect(page.locator("#readiness-table")).to_be_visible()
+
+    page.fill("#f-reason", "cluster upgrade")
+    page.fill("#f-duration_minutes", "45")
+    page.select_option("#f-environment", "demo")
+    page.click("#pause-button")
+    expect(page.locator(".notice")).to_contain_text("Automation paused")
+    [pause] = httpx.get(f"{process.url}/api/v1/automation/pause", headers=headers).json()["pauses"]
+    assert pause["reason"] == "cluster upgrade" and pause["environment"] == "demo"
+    row = page.locator(f"#pause-{pause['id']}")
+    expect(row).to_contain_text("environment demo")
+    expect(row).to_contain_text(ADMIN)
+    page.screenshot(path=str(shots / "automation.png"), full_page=True)
+    assert _serious(page) == []
+
+    # the banner is on every page while the pause is in force
+    page.goto("/admin/incidents")
+    banner = page.locator("#pause-banner")
+    expect(banner).to_contain_text("Automation paused: environment demo until")
+    expect(banner).to_contain_text("cluster upgrade")
+    page.screenshot(path=str(shots / "automation-banner.png"))
+    banner.locator("a").first.click()
+    expect(page).to_have_url(re.compile(r"/admin/automation#pauses$"))
+    page.locator(f"#pause-{pause['id']} button:has-text('Resume')").click()
+    expect(page.locator(".notice")).to_contain_text("Pause lifted")
+    expect(page.locator("#pause-banner")).to_have_count(0)
+    page.goto("/admin/rules")
+    expect(page.locator("#pause-banner")).to_have_count(0)
+    listed = httpx.get(f"{process.url}/api/v1/automation/pause", headers=headers).json()
+    assert listed["pauses"] == []
+    assert [line for line in console if line.startswith("error")] == []
+    page.close()
+
+
+def test_an_operator_marks_an_incident_from_its_page(
+    responder: tuple[Responder, str], browser: Browser, shots: Path
+) -> None:
+    process, token = responder
+    headers = {"Authorization": f"Bearer {token}"}
+    incident = httpx.get(
+        f"{process.url}/api/v1/incidents",
+        params={"type": "registry_pull_failure"},
+        headers=headers,
+    ).json()["incidents"][0]["id"]
+    page = _login(browser, process.url, ADMIN)
+    page.goto(f"/admin/incidents/{incident}")
+    expect(page.locator("#current-mark")).to_contain_text("Nobody marked this incident yet.")
+    page.check("#f-classification-right")
+    page.check("#f-action-false_positive")
+    page.fill("#f-note", "the image tag was right; the registry was down")
+    page.click("#mark-button")
+    expect(page.locator(".notice")).to_contain_text("Mark saved.")
+    expect(page.locator("#current-mark")).to_contain_text("false positive")
+    expect(page.locator("#current-mark")).to_contain_text(f"by {ADMIN}")
+    expect(page.locator("#f-action-false_positive")).to_be_checked()
+    page.locator("#mark").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "incident-mark.png"))
+    assert _serious(page) == []
+    entries = httpx.get(
+        f"{process.url}/api/v1/audit", params={"subject": f"incident:{incident}"}, headers=headers
+    ).json()["entries"]
+    assert any(e["action"] == "incident.mark" and e["surface"] == "admin" for e in entries)
     page.close()

@@ -83,6 +83,7 @@ def test_storm_opens_one_incident_per_problem(incidents: list[dict[str, Any]]) -
     assert found == [
         ("node_disk_pressure", "10.0.10.201"),
         ("node_disk_pressure", "10.0.10.202"),
+        ("node_disk_pressure", "cluster"),  # the node storm (two nodes, the limit is one)
         ("registry_pull_failure", "backend"),
         ("unclassified", "cluster"),
     ]
@@ -97,7 +98,7 @@ def test_incidents_are_listed_newest_first(incidents: list[dict[str, Any]]) -> N
 
 def test_list_answer_carries_count_limit_and_offset(client: TestClient) -> None:
     body = client.get("/api/v1/incidents").json()
-    assert (body["count"], body["limit"], body["offset"]) == (4, 100, 0)
+    assert (body["count"], body["limit"], body["offset"]) == (5, 100, 0)
 
 
 def test_storm_duplicate_is_suppressed_and_resolve_moves_to_recovering(
@@ -106,16 +107,26 @@ def test_storm_duplicate_is_suppressed_and_resolve_moves_to_recovering(
     by_node = {
         i["resource_scope"]["name"]: i
         for i in incidents
-        if i["incident_type"] == "node_disk_pressure"
+        if i["incident_type"] == "node_disk_pressure" and i["resource_scope"]["kind"] == "node"
     }
     first = by_node["10.0.10.201"]
     assert first["duplicates_suppressed"] == 1
     assert first["state"] == "recovering"
     # both nodes were in pressure when 10.0.10.202 was decided: its node actions
-    # are refused beyond the blast radius (one node) and it escalates to a person
-    assert by_node["10.0.10.202"]["state"] == "escalated"
+    # are refused beyond the blast radius (one node), and the node storm is one
+    # cluster-level incident escalated to a person
+    [storm] = [
+        i
+        for i in incidents
+        if i["resource_scope"]["kind"] == "cluster" and i["incident_type"] == "node_disk_pressure"
+    ]
+    assert storm["state"] == "escalated"
     assert any(
         e["event"] == "state:escalated" and "blast-radius limit is 1" in e["detail"]
+        for e in storm["timeline"]
+    )
+    assert any(
+        e["event"] == "node_storm" and storm["id"] in e["detail"]
         for e in by_node["10.0.10.202"]["timeline"]
     )
     assert by_node["10.0.10.202"]["confidence"] == "high"
@@ -128,14 +139,14 @@ def test_state_filter_selects_matching_incidents(client: TestClient) -> None:
 
 def test_type_filter_selects_matching_incidents(client: TestClient) -> None:
     body = client.get("/api/v1/incidents", params={"type": "node_disk_pressure"}).json()
-    assert body["count"] == 2
+    assert body["count"] == 3  # two nodes and their node storm
     assert {i["incident_type"] for i in body["incidents"]} == {"node_disk_pressure"}
 
 
 def test_environment_filter_selects_matching_incidents(client: TestClient) -> None:
     demo = client.get("/api/v1/incidents", params={"environment": "demo"}).json()
     production = client.get("/api/v1/incidents", params={"environment": "production"}).json()
-    assert (demo["count"], production["count"]) == (4, 0)
+    assert (demo["count"], production["count"]) == (5, 0)
 
 
 def test_limit_and_offset_page_through_the_list(
@@ -250,7 +261,7 @@ def test_metrics_count_the_storm(client: TestClient) -> None:
     ) in text
     assert (
         'ops_incidents_open_total{environment="demo",incident_type="node_disk_pressure",'
-        'severity="critical"} 1.0'
+        'severity="critical"} 2.0'  # 10.0.10.202 and the node storm
     ) in text
 
 

@@ -75,7 +75,11 @@ def test_disk_pressure_scenario_reports_primary_and_secondary_signals(
     assert signals["evicted_pods_burst"][0] == "strong"
     assert signals["completed_pod_backlog"][0] == "weak"
     assert all(s.source == "kubernetes.disk_pressure" for s in evidence.signals)
-    assert evidence.facts == {"nodes_affected": 1, "customer_facing_failures": False}
+    assert evidence.facts == {
+        "nodes_affected": 1,
+        "customer_facing_failures": False,
+        "control_plane_node": False,
+    }
     assert evidence.exit_criteria_met is False
     assert "k8s://nodes/worker-1" in evidence.refs
     assert any(r.startswith("k8s://events/") for r in evidence.refs)
@@ -264,7 +268,11 @@ def test_unreachable_node_with_core_pods_is_customer_facing(
     signals = by_name(evidence)
     assert signals["node_not_ready"] == ("strong", False)
     assert signals["node_unreachable_taint"] == ("strong", False)
-    assert evidence.facts == {"nodes_affected": 1, "customer_facing_failures": True}
+    assert evidence.facts == {
+        "nodes_affected": 1,
+        "customer_facing_failures": True,
+        "control_plane_node": False,
+    }
     assert evidence.exit_criteria_met is False
     assert evidence.refs == ("k8s://nodes/worker-3",)
 
@@ -553,3 +561,53 @@ def test_api_that_hangs_is_a_collector_error_within_the_timeout(
         evidence = collector.collect(scope)
         assert time.monotonic() - started < 2 * kube.timeout.read + 1
         assert_collector_error(evidence, collector.name, "timeout")
+
+
+# the role of the incident's node (read for the control-plane guard rail)
+
+
+@pytest.mark.parametrize(
+    ("labels", "taint", "control_plane"),
+    [
+        ({"node-role.kubernetes.io/control-plane": ""}, None, True),
+        ({"node-role.kubernetes.io/master": ""}, None, True),
+        ({}, "node-role.kubernetes.io/control-plane", True),
+        ({"node-role.kubernetes.io/worker": ""}, None, False),
+        ({}, None, False),
+    ],
+)
+@pytest.mark.parametrize("collector", [DiskPressureCollector, NodeReadinessCollector])
+def test_node_collectors_read_whether_the_incidents_node_is_a_control_plane_node(
+    kube_cluster: KubeCluster,
+    kube: Kube,
+    collector: type[KubeCollector],
+    labels: dict[str, str],
+    taint: str | None,
+    control_plane: bool,
+) -> None:
+    found = node("node-1", ready="False", disk_pressure=True, labels=labels)
+    if taint:
+        found["spec"]["taints"].append({"key": taint, "effect": "NoSchedule"})
+    kube_cluster.add(found, node("node-2", labels={"node-role.kubernetes.io/control-plane": ""}))
+    incident_type = next(iter(collector.incident_types))
+
+    evidence = collector(kube).collect(incident(incident_type, "node", "node-1"))
+
+    assert evidence.facts["control_plane_node"] is control_plane
+
+
+def test_the_role_is_not_reported_for_a_node_the_cluster_does_not_know(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    """A control-plane node elsewhere in the cluster says nothing about the
+    incident's node; without the node, there is no fact (the last one stays)."""
+    kube_cluster.add(
+        node("cp-1", disk_pressure=True, labels={"node-role.kubernetes.io/control-plane": ""})
+    )
+
+    evidence = DiskPressureCollector(kube).collect(
+        incident("node_disk_pressure", "node", "10.0.10.99")
+    )
+
+    assert "control_plane_node" not in evidence.facts
+    assert evidence.facts["nodes_affected"] == 1

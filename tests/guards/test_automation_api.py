@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.clock import Clock as HandClock
 from fixtures.redis_namespace import drop_redis_namespace
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
 from responder.app import build_runtime, create_app
 from responder.guards.automation import AutomationBook, AutomationMode
+from responder.guards.rails import GuardRails, GuardSubject, guard
 from responder.settings import Settings
 from responder.store import open_store
 from responder.taxonomy import builtin_taxonomy
@@ -248,23 +250,52 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 def test_a_replica_sharing_redis_sees_a_pause_within_a_second(
     redis_url: str, redis_namespace: str
 ) -> None:
+    """A pause set on one replica stops ``auto`` on another within 1 s and
+    lifts at its expiry (the replicas' clock is injected and moved by hand)."""
     one = open_store(redis_url, redis_namespace)
     two = open_store(redis_url, redis_namespace)
-    first = AutomationBook(one, TAXONOMY.incident_types)
-    second = AutomationBook(two, TAXONOMY.incident_types)
+    clock = HandClock(datetime.now(UTC).replace(microsecond=0))
+    first = AutomationBook(one, TAXONOMY.incident_types, clock)
+    second = AutomationBook(two, TAXONOMY.incident_types, clock)
+    rails = GuardRails(two, second, Settings(), clock)
+    contain = GuardSubject(
+        incident_type="node_disk_pressure",
+        environment="demo",
+        action="suspend_cronjob",
+        action_class="contain",
+        target={"kind": "cronjob", "namespace": "trivy-system", "name": "trivy-db-warmup"},
+        namespace="trivy-system",
+    )
+
+    def on_two() -> str:
+        return guard("auto", "the policy", contain, rails.snapshot()).decision
+
+    def within_a_second(wanted: str, what: str) -> None:
+        started = time.monotonic()
+        while on_two() != wanted:
+            assert time.monotonic() - started < 1.2, f"the replica did not see {what} in 1 s"
+            time.sleep(0.05)
+
     try:
         assert second.active_pauses() == []  # cached empty now
+        assert on_two() == "auto"
         made = first.pause({"reason": "freeze", "duration_seconds": 300}, "alice", "api")
-        started = time.monotonic()
-        while not second.active_pauses():
-            assert time.monotonic() - started < 1.2, "the replica did not see the pause in 1 s"
-            time.sleep(0.05)
+        within_a_second("approval", "the pause")
         assert [p.id for p in second.active_pauses()] == [made.id]
         first.resume(made.id, "alice", "api")
-        started = time.monotonic()
-        while second.active_pauses():
-            assert time.monotonic() - started < 1.2, "the replica did not see the resume in 1 s"
-            time.sleep(0.05)
+        within_a_second("auto", "the resume")
+        assert second.active_pauses() == []
+
+        # a pause that runs out lifts at its expiry, on the other replica too
+        short = first.pause({"reason": "short freeze", "duration_seconds": 120}, "alice", "api")
+        within_a_second("approval", "the second pause")
+        clock.advance(119)
+        assert on_two() == "approval"
+        clock.advance(1)  # the expiry
+        assert on_two() == "auto"
+        assert second.active_pauses() == []
+        assert [p.id for p in first.active_pauses()] == []
+        assert short.expires_at == clock()
     finally:
         one.close()
         two.close()

@@ -6,6 +6,7 @@ at a time, action windows with the approver's override, blocking alerts."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import StubServer
+from fixtures.polling import eventually
 
 from responder.actions.models import ActionRequest
 from responder.app import build_runtime
@@ -126,6 +128,14 @@ class Responder:
         ]
         assert len(found) == 1, found
         return found[0]
+
+    def storms(self) -> list[Incident]:
+        """The cluster-level node-storm incidents."""
+        return [
+            i
+            for i in self.runtime.store.list_incidents(IncidentFilter())
+            if i.resource_scope.kind == "cluster" and i.correlation_key.startswith("node_storm|")
+        ]
 
     def decision(self, action: str, node: str = "10.0.10.202") -> tuple[str, str]:
         [rec] = [r for r in self.incident(node).recommended_actions if r.action == action]
@@ -319,24 +329,99 @@ def test_a_mode_of_another_type_changes_nothing_here(make: Any) -> None:
 # blast radius
 
 
-def test_a_node_action_beyond_the_blast_radius_is_refused_and_escalates(make: Any) -> None:
+def test_a_node_action_beyond_the_blast_radius_is_refused_and_the_storm_escalates(
+    make: Any,
+) -> None:
     robot = make()
     robot.fire(disk("10.0.10.201"))
     assert "cordon_node" in robot.asked("10.0.10.201")  # one node: the policy asks
+    assert robot.storms() == []
     robot.fire(disk("10.0.10.202"))
+    [storm] = robot.storms()
     decision, reason = robot.decision("cordon_node", "10.0.10.202")
     assert decision == "off"
     assert "2 nodes unhealthy" in reason and "limit is 1" in reason
+    assert f"part of node storm {storm.id}" in reason
     assert "cordon_node" not in robot.asked("10.0.10.202")
+    # the node incident is part of the storm, not escalated on its own
     second = robot.incident("10.0.10.202")
-    assert second.state == IncidentState.escalated
-    assert "blast-radius" in second.timeline[-1].detail or any(
-        "blast-radius" in e.detail for e in second.timeline if e.event == "state:escalated"
-    )
+    assert second.state != IncidentState.escalated
+    assert [e.detail for e in second.timeline if e.event == "node_storm"] == [
+        f"part of node storm {storm.id}"
+    ]
+    # the storm: one cluster-level incident, critical, escalated with the nodes and the limit
+    assert storm.correlation_key == "node_storm|cluster|demo"
+    assert storm.incident_type == "node_disk_pressure"
+    assert storm.severity == "critical"
+    assert storm.state == IncidentState.escalated
+    [escalated] = [e for e in storm.timeline if e.event == "state:escalated"]
+    assert "10.0.10.201, 10.0.10.202" in escalated.detail and "limit is 1" in escalated.detail
+    assert storm.labels["storm_nodes"] == "10.0.10.201,10.0.10.202"
+    assert storm.labels["storm_incidents"] == second.id
     # the approval asked on the first node no longer carries: re-decided, superseded
     answer = robot.approve("cordon_node", "10.0.10.201")
     assert answer.result == "superseded"
     assert applies(robot.backend) == 1  # only the first incident's containment ran
+    first = robot.incident("10.0.10.201")
+    assert first.state != IncidentState.escalated
+    [storm] = robot.storms()
+    assert storm.labels["storm_incidents"] == f"{second.id},{first.id}"
+    members = [e.detail for e in storm.timeline if e.event == "storm_member"]
+    assert [m.split(":")[0] for m in members] == [second.id, first.id]
+
+
+def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_incident_is_escalated(  # noqa: E501
+    make: Any,
+) -> None:
+    robot = make(blast_radius={"cluster_nodes": 5}, quiet_period_seconds={"*": 60})
+    nodes = ["10.0.10.201", "10.0.10.202", "10.0.10.203"]
+    for node in nodes:
+        robot.fire(disk(node))
+    robot.poll()  # every incident decided again, now that all three are known
+    for node in nodes:
+        for action in ("cordon_node", "drain_node", "reboot_worker", "replace_worker"):
+            decided = [r for r in robot.incident(node).recommended_actions if r.action == action]
+            assert all(r.decision == "off" for r in decided), (node, decided)
+    # the approval asked while the first node was alone is superseded when answered
+    assert robot.approve("cordon_node", "10.0.10.201").result == "superseded"
+    ran_on_nodes = [
+        (node, a.action, a.result)
+        for node in nodes
+        for a in robot.incident(node).executed_actions
+        if a.action in NODE
+    ]
+    assert ran_on_nodes == []
+    assert (
+        robot.backend.seen(
+            "POST", r"/apply/(cordon_node|drain_node|reboot_worker|replace_worker)/.*"
+        )
+        == []
+    )
+    [storm] = robot.storms()
+    assert storm.state == IncidentState.escalated
+    assert storm.resource_scope.kind == "cluster"
+    assert storm.labels["storm_nodes"] == ",".join(nodes)
+    assert set(storm.labels["storm_incidents"].split(",")) == {robot.incident(n).id for n in nodes}
+    assert all(robot.incident(n).state != IncidentState.escalated for n in nodes)
+    # paged once: one notification of the storm, audited open and escalated
+    assert [a.detail for a in storm.executed_actions if a.action == "notify_operator"] == [
+        "in-app: incident opened"
+    ]
+    audited = [e.action for e in robot.runtime.store.list_audit(subject=f"incident:{storm.id}")]
+    assert sorted(audited) == ["incident.escalated", "incident.open"]
+    # the storm calms down: two nodes recover, the storm recovers and resolves
+    for node in nodes[1:]:
+        robot.resolve(disk(node))
+    robot.poll()
+    [storm] = robot.storms()
+    assert storm.state == IncidentState.recovering
+    robot.clock.advance(61)
+    robot.runtime.processor.sweep()
+    [storm] = robot.storms()
+    assert storm.state == IncidentState.resolved
+    assert [a.detail for a in storm.executed_actions if a.action == "notify_operator"] == [
+        "in-app: incident opened"
+    ]
 
 
 def test_the_breach_opens_a_storm_cooldown_that_holds_automatic_actions(make: Any) -> None:
@@ -446,7 +531,39 @@ def test_a_firing_blocking_alert_makes_automatic_actions_wait(make: Any) -> None
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
 
-def test_a_refusal_found_on_a_poll_escalates_audits_and_notifies(make: Any) -> None:
+def test_disk_pressure_and_notready_nodes_make_one_storm_of_the_breaching_type(
+    make: Any,
+) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.201"))
+    notready = {"alertname": "KubeNodeNotReady", "node": "10.0.10.202", "severity": "warning"}
+    robot.fire([notready])
+    robot.poll()
+    [storm] = robot.storms()
+    # the NotReady node's decision saw the breach first: the storm has its type
+    assert storm.incident_type == "node_unreachable_or_notready"
+    assert storm.labels["storm_types"] == "node_disk_pressure,node_unreachable_or_notready"
+    assert storm.labels["storm_nodes"] == "10.0.10.201,10.0.10.202"
+    assert robot.incident("10.0.10.202").incident_type == "node_unreachable_or_notready"
+    assert robot.incident("10.0.10.202").id in storm.labels["storm_incidents"]
+
+
+def test_a_storm_that_broke_out_again_pages_again(make: Any) -> None:
+    robot = make(quiet_period_seconds={"*": 600})
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    robot.resolve(disk("10.0.10.202"))
+    robot.poll()
+    [storm] = robot.storms()
+    assert storm.state == IncidentState.recovering
+    robot.fire(disk("10.0.10.203"))
+    [storm] = robot.storms()
+    assert storm.state == IncidentState.escalated
+    pages = [a.detail for a in storm.executed_actions if a.action == "notify_operator"]
+    assert pages == ["in-app: incident opened", "in-app: incident escalated"]
+
+
+def test_a_breach_found_on_a_poll_pages_once_through_the_storm(make: Any) -> None:
     robot = make()
     robot.fire(disk("10.0.10.201"))
     first = robot.incident("10.0.10.201")
@@ -454,8 +571,158 @@ def test_a_refusal_found_on_a_poll_escalates_audits_and_notifies(make: Any) -> N
     notified = sum(1 for a in first.executed_actions if a.action == "notify_operator")
     robot.fire(disk("10.0.10.202"))
     robot.poll()
+    robot.poll()
+    [storm] = robot.storms()
     first = robot.incident("10.0.10.201")
-    assert first.state == IncidentState.escalated
-    assert sum(1 for a in first.executed_actions if a.action == "notify_operator") > notified
-    audited = robot.runtime.store.list_audit(subject=f"incident:{first.id}")
+    # the member is not escalated nor paged again: the storm is
+    assert first.state == IncidentState.contained
+    assert sum(1 for a in first.executed_actions if a.action == "notify_operator") == notified
+    assert any(e.detail == f"part of node storm {storm.id}" for e in first.timeline)
+    assert sum(1 for a in storm.executed_actions if a.action == "notify_operator") == 1
+    audited = robot.runtime.store.list_audit(subject=f"incident:{storm.id}")
     assert any(e.action == "incident.escalated" and "blast-radius" in e.detail for e in audited)
+    assert not any(
+        e.action == "incident.escalated"
+        for e in robot.runtime.store.list_audit(subject=f"incident:{first.id}")
+    )
+
+
+def test_a_control_plane_refusal_inside_a_storm_still_escalates_its_incident(make: Any) -> None:
+    robot = make()
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202", label_node_role_kubernetes_io_control_plane=""))
+    [storm] = robot.storms()
+    control = robot.incident("10.0.10.202")
+    assert control.state == IncidentState.escalated
+    assert "control-plane" in robot.decision("cordon_node", "10.0.10.202")[1]
+    assert storm.state == IncidentState.escalated
+
+
+# one node action at a time: an approved one waits for the one in flight
+
+
+def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight(
+    make: Any,
+) -> None:
+    # 34 % of 6 nodes: two nodes may be remediated; the first reboot is slow
+    settings = {"blast_radius": {"cluster_nodes": 6}, "action_timeout_seconds": 30.0}
+    robot = make(**settings)
+    replica = make(**settings)  # a second replica sharing the store
+    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    assert {"reboot_worker"} <= robot.asked("10.0.10.201") & robot.asked("10.0.10.202")
+    answers: list[Any] = []
+    first = threading.Thread(
+        target=lambda: answers.append(robot.approve("reboot_worker", "10.0.10.201"))
+    )
+    first.start()
+    try:
+        eventually(
+            lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+            10,
+            "the first reboot in flight",
+        )
+        second = robot.approve("reboot_worker", "10.0.10.202")
+        assert second.result == "waiting", second.detail
+        assert second.status == 202
+        assert "reboot_worker on 10.0.10.201" in second.detail
+        assert robot.runtime.approvals is not None
+        waiting = robot.runtime.approvals.get(second.approval.id)
+        assert waiting is not None and waiting.state == "approved"
+        assert any(e.event == "approval_waiting" for e in robot.incident("10.0.10.202").timeline)
+        # while the first is in flight, neither replica's rounds start the second
+        robot.runtime.worker.drain_once()
+        replica.runtime.worker.drain_once()
+        assert len(robot.backend.seen("POST", r"/apply/reboot_worker/.*")) == 1
+    finally:
+        released.set()
+        first.join(30)
+    assert answers and answers[0].result == "executed", answers
+    # the lock is free: both replicas' next rounds race; the reboot runs once
+    rounds = [
+        threading.Thread(target=robot.runtime.worker.drain_once),
+        threading.Thread(target=replica.runtime.worker.drain_once),
+    ]
+    for round_ in rounds:
+        round_.start()
+    for round_ in rounds:
+        round_.join(30)
+    robot.runtime.worker.drain_once()
+    replica.runtime.worker.drain_once()
+    assert len(robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202")) == 1
+    done = robot.runtime.approvals.get(second.approval.id)
+    assert done is not None and done.state == "executed"
+    assert done.decided_by == "bob"
+    assert ("reboot_worker", "succeeded") in robot.ran("10.0.10.202")
+    assert robot.runtime.approvals.waiting() == []
+
+
+def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) -> None:
+    # the window opens five minutes after the injected clock's start (Thursday 08:00 UTC)
+    window = {"days": ["thu"], "start": time(8, 5), "end": time(9, 0), "timezone": "UTC"}
+    robot = make(action_windows=[window])
+    robot.fire(disk("10.0.10.202"))
+    reboots = r"/apply/reboot_worker/node/10.0.10.202"
+    refused = robot.approve("reboot_worker")
+    assert (refused.result, refused.status) == ("outside_window", 409)
+    assert robot.backend.seen("POST", reboots) == []
+    assert "reboot_worker" in robot.asked()  # still pending
+    robot.clock.advance(6 * 60)  # 08:06, inside the window
+    answer = robot.approve("reboot_worker")
+    assert answer.result == "executed", answer.detail
+    assert len(robot.backend.seen("POST", reboots)) == 1
+    assert ("reboot_worker", "succeeded") in robot.ran()
+
+
+def _reboot_in_flight(robot: Any) -> tuple[threading.Event, threading.Thread, Any]:
+    """Approve the reboot of 10.0.10.201 (held by the backend) and, while it
+    is in flight, the reboot of 10.0.10.202: the second one waits."""
+    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
+    first.start()
+    eventually(
+        lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+        10,
+        "the first reboot in flight",
+    )
+    second = robot.approve("reboot_worker", "10.0.10.202")
+    assert second.result == "waiting", second.detail
+    return released, first, second
+
+
+def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> None:
+    robot = make(blast_radius={"cluster_nodes": 6}, action_timeout_seconds=30.0)
+    released, first, second = _reboot_in_flight(robot)
+    try:
+        robot.resolve(disk("10.0.10.202"))  # the node recovers while it waits
+    finally:
+        released.set()
+        first.join(30)
+    [ended] = robot.runtime.desk.run_waiting()
+    assert ended.result == "superseded"
+    assert "recovering" in ended.detail
+    assert robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
+    withdrawn = robot.runtime.approvals.get(second.approval.id)
+    assert withdrawn is not None and withdrawn.state == "superseded"
+    assert withdrawn.decided_by == "bob"  # who approved it is kept
+    assert any(e.event == "approval_superseded" for e in robot.incident("10.0.10.202").timeline)
+    assert robot.runtime.approvals.waiting() == []
+
+
+def test_a_reboot_that_waits_past_its_expiry_lapses_unrun(make: Any) -> None:
+    robot = make(blast_radius={"cluster_nodes": 6}, action_timeout_seconds=30.0)
+    released, first, second = _reboot_in_flight(robot)
+    try:
+        robot.clock.advance(11 * 60)  # the approval expires after 10 min
+        assert robot.runtime.desk.run_waiting() == []  # still in flight: nothing ends
+    finally:
+        released.set()
+        first.join(30)
+    [ended] = robot.runtime.desk.run_waiting()
+    assert ended.result == "expired"
+    assert robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
+    lapsed = robot.runtime.approvals.get(second.approval.id)
+    assert lapsed is not None and lapsed.state == "expired"

@@ -58,3 +58,16 @@ def test_the_node_limit_is_the_larger_of_count_and_percentage(
     count: int, percent: float, nodes: int | None, limit: int
 ) -> None:
     assert node_limit(count, percent, nodes) == limit
+
+
+def test_the_promotion_bar_defaults_and_is_set_from_the_environment() -> None:
+    bar = Settings().promotion_bar
+    assert (bar.min_shadow_decisions, bar.min_agreement, bar.rollback_free_days) == (20, 0.95, 14)
+    settings = load_settings(
+        {"ROBOT_SRE_PROMOTION_BAR": '{"min_shadow_decisions": 50, "min_agreement": 0.99}'}
+    )
+    assert settings.promotion_bar.min_shadow_decisions == 50
+    assert settings.promotion_bar.min_agreement == 0.99
+    assert settings.promotion_bar.rollback_free_days == 14
+    with pytest.raises(SettingsError, match=r"ROBOT_SRE_PROMOTION_BAR\.min_agreement"):
+        load_settings({"ROBOT_SRE_PROMOTION_BAR": '{"min_agreement": 95}'})

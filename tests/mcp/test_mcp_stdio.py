@@ -62,8 +62,11 @@ def test_reads_the_storm_over_stdio(tmp_path: Path) -> None:
             names = {t.name for t in (await client.list_tools()).tools}
             listed = (await client.call_tool("list_incidents", {})).structured_content
             assert listed is not None
-            disk = next(
-                i for i in listed["incidents"] if i["incident_type"] == "node_disk_pressure"
+            disk = next(  # a node's incident (not the node storm, which has no alerts)
+                i
+                for i in listed["incidents"]
+                if i["incident_type"] == "node_disk_pressure"
+                and i["resource_scope"]["kind"] == "node"
             )
             got = await client.call_tool("get_incident", {"incident_id": disk["id"]})
             assert got.structured_content is not None

@@ -9,7 +9,12 @@ windows, firing blocking alerts, unhealthy nodes against a limit and a
 storm cooldown. Whatever it draws, the guarded decision is never looser
 than the policy's, and nothing the state forbids is left ``auto`` (the only
 decision the act stage runs without a person) or even ``approval`` where
-the spec says refuse.
+the spec says refuse. A blast-radius breach is flagged (it opens the
+storm incident and its cooldown); the incident escalates on its own for a
+control-plane refusal always, for a breach only when no storm incident takes
+it over (``responder/policy/stage.py``). Outside the action windows a
+recover or disruptive action is never ``auto`` and always needs an
+approver's window override.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from responder.policy.allowlist import Allowlist, Target
 from responder.policy.cel import default_engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.policy.rules import SuppressionWindow
+from responder.policy.stage import own_escalation
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
 from responder.taxonomy.models import Confidence, Environment
@@ -60,14 +66,15 @@ BLOCKERS = st.sampled_from(["KubeAPIErrorBudgetBurn", "etcdHighNumberOfLeaderCha
 
 
 @st.composite
-def pauses(draw: st.DrawFn, index: int) -> Pause:
-    start = draw(MOMENTS)
+def pauses(draw: st.DrawFn, index: int, around: datetime) -> Pause:
+    # mostly around the state's moment, so that many of them are in force
+    start = around + timedelta(seconds=draw(st.integers(-3 * 24 * 3600, 3600)))
     return Pause(
         id=f"pause-{index}",
         reason="drawn",
         environment=draw(st.none() | st.sampled_from(list(Environment))),
         incident_type=draw(st.none() | st.sampled_from(TYPES)),
-        namespace=draw(st.sampled_from(NAMESPACES)),
+        namespace=draw(st.none() | st.sampled_from(NAMESPACES)),
         created_by="hypothesis",
         created_at=start,
         expires_at=start + timedelta(seconds=draw(st.integers(1, 3 * 24 * 3600))),
@@ -94,13 +101,14 @@ def states(draw: st.DrawFn) -> GuardState:
             max_size=10,
         )
     )
-    fallback = draw(MODES)
+    # auto half of the time: each other guard must then hold on its own
+    fallback = draw(st.sampled_from([AutomationMode.auto] * 3 + list(AutomationMode)[:3]))
     at = draw(MOMENTS)
     storm = draw(st.none() | st.integers(-3600, 3600).map(lambda s: at + timedelta(seconds=s)))
     return GuardState(
         at=at,
         mode=lambda t, e: table.get((t, e), fallback),
-        pauses=tuple(draw(pauses(i)) for i in range(draw(st.integers(0, 3)))),
+        pauses=tuple(draw(pauses(i, at)) for i in range(draw(st.sampled_from([0, 0, 1, 2, 3])))),
         pause_effect=draw(st.sampled_from(["approval", "shadow"])),
         windows=tuple(draw(st.lists(WINDOWS, max_size=2))),
         blocking=tuple(
@@ -141,7 +149,11 @@ def decisions(draw: st.DrawFn) -> tuple[GuardSubject, str, str]:
         namespace=(target.namespace if target else None) or labels["namespace"] or None,
         labels=labels,
     )
-    return subject, decided.decision.value, decided.reason
+    # the shipped policy rarely says auto for a random draw: the guard rails
+    # must hold for any decision they are given, so auto and approval are drawn too
+    policy = draw(st.sampled_from([decided.decision.value, "auto", "approval"]))
+    reason = decided.reason if policy == decided.decision.value else f"drawn {policy}"
+    return subject, policy, reason
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -191,12 +203,22 @@ def test_nothing_runs_that_the_state_forbids(
         node = (subject.target or {}).get("name", "")
         affected = set(state.unhealthy_nodes) | ({node} if node else set())
         control_plane = any(k in subject.labels for k in CONTROL_PLANE_LABELS)
-        if control_plane or len(affected) > state.node_limit:
+        breach = len(affected) > state.node_limit
+        if control_plane or breach:
             # refused outright: not even an approval may run it
             assert final == "off", where
             assert guarded.escalate, where
+        assert guarded.breach == breach, where
+        # a storm pages once: a breach alone does not escalate a member of a
+        # storm incident; a control-plane node escalates its own incident
+        assert (own_escalation(guarded, in_storm=True) is not None) == control_plane, where
+        assert (own_escalation(guarded, in_storm=False) is not None) == (control_plane or breach), (
+            where
+        )
     else:
-        assert guarded.escalate is None, where
+        assert guarded.escalate is None and not guarded.breach, where
+    if not (subject.action_class in WINDOWED_CLASSES and outside):
+        assert not guarded.needs_window_override, where
     # and when nothing forbids it, the policy stands
     if (
         mode == AutomationMode.auto

@@ -83,7 +83,9 @@ def test_api_that_never_answers_fails_the_action_within_its_deadline(
         started = time.monotonic()
         story.fire(OTHER_NODE)
         assert time.monotonic() - started < 5
-        assert len(story.runtime.store.list_incidents(IncidentFilter())) == 2
+        # two node incidents (two unhealthy nodes also make a node storm incident)
+        found = story.runtime.store.list_incidents(IncidentFilter())
+        assert len([i for i in found if i.resource_scope.kind == "node"]) == 2
         story.assert_guard_rails()
     finally:
         story.close()

@@ -1,0 +1,381 @@
+"""Escalation ladders followed by incidents (issue 10, item 6): a disk-pressure
+incident enters its contain step when it opens, climbs to "ask to cordon"
+after 10 minutes of persisting pressure, moves on when a step is denied or
+fails, escalates from its last step, stops climbing once the problem clears,
+and shows the ladder in the API. The responder is built as ``build_runtime``
+wires it, against a hand-moved clock and a real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import pytest
+from fixtures.clock import T0, Clock
+from fixtures.executors import HttpExecutor, serve_state
+from fixtures.http_stub import Answer, StubServer
+from starlette.testclient import TestClient
+
+from responder.app import build_runtime, create_app
+from responder.approvals.models import ApprovalRequest
+from responder.evidence.collector import Evidence
+from responder.incidents.lifecycle import IncidentState
+from responder.incidents.models import Incident
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.runtime import Runtime
+from responder.settings import Settings
+from responder.store import IncidentFilter, Store
+
+DISK = {
+    "alertname": "KubeNodePressure",
+    "condition": "DiskPressure",
+    "node": "10.0.10.202",
+    "severity": "warning",
+}
+FILESYSTEM = {
+    "alertname": "NodeFilesystemAlmostOutOfSpace",
+    "instance": "10.0.10.202:9100",
+    "nodename": "10.0.10.202",
+    "mountpoint": "/",
+    "severity": "warning",
+}
+UNKNOWN = {"alertname": "KubeCPUOvercommit", "severity": "warning"}
+NODE = "node//10.0.10.202"
+LADDER_ACTIONS = {"cordon_node", "reboot_worker", "replace_worker"}
+
+
+@dataclass
+class ExitCriteria:
+    """A disk-pressure collector whose verdict on the exit criteria the test sets."""
+
+    met: bool | None = None
+    name: str = "exit-criteria"
+    incident_types: frozenset[str] = field(
+        default_factory=lambda: frozenset({"node_disk_pressure"})
+    )
+
+    def collect(self, incident: Incident) -> Evidence:
+        return Evidence(exit_criteria_met=self.met)
+
+
+@pytest.fixture
+def backend() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+def make(
+    store: Store, backend: StubServer, *collectors: ExitCriteria, **settings: object
+) -> Runtime:
+    values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
+    values.update(settings)
+    return build_runtime(
+        Settings.model_validate(values),
+        store=store,
+        executors=[HttpExecutor(backend, frozenset({"delete_completed_pods"}))],
+        collectors=collectors,
+        clock=Clock(),
+    )
+
+
+def fire(runtime: Runtime, *alerts: Mapping[str, str], status: str = "firing") -> None:
+    runtime.processor.process(
+        WebhookPayload(
+            version="4",
+            status=status,
+            alerts=[WebhookAlert(status=status, labels=dict(a)) for a in alerts],
+        )
+    )
+
+
+def only(runtime: Runtime) -> Incident:
+    [found] = runtime.store.list_incidents(IncidentFilter())
+    return found
+
+
+def clock_of(runtime: Runtime) -> Clock:
+    found = runtime.processor.clock
+    assert isinstance(found, Clock)
+    return found
+
+
+def poll_at(runtime: Runtime, minutes: float) -> Incident:
+    """Move the clock to T0 + ``minutes`` and run the observation poll."""
+    clock = clock_of(runtime)
+    clock.advance((T0 - clock.now).total_seconds() + minutes * 60)
+    runtime.processor.observe_due()
+    return only(runtime)
+
+
+def ladder_events(incident: Incident) -> list[str]:
+    return [e.detail for e in incident.timeline if e.event == "ladder"]
+
+
+def asked(runtime: Runtime, incident: Incident, action: str) -> list[ApprovalRequest]:
+    assert runtime.approvals is not None
+    return [a for a in runtime.approvals.for_incident(incident.id) if a.action == action]
+
+
+def notified(incident: Incident) -> list[str]:
+    return [a.detail for a in incident.executed_actions if a.action == "notify_operator"]
+
+
+# entering and climbing
+
+
+def test_an_opened_incident_stands_on_its_first_step(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK, FILESYSTEM)
+    incident = only(runtime)
+    assert incident.state == IncidentState.contained
+    assert incident.ladder is not None
+    assert (incident.ladder.step, incident.ladder.step_id) == (0, "contain")
+    assert incident.ladder.entered_at == T0
+    assert ladder_events(incident) == ["step 1/4 contain: opened (waits 10m)"]
+
+
+def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend, ladder_holds_asks=True)
+    fire(runtime, DISK, FILESYSTEM)
+    opened = only(runtime)
+    assert asked(runtime, opened, "cordon_node") == []  # held until its step
+    assert poll_at(runtime, 9).ladder.step_id == "contain"  # type: ignore[union-attr]
+
+    incident = poll_at(runtime, 10)
+    assert incident.ladder is not None
+    assert (incident.ladder.step_id, incident.ladder.entered_at) == (
+        "ask_cordon",
+        T0.replace(minute=10),
+    )
+    assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 10m"
+    assert incident.state == IncidentState.contained  # climbing is not escalating
+    [cordon] = asked(runtime, incident, "cordon_node")
+    assert (cordon.state, cordon.target["name"]) == ("pending", "10.0.10.202")
+    assert "escalation ladder step 2 ask_cordon" in cordon.why_now
+    assert notified(incident)[-1] == (
+        "in-app: incident climbed its escalation ladder: step 2/4 ask_cordon: contain did "
+        "not clear it within 10m; now: Cordon node"
+    )
+    # the later steps still wait
+    assert asked(runtime, incident, "reboot_worker") == []
+    assert asked(runtime, incident, "replace_worker") == []
+
+
+def test_escalation_window_setting_is_the_first_steps_wait(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend, escalation_window_seconds=120)
+    fire(runtime, DISK, FILESYSTEM)
+    assert ladder_events(only(runtime)) == ["step 1/4 contain: opened (waits 2m)"]
+    assert poll_at(runtime, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
+    incident = poll_at(runtime, 2)
+    assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 2m"
+
+
+def test_a_denied_step_moves_on_to_the_next(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend, ladder_holds_asks=True)
+    fire(runtime, DISK, FILESYSTEM)
+    incident = poll_at(runtime, 10)
+    [cordon] = asked(runtime, incident, "cordon_node")
+    assert runtime.approvals is not None
+    runtime.approvals.deny(cordon.id, "alice", "not this node")
+
+    incident = poll_at(runtime, 11)
+    assert incident.ladder is not None
+    assert incident.ladder.step_id == "ask_reboot"
+    assert ladder_events(incident)[-1] == (
+        f"step 3/4 ask_reboot: ask_cordon failed (cordon_node on {NODE} denied)"
+    )
+    [reboot] = asked(runtime, incident, "reboot_worker")
+    assert reboot.state == "pending"
+    assert "Reboot worker" in notified(incident)[-1]
+
+
+def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
+    store: Store, backend: StubServer
+) -> None:
+    backend.fail("POST", r"/apply/.*", Answer(500, {}))
+    runtime = make(store, backend, ladder_holds_asks=True)
+    fire(runtime, DISK, FILESYSTEM)
+    incident = only(runtime)
+    assert incident.state == IncidentState.escalated
+    assert incident.ladder is not None
+    assert incident.ladder.step_id == "ask_cordon"
+    assert ladder_events(incident)[-1] == (
+        "step 2/4 ask_cordon: contain failed (delete_completed_pods on cluster//cluster failed)"
+    )
+    # opened, updated (the second alert), escalated: the climb adds no fourth message
+    assert len(notified(incident)) == 3
+    assert notified(incident)[-1] == "in-app: incident escalated"
+    # the step entered asks for its approval in the same round
+    [cordon] = asked(runtime, incident, "cordon_node")
+    assert cordon.state == "pending"
+
+
+def test_the_last_step_escalates_the_incident(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK)  # one alert: low confidence, nothing runs, the incident stays triaged
+    assert only(runtime).state == IncidentState.triaged
+    steps = [(10, "ask_cordon"), (20, "ask_reboot"), (40, "ask_replace")]
+    for minutes, step_id in steps:
+        incident = poll_at(runtime, minutes)
+        assert incident.ladder is not None and incident.ladder.step_id == step_id
+        assert incident.state == IncidentState.triaged
+    assert poll_at(runtime, 69).state == IncidentState.triaged
+
+    incident = poll_at(runtime, 70)
+    assert incident.state == IncidentState.escalated
+    assert incident.ladder is not None
+    assert incident.ladder.escalated_at == clock_of(runtime).now
+    detail = "step 4/4 ask_replace: ask_replace did not clear it within 30m; escalated"
+    assert ladder_events(incident)[-1] == detail
+    assert [e.detail for e in incident.timeline if e.event == "state:escalated"] == [detail]
+    assert notified(incident)[-1] == "in-app: incident escalated"
+    audited = [e for e in runtime.store.list_audit() if e.action == "incident.escalated"]
+    assert [e.detail for e in audited] == [detail]
+
+    # the climb is over: later polls add nothing
+    before = len(ladder_events(incident))
+    assert len(ladder_events(poll_at(runtime, 200))) == before
+
+
+def test_an_incident_of_an_unknown_type_notifies_then_escalates(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend)
+    fire(runtime, UNKNOWN)
+    assert ladder_events(only(runtime)) == ["step 1/1 notify: opened (waits 15m)"]
+    assert poll_at(runtime, 14).state == IncidentState.triaged
+    incident = poll_at(runtime, 15)
+    assert incident.state == IncidentState.escalated
+    assert ladder_events(incident)[-1] == (
+        "step 1/1 notify: notify did not clear it within 15m; escalated"
+    )
+
+
+# not climbing
+
+
+def test_a_problem_whose_exit_criteria_hold_does_not_climb(
+    store: Store, backend: StubServer
+) -> None:
+    verdict = ExitCriteria()
+    runtime = make(store, backend, verdict)
+    fire(runtime, DISK, FILESYSTEM)
+    verdict.met = True
+    incident = poll_at(runtime, 11)
+    assert incident.ladder is not None and incident.ladder.step_id == "contain"
+    # the pressure is back: the step's wait has long passed, so it climbs
+    verdict.met = False
+    incident = poll_at(runtime, 12)
+    assert incident.ladder is not None and incident.ladder.step_id == "ask_cordon"
+
+
+def test_a_resolved_incident_stops_climbing(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK, FILESYSTEM)
+    clock_of(runtime).advance(60)
+    fire(runtime, DISK, FILESYSTEM, status="resolved")
+    assert only(runtime).state == IncidentState.recovering
+    assert runtime.processor.observe_due() == []  # a recovering incident is not polled
+    clock_of(runtime).advance(11 * 60)
+    assert runtime.processor.sweep() == [only(runtime).id]
+    incident = poll_at(runtime, 60)
+    assert incident.state == IncidentState.resolved
+    assert incident.ladder is not None and incident.ladder.step_id == "contain"
+    assert ladder_events(incident) == ["step 1/4 contain: opened (waits 10m)"]
+
+
+# holding the asks back, or not
+
+
+def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend)  # ladder_holds_asks defaults to False
+    fire(runtime, DISK, FILESYSTEM)
+    incident = only(runtime)
+    for action in LADDER_ACTIONS:
+        [request] = asked(runtime, incident, action)
+        assert request.state == "pending"
+    assert not any(e.event == "approval_held" for e in incident.timeline)
+    # the cordon request expired unanswered at T+10m: entering its step asks again
+    incident = poll_at(runtime, 10)
+    assert incident.ladder is not None and incident.ladder.step_id == "ask_cordon"
+    now = clock_of(runtime).now
+    assert [a.state_at(now) for a in asked(runtime, incident, "cordon_node")] == [
+        "expired",
+        "pending",
+    ]
+
+
+def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend, ladder_holds_asks=True)
+    fire(runtime, DISK, FILESYSTEM)
+    incident = only(runtime)
+    for action in LADDER_ACTIONS:
+        assert asked(runtime, incident, action) == []
+    # drain and the shared scale-down are on no step: the policy's ask stands
+    assert [a.state for a in asked(runtime, incident, "drain_node")] == ["pending"]
+    held = {e.detail for e in incident.timeline if e.event == "approval_held"}
+    assert held == {f"{a} waits for its ladder step" for a in LADDER_ACTIONS}
+
+
+# stored incidents and the API
+
+
+def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
+    store: Store, backend: StubServer
+) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK, FILESYSTEM)
+    record = only(runtime).model_dump(mode="json")
+    del record["ladder"]
+    old = Incident.model_validate(record)
+    assert old.ladder is None
+    runtime.store.save_incident(old)
+    assert only(runtime).ladder is None
+
+    incident = poll_at(runtime, 5)
+    assert incident.ladder is not None
+    assert (incident.ladder.step_id, incident.ladder.entered_at) == (
+        "contain",
+        T0.replace(minute=5),
+    )
+    assert ladder_events(incident)[-1] == "step 1/4 contain: joined its ladder (waits 10m)"
+
+
+def test_the_api_shows_the_ladder(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend)
+    fire(runtime, DISK, FILESYSTEM)
+    poll_at(runtime, 10)
+    client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
+    incident_id = only(runtime).id
+    body = client.get(f"/api/v1/incidents/{incident_id}").json()
+    ladder = body["ladder"]
+    assert (ladder["step"], ladder["step_id"]) == (1, "ask_cordon")
+    assert ladder["entered_at"] == "2026-11-26T08:10:00+00:00"
+    assert ladder["wait_ends_at"] == "2026-11-26T08:20:00+00:00"
+    assert ladder["escalated_at"] is None
+    assert [s["id"] for s in ladder["steps"]] == [
+        "contain",
+        "ask_cordon",
+        "ask_reboot",
+        "ask_replace",
+    ]
+    assert ladder["steps"][0] == {
+        "id": "contain",
+        "actions": ["delete_completed_pods", "suspend_cronjob", "scale_to_zero"],
+        "wait_seconds": 600,
+        "on_failure": "next",
+    }
+    [listed] = client.get("/api/v1/incidents").json()["incidents"]
+    assert listed["ladder"] == ladder
