@@ -10,6 +10,8 @@ logs in through the form like a browser and times, over HTTP:
 * the incidents list (``/admin/incidents``, first page and a filtered page),
 * one incident page,
 * the rules list (``/admin/rules``, with a custom rule),
+* the automation page (``/admin/automation``: pauses, modes and the
+  promotion readiness, which reads every incident),
 * a 7-day backtest of an unsaved node_disk_pressure rule that escalates
   severity and tightens an action (the costly case: every candidate action
   is decided twice per matched incident) — ``POST /admin/rules/{id}/backtest``.
@@ -241,6 +243,12 @@ def _measure(url: str, repeat: int) -> list[str]:
             ),
             ("incident page", lambda: client.get(incident), repeat, TARGET_PAGE_P95_MS),
             ("rules list", lambda: client.get("/admin/rules"), repeat, TARGET_PAGE_P95_MS),
+            (
+                "automation page (readiness)",
+                lambda: client.get("/admin/automation"),
+                repeat,
+                TARGET_PAGE_P95_MS,
+            ),
             (
                 "backtest, 7 days",
                 lambda: client.post(f"{rule}/backtest", data=draft),

@@ -294,7 +294,7 @@ class Settings(BaseModel):
         "retry cooldown (15 min) and the ladder's own wait",
     )
     ladder_holds_asks: bool = Field(
-        default=False,
+        default=True,
         description="approval requests for the actions of later escalation-ladder steps wait "
         "until the incident reaches their step; False: asked as soon as the policy says so",
     )

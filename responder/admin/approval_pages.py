@@ -52,6 +52,8 @@ RESULTS = {
     "expired": "Too late: the request had expired.",
     "already_answered": "Somebody answered this request already.",
     "busy": "The incident is busy: answer again in a moment.",
+    "waiting": "Approved: another node action is in flight, so this one waits and runs "
+    "when that ends (one node action at a time).",
     "outside_window": "Outside the action windows: the request stays pending; tick "
     '"run outside the action windows" to approve it now.',
 }

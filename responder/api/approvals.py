@@ -15,7 +15,8 @@ An optional JSON body ``{"note": "...", "override_window": true}`` is kept
 with the answer; ``override_window`` lets this one recover or disruptive
 action run outside the configured action windows. The
 answer goes through the same desk as the chat buttons: 200 with the result
-(``executed``, ``dry_run``, ``failed``, ``skipped``, ``denied``), 401
+(``executed``, ``dry_run``, ``failed``, ``refused``, ``skipped``, ``denied``), 202
+``waiting`` for an approved node action that waits for another one in flight, 401
 without a valid token, 403 for an approver of another environment, 404 for
 an unknown request, 409 for one that is expired, superseded or answered.
 """
@@ -202,7 +203,14 @@ def approval_paths() -> dict[str, Any]:
             },
         },
         "responses": {
-            "200": {"description": "answered: result executed, dry_run, failed, skipped, denied"},
+            "200": {
+                "description": "answered: result executed, dry_run, failed, refused, skipped, "
+                "denied"
+            },
+            "202": {
+                "description": "approved, waiting: another node action is in flight; it runs "
+                "once that ends (result waiting)"
+            },
             "401": {"description": "no approver token"},
             "403": {"description": "not an approver for the request's environment"},
             "404": {"description": "no such request"},

@@ -230,12 +230,20 @@ class ApprovalBook:
 
     # approved node actions waiting for the one in flight
 
-    def wait(self, approval: ApprovalRequest, why: str, now: datetime) -> None:
-        """Keep the approved ``approval`` waiting until it can run."""
+    def wait(
+        self, approval: ApprovalRequest, why: str, now: datetime, override_window: bool = False
+    ) -> None:
+        """Keep the approved ``approval`` waiting until it can run
+        (``override_window``: the approver let it run outside the action windows)."""
         self.store.put_document(
             WAITS,
             approval.id,
-            {"approval_id": approval.id, "why": why, "since": now.isoformat()},
+            {
+                "approval_id": approval.id,
+                "why": why,
+                "since": now.isoformat(),
+                "override_window": override_window,
+            },
         )
         self._audit("approval.waiting", approval, approval.state, why, now)
 
@@ -249,6 +257,11 @@ class ApprovalBook:
                 continue
             found.append((str(doc.get("since", "")), approval, str(doc.get("why", ""))))
         return [(a, why) for _, a, why in sorted(found, key=lambda f: f[0])]
+
+    def wait_overrides_window(self, approval_id: str) -> bool:
+        """Whether the approver of the waiting ``approval_id`` overrode the action windows."""
+        found = self.store.get_document(WAITS, approval_id)
+        return found is not None and bool(found[1].get("override_window"))
 
     def stop_waiting(self, approval_id: str) -> None:
         self.store.delete_document(WAITS, approval_id)

@@ -293,7 +293,7 @@ class ApprovalDesk:
         in_flight = self._node_action_in_flight(granted.action)
         run = None if in_flight else self._run(incident, granted, approver.name)
         if run is None or self._still_waiting(granted, run):
-            return self._wait(granted, in_flight or self._in_flight_name())
+            return self._wait(granted, in_flight or self._in_flight_name(), override_window)
         self._record(incident.id, run)
         return self._finish(incident.id, self.book.get(granted.id) or granted, run)
 
@@ -370,6 +370,10 @@ class ApprovalDesk:
             return None
         if now >= approval.expires_at:
             return self._end_wait(approval, "expired", "waited past its expiry, not carried out")
+        if self._outside_window(approval.action) and not self.book.wait_overrides_window(
+            approval.id
+        ):
+            return None  # the windows closed while it waited: it waits for the next one
         snapshot = self.store.get_incident(approval.incident_id)
         if snapshot is None:
             return self._end_wait(approval, "superseded", "the incident no longer exists")
@@ -426,12 +430,14 @@ class ApprovalDesk:
         self._announce(ended, why)
         return Answer(result, f"the robot did not act: {why}", ended)
 
-    def _wait(self, approval: ApprovalRequest, in_flight: str) -> Answer:
+    def _wait(
+        self, approval: ApprovalRequest, in_flight: str, override_window: bool = False
+    ) -> Answer:
         detail = (
             f"{approval.action_name.lower()} {approval.target_label} approved; it waits while "
             f"{in_flight} is in flight (one node action at a time) and runs when that ends"
         )
-        self.book.wait(approval, detail, self.clock())
+        self.book.wait(approval, detail, self.clock(), override_window)
         self._on_incident(
             approval.incident_id,
             lambda incident, now: incident.record(

@@ -175,7 +175,10 @@ class Notifier:
         """Tell operators about ``incident`` (``why``: opened, updated, escalated …)."""
         paused_until = self.paused_until(incident, now)
         text = render.incident_text(incident, why, paused_until)
-        self.inbox.incident(incident, why, text, now, paused_until=paused_until)
+        # the inbox event is tagged with the verb ("opened", "escalated",
+        # "climbed" …); a longer why stays in the text
+        tag = why.split(" ", 1)[0].rstrip(":") or why
+        self.inbox.incident(incident, tag, text, now, paused_until=paused_until)
         if not self.channels:
             return
         resolved = incident.state == IncidentState.resolved

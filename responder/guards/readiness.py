@@ -34,7 +34,7 @@ nothing here changes a mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -43,11 +43,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from responder.audit import AuditEntry
-from responder.guards.automation import AutomationBook
-from responder.incidents.models import Incident
+from responder.guards.automation import AutomationBook, AutomationMode
+from responder.incidents.models import UNCLASSIFIED, Incident
 from responder.metrics import Metrics
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store, VersionConflict
+from responder.taxonomy.models import Environment
 
 MARKS = "incident_marks"
 PAGE = 500
@@ -248,11 +249,39 @@ class MarkBook:
                 return
             offset += PAGE
 
+    def _candidates(
+        self,
+        marks: Iterable[Mapping[str, Any]],
+        incident_type: str | None,
+        environment: str | None,
+    ) -> list[tuple[str, str]]:
+        """The classes an overview reads the incidents of: those not in
+        ``auto`` (on their way to promotion) and those with a mark. A class
+        already in ``auto`` without marks has nothing to earn, and reading
+        its incidents would make the overview cost one parse per incident
+        ever stored (seconds with 10,000)."""
+        types = set(self.automation.builtin_types) | {UNCLASSIFIED}
+        found: set[tuple[str, str]] = set()
+        for type_ in types:
+            for env in Environment:
+                if self.automation.mode(type_, env.value)[0] != AutomationMode.auto:
+                    found.add((type_, env.value))
+        for mark in marks:
+            found.add((str(mark.get("incident_type")), str(mark.get("environment"))))
+        return sorted(
+            (t, e)
+            for t, e in found
+            if (incident_type is None or t == incident_type)
+            and (environment is None or e == environment)
+        )
+
     def readiness(
         self, incident_type: str | None = None, environment: str | None = None
     ) -> list[dict[str, Any]]:
-        """One row per incident type x environment that has incidents (and
-        the asked class, when both are given), ordered by type, environment."""
+        """One row per incident type x environment that has incidents and is
+        not in ``auto`` or has a mark (``_candidates``), and the asked class
+        when both are given (read in full whatever its mode), ordered by
+        type, environment."""
         now = self.clock()
         bar = self.settings.promotion_bar
         window_start = now - timedelta(days=bar.rollback_free_days)
@@ -260,7 +289,14 @@ class MarkBook:
         tallies: dict[tuple[str, str], _Tally] = {}
         if incident_type is not None and environment is not None:
             tallies[(incident_type, environment)] = _Tally()
-        for incident in self._incidents(incident_type, environment):
+            incidents: Iterable[Incident] = self._incidents(incident_type, environment)
+        else:
+            incidents = (
+                incident
+                for type_, env in self._candidates(marks.values(), incident_type, environment)
+                for incident in self._incidents(type_, env)
+            )
+        for incident in incidents:
             tally = tallies.setdefault(
                 (incident.incident_type, str(incident.environment)), _Tally()
             )

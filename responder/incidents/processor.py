@@ -39,6 +39,7 @@ from responder.actions.stage import ActStage, PlannedRun, move, note
 from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
 from responder.evidence.observer import Observation, Observer
+from responder.guards.storm import is_storm
 from responder.incidents.classify import Classifier
 from responder.incidents.ladder import (
     CLIMBING_STATES,
@@ -482,8 +483,8 @@ class IncidentProcessor:
     def _climb(self, incident: Incident, now: datetime, persisting: bool) -> Climb:
         """Climb the incident's ladder as far as its steps failed; a ladder
         that escalates moves the incident to escalated (audited)."""
-        if incident.state not in CLIMBING_STATES:
-            return Climb()
+        if incident.state not in CLIMBING_STATES or is_storm(incident):
+            return Climb()  # a node storm is a person's from its start: nothing to climb
         ladder = self._ladder(incident)
         if incident.ladder is None:  # stored before ladders existed
             enter_first(incident, ladder, now, "joined its ladder")

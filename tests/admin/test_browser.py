@@ -64,6 +64,8 @@ def responder(
     config.write_text(
         f"channels:\n  slack:\n    channel: '#ops'\n    api_url: '{slack.url}'\n"
         "    timeout_seconds: 2\n  retry_attempts: 1\n"
+        # about answering approvals in the browser, not about when the ladder raises them
+        "ladder_holds_asks: false\n"
     )
     env = {
         "ROBOT_SRE_STORE_URL": f"sqlite:///{tmp}/robot-sre.db",

@@ -20,7 +20,8 @@ GRANTED = {"incident_type": "node_disk_pressure", "action": "reboot_worker", "en
 
 @pytest.fixture
 def inbox(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatOpsHarness]:
-    harness = ChatOpsHarness(store, monkeypatch, None, None)
+    # about answering approvals, not about when the ladder raises them
+    harness = ChatOpsHarness(store, monkeypatch, None, None, ladder_holds_asks=False)
     try:
         yield harness
     finally:
@@ -202,8 +203,14 @@ def test_an_unknown_request_is_404(inbox: ChatOpsHarness) -> None:
 
 
 def test_expiry_can_be_set_per_action(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # about approval expiry, not about when the ladder raises the asks
     harness = ChatOpsHarness(
-        store, monkeypatch, None, None, approval_expiry_per_action={"reboot_worker": 120}
+        store,
+        monkeypatch,
+        None,
+        None,
+        approval_expiry_per_action={"reboot_worker": 120},
+        ladder_holds_asks=False,
     )
     try:
         harness.fire(DISK)

@@ -47,7 +47,9 @@ def runtime(store: Store) -> Iterator[Runtime]:
     serve_state(backend)
     try:
         yield build_runtime(
-            Settings(dry_run=False),
+            # about approval requests' content and lifecycle, not about when the
+            # ladder raises them
+            Settings(dry_run=False, ladder_holds_asks=False),
             store=store,
             executors=[HttpExecutor(backend, frozenset({"cordon_node", "reboot_worker"}))],
             clock=Clock(),
@@ -200,7 +202,10 @@ def test_concurrent_decisions_on_one_request_have_one_winner(runtime: Runtime) -
 
 
 def test_expiry_follows_the_setting(store: Store) -> None:
-    runtime = build_runtime(Settings(approval_expiry_seconds=120), store=store, clock=Clock())
+    # about approval expiry, not about when the ladder raises the asks
+    runtime = build_runtime(
+        Settings(approval_expiry_seconds=120, ladder_holds_asks=False), store=store, clock=Clock()
+    )
     fire(runtime, DISK)
     reboot = request_for(runtime, "reboot_worker")
     assert reboot.expires_at - reboot.requested_at == timedelta(minutes=2)

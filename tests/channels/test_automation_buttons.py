@@ -338,7 +338,11 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
     make_harness: Make, surface: str
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    harness = make_harness(action_windows=[_window(now, 12 * 60, 13 * 60)])  # half a day away
+    harness = make_harness(
+        action_windows=[_window(now, 12 * 60, 13 * 60)],  # half a day away
+        # about the override button on an approval, not about when the ladder raises it
+        ladder_holds_asks=False,
+    )
     harness.clock.now = now
     harness.fire(DISK)
     harness.flush()
@@ -369,7 +373,11 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
 
 def test_a_window_that_closed_after_the_prompt_offers_the_override(make_harness: Make) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    harness = make_harness(action_windows=[_window(now, -1, 5)])
+    harness = make_harness(
+        action_windows=[_window(now, -1, 5)],
+        # about the override button on an approval, not about when the ladder raises it
+        ladder_holds_asks=False,
+    )
     harness.clock.now = now
     harness.fire(DISK)
     harness.flush()

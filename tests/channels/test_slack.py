@@ -6,10 +6,17 @@ from __future__ import annotations
 import threading
 import time
 
-from fixtures.chatops import DISK, ChatOpsHarness
+import pytest
+from fixtures.chatops import DISK, ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
 from responder.channels.slack import verify_signature
+
+
+@pytest.fixture
+def harness(make_harness: Make) -> ChatOpsHarness:
+    # about answering approvals in Slack, not about when the ladder raises them
+    return make_harness(ladder_holds_asks=False)
 
 
 def test_approval_request_is_block_kit_with_approve_and_deny(harness: ChatOpsHarness) -> None:

@@ -2,13 +2,17 @@
 through a real runner on an HTTP stub backend (every write that reaches the
 backend is counted), with an injected clock: pauses, automation modes, the
 blast radius and its storm cooldown, control-plane nodes, one node action
-at a time, action windows with the approver's override, blocking alerts."""
+at a time, action windows with the approver's override, blocking alerts.
+Node actions are asked when a disk-pressure incident climbs to their
+escalation-ladder step (``ladder_holds_asks``, the default): the tests let
+the steps' waits pass (``Responder.climb_to``) before answering them."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,8 @@ def disk(node: str, **extra: str) -> list[dict[str, str]]:
 
 
 BLOCKER = {"alertname": "KubeAPIErrorBudgetBurn", "severity": "critical", "long": "1h"}
+#: node_disk_pressure's ladder: each step and the wait of the step before it
+STEP_AFTER = {"ask_cordon": ("contain", 600), "ask_reboot": ("ask_cordon", 600)}
 
 
 class Clock:
@@ -119,6 +125,26 @@ class Responder:
     def poll(self) -> None:
         self.clock.advance(61)
         self.runtime.processor.observe_due()
+
+    def climb_to(self, step: str, *nodes: str) -> None:
+        """Let the disk-pressure ladder's waits pass while the pressure
+        persists, polling as each one ends, until the incidents of ``nodes``
+        (opened at the clock's current time) stand on ``step`` and ask for its
+        node action."""
+        path = [step]
+        while path[0] in STEP_AFTER:
+            path.insert(0, STEP_AFTER[path[0]][0])
+        for before, following in pairwise(path):
+            self.clock.advance(STEP_AFTER[following][1])
+            self.runtime.processor.observe_due()
+            for node in nodes:
+                incident = self.incident(node)
+                assert incident.ladder is not None
+                assert incident.ladder.step_id == following, (node, incident.ladder)
+                assert any(
+                    e.event == "ladder" and f"{before} did not clear it" in e.detail
+                    for e in incident.timeline
+                ), node
 
     def incident(self, node: str = "10.0.10.202") -> Incident:
         found = [
@@ -334,6 +360,8 @@ def test_a_node_action_beyond_the_blast_radius_is_refused_and_the_storm_escalate
 ) -> None:
     robot = make()
     robot.fire(disk("10.0.10.201"))
+    assert "cordon_node" not in robot.asked("10.0.10.201")  # held for its ladder step
+    robot.climb_to("ask_cordon", "10.0.10.201")
     assert "cordon_node" in robot.asked("10.0.10.201")  # one node: the policy asks
     assert robot.storms() == []
     robot.fire(disk("10.0.10.202"))
@@ -375,7 +403,10 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
 ) -> None:
     robot = make(blast_radius={"cluster_nodes": 5}, quiet_period_seconds={"*": 60})
     nodes = ["10.0.10.201", "10.0.10.202", "10.0.10.203"]
-    for node in nodes:
+    robot.fire(disk(nodes[0]))
+    robot.climb_to("ask_cordon", nodes[0])  # the first node alone: the policy asks to cordon
+    assert "cordon_node" in robot.asked(nodes[0])
+    for node in nodes[1:]:
         robot.fire(disk(node))
     robot.poll()  # every incident decided again, now that all three are known
     for node in nodes:
@@ -488,6 +519,7 @@ def test_outside_the_windows_an_approval_needs_the_override(make: Any) -> None:
     window = {"days": ["sat", "sun"], "start": time(2, 0), "end": time(4, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
     robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_cordon", "10.0.10.202")
     assert "cordon_node" in robot.asked()
     refused = robot.approve("cordon_node")
     assert refused.result == "outside_window"
@@ -505,6 +537,7 @@ def test_inside_the_windows_an_approval_runs_without_override(make: Any) -> None
     window = {"days": ["thu"], "start": time(7, 0), "end": time(9, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
     robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_cordon", "10.0.10.202")  # 08:10
     assert robot.approve("cordon_node").result == "executed"
 
 
@@ -611,6 +644,8 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
     released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
     robot.fire(disk("10.0.10.201"))
     robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
+    replica.clock.now = robot.clock.now
     assert {"reboot_worker"} <= robot.asked("10.0.10.201") & robot.asked("10.0.10.202")
     answers: list[Any] = []
     first = threading.Thread(
@@ -659,16 +694,19 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
 
 
 def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) -> None:
-    # the window opens five minutes after the injected clock's start (Thursday 08:00 UTC)
-    window = {"days": ["thu"], "start": time(8, 5), "end": time(9, 0), "timezone": "UTC"}
+    # the reboot is asked at 08:20 (the injected clock starts Thursday 08:00 UTC,
+    # the ladder asks to reboot after 10m contain and 10m ask_cordon); the window
+    # opens five minutes later
+    window = {"days": ["thu"], "start": time(8, 25), "end": time(9, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
     robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_reboot", "10.0.10.202")
     reboots = r"/apply/reboot_worker/node/10.0.10.202"
     refused = robot.approve("reboot_worker")
     assert (refused.result, refused.status) == ("outside_window", 409)
     assert robot.backend.seen("POST", reboots) == []
     assert "reboot_worker" in robot.asked()  # still pending
-    robot.clock.advance(6 * 60)  # 08:06, inside the window
+    robot.clock.advance(6 * 60)  # 08:26, inside the window
     answer = robot.approve("reboot_worker")
     assert answer.result == "executed", answer.detail
     assert len(robot.backend.seen("POST", reboots)) == 1
@@ -681,6 +719,7 @@ def _reboot_in_flight(robot: Any) -> tuple[threading.Event, threading.Thread, An
     released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
     robot.fire(disk("10.0.10.201"))
     robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
     first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
     first.start()
     eventually(

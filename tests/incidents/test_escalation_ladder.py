@@ -298,7 +298,7 @@ def test_a_resolved_incident_stops_climbing(store: Store, backend: StubServer) -
 def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
     store: Store, backend: StubServer
 ) -> None:
-    runtime = make(store, backend)  # ladder_holds_asks defaults to False
+    runtime = make(store, backend, ladder_holds_asks=False)  # the default is True
     fire(runtime, DISK, FILESYSTEM)
     incident = only(runtime)
     for action in LADDER_ACTIONS:

@@ -59,12 +59,8 @@ FINISHED = sorted(
     + [f"/api/v1/namespaces/image-factory/pods/scan-job-{i:02d}" for i in range(20)]
 )
 TRIVY = "/apis/batch/v1/namespaces/trivy-system/cronjobs/trivy-db-warmup"
-WORKER_ACTIONS = {
-    ("cordon_node", "node/worker-1"),
-    ("reboot_worker", "node/worker-1"),
-    ("replace_worker", "node/worker-1"),
-    ("drain_node", "node/worker-1"),
-}
+#: the worker actions on later steps of the disk-pressure ladder, in the order they are held
+LADDER_ASKS = ("cordon_node", "reboot_worker", "replace_worker")
 
 
 def seed_protected(cluster: KubeCluster) -> None:
@@ -177,11 +173,14 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     for action in ("delete_completed_pods", "suspend_cronjob"):
         assert story.metric("ops_auto_remediations_total", action=action, **labels) == 1
 
-    # cordon and reboot (and the other worker steps) wait for a person
-    assert story.asked() == WORKER_ACTIONS
+    # the ladder's contain step runs first: cordon, reboot and replace wait for
+    # their steps; the drain, on no step, waits for a person right away
+    assert story.events("ladder") == ["step 1/4 contain: opened (waits 10m)"]
+    assert story.asked() == {("drain_node", "node/worker-1")}
+    assert story.events("approval_held") == [
+        f"{action} waits for its ladder step" for action in LADDER_ASKS
+    ]
     assert all(a.state == "pending" for a in story.approvals())
-    [reboot] = [a for a in story.approvals() if a.action == "reboot_worker"]
-    assert "Approval expires in 10m" in reboot.prompt(story.clock.now)
     assert incident.approval_state == "pending"
     assert story.decided("delete_pvc") == {"human_only"}
     assert story.decided("delete_persistent_data") == {"human_only"}
@@ -198,15 +197,30 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     assert story.incident().duplicates_suppressed == 2
     assert any("cooldown" in d for d in story.events("action_skipped"))
     assert story.metric("ops_policy_suppressions_total", reason="cooldown", **labels) >= 1
-    assert story.asked() == WORKER_ACTIONS  # asked once, still pending
+    assert story.asked() == {("drain_node", "node/worker-1")}  # asked once, still pending
 
-    # T+8m: the kubelet reclaimed space; Prometheus resolves the alerts
-    story.clock.advance(minutes=3)
+    # T+10m: containment did not clear the pressure: the ladder climbs, the
+    # cordon now waits for a person; reboot and replace wait for their steps
+    story.clock.advance(minutes=5)
+    story.poll()
+    assert story.events("ladder")[-1] == (
+        "step 2/4 ask_cordon: contain did not clear it within 10m"
+    )
+    assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
+    [cordon] = [a for a in story.approvals() if a.action == "cordon_node"]
+    assert cordon.state == "pending"
+    assert "Approval expires in 10m" in cordon.prompt(story.clock.now)
+    assert story.incident().approval_state == "pending"
+    assert len(story.writes()) == len(FINISHED) + 1  # still nothing new
+    assert oci_api.writes() == []
+
+    # T+11m: the kubelet reclaimed space; Prometheus resolves the alerts
+    story.clock.advance(minutes=1)
     kube_cluster.add(node("worker-1"))
     story.resolve(PRESSURE, EVICTIONS, FILESYSTEM)
     assert story.incident().state == IncidentState.recovering
 
-    # T+10m: one more eviction on worker-1, after the alerts resolved
+    # T+13m: one more eviction on worker-1, after the alerts resolved
     story.clock.advance(minutes=2)
     kube_cluster.add(
         event(
@@ -220,7 +234,7 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
         )
     )
 
-    # T+18m: the quiet period has passed, but not 10 minutes without evictions
+    # T+21m: the quiet period has passed, but not 10 minutes without evictions
     story.clock.advance(minutes=8)
     assert story.sweep() == []
     recovering = story.incident()
@@ -230,7 +244,7 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     assert "DiskPressure=True" not in looked.detail and "6 pods evicted" in looked.detail
     assert story.events("exit_criteria")[-1] == "do not hold"
 
-    # T+20m30s: DiskPressure=False, no taint, no eviction for 10 minutes
+    # T+23m30s: DiskPressure=False, no taint, no eviction for 10 minutes
     story.clock.advance(minutes=2, seconds=30)
     assert story.sweep() == [incident.id]
     resolved = story.incident()
@@ -240,6 +254,9 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
         story.metric("ops_incidents_resolved_total", severity=str(resolved.severity), **labels) == 1
     )
     assert len(story.writes()) == len(FINISHED) + 1
+    # the pressure went before the ladder reached the reboot and the replacement
+    assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
+    assert oci_api.writes() == []
     story.assert_guard_rails()
 
 
@@ -261,10 +278,27 @@ def test_production_only_deletes_the_finished_pods(
     assert len(writes) == len(FINISHED)
     assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
-    assert story.asked() == WORKER_ACTIONS | {
-        ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")
-    }
+    # the contain step's suspension and the drain (on no step) are asked at once
+    suspend = ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")
+    assert story.asked() == {("drain_node", "node/worker-1"), suspend}
+    assert story.events("approval_held") == [
+        f"{action} waits for its ladder step" for action in LADDER_ASKS
+    ]
     assert incident.state == IncidentState.contained
+
+    # T+10m: the pressure persists; the cordon is asked for, nothing more is written
+    story.clock.advance(minutes=10)
+    story.poll()
+    assert story.events("ladder")[-1] == (
+        "step 2/4 ask_cordon: contain did not clear it within 10m"
+    )
+    assert story.asked() == {
+        ("drain_node", "node/worker-1"),
+        ("cordon_node", "node/worker-1"),
+        suspend,
+    }
+    assert len(story.writes()) == len(FINISHED)
+    assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
     assert oci_api.writes() == []
     story.assert_guard_rails()
 

@@ -66,7 +66,9 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         assert (probe.name, probe.direct) == ("glauth:auth_error", True)
         assert "invalidCredentials" in probe.detail
         assert PASSWORD_ENV not in probe.detail and "rotation" not in probe.detail
-        assert story.asked() == {("patch_ldap_config", GLAUTH), ("rollout_restart", GLAUTH)}
+        # the ladder's first step asks for the restart; the config patch waits for its step
+        assert story.asked() == {("rollout_restart", GLAUTH)}
+        assert any("patch_ldap_config" in d for d in story.events("approval_held"))
         assert story.decided("disable_auth") == {"human_only"}
         assert [a.action for a in incident.executed_actions] == ["notify_operator"]
         assert story.writes() == []
@@ -77,8 +79,20 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         story.poll()
         assert story.writes() == []
         assert story.ran() == []
+        assert story.asked() == {("rollout_restart", GLAUTH)}
 
-        # T+4m: the bind password is right again; the alert resolves
+        # T+10m: still refused, nobody restarted: the ladder climbs and asks for the patch
+        story.clock.advance(minutes=9)
+        story.poll()
+        assert story.events("ladder")[-1] == (
+            "step 2/2 ask_patch: ask_restart did not clear it within 10m"
+        )
+        assert story.asked() == {("patch_ldap_config", GLAUTH), ("rollout_restart", GLAUTH)}
+        assert story.decided("disable_auth") == {"human_only"}
+        assert story.writes() == []
+        assert story.ran() == []
+
+        # T+13m: the bind password is right again; the alert resolves
         story.clock.advance(minutes=3)
         monkeypatch.setenv(PASSWORD_ENV, slapd.password)
         story.resolve(PROBE_FAILED)

@@ -76,14 +76,13 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
         names = {s.name for s in incident.signals}
         assert {"image_pull_error", "registry_rate_limited"} <= names
         assert "missing_pull_secret" not in names
-        # notified in-app, asked about each change, nothing executed
+        # notified in-app, asked about the narrowest changes (the ladder's first
+        # step); the reconcile and the rollback wait for their steps; nothing executed
         assert [a.action for a in incident.executed_actions] == ["notify_operator"]
-        assert story.asked() == {
-            ("patch_image_ref", API),
-            ("patch_pull_secret", API),
-            ("helm_reconcile", API),
-            ("rollback_release", API),
-        }
+        assert story.asked() == {("patch_image_ref", API), ("patch_pull_secret", API)}
+        held = story.events("approval_held")
+        assert any("helm_reconcile" in d for d in held)
+        assert any("rollback_release" in d for d in held)
         assert story.decided("rotate_registry_credentials") == {"human_only"}
         assert story.writes() == []
         assert incident.state == IncidentState.triaged
@@ -94,10 +93,35 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
         story.clock.advance(minutes=1)
         story.poll()
         assert story.writes() == []
-        assert len(story.approvals()) == 4
+        assert len(story.approvals()) == 2
 
-        # T+20m: the rate-limit window passed, the kubelet pulled the image
-        story.clock.advance(minutes=19)
+        # T+15m: the pulls still fail, nobody patched: the ladder asks for a reconcile
+        story.clock.advance(minutes=14)
+        story.poll()
+        assert story.events("ladder")[-1] == (
+            "step 2/3 ask_reconcile: ask_patch did not clear it within 15m"
+        )
+        assert ("helm_reconcile", API) in story.asked()
+        assert story.writes() == []
+
+        # T+30m: still failing: the last step asks for the rollback
+        story.clock.advance(minutes=15)
+        story.poll()
+        assert story.events("ladder")[-1] == (
+            "step 3/3 ask_rollback: ask_reconcile did not clear it within 15m"
+        )
+        # asked about each change, nothing executed
+        assert story.asked() == {
+            ("patch_image_ref", API),
+            ("patch_pull_secret", API),
+            ("helm_reconcile", API),
+            ("rollback_release", API),
+        }
+        assert story.writes() == []
+        assert story.ran() == []
+
+        # T+35m: the rate-limit window passed, the kubelet pulled the image
+        story.clock.advance(minutes=5)
         kube_cluster.add(*(api_pod(name, pulling=False) for name in PODS))
         story.resolve(WAITING)
         story.clock.advance(minutes=5)

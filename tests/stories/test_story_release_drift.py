@@ -73,18 +73,40 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
             "container main: live registry.example/api:1.9, release registry.example/api:2.0"
             in (drift)
         )
-        assert story.asked() == {
-            ("helm_reconcile", "helmrelease/image-factory/image-factory"),
-            ("force_field_ownership", API),
-            ("rollout_restart", API),
-        }
+        # the ladder's first step asks to reconcile; restart and field ownership wait
+        assert story.asked() == {("helm_reconcile", "helmrelease/image-factory/image-factory")}
+        held = story.events("approval_held")
+        assert any("rollout_restart" in d for d in held)
+        assert any("force_field_ownership" in d for d in held)
         assert story.decided("uninstall_release") == {"human_only"}
         assert [a.action for a in incident.executed_actions] == ["notify_operator"]
         assert story.writes() == []
         assert incident.state == IncidentState.triaged
 
+        # T+15m: still drifted, nobody reconciled: the ladder asks to restart
+        story.clock.advance(minutes=15)
+        story.poll()
+        assert story.events("ladder")[-1] == (
+            "step 2/3 ask_restart: ask_reconcile did not clear it within 15m"
+        )
+        assert ("rollout_restart", API) in story.asked()
+
+        # T+25m: still drifted: the last step asks to force the field ownership
+        story.clock.advance(minutes=10)
+        story.poll()
+        assert story.events("ladder")[-1] == (
+            "step 3/3 ask_force_ownership: ask_restart did not clear it within 10m"
+        )
+        assert story.asked() == {
+            ("helm_reconcile", "helmrelease/image-factory/image-factory"),
+            ("force_field_ownership", API),
+            ("rollout_restart", API),
+        }
+        assert story.ran() == []
+        assert story.writes() == []
+
         # T+30m: a person reconciled; revision 3 is deployed and matches the cluster
-        story.clock.advance(minutes=30)
+        story.clock.advance(minutes=5)
         kube_cluster.add(
             helm_release_secret(
                 RELEASE,
