@@ -751,6 +751,57 @@ def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> No
     assert robot.runtime.approvals.waiting() == []
 
 
+@pytest.mark.parametrize("override", [False, True])
+def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overrode(
+    make: Any, override: bool
+) -> None:
+    # Thursday 08:00-08:30 and 09:00-10:00: approved inside the first window,
+    # the reboot waits past its end behind the first node action
+    windows = [
+        {"days": ["thu"], "start": time(8, 0), "end": time(8, 30), "timezone": "UTC"},
+        {"days": ["thu"], "start": time(9, 0), "end": time(10, 0), "timezone": "UTC"},
+    ]
+    robot = make(
+        blast_radius={"cluster_nodes": 6},
+        action_timeout_seconds=30.0,
+        action_windows=windows,
+        approval_expiry_per_action={"reboot_worker": 7200},
+    )
+    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    robot.fire(disk("10.0.10.201"))
+    robot.fire(disk("10.0.10.202"))
+    robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
+    assert robot.clock() < T0 + timedelta(minutes=30)  # inside the first window
+    first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
+    first.start()
+    try:
+        eventually(
+            lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+            10,
+            "the first reboot in flight",
+        )
+        second = robot.approve("reboot_worker", "10.0.10.202", override_window=override)
+        assert second.result == "waiting", second.detail
+        robot.clock.now = T0 + timedelta(minutes=40)  # between the windows
+    finally:
+        released.set()
+        first.join(30)
+    reboots = r"/apply/reboot_worker/node/10.0.10.202"
+    if override:
+        [ended] = robot.runtime.desk.run_waiting()
+        assert ended.result == "executed", ended.detail
+        assert len(robot.backend.seen("POST", reboots)) == 1
+        return
+    assert robot.runtime.desk.run_waiting() == []  # the window closed: it keeps waiting
+    assert robot.backend.seen("POST", reboots) == []
+    assert [a.id for a, _ in robot.runtime.approvals.waiting()] == [second.approval.id]
+    robot.clock.now = T0 + timedelta(hours=1, minutes=1)  # the next window
+    [ended] = robot.runtime.desk.run_waiting()
+    assert ended.result == "executed", ended.detail
+    assert len(robot.backend.seen("POST", reboots)) == 1
+    assert robot.runtime.approvals.waiting() == []
+
+
 def test_a_reboot_that_waits_past_its_expiry_lapses_unrun(make: Any) -> None:
     robot = make(blast_radius={"cluster_nodes": 6}, action_timeout_seconds=30.0)
     released, first, second = _reboot_in_flight(robot)
