@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from responder.accounts.models import SCOPES
 from responder.policy.engine import PolicyEngine
 from responder.policy.files import PolicyError
 from responder.settings import SettingsError, load_settings
@@ -286,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument(
         "--scope",
         action="append",
-        choices=["incidents", "rules", "policy", "audit", "taxonomy", "approvals", "mcp"],
+        choices=list(SCOPES),
         help="limit the token to this part of /api/v1 (repeatable; default: all), "
         "or mcp: the MCP server, which only a token with --scope mcp may use",
     )

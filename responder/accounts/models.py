@@ -68,6 +68,7 @@ SCOPES: tuple[str, ...] = (
     "audit",
     "taxonomy",
     "approvals",
+    "automation",
     "mcp",
 )
 

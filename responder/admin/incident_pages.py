@@ -1,6 +1,7 @@
-"""Incidents: a filtered, paged list and one incident's whole story, with a
-person's mark on it (classification and recommended action right or a false
-positive, rolled back, a note: the evidence promotion is judged by)."""
+"""Incidents: a filtered, paged list and one incident's whole story (its
+escalation ladder among it), with a person's mark on it (classification and
+recommended action right or a false positive, rolled back, a note: the
+evidence promotion is judged by)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,11 @@ from responder.admin.services import services
 from responder.api.approvals import approver_for
 from responder.approvals.models import ApprovalRequest
 from responder.guards.readiness import MarkError
+from responder.guards.storm import is_storm
+from responder.incidents.ladder import ladder_for, ladder_view, span
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
+from responder.runtime import Runtime
 from responder.store import IncidentFilter, Store
 from responder.taxonomy.models import Environment, Severity
 
@@ -158,6 +162,29 @@ async def incidents_list(request: Request, principal: Principal) -> Response:
     )
 
 
+def incident_ladder(runtime: Runtime, incident: Incident) -> dict[str, Any] | None:
+    """The incident's escalation ladder as ``GET /api/v1/incidents/{id}``
+    shows it (``ladder_view``), each step with its actions' display names
+    (``action_names``) and its wait spelled out (``wait``). None for an
+    incident not on its ladder and for a node storm, which does not climb."""
+    if is_storm(incident):
+        return None
+    taxonomy = runtime.taxonomy
+    ladder = ladder_for(
+        taxonomy, incident.incident_type, runtime.settings.escalation_window_seconds
+    )
+    view = ladder_view(incident, ladder)
+    if view is None:
+        return None
+    for step in view["steps"]:
+        step["action_names"] = [
+            taxonomy.actions[a].display_name if a in taxonomy.actions else a
+            for a in step["actions"]
+        ]
+        step["wait"] = span(step["wait_seconds"])
+    return view
+
+
 MARK_FIELDS = ("classification", "action", "rolled_back", "note")
 VERDICTS = ("right", "false_positive")
 
@@ -206,6 +233,7 @@ async def _incident_page(
         answering=approver_for(principal, admin.runtime) is not None,
         notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),
+        ladder=incident_ladder(admin.runtime, incident),
         marking=marks is not None,
         mark=mark,
         mark_values=values if values is not None else _mark_values(mark),

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
+from responder.guards.storm import is_storm
 from responder.incidents.ladder import ladder_for, ladder_view
 from responder.incidents.lifecycle import IncidentState
 from responder.incidents.models import Incident
@@ -24,7 +25,8 @@ def _record(runtime: Runtime, incident: Incident) -> dict[str, object]:
     ladder = ladder_for(
         runtime.taxonomy, incident.incident_type, runtime.settings.escalation_window_seconds
     )
-    record["ladder"] = ladder_view(incident, ladder)
+    # a node storm is a person's from its start: it has no ladder to climb
+    record["ladder"] = None if is_storm(incident) else ladder_view(incident, ladder)
     return record
 
 

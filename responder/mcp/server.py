@@ -36,8 +36,9 @@ INSTRUCTIONS = (
     "Robot SRE: read incidents, evidence, decisions and policy; collect evidence again; "
     "note on an incident; propose an action, which the policy engine decides on the "
     "incident's current evidence (auto runs through the normal executor, approval asks a "
-    "person, human_only/off is refused with the trace). Nothing here approves, edits "
-    "policies or rules, runs commands or returns secrets."
+    "person, human_only/off is refused with the trace); read the promotion readiness and "
+    "the active pauses. Nothing here approves, marks, pauses, edits policies, rules or "
+    "automation modes, runs commands or returns secrets."
 )
 
 IncidentId = Annotated[str, Field(description="the incident's id", min_length=1, max_length=200)]
@@ -103,6 +104,64 @@ class Proposal(TypedDict):
     approval_id: NotRequired[str | None]
     why_now: NotRequired[str]
     runs: NotRequired[list[RunResult]]
+
+
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+ModeName = Literal["off", "shadow", "approval", "auto"]
+
+
+class PromotionBar(TypedDict):
+    """What a class must show before a person promotes its mode (settings
+    ``promotion_bar``)."""
+
+    min_shadow_decisions: int
+    min_agreement: float
+    rollback_free_days: int
+
+
+class ReadinessRow(TypedDict):
+    """One incident type x environment: its evidence and whether it meets the bar."""
+
+    incident_type: str
+    environment: EnvironmentName
+    mode: ModeName
+    shadow_decisions: int
+    marked: int
+    agreement_rate: float | None
+    false_positive_rate: float | None
+    rollbacks: int
+    last_rollback_at: Timestamp | None
+    ready: bool
+    missing: list[str]
+    bar: PromotionBar
+
+
+class Readiness(TypedDict):
+    """The answer of GET /api/v1/automation/readiness."""
+
+    bar: PromotionBar
+    classes: list[ReadinessRow]
+
+
+class PauseRecord(TypedDict):
+    """An active pause; a scope field left null matches everything."""
+
+    id: str
+    reason: str
+    environment: EnvironmentName | None
+    incident_type: str | None
+    namespace: str | None
+    created_by: str
+    created_at: Timestamp
+    expires_at: Timestamp
+    scope: str
+
+
+class Pauses(TypedDict):
+    """The answer of GET /api/v1/automation/pause."""
+
+    pauses: list[PauseRecord]
+    count: int
 
 
 def token_caller(token: ApiToken | None) -> Caller | None:
@@ -271,6 +330,28 @@ def build_server(
         (before/after per candidate action and environment, like the admin UI's
         preview). Never saves."""
         return await run(ctx, lambda c: tools.draft_rule(c, rule, severity, confidence))
+
+    @server.tool(annotations=READ, structured_output=True)
+    async def automation_readiness(
+        ctx: Context,
+        incident_type: Annotated[
+            str | None, Field(description="taxonomy id, e.g. node_disk_pressure", max_length=100)
+        ] = None,
+        environment: EnvironmentName | None = None,
+    ) -> Readiness:
+        """Promotion readiness, as GET /api/v1/automation/readiness: the bar and,
+        per incident type and environment, shadow decisions, marks, agreement and
+        false-positive rates, rollbacks, and what is missing to meet the bar.
+        Read only: no tool marks incidents or changes a mode."""
+        answer = await run(ctx, lambda c: tools.automation_readiness(c, incident_type, environment))
+        return cast(Readiness, answer)
+
+    @server.tool(annotations=READ, structured_output=True)
+    async def automation_pauses(ctx: Context) -> Pauses:
+        """The automation pauses in force (as GET /api/v1/automation/pause), each
+        with its scope, reason, author and expiry. Read only: no tool pauses or
+        resumes."""
+        return cast(Pauses, await run(ctx, tools.automation_pauses))
 
     # observe, notify, propose
 

@@ -16,7 +16,11 @@ The safety rules, enforced here and not by the client:
   approval request in the normal channels whose "why now" carries the
   rationale and "proposed by mcp:<client>"; ``human_only`` and ``off`` are
   refused with the trace. Proposals are rate limited per client;
-- ``draft_rule`` validates and previews an operator rule; it never saves.
+- ``draft_rule`` validates and previews an operator rule; it never saves;
+- ``automation_readiness`` and ``automation_pauses`` read the promotion
+  evidence and the active pauses; no tool marks an incident, pauses,
+  resumes or changes an automation mode (writes by an AI client there need
+  a decision of their own).
 
 No tool approves, edits policies or rules, runs a command or returns a secret.
 Every call is audited with actor ``mcp:<client>`` and counted in
@@ -60,7 +64,7 @@ R = TypeVar("R")
 
 #: bump when a tool's name, input schema or output shape changes
 #: (tests/mcp/test_contract.py keeps a snapshot of the schemas per version)
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 
 READ_TOOLS = (
     "list_incidents",
@@ -72,6 +76,8 @@ READ_TOOLS = (
     "list_approvals",
     "get_audit",
     "draft_rule",
+    "automation_readiness",
+    "automation_pauses",
 )
 WRITE_TOOLS = ("collect_evidence", "add_incident_note", "propose_action")
 #: the role each tool needs (reads: viewer; anything that changes an incident: operator)
@@ -217,6 +223,18 @@ def parse_target(value: str | Mapping[str, Any]) -> Target:
         )
     except (ValueError, ValidationError) as exc:
         raise ToolFailure(f"target: expected KIND/NAMESPACE/NAME or KIND/NAME ({exc})") from exc
+
+
+def _environment(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return Environment(value).value
+    except ValueError:
+        raise ToolFailure(
+            f"environment: must be one of {', '.join(e.value for e in Environment)}, not {value!r}",
+            "invalid",
+        ) from None
 
 
 class McpTools:
@@ -396,6 +414,42 @@ class McpTools:
             return {"entries": [e.model_dump(mode="json") for e in entries]}
 
         return dict(self.call(caller, "get_audit", "audit", work))
+
+    def automation_readiness(
+        self,
+        caller: Caller,
+        incident_type: str | None = None,
+        environment: str | None = None,
+    ) -> dict[str, Any]:
+        """The promotion bar and the readiness rows, as ``GET
+        /api/v1/automation/readiness`` answers them."""
+
+        def work() -> dict[str, Any]:
+            marks = self.runtime.marks
+            if marks is None:
+                raise ToolFailure(
+                    "incident marks are not configured in this responder", "unavailable"
+                )
+            chosen_env = _environment(environment)
+            rows = marks.readiness(incident_type or None, chosen_env)
+            return {"bar": marks.settings.promotion_bar.model_dump(), "classes": rows}
+
+        subject = "automation:readiness"
+        return dict(self.call(caller, "automation_readiness", subject, work))
+
+    def automation_pauses(self, caller: Caller) -> dict[str, Any]:
+        """The pauses in force, as ``GET /api/v1/automation/pause`` lists them."""
+
+        def work() -> dict[str, Any]:
+            book = self.runtime.automation
+            if book is None:
+                raise ToolFailure(
+                    "automation guard rails are not configured in this responder", "unavailable"
+                )
+            pauses = book.active_pauses()
+            return {"pauses": [p.as_json() for p in pauses], "count": len(pauses)}
+
+        return dict(self.call(caller, "automation_pauses", "automation:pauses", work))
 
     def draft_rule(
         self,

@@ -99,6 +99,21 @@ def test_a_scoped_token_reaches_only_its_scopes(secured: TestClient) -> None:
     assert "incidents" in refused.json()["error"]
 
 
+def test_an_automation_token_may_pause_and_nothing_else(secured: TestClient) -> None:
+    # e.g. a deploy pipeline that pauses the robot during a cluster upgrade
+    deployer = _token(secured, Role.operator, ("automation",))
+    paused = secured.post(
+        "/api/v1/automation/pause",
+        json={"reason": "cluster upgrade", "duration_seconds": 600},
+        headers=deployer,
+    )
+    assert paused.status_code == 201, paused.text
+    listed = secured.get("/api/v1/automation/pause", headers=deployer).json()
+    assert [p["id"] for p in listed["pauses"]] == [paused.json()["id"]]
+    assert secured.get("/api/v1/incidents", headers=deployer).status_code == 403
+    assert secured.post(CLONE, headers=deployer).status_code == 403
+
+
 def test_api_auth_off_keeps_the_api_open_with_accounts(tmp_path: Path) -> None:
     with _client(tmp_path, admin_user="root", admin_password=PASSWORD, api_auth="off") as client:
         assert client.post(CLONE).status_code == 201

@@ -5,11 +5,21 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 from fixtures.accounts import login
+from fixtures.clock import Clock
 from starlette.testclient import TestClient
 
+from responder.app import build_runtime, create_app
+from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.settings import Settings
+from responder.store import IncidentFilter
+
 PASSWORD = "correct horse battery"
+LADDER_STEP = re.compile(r'<tr id="ladder-step-([a-z_]+)"')
+CURRENT_STEP = re.compile(r'<tr id="ladder-step-([a-z_]+)" data-step="[a-z_]+" class="on-step"')
 
 
 def test_the_incident_list_filters_and_pages(fresh: TestClient) -> None:
@@ -46,6 +56,64 @@ def test_an_incident_page_tells_the_whole_story(fresh: TestClient) -> None:
     for decision in record["decisions"]:
         assert decision["reason"].replace("'", "&#39;").replace(">", "&gt;")[:40] in page
     assert fresh.get("/admin/incidents/nope").status_code == 404
+
+
+def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Path) -> None:
+    clock = Clock()
+    runtime = build_runtime(
+        Settings(
+            store_url=f"sqlite:///{tmp_path}/s.db", admin_user="root", admin_password=PASSWORD
+        ),
+        clock=clock,
+    )
+    runtime.accounts.prepare()
+    disk = {
+        "alertname": "KubeNodePressure",
+        "condition": "DiskPressure",
+        "node": "10.0.10.202",
+        "severity": "warning",
+    }
+    runtime.processor.process(
+        WebhookPayload(
+            version="4", status="firing", alerts=[WebhookAlert(status="firing", labels=disk)]
+        )
+    )
+    [incident] = runtime.store.list_incidents(IncidentFilter())
+    assert incident.incident_type == "node_disk_pressure"
+    client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
+    login(client, "root", PASSWORD)
+
+    page = client.get(f"/admin/incidents/{incident.id}").text
+    assert '<h2 id="ladder">Escalation ladder</h2>' in page
+    assert LADDER_STEP.findall(page) == ["contain", "ask_cordon", "ask_reboot", "ask_replace"]
+    assert CURRENT_STEP.findall(page) == ["contain"]
+    assert page.count('aria-current="step"') == 1
+    for step in runtime.taxonomy.ladder("node_disk_pressure"):  # actions by display name
+        names = ", ".join(runtime.taxonomy.action(a).display_name for a in step.actions)
+        assert f"<td>{names}</td>" in page
+    assert "<td>10m</td>" in page and "<td>30m</td>" in page
+    assert "1 of 4: <code>contain</code>" in page
+    assert "since 2026-11-26 08:00:00 UTC, waits until 2026-11-26 08:10:00 UTC" in page
+    assert "<dt>Escalated</dt><dd>no</dd>" in page
+
+    clock.advance(600)  # the contain step's wait passes with the pressure still on
+    runtime.processor.observe_due()
+    climbed = client.get(f"/admin/incidents/{incident.id}").text
+    assert CURRENT_STEP.findall(climbed) == ["ask_cordon"]
+    assert "2 of 4: <code>ask_cordon</code>" in climbed
+    assert "since 2026-11-26 08:10:00 UTC, waits until 2026-11-26 08:20:00 UTC" in climbed
+    assert climbed.count("climbed past") == 1
+
+
+def test_a_node_storm_page_shows_no_ladder(fresh: TestClient) -> None:
+    login(fresh, "vera", PASSWORD)
+    runtime = fresh.app.state.runtime  # type: ignore[attr-defined]
+    incidents = runtime.store.list_incidents(IncidentFilter())
+    [storm] = [i for i in incidents if i.correlation_key.startswith("node_storm|")]
+    member = next(i for i in incidents if i.alerts and i.ladder is not None)
+    assert storm.state == "escalated"
+    assert "Escalation ladder" not in fresh.get(f"/admin/incidents/{storm.id}").text
+    assert "Escalation ladder" in fresh.get(f"/admin/incidents/{member.id}").text
 
 
 def test_the_approvals_page_lists_the_pending_requests_in_full(fresh: TestClient) -> None:

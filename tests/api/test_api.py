@@ -130,6 +130,9 @@ def test_storm_duplicate_is_suppressed_and_resolve_moves_to_recovering(
         for e in by_node["10.0.10.202"]["timeline"]
     )
     assert by_node["10.0.10.202"]["confidence"] == "high"
+    # the nodes climb their escalation ladders; the storm, a person's from its start, has none
+    assert storm["ladder"] is None
+    assert by_node["10.0.10.202"]["ladder"]["step_id"] == "contain"
 
 
 def test_state_filter_selects_matching_incidents(client: TestClient) -> None:

@@ -1,18 +1,24 @@
 """A responder for the MCP tests: the disk-pressure story's cluster in kmock,
 the incident opened with the act stage held back (so that nothing ran on its
 own and every action is the agent's proposal), served by uvicorn on
-127.0.0.1 in a thread, with three API tokens."""
+127.0.0.1 in a thread, with three API tokens; and the SDK's HTTP client
+to call it with."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import anyio
 import pytest
 import uvicorn
 from fixtures.kube import KubeCluster, seed_disk_pressure
 from fixtures.processes import free_port, port_answers, wait_until
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from stories.storyline import Story
 
 from responder.accounts.models import Role
@@ -97,3 +103,25 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         if story is not None:
             story.close()
         cluster.stop()
+
+
+T = TypeVar("T")
+
+
+def with_client(world: World, token: str, use: Callable[[Client], Awaitable[T]]) -> T:
+    """Run ``use`` with an MCP client over streamable HTTP, as ``token``."""
+
+    async def main() -> T:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+        async with http, Client(streamable_http_client(world.url, http_client=http)) as client:
+            return await use(client)
+
+    return anyio.run(main)
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """The structured answer of a tool call that must succeed."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert isinstance(result.structured_content, dict)
+    return result.structured_content

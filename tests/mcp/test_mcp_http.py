@@ -7,35 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 import httpx
 from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp_world import World
+from mcp_world import World, call, with_client
 
 from responder.incidents.models import Incident
-
-T = Any
-
-
-def with_client(world: World, token: str, use: Callable[[Client], Awaitable[T]]) -> T:
-    async def main() -> T:
-        http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
-        async with http, Client(streamable_http_client(world.url, http_client=http)) as client:
-            return await use(client)
-
-    return anyio.run(main)
-
-
-async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, result.content
-    assert isinstance(result.structured_content, dict)
-    return result.structured_content
 
 
 def fresh(world: World) -> Incident:
@@ -74,6 +52,8 @@ def test_lists_the_tools_and_reads_the_incident(world: World) -> None:
         "list_approvals",
         "get_audit",
         "draft_rule",
+        "automation_readiness",
+        "automation_pauses",
         "collect_evidence",
         "add_incident_note",
         "propose_action",
