@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from responder.audit import AuditEntry
+from responder.guards.errors import FieldError, validated
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Environment
 
@@ -43,11 +44,8 @@ class AutomationMode(StrEnum):
     auto = "auto"
 
 
-class AutomationError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class AutomationError(FieldError):
+    pass
 
 
 class AutomationConflict(RuntimeError):
@@ -207,14 +205,7 @@ class AutomationBook:
     # writing
 
     def pause(self, body: Mapping[str, Any], actor: str, surface: str) -> Pause:
-        try:
-            asked = PauseRequest.model_validate(dict(body))
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(p) for p in first["loc"]) or "-"
-            if first["type"] == "extra_forbidden":
-                raise AutomationError(field, f"unknown field {field!r}") from exc
-            raise AutomationError(field, first["msg"]) from exc
+        asked = validated(PauseRequest, body, AutomationError)
         now = self.clock()
         pause = Pause(
             id=f"pause-{uuid.uuid4().hex[:12]}",

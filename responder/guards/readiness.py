@@ -40,10 +40,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from responder.audit import AuditEntry
 from responder.guards.automation import AutomationBook, AutomationMode
+from responder.guards.errors import FieldError, validated
 from responder.incidents.models import UNCLASSIFIED, Incident
 from responder.metrics import Metrics
 from responder.settings import Settings
@@ -60,11 +61,8 @@ class Verdict(StrEnum):
     false_positive = "false_positive"
 
 
-class MarkError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class MarkError(FieldError):
+    pass
 
 
 class MarkRequest(BaseModel):
@@ -93,14 +91,7 @@ class _Tally:
 
 
 def _parse(body: Mapping[str, Any]) -> MarkRequest:
-    try:
-        asked = MarkRequest.model_validate(dict(body))
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        name = ".".join(str(p) for p in first["loc"]) or "-"
-        if first["type"] == "extra_forbidden":
-            raise MarkError(name, f"unknown field {name!r}") from exc
-        raise MarkError(name, first["msg"]) from exc
+    asked = validated(MarkRequest, body, MarkError)
     if asked.classification is None and asked.action is None and asked.rolled_back is None:
         raise MarkError(
             "classification", "give at least one of classification, action, rolled_back"

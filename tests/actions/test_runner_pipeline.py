@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
@@ -26,19 +27,6 @@ from responder.settings import Settings
 from responder.store import IncidentFilter, open_store
 
 CONTAIN = frozenset({"delete_completed_pods", "suspend_cronjob", "scale_to_zero"})
-DISK = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "10.0.10.202",
-    "severity": "warning",
-}
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.202:9100",
-    "nodename": "10.0.10.202",
-    "mountpoint": "/",
-    "severity": "warning",
-}
 
 
 def payload(*alerts: Mapping[str, str], status: str = "firing") -> WebhookPayload:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from fixtures.chatops import ALICE_TOKEN, DISK, PAULA_TOKEN, ChatOpsHarness
+from fixtures.alerts import DISK
+from fixtures.chatops import ALICE_TOKEN, PAULA_TOKEN, ChatOpsHarness
 
 from responder.incidents.lifecycle import IncidentState
 from responder.store import Store

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 import pytest
+from fixtures.alerts import DISK
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import StubServer
@@ -22,12 +23,6 @@ from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 
-DISK = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "10.0.10.202",
-    "severity": "warning",
-}
 NODE = {"kind": "node", "namespace": "", "name": "10.0.10.202"}
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fixtures.chatops import DISK, ChatOpsHarness, Make
+from fixtures.alerts import DISK
+from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
 from responder.incidents.models import Incident

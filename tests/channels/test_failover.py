@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fixtures.chatops import DISK, ONLY_SLACK, ChatOpsHarness, failures
+from fixtures.alerts import DISK
+from fixtures.chatops import ONLY_SLACK, ChatOpsHarness, failures
 
 from responder.incidents.lifecycle import IncidentState
 

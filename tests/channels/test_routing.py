@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from fixtures.chatops import DISK, ChatOpsHarness
+from fixtures.alerts import DISK
+from fixtures.chatops import ChatOpsHarness
 
 from responder.channels.routing import Destination, Router
 from responder.incidents.models import Incident, ResourceScope

@@ -7,7 +7,8 @@ import threading
 import time
 
 import pytest
-from fixtures.chatops import DISK, ChatOpsHarness, Make
+from fixtures.alerts import DISK
+from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
 from responder.channels.slack import verify_signature

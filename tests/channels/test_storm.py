@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fixtures.chatops import DISK, ChatOpsHarness
+from fixtures.alerts import DISK
+from fixtures.chatops import ChatOpsHarness
 
 
 def test_a_storm_is_bounded_by_the_rate_and_one_digest(make_harness: Any) -> None:

@@ -9,7 +9,8 @@ import logging
 from typing import Any
 
 import pytest
-from fixtures.chatops import DISK, ChatOpsHarness, Make
+from fixtures.alerts import DISK
+from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import SIGNING_SECRET
 from fixtures.telegram_api import (
     BOT_TOKEN,

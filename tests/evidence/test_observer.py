@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import StubServer
@@ -30,19 +31,6 @@ REDIS_DOWN = {
     "namespace": "platform",
     "deployment": "redis-cache",
     "severity": "info",
-}
-DISK = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "10.0.10.202",
-    "severity": "warning",
-}
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.202:9100",
-    "nodename": "10.0.10.202",
-    "mountpoint": "/",
-    "severity": "warning",
 }
 
 

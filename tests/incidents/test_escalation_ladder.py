@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
+from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import T0, Clock
 from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import Answer, StubServer
@@ -26,19 +27,6 @@ from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 
-DISK = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "10.0.10.202",
-    "severity": "warning",
-}
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.202:9100",
-    "nodename": "10.0.10.202",
-    "mountpoint": "/",
-    "severity": "warning",
-}
 UNKNOWN = {"alertname": "KubeCPUOvercommit", "severity": "warning"}
 NODE = "node//10.0.10.202"
 LADDER_ACTIONS = {"cordon_node", "reboot_worker", "replace_worker"}
