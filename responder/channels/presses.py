@@ -32,6 +32,7 @@ from responder.audit import AuditEntry
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.guards.automation import AutomationError
 from responder.guards.readiness import MarkError
+from responder.incidents.models import Incident
 from responder.runtime import Runtime
 from responder.taxonomy.models import Environment
 
@@ -136,9 +137,10 @@ def _refusal(approver: Approver | None, who: str, environment: str | None) -> Pr
     return None
 
 
-def _mark(
-    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
-) -> PressOutcome:
+def _incident_for(
+    runtime: Runtime, approver: Approver | None, who: str, press: Press
+) -> tuple[Incident, Approver] | PressOutcome:
+    """The pressed incident and its approver, or why the press is refused."""
     incident = runtime.store.get_incident(press.subject_id)
     if incident is None:
         return PressOutcome("unknown", f"no incident {press.subject_id!r}")
@@ -146,6 +148,16 @@ def _mark(
     if refusal is not None:
         return refusal
     assert approver is not None
+    return incident, approver
+
+
+def _mark(
+    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
+) -> PressOutcome:
+    found = _incident_for(runtime, approver, who, press)
+    if isinstance(found, PressOutcome):
+        return found
+    incident, approver = found
     if runtime.marks is None:
         return PressOutcome("unavailable", "marking incidents is not available here")
     try:
@@ -163,13 +175,10 @@ def _mark(
 def _pause(
     runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
 ) -> PressOutcome:
-    incident = runtime.store.get_incident(press.subject_id)
-    if incident is None:
-        return PressOutcome("unknown", f"no incident {press.subject_id!r}")
-    refusal = _refusal(approver, who, str(incident.environment))
-    if refusal is not None:
-        return refusal
-    assert approver is not None
+    found = _incident_for(runtime, approver, who, press)
+    if isinstance(found, PressOutcome):
+        return found
+    incident, approver = found
     if runtime.automation is None:
         return PressOutcome("unavailable", "pausing automation is not available here")
     body = {
