@@ -32,4 +32,7 @@ FACT_DEFAULTS: dict[str, bool | int] = {
     "contributes_to_disk_pressure": False,
     # error rate keeps rising between checks
     "rising": False,
+    # the incident's node is a control-plane node (its labels or taints); the
+    # guard rails never act on one (``responder/guards/rails.py``)
+    "control_plane_node": False,
 }
