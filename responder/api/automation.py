@@ -22,7 +22,6 @@ Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio.to_thread
@@ -30,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from responder.api.errors import error
-from responder.api.rules import _actor
+from responder.api.requests import actor_of, json_object
 from responder.guards.automation import AutomationBook, AutomationConflict, AutomationError
 from responder.guards.readiness import MarkBook, MarkError
 from responder.runtime import Runtime
@@ -42,16 +41,6 @@ def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:
     if runtime.automation is None:
         return error(503, "automation guard rails are not configured in this responder")
     return runtime, runtime.automation
-
-
-async def _body(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        return error(400, f"malformed JSON: {exc}", "-")
-    if not isinstance(body, dict):
-        return error(400, "expected a JSON object")
-    return body
 
 
 async def list_pauses(request: Request) -> JSONResponse:
@@ -68,10 +57,10 @@ async def create_pause(request: Request) -> Response:
     if isinstance(found, JSONResponse):
         return found
     _, book = found
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, JSONResponse):
         return body
-    actor = _actor(request)
+    actor = actor_of(request)
     try:
         pause = await anyio.to_thread.run_sync(book.pause, body, actor, "api")
     except AutomationError as exc:
@@ -85,7 +74,7 @@ async def resume_pause(request: Request) -> Response:
         return found
     _, book = found
     pause_id = request.path_params["pause_id"]
-    actor = _actor(request)
+    actor = actor_of(request)
     resumed = await anyio.to_thread.run_sync(book.resume, pause_id, actor, "api")
     if resumed is None:
         return error(404, f"no active pause {pause_id!r}")
@@ -106,7 +95,7 @@ async def put_modes(request: Request) -> Response:
     if isinstance(found, JSONResponse):
         return found
     runtime, book = found
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, JSONResponse):
         return body
     entries = body.get("modes")
@@ -123,7 +112,7 @@ async def put_modes(request: Request) -> Response:
         if not if_match.strip('"').isdigit():
             return error(400, "If-Match must be a version number", "If-Match")
         expected = int(if_match.strip('"'))
-    actor = _actor(request)
+    actor = actor_of(request)
     types = runtime.taxonomy.incident_types
 
     def write() -> dict[str, Any]:
@@ -150,11 +139,11 @@ async def mark_incident(request: Request) -> JSONResponse:
     marks = _marks(request)
     if isinstance(marks, JSONResponse):
         return marks
-    body = await _body(request)
+    body = await json_object(request)
     if isinstance(body, JSONResponse):
         return body
     incident_id = request.path_params["incident_id"]
-    actor = _actor(request)
+    actor = actor_of(request)
     try:
         mark = await anyio.to_thread.run_sync(marks.mark, incident_id, body, actor, "api")
     except MarkError as exc:

@@ -10,7 +10,6 @@ API auth off and nobody authenticated, the ``X-Robot-SRE-Actor`` header, or
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anyio.to_thread
@@ -18,32 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from responder.api.errors import error
+from responder.api.requests import actor_of, json_object
 from responder.policy.rulebook import RuleConflict, RuleNotFound
 from responder.policy.rules import OperatorRule, RuleRejected
 from responder.runtime import Runtime
 
-ACTOR_HEADER = "x-robot-sre-actor"
-
-
-def _actor(request: Request) -> str:
-    principal = request.scope.get("state", {}).get("principal")
-    if principal is not None:
-        return str(principal.name)
-    return request.headers.get(ACTOR_HEADER, "api")[:100] or "api"
-
 
 def _record(rule: OperatorRule) -> dict[str, Any]:
     return rule.model_dump(mode="json")
-
-
-async def _body(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        return error(400, f"malformed JSON: {exc}", "-")
-    if not isinstance(body, dict):
-        return error(400, "expected a JSON object (a rule)")
-    return body
 
 
 def _rejected(exc: RuleRejected) -> JSONResponse:
@@ -58,11 +39,11 @@ async def list_rules(request: Request) -> JSONResponse:
 
 async def create_rule(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
-    body = await _body(request)
+    body = await json_object(request, "a JSON object (a rule)")
     if isinstance(body, JSONResponse):
         return body
     try:
-        rule = await anyio.to_thread.run_sync(runtime.rules.create, body, _actor(request), "api")
+        rule = await anyio.to_thread.run_sync(runtime.rules.create, body, actor_of(request), "api")
     except RuleRejected as exc:
         return _rejected(exc)
     except RuleConflict as exc:
@@ -93,7 +74,7 @@ async def rule_history(request: Request) -> JSONResponse:
 async def update_rule(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     rule_id = request.path_params["rule_id"]
-    body = await _body(request)
+    body = await json_object(request, "a JSON object (a rule)")
     if isinstance(body, JSONResponse):
         return body
     expected: int | None = None
@@ -104,7 +85,7 @@ async def update_rule(request: Request) -> Response:
         expected = int(if_match.strip('"'))
     try:
         rule = await anyio.to_thread.run_sync(
-            lambda: runtime.rules.update(rule_id, body, _actor(request), "api", expected)
+            lambda: runtime.rules.update(rule_id, body, actor_of(request), "api", expected)
         )
     except RuleNotFound:
         return error(404, f"no rule {rule_id!r}")
@@ -119,7 +100,7 @@ async def delete_rule(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     rule_id = request.path_params["rule_id"]
     try:
-        await anyio.to_thread.run_sync(runtime.rules.delete, rule_id, _actor(request), "api")
+        await anyio.to_thread.run_sync(runtime.rules.delete, rule_id, actor_of(request), "api")
     except RuleNotFound:
         return error(404, f"no rule {rule_id!r}")
     except RuleRejected as exc:
@@ -133,7 +114,7 @@ async def clone_rule(request: Request) -> Response:
     new_id = request.query_params.get("id")
     try:
         rule = await anyio.to_thread.run_sync(
-            lambda: runtime.rules.clone(rule_id, _actor(request), "api", new_id)
+            lambda: runtime.rules.clone(rule_id, actor_of(request), "api", new_id)
         )
     except RuleNotFound:
         return error(404, f"no rule {rule_id!r}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.alerts import evictions, pressure
 from fixtures.kube import (
     KubeCluster,
     event,
@@ -25,25 +26,6 @@ from responder.incidents.lifecycle import IncidentState
 
 NODE_ACTIONS = ("cordon_node", "drain_node", "reboot_worker", "replace_worker")
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
-
-
-def pressure(name: str) -> dict[str, str]:
-    """The disk-pressure alert as kube-state-metrics rules send it: no role label."""
-    return {
-        "alertname": "KubeNodePressure",
-        "condition": "DiskPressure",
-        "node": name,
-        "severity": "warning",
-    }
-
-
-def evictions(name: str) -> dict[str, str]:
-    return {
-        "alertname": "KubeNodeEviction",
-        "eviction_signal": "nodefs.available",
-        "node": name,
-        "severity": "warning",
-    }
 
 
 def pressured_node(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fixtures.alerts import evictions, pressure
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
@@ -17,18 +18,8 @@ from stories.storyline import Story
 
 from responder.incidents.lifecycle import IncidentState
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
-EVICTIONS = {
-    "alertname": "KubeNodeEviction",
-    "eviction_signal": "nodefs.available",
-    "node": "worker-1",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
+EVICTIONS = evictions("worker-1")
 OPERATOR = {"X-Robot-SRE-Actor": "alice@example.org"}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from fixtures.alerts import evictions, pressure
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
@@ -19,18 +20,8 @@ from storyline import Story, live
 from responder.incidents.lifecycle import IncidentState
 from responder.store import IncidentFilter
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
-EVICTIONS = {
-    "alertname": "KubeNodeEviction",
-    "eviction_signal": "nodefs.available",
-    "node": "worker-1",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
+EVICTIONS = evictions("worker-1")
 OTHER_NODE = {
     "alertname": "NodeFilesystemAlmostOutOfSpace",
     "instance": "worker-2:9100",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fixtures.alerts import evictions, pressure
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
@@ -26,24 +27,6 @@ NODES = ["worker-1", "worker-2", "worker-3", "worker-4", "worker-5"]
 PRESSURED = NODES[:3]
 BOB = Approver(name="bob", environments=frozenset({"demo"}))
 NODE_ACTIONS = {"cordon_node", "drain_node", "reboot_worker", "replace_worker"}
-
-
-def pressure(name: str) -> dict[str, str]:
-    return {
-        "alertname": "KubeNodePressure",
-        "condition": "DiskPressure",
-        "node": name,
-        "severity": "warning",
-    }
-
-
-def evictions(name: str) -> dict[str, str]:
-    return {
-        "alertname": "KubeNodeEviction",
-        "eviction_signal": "nodefs.available",
-        "node": name,
-        "severity": "warning",
-    }
 
 
 def incidents(story: Story) -> list[Incident]:
