@@ -39,11 +39,11 @@ from pathlib import Path
 
 import httpx
 
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, ResourceScope
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Environment, Severity
+from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter, open_store
 from responder.taxonomy import builtin_taxonomy
-from responder.taxonomy.models import Environment, Severity
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"

@@ -25,14 +25,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from responder.policy.allowlist import Allowlist, Target
+from responder.policy.allowlist import Allowlist
 from responder.policy.cel import Engine, available_engines
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.policy.rules import OperatorRule, validate_rule
 from responder.policy.severity import SeverityRules
+from responder.records.levels import Environment
+from responder.records.target import Target
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import Environment, Taxonomy
+from responder.taxonomy.models import Taxonomy
 
 FAST_ENGINE = "cel-expr-python"
 TARGET_MEDIAN_US = 100.0

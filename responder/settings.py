@@ -22,10 +22,10 @@ from pydantic import (
     model_validator,
 )
 
-from responder.policy.allowlist import AllowEntry, TargetPattern
-from responder.policy.rules import SuppressionWindow
+from responder.records.levels import Environment, Severity
+from responder.records.target import AllowEntry, TargetPattern
+from responder.records.window import SuppressionWindow
 from responder.store.urls import redact_url
-from responder.taxonomy.models import Environment, Severity
 
 ENV_PREFIX = "ROBOT_SRE_"
 

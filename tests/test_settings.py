@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from responder.records.levels import Environment
 from responder.settings import AlertnameRule, Settings, SettingsError, load_settings
-from responder.taxonomy.models import Environment
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from responder.accounts.sessions import COOKIE, Session, SessionBook, load_secre
 from responder.accounts.throttle import LoginThrottle
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import UserBook
-from responder.audit import AuditEntry
+from responder.records.audit import AuditEntry
 from responder.settings import Settings
 from responder.store import Store
 

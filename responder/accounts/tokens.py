@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from responder.accounts.models import SCOPES, ApiToken, Role
 from responder.accounts.users import AccountError
-from responder.audit import AuditEntry
+from responder.records.audit import AuditEntry
 from responder.store import Store
 
 COLLECTION = "api_tokens"

@@ -13,7 +13,7 @@ from responder.accounts.passwords import (
     password_problem,
     verify_password,
 )
-from responder.audit import AuditEntry
+from responder.records.audit import AuditEntry
 from responder.store import Store, VersionConflict
 
 COLLECTION = "users"

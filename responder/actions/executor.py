@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Plan
 
 
 class Executor(Protocol):

@@ -21,9 +21,9 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.evidence.helm import HelmRelease, read_releases
 from responder.kube import Kube, KubeError
+from responder.records.action import ActionOutcome, ActionRequest, Plan
 
 DEPLOYED = ("deployed", "superseded")
 OUTPUT_TAIL = 1000

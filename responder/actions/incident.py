@@ -26,9 +26,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
-from responder.incidents.lifecycle import TRANSITIONS, IncidentState
-from responder.incidents.models import Incident
+from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.incident import Incident
+from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.store import LockBusy, Store, held_lock
 from responder.taxonomy.models import Cooldowns, Taxonomy
 

@@ -39,9 +39,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.kube import MERGE_PATCH, Kube, KubeError, controller_of, meta
-from responder.policy.allowlist import Target, never_auto_reason
+from responder.policy.allowlist import never_auto_reason
+from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.target import Target
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.oci import NodeInstances, OciClients, describe_error, short
+from responder.records.action import ActionOutcome, ActionRequest, Plan
 
 
 class OciPlanError(LookupError):

@@ -46,14 +46,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from responder.actions.executor import Executor
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.actions.registry import ExecutorRegistry
 from responder.approvals.book import ApprovalBook, ApprovalError
-from responder.audit import AuditEntry
 from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
-from responder.incidents.models import ExecutedAction, Incident
 from responder.metrics import Metrics
+from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.audit import AuditEntry
+from responder.records.incident import ExecutedAction, Incident
 from responder.settings import Settings
 from responder.store import LockBusy, Store, held_lock
 from responder.taxonomy.models import ActionClass, Cooldowns, Taxonomy

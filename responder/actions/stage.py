@@ -31,13 +31,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from responder.actions.models import ActionOutcome, ActionRequest
 from responder.actions.runner import ActionRefused, ActionRun, ActionRunner, target_key
 from responder.approvals.book import ApprovalBook
-from responder.approvals.models import ApprovalRequest
-from responder.incidents.lifecycle import TRANSITIONS, IncidentState
-from responder.incidents.models import ExecutedAction, Incident, RecommendedAction
-from responder.policy.allowlist import Target
+from responder.records.action import ActionOutcome, ActionRequest
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import ExecutedAction, Incident, RecommendedAction
+from responder.records.lifecycle import TRANSITIONS, IncidentState
+from responder.records.target import Target
 
 log = logging.getLogger(__name__)
 

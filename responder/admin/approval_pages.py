@@ -27,7 +27,7 @@ from responder.admin.services import services
 from responder.api.approvals import approver_for
 from responder.approvals.book import COLLECTION
 from responder.approvals.desk import ApprovalDesk
-from responder.approvals.models import ApprovalRequest
+from responder.records.approval import ApprovalRequest
 
 ORDER = {
     "pending": 0,

@@ -20,7 +20,7 @@ from responder.admin.diff import changes
 from responder.admin.incident_pages import parse_time
 from responder.admin.render import render
 from responder.admin.services import services
-from responder.audit import AuditEntry
+from responder.records.audit import AuditEntry
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

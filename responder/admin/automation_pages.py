@@ -26,7 +26,6 @@ from responder.accounts.models import Principal, Role
 from responder.admin.access import action, page, refuse
 from responder.admin.render import render
 from responder.admin.services import AdminServices, services
-from responder.audit import AuditEntry
 from responder.guards.automation import (
     MAX_PAUSE_SECONDS,
     AutomationBook,
@@ -35,7 +34,8 @@ from responder.guards.automation import (
     AutomationMode,
     Pause,
 )
-from responder.taxonomy.models import Environment
+from responder.records.audit import AuditEntry
+from responder.records.levels import Environment
 
 SURFACE = "admin"
 MAX_PAUSE_MINUTES = MAX_PAUSE_SECONDS // 60

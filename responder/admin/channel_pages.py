@@ -27,9 +27,9 @@ from responder.accounts.models import Principal, Role
 from responder.admin.access import action, page, refuse
 from responder.admin.render import render
 from responder.admin.services import AdminServices, services
-from responder.audit import AuditEntry
 from responder.channels.base import DeliveryFailed, OutgoingMessage
 from responder.channels.build import ChatOps
+from responder.records.audit import AuditEntry
 
 IN_APP = "in_app"
 TEST_ENTRY = "channel-test"

@@ -9,8 +9,9 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from responder.policy.rules import DAYS, OperatorRule
-from responder.taxonomy.models import Environment
+from responder.policy.rules import OperatorRule
+from responder.records.levels import Environment
+from responder.records.window import DAYS
 
 PROFILE_PREFIX = "profile."
 _WINDOW = re.compile(

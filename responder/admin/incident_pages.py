@@ -21,15 +21,15 @@ from responder.admin.approval_pages import answer_notice, approval_rows
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
-from responder.approvals.models import ApprovalRequest
 from responder.guards.readiness import MarkError
 from responder.guards.storm import is_storm
 from responder.incidents.ladder import ladder_for, ladder_view, span
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident
+from responder.records.levels import Environment, Severity
+from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
 from responder.store import IncidentFilter, Store
-from responder.taxonomy.models import Environment, Severity
 
 PAGE_SIZE = 50
 CHUNK = 200

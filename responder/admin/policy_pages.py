@@ -14,7 +14,7 @@ from responder.admin.access import page
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.policy.explain import ExplainError, explain, parse_request
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.levels import Confidence, Environment, Severity
 
 EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
 

@@ -26,10 +26,10 @@ from responder.admin.forms import (
 )
 from responder.admin.render import render
 from responder.admin.services import services
-from responder.audit import AuditEntry
 from responder.policy.rulebook import RuleConflict, RuleNotFound
 from responder.policy.rules import OperatorRule, RuleRejected
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.audit import AuditEntry
+from responder.records.levels import Confidence, Environment, Severity
 
 SURFACE = "admin"
 DECISIONS = ("auto", "approval", "off")

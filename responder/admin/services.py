@@ -15,8 +15,8 @@ from responder.accounts.service import Accounts
 from responder.admin.static import HashedStatic
 from responder.policy.matrix import Row, resolved_matrix
 from responder.policy.severity import SeverityRules
+from responder.records.levels import Environment
 from responder.runtime import Runtime
-from responder.taxonomy.models import Environment
 
 
 @dataclass

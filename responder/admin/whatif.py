@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from responder.incidents.models import Incident
 from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.explain import ExplainRequest, explain
 from responder.policy.matrix import representative_target, target_text
@@ -20,8 +19,9 @@ from responder.policy.rules import OperatorRule
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import PolicyStage, incident_view
 from responder.policy.targets import candidate_target
+from responder.records.incident import Incident
+from responder.records.levels import Confidence, Environment, Severity
 from responder.store import IncidentFilter, Store
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 FIRST_PAGE = 50
 PAGE = 800

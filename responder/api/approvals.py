@@ -36,8 +36,8 @@ from responder.accounts.models import Principal, Role
 from responder.accounts.service import CSRF_HEADER, csrf_matches, same_origin
 from responder.api.errors import error
 from responder.approvals.approvers import Approver, bearer_token
-from responder.approvals.models import ApprovalRequest
 from responder.channels.render import approval_text
+from responder.records.approval import ApprovalRequest
 from responder.runtime import Runtime
 
 MAX_LIMIT = 500

@@ -32,8 +32,8 @@ from responder.api.errors import error
 from responder.api.requests import actor_of, json_object
 from responder.guards.automation import AutomationBook, AutomationConflict, AutomationError
 from responder.guards.readiness import MarkBook, MarkError
+from responder.records.levels import Environment
 from responder.runtime import Runtime
-from responder.taxonomy.models import Environment
 
 
 def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:

@@ -9,11 +9,11 @@ from starlette.responses import JSONResponse
 from responder.api.errors import error
 from responder.guards.storm import is_storm
 from responder.incidents.ladder import ladder_for, ladder_view
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.incident import Incident
+from responder.records.levels import Environment
+from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
 from responder.store import IncidentFilter
-from responder.taxonomy.models import Environment
 
 MAX_LIMIT = 500
 

@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse
 from responder import __version__
 from responder.api.approvals import approval_paths
 from responder.api.automation import automation_paths
-from responder.incidents.models import Incident
-from responder.ingest.payload import WebhookPayload
+from responder.records.alert import WebhookPayload
+from responder.records.incident import Incident
 
 REF = "#/components/schemas/{model}"
 

@@ -29,11 +29,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from responder.actions.models import ActionRequest
-from responder.approvals.models import ApprovalRequest, ApprovalState
-from responder.audit import AuditEntry
-from responder.incidents.models import Incident, RecommendedAction
 from responder.metrics import Metrics
+from responder.records.action import ActionRequest
+from responder.records.approval import ApprovalRequest, ApprovalState
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident, RecommendedAction
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Taxonomy
 

@@ -31,19 +31,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from responder.actions.models import ActionOutcome, ActionRequest
 from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
 from responder.actions.stage import ActStage, note
 from responder.approvals.approvers import Approver
 from responder.approvals.book import ApprovalBook, ApprovalError, target_key
-from responder.approvals.models import ApprovalRequest
-from responder.audit import AuditEntry
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS, GuardRails
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
 from responder.incidents.processor import IncidentProcessor
 from responder.metrics import Metrics
-from responder.policy.allowlist import Target
+from responder.records.action import ActionOutcome, ActionRequest
+from responder.records.approval import ApprovalRequest
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
+from responder.records.target import Target
 from responder.store import LockBusy, Store, held_lock
 
 log = logging.getLogger(__name__)

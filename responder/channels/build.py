@@ -21,11 +21,11 @@ from responder.channels.routing import Router, parse_channel
 from responder.channels.slack import SlackChannel
 from responder.channels.telegram import TelegramChannel
 from responder.guards.rails import GuardRails
-from responder.incidents.models import Incident
 from responder.metrics import Metrics
 from responder.policy.engine import History, PolicyEngine
 from responder.policy.rules import NotificationPolicy
 from responder.policy.stage import incident_view
+from responder.records.incident import Incident
 from responder.settings import Settings
 from responder.store import Store
 

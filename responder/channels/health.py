@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 from responder.channels.notifier import HealthChange
 from responder.evidence.collector import Evidence
-from responder.incidents.models import Incident, Signal
-from responder.ingest.payload import WebhookAlert
+from responder.records.alert import WebhookAlert
+from responder.records.incident import Incident, Signal
 from responder.store import Store
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from responder.incidents.models import Incident
+from responder.records.incident import Incident
 from responder.store import Store, VersionConflict
 
 log = logging.getLogger(__name__)

@@ -46,8 +46,6 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
 
-from responder.approvals.models import ApprovalRequest
-from responder.audit import AuditEntry
 from responder.channels import render
 from responder.channels.base import Channel, DeliveryFailed, MessageRef, OutgoingMessage
 from responder.channels.buttons import (
@@ -61,9 +59,11 @@ from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
 from responder.metrics import Metrics
+from responder.records.approval import ApprovalRequest
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
 

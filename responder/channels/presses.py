@@ -28,13 +28,13 @@ from typing import Any
 
 from responder.approvals.approvers import Approver
 from responder.approvals.desk import Answer
-from responder.audit import AuditEntry
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.guards.automation import AutomationError
 from responder.guards.readiness import MarkError
-from responder.incidents.models import Incident
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.levels import Environment
 from responder.runtime import Runtime
-from responder.taxonomy.models import Environment
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from responder.approvals.models import ApprovalRequest
 from responder.guards.automation import Pause
-from responder.incidents.models import Incident
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident
 
 #: longest text a chat message gets (Slack sections take 3000, Telegram 4096)
 MAX_TEXT = 2900

@@ -22,8 +22,8 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from responder.incidents.models import Incident
 from responder.policy.rules import NotificationPolicy
+from responder.records.incident import Incident
 from responder.settings import ChannelRoute, ChannelSettings
 
 log = logging.getLogger(__name__)

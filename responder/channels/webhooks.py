@@ -21,7 +21,6 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from responder.audit import AuditEntry
 from responder.channels.base import DeliveryFailed
 from responder.channels.buttons import BadButton
 from responder.channels.presses import handle_press
@@ -40,6 +39,7 @@ from responder.channels.telegram import (
     parse_update,
 )
 from responder.ingest.webhook import BodyTooLarge, read_limited
+from responder.records.audit import AuditEntry
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)

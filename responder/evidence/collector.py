@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from responder.incidents.models import Incident, Signal
-from responder.policy.allowlist import Target
+from responder.records.incident import Incident, Signal
+from responder.records.target import Target
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from responder.incidents.models import Signal
-from responder.taxonomy.models import Confidence
+from responder.records.incident import Signal
+from responder.records.levels import Confidence
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ import yaml
 
 from responder.evidence.collector import Evidence
 from responder.evidence.kubernetes import KubeCollector, secret_exists
-from responder.incidents.models import Incident, Signal
 from responder.kube import Kube, KubeError, meta
-from responder.policy.allowlist import Target
+from responder.records.incident import Incident, Signal
+from responder.records.target import Target
 
 RELEASE_SECRET_TYPE = "helm.sh/release.v1"
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"

@@ -36,9 +36,9 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from responder.evidence.collector import Evidence
-from responder.incidents.models import Incident, Signal
 from responder.kube import Kube, KubeError, controller_of, labels_of, meta, parse_time, ref
-from responder.policy.allowlist import Target
+from responder.records.incident import Incident, Signal
+from responder.records.target import Target
 
 Clock = Callable[[], datetime]
 JSON = dict[str, Any]

@@ -28,7 +28,7 @@ from datetime import datetime
 
 from responder.evidence.collector import Collector, Evidence
 from responder.evidence.confidence import confidence_band
-from responder.incidents.models import Incident, NamedTarget, Signal
+from responder.records.incident import Incident, NamedTarget, Signal
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ import httpx
 import redis
 
 from responder.evidence.collector import Evidence
-from responder.incidents.models import Incident, Signal
+from responder.records.incident import Incident, Signal
 from responder.settings import DependencyEndpoint
 from responder.store.urls import redact_url
 

@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from responder.audit import AuditEntry
 from responder.guards.errors import FieldError, validated
+from responder.records.audit import AuditEntry
+from responder.records.levels import Environment
 from responder.store import Store, VersionConflict
-from responder.taxonomy.models import Environment
 
 PAUSES = "automation_pauses"
 MODES = "automation"

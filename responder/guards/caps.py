@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from responder.actions.models import ActionOutcome, Plan
+from responder.records.action import ActionOutcome, Plan
 from responder.settings import ActionCapSettings
 from responder.store import LockBusy, Store, held_lock
 

@@ -34,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from responder.guards.automation import AutomationBook, AutomationMode, Pause
-from responder.incidents.lifecycle import OPEN_STATES, IncidentState
-from responder.incidents.models import Incident
-from responder.policy.rules import SuppressionWindow
+from responder.records.incident import Incident
+from responder.records.lifecycle import OPEN_STATES, IncidentState
+from responder.records.window import SuppressionWindow
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 

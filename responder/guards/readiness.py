@@ -42,14 +42,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from responder.audit import AuditEntry
 from responder.guards.automation import AutomationBook, AutomationMode
 from responder.guards.errors import FieldError, validated
-from responder.incidents.models import UNCLASSIFIED, Incident
 from responder.metrics import Metrics
+from responder.records.audit import AuditEntry
+from responder.records.incident import UNCLASSIFIED, Incident
+from responder.records.levels import Environment
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store, VersionConflict
-from responder.taxonomy.models import Environment
 
 MARKS = "incident_marks"
 PAGE = 500

@@ -18,7 +18,7 @@ import httpx
 
 from responder.guards.rails import matches
 from responder.incidents.processor import IncidentProcessor
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -29,12 +29,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import TRANSITIONS, IncidentState
-from responder.incidents.models import ExecutedAction, Incident, ResourceScope
 from responder.metrics import Metrics
+from responder.records.audit import AuditEntry
+from responder.records.incident import ExecutedAction, Incident, ResourceScope
+from responder.records.levels import Severity
+from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.store import Store, held_lock
-from responder.taxonomy.models import Severity
 
 STORM_PREFIX = "node_storm|cluster|"
 MEMBER_EVENT = "storm_member"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from responder.incidents.models import UNCLASSIFIED
+from responder.records.incident import UNCLASSIFIED
 from responder.settings import AlertnameRule
 from responder.taxonomy.loader import DATA_DIR, CatalogueError, read_yaml
 from responder.taxonomy.models import Taxonomy

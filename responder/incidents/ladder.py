@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from responder.approvals.models import ApprovalRequest
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, LadderPosition
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident, LadderPosition
+from responder.records.lifecycle import IncidentState
 from responder.taxonomy.models import LadderStep, Taxonomy
 
 #: the states in which an incident climbs (a suppressed one is quiet on

@@ -36,7 +36,6 @@ from typing import Literal, Protocol
 
 from responder.actions.incident import suppression_over
 from responder.actions.stage import ActStage, PlannedRun, move, note
-from responder.audit import AuditEntry
 from responder.evidence.confidence import confidence_band
 from responder.evidence.observer import Observation, Observer
 from responder.guards.storm import is_storm
@@ -49,8 +48,11 @@ from responder.incidents.ladder import (
     held_actions,
     ladder_for,
 )
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import (
+from responder.incidents.scope import resource_scope
+from responder.metrics import Metrics
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.audit import AuditEntry
+from responder.records.incident import (
     UNCLASSIFIED,
     AlertRef,
     ExecutedAction,
@@ -58,12 +60,11 @@ from responder.incidents.models import (
     RecommendedAction,
     Signal,
 )
-from responder.incidents.scope import resource_scope
-from responder.ingest.payload import WebhookAlert, WebhookPayload
-from responder.metrics import Metrics
+from responder.records.levels import Severity
+from responder.records.lifecycle import IncidentState
 from responder.settings import Settings
 from responder.store import LockBusy, Store, StoreUnavailable, held_lock
-from responder.taxonomy.models import LadderStep, Severity, Taxonomy
+from responder.taxonomy.models import LadderStep, Taxonomy
 
 log = logging.getLogger(__name__)
 

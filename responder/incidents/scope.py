@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from responder.incidents.models import ResourceScope
+from responder.records.incident import ResourceScope
 from responder.taxonomy.models import ScopeKind
 
 _WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "cronjob", "job_name")

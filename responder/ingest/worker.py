@@ -24,10 +24,10 @@ from collections.abc import Callable
 
 import anyio.to_thread
 
-from responder.audit import AuditEntry
 from responder.incidents.processor import IncidentProcessor
 from responder.ingest.payload import PayloadError, parse_payload
 from responder.metrics import Metrics
+from responder.records.audit import AuditEntry
 from responder.settings import Settings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 

@@ -48,17 +48,17 @@ from responder.actions.stage import why_now
 from responder.admin import whatif
 from responder.api.taxonomy import taxonomy_document
 from responder.approvals.desk import NOT_ACTING
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, RecommendedAction
-from responder.policy.allowlist import Target
 from responder.policy.engine import DEFAULT_POLICIES_DIR
 from responder.policy.explain import ExplainError, explain, parse_request
 from responder.policy.rules import RuleRejected
 from responder.policy.stage import incident_view
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident, RecommendedAction
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState
+from responder.records.target import Target
 from responder.runtime import Runtime
 from responder.store import IncidentFilter, LockBusy, held_lock
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 R = TypeVar("R")
 

@@ -22,12 +22,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from responder.policy.allowlist import Allowlist, Target, never_auto_reason
+from responder.policy.allowlist import Allowlist, never_auto_reason
 from responder.policy.cel import CelError, Engine, Program, default_engine
 from responder.policy.decision import Decision, Layer, LayerResult, PolicyDecision, stricter
 from responder.policy.files import CompiledPolicy, compile_policy
 from responder.policy.rules import OperatorRule
-from responder.taxonomy.models import ActionClass, AutoContain, Environment, Taxonomy
+from responder.records.levels import Environment
+from responder.records.target import Target
+from responder.taxonomy.models import ActionClass, AutoContain, Taxonomy
 
 log = logging.getLogger(__name__)
 

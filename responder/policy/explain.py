@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from responder.policy.allowlist import Target
 from responder.policy.engine import IncidentView, PolicyEngine
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 if TYPE_CHECKING:
     from responder.guards.rails import GuardRails

@@ -29,12 +29,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from responder.policy.allowlist import Allowlist, Target, TargetPattern, never_auto_reason
+from responder.policy.allowlist import Allowlist, never_auto_reason
 from responder.policy.decision import Decision, PolicyDecision
 from responder.policy.engine import IncidentView, PolicyEngine
+from responder.records.levels import Confidence, Environment
+from responder.records.target import Target, TargetPattern
 from responder.taxonomy.facts import FACT_DEFAULTS
 from responder.taxonomy.loader import builtin_taxonomy
-from responder.taxonomy.models import ActionClass, Confidence, Environment, Taxonomy
+from responder.taxonomy.models import ActionClass, Taxonomy
 
 #: target kinds that have no namespace
 CLUSTER_SCOPED = frozenset(

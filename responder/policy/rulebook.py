@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from responder.audit import AuditEntry
 from responder.policy.cel import Engine
 from responder.policy.rules import (
     BUILTIN_PREFIX,
@@ -25,6 +24,7 @@ from responder.policy.rules import (
     builtin_rules,
     validate_rule,
 )
+from responder.records.audit import AuditEntry
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Taxonomy
 

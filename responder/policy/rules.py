@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from responder.policy.cel import CelError, Engine
-from responder.taxonomy.models import ActionClass, Environment, Severity, Taxonomy
+from responder.records.levels import Environment, Severity
+from responder.records.window import SuppressionWindow
+from responder.taxonomy.models import ActionClass, Taxonomy
 
 RULE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
-Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 BUILTIN_PREFIX = "builtin."
 
 SHELL_KEYS = frozenset({"command", "commands", "shell", "script", "exec", "cmd", "run", "args"})
@@ -61,38 +60,6 @@ class RuleRejected(ValueError):
 
     def as_json(self) -> dict[str, str]:
         return {"error": self.message, "field": self.field, "boundary": self.boundary}
-
-
-class SuppressionWindow(BaseModel):
-    """A recurring window in which matching incidents notify nobody."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    days: tuple[Day, ...] = DAYS
-    start: time
-    end: time
-    timezone: str = "UTC"
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
-
-    def active(self, at: datetime) -> bool:
-        local = at.astimezone(ZoneInfo(self.timezone))
-        day = DAYS[local.weekday()]
-        now = local.time().replace(tzinfo=None)
-        if self.start <= self.end:
-            return day in self.days and self.start <= now < self.end
-        # crosses midnight: the part after midnight belongs to the previous day
-        previous = DAYS[(local.weekday() - 1) % 7]
-        return (day in self.days and now >= self.start) or (
-            previous in self.days and now < self.end
-        )
 
 
 class NotificationPolicy(BaseModel):

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from responder.policy.cel import CelError, Engine, Program
+from responder.records.levels import Severity
 from responder.taxonomy.loader import CatalogueError
-from responder.taxonomy.models import Severity, SeverityRule, Taxonomy
+from responder.taxonomy.models import SeverityRule, Taxonomy
 
 log = logging.getLogger(__name__)
 

@@ -26,14 +26,14 @@ from responder.guards.rails import (
     subject_of,
 )
 from responder.guards.storm import NodeStorms, is_storm
-from responder.incidents.lifecycle import TRANSITIONS, IncidentState
-from responder.incidents.models import Incident, RecommendedAction
 from responder.policy.decision import Decision, PolicyDecision
 from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
 from responder.policy.targets import candidate_targets
+from responder.records.incident import Incident, RecommendedAction
+from responder.records.levels import Severity
+from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import Severity
 
 #: the decisions kept per incident (oldest dropped first)
 MAX_DECISIONS = 200

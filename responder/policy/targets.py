@@ -10,8 +10,8 @@ never lets it run on its own.
 
 from __future__ import annotations
 
-from responder.incidents.models import Incident
-from responder.policy.allowlist import Target
+from responder.records.incident import Incident
+from responder.records.target import Target
 
 NODE_ACTIONS = frozenset(
     {"cordon_node", "uncordon_node", "drain_node", "reboot_worker", "replace_worker"}

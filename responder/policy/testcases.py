@@ -60,13 +60,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from responder.policy.allowlist import Target
 from responder.policy.decision import Decision, Layer, LayerResult, PolicyDecision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.policy.rules import OperatorRule
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 from responder.taxonomy.facts import FACT_DEFAULTS
 from responder.taxonomy.loader import builtin_taxonomy
-from responder.taxonomy.models import Confidence, Environment, Severity, Taxonomy
+from responder.taxonomy.models import Taxonomy
 
 BACKSTOP_MARK = "built-in invariant"
 

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 
 
 class StoreUnavailable(RuntimeError):

@@ -79,9 +79,9 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.store.base import IncidentFilter, QueueEntry, StoreUnavailable, VersionConflict
 from responder.store.urls import redact_url
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.store.base import IncidentFilter, QueueEntry, StoreUnavailable, VersionConflict
 
 SCHEMA = """

@@ -1,15 +1,13 @@
 """The built-in incident catalogue as typed, validated data."""
 
+from responder.records.levels import Confidence, Environment, Severity
 from responder.taxonomy.loader import CatalogueError, builtin_taxonomy, load_taxonomy
 from responder.taxonomy.models import (
     ActionClass,
     ActionSpec,
-    Confidence,
     Domain,
-    Environment,
     IncidentType,
     LadderStep,
-    Severity,
     Taxonomy,
 )
 

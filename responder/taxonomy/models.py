@@ -12,30 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Severity(StrEnum):
-    info = "info"
-    warning = "warning"
-    critical = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
-
-
-class Environment(StrEnum):
-    demo = "demo"
-    staging = "staging"
-    production = "production"
-
-
-class Confidence(StrEnum):
-    low = "low"
-    medium = "medium"
-    high = "high"
+from responder.records.levels import Severity
 
 
 class ActionClass(StrEnum):

@@ -20,9 +20,9 @@ from fixtures.kube import (
 )
 
 from responder.actions.helm import HelmExecutor
-from responder.actions.models import ActionRequest
 from responder.kube import Kube
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest
+from responder.records.target import Target
 
 NAMESPACE = "image-factory"
 

@@ -22,9 +22,9 @@ from fixtures.kube import (
 )
 
 from responder.actions.kubernetes import KubernetesExecutor
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.kube import MERGE_PATCH, Kube, KubeError
-from responder.policy.allowlist import Target
+from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.target import Target
 
 FIXED = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 

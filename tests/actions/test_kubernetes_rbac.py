@@ -22,7 +22,6 @@ from fixtures.kube import (
 
 from responder.actions.helm import HelmExecutor
 from responder.actions.kubernetes import KubernetesExecutor
-from responder.actions.models import ActionRequest
 from responder.evidence.helm import HelmDriftCollector
 from responder.evidence.kubernetes import (
     DiskPressureCollector,
@@ -30,10 +29,11 @@ from responder.evidence.kubernetes import (
     JobBacklogCollector,
     NodeReadinessCollector,
 )
-from responder.incidents.models import Incident, ResourceScope
 from responder.kube import Kube
-from responder.policy.allowlist import Target
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.action import ActionRequest
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 
 RBAC_DOC = Path(__file__).resolve().parents[2] / "docs" / "rbac.md"
 Permission = tuple[str, str, str]

@@ -21,17 +21,17 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
 )
 from fixtures.redis_namespace import drop_redis_namespace
 
-from responder.actions.models import ActionRequest
 from responder.actions.oci import RebootWorker, ReplaceWorker
 from responder.actions.runner import ActionRun
 from responder.app import build_runtime
-from responder.incidents.models import Incident, ResourceScope
 from responder.oci import ProviderIdInstances
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import open_store
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 NODE = "10.0.10.202"
 PROVIDER_IDS = {NODE: f"oci://{instance_ocid(202)}", "10.0.10.201": f"oci://{instance_ocid(201)}"}

@@ -16,17 +16,17 @@ from fixtures.clock import T0, Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
 
-from responder.actions.models import ActionRequest, Plan
 from responder.actions.registry import ExecutorRegistry, RegistryError
 from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
 from responder.approvals.book import ApprovalBook
-from responder.incidents.models import Incident, RecommendedAction, ResourceScope
 from responder.metrics import Metrics
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest, Plan
+from responder.records.incident import Incident, RecommendedAction, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 from responder.settings import Settings
 from responder.store import Store, held_lock
 from responder.taxonomy import builtin_taxonomy
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 TAXONOMY = builtin_taxonomy()
 ACTIONS = frozenset({"delete_completed_pods", "scale_to_zero", "reboot_worker", "cordon_node"})

@@ -19,9 +19,9 @@ from fixtures.kube import KubeCluster, kube_cluster_fixture, seed_disk_pressure 
 from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.app import build_runtime
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, open_store

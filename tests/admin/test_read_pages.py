@@ -13,7 +13,7 @@ from fixtures.clock import Clock
 from starlette.testclient import TestClient
 
 from responder.app import build_runtime, create_app
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.settings import Settings
 from responder.store import IncidentFilter
 

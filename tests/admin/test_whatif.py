@@ -8,11 +8,11 @@ from pathlib import Path
 
 from responder.admin import whatif
 from responder.app import build_runtime
-from responder.incidents.models import Incident, ResourceScope
-from responder.policy.rules import SuppressionWindow
 from responder.policy.severity import SeverityRules
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.window import SuppressionWindow
 from responder.settings import Settings
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ import pytest
 from fixtures.alerts import DISK
 from fixtures.chatops import ALICE_TOKEN, PAULA_TOKEN, ChatOpsHarness
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 from responder.store import Store
 
 GRANTED = {"incident_type": "node_disk_pressure", "action": "reboot_worker", "environment": "demo"}

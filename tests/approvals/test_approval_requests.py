@@ -16,9 +16,9 @@ from fixtures.http_stub import StubServer
 
 from responder.app import build_runtime
 from responder.approvals.book import COLLECTION, ApprovalBook, ApprovalError
-from responder.approvals.models import ApprovalRequest
-from responder.incidents.models import Incident
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store

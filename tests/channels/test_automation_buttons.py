@@ -12,7 +12,7 @@ from fixtures.alerts import DISK
 from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
-from responder.incidents.models import Incident
+from responder.records.incident import Incident
 
 SURFACES = ["slack", "telegram"]
 USERS: dict[str, dict[str, str | int]] = {

@@ -10,7 +10,7 @@ from typing import Any
 from fixtures.alerts import DISK
 from fixtures.chatops import ONLY_SLACK, ChatOpsHarness, failures
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 
 
 def test_slack_down_fails_over_to_telegram_and_opens_an_incident(

@@ -29,10 +29,10 @@ from responder.evidence.kubernetes import (
     classify_pull_error,
     runs_per_hour,
 )
-from responder.incidents.models import Incident, ResourceScope
 from responder.kube import Kube
-from responder.policy.allowlist import Target
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 
 TRIVY = Target(kind="cronjob", namespace="trivy-system", name="trivy-db-warmup")
 

@@ -23,9 +23,9 @@ from responder.evidence.helm import (
     decode_release,
     read_releases,
 )
-from responder.incidents.models import Incident, ResourceScope
 from responder.kube import Kube
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
 
 NAMESPACE = "image-factory"
 HELM_ANNOTATIONS = {

@@ -18,9 +18,9 @@ from fixtures.processes import free_port
 
 from responder.app import build_runtime
 from responder.evidence.collector import Collector, Evidence
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, Signal
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.incident import Incident, Signal
+from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
 from responder.settings import DependencyEndpoint, Settings
 from responder.store import IncidentFilter, Store, held_lock

@@ -7,9 +7,9 @@ from fixtures.http_stub import Answer
 from fixtures.oci_api import OciApi, instance_ocid, oci_api, oci_key  # noqa: F401  (fixtures)
 
 from responder.evidence.oci import OciInstanceCollector
-from responder.incidents.models import Incident, ResourceScope
 from responder.oci import ProviderIdInstances
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
 
 NODE = "10.0.10.202"
 

@@ -15,9 +15,9 @@ from fixtures.processes import free_port, port_answers, require_binary, wait_unt
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
 
 from responder.evidence.probes import ProbeCollector, probe
-from responder.incidents.models import Incident, ResourceScope
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
 from responder.settings import DependencyEndpoint, Settings
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 SECRET = "s3cret-probe-password"
 

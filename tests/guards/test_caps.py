@@ -24,7 +24,6 @@ from fixtures.kube import (
 from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.actions.kubernetes import KubernetesExecutor
-from responder.actions.models import ActionOutcome, ActionRequest, Plan
 from responder.actions.registry import ExecutorRegistry
 from responder.actions.runner import ActionRun, ActionRunner
 from responder.actions.stage import ActStage
@@ -38,15 +37,16 @@ from responder.guards.caps import (
     usage_of,
     used_by,
 )
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, RecommendedAction, ResourceScope
 from responder.kube import Kube
 from responder.metrics import Metrics
-from responder.policy.allowlist import Target
+from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.incident import Incident, RecommendedAction, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState
+from responder.records.target import Target
 from responder.settings import ActionCapSettings, Settings, SettingsError, load_settings
 from responder.store import Store, open_store
 from responder.taxonomy import builtin_taxonomy
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 TAXONOMY = builtin_taxonomy()
 HOUR = 3600

@@ -22,7 +22,7 @@ from fixtures.kube import (
 )
 from stories.storyline import Story
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 
 NODE_ACTIONS = ("cordon_node", "drain_node", "reboot_worker", "replace_worker")
 CONTROL_PLANE = "node-role.kubernetes.io/control-plane"

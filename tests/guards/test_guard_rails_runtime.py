@@ -21,14 +21,14 @@ from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import StubServer
 from fixtures.polling import eventually
 
-from responder.actions.models import ActionRequest
 from responder.app import build_runtime
 from responder.approvals.approvers import Approver
 from responder.guards.rails import NODE_ACTION_LOCK
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
-from responder.ingest.payload import WebhookAlert, WebhookPayload
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
+from responder.records.target import Target
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, open_store

@@ -22,11 +22,11 @@ from fixtures.redis_namespace import drop_redis_namespace
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
-from responder.actions.models import ActionRequest
 from responder.app import build_runtime, create_app
-from responder.incidents.models import ExecutedAction, Incident
-from responder.ingest.payload import WebhookAlert, WebhookPayload
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.incident import ExecutedAction, Incident
+from responder.records.target import Target
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store, open_store

@@ -16,7 +16,7 @@ from fixtures.kube import (
 )
 from stories.storyline import Story
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 
 PRESSURE = pressure("worker-1")
 EVICTIONS = evictions("worker-1")

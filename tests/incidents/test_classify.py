@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from responder.incidents.classify import Classifier, build_classifier
-from responder.incidents.models import UNCLASSIFIED
+from responder.records.incident import UNCLASSIFIED
 from responder.settings import AlertnameRule, Settings
 from responder.taxonomy import CatalogueError, Taxonomy, builtin_taxonomy
 

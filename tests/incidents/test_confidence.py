@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from responder.evidence.confidence import confidence_band
-from responder.incidents.models import Signal
-from responder.taxonomy.models import Confidence
+from responder.records.incident import Signal
+from responder.records.levels import Confidence
 
 
 def _signal(

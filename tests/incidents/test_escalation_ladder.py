@@ -18,11 +18,11 @@ from fixtures.http_stub import Answer, StubServer
 from starlette.testclient import TestClient
 
 from responder.app import build_runtime, create_app
-from responder.approvals.models import ApprovalRequest
 from responder.evidence.collector import Evidence
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
-from responder.ingest.payload import WebhookAlert, WebhookPayload
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from responder.incidents.lifecycle import (
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import (
     OPEN_STATES,
     TRANSITIONS,
     IllegalTransition,
     IncidentState,
     check_transition,
 )
-from responder.incidents.models import Incident, ResourceScope
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 S = IncidentState
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)

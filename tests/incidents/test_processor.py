@@ -13,15 +13,15 @@ import pytest
 from fixtures.clock import T0, Clock
 
 from responder.incidents.classify import build_classifier
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import UNCLASSIFIED, Incident
 from responder.incidents.processor import AlertOutcome, IncidentProcessor
-from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.incident import UNCLASSIFIED, Incident
+from responder.records.levels import Confidence, Environment
+from responder.records.lifecycle import IncidentState
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 from responder.taxonomy import builtin_taxonomy
-from responder.taxonomy.models import Confidence, Environment
 
 DISK_201 = {
     "alertname": "KubeNodePressure",

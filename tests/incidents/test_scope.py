@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from responder.incidents.models import ResourceScope
 from responder.incidents.scope import resource_scope
+from responder.records.incident import ResourceScope
 from responder.taxonomy.models import ScopeKind
 
 

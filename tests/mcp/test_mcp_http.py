@@ -13,7 +13,7 @@ import httpx
 from mcp import Client
 from mcp_world import World, call, with_client
 
-from responder.incidents.models import Incident
+from responder.records.incident import Incident
 
 
 def fresh(world: World) -> Incident:

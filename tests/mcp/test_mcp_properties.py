@@ -21,14 +21,15 @@ from hypothesis import strategies as st
 from responder.accounts.models import Role
 from responder.app import build_runtime
 from responder.evidence.collector import Evidence
-from responder.incidents.models import Incident, Signal
-from responder.ingest.payload import WebhookPayload
 from responder.mcp.tools import Caller, McpTools, RateLimit, ToolFailure
-from responder.policy.allowlist import Target
+from responder.records.alert import WebhookPayload
+from responder.records.incident import Incident, Signal
+from responder.records.levels import Confidence
+from responder.records.target import Target
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter
-from responder.taxonomy.models import ActionClass, Confidence
+from responder.taxonomy.models import ActionClass
 
 STORM = Path(__file__).resolve().parents[2] / "examples" / "storm"
 AGENT = Caller("fuzzer", Role.admin)

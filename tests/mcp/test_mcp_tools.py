@@ -16,9 +16,9 @@ from mcp import Client
 
 from responder.accounts.models import Role
 from responder.app import build_runtime
-from responder.ingest.payload import WebhookPayload
 from responder.mcp.server import build_server
 from responder.mcp.tools import Caller, McpTools, RateLimit, ToolFailure, redact
+from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter

@@ -35,14 +35,15 @@ from responder.guards.rails import (
     GuardSubject,
     guard,
 )
-from responder.policy.allowlist import Allowlist, Target
+from responder.policy.allowlist import Allowlist
 from responder.policy.cel import default_engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
-from responder.policy.rules import SuppressionWindow
 from responder.policy.stage import own_escalation
+from responder.records.levels import Confidence, Environment
+from responder.records.target import Target
+from responder.records.window import SuppressionWindow
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import Confidence, Environment
 
 TAXONOMY = builtin_taxonomy()
 ENGINE = PolicyEngine(TAXONOMY, PolicySet(DEFAULT_POLICIES_DIR, default_engine()), Allowlist())

@@ -28,7 +28,8 @@ from responder.policy.matrix import (
     representative_target,
     resolved_matrix,
 )
-from responder.taxonomy import ActionClass, Environment, builtin_taxonomy
+from responder.records.levels import Environment
+from responder.taxonomy import ActionClass, builtin_taxonomy
 
 DEMO, STAGING, PRODUCTION = Environment.demo, Environment.staging, Environment.production
 EVERY = (DEMO, STAGING, PRODUCTION)

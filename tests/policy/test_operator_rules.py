@@ -15,9 +15,8 @@ from fixtures.clock import Clock
 
 from responder.incidents.classify import build_classifier
 from responder.incidents.processor import AlertOutcome, IncidentProcessor
-from responder.ingest.payload import WebhookAlert, WebhookPayload
 from responder.metrics import Metrics
-from responder.policy.allowlist import Allowlist, Target
+from responder.policy.allowlist import Allowlist
 from responder.policy.cel import CelError, CelExprEngine, default_engine
 from responder.policy.decision import Decision, Layer, PolicyDecision
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
@@ -25,11 +24,14 @@ from responder.policy.rulebook import RuleBook
 from responder.policy.rules import OperatorRule, RuleRejected, validate_rule
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import PolicyStage
+from responder.records.alert import WebhookAlert, WebhookPayload
+from responder.records.levels import Environment, Severity
+from responder.records.target import Target
 from responder.settings import Settings
 from responder.store import Store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import ActionClass, Environment, Severity
+from responder.taxonomy.models import ActionClass
 
 TAXONOMY = builtin_taxonomy()
 ENGINE = default_engine()

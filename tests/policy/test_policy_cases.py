@@ -22,7 +22,8 @@ from responder.policy.testcases import (
     results_as_json,
     run_cases,
 )
-from responder.taxonomy import ActionClass, Environment, builtin_taxonomy
+from responder.records.levels import Environment
+from responder.taxonomy import ActionClass, builtin_taxonomy
 
 CASES_DIR = DEFAULT_POLICIES_DIR / "tests"
 

@@ -11,8 +11,8 @@ import pytest
 from responder.policy.cel import CelExprEngine, CelPyEngine, Engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.policy.files import PolicyError, compile_policy
+from responder.records.levels import Environment
 from responder.taxonomy import builtin_taxonomy
-from responder.taxonomy.models import Environment
 
 ENGINES = [CelExprEngine, CelPyEngine]
 

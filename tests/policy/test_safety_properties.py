@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from responder.policy.allowlist import Allowlist, Target, never_auto_reason
+from responder.policy.allowlist import Allowlist, never_auto_reason
 from responder.policy.cel import default_engine
 from responder.policy.decision import Decision, Layer, PolicyDecision
 from responder.policy.engine import (
@@ -31,16 +31,13 @@ from responder.policy.engine import (
     PolicyEngine,
     PolicySet,
 )
-from responder.policy.rules import OperatorRule, RuleRejected, SuppressionWindow, validate_rule
+from responder.policy.rules import OperatorRule, RuleRejected, validate_rule
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
+from responder.records.window import SuppressionWindow
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import (
-    ActionClass,
-    AutoContain,
-    Confidence,
-    Environment,
-    Severity,
-)
+from responder.taxonomy.models import ActionClass, AutoContain
 
 TAXONOMY = builtin_taxonomy()
 ENGINE = default_engine()

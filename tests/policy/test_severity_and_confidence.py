@@ -11,16 +11,16 @@ from typing import Any, Literal
 import pytest
 
 from responder.evidence.confidence import confidence_band
-from responder.incidents.models import Incident, ResourceScope, Signal
-from responder.policy.allowlist import Target
 from responder.policy.cel import Engine, available_engines, default_engine
 from responder.policy.decision import Decision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import PolicyStage, incident_view
+from responder.records.incident import Incident, ResourceScope, Signal
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.target import Target
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 TAXONOMY = builtin_taxonomy()
 ENGINES = {engine.name: engine for engine in available_engines()}

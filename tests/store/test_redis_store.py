@@ -13,12 +13,12 @@ import redis
 from fixtures.processes import free_port
 from redis.crc import key_slot
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, ResourceScope
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter, StoreUnavailable, held_lock, open_store
 from responder.store.redis import RedisStore, redact_url
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 
 def incident(incident_id: str, key: str, state: IncidentState = IncidentState.triaged) -> Incident:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from responder.audit import AuditEntry
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident, ResourceScope
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident, ResourceScope
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter, LockBusy, Store, VersionConflict, held_lock
-from responder.taxonomy.models import Confidence, Environment, Severity
 
 
 def make_incident(

@@ -28,8 +28,8 @@ from fixtures.processes import port_answers, require_binary, wait_until
 from starlette.testclient import TestClient
 
 from responder.app import build_runtime, create_app
-from responder.approvals.models import ApprovalRequest
-from responder.incidents.models import Incident
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter

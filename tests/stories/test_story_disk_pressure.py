@@ -30,7 +30,7 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
 )
 from storyline import Story, live, write_paths
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 
 PRESSURE = {
     "alertname": "KubeNodePressure",

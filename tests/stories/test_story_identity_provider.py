@@ -18,7 +18,7 @@ from fixtures.kube import (
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
 from storyline import Story
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint
 
 PASSWORD_ENV = "STORY_GLAUTH_BIND_PASSWORD"

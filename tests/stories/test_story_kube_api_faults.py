@@ -17,7 +17,7 @@ from fixtures.kube import (
 )
 from storyline import Story, live
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter
 
 PRESSURE = pressure("worker-1")

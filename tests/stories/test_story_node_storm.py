@@ -19,8 +19,8 @@ from fixtures.kube import (
 from stories.storyline import Story
 
 from responder.approvals.approvers import Approver
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import Incident
+from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter
 
 NODES = ["worker-1", "worker-2", "worker-3", "worker-4", "worker-5"]

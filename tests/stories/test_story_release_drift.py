@@ -18,7 +18,7 @@ from fixtures.kube import (
 )
 from storyline import Story
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 
 NAMESPACE = "image-factory"
 RELEASE = "image-factory"

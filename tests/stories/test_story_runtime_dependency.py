@@ -19,7 +19,7 @@ from fixtures.kube import (
 from fixtures.processes import free_port
 from storyline import RedisServer, Story
 
-from responder.incidents.lifecycle import IncidentState
+from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint
 
 DOWN = {

@@ -17,10 +17,10 @@ from fixtures.kube import (
 )
 from storyline import Story
 
-from responder.actions.models import ActionRequest
-from responder.incidents.lifecycle import IncidentState
-from responder.incidents.models import RecommendedAction
-from responder.policy.allowlist import Target
+from responder.records.action import ActionRequest
+from responder.records.incident import RecommendedAction
+from responder.records.lifecycle import IncidentState
+from responder.records.target import Target
 
 PRESSURE = {
     "alertname": "KubeNodePressure",

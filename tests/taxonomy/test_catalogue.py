@@ -15,11 +15,11 @@ import pytest
 import yaml
 from celpy.adapter import json_to_cel
 
+from responder.records.levels import Severity
 from responder.taxonomy import (
     ActionClass,
     CatalogueError,
     IncidentType,
-    Severity,
     Taxonomy,
     builtin_taxonomy,
     load_taxonomy,

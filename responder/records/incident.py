@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from responder.incidents.lifecycle import IncidentState, check_transition
-from responder.taxonomy.models import Confidence, Environment, Severity
+from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState, check_transition
 
 UNCLASSIFIED = "unclassified"
 

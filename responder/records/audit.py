@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from responder.incidents.models import utcnow
+from responder.records.incident import utcnow
 
 
 class AuditEntry(BaseModel):

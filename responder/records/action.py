@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from responder.policy.allowlist import Target
+from responder.records.target import Target
 
 Result = Literal["succeeded", "failed", "refused", "dry_run", "skipped", "not_available"]
 
