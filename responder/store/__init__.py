@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from responder.store.base import (
+    Committed,
     IncidentFilter,
+    IncidentIndex,
+    Indexer,
     LockBusy,
+    NoIndex,
     QueueEntry,
     Store,
     StoreUnavailable,
     VersionConflict,
+    Writes,
     held_lock,
 )
 
@@ -32,12 +37,17 @@ def open_store(url: str, namespace: str = "robot-sre") -> Store:
 
 
 __all__ = [
+    "Committed",
     "IncidentFilter",
+    "IncidentIndex",
+    "Indexer",
     "LockBusy",
+    "NoIndex",
     "QueueEntry",
     "Store",
     "StoreUnavailable",
     "VersionConflict",
+    "Writes",
     "held_lock",
     "open_store",
 ]

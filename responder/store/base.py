@@ -1,18 +1,25 @@
 """The store contract: every piece of state the responder keeps.
 
-Two backends implement it (``store/sqlite.py``, ``store/redis.py``) and one
-contract test suite runs against both. Calls are synchronous; async callers
-run them in a worker thread. A backend that cannot reach its storage raises
-``StoreUnavailable`` so that callers can answer 503 instead of dropping work.
+Two backends implement it and one contract test suite runs against both.
+Calls are synchronous; async callers run them in a worker thread. A backend
+that cannot reach its storage raises ``StoreUnavailable`` so that callers can
+answer 503 instead of dropping work.
+
+Beside each incident's body the store keeps its small indexes (what the
+``Indexer`` derives from the record: the unhealthy node it stands for, the
+blocking alerts it holds, when the schedulers look at it next), written in the
+same transaction as the body, so that a stage learns about other incidents
+without reading them. ``Writes`` gathers the writes of one update (incidents,
+documents, audit entries, keys) so that they reach the store together.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from responder.records.audit import AuditEntry
@@ -37,6 +44,132 @@ class QueueEntry:
     id: str
     body: bytes
     deliveries: int
+
+
+@dataclass(frozen=True)
+class IncidentIndex:
+    """What the store keeps about an incident beside its body."""
+
+    entries: Mapping[str, str] = field(default_factory=dict)
+    """index name -> this incident's value in it (absent: not in the index)"""
+    due_at: float | None = None
+    """epoch seconds when the schedulers look at the incident next (None: never)"""
+
+
+class Indexer(Protocol):
+    """Derives an incident's indexes from its record alone. ``signature``
+    changes whenever the derivation does (new settings), so that a store
+    written under another one is indexed again (``Store.ensure_index``)."""
+
+    signature: str
+
+    def __call__(self, incident: Incident) -> IncidentIndex: ...
+
+
+class NoIndex:
+    """The indexer of a store nobody schedules or guards with (tools, tests)."""
+
+    signature = "none"
+
+    def __call__(self, incident: Incident) -> IncidentIndex:
+        return IncidentIndex()
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    """A read-change-write of one document (``default``: the document when
+    there is none yet)."""
+
+    collection: str
+    doc_id: str
+    change: Callable[[dict[str, Any]], None]
+    default: Callable[[], dict[str, Any]]
+
+    def applied(self, found: tuple[int, dict[str, Any]] | None) -> tuple[int, dict[str, Any]]:
+        """(expected version, changed document) for the document as found
+        (version 0: not there yet)."""
+        version, doc = found if found is not None else (0, self.default())
+        self.change(doc)
+        return version, doc
+
+
+@dataclass
+class Writes:
+    """Writes that reach the store together: one transaction on SQLite, one
+    MULTI/EXEC on Redis. Incidents are serialised when committed (a change
+    made after ``save_incident`` is written too); a document change reads
+    the current version, changes it and writes it back, retried on a
+    concurrent writer; ``after`` callbacks run once the writes are stored."""
+
+    incidents: dict[str, Incident] = field(default_factory=dict)
+    documents: list[tuple[str, str, dict[str, Any], int | None]] = field(default_factory=list)
+    changes: list[DocumentChange] = field(default_factory=list)
+    audits: list[AuditEntry] = field(default_factory=list)
+    keys: list[tuple[str, str | None, float]] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
+
+    def save_incident(self, incident: Incident) -> None:
+        self.incidents[incident.id] = incident
+
+    def put_document(
+        self,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> None:
+        self.documents.append((collection, doc_id, doc, expected_version))
+
+    def change_document(
+        self,
+        collection: str,
+        doc_id: str,
+        change: Callable[[dict[str, Any]], None],
+        default: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
+        self.changes.append(DocumentChange(collection, doc_id, change, default))
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        self.audits.append(entry)
+
+    def set_key(self, key: str, value: str, ttl_seconds: float) -> None:
+        self.keys.append((key, value, ttl_seconds))
+
+    def delete_key(self, key: str) -> None:
+        self.keys.append((key, None, 0.0))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self.after.append(callback)
+
+    def merged_changes(self) -> list[DocumentChange]:
+        """The document changes, those of one document folded into one (in order)."""
+        grouped: dict[tuple[str, str], list[DocumentChange]] = {}
+        for change in self.changes:
+            grouped.setdefault((change.collection, change.doc_id), []).append(change)
+        merged = []
+        for (collection, doc_id), found in grouped.items():
+            if len(found) == 1:
+                merged.append(found[0])
+                continue
+
+            def every(doc: dict[str, Any], steps: list[DocumentChange] = found) -> None:
+                for step in steps:
+                    step.change(doc)
+
+            merged.append(DocumentChange(collection, doc_id, every, found[0].default))
+        return merged
+
+    def __bool__(self) -> bool:
+        return bool(self.incidents or self.documents or self.changes or self.audits or self.keys)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a commit did: the documents whose expected version was stale
+    (not written), and the audit entries with their ids."""
+
+    conflicts: tuple[tuple[str, str], ...] = ()
+    audits: tuple[AuditEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +223,36 @@ class Store(Protocol):
 
     def count_open_incidents(self) -> dict[tuple[str, str, str], int]:
         """Open incidents counted by (incident_type, severity, environment)."""
+
+    def open_incidents(self, correlation_keys: Collection[str]) -> dict[str, Incident]:
+        """The open incident of each key that has one, by key (one read)."""
+
+    def get_incidents(self, incident_ids: Collection[str]) -> dict[str, Incident]:
+        """The incidents that exist among ``incident_ids``, by id (one read)."""
+
+    # Indexes kept beside the bodies (see ``Indexer``).
+    def index(self, name: str) -> dict[str, str]:
+        """Every incident in the index ``name``: id -> value."""
+
+    def due_incidents(self, until: float, limit: int) -> list[str]:
+        """Ids of incidents due at or before ``until`` (epoch seconds), earliest first."""
+
+    def ensure_index(self, indexer: Indexer) -> int:
+        """Index every incident with ``indexer`` unless the store already was
+        (same signature); from then on every save uses it. How many were indexed."""
+
+    # Writes that go together.
+    def commit(self, writes: Writes) -> Committed:
+        """Store ``writes`` together; a stale expected version skips that
+        document (reported), it does not undo the rest. Runs ``writes.after``."""
+
+    # Locks on several names at once (one round trip).
+    def acquire_locks(self, names: Sequence[str], ttl_seconds: float) -> dict[str, str]:
+        """Take each free lock ``lock:<name>``; name -> token of the ones taken."""
+
+    def release_locks(self, held: Mapping[str, str]) -> None:
+        """Release locks taken by ``acquire_locks`` (a lock that expired and
+        was taken by another holder is left alone)."""
 
     # Versioned documents (operator rules, approvals, settings made in the UI).
     # Every put makes a new version and keeps the old one in the history;

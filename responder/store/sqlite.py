@@ -3,23 +3,34 @@
 WAL mode with ``synchronous=NORMAL``: a committed write survives the process
 dying (what the webhook's 200 promises); it may not survive the machine
 losing power, which the Redis backend is for. One connection per thread.
+An incident's indexes are rows of ``incident_index`` and its ``due_at``
+column, written in the transaction that writes its body.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.store.base import IncidentFilter, QueueEntry, StoreUnavailable, VersionConflict
+from responder.store.base import (
+    Committed,
+    IncidentFilter,
+    Indexer,
+    QueueEntry,
+    StoreUnavailable,
+    VersionConflict,
+    Writes,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -62,7 +73,24 @@ CREATE TABLE IF NOT EXISTS audit (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject);
+CREATE TABLE IF NOT EXISTS incident_index (
+    name TEXT NOT NULL,
+    incident_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (name, incident_id)
+);
+CREATE INDEX IF NOT EXISTS incident_index_of ON incident_index (incident_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# added after the first release: a file made before it gets the column here
+DUE_COLUMN = "ALTER TABLE incidents ADD COLUMN due_at REAL"
+DUE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS incidents_due ON incidents (due_at) WHERE due_at IS NOT NULL"
+)
+_CHUNK = 500
 
 
 class SQLiteStore:
@@ -73,9 +101,15 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._indexer: Indexer | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn().executescript(SCHEMA)
+        conn = self._conn()
+        conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+        if "due_at" not in columns:
+            conn.execute(DUE_COLUMN)
+        conn.execute(DUE_INDEX)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -211,23 +245,39 @@ class SQLiteStore:
     # incidents
 
     def save_incident(self, incident: Incident) -> None:
-        self._run(
-            lambda conn: conn.execute(
-                "INSERT OR REPLACE INTO incidents"
-                " (id, correlation_key, incident_type, environment, severity, state, created_at,"
-                " body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    incident.id,
-                    incident.correlation_key,
-                    incident.incident_type,
-                    str(incident.environment),
-                    str(incident.severity),
-                    str(incident.state),
-                    incident.created_at.isoformat(),
-                    incident.model_dump_json(),
-                ),
-            )
+        writes = Writes()
+        writes.save_incident(incident)
+        self.commit(writes)
+
+    def _write_incident(self, conn: sqlite3.Connection, incident: Incident) -> None:
+        due: float | None = None
+        index = self._indexer(incident) if self._indexer is not None else None
+        if index is not None:
+            due = index.due_at
+        conn.execute(
+            "INSERT OR REPLACE INTO incidents"
+            " (id, correlation_key, incident_type, environment, severity, state, created_at,"
+            " body, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                incident.id,
+                incident.correlation_key,
+                incident.incident_type,
+                str(incident.environment),
+                str(incident.severity),
+                str(incident.state),
+                incident.created_at.isoformat(),
+                incident.model_dump_json(),
+                due,
+            ),
         )
+        if index is None:
+            return  # a store nobody indexes with leaves the indexes alone
+        conn.execute("DELETE FROM incident_index WHERE incident_id = ?", (incident.id,))
+        if index.entries:
+            conn.executemany(
+                "INSERT INTO incident_index (name, incident_id, value) VALUES (?, ?, ?)",
+                [(name, incident.id, value) for name, value in index.entries.items()],
+            )
 
     def get_incident(self, incident_id: str) -> Incident | None:
         rows = self._read("SELECT body FROM incidents WHERE id = ?", (incident_id,))
@@ -270,6 +320,141 @@ class SQLiteStore:
         )
         return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
 
+    def open_incidents(self, correlation_keys: Collection[str]) -> dict[str, Incident]:
+        found: dict[str, Incident] = {}
+        keys = list(dict.fromkeys(correlation_keys))
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            rows = self._read(
+                "SELECT correlation_key, body FROM incidents WHERE state != 'resolved'"
+                f" AND correlation_key IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            found.update((row[0], Incident.model_validate_json(row[1])) for row in rows)
+        return found
+
+    def get_incidents(self, incident_ids: Collection[str]) -> dict[str, Incident]:
+        found: dict[str, Incident] = {}
+        ids = list(dict.fromkeys(incident_ids))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = self._read(
+                f"SELECT id, body FROM incidents WHERE id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            found.update((row[0], Incident.model_validate_json(row[1])) for row in rows)
+        return found
+
+    # indexes
+
+    def index(self, name: str) -> dict[str, str]:
+        rows = self._read("SELECT incident_id, value FROM incident_index WHERE name = ?", (name,))
+        return {str(row[0]): str(row[1]) for row in rows}
+
+    def due_incidents(self, until: float, limit: int) -> list[str]:
+        rows = self._read(
+            "SELECT id FROM incidents WHERE due_at IS NOT NULL AND due_at <= ?"
+            " ORDER BY due_at LIMIT ?",
+            (until, limit),
+        )
+        return [str(row[0]) for row in rows]
+
+    def ensure_index(self, indexer: Indexer) -> int:
+        self._indexer = indexer
+        found = self._read("SELECT value FROM meta WHERE key = 'indexer'")
+        if found and found[0][0] == indexer.signature:
+            return 0
+        done = 0
+        last = ""
+        while True:
+            rows = self._read(
+                "SELECT id, body FROM incidents WHERE id > ? ORDER BY id LIMIT ?", (last, _CHUNK)
+            )
+            if not rows:
+                break
+            incidents = [Incident.model_validate_json(row[1]) for row in rows]
+
+            def write(conn: sqlite3.Connection, batch: list[Incident] = incidents) -> None:
+                for incident in batch:
+                    self._write_incident(conn, incident)
+
+            self._run(write)
+            done += len(incidents)
+            last = str(rows[-1][0])
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('indexer', ?)",
+                (indexer.signature,),
+            )
+        )
+        return done
+
+    # writes that go together
+
+    def commit(self, writes: Writes) -> Committed:
+        def apply(conn: sqlite3.Connection) -> Committed:
+            for incident in writes.incidents.values():
+                self._write_incident(conn, incident)
+            conflicts: list[tuple[str, str]] = []
+            for collection, doc_id, doc, expected in writes.documents:
+                try:
+                    self._put_document(conn, collection, doc_id, doc, expected)
+                except VersionConflict:
+                    conflicts.append((collection, doc_id))
+            for change in writes.merged_changes():
+                version, doc = change.applied(
+                    self._live_document(conn, change.collection, change.doc_id)
+                )
+                self._put_document(conn, change.collection, change.doc_id, doc, version)
+            audits = tuple(self._append_audit(conn, entry) for entry in writes.audits)
+            now = self._clock()
+            for key, value, ttl in writes.keys:
+                if value is None:
+                    conn.execute("DELETE FROM keys WHERE key = ?", (key,))
+                else:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO keys (key, value, expires_at) VALUES (?, ?, ?)",
+                        (key, value, now + ttl),
+                    )
+            return Committed(tuple(conflicts), audits)
+
+        committed: Committed = self._run(apply)
+        for callback in writes.after:
+            callback()
+        return committed
+
+    # locks
+
+    def acquire_locks(self, names: Sequence[str], ttl_seconds: float) -> dict[str, str]:
+        tokens = {name: secrets.token_hex(8) for name in dict.fromkeys(names)}
+
+        def take(conn: sqlite3.Connection) -> dict[str, str]:
+            now = self._clock()
+            taken: dict[str, str] = {}
+            for name, token in tokens.items():
+                key = f"lock:{name}"
+                conn.execute("DELETE FROM keys WHERE key = ? AND expires_at <= ?", (key, now))
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO keys (key, value, expires_at) VALUES (?, ?, ?)",
+                    (key, token, now + ttl_seconds),
+                )
+                if cursor.rowcount == 1:
+                    taken[name] = token
+            return taken
+
+        result: dict[str, str] = self._run(take)
+        return result
+
+    def release_locks(self, held: Mapping[str, str]) -> None:
+        if not held:
+            return
+        self._run(
+            lambda conn: conn.executemany(
+                "DELETE FROM keys WHERE key = ? AND value = ?",
+                [(f"lock:{name}", token) for name, token in held.items()],
+            )
+        )
+
     # documents
 
     def put_document(
@@ -279,26 +464,47 @@ class SQLiteStore:
         doc: dict[str, Any],
         expected_version: int | None = None,
     ) -> int:
-        def put(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "SELECT version, deleted FROM documents WHERE collection = ? AND id = ?"
-                " ORDER BY version DESC LIMIT 1",
-                (collection, doc_id),
-            ).fetchone()
-            last = int(row[0]) if row else 0
-            live = last if row and not row[1] else 0
-            if expected_version is not None and expected_version != live:
-                raise VersionConflict(
-                    f"{collection}/{doc_id}: expected version {expected_version}, found {live}"
-                )
-            conn.execute(
-                "INSERT INTO documents (collection, id, version, body) VALUES (?, ?, ?, ?)",
-                (collection, doc_id, last + 1, json.dumps(doc)),
-            )
-            return last + 1
-
-        result: int = self._run(put)
+        result: int = self._run(
+            lambda conn: self._put_document(conn, collection, doc_id, doc, expected_version)
+        )
         return result
+
+    def _put_document(
+        self,
+        conn: sqlite3.Connection,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None,
+    ) -> int:
+        row = conn.execute(
+            "SELECT version, deleted FROM documents WHERE collection = ? AND id = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (collection, doc_id),
+        ).fetchone()
+        last = int(row[0]) if row else 0
+        live = last if row and not row[1] else 0
+        if expected_version is not None and expected_version != live:
+            raise VersionConflict(
+                f"{collection}/{doc_id}: expected version {expected_version}, found {live}"
+            )
+        conn.execute(
+            "INSERT INTO documents (collection, id, version, body) VALUES (?, ?, ?, ?)",
+            (collection, doc_id, last + 1, json.dumps(doc)),
+        )
+        return last + 1
+
+    def _live_document(
+        self, conn: sqlite3.Connection, collection: str, doc_id: str
+    ) -> tuple[int, dict[str, Any]] | None:
+        row = conn.execute(
+            "SELECT version, deleted, body FROM documents WHERE collection = ? AND id = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (collection, doc_id),
+        ).fetchone()
+        if row is None or row[1]:
+            return None
+        return int(row[0]), json.loads(row[2])
 
     def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
         rows = self._read(
@@ -353,16 +559,16 @@ class SQLiteStore:
     # audit
 
     def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        def insert(conn: sqlite3.Connection) -> AuditEntry:
-            seq = conn.execute(
-                "INSERT INTO audit (subject, body) VALUES (?, '')", (entry.subject,)
-            ).lastrowid
-            stored = entry.model_copy(update={"id": str(seq)})
-            conn.execute("UPDATE audit SET body = ? WHERE seq = ?", (stored.model_dump_json(), seq))
-            return stored
-
-        result: AuditEntry = self._run(insert)
+        result: AuditEntry = self._run(lambda conn: self._append_audit(conn, entry))
         return result
+
+    def _append_audit(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditEntry:
+        seq = conn.execute(
+            "INSERT INTO audit (subject, body) VALUES (?, '')", (entry.subject,)
+        ).lastrowid
+        stored = entry.model_copy(update={"id": str(seq)})
+        conn.execute("UPDATE audit SET body = ? WHERE seq = ?", (stored.model_dump_json(), seq))
+        return stored
 
     def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
         if subject is None:

@@ -12,7 +12,15 @@ from responder.records.audit import AuditEntry
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
-from responder.store import IncidentFilter, LockBusy, Store, VersionConflict, held_lock
+from responder.store import (
+    IncidentFilter,
+    IncidentIndex,
+    LockBusy,
+    Store,
+    VersionConflict,
+    Writes,
+    held_lock,
+)
 
 
 def make_incident(
@@ -220,3 +228,103 @@ def test_documents_listed_by_id_prefix(store: Store) -> None:
     assert [d["id"] for _, d in store.list_documents("approvals", prefix="inc1*")] == ["inc1*x"]
     assert len(store.list_documents("approvals", prefix="inc")) == 4
     assert store.list_documents("approvals", prefix="nope") == []
+
+
+class NodeIndexer:
+    """Indexes node incidents by node while open, and schedules them at
+    ``due`` seconds after their creation."""
+
+    def __init__(self, signature: str = "nodes-v1", due: float = 60.0) -> None:
+        self.signature = signature
+        self.due = due
+
+    def __call__(self, incident: Incident) -> IncidentIndex:
+        if not incident.is_open:
+            return IncidentIndex()
+        return IncidentIndex(
+            {f"nodes:{incident.environment}": incident.resource_scope.name},
+            incident.created_at.timestamp() + self.due,
+        )
+
+
+def test_open_incidents_are_read_by_correlation_key_in_one_call(store: Store) -> None:
+    store.save_incident(make_incident("a", key="k1"))
+    store.save_incident(make_incident("b", key="k2"))
+    store.save_incident(make_incident("c", key="k3", state=IncidentState.resolved))
+    found = store.open_incidents(["k1", "k2", "k3", "k4", "k1"])
+    assert {key: incident.id for key, incident in found.items()} == {"k1": "a", "k2": "b"}
+    assert set(store.get_incidents(["a", "c", "zz"])) == {"a", "c"}
+
+
+def test_indexes_follow_every_save_of_an_indexed_store(store: Store) -> None:
+    assert store.ensure_index(NodeIndexer()) == 0
+    first = make_incident("a", key="k1", created=1)
+    store.save_incident(first)
+    store.save_incident(make_incident("b", key="k2", created=2, environment=Environment.staging))
+    assert store.index("nodes:demo") == {"a": "n1"}
+    assert store.index("nodes:staging") == {"b": "n1"}
+    due = datetime(2026, 11, 1, 0, 1, 2, tzinfo=UTC).timestamp()
+    assert store.due_incidents(due - 1, 10) == ["a"]
+    assert store.due_incidents(due, 10) == ["a", "b"]
+    assert store.due_incidents(due, 1) == ["a"]
+    first.move_to(IncidentState.recovering, "quiet", datetime.now(UTC))
+    first.move_to(IncidentState.resolved, "gone", datetime.now(UTC))
+    store.save_incident(first)
+    assert store.index("nodes:demo") == {}
+    assert store.due_incidents(due, 10) == ["b"]
+
+
+def test_a_new_indexer_indexes_the_incidents_already_stored(store: Store) -> None:
+    store.save_incident(make_incident("a", key="k1"))
+    store.save_incident(make_incident("b", key="k2", state=IncidentState.resolved))
+    assert store.index("nodes:demo") == {}
+    assert store.ensure_index(NodeIndexer("v1")) == 2
+    assert store.index("nodes:demo") == {"a": "n1"}
+    assert store.ensure_index(NodeIndexer("v1")) == 0  # the same signature: nothing to do
+    assert store.ensure_index(NodeIndexer("v2", due=0)) == 2
+    assert store.due_incidents(datetime(2026, 11, 1, tzinfo=UTC).timestamp(), 10) == ["a"]
+
+
+def test_commit_writes_everything_together_and_reports_stale_documents(store: Store) -> None:
+    store.put_document("approvals", "x", {"v": 1})
+    ran: list[str] = []
+    writes = Writes()
+    incident = make_incident("a", key="k1")
+    writes.save_incident(incident)
+    incident.record("later", "a change made before the commit is stored too", datetime.now(UTC))
+    writes.put_document("approvals", "new", {"v": 1}, expected_version=0)
+    writes.put_document("approvals", "x", {"v": 2}, expected_version=0)  # stale
+    writes.change_document("inbox", "a", lambda doc: doc.setdefault("events", []).append(1))
+    writes.change_document("inbox", "a", lambda doc: doc["events"].append(2))
+    writes.append_audit(AuditEntry(actor="robot", surface="worker", action="a", subject="s"))
+    writes.set_key("cooldown:x", "1", 5)
+    writes.on_commit(lambda: ran.append("after"))
+    committed = store.commit(writes)
+    assert committed.conflicts == (("approvals", "x"),)
+    assert [e.action for e in committed.audits] == ["a"] and committed.audits[0].id
+    stored = store.get_incident("a")
+    assert stored is not None and stored.timeline[-1].event == "later"
+    assert store.get_document("approvals", "new") == (1, {"v": 1})
+    assert store.get_document("approvals", "x") == (1, {"v": 1})
+    assert store.get_document("inbox", "a") == (1, {"events": [1, 2]})
+    assert store.get_key("cooldown:x") == "1"
+    assert [e.action for e in store.list_audit(subject="s")] == ["a"]
+    assert ran == ["after"]
+    again = Writes()
+    again.change_document("inbox", "a", lambda doc: doc["events"].append(3))
+    again.delete_key("cooldown:x")
+    store.commit(again)
+    assert store.get_document("inbox", "a") == (2, {"events": [1, 2, 3]})
+    assert store.get_key("cooldown:x") is None
+
+
+def test_locks_are_taken_together_and_released_by_their_holder_only(store: Store) -> None:
+    held = store.acquire_locks(["a", "b", "a"], ttl_seconds=5)
+    assert set(held) == {"a", "b"}
+    assert store.acquire_locks(["a", "c"], ttl_seconds=5).keys() == {"c"}
+    with pytest.raises(LockBusy), held_lock(store, "b", ttl_seconds=5):
+        pass
+    store.release_locks({"a": "not-the-token"})
+    assert store.acquire_locks(["a"], ttl_seconds=5) == {}
+    store.release_locks(held)
+    assert set(store.acquire_locks(["a", "b"], ttl_seconds=5)) == {"a", "b"}

@@ -1,0 +1,156 @@
+"""The production store: Redis, through the ``redis`` package.
+
+Key layout. ``<ns>`` is the namespace; every key starts with ``<ns>:`` and
+carries one hash tag (``{...}``), the part Redis Cluster hashes to pick the
+slot; what one Lua script or one multi-key read touches shares a tag:
+
+    <ns>:{queue}:stream, :leases            the alert queue (queue.py)
+    <ns>:{key:<key>}                        a key with expiry (one tag per key)
+    <ns>:{incidents}:body:<id>, :meta, :created, :state:<state>,
+        :open:<correlation key>, :index:<name>, :due, :indexer
+                                            incidents and their indexes
+    <ns>:{docs:<collection>}:last, :live, :history:<id>
+                                            versioned documents
+    <ns>:{audit}:log, :subject:<subject>    the audit log
+
+The tags do not include the namespace, so responders sharing a cluster under
+different namespaces share slots (correct, merely co-located); a namespace
+with braces is refused. ``commit`` sends the writes of one update as one
+MULTI/EXEC across tags: atomic on a standalone Redis (what this class talks
+to); a Redis Cluster client would have to split it by slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError, WatchError
+from redis.retry import Retry
+
+from responder.records.audit import AuditEntry
+from responder.records.incident import Incident
+from responder.store.base import Committed, DocumentChange, VersionConflict, Writes
+from responder.store.redis.connection import text
+from responder.store.redis.documents import RedisDocuments
+from responder.store.redis.incidents import RedisIncidents
+from responder.store.redis.queue import GROUP, RedisQueue
+from responder.store.urls import redact_url
+
+CONNECT_TIMEOUT = 2.0
+SOCKET_TIMEOUT = 5.0
+HEALTH_CHECK_INTERVAL = 15
+_CHANGE_ATTEMPTS = 8
+
+
+class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
+    @classmethod
+    def from_url(cls, url: str, namespace: str = "robot-sre") -> RedisStore:
+        """A store on ``redis://``, ``rediss://`` or ``unix://`` ``url`` with
+        short timeouts: an unreachable Redis fails fast as ``StoreUnavailable``.
+        One quick retry covers a pooled connection that went stale."""
+        try:
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT,
+                socket_timeout=SOCKET_TIMEOUT,
+                health_check_interval=HEALTH_CHECK_INTERVAL,
+                retry=Retry(
+                    ExponentialWithJitterBackoff(base=0.05, cap=0.5),
+                    retries=1,
+                    supported_errors=(ConnectionError,),
+                ),
+                decode_responses=False,
+            )
+        except ValueError as exc:
+            raise ValueError(f"invalid Redis URL {redact_url(url)}: {exc}") from None
+        return cls(client, namespace=namespace, url=url)
+
+    def save_incident(self, incident: Incident) -> None:
+        writes = Writes()
+        writes.save_incident(incident)
+        self.commit(writes)
+
+    def commit(self, writes: Writes) -> Committed:
+        incidents = list(writes.incidents.values())
+        with self._guard():
+            while True:
+                try:
+                    replies, slots = self._commit_once(writes, incidents)
+                    break
+                except WatchError:
+                    continue  # another writer saved one of the incidents: read again
+            conflicts: list[tuple[str, str]] = []
+            audits: list[AuditEntry] = []
+            retry: list[DocumentChange] = []
+            for kind, position, item in slots:
+                reply = replies[position]
+                if kind == "audit":
+                    entry = cast(AuditEntry, item)
+                    audits.append(entry.model_copy(update={"id": text(cast(bytes, reply))}))
+                elif int(cast(list[Any], reply)[0]) < 0:
+                    if kind == "change":
+                        retry.append(cast(DocumentChange, item))
+                    else:
+                        conflicts.append(cast(tuple[str, str], item))
+            for change in retry:
+                self._change_document(change)
+        for callback in writes.after:
+            callback()
+        return Committed(tuple(conflicts), tuple(audits))
+
+    def _commit_once(
+        self, writes: Writes, incidents: list[Incident]
+    ) -> tuple[list[Any], list[tuple[str, int, object]]]:
+        """One MULTI/EXEC of ``writes``: its replies, and where the replies of
+        document puts and audit appends are among them."""
+        with self._client.pipeline(transaction=True) as pipe:
+            self.watch_incidents(pipe, incidents)
+            previous = self._previous(incidents)
+            changes = writes.merged_changes()
+            found = self._read_documents(changes)
+            pipe.multi()
+            for incident in incidents:
+                self.queue_incident(pipe, incident, previous[incident.id])
+            slots: list[tuple[str, int, object]] = []
+            for collection, doc_id, doc, expected in writes.documents:
+                slots.append(("document", len(pipe.command_stack), (collection, doc_id)))
+                self.queue_put_document(pipe, collection, doc_id, doc, expected)
+            for change, current in zip(changes, found, strict=True):
+                version, doc = change.applied(current)
+                slots.append(("change", len(pipe.command_stack), change))
+                self.queue_put_document(pipe, change.collection, change.doc_id, doc, version)
+            for entry in writes.audits:
+                slots.append(("audit", len(pipe.command_stack), entry))
+                self.queue_audit(pipe, entry)
+            for key, value, ttl in writes.keys:
+                self.queue_key(pipe, key, value, ttl)
+            replies: list[Any] = pipe.execute()
+            return replies, slots
+
+    def _read_documents(
+        self, changes: list[DocumentChange]
+    ) -> list[tuple[int, dict[str, Any]] | None]:
+        if not changes:
+            return []
+        with self._client.pipeline(transaction=False) as pipe:
+            for change in changes:
+                self.queue_get_document(pipe, change.collection, change.doc_id)
+            return [self.document_of(reply) for reply in pipe.execute()]
+
+    def _change_document(self, change: DocumentChange) -> None:
+        """A document change that met a concurrent writer, done on its own."""
+        for _ in range(_CHANGE_ATTEMPTS):
+            version, doc = change.applied(self.get_document(change.collection, change.doc_id))
+            try:
+                self.put_document(change.collection, change.doc_id, doc, expected_version=version)
+                return
+            except VersionConflict:
+                continue
+        raise VersionConflict(
+            f"{change.collection}/{change.doc_id}: changed concurrently {_CHANGE_ATTEMPTS} times"
+        )
+
+
+__all__ = ["GROUP", "RedisStore", "redact_url"]

@@ -1,0 +1,111 @@
+"""The Redis connection every part of the Redis store shares: key names,
+and Redis errors turned into ``StoreUnavailable``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlsplit
+
+import redis
+from redis.commands.core import Script
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from responder.store.base import StoreUnavailable
+from responder.store.redis import scripts
+from responder.store.urls import redact_url
+
+PAGE = 1000
+# Server replies that mean "cannot serve or cannot write durably right now".
+_UNAVAILABLE_REPLIES = ("MISCONF", "NOREPLICAS", "MASTERDOWN", "CLUSTERDOWN", "LOADING")
+
+
+def password_of(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.password:
+        return parts.password
+    for key, value in parse_qsl(parts.query):
+        if key.lower() == "password" and value:
+            return value
+    return None
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def score(moment: datetime) -> float:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def chunks(items: Sequence[str], size: int = PAGE) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class RedisConnection:
+    """One ``redis.Redis`` client under a namespace."""
+
+    def __init__(self, client: redis.Redis, namespace: str = "robot-sre", url: str = "") -> None:
+        if not namespace or "{" in namespace or "}" in namespace:
+            raise ValueError(f"invalid Redis namespace {namespace!r}: non-empty, no braces")
+        self._client = client
+        self.namespace = namespace
+        self.url = redact_url(url) if url else "redis"
+        self._password = password_of(url) if url else None
+        self._claim: Script = client.register_script(scripts.CLAIM)
+        self._delete_if: Script = client.register_script(scripts.DELETE_IF)
+        self._put_document: Script = client.register_script(scripts.PUT_DOCUMENT)
+        self._get_document: Script = client.register_script(scripts.GET_DOCUMENT)
+        self._delete_document: Script = client.register_script(scripts.DELETE_DOCUMENT)
+        self._append_audit: Script = client.register_script(scripts.APPEND_AUDIT)
+
+    def _key(self, tag: str, *rest: str) -> str:
+        return ":".join((self.namespace, f"{{{tag}}}", *rest))
+
+    def _describe(self, exc: BaseException) -> str:
+        detail = str(exc) or type(exc).__name__
+        if self._password:
+            detail = detail.replace(self._password, "***")
+        return f"redis {self.url} unavailable: {detail}"
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn "the server cannot be reached or cannot write" into StoreUnavailable."""
+        try:
+            yield
+        except (
+            ConnectionError,
+            TimeoutError,
+            ReadOnlyError,
+            OutOfMemoryError,
+            ClusterDownError,
+            TryAgainError,
+        ) as exc:
+            raise StoreUnavailable(self._describe(exc)) from exc
+        except ResponseError as exc:
+            if str(exc).startswith(_UNAVAILABLE_REPLIES):
+                raise StoreUnavailable(self._describe(exc)) from exc
+            raise
+
+    def ping(self) -> None:
+        with self._guard():
+            self._client.ping()
+
+    def close(self) -> None:
+        self._client.close()
+        self._client.connection_pool.disconnect()

@@ -1,0 +1,232 @@
+"""Keys with expiry, locks, versioned documents and the audit log on Redis.
+
+A key is a string with PX expiry under its own tag. A document collection
+keeps, under one tag, the last version number used per document (a deletion
+uses one too), the live version of each live document, and each document's
+history (version -> JSON); a put is one Lua script (compare-and-set on the
+live version). The audit log is a stream (the stream id is the entry id)
+with a list of ids per subject, appended by one script.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, cast
+
+from redis.client import Pipeline
+
+from responder.records.audit import AuditEntry
+from responder.store.base import VersionConflict
+from responder.store.redis.connection import RedisConnection, text
+
+
+def ttl_ms(seconds: float) -> int:
+    return max(1, math.ceil(round(seconds * 1000, 3)))
+
+
+def audit_of(entry_id: bytes, fields: dict[bytes, bytes]) -> AuditEntry:
+    entry = AuditEntry.model_validate_json(fields[b"e"])
+    return entry.model_copy(update={"id": text(entry_id)})
+
+
+class RedisDocuments(RedisConnection):
+    # keys
+
+    def key_name(self, key: str) -> str:
+        return self._key(f"key:{key}")
+
+    def set_if_absent(self, key: str, value: str, ttl_seconds: float) -> bool:
+        with self._guard():
+            created = self._client.set(self.key_name(key), value, nx=True, px=ttl_ms(ttl_seconds))
+        return bool(created)
+
+    def get_key(self, key: str) -> str | None:
+        with self._guard():
+            value = cast(bytes | None, self._client.get(self.key_name(key)))
+        return None if value is None else text(value)
+
+    def delete_key(self, key: str, expected: str | None = None) -> bool:
+        name = self.key_name(key)
+        with self._guard():
+            if expected is None:
+                return self._client.delete(name) > 0
+            return int(self._delete_if(keys=[name], args=[expected])) > 0
+
+    def acquire_locks(self, names: Sequence[str], ttl_seconds: float) -> dict[str, str]:
+        tokens = {name: secrets.token_hex(8) for name in dict.fromkeys(names)}
+        if not tokens:
+            return {}
+        with self._guard(), self._client.pipeline(transaction=False) as pipe:
+            for name, token in tokens.items():
+                pipe.set(self.key_name(f"lock:{name}"), token, nx=True, px=ttl_ms(ttl_seconds))
+            taken = pipe.execute()
+        return {name: token for (name, token), ok in zip(tokens.items(), taken, strict=True) if ok}
+
+    def release_locks(self, held: Mapping[str, str]) -> None:
+        if not held:
+            return
+        with self._guard(), self._client.pipeline(transaction=False) as pipe:
+            for name, token in held.items():
+                self._delete_if(keys=[self.key_name(f"lock:{name}")], args=[token], client=pipe)
+            pipe.execute()
+
+    def queue_key(self, pipe: Pipeline, key: str, value: str | None, ttl_seconds: float) -> None:
+        """Set (or, ``value`` None, delete) ``key`` as part of ``pipe``."""
+        if value is None:
+            pipe.delete(self.key_name(key))
+        else:
+            pipe.set(self.key_name(key), value, px=ttl_ms(ttl_seconds))
+
+    # documents
+
+    def _doc_keys(self, collection: str, doc_id: str) -> tuple[str, str, str]:
+        tag = f"docs:{collection}"
+        return (
+            self._key(tag, "last"),
+            self._key(tag, "live"),
+            self._key(tag, "history", doc_id),
+        )
+
+    def queue_put_document(
+        self,
+        pipe: Pipeline,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None,
+    ) -> None:
+        """Queue the put on ``pipe``; its reply is [version, live], version -1
+        when ``expected_version`` was stale."""
+        expected = "" if expected_version is None else str(int(expected_version))
+        self._put_document(
+            keys=list(self._doc_keys(collection, doc_id)),
+            args=[doc_id, expected, json.dumps(doc)],
+            client=pipe,
+        )
+
+    def put_document(
+        self,
+        collection: str,
+        doc_id: str,
+        doc: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> int:
+        expected = "" if expected_version is None else str(int(expected_version))
+        with self._guard():
+            result = cast(
+                list[int],
+                self._put_document(
+                    keys=list(self._doc_keys(collection, doc_id)),
+                    args=[doc_id, expected, json.dumps(doc)],
+                ),
+            )
+        version, live = int(result[0]), int(result[1])
+        if version < 0:
+            raise VersionConflict(
+                f"{collection}/{doc_id}: expected version {expected_version}, found {live}"
+            )
+        return version
+
+    def queue_get_document(self, pipe: Pipeline, collection: str, doc_id: str) -> None:
+        """Queue a read on ``pipe``; its reply goes to ``document_of``."""
+        _, live_key, history_key = self._doc_keys(collection, doc_id)
+        self._get_document(keys=[live_key, history_key], args=[doc_id], client=pipe)
+
+    @staticmethod
+    def document_of(reply: Any) -> tuple[int, dict[str, Any]] | None:
+        if not reply or reply[1] is None:
+            return None
+        return int(reply[0]), cast(dict[str, Any], json.loads(reply[1]))
+
+    def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
+        _, live_key, history_key = self._doc_keys(collection, doc_id)
+        with self._guard():
+            reply = self._get_document(keys=[live_key, history_key], args=[doc_id])
+        return self.document_of(reply)
+
+    def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
+        _, live_key, _ = self._doc_keys(collection, "")
+        with self._guard():
+            if prefix:
+                pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+                live = {
+                    k: v
+                    for k, v in cast(
+                        "Iterator[tuple[bytes, bytes]]",
+                        self._client.hscan_iter(live_key, match=pattern, count=1000),
+                    )
+                }
+            else:
+                live = cast(dict[bytes, bytes], self._client.hgetall(live_key))
+            if not live:
+                return []
+            ordered = sorted(live.items())
+            with self._client.pipeline(transaction=False) as pipe:
+                for doc_id, version in ordered:
+                    pipe.hget(self._doc_keys(collection, text(doc_id))[2], version)
+                raws = cast(list[bytes | None], pipe.execute())
+        return [
+            (int(version), cast(dict[str, Any], json.loads(raw)))
+            for (_, version), raw in zip(ordered, raws, strict=True)
+            if raw is not None
+        ]
+
+    def delete_document(self, collection: str, doc_id: str) -> bool:
+        last_key, live_key, _ = self._doc_keys(collection, doc_id)
+        with self._guard():
+            deleted = self._delete_document(keys=[last_key, live_key], args=[doc_id])
+        return int(cast(int, deleted)) == 1
+
+    def document_history(self, collection: str, doc_id: str) -> list[tuple[int, dict[str, Any]]]:
+        _, _, history_key = self._doc_keys(collection, doc_id)
+        with self._guard():
+            versions = cast(dict[bytes, bytes], self._client.hgetall(history_key))
+        return sorted(
+            (int(version), cast(dict[str, Any], json.loads(raw)))
+            for version, raw in versions.items()
+        )
+
+    # audit
+
+    def queue_audit(self, pipe: Pipeline, entry: AuditEntry) -> None:
+        """Queue the append on ``pipe``; its reply is the entry's id."""
+        stored = entry.model_copy(update={"id": ""}).model_dump_json()
+        self._append_audit(
+            keys=[self._key("audit", "log"), self._key("audit", "subject", entry.subject)],
+            args=[entry.subject, stored],
+            client=pipe,
+        )
+
+    def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        stored = entry.model_copy(update={"id": ""}).model_dump_json()
+        with self._guard():
+            entry_id = self._append_audit(
+                keys=[self._key("audit", "log"), self._key("audit", "subject", entry.subject)],
+                args=[entry.subject, stored],
+            )
+        return entry.model_copy(update={"id": text(cast(bytes, entry_id))})
+
+    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
+        if limit <= 0:
+            return []
+        log = self._key("audit", "log")
+        with self._guard():
+            if subject is None:
+                rows = cast(
+                    list[tuple[bytes, dict[bytes, bytes]]],
+                    self._client.xrevrange(log, count=limit),
+                )
+            else:
+                ids = cast(
+                    list[bytes],
+                    self._client.lrange(self._key("audit", "subject", subject), -limit, -1),
+                )
+                with self._client.pipeline(transaction=False) as pipe:
+                    for entry_id in reversed(ids):
+                        pipe.xrange(log, min=entry_id, max=entry_id, count=1)
+                    found = cast(list[list[tuple[bytes, dict[bytes, bytes]]]], pipe.execute())
+                rows = [row for result in found for row in result]
+        return [audit_of(entry_id, fields) for entry_id, fields in rows]
