@@ -19,37 +19,46 @@ from responder.accounts.service import Accounts
 from responder.actions.executor import Executor
 from responder.actions.registry import ExecutorRegistry, builtin_executors
 from responder.actions.runner import ActionRunner
-from responder.actions.stage import ActStage
+from responder.actions.stage import ActStage, RecordRunsStage
 from responder.admin import create_admin_app
 from responder.api import approvals as approvals_api
 from responder.api import audit, automation, incidents, operations, policy, rules, taxonomy
+from responder.api import chat as chat_webhooks
 from responder.api.openapi import openapi
 from responder.approvals.approvers import ApproverDirectory
+from responder.approvals.ask import AskStage
 from responder.approvals.book import ApprovalBook
 from responder.approvals.desk import ApprovalDesk
-from responder.channels import webhooks as chat_webhooks
 from responder.channels.build import build_chatops, rule_policies
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
+from responder.channels.stage import NotifyStage
 from responder.evidence.collector import Collector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
+from responder.evidence.stage import ObserveStage
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
 from responder.guards.readiness import MarkBook
-from responder.guards.seed import seed_blocking_alerts
+from responder.guards.stage import GuardStage
 from responder.guards.storm import NodeStorms
 from responder.incidents.classify import build_classifier
-from responder.incidents.processor import IncidentProcessor
-from responder.ingest.webhook import alertmanager_webhook
+from responder.incidents.correlate import CorrelateStage
+from responder.incidents.escalation import EscalationStage
+from responder.incidents.timing import Timings
+from responder.ingest.seed import seed_blocking_alerts
+from responder.ingest.webhook import AlertmanagerWebhook
 from responder.ingest.worker import QueueWorker
 from responder.mcp.http import McpHttp
 from responder.metrics import Metrics
+from responder.pipeline.indexer import PipelineIndexer
+from responder.pipeline.runner import LOCK_TTL_SECONDS, Pipeline, Stages
+from responder.pipeline.schedule import Scheduler
 from responder.policy.allowlist import V1_ALLOWLIST, Allowlist
 from responder.policy.cel import default_engine, engine_named
 from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySet
 from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
-from responder.policy.stage import PolicyStage
+from responder.policy.stage import DecideStage
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import Store, open_store
@@ -175,7 +184,6 @@ def build_runtime(
     classifier = build_classifier(taxonomy, settings.alertname_map)
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
-    stage = PolicyStage(policy, SeverityRules(taxonomy, policy.engine), guards)
     configured_executors, configured_collectors = build_backends(settings, now)
     registry = ExecutorRegistry(taxonomy, executors)
     for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
@@ -193,49 +201,60 @@ def build_runtime(
     )
     runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
     chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now), guards)
-    stage.storms = NodeStorms(store, metrics, now, notifier=chatops.notifier)
     approvals.subscribe(chatops.notifier.approval_requested)
     health = [ChannelHealthCollector(store, chatops.chat_channels)] if chatops.chat_channels else []
     observer = Observer(
         CollectorRegistry([*configured_collectors, *collectors, *health]),
         settings.collector_timeout_seconds,
     )
-    act = ActStage(runner, approvals)
-    processor = IncidentProcessor(
-        store,
-        taxonomy,
-        classifier,
-        settings,
-        metrics,
-        decide=stage,
-        clock=now,
-        observer=observer,
-        act=act,
-        notifier=chatops.notifier,
+    timings = Timings(settings, taxonomy)
+    decide = DecideStage(policy, SeverityRules(taxonomy, policy.engine))
+    notify = NotifyStage(chatops.notifier, metrics)
+    observe = ObserveStage(observer)
+    stages = Stages(
+        correlate=CorrelateStage(taxonomy, settings, metrics, timings, decide.cooldown_override),
+        observe=observe,
+        escalate=EscalationStage(
+            taxonomy, timings, approvals.for_incident, settings.ladder_holds_asks
+        ),
+        decide=decide,
+        guard=GuardStage(guards, NodeStorms(store, now, notify.notify)),
+        notify=notify,
+        act=ActStage(runner, store),
+        ask=AskStage(approvals),
+        record_runs=RecordRunsStage(),
     )
+    # evidence is collected under the incident's lock: the lock outlives it
+    lock_ttl = max(LOCK_TTL_SECONDS, settings.collector_timeout_seconds + 5.0)
+    pipeline = Pipeline(
+        store, taxonomy, classifier, metrics, stages, str(settings.environment), now, lock_ttl
+    )
+    indexer = PipelineIndexer(settings, timings, observe.serves_type)
+    store.use_index(indexer)
+    scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
     if chatops.chat_channels:
-        chatops.notifier.on_health = ChannelFailureReporter(processor.process_alert)
+        chatops.notifier.on_health = ChannelFailureReporter(pipeline.process)
     desk = ApprovalDesk(
         store,
         approvals,
         runner,
-        act,
-        processor,
+        pipeline,
         metrics,
         now,
         announce=chatops.notifier.approval_answered,
         notify=chatops.notifier.incident,
-        lock_ttl_seconds=max(15.0, settings.collector_timeout_seconds + 5.0),
+        lock_ttl_seconds=lock_ttl,
         guards=guards,
     )
-    worker = QueueWorker(store, processor, settings, metrics, waiting=desk.run_waiting)
+    worker = QueueWorker(store, pipeline, scheduler, settings, metrics, waiting=desk.run_waiting)
     return Runtime(
         settings=settings,
         taxonomy=taxonomy,
         store=store,
         metrics=metrics,
         classifier=classifier,
-        processor=processor,
+        pipeline=pipeline,
+        scheduler=scheduler,
         worker=worker,
         policy=policy,
         rules=rulebook,
@@ -271,7 +290,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
             await asyncio.to_thread(runtime.chatops.start)
         if runtime.settings.alertmanager_url and runtime.settings.blocking_alerts:
-            await asyncio.to_thread(seed_blocking_alerts, runtime.settings, runtime.processor)
+            await asyncio.to_thread(seed_blocking_alerts, runtime.settings, runtime.pipeline)
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
             async with mcp.running():
@@ -290,7 +309,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                 runtime.store.close()
 
     routes = [
-        Route("/webhooks/alertmanager", alertmanager_webhook, methods=["POST"]),
+        Route(
+            "/webhooks/alertmanager",
+            AlertmanagerWebhook(
+                runtime.store, runtime.worker, runtime.settings, runtime.metrics
+            ).handle,
+            methods=["POST"],
+        ),
         Route("/api/v1/incidents", incidents.list_incidents, methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}", incidents.get_incident, methods=["GET"]),
         Route("/api/v1/taxonomy", taxonomy.get_taxonomy, methods=["GET"]),

@@ -127,7 +127,8 @@ def _taxonomy(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from responder.app import build_guards, build_policy
-    from responder.policy.explain import ExplainError, explain, parse_request
+    from responder.guards.explain import explain_guarded
+    from responder.policy.explain import ExplainError, parse_request
     from responder.store import open_store
 
     body: dict[str, object] = {
@@ -153,7 +154,7 @@ def _explain(args: argparse.Namespace) -> int:
         taxonomy = builtin_taxonomy()
         policy, _ = build_policy(settings, taxonomy, store)
         _, guards = build_guards(settings, taxonomy, store)
-        answer = explain(policy, parse_request(body), guards)
+        answer = explain_guarded(policy, parse_request(body), guards)
     except ExplainError as exc:
         print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
         return 2

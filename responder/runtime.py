@@ -16,9 +16,10 @@ from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
 from responder.guards.readiness import MarkBook
 from responder.incidents.classify import Classifier
-from responder.incidents.processor import IncidentProcessor
 from responder.ingest.worker import QueueWorker
 from responder.metrics import Metrics
+from responder.pipeline.runner import Pipeline
+from responder.pipeline.schedule import Scheduler
 from responder.policy.engine import PolicyEngine
 from responder.policy.rulebook import RuleBook
 from responder.settings import Settings
@@ -33,7 +34,8 @@ class Runtime:
     store: Store
     metrics: Metrics
     classifier: Classifier
-    processor: IncidentProcessor
+    pipeline: Pipeline
+    scheduler: Scheduler
     policy: PolicyEngine
     rules: RuleBook
     worker: QueueWorker

@@ -7,9 +7,9 @@ lifecycle table for its cooldown: the incident type's action retry window
 (15 min), or ``params.seconds`` (the act stage passes an operator rule's
 cooldown there). Only an observed or triaged incident can be suppressed; a
 contained, escalated or recovering one stays where it is, and the plan says
-why (its apply is then ``skipped``). While suppressed, the processor
-neither polls nor re-decides the incident; its first poll after the window
-lifts the suppression (:func:`suppression_over`).
+why (its apply is then ``skipped``). The incident's record says until when
+(``suppressed_until``); until then the scheduler neither polls nor
+re-decides it, and its first poll after the window lifts the suppression.
 
 ``unsuppress_incident`` moves a suppressed incident back to ``triaged``
 before its window ends. It is a separate action (recover: a person asks for
@@ -38,19 +38,6 @@ INVERSE = "unsuppress_incident"
 # change takes milliseconds; a lock held longer belongs to a slow collector.
 _LOCK_TTL_SECONDS = 15.0
 _LOCK_WAIT_SECONDS = 2.0
-
-
-def suppression_key(incident_id: str) -> str:
-    """The store key holding when the incident's suppression ends (ISO time)."""
-    return f"suppressed:{incident_id}"
-
-
-def suppression_over(store: Store, incident: Incident, now: datetime) -> bool:
-    """Whether a suppressed incident's window has passed at ``now`` (read
-    against the caller's clock, as the cooldowns are). True when no window
-    is recorded: nothing holds the incident then."""
-    until = store.get_key(suppression_key(incident.id))
-    return until is None or now >= datetime.fromisoformat(until)
 
 
 class IncidentSuppressor:
@@ -139,18 +126,15 @@ class IncidentSuppressor:
                 "skipped", f"incident {incident.id} moved to {before} since the plan", plan
             )
         now = self.clock()
-        key = suppression_key(incident.id)
         if wanted == IncidentState.suppressed:
             seconds = int(plan.changes["seconds"])
             until = now + timedelta(seconds=seconds)
             incident.move_to(wanted, f"{ACTION}: quiet for {seconds}s", now)
-            self.store.delete_key(key)
-            # the key's own expiry only collects it; the value is what counts
-            self.store.set_if_absent(key, until.isoformat(), float(seconds) + 60.0)
+            incident.suppressed_until = until
             detail = f"incident {incident.id} suppressed until {until:%H:%M:%S}Z ({seconds}s)"
         else:
             incident.move_to(wanted, f"{INVERSE}: suppression lifted", now)
-            self.store.delete_key(key)
+            incident.suppressed_until = None
             detail = f"incident {incident.id} no longer suppressed"
         self.store.save_incident(incident)
         return ActionOutcome("succeeded", detail, plan)

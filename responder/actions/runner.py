@@ -41,17 +41,16 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from responder.actions.executor import Executor
 from responder.actions.registry import ExecutorRegistry
-from responder.approvals.book import ApprovalBook, ApprovalError
 from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
 from responder.metrics import Metrics
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan
+from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.audit import AuditEntry
 from responder.records.incident import ExecutedAction, Incident
 from responder.settings import Settings
@@ -62,6 +61,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 A = TypeVar("A")
+
+
+class ApprovalConsumer(Protocol):
+    """Where approvals are used up (the approval book)."""
+
+    def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
+        """Use an approved request once, for exactly its incident, action and
+        target; raise ``ApprovalError`` otherwise."""
 
 
 class ActionRefused(RuntimeError):
@@ -82,21 +89,6 @@ class _Capped(RuntimeError):
         self.why = why
 
 
-@dataclass(frozen=True)
-class ActionRun:
-    """How one request ended. ``executed`` is the entry for the incident
-    (None when nothing ran: not available, cooldown, or another replica holds
-    the lock; ``note`` then says why)."""
-
-    request: ActionRequest
-    outcome: ActionOutcome
-    executed: ExecutedAction | None
-    note: str = ""
-    acted_elsewhere: bool = False
-    """Skipped because the same action on the same target is running
-    elsewhere or ran within its cooldown: someone did act."""
-
-
 def target_key(request: ActionRequest) -> str:
     target = request.target
     return f"{target.kind}/{target.namespace or ''}/{target.name}"
@@ -110,7 +102,7 @@ class ActionRunner:
         registry: ExecutorRegistry,
         settings: Settings,
         metrics: Metrics,
-        approvals: ApprovalBook | None = None,
+        approvals: ApprovalConsumer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store

@@ -1,56 +1,40 @@
-"""The act stage: what the robot does with each decision.
+"""The act stage: what the robot does with each decision itself.
 
-- ``auto`` for a contain or recover action with a target: run it at once
-  through the ``ActionRunner`` (which adds dry-run, cooldown, lock, timeout
-  and the record);
-- ``approval`` with a target: a pending approval request (spec section 14),
-  one per (incident, action, target) while it is pending; with
-  ``ladder_holds_asks`` the processor holds back the asks of actions whose
-  escalation-ladder step has not come yet (``responder/incidents/ladder.py``);
-- ``shadow`` (the guard rails' automation mode, ``responder/guards/``):
-  nothing runs and nobody is asked; a ``shadow`` entry in the executed
-  actions says what would have been done, at most once per action cooldown
-  per target, counted in ``ops_shadow_decisions_total``;
-- ``human_only`` (and ``off``): stay recommendations on the incident.
+- ``auto`` for a contain or recover action with a target: a run, carried out
+  once the incident's lock is released (``run``: through the
+  ``ActionRunner``, which adds dry-run, cooldown, lock, timeout and the
+  record), so a slow backend never holds an incident;
+- ``shadow`` (the automation mode): nothing runs; a ``shadow`` entry in the
+  executed actions says what would have been done, at most once per action
+  cooldown per target, counted in ``ops_shadow_decisions_total``;
+- ``approval`` is the ask stage's; ``human_only`` and ``off`` stay
+  recommendations on the incident.
 
-``suppress_incident`` (``responder/actions/incident.py``) runs last in a
-round, and only when no other step of the round acted.
-
-``prepare`` runs under the incident's lock and only touches the store;
-``run`` calls the backends and runs *outside* that lock, so a slow backend
-never holds an incident; ``record`` (again under the lock, on a fresh copy)
-puts the outcomes on the incident and moves it through its lifecycle:
-contained after a successful step, escalated after a failed one (an
-escalated incident is contained again only by a step a person approved).
+``suppress_incident`` runs last in a round, and only when no other step of
+the round acted. ``RecordRunsStage`` puts the runs on a fresh copy of the
+incident (under its lock again) and moves it: contained after a successful
+step, escalated after a failed one (an escalated incident is contained again
+only by a step a person approved).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from responder.actions.runner import ActionRefused, ActionRun, ActionRunner, target_key
-from responder.approvals.book import ApprovalBook
-from responder.records.action import ActionOutcome, ActionRequest
-from responder.records.approval import ApprovalRequest
-from responder.records.incident import ExecutedAction, Incident, RecommendedAction
+from responder.actions.runner import ActionRefused, ActionRunner, target_key
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun
+from responder.records.incident import ExecutedAction, Incident
 from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.records.target import Target
+from responder.records.update import Decided, PlannedRun, Update
+from responder.store import Store
 
 log = logging.getLogger(__name__)
 
 ACTING_CLASSES = frozenset({"contain", "recover"})
 SUPPRESS = "suppress_incident"
-ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    request: ActionRequest
-    decision: str
-    action_class: str
 
 
 @dataclass(frozen=True)
@@ -61,103 +45,69 @@ class Acted:
     escalated: bool = False
 
 
-class ActStage:
-    def __init__(self, runner: ActionRunner, approvals: ApprovalBook) -> None:
-        self.runner = runner
-        self.approvals = approvals
+def target_of(target: dict[str, str]) -> Target:
+    return Target(
+        kind=target["kind"], namespace=target.get("namespace") or None, name=target["name"]
+    )
 
-    def prepare(
-        self,
-        incident: Incident,
-        recommendations: list[RecommendedAction],
-        now: datetime,
-        held: Collection[str] = frozenset(),
-    ) -> list[PlannedRun]:
-        """Request approvals (but not for ``held`` actions) and list the runs
-        due; changes only ``incident`` and the approval documents."""
-        planned: list[PlannedRun] = []
-        for rec in recommendations:
-            if rec.target is None or rec.action_class not in ASKING_CLASSES:
+
+class ActStage:
+    name = "act"
+
+    def __init__(self, runner: ActionRunner, store: Store) -> None:
+        self.runner = runner
+        self.store = store
+
+    def __call__(self, update: Update) -> bool:
+        incident = update.incident
+        assert incident is not None
+        for decided in update.decided:
+            if decided.target is None or decided.action_class not in (
+                *ACTING_CLASSES,
+                "disruptive",
+            ):
                 continue
-            if rec.decision == "approval":
-                continue  # asked below
-            if rec.decision == "auto" and rec.action_class in ACTING_CLASSES:
+            if decided.decision == "auto" and decided.action_class in ACTING_CLASSES:
                 request = ActionRequest(
-                    action=rec.action,
-                    target=Target(
-                        kind=rec.target["kind"],
-                        namespace=rec.target.get("namespace") or None,
-                        name=rec.target["name"],
-                    ),
+                    action=decided.action,
+                    target=target_of(decided.target),
                     incident_id=incident.id,
                 )
-                planned.append(PlannedRun(request, rec.decision, rec.action_class))
-            elif rec.decision == "shadow":
-                self._shadow(incident, rec, now)
-        self.ask(incident, recommendations, now, held)
-        return planned
+                update.planned.append(PlannedRun(request, decided.decision, decided.action_class))
+            elif decided.decision == "shadow":
+                self._shadow(update, incident, decided)
+        return True
 
-    def ask(
-        self,
-        incident: Incident,
-        recommendations: list[RecommendedAction],
-        now: datetime,
-        held: Collection[str] = frozenset(),
-    ) -> list[ApprovalRequest]:
-        """Request approval for every ``approval`` decision with a target,
-        unless one is pending already or its action is ``held`` (its
-        escalation-ladder step has not come yet); return the new requests."""
-        created: list[ApprovalRequest] = []
-        for rec in recommendations:
-            if rec.decision != "approval" or rec.target is None:
-                continue
-            if rec.action_class not in ASKING_CLASSES:
-                continue
-            if rec.action in held:
-                note(incident, "approval_held", f"{rec.action} waits for its ladder step", now)
-                continue
-            approval = self.approvals.request(incident, rec, why_now(incident, rec, now), now)
-            if approval is not None:
-                incident.record("approval_requested", f"{approval.id}: {approval.prompt(now)}", now)
-                created.append(approval)
-        incident.approval_state = self.approvals.incident_state(incident.id, now)
-        return created
-
-    def _shadow(self, incident: Incident, rec: RecommendedAction, now: datetime) -> None:
+    def _shadow(self, update: Update, incident: Incident, decided: Decided) -> None:
         """Record what the robot would have done, as often as it would have
         done it (once per the action's cooldown on the target and the
         decision it would have acted on)."""
-        assert rec.target is not None
-        target = Target(
-            kind=rec.target["kind"],
-            namespace=rec.target.get("namespace") or None,
-            name=rec.target["name"],
+        assert decided.target is not None
+        now = update.now
+        request = ActionRequest(
+            action=decided.action, target=target_of(decided.target), incident_id=incident.id
         )
-        request = ActionRequest(action=rec.action, target=target, incident_id=incident.id)
-        would = rec.would_have or "auto"
-        key = f"shadow:{incident.id}:{rec.action}:{target_key(request)}:{would}"
-        store = self.runner.store
-        opened = store.get_key(key)
-        window = self.runner.cooldown_for(incident, rec.action)
+        would = decided.would_have or "auto"
+        key = f"shadow:{incident.id}:{decided.action}:{target_key(request)}:{would}"
+        opened = self.store.get_key(key)
+        window = self.runner.cooldown_for(incident, decided.action)
         if opened is not None and now < datetime.fromisoformat(opened) + timedelta(seconds=window):
             return
-        store.delete_key(key)
-        store.set_if_absent(key, now.isoformat(), float(window))
+        update.writes.set_key(key, now.isoformat(), float(window))
         verb = "run" if would == "auto" else "asked for an approval of"
         incident.executed_actions.append(
             ExecutedAction(
-                action=rec.action,
-                target=target.as_dict(),
+                action=decided.action,
+                target=request.target.as_dict(),
                 actor="robot",
                 result="shadow",
-                detail=f"would have {verb} {rec.action} on {target_key(request)}: {rec.reason}"[
-                    :2000
-                ],
+                detail=f"would have {verb} {decided.action} on {target_key(request)}: "
+                f"{decided.reason}"[:2000],
                 at=now,
             )
         )
         self.runner.metrics.shadow_decisions.labels(
-            incident.incident_type, rec.action, str(incident.environment), would
+            incident.incident_type, decided.action, str(incident.environment), would
         ).inc()
 
     def run(
@@ -206,74 +156,49 @@ class ActStage:
             log.error("act: %s", exc)
             return ActionRun(item.request, ActionOutcome("skipped", str(exc)), None, str(exc))
 
-    def record(self, incident: Incident, runs: list[ActionRun], now: datetime) -> Acted:
-        """Put ``runs`` on ``incident`` and move its state."""
-        for run in runs:
-            if run.executed is not None:
-                incident.executed_actions.append(run.executed)
-            elif run.note:
-                note(incident, "action_skipped", run.note, now)
-        # a run a guard refused (the action caps) goes to a person like a failed one
-        failed = [
-            r for r in runs if r.executed is not None and r.executed.result in ("failed", "refused")
-        ]
-        done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
-        if failed:
-            first = failed[0]
-            verb = "was refused" if first.outcome.result == "refused" else "failed"
-            reason = f"{first.request.action} {verb}: {first.outcome.detail}"[:500]
-            if move(incident, IncidentState.escalated, reason, now):
-                return Acted(escalated=True)
-        elif done:
-            # An escalated incident stays escalated when the robot merely
-            # repeats its own containment (that already proved not enough);
-            # a step a person approved may contain it.
-            approved = any(r.executed is not None and r.executed.approval_id for r in done)
-            if incident.state == IncidentState.escalated and not approved:
-                return Acted()
-            names = ", ".join(r.request.action for r in done)
-            if move(incident, IncidentState.contained, f"{names} succeeded", now):
-                return Acted(contained=True)
-        return Acted()
+
+class RecordRunsStage:
+    """Puts the runs of a round on the incident and moves its state."""
+
+    name = "record_runs"
+
+    def __call__(self, update: Update) -> bool:
+        incident = update.incident
+        assert incident is not None
+        acted = record(incident, update.runs, update.now)
+        if acted.escalated or acted.contained:
+            update.audit(f"incident.{incident.state}", incident.timeline[-1].detail)
+        if acted.escalated:
+            update.why = "escalated"
+        return True
 
 
-def move(incident: Incident, target: IncidentState, reason: str, now: datetime) -> bool:
-    """Move when the lifecycle table allows it; False when it does not (or
-    the incident is there already)."""
-    if incident.state == target or target not in TRANSITIONS[incident.state]:
-        return False
-    incident.move_to(target, reason, now)
-    return True
-
-
-def note(incident: Incident, event: str, detail: str, now: datetime) -> None:
-    """A timeline entry, unless the same one is among the last few already
-    (a cooldown seen on every poll is one note, not one per minute)."""
-    if any(e.event == event and e.detail == detail for e in incident.timeline[-20:]):
-        return
-    incident.record(event, detail, now)
-
-
-def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:
-    """The "why now" of an approval request, from the incident's record."""
-    scope = incident.resource_scope
-    problem = f"{incident.display_name.lower()} on {scope.name}"
-    steps = [
-        a
-        for a in incident.executed_actions
-        if a.result == "succeeded" and a.action not in ("notify_operator", "collect_evidence")
+def record(incident: Incident, runs: list[ActionRun], now: datetime) -> Acted:
+    """Put ``runs`` on ``incident`` and move its state."""
+    for run in runs:
+        if run.executed is not None:
+            incident.executed_actions.append(run.executed)
+        elif run.note:
+            incident.note("action_skipped", run.note, now)
+    # a run a guard refused (the action caps) goes to a person like a failed one
+    failed = [
+        r for r in runs if r.executed is not None and r.executed.result in ("failed", "refused")
     ]
-    if steps:
-        last = steps[-1]
-        minutes = int((now - last.at).total_seconds() // 60)
-        text = f"{problem} persists after {last.action.replace('_', ' ')} for {minutes}m"
-    else:
-        minutes = int((now - incident.created_at).total_seconds() // 60)
-        text = f"{problem} for {minutes}m"
-    ladder = ""
-    if incident.ladder is not None and incident.ladder.escalated_at is None:
-        ladder = f"; escalation ladder step {incident.ladder.step + 1} {incident.ladder.step_id}"
-    return (
-        f"{text} (severity {incident.severity}, confidence {incident.confidence}; "
-        f"policy: {rec.reason}{ladder})"
-    )
+    done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
+    if failed:
+        first = failed[0]
+        verb = "was refused" if first.outcome.result == "refused" else "failed"
+        reason = f"{first.request.action} {verb}: {first.outcome.detail}"[:500]
+        if incident.try_move(IncidentState.escalated, reason, now):
+            return Acted(escalated=True)
+    elif done:
+        # An escalated incident stays escalated when the robot merely
+        # repeats its own containment (that already proved not enough);
+        # a step a person approved may contain it.
+        approved = any(r.executed is not None and r.executed.approval_id for r in done)
+        if incident.state == IncidentState.escalated and not approved:
+            return Acted()
+        names = ", ".join(r.request.action for r in done)
+        if incident.try_move(IncidentState.contained, f"{names} succeeded", now):
+            return Acted(contained=True)
+    return Acted()

@@ -22,7 +22,6 @@ from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
 from responder.guards.readiness import MarkError
-from responder.guards.storm import is_storm
 from responder.incidents.ladder import ladder_for, ladder_view, span
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident
@@ -167,7 +166,7 @@ def incident_ladder(runtime: Runtime, incident: Incident) -> dict[str, Any] | No
     shows it (``ladder_view``), each step with its actions' display names
     (``action_names``) and its wait spelled out (``wait``). None for an
     incident not on its ladder and for a node storm, which does not climb."""
-    if is_storm(incident):
+    if incident.is_storm:
         return None
     taxonomy = runtime.taxonomy
     ladder = ladder_for(

@@ -17,7 +17,7 @@ from responder.policy.explain import ExplainRequest, explain
 from responder.policy.matrix import representative_target, target_text
 from responder.policy.rules import OperatorRule
 from responder.policy.severity import SeverityRules
-from responder.policy.stage import PolicyStage, incident_view
+from responder.policy.stage import DecideStage, incident_view
 from responder.policy.targets import candidate_target
 from responder.records.incident import Incident
 from responder.records.levels import Confidence, Environment, Severity
@@ -254,8 +254,8 @@ def backtest(
     have kept quiet. Each incident is judged as of when it was raised."""
     saved = next((r for r in current if r.id == draft.id), None)
     drafted = with_draft(engine, draft, current)
-    stage_before = PolicyStage(engine, severity_rules)
-    stage_after = PolicyStage(drafted, severity_rules)
+    stage_before = DecideStage(engine, severity_rules)
+    stage_after = DecideStage(drafted, severity_rules)
     since = now - timedelta(days=days)
     result = Backtest(days=days, since=since, until=now)
     scope = set(draft.environment_scope) | set(saved.environment_scope if saved else ())

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
-from responder.guards.storm import is_storm
 from responder.incidents.ladder import ladder_for, ladder_view
 from responder.records.incident import Incident
 from responder.records.levels import Environment
@@ -26,7 +25,7 @@ def _record(runtime: Runtime, incident: Incident) -> dict[str, object]:
         runtime.taxonomy, incident.incident_type, runtime.settings.escalation_window_seconds
     )
     # a node storm is a person's from its start: it has no ladder to climb
-    record["ladder"] = None if is_storm(incident) else ladder_view(incident, ladder)
+    record["ladder"] = None if incident.is_storm else ladder_view(incident, ladder)
     return record
 
 

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
-from responder.policy.explain import ExplainError, explain, parse_request
+from responder.guards.explain import explain_guarded
+from responder.policy.explain import ExplainError, parse_request
 from responder.runtime import Runtime
 
 
@@ -24,7 +25,7 @@ async def explain_decision(request: Request) -> JSONResponse:
     try:
         parsed = parse_request(body)
         answer = await anyio.to_thread.run_sync(
-            lambda: explain(runtime.policy, parsed, runtime.guards)
+            lambda: explain_guarded(runtime.policy, parsed, runtime.guards)
         )
     except ExplainError as exc:
         return error(400, exc.message, exc.field)

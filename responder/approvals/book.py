@@ -31,9 +31,10 @@ from typing import Any, Literal
 
 from responder.metrics import Metrics
 from responder.records.action import ActionRequest
-from responder.records.approval import ApprovalRequest, ApprovalState
+from responder.records.approval import ApprovalError, ApprovalRequest, ApprovalState
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident, RecommendedAction
+from responder.records.writes import Writes
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Taxonomy
 
@@ -46,12 +47,7 @@ DECIDED = frozenset({"approved", "denied", "expired", "superseded"})
 #: how long a denial keeps the robot from asking again for the same incident
 DENIAL_MEMORY_SECONDS = 7 * 24 * 3600.0
 IncidentApprovalState = Literal["none", "pending", "approved", "denied", "expired", "superseded"]
-RequestListener = Callable[[ApprovalRequest, Incident], None]
-
-
-class ApprovalError(ValueError):
-    """The approval cannot make this move (unknown, already decided, expired,
-    changed concurrently, or for another action)."""
+RequestListener = Callable[[ApprovalRequest, Incident, Writes], None]
 
 
 def target_key(target: dict[str, str]) -> str:
@@ -80,7 +76,8 @@ class ApprovalBook:
         self._listeners: list[RequestListener] = []
 
     def subscribe(self, listener: RequestListener) -> None:
-        """Call ``listener(approval, incident)`` for every new request."""
+        """Call ``listener(approval, incident, writes)`` for every new request
+        (what it writes goes with the request)."""
         self._listeners.append(listener)
 
     def expiry_for(self, action: str) -> int:
@@ -89,27 +86,42 @@ class ApprovalBook:
     # requests
 
     def request(
-        self, incident: Incident, recommendation: RecommendedAction, why_now: str, now: datetime
+        self,
+        incident: Incident,
+        recommendation: RecommendedAction,
+        why_now: str,
+        now: datetime,
+        writes: Writes | None = None,
+        fresh: bool = False,
     ) -> ApprovalRequest | None:
         """Create a pending request for the recommendation's action and
-        target, unless one is already pending; return the new request or None."""
+        target, unless one is already pending; return the new request or None.
+
+        With ``writes`` the request is stored with them (the caller holds the
+        incident's lock, which keeps requests for it one at a time); a
+        ``fresh`` incident (opened in this turn) has no requests to look up."""
         if recommendation.target is None:
             raise ApprovalError(f"{recommendation.action}: no target to ask approval for")
         guard = self._guard(incident.id, recommendation.action, recommendation.target)
-        if self.store.get_key(self._denied(guard)) is not None:
-            return None  # a person said no: not asked again for this incident
-        existing = self.store.get_key(guard)
-        if existing is not None:
-            found = self.get(existing)
-            if found is None or found.state_at(now) == "pending":
-                return None  # pending, or being written by another replica right now
-            self.store.delete_key(guard, expected=existing)
+        if not fresh:
+            if self.store.get_key(self._denied(guard)) is not None:
+                return None  # a person said no: not asked again for this incident
+            existing = self.store.get_key(guard)
+            if existing is not None:
+                found = self.get(existing)
+                if found is None or found.state_at(now) == "pending":
+                    return None  # pending, or being written by another replica right now
+                if writes is None:
+                    self.store.delete_key(guard, expected=existing)
         # prefixed by the incident, so that its requests are read by an id
         # range rather than a scan of every request (and short enough for a
         # signed Telegram button)
         approval_id = f"{incident.id}-{uuid.uuid4().hex[:8]}"
         expiry = self.expiry_for(recommendation.action)
-        if not self.store.set_if_absent(guard, approval_id, float(expiry)):
+        batch = writes if writes is not None else Writes()
+        if writes is not None:
+            batch.set_key(guard, approval_id, float(expiry))
+        elif not self.store.set_if_absent(guard, approval_id, float(expiry)):
             return None
         spec = self.taxonomy.actions[recommendation.action]
         approval = ApprovalRequest(
@@ -129,18 +141,22 @@ class ApprovalBook:
             requested_at=now,
             expires_at=now + timedelta(seconds=expiry),
         )
-        self.store.put_document(
+        batch.put_document(
             COLLECTION, approval_id, approval.model_dump(mode="json"), expected_version=0
         )
         self.metrics.approvals_requested.labels(
             incident.incident_type, recommendation.action, str(incident.environment)
         ).inc()
-        self._audit("approval.request", approval, None, approval.prompt(now), now)
+        batch.append_audit(
+            self._entry("approval.request", approval, None, approval.prompt(now), now)
+        )
         for listener in self._listeners:
             try:
-                listener(approval, incident)
+                listener(approval, incident, batch)
             except Exception:  # a channel must never stop the request being kept
                 log.exception("approval %s: a listener failed", approval_id)
+        if writes is None:
+            self.store.commit(batch)
         return approval
 
     def get(self, approval_id: str) -> ApprovalRequest | None:
@@ -340,21 +356,30 @@ class ApprovalBook:
         now: datetime,
         actor: str = "robot",
     ) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker" if actor == "robot" else "approvals",
-                action=action,
-                subject=f"approval:{approval.id}",
-                before={"state": before} if before else None,
-                after={
-                    "state": approval.state,
-                    "incident": approval.incident_id,
-                    "action": approval.action,
-                    "target": approval.target,
-                    "via": approval.decided_via,
-                },
-                detail=detail,
-                at=now,
-            )
+        self.store.append_audit(self._entry(action, approval, before, detail, now, actor))
+
+    def _entry(
+        self,
+        action: str,
+        approval: ApprovalRequest,
+        before: str | None,
+        detail: str,
+        now: datetime,
+        actor: str = "robot",
+    ) -> AuditEntry:
+        return AuditEntry(
+            actor=actor,
+            surface="worker" if actor == "robot" else "approvals",
+            action=action,
+            subject=f"approval:{approval.id}",
+            before={"state": before} if before else None,
+            after={
+                "state": approval.state,
+                "incident": approval.incident_id,
+                "action": approval.action,
+                "target": approval.target,
+                "via": approval.decided_via,
+            },
+            detail=detail,
+            at=now,
         )

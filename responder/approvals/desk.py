@@ -30,20 +30,22 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
-from responder.actions.stage import ActStage, note
+from responder.actions.runner import ActionRefused, ActionRunner
+from responder.actions.stage import record
 from responder.approvals.approvers import Approver
-from responder.approvals.book import ApprovalBook, ApprovalError, target_key
+from responder.approvals.book import ApprovalBook, target_key
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS, GuardRails
-from responder.incidents.processor import IncidentProcessor
 from responder.metrics import Metrics
-from responder.records.action import ActionOutcome, ActionRequest
-from responder.records.approval import ApprovalRequest
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun
+from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
+from responder.records.update import Update
+from responder.records.writes import Writes
 from responder.store import LockBusy, Store, held_lock
 
 log = logging.getLogger(__name__)
@@ -102,14 +104,25 @@ class Answer:
         }
 
 
+class IncidentReview(Protocol):
+    """How the desk looks at an incident again before an approved action runs
+    (the pipeline's ``review`` turn)."""
+
+    def look_again(self, incident: Incident, now: datetime) -> Update:
+        """Fresh evidence, decisions and guard rails for ``incident`` (the
+        caller holds its lock and commits the turn's writes)."""
+
+    def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
+        """An operator rule's cooldown for the incident's actions, if any."""
+
+
 class ApprovalDesk:
     def __init__(
         self,
         store: Store,
         book: ApprovalBook,
         runner: ActionRunner,
-        act: ActStage,
-        processor: IncidentProcessor,
+        review: IncidentReview,
         metrics: Metrics,
         clock: Callable[[], datetime],
         announce: Callable[[ApprovalRequest, str], None] | None = None,
@@ -120,8 +133,7 @@ class ApprovalDesk:
         self.store = store
         self.book = book
         self.runner = runner
-        self.act = act
-        self.processor = processor
+        self.review = review
         self.metrics = metrics
         self.clock = clock
         self.announce = announce
@@ -263,17 +275,18 @@ class ApprovalDesk:
                 incident = self.store.get_incident(approval.incident_id)
                 if incident is None:
                     return self._supersede(approval, approver, via, "the incident no longer exists")
-                why_not = self._why_not_now(incident, approval, now)
+                why_not, writes = self._why_not_now(incident, approval, now)
+                writes.save_incident(incident)
                 if why_not is not None:
                     answer = self._supersede(approval, approver, via, why_not)
                     incident.record("approval_superseded", f"{approval.id}: {why_not}", now)
                     incident.approval_state = self.book.incident_state(incident.id, now)
-                    self.store.save_incident(incident)
+                    self.store.commit(writes)
                     return answer
                 try:
                     granted = self.book.grant(approval.id, approver.name, note_text, via)
                 except ApprovalError as exc:
-                    self.store.save_incident(incident)  # keeps the fresh decisions
+                    self.store.commit(writes)  # keeps the fresh decisions
                     return self._lost_race(approval, exc)
                 incident.record(
                     "approval_granted",
@@ -287,7 +300,7 @@ class ApprovalDesk:
                     now,
                 )
                 incident.approval_state = self.book.incident_state(incident.id, now)
-                self.store.save_incident(incident)
+                self.store.commit(writes)
         except LockBusy:
             return Answer("busy", "the incident is busy; answer again in a moment", approval)
         in_flight = self._node_action_in_flight(granted.action)
@@ -315,22 +328,20 @@ class ApprovalDesk:
 
     def _why_not_now(
         self, incident: Incident, approval: ApprovalRequest, now: datetime
-    ) -> str | None:
-        """Why the robot should not act on ``approval`` now, or None: looks at
-        the incident's current evidence and decides again."""
+    ) -> tuple[str | None, Writes]:
+        """Why the robot should not act on ``approval`` now, or None (looks at
+        the incident's current evidence and decides again); and the writes
+        of that look, for the caller to commit with the incident."""
         if incident.state in NOT_ACTING:
-            return f"the incident is {incident.state}: the robot does not act on it any more"
-        observer = self.processor.observer
-        if observer is not None and observer.serves(incident):
-            observation = observer.observe(incident, now)
-            for summary in observation.summaries:
-                note(incident, "evidence", summary[:1000], now)
-            if observation.exit_criteria_met is True:
-                return "the incident's exit criteria hold now: the problem cleared"
-        recommendations = self.processor.decide(incident, now)
-        incident.recommended_actions = recommendations
+            return (
+                f"the incident is {incident.state}: the robot does not act on it any more",
+                Writes(),
+            )
+        update = self.review.look_again(incident, now)
+        if update.cleared:
+            return "the incident's exit criteria hold now: the problem cleared", update.writes
         wanted = target_key(approval.target)
-        for rec in recommendations:
+        for rec in update.recommendations:
             if rec.action != approval.action or rec.target is None:
                 continue
             if target_key(rec.target) != wanted:
@@ -338,11 +349,13 @@ class ApprovalDesk:
             if rec.decision != "approval":
                 return (
                     f"the decision changed: {approval.action} on {wanted} is now "
-                    f"{rec.decision} ({rec.reason})"
+                    f"{rec.decision} ({rec.reason})",
+                    update.writes,
                 )
-            return None
+            return None, update.writes
         return (
-            f"on the current evidence the robot no longer recommends {approval.action} on {wanted}"
+            f"on the current evidence the robot no longer recommends {approval.action} on {wanted}",
+            update.writes,
         )
 
     # approved node actions waiting for the one in flight
@@ -387,12 +400,13 @@ class ApprovalDesk:
                 incident = self.store.get_incident(approval.incident_id)
                 if incident is None:
                     return self._end_wait(approval, "superseded", "the incident no longer exists")
-                why_not = self._why_not_now(incident, approval, now)
+                why_not, writes = self._why_not_now(incident, approval, now)
                 ended = None
                 if why_not is not None:
                     ended = self._end_wait(approval, "superseded", why_not, incident)
                 incident.approval_state = self.book.incident_state(incident.id, now)
-                self.store.save_incident(incident)
+                writes.save_incident(incident)
+                self.store.commit(writes)
                 if ended is not None:
                     return ended
         except LockBusy:
@@ -492,7 +506,7 @@ class ApprovalDesk:
                 "approval",
                 approval_id=approval.id,
                 actor=actor,
-                cooldown_seconds=self.processor.decide.cooldown_override(incident, self.clock()),
+                cooldown_seconds=self.review.cooldown_override(incident, self.clock()),
             )
         except ActionRefused as exc:
             return ActionRun(request, ActionOutcome("skipped", str(exc)), None, str(exc))
@@ -504,7 +518,7 @@ class ApprovalDesk:
         """Put the run on a fresh copy of the incident, under its lock."""
 
         def change(incident: Incident, now: datetime) -> None:
-            acted = self.act.record(incident, [run], now)
+            acted = record(incident, [run], now)
             incident.approval_state = self.book.incident_state(incident.id, now)
             if acted.contained or acted.escalated:
                 self.store.append_audit(

@@ -2,7 +2,7 @@
 incident (spec section 9, operator_channels), like any other problem.
 
 The notifier reports a channel going down (and coming back) to
-``ChannelFailureReporter``, which hands the processor an alert of its own
+``ChannelFailureReporter``, which hands the pipeline an alert of its own
 (``RobotSREChatDeliveryFailing``, one per channel, the same name the shipped
 alert rule gives the metric-based alert), so correlation, dedupe, the
 in-app inbox and the lifecycle work as for every incident.
@@ -18,9 +18,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from responder.channels.notifier import HealthChange
+from responder.channels.delivery import HealthChange
 from responder.evidence.collector import Evidence
-from responder.records.alert import WebhookAlert
+from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import Incident, Signal
 from responder.store import Store
 
@@ -52,10 +52,10 @@ def channel_alert(change: HealthChange) -> WebhookAlert:
 
 class ChannelFailureReporter:
     """``Notifier.on_health``: turns a channel's health change into an alert
-    for the processor (called from the delivery thread, holding no lock)."""
+    for the pipeline (called from the delivery thread, holding no lock)."""
 
-    def __init__(self, process_alert: Callable[[WebhookAlert], object]) -> None:
-        self.process_alert = process_alert
+    def __init__(self, process: Callable[[WebhookPayload], object]) -> None:
+        self.process = process
 
     def __call__(self, change: HealthChange) -> None:
         log.warning(
@@ -65,7 +65,7 @@ class ChannelFailureReporter:
             change.detail,
             ", ".join(change.channels_down) or "none",
         )
-        self.process_alert(channel_alert(change))
+        self.process(WebhookPayload(version="4", alerts=[channel_alert(change)]))
 
 
 class ChannelHealthCollector:

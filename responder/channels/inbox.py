@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from responder.records.incident import Incident
-from responder.store import Store, VersionConflict
+from responder.records.writes import Writes
+from responder.store import Store
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "inbox"
 #: events and deliveries kept per entry (oldest dropped first)
 MAX_ENTRIES = 50
-_CAS_ATTEMPTS = 8
 
 
 class Inbox:
@@ -39,6 +39,7 @@ class Inbox:
         *,
         detail: str | None = None,
         paused_until: datetime | None = None,
+        writes: Writes | None = None,
     ) -> None:
         """Record a notification: the entry now shows ``text``; its event
         says ``detail`` (default: ``text``). ``paused_until``: a pause of
@@ -64,16 +65,23 @@ class Inbox:
             event = {"at": now.isoformat(), "event": why, "detail": detail or text}
             _append(doc, "events", event)
 
-        self._change(incident.id, change)
+        self._change(incident.id, change, writes)
 
-    def event(self, incident_id: str, event: str, detail: str, now: datetime) -> None:
+    def event(
+        self,
+        incident_id: str,
+        event: str,
+        detail: str,
+        now: datetime,
+        writes: Writes | None = None,
+    ) -> None:
         def change(doc: dict[str, Any]) -> None:
             doc.setdefault("incident_id", incident_id)
             doc.setdefault("created_at", now.isoformat())
             doc["updated_at"] = now.isoformat()
             _append(doc, "events", {"at": now.isoformat(), "event": event, "detail": detail})
 
-        self._change(incident_id, change)
+        self._change(incident_id, change, writes)
 
     def deliveries(self, incident_id: str, results: list[dict[str, str]], now: datetime) -> None:
         """What the chat channels did with one message (one write per message)."""
@@ -98,17 +106,17 @@ class Inbox:
         )
         return found[:limit]
 
-    def _change(self, incident_id: str, change: Callable[[dict[str, Any]], None]) -> None:
-        for _ in range(_CAS_ATTEMPTS):
-            found = self.store.get_document(COLLECTION, incident_id)
-            version, doc = found if found else (0, {"id": incident_id})
-            change(doc)
-            try:
-                self.store.put_document(COLLECTION, incident_id, doc, expected_version=version)
-                return
-            except VersionConflict:
-                continue
-        log.error("inbox entry %s: changed concurrently %d times; not updated", incident_id, 8)
+    def _change(
+        self,
+        incident_id: str,
+        change: Callable[[dict[str, Any]], None],
+        writes: Writes | None = None,
+    ) -> None:
+        """Change the entry with ``writes`` (stored with them), or now."""
+        batch = writes if writes is not None else Writes()
+        batch.change_document(COLLECTION, incident_id, change, lambda: {"id": incident_id})
+        if writes is None:
+            self.store.commit(batch)
 
 
 def _append(doc: dict[str, Any], key: str, item: dict[str, Any]) -> None:

@@ -1,140 +1,45 @@
-"""The notifier: what reaches which chat, and what happens when it cannot.
+"""The notifier: what operators are told, and where.
 
-Callers (the incident processor, the approval book's listener, the approval
-desk) hold an incident's lock and must not wait for a chat platform: they
-record the message in the in-app inbox at once and queue the chat delivery.
-One delivery thread per process then, for every message:
-
-- **routing**: the destinations the router gives (``channels/routing.py``);
-- **threads**: an incident's first message in a chat is the head of its
-  thread; later notifications edit the head to the incident's current text
-  and reply under it, approval requests are replies too, and an answer
-  edits the request's message with the outcome (buttons removed) — one
-  incident is one thread, never a repeat; its resolution is a reply in
-  every thread it has (with Right / False positive buttons), and so is a
-  pause made from its Pause automation button (with a Resume button);
-- **buttons**: ``channels/buttons.py`` says which; an incident's head has
-  Pause automation until it resolves, an approval request outside the
-  action windows gets "Approve outside window";
-- **pauses shown**: while a pause covers an incident, its notifications
-  say until when (chat and inbox);
-- **retries**: a failure the channel calls retryable is tried again with
-  exponential backoff (or after the platform's ``Retry-After``), up to
-  ``channels.retry_attempts`` (once only while the channel is known to be
-  down, so that an outage does not slow every message down);
-- **failover**: a message that reached none of its destinations goes to the
-  next channel of ``channels.failover_order``; every failed delivery counts
-  in ``ops_chat_delivery_failures_total`` and the audit log;
-- **channel health**: a channel that fails is marked down in the store
-  (``chat:down:<channel>``) and reported once to ``on_health``, which opens a
-  ``chatops_delivery_failure`` incident; its first success reports it back up;
-- **storm control**: at most ``channels.max_messages_per_window`` new
-  messages per channel per window; beyond that messages are held and sent
-  as one digest per chat when the window ends (edits are not counted).
+Callers hold an incident's lock and must not wait for a chat platform: they
+record the message in the in-app inbox (with their writes, when they batch
+them) and queue the chat delivery for once the writes are stored; the
+delivery thread (``Delivery``) does the rest. Routing gives the
+destinations; ``buttons`` says which buttons a message gets (an incident's
+head has Pause automation until it resolves, an approval request outside
+the action windows gets "Approve outside window"); while a pause covers an
+incident, its notifications say until when.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any
 
 from responder.channels import render
-from responder.channels.base import Channel, DeliveryFailed, MessageRef, OutgoingMessage
+from responder.channels.base import Channel
 from responder.channels.buttons import (
-    Button,
     approval_buttons,
     incident_buttons,
     pause_buttons,
     resolved_buttons,
 )
+from responder.channels.delivery import MESSAGES, Delivery, Edit, HealthChange, Job, Post, Reply
 from responder.channels.inbox import Inbox
-from responder.channels.routing import Destination, Router
+from responder.channels.routing import Router
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
 from responder.metrics import Metrics
 from responder.records.approval import ApprovalRequest
-from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
+from responder.records.writes import Writes
 from responder.settings import ChannelSettings
-from responder.store import Store, StoreUnavailable, VersionConflict
+from responder.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-MESSAGES = "chat_messages"
-#: the chats an incident has a thread in (``destinations``)
-THREADS = "chat_threads"
-THREAD_TTL_SECONDS = 30 * 24 * 3600.0
-DOWN_TTL_SECONDS = 6 * 3600.0
-MAX_QUEUE = 10_000
-
-
-@dataclass(frozen=True)
-class Post:
-    """A new message for the destinations: an incident notification (the
-    thread head's text plus the reply ``event``) or an approval request."""
-
-    kind: Literal["incident", "approval"]
-    incident_id: str
-    incident_type: str
-    environment: str
-    text: str
-    event: str
-    destinations: tuple[Destination, ...]
-    approval_id: str | None = None
-    buttons: tuple[Button, ...] = ()
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A new message in every thread the incident has (its resolution, a
-    pause made from its button), remembered under ``key`` to be edited."""
-
-    kind: Literal["resolved", "pause"]
-    incident_id: str
-    key: str
-    text: str
-    buttons: tuple[Button, ...]
-    head_text: str | None = None
-    """new text (and no buttons) for the thread's head, or None to leave it"""
-
-
-@dataclass(frozen=True)
-class Edit:
-    """New text for every message posted under ``key`` (an approval
-    request's id, ``resolved:<incident>``, ``pause:<pause>``). ``append``:
-    the text is the one the messages were posted with plus this line."""
-
-    key: str
-    incident_id: str
-    text: str
-    buttons: tuple[Button, ...] = ()
-    append: str | None = None
-
-
-@dataclass(frozen=True)
-class _Flush:
-    pass
-
-
-@dataclass(frozen=True)
-class HealthChange:
-    channel: str
-    down: bool
-    detail: str
-    channels_down: tuple[str, ...]
-
-
-Job = Post | Reply | Edit | _Flush | None
 
 
 class Notifier:
@@ -154,35 +59,59 @@ class Notifier:
     ) -> None:
         self.store = store
         self.metrics = metrics
-        self.settings = settings
-        self.channels = dict(channels)
         self.router = router
         self.inbox = inbox
         self.clock = clock
-        self.sleep = sleep
-        self.monotonic = monotonic
         self.guards = guards
-        self.on_health: Callable[[HealthChange], None] | None = None
-        self._queue: queue.Queue[Job] = queue.Queue(MAX_QUEUE)
-        self._thread: threading.Thread | None = None
-        self._starting = threading.Lock()
-        self._sent: dict[str, tuple[int, int]] = {}  # channel -> (window, messages sent)
-        self._held: dict[Destination, tuple[int, list[str]]] = {}  # -> (window, lines)
+        self.delivery = Delivery(
+            store,
+            metrics,
+            settings,
+            channels,
+            router,
+            inbox,
+            clock,
+            sleep=sleep,
+            monotonic=monotonic,
+        )
+        self.channels = self.delivery.channels
+
+    @property
+    def on_health(self) -> Callable[[HealthChange], None] | None:
+        return self.delivery.on_health
+
+    @on_health.setter
+    def on_health(self, report: Callable[[HealthChange], None] | None) -> None:
+        self.delivery.on_health = report
+
+    def start(self) -> None:
+        self.delivery.start()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return self.delivery.flush(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.delivery.close(timeout)
+
+    def channels_down(self) -> tuple[str, ...]:
+        return self.delivery.channels_down()
 
     # what callers hand over (fast: the store and a queue, nothing else)
 
-    def incident(self, incident: Incident, why: str, now: datetime) -> None:
+    def incident(
+        self, incident: Incident, why: str, now: datetime, writes: Writes | None = None
+    ) -> None:
         """Tell operators about ``incident`` (``why``: opened, updated, escalated …)."""
         paused_until = self.paused_until(incident, now)
         text = render.incident_text(incident, why, paused_until)
         # the inbox event is tagged with the verb ("opened", "escalated",
         # "climbed" …); a longer why stays in the text
         tag = why.split(" ", 1)[0].rstrip(":") or why
-        self.inbox.incident(incident, tag, text, now, paused_until=paused_until)
+        self.inbox.incident(incident, tag, text, now, paused_until=paused_until, writes=writes)
         if not self.channels:
             return
         resolved = incident.state == IncidentState.resolved
-        self._put(
+        self._send(
             Post(
                 kind="incident",
                 incident_id=incident.id,
@@ -192,7 +121,8 @@ class Notifier:
                 event=render.incident_event(incident, why, paused_until),
                 destinations=tuple(self.router.for_incident(incident)),
                 buttons=() if resolved else incident_buttons(incident.id),
-            )
+            ),
+            writes,
         )
 
     def resolved(self, incident: Incident, now: datetime) -> None:
@@ -209,7 +139,7 @@ class Notifier:
             return
         if not self.channels:
             return
-        self._put(
+        self._send(
             Reply(
                 kind="resolved",
                 incident_id=incident.id,
@@ -227,7 +157,7 @@ class Notifier:
         if not self.channels:
             return
         key = f"resolved:{incident_id}"
-        self._put(Edit(key, incident_id, "", resolved_buttons(incident_id), append=line))
+        self._send(Edit(key, incident_id, "", resolved_buttons(incident_id), append=line))
 
     def paused(self, incident: Incident, pause: Pause, who: str, via: str) -> None:
         """Answer a Pause automation press in the incident's threads, with
@@ -237,7 +167,7 @@ class Notifier:
         self.inbox.event(incident.id, "automation_paused", text, self.clock())
         if not self.channels:
             return
-        self._put(
+        self._send(
             Reply(
                 kind="pause",
                 incident_id=incident.id,
@@ -254,7 +184,7 @@ class Notifier:
             self.inbox.event(incident_id, "automation_resumed", line, self.clock())
         if not self.channels:
             return
-        self._put(Edit(f"pause:{pause.id}", incident_id or "", "", (), append=line))
+        self._send(Edit(f"pause:{pause.id}", incident_id or "", "", (), append=line))
 
     def pause_incident(self, pause_id: str) -> str | None:
         """The incident whose button made the pause (None: made elsewhere)."""
@@ -279,14 +209,16 @@ class Notifier:
         ]
         return max(covering, default=None)
 
-    def approval_requested(self, approval: ApprovalRequest, incident: Incident) -> None:
+    def approval_requested(
+        self, approval: ApprovalRequest, incident: Incident, writes: Writes | None = None
+    ) -> None:
         """Post a new approval request with its buttons (a book listener)."""
         text = render.approval_text(approval, approval.requested_at)
         outside = self.guards is not None and self.guards.outside_windows(approval.action_class)
-        self.inbox.event(incident.id, "approval_requested", text, approval.requested_at)
+        self.inbox.event(incident.id, "approval_requested", text, approval.requested_at, writes)
         if not self.channels:
             return
-        self._put(
+        self._send(
             Post(
                 kind="approval",
                 incident_id=incident.id,
@@ -298,7 +230,8 @@ class Notifier:
                 destinations=tuple(self.router.for_approval(incident)),
                 approval_id=approval.id,
                 buttons=approval_buttons(approval.id, outside),
-            )
+            ),
+            writes,
         )
 
     def offer_window_override(self, approval: ApprovalRequest) -> None:
@@ -307,7 +240,7 @@ class Notifier:
         if not self.channels:
             return
         text = render.approval_text(approval, approval.requested_at)
-        self._put(
+        self._send(
             Edit(approval.id, approval.incident_id, text, approval_buttons(approval.id, True))
         )
 
@@ -317,396 +250,11 @@ class Notifier:
         self.inbox.event(approval.incident_id, f"approval_{approval.state}", line, self.clock())
         if not self.channels:
             return
-        self._put(Edit(approval.id, approval.incident_id, render.approval_outcome(approval, line)))
+        self._send(Edit(approval.id, approval.incident_id, render.approval_outcome(approval, line)))
 
-    # the delivery thread
-
-    def start(self) -> None:
-        """Start the delivery thread (once; only when there is a chat channel)."""
-        with self._starting:
-            if self._thread is None and self.channels:
-                self._thread = threading.Thread(target=self._run, name="chat-notifier", daemon=True)
-                self._thread.start()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued message was handled and send the held
-        digests now; False if that took longer than ``timeout``."""
-        if self._thread is None:
-            return True
-        self._put(_Flush())
-        deadline = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
-        return True
-
-    def close(self, timeout: float = 5.0) -> None:
-        if self._thread is not None:
-            self.flush(timeout)
-            self._queue.put(None)
-            self._thread.join(timeout)
-            with self._starting:
-                self._thread = None
-        for channel in self.channels.values():
-            try:
-                channel.close()
-            except Exception as exc:
-                log.warning("closing %s: %s", channel.name, exc)
-
-    def _put(self, job: Job) -> None:
-        self.start()
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            log.error("chat queue full (%d): a message was dropped (it is in the inbox)", MAX_QUEUE)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                job = self._queue.get(timeout=self._until_window_ends())
-            except queue.Empty:
-                self._send_digests(force=False)
-                continue
-            try:
-                if job is None:
-                    return
-                if isinstance(job, Post):
-                    self._post(job)
-                elif isinstance(job, Reply):
-                    self._reply(job)
-                elif isinstance(job, Edit):
-                    self._edit(job)
-                self._send_digests(force=isinstance(job, _Flush))
-            except StoreUnavailable as exc:
-                log.warning("chat delivery: store unavailable: %s", exc)
-            except Exception:  # the delivery thread must outlive any one message
-                log.exception("chat delivery failed")
-            finally:
-                self._queue.task_done()
-
-    def _until_window_ends(self) -> float:
-        if not self._held:
-            return 1.0
-        window = self.settings.window_seconds
-        return max(0.01, window - (self.monotonic() % window))
-
-    # posting
-
-    def _post(self, post: Post) -> None:
-        results: list[dict[str, str]] = []
-        reached = False
-        tried: list[str] = []
-        for destination in post.destinations:
-            tried.append(destination.channel)
-            reached = self._post_to(post, destination, results) or reached
-        if post.destinations and not reached:
-            for destination in self.router.failover(tried):
-                tried.append(destination.channel)
-                if self._post_to(post, destination, results):
-                    reached = True
-                    if results[-1]["result"] == "sent":
-                        results[-1]["result"] = "failover"
-                    self._audit(
-                        "chat.failover",
-                        f"incident:{post.incident_id}",
-                        f"{post.kind} message failed over to {destination}",
-                        {"to": str(destination), "failed": sorted(set(tried[:-1]))},
-                    )
-                    break
-            if not reached:
-                self._audit(
-                    "chat.undelivered",
-                    f"incident:{post.incident_id}",
-                    f"{post.kind} message reached no chat channel (tried "
-                    f"{', '.join(tried)}); it is in the in-app inbox only",
-                    {"tried": tried},
-                )
-        self.inbox.deliveries(post.incident_id, results, self.clock())
-
-    def _post_to(self, post: Post, destination: Destination, results: list[dict[str, str]]) -> bool:
-        if not self._allow(destination.channel):
-            self._hold(destination, post.event)
-            results.append({"channel": str(destination), "result": "held", "detail": post.kind})
-            return True
-        channel = self.channels[destination.channel]
-        head = self._thread_head(post.incident_id, destination)
-        if post.kind == "incident" and head is not None:
-            # the thread exists: reply with what changed, then edit its head
-            reply = OutgoingMessage(head.chat, post.event, thread=head.id)
-            sent, _ = self._attempt(destination.channel, partial(channel.send, reply))
-            if sent:
-                new_head = OutgoingMessage(head.chat, post.text, post.buttons)
-                self._attempt(destination.channel, partial(channel.update, head, new_head))
+    def _send(self, job: Job, writes: Writes | None = None) -> None:
+        """Queue ``job`` for the delivery thread (once ``writes`` are stored)."""
+        if writes is None:
+            self.delivery.put(job)
         else:
-            message = OutgoingMessage(
-                head.chat if head else destination.chat,
-                post.text,
-                post.buttons,
-                thread=head.id if head else None,
-            )
-            sent, ref = self._attempt(destination.channel, partial(channel.send, message))
-            if ref is not None and post.kind == "incident":
-                self._set_thread_head(post.incident_id, destination, ref)
-            if ref is not None and post.approval_id is not None:
-                self._remember(post.approval_id, ref)
-        if not sent:
-            results.append({"channel": str(destination), "result": "failed", "detail": post.kind})
-            return False
-        results.append({"channel": str(destination), "result": "sent", "detail": post.kind})
-        self.metrics.chat_messages.labels(destination.channel, post.kind).inc()
-        if post.kind == "incident":
-            self.metrics.notifications.labels(
-                post.incident_type, destination.channel, post.environment
-            ).inc()
-        return True
-
-    def _reply(self, reply: Reply) -> None:
-        """Post ``reply`` under the head of every thread of its incident (no
-        failover: a thread lives in one chat)."""
-        results: list[dict[str, str]] = []
-        for destination in self._threads(reply.incident_id):
-            channel = self.channels.get(destination.channel)
-            head = self._thread_head(reply.incident_id, destination)
-            if channel is None or head is None:
-                continue
-            if not self._allow(destination.channel):
-                self._hold(destination, reply.text.splitlines()[0])
-                results.append(
-                    {"channel": str(destination), "result": "held", "detail": reply.kind}
-                )
-                continue
-            message = OutgoingMessage(head.chat, reply.text, reply.buttons, thread=head.id)
-            sent, ref = self._attempt(destination.channel, partial(channel.send, message))
-            if ref is not None:
-                self._remember(
-                    reply.key, ref, {"text": reply.text, "incident_id": reply.incident_id}
-                )
-                self.metrics.chat_messages.labels(destination.channel, reply.kind).inc()
-            if sent and reply.head_text is not None:
-                new_head = OutgoingMessage(head.chat, reply.head_text)
-                self._attempt(destination.channel, partial(channel.update, head, new_head))
-            results.append(
-                {
-                    "channel": str(destination),
-                    "result": "sent" if sent else "failed",
-                    "detail": reply.kind,
-                }
-            )
-        self.inbox.deliveries(reply.incident_id, results, self.clock())
-
-    def _edit(self, edit: Edit) -> None:
-        results: list[dict[str, str]] = []
-        refs, doc = self._refs(edit.key)
-        text = edit.text
-        if edit.append is not None:
-            text = render.clip(f"{doc.get('text') or ''}\n{edit.append}".strip())
-        for ref in refs:
-            channel = self.channels.get(ref.channel)
-            if channel is None:
-                continue
-            message = OutgoingMessage(ref.chat, text, edit.buttons)
-            done, _ = self._attempt(ref.channel, partial(channel.update, ref, message))
-            results.append(
-                {
-                    "channel": f"{ref.channel}:{ref.chat}",
-                    "result": "edited" if done else "failed",
-                    "detail": edit.key.replace(":", " ")
-                    if ":" in edit.key
-                    else f"approval {edit.key}",
-                }
-            )
-        incident_id = edit.incident_id or str(doc.get("incident_id") or "")
-        if incident_id:
-            self.inbox.deliveries(incident_id, results, self.clock())
-
-    def _attempt(self, name: str, call: Callable[[], T]) -> tuple[bool, T | None]:
-        """``call()`` with the retries: (True, its value), or (False, None)
-        when it failed for good (counted, audited, the channel marked down).
-        A channel already known to be down gets one attempt, not the full
-        backoff: it is probed, and the message moves on to the failover."""
-        known_down = self.store.get_key(f"chat:down:{name}") is not None
-        attempts = 1 if known_down else self.settings.retry_attempts
-        failure: DeliveryFailed | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                value = call()
-            except DeliveryFailed as exc:
-                failure = exc
-                if not exc.retry or attempt == attempts:
-                    break
-                self.metrics.chat_delivery_retries.labels(name).inc()
-                self.sleep(self._backoff(attempt, exc.retry_after))
-                continue
-            self._healthy(name)
-            return True, value
-        assert failure is not None
-        self.metrics.chat_delivery_failures.labels(name).inc()
-        log.warning("chat: %s failed: %s", name, failure.detail)
-        self._audit(
-            "chat.delivery_failed",
-            f"channel:{name}",
-            failure.detail,
-            {"channel": name, "retryable": failure.retry},
-        )
-        self._unhealthy(name, failure.detail)
-        return False, None
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        ceiling = self.settings.retry_backoff_max_seconds
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), ceiling)
-        delay: float = self.settings.retry_backoff_seconds * 2.0 ** (attempt - 1)
-        return min(delay, ceiling)
-
-    # threads and message references
-
-    def _thread_key(self, incident_id: str, destination: Destination) -> str:
-        return f"chat:thread:{incident_id}:{destination.channel}:{destination.chat}"
-
-    def _thread_head(self, incident_id: str, destination: Destination) -> MessageRef | None:
-        raw = self.store.get_key(self._thread_key(incident_id, destination))
-        if raw is None:
-            return None
-        found = json.loads(raw)
-        return MessageRef(destination.channel, str(found["chat"]), str(found["id"]))
-
-    def _set_thread_head(self, incident_id: str, destination: Destination, ref: MessageRef) -> None:
-        value = json.dumps({"chat": ref.chat, "id": ref.id})
-        if not self.store.set_if_absent(
-            self._thread_key(incident_id, destination), value, THREAD_TTL_SECONDS
-        ):
-            return
-        entry = {"channel": destination.channel, "chat": destination.chat}
-        for _ in range(8):
-            found = self.store.get_document(THREADS, incident_id)
-            version, doc = found if found else (0, {"destinations": []})
-            if entry in doc["destinations"]:
-                return
-            doc["destinations"] = [*doc["destinations"], entry]
-            try:
-                self.store.put_document(THREADS, incident_id, doc, expected_version=version)
-                return
-            except VersionConflict:
-                continue
-
-    def _threads(self, incident_id: str) -> list[Destination]:
-        """The chats the incident has a thread in."""
-        found = self.store.get_document(THREADS, incident_id)
-        if found is None:
-            return []
-        return [Destination(d["channel"], d["chat"]) for d in found[1].get("destinations", [])]
-
-    def _remember(self, key: str, ref: MessageRef, about: Mapping[str, str] | None = None) -> None:
-        for _ in range(8):
-            found = self.store.get_document(MESSAGES, key)
-            fresh: dict[str, Any] = {**(about or {}), "refs": []}
-            version, doc = found if found else (0, fresh)
-            doc["refs"] = [*doc["refs"], {"channel": ref.channel, "chat": ref.chat, "id": ref.id}]
-            try:
-                self.store.put_document(MESSAGES, key, doc, expected_version=version)
-                return
-            except VersionConflict:
-                continue
-
-    def _refs(self, key: str) -> tuple[list[MessageRef], dict[str, Any]]:
-        """The messages posted under ``key`` and their document."""
-        found = self.store.get_document(MESSAGES, key)
-        if found is None:
-            return [], {}
-        doc = found[1]
-        return [MessageRef(r["channel"], r["chat"], r["id"]) for r in doc.get("refs", [])], doc
-
-    # storm control
-
-    def _window(self) -> int:
-        return int(self.monotonic() // self.settings.window_seconds)
-
-    def _allow(self, channel: str) -> bool:
-        window = self._window()
-        current, sent = self._sent.get(channel, (window, 0))
-        if current != window:
-            sent = 0
-        if sent >= self.settings.max_messages_per_window:
-            return False
-        self._sent[channel] = (window, sent + 1)
-        return True
-
-    def _hold(self, destination: Destination, line: str) -> None:
-        window, lines = self._held.get(destination, (self._window(), []))
-        lines.append(line)
-        self._held[destination] = (window, lines)
-        self.metrics.chat_digested.labels(destination.channel).inc()
-
-    def _send_digests(self, force: bool) -> None:
-        now_window = self._window()
-        for destination, (window, lines) in list(self._held.items()):
-            if not force and window == now_window:
-                continue
-            del self._held[destination]
-            text = render.digest_text(
-                lines, self.settings.window_seconds, self.settings.max_messages_per_window
-            )
-            channel = self.channels[destination.channel]
-            message = OutgoingMessage(destination.chat, text)
-            # the digest itself takes a place in the new window
-            current, count = self._sent.get(destination.channel, (now_window, 0))
-            self._sent[destination.channel] = (
-                now_window,
-                (count if current == now_window else 0) + 1,
-            )
-            sent, _ = self._attempt(destination.channel, partial(channel.send, message))
-            if sent:
-                self.metrics.chat_messages.labels(destination.channel, "digest").inc()
-                self._audit(
-                    "chat.digest",
-                    f"channel:{destination.channel}",
-                    f"{len(lines)} message(s) to {destination} sent as one digest",
-                    {"chat": destination.chat, "messages": len(lines)},
-                )
-
-    # channel health
-
-    def channels_down(self) -> tuple[str, ...]:
-        return tuple(n for n in self.channels if self.store.get_key(f"chat:down:{n}") is not None)
-
-    def _unhealthy(self, name: str, detail: str) -> None:
-        key = f"chat:down:{name}"
-        record = json.dumps({"since": self.clock().isoformat(), "detail": detail[:500]})
-        if not self.store.set_if_absent(key, record, DOWN_TTL_SECONDS):
-            return  # already known to be down
-        if not self._report(HealthChange(name, True, detail, self.channels_down())):
-            # not reported: forget it so that the next failure reports again
-            self.store.delete_key(key, expected=record)
-
-    def _healthy(self, name: str) -> None:
-        key = f"chat:down:{name}"
-        if self.store.get_key(key) is None:
-            return
-        self.store.delete_key(key)
-        self._report(HealthChange(name, False, "delivering again", self.channels_down()))
-
-    def _report(self, change: HealthChange) -> bool:
-        if self.on_health is None:
-            return True
-        try:
-            self.on_health(change)
-        except Exception:
-            log.exception("chat: reporting %s %s failed", change.channel, change.detail)
-            return False
-        return True
-
-    def _audit(self, action: str, subject: str, detail: str, after: dict[str, Any]) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="channels",
-                action=action,
-                subject=subject,
-                after=after,
-                detail=detail[:2000],
-                at=self.clock(),
-            )
-        )
+            writes.on_commit(lambda: self.delivery.put(job))

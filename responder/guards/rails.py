@@ -20,27 +20,28 @@ actions that change something (contain, recover, disruptive):
   approver must override the window for the one action.
 
 ``guard`` is a pure function of the decision, the subject and a
-``GuardState`` snapshot; ``GuardRails`` builds the snapshot from the store.
-Effective decisions from least to most strict: auto, approval, shadow, off,
+``GuardState``; ``GuardRails`` builds the state from the store's small
+indexes (the unhealthy nodes, the firing blocking alerts: ``guard_entries``
+says what an incident puts in them), never from incident bodies. Effective
+decisions from least to most strict: auto, approval, shadow, off,
 human_only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from responder.guards.automation import AutomationBook, AutomationMode, Pause
-from responder.records.incident import Incident
-from responder.records.lifecycle import OPEN_STATES, IncidentState
+from responder.records.incident import STORM_PREFIX, Incident
+from responder.records.lifecycle import IncidentState
 from responder.records.window import SuppressionWindow
+from responder.records.writes import Writes
 from responder.settings import Settings
-from responder.store import IncidentFilter, Store
-
-_SCAN_LIMIT = 100_000
+from responder.store import Store
 
 NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
 NODE_INCIDENT_TYPES = frozenset({"node_disk_pressure", "node_unreachable_or_notready"})
@@ -56,6 +57,50 @@ CONTROL_PLANE_LABELS = (
 STRICTNESS = {"auto": 0, "approval": 1, "shadow": 2, "off": 3, "human_only": 4}
 STORM_KEY = "guard:storm"
 NODE_ACTION_LOCK = "node-action"
+BLOCKING_INDEX = "blocking"
+
+
+def nodes_index(environment: str) -> str:
+    """The index of the unhealthy nodes of ``environment`` (incident id -> node)."""
+    return f"nodes:{environment}"
+
+
+def nodes_lock(environment: str) -> str:
+    """Held while a node incident's turn reads and changes the unhealthy nodes,
+    so that replicas count them exactly."""
+    return f"guard:nodes:{environment}"
+
+
+def is_node_incident(incident_type: str, correlation_key: str) -> bool:
+    return incident_type in NODE_INCIDENT_TYPES and not correlation_key.startswith(STORM_PREFIX)
+
+
+def guard_entries(
+    incident: Incident, blocking_selectors: Sequence[Mapping[str, str]]
+) -> dict[str, str]:
+    """What ``incident`` puts in the guard rails' indexes: its node while it is
+    an open node incident that has not recovered, and its firing alerts that
+    match a blocking selector."""
+    entries: dict[str, str] = {}
+    if not incident.is_open:
+        return entries
+    if (
+        incident.state != IncidentState.recovering
+        and incident.resource_scope.kind == "node"
+        and is_node_incident(incident.incident_type, incident.correlation_key)
+    ):
+        entries[nodes_index(str(incident.environment))] = incident.resource_scope.name
+    if blocking_selectors:
+        names = sorted(
+            {
+                labels.get("alertname", "alert")
+                for labels in firing_alerts([incident])
+                if any(matches(s, labels) for s in blocking_selectors)
+            }
+        )
+        if names:
+            entries[BLOCKING_INDEX] = ",".join(names)
+    return entries
 
 
 @dataclass(frozen=True)
@@ -299,52 +344,27 @@ class GuardRails:
         )
 
     def snapshot(self, at: datetime | None = None) -> GuardState:
-        now = at or self.clock()
-        # Read on every decision, so only what is needed is read: the open node
-        # incidents (by type and state), and every open incident only when
-        # blocking-alert selectors are configured.
-        node_incidents = [
-            incident
-            for state in OPEN_STATES
-            if state != IncidentState.recovering
-            for incident_type in NODE_INCIDENT_TYPES
-            for incident in self.store.list_incidents(
-                IncidentFilter(state=state, incident_type=incident_type, limit=_SCAN_LIMIT)
-            )
-        ]
-        # a recovering incident's alerts have all resolved: its node counts as healthy
-        unhealthy = frozenset(
-            i.resource_scope.name for i in node_incidents if i.resource_scope.kind == "node"
-        )
-        blocking: set[str] = set()
-        if self.settings.blocking_alerts:
-            open_incidents = [
-                i for state in OPEN_STATES for i in self.store.incidents_in_state(state)
-            ]
-            for labels in firing_alerts(open_incidents):
-                if any(matches(s, labels) for s in self.settings.blocking_alerts):
-                    blocking.add(labels.get("alertname", "alert"))
-        if len(unhealthy) > self.node_limit:
-            self.open_storm(now)
-        return GuardState(
+        """The guard rails' state now (read from the indexes)."""
+        return self.view(at or self.clock()).state()
+
+    def view(self, now: datetime) -> GuardView:
+        """What a batch of updates starts from: the indexes as they are now."""
+        environment = str(self.settings.environment)
+        return GuardView(
             at=now,
-            mode=lambda t, e: self.automation.mode(t, e)[0],
-            pauses=tuple(self.automation.active_pauses(now)),
-            pause_effect=self.settings.pause_effect,
-            windows=tuple(self.settings.action_windows),
-            blocking=tuple(sorted(blocking)),
-            unhealthy_nodes=unhealthy,
-            node_limit=self.node_limit,
+            rails=self,
+            nodes=self.store.index(nodes_index(environment)),
+            blocking=self.store.index(BLOCKING_INDEX) if self.settings.blocking_alerts else {},
             storm_until=self.storm_until(now),
         )
 
-    def open_storm(self, now: datetime) -> None:
-        """(Re)start the storm cooldown at ``now``."""
+    def open_storm(self, now: datetime, writes: Writes) -> datetime | None:
+        """(Re)start the storm cooldown at ``now``; until when it runs."""
         seconds = self.settings.blast_radius.storm_cooldown_seconds
         if seconds <= 0:
-            return
-        self.store.delete_key(STORM_KEY)
-        self.store.set_if_absent(STORM_KEY, now.isoformat(), float(seconds))
+            return None
+        writes.set_key(STORM_KEY, now.isoformat(), float(seconds))
+        return now + timedelta(seconds=seconds)
 
     def storm_until(self, now: datetime) -> datetime | None:
         opened = self.store.get_key(STORM_KEY)
@@ -361,6 +381,51 @@ class GuardRails:
             return False
         moment = at or self.clock()
         return not any(w.active(moment) for w in self.settings.action_windows)
+
+
+@dataclass
+class GuardView:
+    """The guard rails' view for one batch of updates: the indexes as read at
+    its start, kept up to date with each update of the batch."""
+
+    at: datetime
+    rails: GuardRails
+    nodes: dict[str, str]
+    """incident id -> the node it stands for (open node incidents not recovered)"""
+    blocking: dict[str, str]
+    """incident id -> its firing blocking alerts (comma-separated)"""
+    storm_until: datetime | None
+
+    def state(self) -> GuardState:
+        rails = self.rails
+        names = {name for value in self.blocking.values() for name in value.split(",") if name}
+        return GuardState(
+            at=self.at,
+            mode=lambda t, e: rails.automation.mode(t, e)[0],
+            pauses=tuple(rails.automation.active_pauses(self.at)),
+            pause_effect=rails.settings.pause_effect,
+            windows=tuple(rails.settings.action_windows),
+            blocking=tuple(sorted(names)),
+            unhealthy_nodes=frozenset(self.nodes.values()),
+            node_limit=rails.node_limit,
+            storm_until=self.storm_until
+            if self.storm_until and self.at < self.storm_until
+            else None,
+        )
+
+    def take(self, incident: Incident) -> None:
+        """Count ``incident`` as it stands now (the batch's later updates see it)."""
+        entries = guard_entries(incident, self.rails.settings.blocking_alerts)
+        node = entries.get(nodes_index(str(incident.environment)))
+        if node is None:
+            self.nodes.pop(incident.id, None)
+        else:
+            self.nodes[incident.id] = node
+        blocking = entries.get(BLOCKING_INDEX)
+        if blocking is None:
+            self.blocking.pop(incident.id, None)
+        else:
+            self.blocking[incident.id] = blocking
 
 
 def explained(base: Mapping[str, Any], guarded: Guarded) -> dict[str, Any]:

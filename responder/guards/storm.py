@@ -1,7 +1,7 @@
 """A node storm as one cluster-level incident.
 
 When the blast radius is breached (more nodes unhealthy or under remediation
-than the limit, ``responder/guards/rails.py``), the node incidents' node
+than the limit), the node incidents' node
 actions are refused, and the storm itself is a cluster problem for a person:
 one incident per environment, correlation key ``node_storm|cluster|<env>``,
 resource scope ``cluster``, severity critical, escalated with the reason
@@ -16,10 +16,10 @@ the nodes' troubles, because the limit counts every unhealthy node.
 
 The storm is changed under its own incident lock, always taken while the
 member's lock is held (member, then storm; never the reverse: the storm's
-own poll changes it in place, under the lock the processor holds). When a
-snapshot sees no more unhealthy nodes than the limit the storm moves to
-``recovering`` and the processor's sweep resolves it after the type's quiet
-period, as any other incident.
+own poll changes it in place, under the lock the runner holds). When the
+guard rails see no more unhealthy nodes than the limit the storm moves to
+``recovering`` and the scheduler resolves it after the type's quiet period,
+as any other incident.
 """
 
 from __future__ import annotations
@@ -27,34 +27,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol
 
-from responder.metrics import Metrics
 from responder.records.audit import AuditEntry
-from responder.records.incident import ExecutedAction, Incident, ResourceScope
+from responder.records.incident import STORM_PREFIX, Incident, ResourceScope
 from responder.records.levels import Severity
 from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.store import Store, held_lock
 
-STORM_PREFIX = "node_storm|cluster|"
 MEMBER_EVENT = "storm_member"
 #: a storm is changed in milliseconds; a lock left by a dead replica blocks it briefly
 _LOCK_TTL_SECONDS = 15.0
 _LOCK_WAIT_SECONDS = 5.0
 
 
-class IncidentNotifier(Protocol):
-    """The operator channels, as the processor notifies them."""
-
-    def incident(self, incident: Incident, why: str, now: datetime) -> None: ...
-
-
 def storm_key(environment: str) -> str:
     return f"{STORM_PREFIX}{environment}"
-
-
-def is_storm(incident: Incident) -> bool:
-    return incident.correlation_key.startswith(STORM_PREFIX)
 
 
 def storm_reason(nodes: Iterable[str], limit: int) -> str:
@@ -76,14 +63,12 @@ class NodeStorms:
     def __init__(
         self,
         store: Store,
-        metrics: Metrics,
         clock: Callable[[], datetime],
-        notifier: IncidentNotifier | None = None,
+        notify: Callable[[Incident, str, datetime], None] = lambda incident, why, now: None,
     ) -> None:
         self.store = store
-        self.metrics = metrics
         self.clock = clock
-        self.notifier = notifier
+        self.notify = notify
 
     def open_storm(self, environment: str) -> Incident | None:
         found = self.store.open_incident_id(storm_key(environment))
@@ -202,19 +187,7 @@ class NodeStorms:
         storm.updated_at = now
 
     def _notify(self, storm: Incident, why: str, now: datetime) -> None:
-        # as the processor notifies: the in-app record here, the channels queued
-        storm.executed_actions.append(
-            ExecutedAction(
-                action="notify_operator",
-                actor="robot",
-                result="succeeded",
-                detail=f"in-app: incident {why}",
-                at=now,
-            )
-        )
-        self.metrics.notifications.labels(storm.incident_type, "in_app", storm.environment).inc()
-        if self.notifier is not None:
-            self.notifier.incident(storm, why, now)
+        self.notify(storm, why, now)
 
     def _audit(self, action: str, storm: Incident, detail: str, now: datetime) -> None:
         self.store.append_audit(

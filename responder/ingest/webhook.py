@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.ingest.payload import PayloadError, parse_payload
-from responder.runtime import Runtime
-from responder.store import StoreUnavailable
+from responder.ingest.worker import QueueWorker
+from responder.metrics import Metrics
+from responder.settings import Settings
+from responder.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +42,6 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _reject(
-    runtime: Runtime,
-    status: int,
-    body: dict[str, str],
-    reason: str,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    runtime.metrics.webhook_rejections.labels(str(status)).inc()
-    log.warning("webhook rejected with %d: %s", status, reason)
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
 def token_ok(request: Request, expected: str | None) -> bool:
     if expected is None:
         return True
@@ -62,62 +52,78 @@ def token_ok(request: Request, expected: str | None) -> bool:
     return hmac.compare_digest(presented.strip().encode(), expected.encode())
 
 
-async def alertmanager_webhook(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    started = time.perf_counter()
-    if not token_ok(request, settings.webhook_token):
-        return _reject(
-            runtime,
-            401,
-            {"error": "missing or wrong bearer token"},
-            "bad or missing token",
-            headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
+class AlertmanagerWebhook:
+    """The route's handler, with what it needs: the store it queues to, the
+    worker it wakes, the settings it checks against."""
+
+    def __init__(
+        self, store: Store, worker: QueueWorker, settings: Settings, metrics: Metrics
+    ) -> None:
+        self.store = store
+        self.worker = worker
+        self.settings = settings
+        self.metrics = metrics
+
+    def _reject(
+        self,
+        status: int,
+        body: dict[str, str],
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> JSONResponse:
+        self.metrics.webhook_rejections.labels(str(status)).inc()
+        log.warning("webhook rejected with %d: %s", status, reason)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def handle(self, request: Request) -> JSONResponse:
+        settings = self.settings
+        started = time.perf_counter()
+        if not token_ok(request, settings.webhook_token):
+            return self._reject(
+                401,
+                {"error": "missing or wrong bearer token"},
+                "bad or missing token",
+                headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
+            )
+        try:
+            body = await read_limited(request, settings.max_body_bytes)
+        except BodyTooLarge:
+            return self._reject(
+                413,
+                {"error": f"body larger than {settings.max_body_bytes} bytes (max_body_bytes)"},
+                "body too large",
+            )
+        try:
+            payload = parse_payload(body)
+        except PayloadError as exc:
+            return self._reject(exc.status, exc.as_json(), exc.error)
+        worker = self.worker
+        if worker.depth >= settings.queue_max_depth:
+            return self._reject(
+                503,
+                {"error": f"queue full ({worker.depth} payloads waiting); retry later"},
+                "queue full",
+                headers={"Retry-After": "5"},
+            )
+        try:
+            entry_id = await anyio.to_thread.run_sync(self.store.enqueue, body)
+        except StoreUnavailable as exc:
+            return self._reject(
+                503,
+                {"error": "store unavailable; retry later"},
+                str(exc),
+                headers={"Retry-After": "5"},
+            )
+        worker.depth += 1
+        worker.wake.set()
+        firing = sum(1 for a in payload.alerts if a.status == "firing")
+        self.metrics.alerts_received.labels("firing").inc(firing)
+        self.metrics.alerts_received.labels("resolved").inc(len(payload.alerts) - firing)
+        self.metrics.webhook_duration.observe(time.perf_counter() - started)
+        return JSONResponse(
+            {
+                "accepted": len(payload.alerts),
+                "queued": entry_id,
+                "truncated_alerts": payload.truncatedAlerts,
+            }
         )
-    try:
-        body = await read_limited(request, settings.max_body_bytes)
-    except BodyTooLarge:
-        return _reject(
-            runtime,
-            413,
-            {"error": f"body larger than {settings.max_body_bytes} bytes (max_body_bytes)"},
-            "body too large",
-        )
-    try:
-        payload = parse_payload(body)
-    except PayloadError as exc:
-        return _reject(runtime, exc.status, exc.as_json(), exc.error)
-    if runtime.worker.depth >= settings.queue_max_depth:
-        return _reject(
-            runtime,
-            503,
-            {"error": f"queue full ({runtime.worker.depth} payloads waiting); retry later"},
-            "queue full",
-            headers={"Retry-After": "5"},
-        )
-    try:
-        entry_id = await anyio.to_thread.run_sync(runtime.store.enqueue, body)
-    except StoreUnavailable as exc:
-        return _reject(
-            runtime,
-            503,
-            {"error": "store unavailable; retry later"},
-            str(exc),
-            headers={"Retry-After": "5"},
-        )
-    runtime.worker.depth += 1
-    runtime.worker.wake.set()
-    runtime.metrics.alerts_received.labels("firing").inc(
-        sum(1 for a in payload.alerts if a.status == "firing")
-    )
-    runtime.metrics.alerts_received.labels("resolved").inc(
-        sum(1 for a in payload.alerts if a.status == "resolved")
-    )
-    runtime.metrics.webhook_duration.observe(time.perf_counter() - started)
-    return JSONResponse(
-        {
-            "accepted": len(payload.alerts),
-            "queued": entry_id,
-            "truncated_alerts": payload.truncatedAlerts,
-        }
-    )

@@ -1,4 +1,4 @@
-"""The queue worker: drains accepted webhook payloads into the incident stage.
+"""The queue worker: drains accepted webhook payloads into the pipeline.
 
 An entry is acked only after its alerts were processed, so a process that
 dies between accepting and processing loses nothing: the entry's lease runs
@@ -8,8 +8,9 @@ takes it again. An entry that keeps failing is set aside after
 
 Every round also runs ``waiting`` (``ApprovalDesk.run_waiting``): approved
 node actions that wait for the node action in flight start as soon as it
-ends, rather than at the next sweep. Reading the waiting list costs one
-store read while it is empty.
+ends, rather than at the next scheduler round. Reading the waiting list
+costs one store read while it is empty. Every ``sweep_interval_seconds``
+the scheduler brings the due incidents back to the stages.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from collections.abc import Callable
 
 import anyio.to_thread
 
-from responder.incidents.processor import IncidentProcessor
 from responder.ingest.payload import PayloadError, parse_payload
 from responder.metrics import Metrics
+from responder.pipeline.runner import Pipeline
+from responder.pipeline.schedule import Scheduler
 from responder.records.audit import AuditEntry
 from responder.settings import Settings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
@@ -40,14 +42,16 @@ class QueueWorker:
     def __init__(
         self,
         store: Store,
-        processor: IncidentProcessor,
+        pipeline: Pipeline,
+        scheduler: Scheduler,
         settings: Settings,
         metrics: Metrics,
         waiting: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.waiting = waiting
-        self.processor = processor
+        self.pipeline = pipeline
+        self.scheduler = scheduler
         self.settings = settings
         self.metrics = metrics
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
@@ -73,8 +77,15 @@ class QueueWorker:
 
     async def _loop(self) -> None:
         backoff = 0.5
+        indexed = False
         while not self._stopping:
             try:
+                if not indexed:
+                    # incidents stored under other settings get today's indexes first
+                    count = await anyio.to_thread.run_sync(self.store.ensure_index)
+                    if count:
+                        log.info("worker: indexed %d stored incidents", count)
+                    indexed = True
                 handled = await anyio.to_thread.run_sync(self.drain_once)
                 backoff = 0.5
             except StoreUnavailable as exc:
@@ -109,8 +120,7 @@ class QueueWorker:
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval_seconds
-            self.processor.sweep(stop=self.stopping)
-            self.processor.observe_due(stop=self.stopping)
+            self.scheduler.run_due(stop=self.stopping)
         return len(entries)
 
     def _run_waiting(self) -> None:
@@ -125,7 +135,7 @@ class QueueWorker:
     def _handle(self, entry: QueueEntry) -> None:
         try:
             payload = parse_payload(entry.body)
-            self.processor.process(payload)
+            self.pipeline.process(payload)
         except StoreUnavailable:
             raise
         except LockBusy as exc:

@@ -36,7 +36,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,19 +44,23 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from responder.accounts.models import Role
-from responder.actions.stage import why_now
+from responder.actions.stage import record, target_of
 from responder.admin import whatif
 from responder.api.taxonomy import taxonomy_document
+from responder.approvals.ask import why_now
 from responder.approvals.desk import NOT_ACTING
+from responder.guards.explain import explain_guarded
 from responder.policy.engine import DEFAULT_POLICIES_DIR
-from responder.policy.explain import ExplainError, explain, parse_request
+from responder.policy.explain import ExplainError, parse_request
 from responder.policy.rules import RuleRejected
 from responder.policy.stage import incident_view
+from responder.records.action import ActionRequest
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
+from responder.records.update import PlannedRun
 from responder.runtime import Runtime
 from responder.store import IncidentFilter, LockBusy, held_lock
 
@@ -245,8 +249,7 @@ class McpTools:
         propose_limit: RateLimit | None = None,
     ) -> None:
         self.runtime = runtime
-        processor_clock: Callable[[], datetime] | None = getattr(runtime.processor, "clock", None)
-        self.clock = clock or processor_clock or (lambda: datetime.now(UTC))
+        self.clock = clock or runtime.pipeline.clock
         self.propose_limit = propose_limit or RateLimit(10, 60.0)
         self.calls = calls_counter(runtime.metrics.registry)
         self.lock_ttl = max(15.0, runtime.settings.collector_timeout_seconds + 5.0)
@@ -371,7 +374,9 @@ class McpTools:
         def work() -> dict[str, Any]:
             body = {k: v for k, v in request.items() if v is not None}
             try:
-                return explain(self.runtime.policy, parse_request(body), self.runtime.guards)
+                return explain_guarded(
+                    self.runtime.policy, parse_request(body), self.runtime.guards
+                )
             except ExplainError as exc:
                 raise ToolFailure(f"{exc.field}: {exc.message}") from exc
 
@@ -618,8 +623,8 @@ class McpTools:
             raise ToolFailure(f"rationale must be 1-{MAX_RATIONALE} characters")
         wanted = parse_target(target)
         wanted_key = _target_key(wanted.as_dict())
-        act = runtime.processor.act
-        planned: list[Any] = []
+        act = runtime.pipeline.stages.act
+        planned: list[PlannedRun] = []
 
         def decide(incident: Incident, now: datetime) -> dict[str, Any]:
             base = {"incident_id": incident.id, "action": action, "target": wanted.as_dict()}
@@ -629,13 +634,9 @@ class McpTools:
                     "outcome": "refused",
                     "detail": f"the incident is {incident.state}: the robot does not act on it",
                 }
-            observer = runtime.observer
-            if observer is not None and observer.serves(incident):
-                observation = observer.observe(incident, now)
-                for summary in observation.summaries:
-                    incident.record("evidence", summary[:1000], now)
-            recommendations = runtime.processor.decide(incident, now)
-            incident.recommended_actions = recommendations
+            looked = runtime.pipeline.look_again(incident, now)
+            runtime.store.commit(looked.writes)
+            recommendations = looked.recommendations
             decision = runtime.policy.decide(incident_view(incident, now), action, wanted, at=now)
             trace = decision.explain()
             base["trace"] = trace
@@ -681,15 +682,15 @@ class McpTools:
             return wanted.as_dict()
 
         answer = self._on_incident(incident_id, decide)
-        if planned and act is not None:
+        if planned:
             snapshot = self._incident(incident_id)
-            override = runtime.processor.decide.cooldown_override(snapshot, self.clock())
+            override = runtime.pipeline.cooldown_override(snapshot, self.clock())
             runs = act.run(snapshot, planned, override)
 
-            def record(incident: Incident, now: datetime) -> None:
-                act.record(incident, runs, now)
+            def put_runs(incident: Incident, now: datetime) -> None:
+                record(incident, runs, now)
 
-            self._on_incident(incident_id, record)
+            self._on_incident(incident_id, put_runs)
             results = []
             for run in runs:
                 executed = run.executed
@@ -706,10 +707,9 @@ class McpTools:
         incident: Incident,
         rec: RecommendedAction,
         base: dict[str, Any],
-        planned: list[Any],
+        planned: list[PlannedRun],
         now: datetime,
     ) -> dict[str, Any]:
-        act = self.runtime.processor.act
         if rec.action_class not in ACTING_CLASSES:
             return {
                 **base,
@@ -724,11 +724,12 @@ class McpTools:
                 "detail": f"the incident's confidence is {incident.confidence}: "
                 "the robot acts on its own only at high confidence",
             }
-        if act is None:
-            return {**base, "outcome": "refused", "detail": "this responder does not act"}
-        planned.extend(act.prepare(incident, [rec], now))
-        if not planned:
+        if rec.target is None:
             return {**base, "outcome": "skipped", "detail": "the act stage planned no run"}
+        request = ActionRequest(
+            action=rec.action, target=target_of(rec.target), incident_id=incident.id
+        )
+        planned.append(PlannedRun(request, rec.decision, rec.action_class))
         return {**base, "outcome": "executing", "detail": rec.reason}
 
     def _ask(

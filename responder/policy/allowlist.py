@@ -9,13 +9,14 @@ never-auto list is part of the hard constraints and not configurable.
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
 from responder.records.levels import Environment
-from responder.records.target import AllowEntry, Target, TargetPattern
+from responder.records.target import AllowEntry, Target, TargetPattern, matcher, target_text
 
 
 class NeverAuto(BaseModel):
@@ -30,7 +31,7 @@ class NeverAuto(BaseModel):
             return False
         if target is None:
             return self.targets == (TargetPattern(),)
-        return any(pattern.matches(target) for pattern in self.targets)
+        return matcher(self.targets).match(target_text(target)) is not None
 
 
 def _workloads(*patterns: tuple[str, str]) -> tuple[TargetPattern, ...]:
@@ -125,40 +126,42 @@ class Allowlist:
     ) -> None:
         self.entries = entries
         self.shared = shared
-        self._allowing: dict[tuple[str, Target | None, Environment], AllowEntry | None] = {}
+        self._shared = matcher(shared)
+        self._by_action: dict[str, list[tuple[AllowEntry, re.Pattern[str]]]] = {}
+        for entry in entries:
+            self._by_action.setdefault(entry.action, []).append((entry, matcher(entry.targets)))
 
     def allowing(
         self, action: str, target: Target | None, environment: Environment
     ) -> AllowEntry | None:
         """The entry that allowlists ``action`` on ``target`` here, if any."""
-        key = (action, target, environment)
-        if key not in self._allowing:
-            if len(self._allowing) > 4096:
-                self._allowing.clear()
-            self._allowing[key] = self._find(action, target, environment)
-        return self._allowing[key]
-
-    def _find(
-        self, action: str, target: Target | None, environment: Environment
-    ) -> AllowEntry | None:
         if target is None:
             return None
-        for entry in self.entries:
-            if (
-                entry.action == action
-                and environment in entry.environments
-                and any(pattern.matches(target) for pattern in entry.targets)
-            ):
+        text = target_text(target)
+        for entry, pattern in self._by_action.get(action, ()):
+            if environment in entry.environments and pattern.match(text) is not None:
                 return entry
         return None
 
     def is_shared(self, target: Target | None) -> bool:
-        return target is not None and any(p.matches(target) for p in self.shared)
+        return target is not None and self._shared.match(target_text(target)) is not None
 
 
-@lru_cache(maxsize=4096)
 def never_auto_reason(action: str, target: Target | None) -> str | None:
-    for entry in NEVER_AUTO:
-        if entry.matches(action, target):
+    """Why the robot never does ``action`` on ``target`` on its own, or None."""
+    text = target_text(target) if target is not None else None
+    for entry, pattern, any_target in _never_auto_for(action):
+        if any_target if text is None else pattern.match(text) is not None:
             return entry.reason
     return None
+
+
+@lru_cache(maxsize=256)
+def _never_auto_for(action: str) -> tuple[tuple[NeverAuto, re.Pattern[str], bool], ...]:
+    """The never-auto entries naming ``action``: each with its target
+    patterns as one regex, and whether it names every target."""
+    return tuple(
+        (e, matcher(e.targets), e.targets == (TargetPattern(),))
+        for e in NEVER_AUTO
+        if any(fnmatchcase(action, p) for p in e.actions)
+    )

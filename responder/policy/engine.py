@@ -11,13 +11,20 @@ fails to evaluate counts as ``approval`` — the engine fails closed.
 Beneath the files sits a last check in code (``_invariants``) that holds the
 spec's safety invariants even against a broken policy file; the policy tests
 assert that with the shipped files it never has anything to do.
+
+A decision is a pure function of what the layers read of their input, so
+decisions are kept by exactly that (``_Memo``): the paths the policy files
+and the operator rules' thresholds read (``reads.paths_read``), the incident
+type, environment and confidence, the action and its target, the rules in
+force and which of them apply. A storm of incidents of a few types costs a
+handful of evaluations, not one per incident.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,8 @@ from responder.policy.allowlist import Allowlist, never_auto_reason
 from responder.policy.cel import CelError, Engine, Program, default_engine
 from responder.policy.decision import Decision, Layer, LayerResult, PolicyDecision, stricter
 from responder.policy.files import CompiledPolicy, compile_policy
+from responder.policy.reads import Path as ReadPath
+from responder.policy.reads import frozen, paths_read, value_at
 from responder.policy.rules import OperatorRule
 from responder.records.levels import Environment
 from responder.records.target import Target
@@ -104,6 +113,68 @@ class PolicySet:
         self.hard_constraints = load("hard_constraints.yaml")
 
 
+#: decisions kept at most; beyond it the memo starts again
+MEMO_SIZE = 50_000
+_INPUTS = ("incident", "action", "history", "environment", "now")
+#: the fields of the action input besides its target (plain values)
+ACTION_FIELDS = (
+    "id",
+    "class",
+    "listing",
+    "has_target",
+    "allowlisted",
+    "allowlist_reason",
+    "never_auto",
+    "never_auto_reason",
+    "shared",
+    "idempotent",
+    "production_safe",
+)
+
+
+class _Memo:
+    """Decisions by what decided them, for one set of operator rules."""
+
+    def __init__(self, rules: tuple[OperatorRule, ...], reads: set[ReadPath]) -> None:
+        self.rules = rules
+        self.incident_paths = sorted(p[1:] for p in reads if p[0] == "incident")
+        self.reads_now = any(p[0] == "now" for p in reads)
+        self.reads_history = any(p[0] == "history" for p in reads)
+        self.reads_target = any(p[0] == "action" and p[1:2] in (("target",), ()) for p in reads)
+        self.decisions: dict[tuple[object, ...], tuple[PolicyDecision, dict[str, object]]] = {}
+
+    def action_key(self, action: Mapping[str, Any]) -> tuple[object, ...]:
+        """What of the action decides: every field, its target only when read
+        (the Python layers read the other fields, never the target)."""
+        key = tuple(action[name] for name in ACTION_FIELDS)
+        return (*key, frozen(action["target"])) if self.reads_target else key
+
+    def incident_key(
+        self,
+        view: IncidentView,
+        incident_input: Mapping[str, Any],
+        at: datetime | None,
+        history: History | None,
+    ) -> tuple[tuple[object, ...], tuple[OperatorRule, ...]]:
+        """What of the incident decides, and the operator rules that apply to it."""
+        applicable = tuple(
+            rule
+            for rule in self.rules
+            if rule.applies_to(view.incident_type, view.environment, view.labels)
+        )
+        history_input = (history or History()).as_input()
+        key = (
+            view.incident_type,
+            str(view.environment),
+            str(view.confidence),
+            tuple(value_at(incident_input, path) for path in self.incident_paths),
+            tuple(rule.id for rule in applicable),
+            at.isoformat() if at is not None and self.reads_now else None,
+            tuple(sorted(history_input.items())) if self.reads_history else None,
+        )
+        return key, applicable
+
+
 class PolicyEngine:
     def __init__(
         self,
@@ -118,6 +189,11 @@ class PolicyEngine:
         self.allowlist = allowlist or Allowlist()
         self._rules = rules
         self._thresholds: dict[str, Program] = {}
+        self._file_reads = self._reads(
+            p.expression
+            for p in (policies.defaults, policies.hard_constraints, *policies.environments.values())
+        )
+        self._memo: _Memo | None = None
 
     @classmethod
     def load(
@@ -162,6 +238,9 @@ class PolicyEngine:
 
     # resolution
 
+    def has_rules(self) -> bool:
+        return bool(self._rules())
+
     def decide(
         self,
         incident: IncidentView,
@@ -170,11 +249,80 @@ class PolicyEngine:
         history: History | None = None,
         at: datetime | None = None,
     ) -> PolicyDecision:
-        if action_id not in self.taxonomy.actions:
-            raise KeyError(f"unknown action {action_id!r}")
+        return self.decide_all(incident, [(action_id, target)], history, at)[0]
+
+    def decide_all(
+        self,
+        incident: IncidentView,
+        wanted: Iterable[tuple[str, Target | None]],
+        history: History | None = None,
+        at: datetime | None = None,
+    ) -> list[PolicyDecision]:
+        """The decision for each (action, target) of ``wanted`` on ``incident``."""
+        return [d for d, _ in self.explain_all(incident, wanted, history, at)]
+
+    def explain_all(
+        self,
+        incident: IncidentView,
+        wanted: Iterable[tuple[str, Target | None]],
+        history: History | None = None,
+        at: datetime | None = None,
+    ) -> list[tuple[PolicyDecision, dict[str, object]]]:
+        """The decision for each (action, target) of ``wanted`` on ``incident``,
+        with its explain answer (a fresh dict; the layers in it are shared)."""
+        memo = self._current_memo()
+        known = self.taxonomy.incident_types.get(incident.incident_type)
+        auto_contain = str(known.policy_binding.auto_contain) if known else "no"
+        incident_input = incident.as_input(auto_contain, known is not None)
+        base, applicable = memo.incident_key(incident, incident_input, at, history)
+        suppressed = tuple(r.suppressed_at(at) for r in applicable) if at else ()
+        decisions = []
+        for action_id, target in wanted:
+            if action_id not in self.taxonomy.actions:
+                raise KeyError(f"unknown action {action_id!r}")
+            action = self.action_input(incident, action_id, target)
+            key = (
+                base,
+                memo.action_key(action),
+                suppressed if action_id == "notify_operator" else (),
+            )
+            found = memo.decisions.get(key)
+            if found is None:
+                decision = self._decide(incident, action_id, target, history, at, action)
+                found = (decision, decision.explain())
+                if len(memo.decisions) >= MEMO_SIZE:
+                    memo.decisions.clear()
+                memo.decisions[key] = found
+            decision, answer = found
+            wanted_target = target.as_dict() if target else None
+            if decision.target != wanted_target:
+                decision = replace(decision, target=wanted_target)
+            decisions.append((decision, {**answer, "target": wanted_target}))
+        return decisions
+
+    def _current_memo(self) -> _Memo:
+        rules = tuple(self._rules())
+        memo = self._memo
+        if memo is None or memo.rules != rules:
+            reads = self._file_reads | self._reads(r.threshold_expression for r in rules)
+            memo = self._memo = _Memo(rules, reads)
+        return memo
+
+    @staticmethod
+    def _reads(expressions: Iterable[str]) -> set[ReadPath]:
+        return {path for e in expressions for path in paths_read(e, _INPUTS)}
+
+    def _decide(
+        self,
+        incident: IncidentView,
+        action_id: str,
+        target: Target | None,
+        history: History | None,
+        at: datetime | None,
+        action: dict[str, Any],
+    ) -> PolicyDecision:
         incident_type = self.taxonomy.incident_types.get(incident.incident_type)
         auto_contain = incident_type.policy_binding.auto_contain if incident_type else "no"
-        action = self.action_input(incident, action_id, target)
         incident_input = incident.as_input(str(auto_contain), incident_type is not None)
         data = {
             "incident": incident_input,

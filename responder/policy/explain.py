@@ -5,17 +5,15 @@ and every layer's contribution out."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from responder.policy.decision import PolicyDecision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
 from responder.taxonomy.facts import FACT_DEFAULTS
-
-if TYPE_CHECKING:
-    from responder.guards.rails import GuardRails
 
 
 class ExplainError(ValueError):
@@ -69,13 +67,16 @@ def parse_request(body: Any) -> ExplainRequest:
         raise ExplainError(field, first["msg"]) from exc
 
 
-def explain(
-    engine: PolicyEngine, request: ExplainRequest, guards: GuardRails | None = None
-) -> dict[str, Any]:
-    """The decision and its five policy layers; with ``guards``, the guard
-    rails of the current state too (pauses, modes, windows, blocking
-    alerts, blast radius) as a ``guards`` list, ``decision`` and ``reason``
-    then being the guarded ones and ``policy_decision`` the policy's."""
+def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:
+    """The decision and its five policy layers (``guards.explain`` adds the
+    guard rails of the current state)."""
+    return explain_decision(engine, request)[0]
+
+
+def explain_decision(
+    engine: PolicyEngine, request: ExplainRequest
+) -> tuple[dict[str, Any], PolicyDecision, datetime | None]:
+    """The explain answer, the decision behind it, and the time it was asked for."""
     taxonomy = engine.taxonomy
     if (
         request.incident_type not in taxonomy.incident_types
@@ -99,19 +100,4 @@ def explain(
         at = at.replace(tzinfo=UTC)  # a time without offset is read as UTC
     decision = engine.decide(view, request.action, request.target, at=at)
     answer = {"engine": engine.engine.name, **decision.explain()}
-    if guards is None:
-        return answer
-    from responder.guards.rails import GuardSubject, explained, guard
-
-    target = request.target
-    subject = GuardSubject(
-        incident_type=request.incident_type,
-        environment=str(request.environment),
-        action=request.action,
-        action_class=decision.action_class,
-        target=target.as_dict() if target else None,
-        namespace=(target.namespace if target else None) or request.labels.get("namespace"),
-        labels=request.labels,
-    )
-    state = guards.snapshot(at)
-    return explained(answer, guard(decision.decision.value, decision.reason, subject, state))
+    return answer, decision, at

@@ -3,7 +3,8 @@
 Each type lists ``severity_rules`` in order; the first whose condition holds
 gives the severity. Conditions see ``incident`` with ``age_seconds``,
 ``firing_alerts``, ``labels``, ``signals`` and ``facts`` (every fact of
-``responder/taxonomy/facts.py`` present, defaults filled in).
+``responder/taxonomy/facts.py`` present, defaults filled in). A result is
+kept by what the type's conditions read of the incident (``reads``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from responder.policy.cel import CelError, Engine, Program
+from responder.policy.reads import Path as ReadPath
+from responder.policy.reads import paths_read, value_at
 from responder.records.levels import Severity
 from responder.taxonomy.loader import CatalogueError
 from responder.taxonomy.models import SeverityRule, Taxonomy
 
 log = logging.getLogger(__name__)
 
+MEMO_SIZE = 10_000
+
 
 class SeverityRules:
     def __init__(self, taxonomy: Taxonomy, engine: Engine) -> None:
         self.engine = engine
         self._rules: dict[str, list[tuple[SeverityRule, Program]]] = {}
+        self._reads: dict[str, list[ReadPath]] = {}
+        self._found: dict[tuple[object, ...], tuple[Severity, str] | None] = {}
         for incident_type in taxonomy.incident_types.values():
             compiled = []
             for index, rule in enumerate(incident_type.severity_rules):
@@ -36,6 +43,13 @@ class SeverityRules:
                         f"CEL: {exc}",
                     ) from exc
             self._rules[incident_type.id] = compiled
+            self._reads[incident_type.id] = sorted(
+                {
+                    path
+                    for rule in incident_type.severity_rules
+                    for path in paths_read(rule.condition, ("incident",))
+                }
+            )
 
     def evaluate(
         self, incident_type: str, incident: Mapping[str, Any]
@@ -44,7 +58,23 @@ class SeverityRules:
         rules = self._rules.get(incident_type)
         if not rules:
             return None
-        activation = self.engine.activation({"incident": dict(incident)})
+        data = {"incident": dict(incident)}
+        key = (incident_type, *(value_at(data, path) for path in self._reads[incident_type]))
+        if key in self._found:
+            return self._found[key]
+        found = self._evaluate(incident_type, rules, data)
+        if len(self._found) >= MEMO_SIZE:
+            self._found.clear()
+        self._found[key] = found
+        return found
+
+    def _evaluate(
+        self,
+        incident_type: str,
+        rules: list[tuple[SeverityRule, Program]],
+        data: Mapping[str, Any],
+    ) -> tuple[Severity, str] | None:
+        activation = self.engine.activation(data)
         for rule, program in rules:
             try:
                 holds = program.evaluate(activation)

@@ -1,15 +1,16 @@
-"""The decide stage: severity, then a policy decision for every candidate
-action of the incident on each of its targets (``responder/policy/targets.py``),
-tightened by the guard rails of the current state (``responder/guards/``),
-each with its layer trace (and guard notes) stored on the incident.
+"""The decide stage: how bad the incident is and what the policy says about
+each candidate action on each of its targets.
 
-A node action refused on a control-plane node escalates the incident. One
-refused by the blast radius does not: the breach is a node storm, one
-cluster-level incident (``responder/guards/storm.py``) that pages once; the
-node incident gets "part of node storm <id>" on its timeline and the refusal
-names the storm. The storm incident itself is decided here too (on its
-polls): only observed and notified, never acted on, and moved to recovering
-once the breach is over."""
+It assesses the incident (confidence from its signals, severity from its
+alerts, the type's severity rules and operator rules, the evidence summary),
+then asks the policy engine about every candidate action of the type on every
+target (``candidate_targets``), keeping each decision's layer trace. Pure: it
+changes the incident in hand and nothing else; what the state of the robot
+and the cluster makes of each decision is the guard stage's.
+
+A node storm incident is a cluster problem for a person: observed and
+notified, never acted on.
+"""
 
 from __future__ import annotations
 
@@ -17,27 +18,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from responder.guards.rails import (
-    Guarded,
-    GuardRails,
-    GuardState,
-    explained,
-    guard,
-    subject_of,
-)
-from responder.guards.storm import NodeStorms, is_storm
-from responder.policy.decision import Decision, PolicyDecision
+from responder.evidence.confidence import confidence_band
+from responder.incidents.correlate import SEVERITY_LABEL
 from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
 from responder.policy.targets import candidate_targets
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.levels import Severity
-from responder.records.lifecycle import TRANSITIONS, IncidentState
+from responder.records.update import Decided, Update
 from responder.taxonomy.facts import FACT_DEFAULTS
 
-#: the decisions kept per incident (oldest dropped first)
-MAX_DECISIONS = 200
 OBSERVE_AND_NOTIFY = ("collect_evidence", "notify_operator")
+STORM_REASON = "a node storm is a cluster problem for a person: observed and notified only"
 
 
 def incident_view(incident: Incident, now: datetime) -> IncidentView:
@@ -61,20 +53,94 @@ def incident_view(incident: Incident, now: datetime) -> IncidentView:
     )
 
 
-class PolicyStage:
-    """Callable as the processor's decide stage."""
+class DecideStage:
+    name = "decide"
 
-    def __init__(
-        self,
-        engine: PolicyEngine,
-        severity_rules: SeverityRules,
-        guards: GuardRails | None = None,
-        storms: NodeStorms | None = None,
-    ) -> None:
+    def __init__(self, engine: PolicyEngine, severity_rules: SeverityRules) -> None:
         self.engine = engine
         self.severity_rules = severity_rules
-        self.guards = guards
-        self.storms = storms
+
+    def __call__(self, update: Update) -> bool:
+        incident = update.incident
+        assert incident is not None
+        self.assess(incident, update.now)
+        update.decided = self.decide(incident, update.now)
+        return True
+
+    def decide(self, incident: Incident, now: datetime) -> list[Decided]:
+        """Raise the incident's severity by the rules, then decide every
+        candidate action on every target."""
+        severity, why = self.severity(incident, now)
+        if severity != incident.severity:
+            incident.record("severity", f"{incident.severity} → {severity}: {why}", now)
+            incident.severity = severity
+        if incident.is_storm:
+            incident.severity = Severity.critical
+            return [
+                Decided(
+                    action=action,
+                    action_class="observe" if action == "collect_evidence" else "notify",
+                    target=None,
+                    policy_decision="auto",
+                    policy_reason=STORM_REASON,
+                    answer={},
+                    decision="auto",
+                    reason=STORM_REASON,
+                )
+                for action in OBSERVE_AND_NOTIFY
+            ]
+        view = incident_view(incident, now)
+        known = self.engine.taxonomy.incident_types.get(incident.incident_type)
+        actions = known.candidate_actions if known else OBSERVE_AND_NOTIFY
+        wanted = [
+            (action_id, target)
+            for action_id in actions
+            for target in candidate_targets(action_id, incident)
+        ]
+        return [
+            Decided(
+                action=decision.action,
+                action_class=decision.action_class,
+                target=decision.target,
+                policy_decision=decision.decision.value,
+                policy_reason=decision.reason,
+                answer=answer,
+                decision=decision.decision.value,
+                reason=decision.reason,
+            )
+            for decision, answer in self.engine.explain_all(view, wanted, at=now)
+        ]
+
+    def recommend(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
+        """The policy's recommendations for ``incident`` (no guard rails)."""
+        update_decided = self.decide(incident, now)
+        return [
+            RecommendedAction(
+                action=d.action,
+                action_class=d.action_class,
+                decision=d.decision,
+                reason=d.reason,
+                target=d.target,
+            )
+            for d in update_decided
+        ]
+
+    def assess(self, incident: Incident, now: datetime) -> None:
+        """Confidence, the alerts' severity and the evidence summary of ``incident`` now."""
+        band = confidence_band(incident.signals)
+        incident.confidence = band.confidence
+        incident.severity = alert_severity(incident, self.engine)
+        firing = sorted({a.alertname for a in incident.alerts.values() if a.status == "firing"})
+        collected = sorted(
+            f"{s.name} ({s.strength}{', direct' if s.direct else ''}, {s.checks} check(s))"
+            for s in incident.signals
+            if s.source != "alertmanager"
+        )
+        incident.evidence_summary = (
+            f"{len(firing)} firing alert(s): {', '.join(firing)}"
+            + (f"; collected: {', '.join(collected)}" if collected else "")
+            + f"; confidence {band.confidence} ({band.reason})"
+        )
 
     def severity(self, incident: Incident, now: datetime) -> tuple[Severity, str]:
         """The type's severity rule, never below the alerts' own severity,
@@ -82,10 +148,12 @@ class PolicyStage:
         view = incident_view(incident, now)
         floor = incident.severity
         reason = f"alert severity {floor}"
-        found = self.severity_rules.evaluate(incident.incident_type, _input(view))
+        found = self.severity_rules.evaluate(incident.incident_type, view.as_input("", True))
         best = floor
         if found is not None and found[0].rank > best.rank:
             best, reason = found[0], f"severity rule: {found[1]}"
+        if not self.engine.has_rules():
+            return best, reason
         for rule in self.engine.matching_rules(view, self._rule_activation(view, now)):
             if rule.severity is not None and rule.severity.rank > best.rank:
                 best, reason = rule.severity, f"operator rule {rule.id} escalates"
@@ -93,6 +161,8 @@ class PolicyStage:
 
     def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
         """The shortest cooldown of the operator rules matching the incident."""
+        if not self.engine.has_rules():
+            return None
         view = incident_view(incident, now)
         matched = self.engine.matching_rules(view, self._rule_activation(view, now))
         overrides = [r.cooldown_seconds for r in matched if r.cooldown_seconds is not None]
@@ -111,130 +181,21 @@ class PolicyStage:
             }
         )
 
-    def __call__(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
-        if self.storms is not None and is_storm(incident):
-            return self._storm(incident, now)
-        severity, why = self.severity(incident, now)
-        if severity != incident.severity:
-            incident.record("severity", f"{incident.severity} → {severity}: {why}", now)
-            incident.severity = severity
-        view = incident_view(incident, now)
-        incident_type = self.engine.taxonomy.incident_types.get(incident.incident_type)
-        actions = incident_type.candidate_actions if incident_type else OBSERVE_AND_NOTIFY
-        latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
-        state = self.guards.snapshot(now) if self.guards is not None else None
-        decided: list[tuple[str, PolicyDecision, dict[str, object], Guarded | None]] = []
-        for action_id in actions:
-            for target in candidate_targets(action_id, incident):
-                decision = self.engine.decide(view, action_id, target, at=now)
-                answer: dict[str, object] = decision.explain()
-                guarded = None
-                if state is not None:
-                    subject = subject_of(
-                        incident, action_id, decision.action_class, decision.target
-                    )
-                    guarded = guard(decision.decision.value, decision.reason, subject, state)
-                    answer = explained(answer, guarded)
-                decided.append((action_id, decision, answer, guarded))
-        storm_id = self._storm_breach(incident, decided, state, now)
-        recommendations: list[RecommendedAction] = []
-        escalations: list[str] = []
-        for action_id, decision, answer, guarded in decided:
-            final, reason, would_have = decision.decision.value, decision.reason, None
-            if guarded is not None:
-                final, reason, would_have = guarded.decision, guarded.reason, guarded.would_have
-                if storm_id is not None and any(
-                    n.guard == "blast_radius" and n.reason == reason for n in guarded.notes
-                ):
-                    reason = f"{reason}; part of node storm {storm_id}"
-                    answer["reason"] = reason
-                escalation = own_escalation(guarded, storm_id is not None)
-                if escalation is not None:
-                    escalations.append(escalation)
-            recommendations.append(
-                RecommendedAction(
-                    action=action_id,
-                    action_class=decision.action_class,
-                    decision=final,
-                    reason=reason,
-                    target=decision.target,
-                    would_have=would_have,
-                )
-            )
-            previous = latest.get((action_id, _key(decision.target)))
-            # the same decision for the same reason is not a new decision
-            if previous is None or any(previous.get(k) != v for k, v in answer.items()):
-                incident.decisions.append({"at": now.isoformat(), **answer})
-        del incident.decisions[:-MAX_DECISIONS]
-        if escalations:
-            self._escalate(incident, escalations[0], now)
-        return recommendations
 
-    def _storm_breach(
-        self,
-        incident: Incident,
-        decided: list[tuple[str, PolicyDecision, dict[str, object], Guarded | None]],
-        state: GuardState | None,
-        now: datetime,
-    ) -> str | None:
-        """On a breach: the storm incident (opened or updated) and this
-        incident's membership; else settle an open storm. The storm's id, or None."""
-        if self.storms is None or state is None:
-            return None
-        if not any(g is not None and g.breach for _, _, _, g in decided):
-            self.storms.settle_open(
-                str(incident.environment), len(state.unhealthy_nodes), state.node_limit, now
-            )
-            return None
-        storm = self.storms.breach(incident, state.unhealthy_nodes, state.node_limit, now)
-        wanted = f"part of node storm {storm.id}"
-        if not any(e.event == "node_storm" and e.detail == wanted for e in incident.timeline):
-            incident.record("node_storm", wanted, now)
-        return storm.id
-
-    def _storm(self, storm: Incident, now: datetime) -> list[RecommendedAction]:
-        """A storm incident is observed and notified, never acted on; once the
-        breach is over it moves to recovering (the caller holds its lock)."""
-        storm.severity = Severity.critical
-        if self.guards is not None and self.storms is not None:
-            state = self.guards.snapshot(now)
-            self.storms.settle(storm, len(state.unhealthy_nodes), state.node_limit, now)
-        reason = "a node storm is a cluster problem for a person: observed and notified only"
-        return [
-            RecommendedAction(
-                action=action,
-                action_class="observe" if action == "collect_evidence" else "notify",
-                decision="auto",
-                reason=reason,
-            )
-            for action in OBSERVE_AND_NOTIFY
-        ]
-
-    def _escalate(self, incident: Incident, why: str, now: datetime) -> None:
-        """A refused node action escalates the incident to a person, once."""
-        if incident.state == IncidentState.escalated:
-            return
-        if IncidentState.escalated in TRANSITIONS[incident.state]:
-            incident.move_to(IncidentState.escalated, why[:500], now)
+def alert_severity(incident: Incident, engine: PolicyEngine) -> Severity:
+    """The highest severity label of the firing alerts, else the type's default."""
+    labelled = [
+        SEVERITY_LABEL[a.labels["severity"]]
+        for a in incident.alerts.values()
+        if a.status == "firing" and a.labels.get("severity") in SEVERITY_LABEL
+    ]
+    if labelled:
+        return max(labelled, key=lambda s: s.rank)
+    known = engine.taxonomy.incident_types.get(incident.incident_type)
+    return known.default_severity if known else Severity.warning
 
 
-def own_escalation(guarded: Guarded, in_storm: bool) -> str | None:
-    """Why the incident escalates on its own: a control-plane refusal always;
-    a blast-radius refusal only when no storm incident takes it over."""
-    for item in guarded.notes:
-        if item.guard == "control_plane":
-            return item.reason
-    return None if in_storm else guarded.escalate
-
-
-def _key(target: Mapping[str, str] | None) -> tuple[str, ...]:
+def decision_key(target: Mapping[str, str] | None) -> tuple[str, ...]:
     if not target:
         return ()
     return (target.get("kind", ""), target.get("namespace") or "", target.get("name", ""))
-
-
-def _input(view: IncidentView) -> Mapping[str, Any]:
-    return view.as_input("", True)
-
-
-__all__ = ["Decision", "PolicyStage", "incident_view"]

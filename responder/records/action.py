@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from responder.records.incident import ExecutedAction
 from responder.records.target import Target
 
 Result = Literal["succeeded", "failed", "refused", "dry_run", "skipped", "not_available"]
@@ -38,3 +39,18 @@ class ActionOutcome:
     result: Result
     detail: str
     plan: Plan | None = None
+
+
+@dataclass(frozen=True)
+class ActionRun:
+    """How one request ended. ``executed`` is the entry for the incident
+    (None when nothing ran: not available, cooldown, or another replica holds
+    the lock; ``note`` then says why)."""
+
+    request: ActionRequest
+    outcome: ActionOutcome
+    executed: ExecutedAction | None
+    note: str = ""
+    acted_elsewhere: bool = False
+    """Skipped because the same action on the same target is running
+    elsewhere or ran within its cooldown: someone did act."""

@@ -67,3 +67,8 @@ class ApprovalRequest(BaseModel):
             f"Reason: {self.why_now}. {evidence}Expected impact: {self.expected_impact} "
             f"Rollback/fallback: {self.rollback} Approval expires in {minutes}m."
         )
+
+
+class ApprovalError(ValueError):
+    """The approval cannot make this move (unknown, already decided, expired,
+    changed concurrently, or for another action)."""

@@ -8,9 +8,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from responder.records.levels import Confidence, Environment, Severity
-from responder.records.lifecycle import IncidentState, check_transition
+from responder.records.lifecycle import TRANSITIONS, IncidentState, check_transition
 
 UNCLASSIFIED = "unclassified"
+#: the correlation key of an environment's node storm incident starts so
+STORM_PREFIX = "node_storm|cluster|"
 
 
 def utcnow() -> datetime:
@@ -70,6 +72,8 @@ class AlertRef(Value):
     ends_at: datetime | None = None
     generator_url: str = ""
     received: int = 1
+    window_opened_at: datetime | None = None
+    """when its duplicate-suppression window opened (None: closed by a resolve)"""
 
 
 class RecommendedAction(Value):
@@ -156,6 +160,9 @@ class Incident(BaseModel):
     ladder: LadderPosition | None = None
     """None for an incident stored before ladders existed: its first poll
     puts it on its ladder's first step"""
+    polled_at: datetime | None = None
+    """when the robot last looked at it again (evidence, decisions, ladder)"""
+    suppressed_until: datetime | None = None
 
     @property
     def fingerprints(self) -> list[str]:
@@ -164,6 +171,11 @@ class Incident(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.state != IncidentState.resolved
+
+    @property
+    def is_storm(self) -> bool:
+        """A node storm: one cluster-level incident for a blast-radius breach."""
+        return self.correlation_key.startswith(STORM_PREFIX)
 
     @property
     def firing_alerts(self) -> int:
@@ -182,9 +194,24 @@ class Incident(BaseModel):
         else:
             self.recovering_since = None
 
+    def try_move(self, target: IncidentState, reason: str, at: datetime) -> bool:
+        """Move when the lifecycle table allows it; False when it does not (or
+        the incident is there already)."""
+        if self.state == target or target not in TRANSITIONS[self.state]:
+            return False
+        self.move_to(target, reason, at)
+        return True
+
     def record(self, event: str, detail: str, at: datetime) -> None:
         self.timeline.append(TimelineEntry(at=at, event=event, detail=detail))
         self.updated_at = at
+
+    def note(self, event: str, detail: str, at: datetime) -> None:
+        """A timeline entry, unless the same one is among the last few already
+        (a cooldown seen on every poll is one note, not one per minute)."""
+        if any(e.event == event and e.detail == detail for e in self.timeline[-20:]):
+            return
+        self.record(event, detail, at)
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form served by the API (adds the derived fingerprints)."""

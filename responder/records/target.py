@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import fnmatch
+import re
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,11 +40,25 @@ class TargetPattern(BaseModel):
     name: str = "*"
 
     def matches(self, target: Target) -> bool:
-        return (
-            fnmatchcase(target.kind.lower(), self.kind.lower())
-            and fnmatchcase(target.namespace or "", self.namespace)
-            and fnmatchcase(target.name, self.name)
-        )
+        return matcher((self,)).match(target_text(target)) is not None
+
+
+def target_text(target: Target) -> str:
+    """What target patterns are matched against: kind (lower case), namespace, name."""
+    return f"{target.kind.lower()}\x00{target.namespace or ''}\x00{target.name}"
+
+
+def _glob(pattern: str) -> str:
+    return fnmatch.translate(pattern).removeprefix("(?s:").removesuffix(")\\Z")
+
+
+@lru_cache(maxsize=1024)
+def matcher(patterns: tuple[TargetPattern, ...]) -> re.Pattern[str]:
+    """One regex that matches ``target_text`` of a target any of ``patterns`` names."""
+    alternatives = [
+        f"{_glob(p.kind.lower())}\x00{_glob(p.namespace)}\x00{_glob(p.name)}" for p in patterns
+    ]
+    return re.compile("(?s:" + "|".join(f"(?:{a})" for a in alternatives or ["(?!)"]) + ")\\Z")
 
 
 class AllowEntry(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from responder.records.writes import Writes
 from responder.store.base import (
     Committed,
     IncidentFilter,
@@ -13,7 +14,6 @@ from responder.store.base import (
     Store,
     StoreUnavailable,
     VersionConflict,
-    Writes,
     held_lock,
 )
 

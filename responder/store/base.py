@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
+from responder.records.writes import Writes
 
 
 class StoreUnavailable(RuntimeError):
@@ -73,94 +74,6 @@ class NoIndex:
 
     def __call__(self, incident: Incident) -> IncidentIndex:
         return IncidentIndex()
-
-
-@dataclass(frozen=True)
-class DocumentChange:
-    """A read-change-write of one document (``default``: the document when
-    there is none yet)."""
-
-    collection: str
-    doc_id: str
-    change: Callable[[dict[str, Any]], None]
-    default: Callable[[], dict[str, Any]]
-
-    def applied(self, found: tuple[int, dict[str, Any]] | None) -> tuple[int, dict[str, Any]]:
-        """(expected version, changed document) for the document as found
-        (version 0: not there yet)."""
-        version, doc = found if found is not None else (0, self.default())
-        self.change(doc)
-        return version, doc
-
-
-@dataclass
-class Writes:
-    """Writes that reach the store together: one transaction on SQLite, one
-    MULTI/EXEC on Redis. Incidents are serialised when committed (a change
-    made after ``save_incident`` is written too); a document change reads
-    the current version, changes it and writes it back, retried on a
-    concurrent writer; ``after`` callbacks run once the writes are stored."""
-
-    incidents: dict[str, Incident] = field(default_factory=dict)
-    documents: list[tuple[str, str, dict[str, Any], int | None]] = field(default_factory=list)
-    changes: list[DocumentChange] = field(default_factory=list)
-    audits: list[AuditEntry] = field(default_factory=list)
-    keys: list[tuple[str, str | None, float]] = field(default_factory=list)
-    after: list[Callable[[], None]] = field(default_factory=list)
-
-    def save_incident(self, incident: Incident) -> None:
-        self.incidents[incident.id] = incident
-
-    def put_document(
-        self,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None = None,
-    ) -> None:
-        self.documents.append((collection, doc_id, doc, expected_version))
-
-    def change_document(
-        self,
-        collection: str,
-        doc_id: str,
-        change: Callable[[dict[str, Any]], None],
-        default: Callable[[], dict[str, Any]] = dict,
-    ) -> None:
-        self.changes.append(DocumentChange(collection, doc_id, change, default))
-
-    def append_audit(self, entry: AuditEntry) -> None:
-        self.audits.append(entry)
-
-    def set_key(self, key: str, value: str, ttl_seconds: float) -> None:
-        self.keys.append((key, value, ttl_seconds))
-
-    def delete_key(self, key: str) -> None:
-        self.keys.append((key, None, 0.0))
-
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        self.after.append(callback)
-
-    def merged_changes(self) -> list[DocumentChange]:
-        """The document changes, those of one document folded into one (in order)."""
-        grouped: dict[tuple[str, str], list[DocumentChange]] = {}
-        for change in self.changes:
-            grouped.setdefault((change.collection, change.doc_id), []).append(change)
-        merged = []
-        for (collection, doc_id), found in grouped.items():
-            if len(found) == 1:
-                merged.append(found[0])
-                continue
-
-            def every(doc: dict[str, Any], steps: list[DocumentChange] = found) -> None:
-                for step in steps:
-                    step.change(doc)
-
-            merged.append(DocumentChange(collection, doc_id, every, found[0].default))
-        return merged
-
-    def __bool__(self) -> bool:
-        return bool(self.incidents or self.documents or self.changes or self.audits or self.keys)
 
 
 @dataclass(frozen=True)
@@ -237,9 +150,12 @@ class Store(Protocol):
     def due_incidents(self, until: float, limit: int) -> list[str]:
         """Ids of incidents due at or before ``until`` (epoch seconds), earliest first."""
 
-    def ensure_index(self, indexer: Indexer) -> int:
-        """Index every incident with ``indexer`` unless the store already was
-        (same signature); from then on every save uses it. How many were indexed."""
+    def use_index(self, indexer: Indexer) -> None:
+        """Index every incident saved from now on with ``indexer`` (no I/O)."""
+
+    def ensure_index(self) -> int:
+        """Index every stored incident with the indexer in use, unless the
+        store already was (same signature); how many were indexed."""
 
     # Writes that go together.
     def commit(self, writes: Writes) -> Committed:

@@ -22,6 +22,7 @@ from typing import Any
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
+from responder.records.writes import Writes
 from responder.store.base import (
     Committed,
     IncidentFilter,
@@ -29,7 +30,6 @@ from responder.store.base import (
     QueueEntry,
     StoreUnavailable,
     VersionConflict,
-    Writes,
 )
 
 SCHEMA = """
@@ -359,8 +359,13 @@ class SQLiteStore:
         )
         return [str(row[0]) for row in rows]
 
-    def ensure_index(self, indexer: Indexer) -> int:
+    def use_index(self, indexer: Indexer) -> None:
         self._indexer = indexer
+
+    def ensure_index(self) -> int:
+        indexer = self._indexer
+        if indexer is None:
+            return 0
         found = self._read("SELECT value FROM meta WHERE key = 'indexer'")
         if found and found[0][0] == indexer.signature:
             return 0
@@ -563,19 +568,22 @@ class SQLiteStore:
         return result
 
     def _append_audit(self, conn: sqlite3.Connection, entry: AuditEntry) -> AuditEntry:
+        # the body is stored without its id: the row's sequence number is the id
         seq = conn.execute(
-            "INSERT INTO audit (subject, body) VALUES (?, '')", (entry.subject,)
+            "INSERT INTO audit (subject, body) VALUES (?, ?)",
+            (entry.subject, entry.model_dump_json(exclude={"id"})),
         ).lastrowid
-        stored = entry.model_copy(update={"id": str(seq)})
-        conn.execute("UPDATE audit SET body = ? WHERE seq = ?", (stored.model_dump_json(), seq))
-        return stored
+        return entry.model_copy(update={"id": str(seq)})
 
     def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
         if subject is None:
-            rows = self._read("SELECT body FROM audit ORDER BY seq DESC LIMIT ?", (limit,))
+            rows = self._read("SELECT seq, body FROM audit ORDER BY seq DESC LIMIT ?", (limit,))
         else:
             rows = self._read(
-                "SELECT body FROM audit WHERE subject = ? ORDER BY seq DESC LIMIT ?",
+                "SELECT seq, body FROM audit WHERE subject = ? ORDER BY seq DESC LIMIT ?",
                 (subject, limit),
             )
-        return [AuditEntry.model_validate_json(row[0]) for row in rows]
+        return [
+            AuditEntry.model_validate_json(row[1]).model_copy(update={"id": str(row[0])})
+            for row in rows
+        ]

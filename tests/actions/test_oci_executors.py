@@ -22,10 +22,9 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
 from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.actions.oci import RebootWorker, ReplaceWorker
-from responder.actions.runner import ActionRun
 from responder.app import build_runtime
 from responder.oci import ProviderIdInstances
-from responder.records.action import ActionRequest
+from responder.records.action import ActionRequest, ActionRun
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target

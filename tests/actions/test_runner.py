@@ -17,10 +17,10 @@ from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import Answer, StubServer
 
 from responder.actions.registry import ExecutorRegistry, RegistryError
-from responder.actions.runner import ActionRefused, ActionRun, ActionRunner
+from responder.actions.runner import ActionRefused, ActionRunner
 from responder.approvals.book import ApprovalBook
 from responder.metrics import Metrics
-from responder.records.action import ActionRequest, Plan
+from responder.records.action import ActionRequest, ActionRun, Plan
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target

@@ -84,7 +84,7 @@ def runtime(backend: StubServer, tmp_path: Path) -> Iterator[Runtime]:
 def test_auto_contain_runs_at_once_and_contains_the_incident(
     runtime: Runtime, backend: StubServer
 ) -> None:
-    runtime.processor.process(payload(DISK, FILESYSTEM))
+    runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     assert incident.confidence == "high"
     assert applies(backend) == 1
@@ -97,7 +97,7 @@ def test_auto_contain_runs_at_once_and_contains_the_incident(
 def test_low_confidence_incident_runs_no_contain_action(
     runtime: Runtime, backend: StubServer
 ) -> None:
-    runtime.processor.process(payload(DISK))
+    runtime.pipeline.process(payload(DISK))
     incident = only_incident(runtime)
     assert incident.confidence == "low"
     assert applies(backend) == 0
@@ -106,12 +106,12 @@ def test_low_confidence_incident_runs_no_contain_action(
 
 def test_failed_contain_escalates_and_notifies_again(runtime: Runtime, backend: StubServer) -> None:
     backend.fail("POST", r"/apply/.*", Answer(500, {}))
-    runtime.processor.process(payload(DISK, FILESYSTEM))
+    runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     assert incident.state == IncidentState.escalated
     [run] = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
     assert run.result == "failed"
-    assert notifications(incident) == 3  # opened, updated, escalated
+    assert notifications(incident) == 2  # opened (both alerts in one turn), escalated
     assert "incident.escalated" in [e.action for e in runtime.store.list_audit()]
     failed = runtime.metrics.registry.get_sample_value(
         "ops_auto_remediations_failed_total",
@@ -127,7 +127,7 @@ def test_failed_contain_escalates_and_notifies_again(runtime: Runtime, backend: 
 def test_backend_that_hangs_never_hangs_the_worker(runtime: Runtime, backend: StubServer) -> None:
     backend.fail("POST", r"/apply/.*", "hang")
     started = time.monotonic()
-    runtime.processor.process(payload(DISK, FILESYSTEM))
+    runtime.pipeline.process(payload(DISK, FILESYSTEM))
     assert time.monotonic() - started < 5
     incident = only_incident(runtime)
     assert incident.state == IncidentState.escalated
@@ -136,7 +136,7 @@ def test_backend_that_hangs_never_hangs_the_worker(runtime: Runtime, backend: St
 
 
 def test_human_only_actions_stay_recommendations(runtime: Runtime, backend: StubServer) -> None:
-    runtime.processor.process(payload(DISK, FILESYSTEM))
+    runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     decisions = {r.action: r.decision for r in incident.recommended_actions}
     assert decisions["delete_pvc"] == "human_only"
@@ -151,7 +151,7 @@ def test_human_only_actions_stay_recommendations(runtime: Runtime, backend: Stub
 def test_dry_run_records_the_plan_and_changes_no_state(backend: StubServer, tmp_path: Path) -> None:
     runtime = make_runtime(backend, f"sqlite:///{tmp_path}/state.db", dry_run=True)
     try:
-        runtime.processor.process(payload(DISK, FILESYSTEM))
+        runtime.pipeline.process(payload(DISK, FILESYSTEM))
         incident = only_incident(runtime)
     finally:
         runtime.store.close()
@@ -165,12 +165,12 @@ def test_dry_run_records_the_plan_and_changes_no_state(backend: StubServer, tmp_
 def test_repeated_decision_inside_the_cooldown_runs_once(
     runtime: Runtime, backend: StubServer
 ) -> None:
-    runtime.processor.process(payload(DISK, FILESYSTEM))
-    clock = runtime.processor.clock
+    runtime.pipeline.process(payload(DISK, FILESYSTEM))
+    clock = runtime.pipeline.clock
     assert isinstance(clock, Clock)
     clock.advance(5 * 60)
     # another filesystem of the node: a fresh alert on the incident, decided again
-    runtime.processor.process(payload({**FILESYSTEM, "mountpoint": "/var"}))
+    runtime.pipeline.process(payload({**FILESYSTEM, "mountpoint": "/var"}))
     assert applies(backend) == 1
     incident = only_incident(runtime)
     assert any(e.event == "action_skipped" and "cooldown" in e.detail for e in incident.timeline)
@@ -187,7 +187,7 @@ def test_two_runtimes_on_one_redis_fed_the_same_alert_act_once(
     def replica(runtime: Runtime) -> None:
         start.wait()
         try:
-            runtime.processor.process(payload(DISK, FILESYSTEM))
+            runtime.pipeline.process(payload(DISK, FILESYSTEM))
         except BaseException as exc:
             errors.append(exc)
 
@@ -239,7 +239,7 @@ def test_two_runtimes_on_one_redis_clean_up_the_cluster_once(
     def replica(runtime: Runtime) -> None:
         start.wait()
         try:
-            runtime.processor.process(payload(WORKER_DISK, WORKER_FILESYSTEM))
+            runtime.pipeline.process(payload(WORKER_DISK, WORKER_FILESYSTEM))
         except BaseException as exc:
             errors.append(exc)
 

@@ -73,7 +73,7 @@ def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Pat
         "node": "10.0.10.202",
         "severity": "warning",
     }
-    runtime.processor.process(
+    runtime.pipeline.process(
         WebhookPayload(
             version="4", status="firing", alerts=[WebhookAlert(status="firing", labels=disk)]
         )
@@ -97,7 +97,7 @@ def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Pat
     assert "<dt>Escalated</dt><dd>no</dd>" in page
 
     clock.advance(600)  # the contain step's wait passes with the pressure still on
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     climbed = client.get(f"/admin/incidents/{incident.id}").text
     assert CURRENT_STEP.findall(climbed) == ["ask_cordon"]
     assert "2 of 4: <code>ask_cordon</code>" in climbed

@@ -165,7 +165,7 @@ def test_a_denial_is_kept_counted_and_not_asked_again(inbox: ChatOpsHarness) -> 
     denied = inbox.approval("reboot_worker")
     assert (denied.state, denied.decision_note) == ("denied", "maintenance window tonight")
     inbox.clock.advance(11 * 60)
-    inbox.runtime.processor.observe_due()
+    inbox.runtime.scheduler.poll()
     assert inbox.approval("reboot_worker").id == reboot.id  # not asked again
     registry = inbox.runtime.metrics.registry
     assert registry.get_sample_value("ops_approvals_denied_total", GRANTED) == 1

@@ -15,9 +15,9 @@ from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import StubServer
 
 from responder.app import build_runtime
-from responder.approvals.book import COLLECTION, ApprovalBook, ApprovalError
+from responder.approvals.book import COLLECTION, ApprovalBook
 from responder.records.alert import WebhookAlert, WebhookPayload
-from responder.records.approval import ApprovalRequest
+from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.incident import Incident
 from responder.runtime import Runtime
 from responder.settings import Settings
@@ -27,7 +27,7 @@ NODE = {"kind": "node", "namespace": "", "name": "10.0.10.202"}
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
-    runtime.processor.process(
+    runtime.pipeline.process(
         WebhookPayload(
             version="4",
             status="firing",
@@ -69,7 +69,7 @@ def request_for(runtime: Runtime, action: str) -> ApprovalRequest:
 
 
 def clock(runtime: Runtime) -> Clock:
-    found = runtime.processor.clock
+    found = runtime.pipeline.clock
     assert isinstance(found, Clock)
     return found
 
@@ -123,7 +123,7 @@ def test_pending_request_is_not_repeated(runtime: Runtime) -> None:
     fire(runtime, DISK)
     clock(runtime).advance(5 * 60)
     fire(runtime, {**DISK, "mountpoint": "/var"})  # a fresh alert: decided again
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     reboots = [
         a for a in book(runtime).for_incident(incident(runtime).id) if a.action == "reboot_worker"
     ]
@@ -134,7 +134,7 @@ def test_expired_request_is_asked_again_when_decided_again(runtime: Runtime) -> 
     fire(runtime, DISK)
     first = request_for(runtime, "reboot_worker")
     clock(runtime).advance(11 * 60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     reboots = [
         a for a in book(runtime).for_incident(incident(runtime).id) if a.action == "reboot_worker"
     ]
@@ -147,7 +147,7 @@ def test_denied_request_is_not_asked_again_for_the_incident(runtime: Runtime) ->
     fire(runtime, DISK)
     book(runtime).deny(request_for(runtime, "reboot_worker").id, "alice", "not now")
     clock(runtime).advance(11 * 60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     reboots = [
         a for a in book(runtime).for_incident(incident(runtime).id) if a.action == "reboot_worker"
     ]

@@ -51,7 +51,7 @@ def resolve(harness: ChatOpsHarness, *alerts: dict[str, str]) -> Incident:
     incident = harness.incident()
     harness.fire(*alerts, status="resolved")
     harness.clock.advance(3600)  # past the type's quiet period
-    assert harness.runtime.processor.sweep() == [incident.id]
+    assert harness.runtime.scheduler.sweep() == [incident.id]
     harness.flush()
     return incident
 
@@ -265,7 +265,7 @@ def test_pause_automation_holds_auto_until_resumed(harness: ChatOpsHarness, surf
     [resumed] = [c for c in harness.slack_api.updated() if pause["id"] in c.section_text]
     assert f"Resumed by alice via {surface}" in resumed.section_text and resumed.buttons == []
     harness.clock.advance(61)
-    harness.runtime.processor.observe_due()
+    harness.runtime.scheduler.poll()
     assert decision(harness, "delete_completed_pods") == "auto"
 
 

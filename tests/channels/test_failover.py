@@ -126,7 +126,7 @@ def test_without_chat_channels_the_inbox_is_the_channel(make_harness: Any) -> No
     assert not any(a["action"] == "reboot_worker" for a in listed["approvals"])
     for _ in range(2):
         harness.clock.advance(10 * 60 + 1)
-        harness.runtime.processor.observe_due()
+        harness.runtime.scheduler.poll()
     ladder = [e.detail for e in harness.incident().timeline if e.event == "ladder"]
     assert ladder[-1] == "step 3/4 ask_reboot: ask_cordon did not clear it within 10m"
     listed = harness.client.get("/api/v1/approvals").json()

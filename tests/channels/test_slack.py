@@ -101,7 +101,7 @@ def test_deny_from_slack_is_kept_and_not_asked_again(harness: ChatOpsHarness) ->
     assert harness.applies() == 0
     assert any("Denied by alice via slack" in c.text for c in harness.slack_api.updated())
     harness.clock.advance(11 * 60)
-    harness.runtime.processor.observe_due()
+    harness.runtime.scheduler.poll()
     assert harness.approval("reboot_worker").id == reboot.id  # the only reboot request
     metrics = harness.runtime.metrics.registry
     labels = {

@@ -61,7 +61,7 @@ def strong(name: str, **extra: object) -> Signal:
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
-    runtime.processor.process(
+    runtime.pipeline.process(
         WebhookPayload(
             version="4",
             status="firing",
@@ -76,7 +76,7 @@ def only(runtime: Runtime) -> Incident:
 
 
 def clock_of(runtime: Runtime) -> Clock:
-    found = runtime.processor.clock
+    found = runtime.pipeline.clock
     assert isinstance(found, Clock)
     return found
 
@@ -114,7 +114,7 @@ def test_signal_seen_in_two_checks_raises_confidence_to_high(
     fire(runtime, REDIS_DOWN)
     assert only(runtime).confidence == "medium"  # one strong + one weak
     clock_of(runtime).advance(60)
-    assert runtime.processor.observe_due() == [only(runtime).id]
+    assert runtime.scheduler.poll() == [only(runtime).id]
     incident = only(runtime)
     [signal] = [s for s in incident.signals if s.name == "probe_failed"]
     assert signal.checks == 2
@@ -126,7 +126,7 @@ def test_alert_signals_never_count_checks(store: Store, backend: StubServer) -> 
     fire(runtime, REDIS_DOWN)
     for _ in range(3):
         clock_of(runtime).advance(60)
-        runtime.processor.observe_due()
+        runtime.scheduler.poll()
     [alert] = only(runtime).signals
     assert (alert.source, alert.checks) == ("alertmanager", 1)
 
@@ -137,7 +137,7 @@ def test_signal_no_longer_reported_drops_out(store: Store, backend: StubServer) 
     fire(runtime, REDIS_DOWN)
     collector.answer = Evidence()
     clock_of(runtime).advance(60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     incident = only(runtime)
     assert [s.name for s in incident.signals] == ["KubeDeploymentReplicasMismatch"]
     assert incident.confidence == "low"
@@ -186,7 +186,7 @@ def test_exit_criteria_are_recorded_when_they_change(store: Store, backend: Stub
     for met in (False, True, True):
         collector.answer = Evidence(exit_criteria_met=met)
         clock_of(runtime).advance(60)
-        runtime.processor.observe_due()
+        runtime.scheduler.poll()
     events = [e.detail for e in only(runtime).timeline if e.event == "exit_criteria"]
     assert events == ["do not hold", "hold"]
 
@@ -199,11 +199,11 @@ def test_poll_looks_once_per_interval(store: Store, backend: StubServer) -> None
     runtime = make(store, backend, collector)
     fire(runtime, REDIS_DOWN)
     assert collector.calls == 1  # at open
-    assert runtime.processor.observe_due() == []
+    assert runtime.scheduler.poll() == []
     clock_of(runtime).advance(59)
-    assert runtime.processor.observe_due() == []
+    assert runtime.scheduler.poll() == []
     clock_of(runtime).advance(1)
-    assert runtime.processor.observe_due() == [only(runtime).id]
+    assert runtime.scheduler.poll() == [only(runtime).id]
     assert collector.calls == 2
 
 
@@ -212,7 +212,7 @@ def test_poll_interval_follows_the_setting(store: Store, backend: StubServer) ->
     runtime = make(store, backend, collector, observation_poll_seconds=10)
     fire(runtime, REDIS_DOWN)
     clock_of(runtime).advance(10)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     assert collector.calls == 2
 
 
@@ -222,9 +222,9 @@ def test_poll_skips_an_incident_another_replica_holds(store: Store, backend: Stu
     fire(runtime, REDIS_DOWN)
     clock_of(runtime).advance(60)
     with held_lock(store, f"incident:{only(runtime).correlation_key}", 30):
-        assert runtime.processor.observe_due() == []
+        assert runtime.scheduler.poll() == []
     assert collector.calls == 1
-    assert runtime.processor.observe_due() == [only(runtime).id]
+    assert runtime.scheduler.poll() == [only(runtime).id]
 
 
 def test_worker_runs_the_observation_poll(store: Store, backend: StubServer) -> None:
@@ -251,7 +251,7 @@ def test_repeated_probe_failure_lets_the_robot_restart_the_dependency(
     assert first.confidence == "medium"
     assert applies(backend) == 0
     clock_of(runtime).advance(60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     incident = only(runtime)
     assert incident.confidence == "high"
     [restart] = [a for a in incident.executed_actions if a.action == "rollout_restart"]
@@ -268,10 +268,10 @@ def test_contained_problem_that_persists_past_its_window_escalates(
     fire(runtime, DISK, FILESYSTEM)
     assert only(runtime).state == IncidentState.contained
     clock_of(runtime).advance(14 * 60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     assert only(runtime).state == IncidentState.contained
     clock_of(runtime).advance(60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     incident = only(runtime)
     assert incident.state == IncidentState.escalated
     assert any(
@@ -299,5 +299,5 @@ def test_contained_problem_whose_exit_criteria_hold_does_not_escalate(
     assert only(runtime).state == IncidentState.contained
     cleared.answer = Evidence(exit_criteria_met=True)
     clock_of(runtime).advance(16 * 60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     assert only(runtime).state == IncidentState.contained

@@ -25,8 +25,8 @@ from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.actions.registry import ExecutorRegistry
-from responder.actions.runner import ActionRun, ActionRunner
-from responder.actions.stage import ActStage
+from responder.actions.runner import ActionRunner
+from responder.actions.stage import record
 from responder.approvals.book import ApprovalBook
 from responder.guards.caps import (
     CLUSTER,
@@ -39,7 +39,7 @@ from responder.guards.caps import (
 )
 from responder.kube import Kube
 from responder.metrics import Metrics
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
@@ -201,10 +201,8 @@ def test_other_namespaces_keep_their_own_count(rig: Rig) -> None:
 
 def test_a_refused_run_escalates_the_incident_with_the_cap_on_its_timeline(rig: Rig) -> None:
     rig.finished("ci", 51)
-    stage = ActStage(rig.runner, rig.approvals)
-
     refused = rig.clean("ci")
-    acted = stage.record(rig.incident, [refused], rig.clock())
+    acted = record(rig.incident, [refused], rig.clock())
 
     assert acted.escalated
     assert rig.incident.state == IncidentState.escalated

@@ -117,14 +117,14 @@ class Responder:
         self.automation.refresh_seconds = 0.0  # read the store every time: the test moves fast
 
     def fire(self, alerts: list[dict[str, str]]) -> None:
-        self.runtime.processor.process(payload(alerts))
+        self.runtime.pipeline.process(payload(alerts))
 
     def resolve(self, alerts: list[dict[str, str]]) -> None:
-        self.runtime.processor.process(payload(alerts, "resolved"))
+        self.runtime.pipeline.process(payload(alerts, "resolved"))
 
     def poll(self) -> None:
         self.clock.advance(61)
-        self.runtime.processor.observe_due()
+        self.runtime.scheduler.poll()
 
     def climb_to(self, step: str, *nodes: str) -> None:
         """Let the disk-pressure ladder's waits pass while the pressure
@@ -136,7 +136,7 @@ class Responder:
             path.insert(0, STEP_AFTER[path[0]][0])
         for before, following in pairwise(path):
             self.clock.advance(STEP_AFTER[following][1])
-            self.runtime.processor.observe_due()
+            self.runtime.scheduler.poll()
             for node in nodes:
                 incident = self.incident(node)
                 assert incident.ladder is not None
@@ -295,7 +295,8 @@ def test_the_pause_effect_may_be_shadow(make: Any) -> None:
 def test_shadow_mode_records_what_would_have_run_and_runs_nothing(make: Any) -> None:
     robot = make()
     robot.set_mode("shadow")
-    robot.fire(disk("10.0.10.202"))
+    for alert in disk("10.0.10.202"):
+        robot.fire([alert])  # one payload each: first at low, then at high confidence
     assert applies(robot.backend) == 0
     assert robot.asked() == set()
     shadows = [a for a in robot.incident().executed_actions if a.result == "shadow"]
@@ -447,7 +448,7 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
     [storm] = robot.storms()
     assert storm.state == IncidentState.recovering
     robot.clock.advance(61)
-    robot.runtime.processor.sweep()
+    robot.runtime.scheduler.sweep()
     [storm] = robot.storms()
     assert storm.state == IncidentState.resolved
     assert [a.detail for a in storm.executed_actions if a.action == "notify_operator"] == [

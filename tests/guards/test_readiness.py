@@ -124,7 +124,7 @@ class Robot:
         assert answer.status_code == 200, answer.text
 
     def fire(self, alerts: list[dict[str, str]]) -> Incident:
-        self.runtime.processor.process(
+        self.runtime.pipeline.process(
             WebhookPayload(
                 version="4",
                 status="firing",
@@ -144,7 +144,7 @@ class Robot:
 
     def poll_after_cooldown(self) -> None:
         self.clock.advance(900)
-        self.runtime.processor.observe_due()
+        self.runtime.scheduler.poll()
 
     def mark(self, incident_id: str, **body: Any) -> dict[str, Any]:
         answer = self.api.post(f"/api/v1/incidents/{incident_id}/mark", json=body, headers=ACTOR)

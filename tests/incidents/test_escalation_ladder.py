@@ -71,7 +71,7 @@ def make(
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str], status: str = "firing") -> None:
-    runtime.processor.process(
+    runtime.pipeline.process(
         WebhookPayload(
             version="4",
             status=status,
@@ -86,7 +86,7 @@ def only(runtime: Runtime) -> Incident:
 
 
 def clock_of(runtime: Runtime) -> Clock:
-    found = runtime.processor.clock
+    found = runtime.pipeline.clock
     assert isinstance(found, Clock)
     return found
 
@@ -95,7 +95,7 @@ def poll_at(runtime: Runtime, minutes: float) -> Incident:
     """Move the clock to T0 + ``minutes`` and run the observation poll."""
     clock = clock_of(runtime)
     clock.advance((T0 - clock.now).total_seconds() + minutes * 60)
-    runtime.processor.observe_due()
+    runtime.scheduler.poll()
     return only(runtime)
 
 
@@ -198,8 +198,9 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     assert ladder_events(incident)[-1] == (
         "step 2/4 ask_cordon: contain failed (delete_completed_pods on cluster//cluster failed)"
     )
-    # opened, updated (the second alert), escalated: the climb adds no fourth message
-    assert len(notified(incident)) == 3
+    # opened (both alerts of the payload in one turn), escalated: the climb adds
+    # no third message
+    assert len(notified(incident)) == 2
     assert notified(incident)[-1] == "in-app: incident escalated"
     # the step entered asks for its approval in the same round
     [cordon] = asked(runtime, incident, "cordon_node")
@@ -271,9 +272,9 @@ def test_a_resolved_incident_stops_climbing(store: Store, backend: StubServer) -
     clock_of(runtime).advance(60)
     fire(runtime, DISK, FILESYSTEM, status="resolved")
     assert only(runtime).state == IncidentState.recovering
-    assert runtime.processor.observe_due() == []  # a recovering incident is not polled
+    assert runtime.scheduler.poll() == []  # a recovering incident is not polled
     clock_of(runtime).advance(11 * 60)
-    assert runtime.processor.sweep() == [only(runtime).id]
+    assert runtime.scheduler.sweep() == [only(runtime).id]
     incident = poll_at(runtime, 60)
     assert incident.state == IncidentState.resolved
     assert incident.ladder is not None and incident.ladder.step_id == "contain"

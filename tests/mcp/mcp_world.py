@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 from fixtures.kube import KubeCluster, seed_disk_pressure
 from fixtures.processes import free_port, port_answers, wait_until
+from fixtures.quiet import hands_tied
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -61,12 +62,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         seed_disk_pressure(cluster)
         story = Story(cluster, tmp, environment="demo")
         runtime = story.runtime
-        act = runtime.processor.act
-        runtime.processor.act = None  # the incident opens; nothing acts on its own
-        try:
+        with hands_tied(runtime.pipeline):  # the incident opens; nothing acts on its own
             story.fire(PRESSURE, EVICTIONS)
-        finally:
-            runtime.processor.act = act
         incident = story.incident()
         assert incident.confidence == "high"
         assert incident.executed_actions == [] or all(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.quiet import hands_tied
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,15 +113,13 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     )
     evidence = StandInCollector()
     runtime = build_runtime(chosen, clock=clock, collectors=[evidence])
-    act = runtime.processor.act
-    runtime.processor.act = None  # only proposals act
-    for name in ("01-disk-pressure.json", "02-image-pull.json", "04-unclassified.json"):
-        body = json.loads((STORM / name).read_text())
-        # one node under pressure: two would be a blast-radius breach (issue 10's
-        # guard rails), which holds every automatic action back
-        body["alerts"] = [a for a in body["alerts"] if "10.0.10.202" not in json.dumps(a)]
-        runtime.processor.process(WebhookPayload.model_validate(body))
-    runtime.processor.act = act
+    with hands_tied(runtime.pipeline):  # only proposals act
+        for name in ("01-disk-pressure.json", "02-image-pull.json", "04-unclassified.json"):
+            body = json.loads((STORM / name).read_text())
+            # one node under pressure: two would be a blast-radius breach (issue 10's
+            # guard rails), which holds every automatic action back
+            body["alerts"] = [a for a in body["alerts"] if "10.0.10.202" not in json.dumps(a)]
+            runtime.pipeline.process(WebhookPayload.model_validate(body))
     fuzz = Fuzz(runtime, clock, evidence)
     # the path the properties guard is reachable: at strong evidence the
     # allowlisted cleanup runs on the agent's proposal

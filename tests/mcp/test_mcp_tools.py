@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from fixtures.quiet import hands_tied
 from mcp import Client
 
 from responder.accounts.models import Role
@@ -38,9 +39,8 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     alert = body["alerts"][0]
     alert["labels"]["api_token"] = "abc123"
     alert["annotations"]["description"] = "login failed: password=hunter2 for bob"
-    act, built.processor.act = built.processor.act, None  # nothing asked yet
-    built.processor.process(WebhookPayload.model_validate(body))
-    built.processor.act = act
+    with hands_tied(built.pipeline):  # nothing asked yet
+        built.pipeline.process(WebhookPayload.model_validate(body))
     try:
         yield built
     finally:

@@ -35,10 +35,10 @@ from responder.guards.rails import (
     GuardSubject,
     guard,
 )
+from responder.guards.stage import own_escalation
 from responder.policy.allowlist import Allowlist
 from responder.policy.cel import default_engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
-from responder.policy.stage import own_escalation
 from responder.records.levels import Confidence, Environment
 from responder.records.target import Target
 from responder.records.window import SuppressionWindow

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 from fixtures.clock import Clock
+from fixtures.quiet import tie_hands
 
-from responder.incidents.classify import build_classifier
-from responder.incidents.processor import AlertOutcome, IncidentProcessor
-from responder.metrics import Metrics
+from responder.app import build_runtime
+from responder.pipeline.runner import AlertOutcome
+from responder.pipeline.runner import Pipeline as RunnerPipeline
 from responder.policy.allowlist import Allowlist
 from responder.policy.cel import CelError, CelExprEngine, default_engine
 from responder.policy.decision import Decision, Layer, PolicyDecision
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.policy.rulebook import RuleBook
 from responder.policy.rules import OperatorRule, RuleRejected, validate_rule
-from responder.policy.severity import SeverityRules
-from responder.policy.stage import PolicyStage
+from responder.policy.stage import DecideStage
 from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.levels import Environment, Severity
 from responder.records.target import Target
@@ -568,7 +568,7 @@ def test_an_unknown_time_zone_is_refused() -> None:
     assert refused.field.startswith("suppression_schedule")
 
 
-# cooldown and severity, through the processor's decide stage
+# cooldown and severity, through the pipeline's decide stage
 
 T0 = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
 DISK_201 = {
@@ -582,8 +582,8 @@ DISK_201 = {
 @dataclass
 class Pipeline:
     rig: Rig
-    stage: PolicyStage
-    processor: IncidentProcessor
+    stage: DecideStage
+    pipeline: RunnerPipeline
     store: Store
     clock: Clock
 
@@ -593,27 +593,18 @@ class Pipeline:
             status="firing",
             alerts=[WebhookAlert(status="firing", labels=dict(labels), annotations={})],
         )
-        [outcome] = self.processor.process(payload)
+        [outcome] = self.pipeline.process(payload)
         return outcome
 
 
 @pytest.fixture
 def pipeline(rig: Rig, store: Store) -> Pipeline:
-    """The processor with the policy stage as ``build_runtime`` wires it."""
-    settings = Settings()
-    metrics = Metrics(lambda: store, lambda t: "infrastructure")
-    stage = PolicyStage(rig.policy, SeverityRules(TAXONOMY, ENGINE))
+    """The pipeline as ``build_runtime`` wires it, reading the rig's rules from
+    the same store (hands tied: nothing runs, nobody is asked)."""
     clock = Clock(T0)
-    processor = IncidentProcessor(
-        store,
-        TAXONOMY,
-        build_classifier(TAXONOMY, settings.alertname_map),
-        settings,
-        metrics,
-        decide=stage,
-        clock=clock,
-    )
-    return Pipeline(rig, stage, processor, store, clock)
+    runtime = build_runtime(Settings(rules_refresh_seconds=0), store=store, clock=clock)
+    tie_hands(runtime.pipeline)
+    return Pipeline(rig, runtime.pipeline.stages.decide, runtime.pipeline, store, clock)
 
 
 def test_without_a_rule_the_type_cooldown_holds(pipeline: Pipeline) -> None:

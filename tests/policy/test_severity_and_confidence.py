@@ -15,7 +15,7 @@ from responder.policy.cel import Engine, available_engines, default_engine
 from responder.policy.decision import Decision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
-from responder.policy.stage import PolicyStage, incident_view
+from responder.policy.stage import DecideStage, incident_view
 from responder.records.incident import Incident, ResourceScope, Signal
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
@@ -228,26 +228,26 @@ def test_disk_pressure_severity_from_a_stored_incident(
 
 
 @pytest.fixture
-def stage() -> PolicyStage:
+def stage() -> DecideStage:
     engine = default_engine()
-    return PolicyStage(PolicyEngine.load(TAXONOMY, engine=engine), SeverityRules(TAXONOMY, engine))
+    return DecideStage(PolicyEngine.load(TAXONOMY, engine=engine), SeverityRules(TAXONOMY, engine))
 
 
-def test_the_stage_raises_severity_by_the_types_rule(stage: PolicyStage) -> None:
+def test_the_stage_raises_severity_by_the_types_rule(stage: DecideStage) -> None:
     incident = _incident("node_disk_pressure", age=timedelta(minutes=15))
     severity, why = stage.severity(incident, NOW)
     assert severity == Severity.critical
     assert why.startswith("severity rule:")
 
 
-def test_the_stage_never_lowers_the_alerts_severity(stage: PolicyStage) -> None:
+def test_the_stage_never_lowers_the_alerts_severity(stage: DecideStage) -> None:
     incident = _incident("node_disk_pressure", age=timedelta(minutes=1), severity=Severity.critical)
     assert stage.severity(incident, NOW)[0] == Severity.critical
 
 
-def test_the_stage_records_the_severity_change(stage: PolicyStage) -> None:
+def test_the_stage_records_the_severity_change(stage: DecideStage) -> None:
     incident = _incident("database_connectivity_degraded", age=timedelta(seconds=5))
-    stage(incident, NOW)
+    stage.recommend(incident, NOW)
     assert incident.severity == Severity.critical
     assert any(e.event == "severity" for e in incident.timeline)
 
@@ -319,11 +319,11 @@ def _signal(
     ids=["single", "strong+weak", "corroborated", "repeated", "direct"],
 )
 def test_evidence_to_confidence_to_decision(
-    stage: PolicyStage, signals: list[Signal], decision: Decision
+    stage: DecideStage, signals: list[Signal], decision: Decision
 ) -> None:
     """The decide stage acts on the incident's own band: containment runs on
     its own only once the evidence reaches high confidence."""
     incident = _incident("node_disk_pressure", age=timedelta(minutes=1), signals=signals)
-    recommended = {r.action: r for r in stage(incident, NOW)}
+    recommended = {r.action: r for r in stage.recommend(incident, NOW)}
     assert recommended["delete_completed_pods"].decision == decision.value
     assert recommended["notify_operator"].decision == "auto"

@@ -125,10 +125,10 @@ class Story:
     # the responder's own clockwork
 
     def poll(self) -> list[str]:
-        return self.runtime.processor.observe_due()
+        return self.runtime.scheduler.poll()
 
     def sweep(self) -> list[str]:
-        return self.runtime.processor.sweep()
+        return self.runtime.scheduler.sweep()
 
     # what the responder recorded
 

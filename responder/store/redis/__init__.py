@@ -31,7 +31,8 @@ from redis.retry import Retry
 
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
-from responder.store.base import Committed, DocumentChange, VersionConflict, Writes
+from responder.records.writes import DocumentChange, Writes
+from responder.store.base import Committed, VersionConflict
 from responder.store.redis.connection import text
 from responder.store.redis.documents import RedisDocuments
 from responder.store.redis.incidents import RedisIncidents

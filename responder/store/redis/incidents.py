@@ -178,8 +178,13 @@ class RedisIncidents(RedisConnection):
             )
         return [text(i) for i in found]
 
-    def ensure_index(self, indexer: Indexer) -> int:
+    def use_index(self, indexer: Indexer) -> None:
         self._indexer = indexer
+
+    def ensure_index(self) -> int:
+        indexer = self._indexer
+        if indexer is None:
+            return 0
         marker = self._inc("indexer")
         with self._guard():
             if self._client.get(marker) == indexer.signature.encode():

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from responder.guards.rails import matches
-from responder.incidents.processor import IncidentProcessor
+from responder.pipeline.runner import Pipeline
 from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.settings import Settings
 
@@ -54,7 +54,7 @@ def firing_blocking_alerts(settings: Settings, timeout: float = 5.0) -> list[Web
     return alerts
 
 
-def seed_blocking_alerts(settings: Settings, processor: IncidentProcessor) -> int:
+def seed_blocking_alerts(settings: Settings, pipeline: Pipeline) -> int:
     """Process the firing blocking alerts; how many. Never raises: a
     responder starts without Alertmanager too (the webhook tells it later)."""
     try:
@@ -63,6 +63,6 @@ def seed_blocking_alerts(settings: Settings, processor: IncidentProcessor) -> in
         log.warning("could not read firing alerts from %s: %s", settings.alertmanager_url, exc)
         return 0
     if alerts:
-        processor.process(WebhookPayload(version="4", status="firing", alerts=alerts))
+        pipeline.process(WebhookPayload(version="4", status="firing", alerts=alerts))
         log.info("blocking alerts firing at start: %s", ", ".join(a.alertname for a in alerts))
     return len(alerts)

@@ -5,7 +5,7 @@ Each request is authenticated as coming from the platform first (Slack's
 signature and timestamp, Telegram's secret-token header): anything else is
 refused with 401 and audited. A verified press is answered at once (the
 platforms want an answer within seconds) and handled right after the
-response (``responder/channels/presses.py``: approval answers through the
+response (``presses.py``: approval answers through the
 desk, marks, pauses): only an approver of the environment concerned may
 press; the channel messages are edited with the outcome, and a refused
 press is explained to the person who pressed.
@@ -21,9 +21,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from responder.api.presses import handle_press
 from responder.channels.base import DeliveryFailed
 from responder.channels.buttons import BadButton
-from responder.channels.presses import handle_press
 from responder.channels.slack import (
     SlackChannel,
     SlackPress,

@@ -1,0 +1,99 @@
+"""The ask stage: an approval request (spec section 14) for every
+``approval`` decision with a target, one per (incident, action, target)
+while it is pending; the asks of actions whose escalation-ladder step has
+not come yet wait (``Update.held``). The requests go with the turn's writes."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from responder.approvals.book import ApprovalBook
+from responder.records.approval import ApprovalRequest
+from responder.records.incident import Incident, RecommendedAction
+from responder.records.update import Update
+from responder.records.writes import Writes
+
+ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
+
+
+class AskStage:
+    name = "ask"
+
+    def __init__(self, book: ApprovalBook) -> None:
+        self.book = book
+
+    def __call__(self, update: Update) -> bool:
+        incident = update.incident
+        assert incident is not None
+        if update.ask:
+            self.ask(
+                incident,
+                update.recommendations,
+                update.now,
+                update.held,
+                update.writes,
+                fresh=update.opened,
+            )
+        return True
+
+    def ask(
+        self,
+        incident: Incident,
+        recommendations: list[RecommendedAction],
+        now: datetime,
+        held: Collection[str] = frozenset(),
+        writes: Writes | None = None,
+        fresh: bool = False,
+    ) -> list[ApprovalRequest]:
+        """Request approval for every ``approval`` decision with a target,
+        unless one is pending already or its action is ``held``; return the
+        new requests."""
+        created: list[ApprovalRequest] = []
+        for rec in recommendations:
+            if rec.decision != "approval" or rec.target is None:
+                continue
+            if rec.action_class not in ASKING_CLASSES:
+                continue
+            if rec.action in held:
+                incident.note("approval_held", f"{rec.action} waits for its ladder step", now)
+                continue
+            approval = self.book.request(
+                incident, rec, why_now(incident, rec, now), now, writes, fresh=fresh
+            )
+            if approval is not None:
+                incident.record("approval_requested", f"{approval.id}: {approval.prompt(now)}", now)
+                created.append(approval)
+        # the requests made here are not stored yet: they are pending
+        if created:
+            incident.approval_state = "pending"
+        elif fresh:
+            incident.approval_state = "none"
+        else:
+            incident.approval_state = self.book.incident_state(incident.id, now)
+        return created
+
+
+def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:
+    """The "why now" of an approval request, from the incident's record."""
+    scope = incident.resource_scope
+    problem = f"{incident.display_name.lower()} on {scope.name}"
+    steps = [
+        a
+        for a in incident.executed_actions
+        if a.result == "succeeded" and a.action not in ("notify_operator", "collect_evidence")
+    ]
+    if steps:
+        last = steps[-1]
+        minutes = int((now - last.at).total_seconds() // 60)
+        text = f"{problem} persists after {last.action.replace('_', ' ')} for {minutes}m"
+    else:
+        minutes = int((now - incident.created_at).total_seconds() // 60)
+        text = f"{problem} for {minutes}m"
+    ladder = ""
+    if incident.ladder is not None and incident.ladder.escalated_at is None:
+        ladder = f"; escalation ladder step {incident.ladder.step + 1} {incident.ladder.step_id}"
+    return (
+        f"{text} (severity {incident.severity}, confidence {incident.confidence}; "
+        f"policy: {rec.reason}{ladder})"
+    )

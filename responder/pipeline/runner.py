@@ -1,0 +1,225 @@
+"""The runner: a payload's alerts through the stages, one turn per incident.
+
+The payload's alerts are correlated and grouped by incident (correlation
+key), so that each incident takes all its alerts in one turn: one read, one
+write. The turns of a payload form a batch: their incidents' locks are taken
+together, their incidents read together, their writes committed together.
+An incident whose collectors may take seconds gets a batch of its own (its
+lock lives as long as one observation); an incident whose lock another
+replica holds waits for it on its own. A batch with node incidents also
+holds the environment's nodes lock, so that the blast radius counts the
+unhealthy nodes exactly across replicas.
+
+Actions the robot runs on its own are run once the locks are released, and
+their outcome recorded in a turn of their own (``acted``) under the lock
+again. The approval desk looks again at an incident through ``look_again``
+(a ``review`` turn: evidence, decisions, guard rails).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime
+
+from responder.actions.stage import ActStage, RecordRunsStage
+from responder.approvals.ask import AskStage
+from responder.channels.stage import NotifyStage
+from responder.evidence.stage import ObserveStage
+from responder.guards.rails import is_node_incident, nodes_lock
+from responder.guards.stage import GuardStage
+from responder.incidents.classify import Classifier
+from responder.incidents.correlate import CorrelateStage, correlate
+from responder.incidents.escalation import EscalationStage
+from responder.metrics import Metrics
+from responder.pipeline.stage import Stage, run
+from responder.policy.stage import DecideStage
+from responder.records.alert import WebhookPayload
+from responder.records.incident import Incident
+from responder.records.update import Batch, Correlated, Outcome, PlannedRun, Update
+from responder.store import LockBusy, Store, held_lock
+from responder.taxonomy.models import Taxonomy
+
+log = logging.getLogger(__name__)
+
+# One turn takes milliseconds (evidence collection seconds at most, under its
+# own deadline): a lock left by a dead replica blocks its incident that long.
+LOCK_TTL_SECONDS = 15.0
+LOCK_WAIT_SECONDS = 5.0
+# Recording the outcome of actions waits longer: the actions already ran.
+RECORD_WAIT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    outcome: Outcome
+    incident_id: str | None
+
+
+@dataclass(frozen=True)
+class Stages:
+    correlate: CorrelateStage
+    observe: ObserveStage | None
+    escalate: EscalationStage
+    decide: DecideStage
+    guard: GuardStage
+    notify: NotifyStage
+    act: ActStage
+    ask: AskStage
+    record_runs: RecordRunsStage
+
+    def looking(self) -> list[Stage]:
+        """Evidence, then the decisions with the guard rails."""
+        observe: list[Stage] = [self.observe] if self.observe is not None else []
+        return [*observe, self.decide, self.guard]
+
+    def deciding(self) -> list[Stage]:
+        """A turn that looks again: evidence, ladder, decisions, and what follows."""
+        observe: list[Stage] = [self.observe] if self.observe is not None else []
+        return [
+            *observe,
+            self.escalate,
+            self.decide,
+            self.guard,
+            self.notify,
+            self.act,
+            self.ask,
+        ]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        taxonomy: Taxonomy,
+        classifier: Classifier,
+        metrics: Metrics,
+        stages: Stages,
+        environment: str,
+        clock: Callable[[], datetime],
+        lock_ttl_seconds: float = LOCK_TTL_SECONDS,
+    ) -> None:
+        self.store = store
+        self.taxonomy = taxonomy
+        self.classifier = classifier
+        self.metrics = metrics
+        self.stages = stages
+        self.environment = environment
+        self.clock = clock
+        self.lock_ttl = lock_ttl_seconds
+        self.alert_stages: list[Stage] = [stages.correlate, *stages.deciding()]
+        self.acted_stages: list[Stage] = [
+            stages.record_runs,
+            stages.escalate,
+            stages.notify,
+            stages.ask,
+        ]
+
+    def process(self, payload: WebhookPayload) -> list[AlertOutcome]:
+        """Every alert of ``payload`` through the stages; each alert's outcome."""
+        outcomes: list[AlertOutcome] = [AlertOutcome("ignored", None)] * len(payload.alerts)
+        groups: dict[str, list[tuple[int, Correlated]]] = {}
+        for index, alert in enumerate(payload.alerts):
+            found = correlate(self.classifier, self.taxonomy, alert)
+            if found is not None:
+                groups.setdefault(found.key, []).append((index, found))
+        observe = self.stages.observe
+        quick = {
+            k: g
+            for k, g in groups.items()
+            if observe is None or not observe.serves_type(g[0][1].incident_type)
+        }
+        waiting = [k for k in groups if k not in quick]
+        if quick:
+            waiting += self._turns(quick, outcomes, wait=False)
+        for key in waiting:
+            self._turns({key: groups[key]}, outcomes, wait=True)
+        for outcome in outcomes:
+            self.metrics.alerts_processed.labels(outcome.outcome).inc()
+        return outcomes
+
+    def _turns(
+        self,
+        groups: dict[str, list[tuple[int, Correlated]]],
+        outcomes: list[AlertOutcome],
+        wait: bool,
+    ) -> list[str]:
+        """One batch of turns; the keys whose locks were taken elsewhere (not
+        waited for unless ``wait``: then ``LockBusy`` after the wait)."""
+        nodes = nodes_lock(self.environment)
+        with_nodes = any(is_node_incident(g[0][1].incident_type, k) for k, g in groups.items())
+        names = [f"incident:{k}" for k in groups] + ([nodes] if with_nodes else [])
+        with ExitStack() as held:
+            if wait:
+                for name in names:
+                    held.enter_context(
+                        held_lock(self.store, name, self.lock_ttl, LOCK_WAIT_SECONDS)
+                    )
+                ready, left = list(groups), []
+            else:
+                taken = self.store.acquire_locks(names, self.lock_ttl)
+                held.callback(self.store.release_locks, taken)
+                ready = [
+                    k
+                    for k, g in groups.items()
+                    if f"incident:{k}" in taken
+                    and (nodes in taken or not is_node_incident(g[0][1].incident_type, k))
+                ]
+                left = [k for k in groups if k not in ready]
+            updates = self._batch({k: groups[k] for k in ready}) if ready else []
+        for key, update in zip(ready, updates, strict=True):
+            for (index, _), (outcome, incident_id) in zip(
+                groups[key], update.outcomes, strict=True
+            ):
+                outcomes[index] = AlertOutcome(outcome, incident_id)
+        for update in updates:
+            if update.planned and update.incident is not None:
+                self.act_on(update.incident, update.planned)
+        return left
+
+    def _batch(self, groups: dict[str, list[tuple[int, Correlated]]]) -> list[Update]:
+        batch = Batch(self.clock())
+        existing = self.store.open_incidents(list(groups))
+        updates = []
+        for key, items in groups.items():
+            update = Update("alerts", key, batch, existing.get(key), alerts=[c for _, c in items])
+            run(self.alert_stages, update)
+            if update.incident is not None:
+                batch.writes.save_incident(update.incident)
+            updates.append(update)
+        self.store.commit(batch.writes)
+        return updates
+
+    def act_on(self, snapshot: Incident, planned: Sequence[PlannedRun]) -> None:
+        """Run ``planned`` outside the incident's lock, then record the outcome
+        under it on a fresh copy of the incident (an ``acted`` turn)."""
+        override = self.stages.decide.cooldown_override(snapshot, self.clock())
+        runs = self.stages.act.run(snapshot, list(planned), override)
+        key = snapshot.correlation_key
+        try:
+            with held_lock(self.store, f"incident:{key}", self.lock_ttl, RECORD_WAIT_SECONDS):
+                incident = self.store.get_incident(snapshot.id)
+                if incident is None:
+                    return
+                batch = Batch(self.clock())
+                run(self.acted_stages, Update("acted", key, batch, incident, runs=runs))
+                batch.writes.save_incident(incident)
+                self.store.commit(batch.writes)
+        except LockBusy:
+            # the runs are in the audit log already; only the incident's copy is missing
+            log.error(
+                "incident %s stayed locked: outcome of %s not recorded on it",
+                snapshot.id,
+                ", ".join(r.request.action for r in runs),
+            )
+
+    def look_again(self, incident: Incident, now: datetime) -> Update:
+        """A ``review`` turn of ``incident`` (the caller holds its lock and
+        commits the turn's writes): fresh evidence, decisions, guard rails."""
+        update = Update("review", incident.correlation_key, Batch(now), incident)
+        return run(self.stages.looking(), update)
+
+    def cooldown_override(self, incident: Incident, now: datetime) -> int | None:
+        return self.stages.decide.cooldown_override(incident, now)
