@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check responder tests bench
 	$(BIN)/ruff format --check responder tests bench
 	$(BIN)/mypy responder
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format responder tests bench

@@ -175,6 +175,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
+    from responder.app import build_runtime
     from responder.mcp.stdio import TOKEN_ENV, StdioRefused, serve_stdio
 
     if args.token_file:
@@ -190,7 +191,7 @@ def _mcp(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
-        serve_stdio(load_settings(), token)
+        serve_stdio(build_runtime(load_settings()), token)
     except StdioRefused as exc:
         print(f"robot-sre mcp: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ import anyio
 
 from responder.accounts.tokens import TokenBook
 from responder.mcp.server import build_server, token_caller
-from responder.settings import Settings
+from responder.runtime import Runtime
 
 TOKEN_ENV = "ROBOT_SRE_MCP_TOKEN"
 
@@ -21,10 +21,8 @@ class StdioRefused(Exception):
     pass
 
 
-def serve_stdio(settings: Settings, token_text: str) -> None:
-    from responder.app import build_runtime
-
-    runtime = build_runtime(settings)
+def serve_stdio(runtime: Runtime, token_text: str) -> None:
+    """Serve ``runtime`` (the caller built it; closed here) over stdio."""
     try:
         caller = token_caller(TokenBook(runtime.store).verify(token_text.strip()))
         if caller is None:
