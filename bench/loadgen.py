@@ -25,6 +25,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
@@ -36,7 +37,8 @@ PATH = "/webhooks/alertmanager"
 HEADERS = {"Content-Type": "application/json", "User-Agent": "Alertmanager/0.27.0"}
 
 
-class Job(TypedDict):
+class Job(TypedDict, total=False):
+    kind: str
     url: str
     size: int
     run: int
@@ -182,13 +184,83 @@ async def run_job(job: Job) -> dict[str, Any]:
     }
 
 
+async def run_bodies(job: dict[str, Any]) -> dict[str, Any]:
+    """Post every body of ``bodies_file`` (one JSON body a line) once, over
+    ``concurrency`` connections to ``urls`` (round-robin), as fast as the
+    server answers, or at ``rate`` bodies/s. A 503 is retried after its
+    Retry-After, as Alertmanager does; the answer says when the first post
+    started (wall clock) and when the last was accepted."""
+    bodies = [line.encode() for line in Path(job["bodies_file"]).read_text().splitlines() if line]
+    urls: list[str] = job["urls"]
+    concurrency: int = job["concurrency"]
+    rate: float | None = job.get("rate")
+    connections = [RawConnection(urls[i % len(urls)]) for i in range(concurrency)]
+    latencies: list[float] = []
+    retries = 0
+    errors: list[str] = []
+    next_body = 0
+    first_post_at: float | None = None
+    last_accept_at = 0.0
+    started = time.perf_counter()
+
+    async def worker(connection: RawConnection) -> None:
+        nonlocal next_body, retries, first_post_at, last_accept_at
+        while next_body < len(bodies):
+            index = next_body
+            next_body += 1
+            if rate:
+                delay = started + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            while True:
+                if first_post_at is None:
+                    first_post_at = time.time()
+                began = time.perf_counter()
+                try:
+                    code, answer = await asyncio.wait_for(connection.post(bodies[index]), 30.0)
+                except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    await connection.close()
+                    await asyncio.sleep(0.05)
+                    continue
+                latencies.append(time.perf_counter() - began)
+                if code == 503:
+                    retries += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                if code != 200:
+                    errors.append(f"{code}: {answer[:200]!r}")
+                last_accept_at = time.time()
+                break
+
+    try:
+        await asyncio.gather(*(worker(c) for c in connections))
+    finally:
+        for connection in connections:
+            await connection.close()
+    latencies.sort()
+    return {
+        "posts": len(bodies),
+        "retries": retries,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "first_post_at": first_post_at,
+        "last_accept_at": last_accept_at,
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
 def main() -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
         job: Job = json.loads(line)
         try:
-            result = asyncio.run(run_job(job))
+            if job.get("kind") == "bodies":
+                result = asyncio.run(run_bodies(dict(job)))
+            else:
+                result = asyncio.run(run_job(job))
         except Exception as exc:  # report, keep serving the next job
             result = {"failed": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(result) + "\n")

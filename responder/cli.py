@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -20,6 +21,18 @@ from responder.store import Store
 from responder.taxonomy import CatalogueError, builtin_taxonomy
 
 
+def tune_interpreter() -> None:
+    """A responder allocates many short-lived objects and shares one
+    interpreter between its webhook and its workers: what it loaded at start
+    is frozen out of the cyclic garbage collector and collections come far
+    less often (a default full collection takes ~100 ms under a storm, with
+    the webhook waiting), and threads take turns every 0.5 ms rather than
+    every 5 ms so that a webhook never waits long behind a busy worker."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    sys.setswitchinterval(0.0005)
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -33,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = create_app(settings)
+    tune_interpreter()
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
     )

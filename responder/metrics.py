@@ -9,7 +9,7 @@ process).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -27,6 +27,17 @@ class _OpenIncidents(Collector):
     def __init__(self, store: Callable[[], Store], domain_of: Callable[[str], str]) -> None:
         self._store = store
         self._domain_of = domain_of
+
+    def describe(self) -> Iterator[Metric]:
+        """The families without samples: a scrape that names other metrics reads no store."""
+        yield GaugeMetricFamily(
+            "ops_incidents_open_total", "Incidents not yet resolved.", labels=list(INCIDENT)
+        )
+        yield GaugeMetricFamily(
+            "ops_incidents_by_type",
+            "Open incidents per incident type and domain.",
+            labels=["incident_type", "domain", "environment"],
+        )
 
     def collect(self) -> Iterator[Metric]:
         open_total = GaugeMetricFamily(
@@ -167,5 +178,8 @@ class Metrics:
         )
         r.register(_OpenIncidents(store, domain_of))
 
-    def render(self) -> bytes:
+    def render(self, names: Sequence[str] = ()) -> bytes:
+        """The exposition of every metric, or of those named (family or sample names)."""
+        if names:
+            return generate_latest(self.registry.restricted_registry(names))
         return generate_latest(self.registry)

@@ -27,6 +27,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
+    """Every metric, or (``name[]=…``, as Prometheus' client libraries read
+    it) only the ones named: the open-incident gauges read the store, the rest do not."""
     runtime: Runtime = request.app.state.runtime
-    body = await anyio.to_thread.run_sync(runtime.metrics.render)
+    names = request.query_params.getlist("name[]")
+    body = await anyio.to_thread.run_sync(lambda: runtime.metrics.render(names))
     return Response(body, media_type=CONTENT_TYPE_LATEST)

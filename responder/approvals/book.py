@@ -24,7 +24,7 @@ queue work.
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -116,7 +116,7 @@ class ApprovalBook:
         # prefixed by the incident, so that its requests are read by an id
         # range rather than a scan of every request (and short enough for a
         # signed Telegram button)
-        approval_id = f"{incident.id}-{uuid.uuid4().hex[:8]}"
+        approval_id = f"{incident.id}-{secrets.token_hex(4)}"
         expiry = self.expiry_for(recommendation.action)
         batch = writes if writes is not None else Writes()
         if writes is not None:

@@ -40,6 +40,7 @@ class Inbox:
         detail: str | None = None,
         paused_until: datetime | None = None,
         writes: Writes | None = None,
+        new: bool = False,
     ) -> None:
         """Record a notification: the entry now shows ``text``; its event
         says ``detail`` (default: ``text``). ``paused_until``: a pause of
@@ -65,7 +66,7 @@ class Inbox:
             event = {"at": now.isoformat(), "event": why, "detail": detail or text}
             _append(doc, "events", event)
 
-        self._change(incident.id, change, writes)
+        self._change(incident.id, change, writes, new)
 
     def event(
         self,
@@ -111,10 +112,12 @@ class Inbox:
         incident_id: str,
         change: Callable[[dict[str, Any]], None],
         writes: Writes | None = None,
+        new: bool = False,
     ) -> None:
-        """Change the entry with ``writes`` (stored with them), or now."""
+        """Change the entry with ``writes`` (stored with them), or now
+        (``new``: the incident has no entry yet)."""
         batch = writes if writes is not None else Writes()
-        batch.change_document(COLLECTION, incident_id, change, lambda: {"id": incident_id})
+        batch.change_document(COLLECTION, incident_id, change, lambda: {"id": incident_id}, new)
         if writes is None:
             self.store.commit(batch)
 

@@ -99,7 +99,12 @@ class Notifier:
     # what callers hand over (fast: the store and a queue, nothing else)
 
     def incident(
-        self, incident: Incident, why: str, now: datetime, writes: Writes | None = None
+        self,
+        incident: Incident,
+        why: str,
+        now: datetime,
+        writes: Writes | None = None,
+        new: bool = False,
     ) -> None:
         """Tell operators about ``incident`` (``why``: opened, updated, escalated …)."""
         paused_until = self.paused_until(incident, now)
@@ -107,7 +112,9 @@ class Notifier:
         # the inbox event is tagged with the verb ("opened", "escalated",
         # "climbed" …); a longer why stays in the text
         tag = why.split(" ", 1)[0].rstrip(":") or why
-        self.inbox.incident(incident, tag, text, now, paused_until=paused_until, writes=writes)
+        self.inbox.incident(
+            incident, tag, text, now, paused_until=paused_until, writes=writes, new=new
+        )
         if not self.channels:
             return
         resolved = incident.state == IncidentState.resolved

@@ -31,7 +31,7 @@ class NotifyStage:
             if recommendation.action != "notify_operator":
                 continue
             if recommendation.decision == "auto":
-                self.notify(incident, update.why, update.now, update.writes)
+                self.notify(incident, update.why, update.now, update.writes, new=update.opened)
             else:
                 incident.record("notification_suppressed", recommendation.reason, update.now)
                 self.metrics.policy_suppressions.labels(
@@ -40,7 +40,12 @@ class NotifyStage:
         return True
 
     def notify(
-        self, incident: Incident, why: str, now: datetime, writes: Writes | None = None
+        self,
+        incident: Incident,
+        why: str,
+        now: datetime,
+        writes: Writes | None = None,
+        new: bool = False,
     ) -> None:
         """The in-app record on the incident; the notifier keeps the inbox
         entry and queues the chat deliveries (they run outside the lock, with
@@ -58,4 +63,4 @@ class NotifyStage:
             incident.incident_type, "in_app", incident.environment
         ).inc()
         if self.notifier is not None:
-            self.notifier.incident(incident, why, now, writes)
+            self.notifier.incident(incident, why, now, writes, new)

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from responder.evidence.collector import Collector, Evidence
@@ -132,7 +132,7 @@ class Observer:
                 continue
             prior = previous.get(signal.name)
             checks = prior.checks + 1 if prior and prior.source != ALERT_SOURCE else 1
-            fresh[signal.name] = signal.model_copy(update={"checks": checks, "observed_at": now})
+            fresh[signal.name] = replace(signal, checks=checks, observed_at=now)
         kept = [s for s in incident.signals if not owns(collector, s) and s.name not in fresh]
         incident.signals = kept + list(fresh.values())
         incident.facts.update(evidence.facts)

@@ -395,8 +395,40 @@ class GuardView:
     blocking: dict[str, str]
     """incident id -> its firing blocking alerts (comma-separated)"""
     storm_until: datetime | None
+    decided: dict[tuple[object, ...], Guarded] = field(default_factory=dict)
+    """guarded decisions by what decided them, while the view stays as it is"""
+    _state: GuardState | None = None
 
     def state(self) -> GuardState:
+        if self._state is None:
+            self._state = self._fresh_state()
+        return self._state
+
+    def guard(self, decision: str, reason: str, subject: GuardSubject) -> Guarded:
+        """``guard`` against this view, kept for the subjects that decide alike."""
+        node = (subject.target or {}).get("name", "") if subject.action in NODE_ACTIONS else ""
+        key = (
+            decision,
+            reason,
+            subject.incident_type,
+            subject.environment,
+            subject.action,
+            subject.action_class,
+            subject.namespace,
+            node,
+            bool(node) and is_control_plane(subject.labels),
+        )
+        found = self.decided.get(key)
+        if found is None:
+            found = self.decided[key] = guard(decision, reason, subject, self.state())
+        return found
+
+    def changed(self) -> None:
+        """What the view holds changed: decide afresh."""
+        self._state = None
+        self.decided.clear()
+
+    def _fresh_state(self) -> GuardState:
         rails = self.rails
         names = {name for value in self.blocking.values() for name in value.split(",") if name}
         return GuardState(
@@ -416,6 +448,7 @@ class GuardView:
     def take(self, incident: Incident) -> None:
         """Count ``incident`` as it stands now (the batch's later updates see it)."""
         entries = guard_entries(incident, self.rails.settings.blocking_alerts)
+        before = (self.nodes.get(incident.id), self.blocking.get(incident.id))
         node = entries.get(nodes_index(str(incident.environment)))
         if node is None:
             self.nodes.pop(incident.id, None)
@@ -426,6 +459,8 @@ class GuardView:
             self.blocking.pop(incident.id, None)
         else:
             self.blocking[incident.id] = blocking
+        if (node, blocking) != before:
+            self.changed()
 
 
 def explained(base: Mapping[str, Any], guarded: Guarded) -> dict[str, Any]:

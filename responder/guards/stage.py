@@ -24,7 +24,6 @@ from responder.guards.rails import (
     GuardRails,
     GuardView,
     explained,
-    guard,
     is_node_incident,
     subject_of,
 )
@@ -63,12 +62,14 @@ class GuardStage:
         view.take(incident)
         if len(set(view.nodes.values())) > view.rails.node_limit:
             # a breach (re)starts the storm cooldown before anything is decided
-            view.storm_until = self.rails.open_storm(update.now, update.writes) or view.storm_until
-        state = view.state()
+            until = self.rails.open_storm(update.now, update.writes)
+            if until is not None and until != view.storm_until:
+                view.storm_until = until
+                view.changed()
         guarded: list[Guarded] = []
         for decided in update.decided:
             subject = subject_of(incident, decided.action, decided.action_class, decided.target)
-            found = guard(decided.policy_decision, decided.policy_reason, subject, state)
+            found = view.guard(decided.policy_decision, decided.policy_reason, subject)
             guarded.append(found)
             decided.decision, decided.reason = found.decision, found.reason
             decided.would_have = found.would_have

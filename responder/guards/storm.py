@@ -24,7 +24,7 @@ as any other incident.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -122,7 +122,7 @@ class NodeStorms:
     ) -> Incident:
         reason = storm_reason(nodes, limit)
         storm = Incident(
-            id=uuid.uuid4().hex[:16],
+            id=secrets.token_hex(8),
             incident_type=member.incident_type,
             domain=member.domain,
             display_name=f"Node storm in {member.environment}",

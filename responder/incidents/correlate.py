@@ -14,9 +14,10 @@ incident opened or an alert brought news.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 from responder.evidence.confidence import confidence_band
 from responder.incidents.classify import Classifier
@@ -114,7 +115,7 @@ class CorrelateStage:
         known = self.taxonomy.incident_types.get(item.incident_type)
         alert = item.alert
         incident = Incident(
-            id=uuid.uuid4().hex[:16],
+            id=secrets.token_hex(8),
             incident_type=item.incident_type,
             domain=known.domain if known else None,
             display_name=known.display_name if known else alert.alertname,
@@ -161,8 +162,8 @@ def take_alert(incident: Incident, alert: WebhookAlert, now: datetime, window: f
         fingerprint=alert.identity,
         alertname=alert.alertname,
         status=alert.status,
-        labels=dict(alert.labels),
-        annotations=dict(alert.annotations),
+        labels=alert.labels,
+        annotations=alert.annotations,
         starts_at=alert.startsAt,
         ends_at=alert.endsAt,
         generator_url=alert.generatorURL,
@@ -170,11 +171,8 @@ def take_alert(incident: Incident, alert: WebhookAlert, now: datetime, window: f
         window_opened_at=opened,
     )
     if alert.status == "firing":
-        strength = (
-            "weak"
-            if SEVERITY_LABEL.get(alert.labels.get("severity", "")) in (Severity.info, None)
-            else "strong"
-        )
+        weak = SEVERITY_LABEL.get(alert.labels.get("severity", "")) in (Severity.info, None)
+        strength: Literal["strong", "weak"] = "weak" if weak else "strong"
         signal = Signal(
             name=alert.alertname or "alert",
             strength=strength,

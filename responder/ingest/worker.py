@@ -105,7 +105,8 @@ class QueueWorker:
                 await asyncio.wait_for(self.wake.wait(), self.settings.worker_idle_poll_seconds)
 
     def drain_once(self) -> int:
-        """Claim one batch, process it, and sweep when due; return entries handled."""
+        """Claim one batch, process it, run the waiting approvals and the due
+        incidents; return entries handled."""
         entries = self.store.claim(
             self.consumer, self.settings.worker_batch, self.settings.worker_lease_seconds
         )

@@ -56,7 +56,7 @@ from responder.policy.rules import RuleRejected
 from responder.policy.stage import incident_view
 from responder.records.action import ActionRequest
 from responder.records.audit import AuditEntry
-from responder.records.incident import Incident, RecommendedAction
+from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
@@ -539,7 +539,7 @@ class McpTools:
                         "collectors": [],
                         "summaries": [],
                         "confidence": str(incident.confidence),
-                        "signals": [s.model_dump(mode="json") for s in incident.signals],
+                        "signals": as_json(incident.signals),
                     }
                 observation = observer.observe(incident, now)
                 for summary in observation.summaries:
@@ -551,7 +551,7 @@ class McpTools:
                     "summaries": list(observation.summaries),
                     "exit_criteria_met": observation.exit_criteria_met,
                     "confidence": str(incident.confidence),
-                    "signals": [s.model_dump(mode="json") for s in incident.signals],
+                    "signals": as_json(incident.signals),
                 }
 
             return self._on_incident(incident_id, change)
@@ -806,7 +806,7 @@ class McpTools:
             "severity": str(incident.severity),
             "confidence": str(incident.confidence),
             "environment": str(incident.environment),
-            "resource_scope": incident.resource_scope.model_dump(mode="json"),
+            "resource_scope": as_json(incident.resource_scope),
             "display_name": incident.display_name,
             "created_at": incident.created_at.isoformat(),
             "updated_at": incident.updated_at.isoformat(),

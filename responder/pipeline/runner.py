@@ -19,7 +19,7 @@ again. The approval desk looks again at an incident through ``look_again``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +50,9 @@ LOCK_TTL_SECONDS = 15.0
 LOCK_WAIT_SECONDS = 5.0
 # Recording the outcome of actions waits longer: the actions already ran.
 RECORD_WAIT_SECONDS = 15.0
+#: incidents a batch holds at most: its commit holds the store (a Redis script,
+#: a SQLite transaction) for milliseconds, while webhooks wait to be queued
+BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,10 @@ class Pipeline:
             if observe is None or not observe.serves_type(g[0][1].incident_type)
         }
         waiting = [k for k in groups if k not in quick]
-        if quick:
-            waiting += self._turns(quick, outcomes, wait=False)
+        keys = list(quick)
+        for start in range(0, len(keys), BATCH):
+            batch = {k: quick[k] for k in keys[start : start + BATCH]}
+            waiting += self._turns(batch, outcomes, wait=False)
         for key in waiting:
             self._turns({key: groups[key]}, outcomes, wait=True)
         for outcome in outcomes:
@@ -158,9 +163,11 @@ class Pipeline:
                         held_lock(self.store, name, self.lock_ttl, LOCK_WAIT_SECONDS)
                     )
                 ready, left = list(groups), []
+                taken: dict[str, str] = {}
             else:
                 taken = self.store.acquire_locks(names, self.lock_ttl)
-                held.callback(self.store.release_locks, taken)
+                # released with the batch's writes; here when they were not written
+                held.callback(lambda: self.store.release_locks(taken))
                 ready = [
                     k
                     for k, g in groups.items()
@@ -168,7 +175,10 @@ class Pipeline:
                     and (nodes in taken or not is_node_incident(g[0][1].incident_type, k))
                 ]
                 left = [k for k in groups if k not in ready]
-            updates = self._batch({k: groups[k] for k in ready}) if ready else []
+            updates: list[Update] = []
+            if ready:
+                updates = self._batch({k: groups[k] for k in ready}, taken)
+                taken = {}  # released with the writes
         for key, update in zip(ready, updates, strict=True):
             for (index, _), (outcome, incident_id) in zip(
                 groups[key], update.outcomes, strict=True
@@ -179,8 +189,11 @@ class Pipeline:
                 self.act_on(update.incident, update.planned)
         return left
 
-    def _batch(self, groups: dict[str, list[tuple[int, Correlated]]]) -> list[Update]:
+    def _batch(
+        self, groups: dict[str, list[tuple[int, Correlated]]], unlock: Mapping[str, str]
+    ) -> list[Update]:
         batch = Batch(self.clock())
+        batch.writes.unlock.update(unlock)
         existing = self.store.open_incidents(list(groups))
         updates = []
         for key, items in groups.items():

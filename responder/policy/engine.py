@@ -22,12 +22,13 @@ handful of evaluations, not one per incident.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from responder.policy.allowlist import Allowlist, never_auto_reason
 from responder.policy.cel import CelError, Engine, Program, default_engine
@@ -212,12 +213,7 @@ class PolicyEngine:
         self, incident: IncidentView, action_id: str, target: Target | None
     ) -> dict[str, Any]:
         spec = self.taxonomy.actions[action_id]
-        incident_type = self.taxonomy.incident_types.get(incident.incident_type)
-        listing = "unlisted"
-        if incident_type is not None:
-            for name in ("auto_allowed", "approval_required", "human_only"):
-                if action_id in getattr(incident_type, name):
-                    listing = name
+        listing = self._listing(incident.incident_type, action_id)
         allowed = self.allowlist.allowing(action_id, target, incident.environment)
         never = never_auto_reason(action_id, target)
         shared = self.allowlist.is_shared(target) or bool(incident.facts.get("shared_dependency"))
@@ -235,6 +231,17 @@ class PolicyEngine:
             "idempotent": spec.idempotent,
             "production_safe": action_id in PRODUCTION_SAFE,
         }
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019  (the engine lives as long as the process)
+    def _listing(self, incident_type: str, action_id: str) -> str:
+        """Under which of the type's lists ``action_id`` stands (the last that names it)."""
+        known = self.taxonomy.incident_types.get(incident_type)
+        listing = "unlisted"
+        if known is not None:
+            for name in ("auto_allowed", "approval_required", "human_only"):
+                if action_id in getattr(known, name):
+                    listing = name
+        return listing
 
     # resolution
 
@@ -259,7 +266,11 @@ class PolicyEngine:
         at: datetime | None = None,
     ) -> list[PolicyDecision]:
         """The decision for each (action, target) of ``wanted`` on ``incident``."""
-        return [d for d, _ in self.explain_all(incident, wanted, history, at)]
+        return [
+            decision if decision.target == answer["target"] else replace(decision, target=target)
+            for decision, answer in self.explain_all(incident, wanted, history, at)
+            for target in [cast(dict[str, str] | None, answer["target"])]
+        ]
 
     def explain_all(
         self,
@@ -269,7 +280,9 @@ class PolicyEngine:
         at: datetime | None = None,
     ) -> list[tuple[PolicyDecision, dict[str, object]]]:
         """The decision for each (action, target) of ``wanted`` on ``incident``,
-        with its explain answer (a fresh dict; the layers in it are shared)."""
+        with its explain answer (a fresh dict; the layers in it are shared).
+        The decision is the one kept for whatever decided it: its ``target``
+        may be another's; the answer's is this one's."""
         memo = self._current_memo()
         known = self.taxonomy.incident_types.get(incident.incident_type)
         auto_contain = str(known.policy_binding.auto_contain) if known else "no"
@@ -294,10 +307,7 @@ class PolicyEngine:
                     memo.decisions.clear()
                 memo.decisions[key] = found
             decision, answer = found
-            wanted_target = target.as_dict() if target else None
-            if decision.target != wanted_target:
-                decision = replace(decision, target=wanted_target)
-            decisions.append((decision, {**answer, "target": wanted_target}))
+            decisions.append((decision, {**answer, "target": target.as_dict() if target else None}))
         return decisions
 
     def _current_memo(self) -> _Memo:

@@ -15,8 +15,9 @@ notified, never acted on.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from responder.evidence.confidence import confidence_band
 from responder.incidents.correlate import SEVERITY_LABEL
@@ -70,10 +71,12 @@ class DecideStage:
     def decide(self, incident: Incident, now: datetime) -> list[Decided]:
         """Raise the incident's severity by the rules, then decide every
         candidate action on every target."""
-        severity, why = self.severity(incident, now)
+        view = incident_view(incident, now)
+        severity, why = self.severity(incident, now, view)
         if severity != incident.severity:
             incident.record("severity", f"{incident.severity} → {severity}: {why}", now)
             incident.severity = severity
+            view = replace(view, severity=str(severity))
         if incident.is_storm:
             incident.severity = Severity.critical
             return [
@@ -89,7 +92,6 @@ class DecideStage:
                 )
                 for action in OBSERVE_AND_NOTIFY
             ]
-        view = incident_view(incident, now)
         known = self.engine.taxonomy.incident_types.get(incident.incident_type)
         actions = known.candidate_actions if known else OBSERVE_AND_NOTIFY
         wanted = [
@@ -101,7 +103,7 @@ class DecideStage:
             Decided(
                 action=decision.action,
                 action_class=decision.action_class,
-                target=decision.target,
+                target=cast(dict[str, str] | None, answer["target"]),
                 policy_decision=decision.decision.value,
                 policy_reason=decision.reason,
                 answer=answer,
@@ -142,10 +144,12 @@ class DecideStage:
             + f"; confidence {band.confidence} ({band.reason})"
         )
 
-    def severity(self, incident: Incident, now: datetime) -> tuple[Severity, str]:
+    def severity(
+        self, incident: Incident, now: datetime, view: IncidentView | None = None
+    ) -> tuple[Severity, str]:
         """The type's severity rule, never below the alerts' own severity,
         raised by any matching operator rule that escalates."""
-        view = incident_view(incident, now)
+        view = view or incident_view(incident, now)
         floor = incident.severity
         reason = f"alert severity {floor}"
         found = self.severity_rules.evaluate(incident.incident_type, view.as_input("", True))

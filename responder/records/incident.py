@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import TRANSITIONS, IncidentState, check_transition
@@ -19,11 +20,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Value(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def as_json(value: object) -> Any:
+    """A record value (or a list of them) as JSON data."""
+    return TypeAdapter(type(value)).dump_python(value, mode="json")
 
 
-class ResourceScope(Value):
+# The values an incident holds are plain frozen dataclasses (pydantic
+# validates and serialises them as part of the incident): a storm makes
+# tens of thousands of them, and they are made far more cheaply than models.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResourceScope:
     """What the incident is about: a node, a workload, a service or the cluster."""
 
     kind: str
@@ -35,7 +43,8 @@ class ResourceScope(Value):
         return f"{self.kind}/{self.namespace or ''}/{self.name}"
 
 
-class Signal(Value):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Signal:
     """One piece of evidence. ``strength`` feeds the confidence band;
     ``direct`` marks an error reported by the failing component itself."""
 
@@ -45,10 +54,11 @@ class Signal(Value):
     detail: str = ""
     direct: bool = False
     checks: int = 1
-    observed_at: datetime = Field(default_factory=utcnow)
+    observed_at: datetime = field(default_factory=utcnow)
 
 
-class NamedTarget(Value):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NamedTarget:
     """A target the evidence names for one of the incident's actions (for
     example the noisy CronJob whose suspension would contain a disk-pressure
     incident). ``source`` is the collector that named it."""
@@ -60,14 +70,15 @@ class NamedTarget(Value):
     source: str
 
 
-class AlertRef(Value):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AlertRef:
     """An Alertmanager alert as it last reached the incident."""
 
     fingerprint: str
     alertname: str
     status: Literal["firing", "resolved"]
     labels: dict[str, str]
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] = field(default_factory=dict)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     generator_url: str = ""
@@ -76,7 +87,8 @@ class AlertRef(Value):
     """when its duplicate-suppression window opened (None: closed by a resolve)"""
 
 
-class RecommendedAction(Value):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecommendedAction:
     action: str
     action_class: str
     decision: str
@@ -86,7 +98,8 @@ class RecommendedAction(Value):
     """under ``shadow``: the decision the robot would have acted on"""
 
 
-class ExecutedAction(Value):
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutedAction:
     """Who did what to which target, when, and how it ended. For a write,
     ``previous`` is the state before it and ``inverse`` the request that
     undoes it (None when nothing can)."""
@@ -96,7 +109,7 @@ class ExecutedAction(Value):
     actor: str
     result: Literal["succeeded", "failed", "refused", "dry_run", "skipped", "shadow"]
     detail: str = ""
-    at: datetime = Field(default_factory=utcnow)
+    at: datetime = field(default_factory=utcnow)
     previous: dict[str, Any] | None = None
     inverse: dict[str, Any] | None = None
     approval_id: str | None = None
@@ -115,8 +128,9 @@ class LadderPosition(BaseModel):
     escalated_at: datetime | None = None
 
 
-class TimelineEntry(Value):
-    at: datetime = Field(default_factory=utcnow)
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimelineEntry:
+    at: datetime = field(default_factory=utcnow)
     event: str
     detail: str = ""
 
@@ -136,22 +150,22 @@ class Incident(BaseModel):
     environment: Environment
     state: IncidentState = IncidentState.observed
     correlation_key: str
-    signal_sources: list[str] = []
+    signal_sources: list[str] = Field(default_factory=list)
     resource_scope: ResourceScope
     evidence_summary: str = ""
-    raw_evidence_refs: list[str] = []
-    signals: list[Signal] = []
-    recommended_actions: list[RecommendedAction] = []
-    executed_actions: list[ExecutedAction] = []
+    raw_evidence_refs: list[str] = Field(default_factory=list)
+    signals: list[Signal] = Field(default_factory=list)
+    recommended_actions: list[RecommendedAction] = Field(default_factory=list)
+    executed_actions: list[ExecutedAction] = Field(default_factory=list)
     approval_state: Literal["none", "pending", "approved", "denied", "expired", "superseded"] = (
         "none"
     )
-    alerts: dict[str, AlertRef] = {}
-    labels: dict[str, str] = {}
-    facts: dict[str, bool | int] = {}
-    named_targets: list[NamedTarget] = []
-    timeline: list[TimelineEntry] = []
-    decisions: list[dict[str, Any]] = []
+    alerts: dict[str, AlertRef] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    facts: dict[str, bool | int] = Field(default_factory=dict)
+    named_targets: list[NamedTarget] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    decisions: list[dict[str, Any]] = Field(default_factory=list)
     duplicates_suppressed: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

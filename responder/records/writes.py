@@ -19,6 +19,9 @@ class DocumentChange:
     doc_id: str
     change: Callable[[dict[str, Any]], None]
     default: Callable[[], dict[str, Any]]
+    new: bool = False
+    """the writer knows the document is not there yet: it is not read first
+    (if it is there after all, the write meets it as a concurrent writer)"""
 
     def applied(self, found: tuple[int, dict[str, Any]] | None) -> tuple[int, dict[str, Any]]:
         """(expected version, changed document) for the document as found
@@ -31,7 +34,7 @@ class DocumentChange:
 @dataclass
 class Writes:
     """Writes that reach the store together: one transaction on SQLite, one
-    MULTI/EXEC on Redis. Incidents are serialised when committed (a change
+    script on Redis. Incidents are serialised when committed (a change
     made after ``save_incident`` is written too); a document change reads
     the current version, changes it and writes it back, retried on a
     concurrent writer; ``after`` callbacks run once the writes are stored."""
@@ -42,6 +45,8 @@ class Writes:
     audits: list[AuditEntry] = field(default_factory=list)
     keys: list[tuple[str, str | None, float]] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
+    unlock: dict[str, str] = field(default_factory=dict)
+    """store locks (name -> token) released once the writes are stored"""
 
     def save_incident(self, incident: Incident) -> None:
         self.incidents[incident.id] = incident
@@ -61,8 +66,9 @@ class Writes:
         doc_id: str,
         change: Callable[[dict[str, Any]], None],
         default: Callable[[], dict[str, Any]] = dict,
+        new: bool = False,
     ) -> None:
-        self.changes.append(DocumentChange(collection, doc_id, change, default))
+        self.changes.append(DocumentChange(collection, doc_id, change, default, new))
 
     def append_audit(self, entry: AuditEntry) -> None:
         self.audits.append(entry)
@@ -91,7 +97,8 @@ class Writes:
                 for step in steps:
                     step.change(doc)
 
-            merged.append(DocumentChange(collection, doc_id, every, found[0].default))
+            # what the first change knew holds for the rest: they change its document
+            merged.append(DocumentChange(collection, doc_id, every, found[0].default, found[0].new))
         return merged
 
     def __bool__(self) -> bool:

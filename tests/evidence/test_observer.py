@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures.alerts import DISK, FILESYSTEM
@@ -54,10 +55,8 @@ class Scripted:
         return self.answer
 
 
-def strong(name: str, **extra: object) -> Signal:
-    return Signal.model_validate(
-        {"name": name, "strength": "strong", "source": "scripted", **extra}
-    )
+def strong(name: str, **extra: Any) -> Signal:
+    return Signal(name=name, strength="strong", source="scripted", **extra)
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -352,9 +353,7 @@ def test_a_robot_write_a_person_undid_is_a_rollback(make: Any) -> None:
             inverse=done.inverse,
         )
     )
-    current.executed_actions.append(
-        undo.executed.model_copy(update={"actor": "robot", "at": robot.clock()})
-    )
+    current.executed_actions.append(replace(undo.executed, actor="robot", at=robot.clock()))
     robot.runtime.store.save_incident(current)
     assert robot.row(DISK)["rollbacks"] == 1
     robot.clock.advance(15 * DAY)

@@ -15,26 +15,28 @@ slot; what one Lua script or one multi-key read touches shares a tag:
 
 The tags do not include the namespace, so responders sharing a cluster under
 different namespaces share slots (correct, merely co-located); a namespace
-with braces is refused. ``commit`` sends the writes of one update as one
-MULTI/EXEC across tags: atomic on a standalone Redis (what this class talks
-to); a Redis Cluster client would have to split it by slot.
+with braces is refused. ``commit`` sends the writes of a batch as one Lua
+script (``scripts.COMMIT``) across tags: one round trip, atomic, the work on
+the server; that needs a standalone Redis (what this class talks to) — a
+Redis Cluster would need the script split by slot.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError, WatchError
+from redis.exceptions import ConnectionError
 from redis.retry import Retry
 
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.writes import DocumentChange, Writes
 from responder.store.base import Committed, VersionConflict
-from responder.store.redis.connection import text
-from responder.store.redis.documents import RedisDocuments
+from responder.store.redis.connection import Arg, text
+from responder.store.redis.documents import RedisDocuments, ttl_ms
 from responder.store.redis.incidents import RedisIncidents
 from responder.store.redis.queue import GROUP, RedisQueue
 from responder.store.urls import redact_url
@@ -74,19 +76,34 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
         self.commit(writes)
 
     def commit(self, writes: Writes) -> Committed:
-        incidents = list(writes.incidents.values())
+        changes = writes.merged_changes()
+        args: list[Arg] = [self.namespace]
+        slots: list[tuple[str, object]] = []
+        for incident in writes.incidents.values():
+            args += self.incident_op(incident)
+        for collection, doc_id, doc, expected in writes.documents:
+            slots.append(("document", (collection, doc_id)))
+            args += ["D", json.dumps([collection, doc_id, expected]), json.dumps(doc)]
         with self._guard():
-            while True:
-                try:
-                    replies, slots = self._commit_once(writes, incidents)
-                    break
-                except WatchError:
-                    continue  # another writer saved one of the incidents: read again
+            found = self._read_documents(changes)
+            for change, current in zip(changes, found, strict=True):
+                version, doc = change.applied(current)
+                slots.append(("change", change))
+                head = json.dumps([change.collection, change.doc_id, version])
+                args += ["D", head, json.dumps(doc)]
+            for entry in writes.audits:
+                slots.append(("audit", entry))
+                stored = entry.model_copy(update={"id": ""}).model_dump_json()
+                args += ["A", entry.subject, stored]
+            for key, value, ttl in writes.keys:
+                args += ["K", json.dumps([key, value, ttl_ms(ttl)]), ""]
+            for name, token in writes.unlock.items():
+                args += ["U", f"key:lock:{name}", token]
+            replies = cast(list[Any], self._commit(args=args)) if len(args) > 1 else []
             conflicts: list[tuple[str, str]] = []
             audits: list[AuditEntry] = []
             retry: list[DocumentChange] = []
-            for kind, position, item in slots:
-                reply = replies[position]
+            for (kind, item), reply in zip(slots, replies, strict=True):
                 if kind == "audit":
                     entry = cast(AuditEntry, item)
                     audits.append(entry.model_copy(update={"id": text(cast(bytes, reply))}))
@@ -101,44 +118,17 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
             callback()
         return Committed(tuple(conflicts), tuple(audits))
 
-    def _commit_once(
-        self, writes: Writes, incidents: list[Incident]
-    ) -> tuple[list[Any], list[tuple[str, int, object]]]:
-        """One MULTI/EXEC of ``writes``: its replies, and where the replies of
-        document puts and audit appends are among them."""
-        with self._client.pipeline(transaction=True) as pipe:
-            self.watch_incidents(pipe, incidents)
-            previous = self._previous(incidents)
-            changes = writes.merged_changes()
-            found = self._read_documents(changes)
-            pipe.multi()
-            for incident in incidents:
-                self.queue_incident(pipe, incident, previous[incident.id])
-            slots: list[tuple[str, int, object]] = []
-            for collection, doc_id, doc, expected in writes.documents:
-                slots.append(("document", len(pipe.command_stack), (collection, doc_id)))
-                self.queue_put_document(pipe, collection, doc_id, doc, expected)
-            for change, current in zip(changes, found, strict=True):
-                version, doc = change.applied(current)
-                slots.append(("change", len(pipe.command_stack), change))
-                self.queue_put_document(pipe, change.collection, change.doc_id, doc, version)
-            for entry in writes.audits:
-                slots.append(("audit", len(pipe.command_stack), entry))
-                self.queue_audit(pipe, entry)
-            for key, value, ttl in writes.keys:
-                self.queue_key(pipe, key, value, ttl)
-            replies: list[Any] = pipe.execute()
-            return replies, slots
-
     def _read_documents(
         self, changes: list[DocumentChange]
     ) -> list[tuple[int, dict[str, Any]] | None]:
-        if not changes:
-            return []
+        unknown = [c for c in changes if not c.new]
+        if not unknown:
+            return [None] * len(changes)
         with self._client.pipeline(transaction=False) as pipe:
-            for change in changes:
+            for change in unknown:
                 self.queue_get_document(pipe, change.collection, change.doc_id)
-            return [self.document_of(reply) for reply in pipe.execute()]
+            replies = iter(pipe.execute())
+        return [None if c.new else self.document_of(next(replies)) for c in changes]
 
     def _change_document(self, change: DocumentChange) -> None:
         """A document change that met a concurrent writer, done on its own."""

@@ -25,6 +25,8 @@ from responder.store.redis import scripts
 from responder.store.urls import redact_url
 
 PAGE = 1000
+Arg = str | int | float
+"""one argument of a Redis command or script"""
 # Server replies that mean "cannot serve or cannot write durably right now".
 _UNAVAILABLE_REPLIES = ("MISCONF", "NOREPLICAS", "MASTERDOWN", "CLUSTERDOWN", "LOADING")
 
@@ -73,6 +75,9 @@ class RedisConnection:
         self._get_document: Script = client.register_script(scripts.GET_DOCUMENT)
         self._delete_document: Script = client.register_script(scripts.DELETE_DOCUMENT)
         self._append_audit: Script = client.register_script(scripts.APPEND_AUDIT)
+        self._commit: Script = client.register_script(scripts.COMMIT)
+        self._acquire_locks: Script = client.register_script(scripts.ACQUIRE_LOCKS)
+        self._release_locks: Script = client.register_script(scripts.RELEASE_LOCKS)
 
     def _key(self, tag: str, *rest: str) -> str:
         return ":".join((self.namespace, f"{{{tag}}}", *rest))

@@ -20,7 +20,7 @@ from redis.client import Pipeline
 
 from responder.records.audit import AuditEntry
 from responder.store.base import VersionConflict
-from responder.store.redis.connection import RedisConnection, text
+from responder.store.redis.connection import Arg, RedisConnection, text
 
 
 def ttl_ms(seconds: float) -> int:
@@ -59,26 +59,21 @@ class RedisDocuments(RedisConnection):
         tokens = {name: secrets.token_hex(8) for name in dict.fromkeys(names)}
         if not tokens:
             return {}
-        with self._guard(), self._client.pipeline(transaction=False) as pipe:
-            for name, token in tokens.items():
-                pipe.set(self.key_name(f"lock:{name}"), token, nx=True, px=ttl_ms(ttl_seconds))
-            taken = pipe.execute()
+        args: list[Arg] = [ttl_ms(ttl_seconds)]
+        for name, token in tokens.items():
+            args += [self.key_name(f"lock:{name}"), token]
+        with self._guard():
+            taken = cast(list[int], self._acquire_locks(args=args))
         return {name: token for (name, token), ok in zip(tokens.items(), taken, strict=True) if ok}
 
     def release_locks(self, held: Mapping[str, str]) -> None:
         if not held:
             return
-        with self._guard(), self._client.pipeline(transaction=False) as pipe:
-            for name, token in held.items():
-                self._delete_if(keys=[self.key_name(f"lock:{name}")], args=[token], client=pipe)
-            pipe.execute()
-
-    def queue_key(self, pipe: Pipeline, key: str, value: str | None, ttl_seconds: float) -> None:
-        """Set (or, ``value`` None, delete) ``key`` as part of ``pipe``."""
-        if value is None:
-            pipe.delete(self.key_name(key))
-        else:
-            pipe.set(self.key_name(key), value, px=ttl_ms(ttl_seconds))
+        args: list[Arg] = []
+        for name, token in held.items():
+            args += [self.key_name(f"lock:{name}"), token]
+        with self._guard():
+            self._release_locks(args=args)
 
     # documents
 
@@ -88,23 +83,6 @@ class RedisDocuments(RedisConnection):
             self._key(tag, "last"),
             self._key(tag, "live"),
             self._key(tag, "history", doc_id),
-        )
-
-    def queue_put_document(
-        self,
-        pipe: Pipeline,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None,
-    ) -> None:
-        """Queue the put on ``pipe``; its reply is [version, live], version -1
-        when ``expected_version`` was stale."""
-        expected = "" if expected_version is None else str(int(expected_version))
-        self._put_document(
-            keys=list(self._doc_keys(collection, doc_id)),
-            args=[doc_id, expected, json.dumps(doc)],
-            client=pipe,
         )
 
     def put_document(
@@ -190,15 +168,6 @@ class RedisDocuments(RedisConnection):
         )
 
     # audit
-
-    def queue_audit(self, pipe: Pipeline, entry: AuditEntry) -> None:
-        """Queue the append on ``pipe``; its reply is the entry's id."""
-        stored = entry.model_copy(update={"id": ""}).model_dump_json()
-        self._append_audit(
-            keys=[self._key("audit", "log"), self._key("audit", "subject", entry.subject)],
-            args=[entry.subject, stored],
-            client=pipe,
-        )
 
     def append_audit(self, entry: AuditEntry) -> AuditEntry:
         stored = entry.model_copy(update={"id": ""}).model_dump_json()

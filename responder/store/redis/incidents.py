@@ -12,28 +12,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
 from typing import cast
-
-from redis.client import Pipeline
 
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.store.base import IncidentFilter, Indexer
-from responder.store.redis.connection import PAGE, RedisConnection, chunks, score, text
-
-
-@dataclass(frozen=True)
-class Previous:
-    """What the store holds about an incident before a save (from its meta)."""
-
-    state: str | None = None
-    correlation_key: str | None = None
-    index_names: tuple[str, ...] = ()
-    open_holds_it: bool = False
-    """the open index of the incident's (new) correlation key names it"""
-    old_open_holds_it: bool = False
-    """the open index of its previous correlation key names it"""
+from responder.store.redis.connection import PAGE, Arg, RedisConnection, chunks, score, text
 
 
 class RedisIncidents(RedisConnection):
@@ -77,11 +61,11 @@ class RedisIncidents(RedisConnection):
             incidents.extend(Incident.model_validate_json(raw) for raw in raws if raw is not None)
         return incidents
 
-    def _metas(self, ids: Sequence[str]) -> list[list[object] | None]:
+    def _metas(self, ids: Sequence[str]) -> list[list[Arg] | None]:
         if not ids:
             return []
         raws = cast(list[bytes | None], self._client.hmget(self._inc("meta"), list(ids)))
-        return [None if raw is None else cast(list[object], json.loads(raw)) for raw in raws]
+        return [None if raw is None else cast(list[Arg], json.loads(raw)) for raw in raws]
 
     def _newest_first(self, query: IncidentFilter) -> Iterator[list[str]]:
         """Pages of candidate ids, newest first (created_at DESC, id DESC)."""
@@ -193,91 +177,27 @@ class RedisIncidents(RedisConnection):
                 text(i) for i in cast(list[bytes], self._client.zrange(self._inc("created"), 0, -1))
             ]
             for chunk in chunks(ids):
-                incidents = self._bodies(chunk)
-                previous = self._previous(incidents)
-                with self._client.pipeline(transaction=True) as pipe:
-                    for incident in incidents:
-                        self.queue_incident(pipe, incident, previous[incident.id])
-                    pipe.execute()
+                args: list[Arg] = [self.namespace]
+                for incident in self._bodies(chunk):
+                    args += self.incident_op(incident)
+                self._commit(args=args)
             self._client.set(marker, indexer.signature)
         return len(ids)
 
-    # writing (the store's commit queues these on its MULTI)
-
-    def watch_incidents(self, pipe: Pipeline, incidents: Sequence[Incident]) -> None:
-        """WATCH what a concurrent save of ``incidents`` would change."""
-        if incidents:
-            keys = [self._inc("body", i.id) for i in incidents]
-            keys += [self._inc("open", i.correlation_key) for i in incidents]
-            pipe.watch(*keys)  # type: ignore[no-untyped-call]  # untyped in redis-py
-
-    def _previous(self, incidents: Sequence[Incident]) -> dict[str, Previous]:
-        """What the store holds about each of ``incidents`` now (two round trips)."""
-        found: dict[str, Previous] = {}
-        if not incidents:
-            return found
-        metas = self._metas([i.id for i in incidents])
-        opens: list[str] = []
-        for incident, meta in zip(incidents, metas, strict=True):
-            opens.append(self._inc("open", incident.correlation_key))
-            if meta is not None and meta[4] != incident.correlation_key:
-                opens.append(self._inc("open", str(meta[4])))
-        holders = dict(zip(opens, cast(list[bytes | None], self._client.mget(opens)), strict=True))
-        for incident, meta in zip(incidents, metas, strict=True):
-            ours = incident.id.encode()
-            if meta is None:
-                found[incident.id] = Previous(
-                    open_holds_it=holders[self._inc("open", incident.correlation_key)] == ours
-                )
-                continue
-            old_key = str(meta[4])
-            names = meta[5] if len(meta) > 5 else []
-            found[incident.id] = Previous(
-                state=str(meta[0]),
-                correlation_key=old_key,
-                index_names=tuple(str(n) for n in cast(list[object], names)),
-                open_holds_it=holders[self._inc("open", incident.correlation_key)] == ours,
-                old_open_holds_it=old_key != incident.correlation_key
-                and holders.get(self._inc("open", old_key)) == ours,
-            )
-        return found
-
-    def queue_incident(self, pipe: Pipeline, incident: Incident, previous: Previous) -> None:
-        """Queue the writes of one save on ``pipe`` (inside its MULTI)."""
-        state = str(incident.state)
+    def incident_op(self, incident: Incident) -> list[Arg]:
+        """The commit script's op that saves ``incident`` with its indexes."""
         index = self._indexer(incident) if self._indexer is not None else None
-        names = tuple(sorted(index.entries)) if index is not None else previous.index_names
-        meta = json.dumps(
-            [
-                state,
-                incident.incident_type,
-                str(incident.severity),
-                str(incident.environment),
-                incident.correlation_key,
-                list(names),
-            ]
-        )
-        pipe.set(self._inc("body", incident.id), incident.model_dump_json())
-        pipe.hset(self._inc("meta"), incident.id, meta)
-        pipe.zadd(self._inc("created"), {incident.id: score(incident.created_at)})
-        if previous.state is not None and previous.state != state:
-            pipe.srem(self._inc("state", previous.state), incident.id)
-        pipe.sadd(self._inc("state", state), incident.id)
-        new_open = self._inc("open", incident.correlation_key)
-        if incident.is_open:
-            pipe.set(new_open, incident.id)
-        elif previous.open_holds_it:
-            pipe.delete(new_open)
-        if previous.old_open_holds_it and previous.correlation_key is not None:
-            pipe.delete(self._inc("open", previous.correlation_key))
-        if index is None:
-            return  # a store nobody indexes with leaves the indexes alone
-        for name in previous.index_names:
-            if name not in index.entries:
-                pipe.hdel(self._inc("index", name), incident.id)
-        for name, value in index.entries.items():
-            pipe.hset(self._inc("index", name), incident.id, value)
-        if index.due_at is None:
-            pipe.zrem(self._inc("due"), incident.id)
-        else:
-            pipe.zadd(self._inc("due"), {incident.id: index.due_at})
+        head = [
+            incident.id,
+            incident.correlation_key,
+            str(incident.state),
+            incident.incident_type,
+            str(incident.severity),
+            str(incident.environment),
+            score(incident.created_at),
+            incident.is_open,
+            index is not None,
+            dict(index.entries) if index is not None else {},
+            index.due_at if index is not None else None,
+        ]
+        return ["I", json.dumps(head), incident.model_dump_json()]

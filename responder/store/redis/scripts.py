@@ -79,3 +79,128 @@ local id = redis.call('XADD', KEYS[1], '*', 's', ARGV[1], 'e', ARGV[2])
 redis.call('RPUSH', KEYS[2], id)
 return id
 """
+
+COMMIT = """
+-- The writes of one commit, in order. ARGV[1] namespace, then ops of three
+-- arguments each (a JSON head, then a body):
+--   I [id, correlation_key, state, type, severity, environment, created, open,
+--      indexed, {name: value}, due or null] incident-JSON
+--                                              an incident and its indexes
+--   D [collection, id, expected or null] document-JSON
+--                                              a document: {version, live}
+--                                              (version -1: stale expected)
+--   A subject entry-JSON                       an audit entry: its id
+--   K [key, value or null, ttl ms] ''          a key set with expiry (or deleted)
+--   U tag token                                a lock released (if it holds the token)
+local ns = ARGV[1]
+local inc = ns .. ':{incidents}:'
+local out = {}
+for i = 2, #ARGV, 3 do
+  local op, head, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if op == 'I' then
+    local h = cjson.decode(head)
+    local id, corr, state = h[1], h[2], h[3]
+    local old = redis.call('HGET', inc .. 'meta', id)
+    local old_state, old_corr, old_names = false, false, {}
+    if old then
+      local meta = cjson.decode(old)
+      old_state, old_corr = meta[1], meta[5]
+      if meta[6] then old_names = meta[6] end
+    end
+    redis.call('SET', inc .. 'body:' .. id, body)
+    redis.call('ZADD', inc .. 'created', h[7], id)
+    if old_state and old_state ~= state then
+      redis.call('SREM', inc .. 'state:' .. old_state, id)
+    end
+    redis.call('SADD', inc .. 'state:' .. state, id)
+    local open_key = inc .. 'open:' .. corr
+    if h[8] then
+      redis.call('SET', open_key, id)
+    elseif redis.call('GET', open_key) == id then
+      redis.call('DEL', open_key)
+    end
+    if old_corr and old_corr ~= corr and redis.call('GET', inc .. 'open:' .. old_corr) == id then
+      redis.call('DEL', inc .. 'open:' .. old_corr)
+    end
+    local names = old_names
+    if h[9] then
+      local entries = h[10]
+      for _, name in ipairs(old_names) do
+        if entries[name] == nil then redis.call('HDEL', inc .. 'index:' .. name, id) end
+      end
+      names = {}
+      for name, value in pairs(entries) do
+        redis.call('HSET', inc .. 'index:' .. name, id, value)
+        names[#names + 1] = cjson.encode(name)
+      end
+      if h[11] == cjson.null then
+        redis.call('ZREM', inc .. 'due', id)
+      else
+        redis.call('ZADD', inc .. 'due', h[11], id)
+      end
+    else
+      local kept = {}
+      for _, name in ipairs(old_names) do kept[#kept + 1] = cjson.encode(name) end
+      names = kept
+    end
+    local meta = '[' .. cjson.encode(state) .. ',' .. cjson.encode(h[4]) .. ','
+      .. cjson.encode(h[5]) .. ',' .. cjson.encode(h[6]) .. ',' .. cjson.encode(corr)
+      .. ',[' .. table.concat(names, ',') .. ']]'
+    redis.call('HSET', inc .. 'meta', id, meta)
+  elseif op == 'D' then
+    local h = cjson.decode(head)
+    local docs = ns .. ':{docs:' .. h[1] .. '}:'
+    local id = h[2]
+    local last = tonumber(redis.call('HGET', docs .. 'last', id) or '0')
+    local live = tonumber(redis.call('HGET', docs .. 'live', id) or '0')
+    if h[3] ~= cjson.null and tonumber(h[3]) ~= live then
+      out[#out + 1] = {-1, live}
+    else
+      local version = last + 1
+      redis.call('HSET', docs .. 'last', id, version)
+      redis.call('HSET', docs .. 'live', id, version)
+      redis.call('HSET', docs .. 'history:' .. id, version, body)
+      out[#out + 1] = {version, live}
+    end
+  elseif op == 'A' then
+    local id = redis.call('XADD', ns .. ':{audit}:log', '*', 's', head, 'e', body)
+    redis.call('RPUSH', ns .. ':{audit}:subject:' .. head, id)
+    out[#out + 1] = id
+  elseif op == 'K' then
+    local h = cjson.decode(head)
+    local key = ns .. ':{key:' .. h[1] .. '}'
+    if h[2] == cjson.null then
+      redis.call('DEL', key)
+    else
+      redis.call('SET', key, h[2], 'PX', h[3])
+    end
+  elseif op == 'U' then
+    local key = ns .. ':{' .. head .. '}'
+    if redis.call('GET', key) == body then redis.call('DEL', key) end
+  else
+    return redis.error_reply('unknown commit op ' .. tostring(op))
+  end
+end
+return out
+"""
+
+ACQUIRE_LOCKS = """
+-- ARGV: ttl ms, then key token pairs; -> 1/0 per pair (taken or not)
+local out = {}
+for i = 2, #ARGV, 2 do
+  if redis.call('SET', ARGV[i], ARGV[i + 1], 'NX', 'PX', ARGV[1]) then
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+RELEASE_LOCKS = """
+-- ARGV: key token pairs; a key is deleted only while it holds its token
+for i = 1, #ARGV, 2 do
+  if redis.call('GET', ARGV[i]) == ARGV[i + 1] then redis.call('DEL', ARGV[i]) end
+end
+return 1
+"""
