@@ -349,11 +349,9 @@ class GuardRails:
 
     def view(self, now: datetime) -> GuardView:
         """What a batch of updates starts from: the indexes as they are now."""
-        environment = str(self.settings.environment)
         return GuardView(
             at=now,
             rails=self,
-            nodes=self.store.index(nodes_index(environment)),
             blocking=self.store.index(BLOCKING_INDEX) if self.settings.blocking_alerts else {},
             storm_until=self.storm_until(now),
         )
@@ -390,14 +388,23 @@ class GuardView:
 
     at: datetime
     rails: GuardRails
-    nodes: dict[str, str]
-    """incident id -> the node it stands for (open node incidents not recovered)"""
     blocking: dict[str, str]
     """incident id -> its firing blocking alerts (comma-separated)"""
     storm_until: datetime | None
     decided: dict[tuple[object, ...], Guarded] = field(default_factory=dict)
     """guarded decisions by what decided them, while the view stays as it is"""
     _state: GuardState | None = None
+    _nodes: dict[str, str] | None = None
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        """Incident id -> the node it stands for (open node incidents not
+        recovered); read when a node incident's turn first needs it."""
+        if self._nodes is None:
+            environment = str(self.rails.settings.environment)
+            self._nodes = self.rails.store.index(nodes_index(environment))
+            self.changed()
+        return self._nodes
 
     def state(self) -> GuardState:
         if self._state is None:
@@ -431,6 +438,8 @@ class GuardView:
     def _fresh_state(self) -> GuardState:
         rails = self.rails
         names = {name for value in self.blocking.values() for name in value.split(",") if name}
+        # only a node incident has node actions: without one the nodes are not read
+        nodes = self._nodes or {}
         return GuardState(
             at=self.at,
             mode=lambda t, e: rails.automation.mode(t, e)[0],
@@ -438,7 +447,7 @@ class GuardView:
             pause_effect=rails.settings.pause_effect,
             windows=tuple(rails.settings.action_windows),
             blocking=tuple(sorted(names)),
-            unhealthy_nodes=frozenset(self.nodes.values()),
+            unhealthy_nodes=frozenset(nodes.values()),
             node_limit=rails.node_limit,
             storm_until=self.storm_until
             if self.storm_until and self.at < self.storm_until
@@ -448,12 +457,14 @@ class GuardView:
     def take(self, incident: Incident) -> None:
         """Count ``incident`` as it stands now (the batch's later updates see it)."""
         entries = guard_entries(incident, self.rails.settings.blocking_alerts)
-        before = (self.nodes.get(incident.id), self.blocking.get(incident.id))
         node = entries.get(nodes_index(str(incident.environment)))
+        counted = is_node_incident(incident.incident_type, incident.correlation_key)
+        nodes = self.nodes if counted or self._nodes is not None else {}
+        before = (nodes.get(incident.id), self.blocking.get(incident.id))
         if node is None:
-            self.nodes.pop(incident.id, None)
+            nodes.pop(incident.id, None)
         else:
-            self.nodes[incident.id] = node
+            nodes[incident.id] = node
         blocking = entries.get(BLOCKING_INDEX)
         if blocking is None:
             self.blocking.pop(incident.id, None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from responder.guards.rails import (
+    GUARDED_CLASSES,
     Guarded,
     GuardRails,
     GuardView,
@@ -34,6 +35,8 @@ from responder.records.update import Update
 
 #: the decisions kept per incident (oldest dropped first)
 MAX_DECISIONS = 200
+#: the decisions the guard rails may tighten
+GUARDED = frozenset({"auto", "approval"})
 
 
 class GuardStage:
@@ -60,7 +63,8 @@ class GuardStage:
             self._settle(update, view, incident)
             return True
         view.take(incident)
-        if len(set(view.nodes.values())) > view.rails.node_limit:
+        node_incident = is_node_incident(incident.incident_type, incident.correlation_key)
+        if node_incident and len(set(view.nodes.values())) > view.rails.node_limit:
             # a breach (re)starts the storm cooldown before anything is decided
             until = self.rails.open_storm(update.now, update.writes)
             if until is not None and until != view.storm_until:
@@ -68,8 +72,13 @@ class GuardStage:
                 view.changed()
         guarded: list[Guarded] = []
         for decided in update.decided:
-            subject = subject_of(incident, decided.action, decided.action_class, decided.target)
-            found = view.guard(decided.policy_decision, decided.policy_reason, subject)
+            if decided.action_class in GUARDED_CLASSES and decided.policy_decision in GUARDED:
+                subject = subject_of(incident, decided.action, decided.action_class, decided.target)
+                found = view.guard(decided.policy_decision, decided.policy_reason, subject)
+            else:  # nothing to tighten: observe and notify, or not the robot's to do
+                found = Guarded(
+                    decided.policy_decision, decided.policy_reason, decided.policy_decision
+                )
             guarded.append(found)
             decided.decision, decided.reason = found.decision, found.reason
             decided.would_have = found.would_have
@@ -137,8 +146,11 @@ def escalate(incident: Incident, why: str, update: Update) -> bool:
 def keep_decisions(incident: Incident, update: Update) -> None:
     """Log the decisions that changed since the last one kept for the same
     action and target (the same decision for the same reason is not new)."""
-    latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
     at = update.now.isoformat()
+    if not incident.decisions:
+        incident.decisions = [{"at": at, **d.answer} for d in update.decided][-MAX_DECISIONS:]
+        return
+    latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
     for decided in update.decided:
         previous = latest.get((decided.action, _key(decided.target)))
         if previous is None or any(previous.get(k) != v for k, v in decided.answer.items()):

@@ -52,7 +52,7 @@ LOCK_WAIT_SECONDS = 5.0
 RECORD_WAIT_SECONDS = 15.0
 #: incidents a batch holds at most: its commit holds the store (a Redis script,
 #: a SQLite transaction) for milliseconds, while webhooks wait to be queued
-BATCH = 16
+BATCH = 32
 
 
 @dataclass(frozen=True)

@@ -79,10 +79,10 @@ class NoIndex:
 @dataclass(frozen=True)
 class Committed:
     """What a commit did: the documents whose expected version was stale
-    (not written), and the audit entries with their ids."""
+    (not written), and the ids of the audit entries it appended, in order."""
 
     conflicts: tuple[tuple[str, str], ...] = ()
-    audits: tuple[AuditEntry, ...] = ()
+    audit_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

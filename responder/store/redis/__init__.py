@@ -24,18 +24,16 @@ Redis Cluster would need the script split by slot.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError
 from redis.retry import Retry
 
-from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.writes import DocumentChange, Writes
 from responder.store.base import Committed, VersionConflict
-from responder.store.redis.connection import Arg, text
 from responder.store.redis.documents import RedisDocuments, ttl_ms
 from responder.store.redis.incidents import RedisIncidents
 from responder.store.redis.queue import GROUP, RedisQueue
@@ -77,46 +75,38 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
 
     def commit(self, writes: Writes) -> Committed:
         changes = writes.merged_changes()
-        args: list[Arg] = [self.namespace]
-        slots: list[tuple[str, object]] = []
-        for incident in writes.incidents.values():
-            args += self.incident_op(incident)
+        ops: list[tuple[str, object, bytes]] = [
+            self.incident_op(i) for i in writes.incidents.values()
+        ]
+        documents: list[tuple[str, str] | DocumentChange] = []
         for collection, doc_id, doc, expected in writes.documents:
-            slots.append(("document", (collection, doc_id)))
-            args += ["D", json.dumps([collection, doc_id, expected]), json.dumps(doc)]
+            documents.append((collection, doc_id))
+            ops.append(("D", [collection, doc_id, expected], json.dumps(doc).encode()))
         with self._guard():
             found = self._read_documents(changes)
             for change, current in zip(changes, found, strict=True):
                 version, doc = change.applied(current)
-                slots.append(("change", change))
-                head = json.dumps([change.collection, change.doc_id, version])
-                args += ["D", head, json.dumps(doc)]
+                documents.append(change)
+                head = [change.collection, change.doc_id, version]
+                ops.append(("D", head, json.dumps(doc).encode()))
             for entry in writes.audits:
-                slots.append(("audit", entry))
-                stored = entry.model_copy(update={"id": ""}).model_dump_json()
-                args += ["A", entry.subject, stored]
+                ops.append(("A", entry.subject, entry.model_dump_json(exclude={"id"}).encode()))
             for key, value, ttl in writes.keys:
-                args += ["K", json.dumps([key, value, ttl_ms(ttl)]), ""]
+                ops.append(("K", [key, value, ttl_ms(ttl)], b""))
             for name, token in writes.unlock.items():
-                args += ["U", f"key:lock:{name}", token]
-            replies = cast(list[Any], self._commit(args=args)) if len(args) > 1 else []
+                ops.append(("U", f"key:lock:{name}", token.encode()))
+            stale, audit_ids = self.run_commit(ops)
+            first_document = len(writes.incidents) + 1  # the script counts from 1
             conflicts: list[tuple[str, str]] = []
-            audits: list[AuditEntry] = []
-            retry: list[DocumentChange] = []
-            for (kind, item), reply in zip(slots, replies, strict=True):
-                if kind == "audit":
-                    entry = cast(AuditEntry, item)
-                    audits.append(entry.model_copy(update={"id": text(cast(bytes, reply))}))
-                elif int(cast(list[Any], reply)[0]) < 0:
-                    if kind == "change":
-                        retry.append(cast(DocumentChange, item))
-                    else:
-                        conflicts.append(cast(tuple[str, str], item))
-            for change in retry:
-                self._change_document(change)
+            for number in stale:
+                item = documents[number - first_document]
+                if isinstance(item, DocumentChange):
+                    self._change_document(item)  # met a concurrent writer: on its own
+                else:
+                    conflicts.append(item)
         for callback in writes.after:
             callback()
-        return Committed(tuple(conflicts), tuple(audits))
+        return Committed(tuple(conflicts), tuple(audit_ids))
 
     def _read_documents(
         self, changes: list[DocumentChange]

@@ -23,6 +23,18 @@ from responder.store.redis.connection import PAGE, Arg, RedisConnection, chunks,
 class RedisIncidents(RedisConnection):
     _indexer: Indexer | None = None
 
+    def run_commit(self, ops: Sequence[tuple[str, object, bytes]]) -> tuple[list[int], list[str]]:
+        """Run the commit script over ``ops`` (op, head, body); the numbers of
+        the stale document ops and the audit ids it made."""
+        if not ops:
+            return [], []
+        index = json.dumps([[op, head, len(body)] for op, head, body in ops])
+        reply = text(
+            cast(bytes, self._commit(args=[self.namespace, index, b"".join(b for _, _, b in ops)]))
+        )
+        stale, _, made = reply.partition("|")
+        return [int(n) for n in stale.split(",") if n], [i for i in made.split(",") if i]
+
     def _inc(self, *rest: str) -> str:
         return self._key("incidents", *rest)
 
@@ -177,17 +189,14 @@ class RedisIncidents(RedisConnection):
                 text(i) for i in cast(list[bytes], self._client.zrange(self._inc("created"), 0, -1))
             ]
             for chunk in chunks(ids):
-                args: list[Arg] = [self.namespace]
-                for incident in self._bodies(chunk):
-                    args += self.incident_op(incident)
-                self._commit(args=args)
+                self.run_commit([self.incident_op(i) for i in self._bodies(chunk)])
             self._client.set(marker, indexer.signature)
         return len(ids)
 
-    def incident_op(self, incident: Incident) -> list[Arg]:
+    def incident_op(self, incident: Incident) -> tuple[str, list[object], bytes]:
         """The commit script's op that saves ``incident`` with its indexes."""
         index = self._indexer(incident) if self._indexer is not None else None
-        head = [
+        head: list[object] = [
             incident.id,
             incident.correlation_key,
             str(incident.state),
@@ -200,4 +209,4 @@ class RedisIncidents(RedisConnection):
             dict(index.entries) if index is not None else {},
             index.due_at if index is not None else None,
         ]
-        return ["I", json.dumps(head), incident.model_dump_json()]
+        return "I", head, incident.__pydantic_serializer__.to_json(incident)

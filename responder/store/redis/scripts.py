@@ -81,24 +81,29 @@ return id
 """
 
 COMMIT = """
--- The writes of one commit, in order. ARGV[1] namespace, then ops of three
--- arguments each (a JSON head, then a body):
+-- The writes of one commit, in order. ARGV[1] namespace; ARGV[2] the ops as
+-- JSON [[op, head, body length], ...]; ARGV[3] the bodies one after another.
 --   I [id, correlation_key, state, type, severity, environment, created, open,
 --      indexed, {name: value}, due or null] incident-JSON
 --                                              an incident and its indexes
 --   D [collection, id, expected or null] document-JSON
---                                              a document: {version, live}
---                                              (version -1: stale expected)
---   A subject entry-JSON                       an audit entry: its id
+--                                              a document (not written when
+--                                              its expected version is stale)
+--   A subject entry-JSON                       an audit entry
 --   K [key, value or null, ttl ms] ''          a key set with expiry (or deleted)
 --   U tag token                                a lock released (if it holds the token)
+-- Returns "<stale D ops' numbers>|<audit ids>", both comma-separated.
 local ns = ARGV[1]
 local inc = ns .. ':{incidents}:'
-local out = {}
-for i = 2, #ARGV, 3 do
-  local op, head, body = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+local stale, ids = {}, {}
+local bodies = ARGV[3]
+local at = 1
+for n, entry in ipairs(cjson.decode(ARGV[2])) do
+  local op, head = entry[1], entry[2]
+  local body = string.sub(bodies, at, at + entry[3] - 1)
+  at = at + entry[3]
   if op == 'I' then
-    local h = cjson.decode(head)
+    local h = head
     local id, corr, state = h[1], h[2], h[3]
     local old = redis.call('HGET', inc .. 'meta', id)
     local old_state, old_corr, old_names = false, false, {}
@@ -148,26 +153,25 @@ for i = 2, #ARGV, 3 do
       .. ',[' .. table.concat(names, ',') .. ']]'
     redis.call('HSET', inc .. 'meta', id, meta)
   elseif op == 'D' then
-    local h = cjson.decode(head)
+    local h = head
     local docs = ns .. ':{docs:' .. h[1] .. '}:'
     local id = h[2]
     local last = tonumber(redis.call('HGET', docs .. 'last', id) or '0')
     local live = tonumber(redis.call('HGET', docs .. 'live', id) or '0')
     if h[3] ~= cjson.null and tonumber(h[3]) ~= live then
-      out[#out + 1] = {-1, live}
+      stale[#stale + 1] = n
     else
       local version = last + 1
       redis.call('HSET', docs .. 'last', id, version)
       redis.call('HSET', docs .. 'live', id, version)
       redis.call('HSET', docs .. 'history:' .. id, version, body)
-      out[#out + 1] = {version, live}
     end
   elseif op == 'A' then
     local id = redis.call('XADD', ns .. ':{audit}:log', '*', 's', head, 'e', body)
     redis.call('RPUSH', ns .. ':{audit}:subject:' .. head, id)
-    out[#out + 1] = id
+    ids[#ids + 1] = id
   elseif op == 'K' then
-    local h = cjson.decode(head)
+    local h = head
     local key = ns .. ':{key:' .. h[1] .. '}'
     if h[2] == cjson.null then
       redis.call('DEL', key)
@@ -181,7 +185,7 @@ for i = 2, #ARGV, 3 do
     return redis.error_reply('unknown commit op ' .. tostring(op))
   end
 end
-return out
+return table.concat(stale, ',') .. '|' .. table.concat(ids, ',')
 """
 
 ACQUIRE_LOCKS = """

@@ -246,19 +246,17 @@ class SQLiteDocuments(SQLiteBase):
 
     def _append_audits(
         self, conn: sqlite3.Connection, entries: Sequence[AuditEntry]
-    ) -> tuple[AuditEntry, ...]:
+    ) -> tuple[str, ...]:
+        """Append ``entries``; their ids (the rows' sequence numbers: the bodies
+        are stored without them)."""
         if not entries:
             return ()
-        # the bodies are stored without their ids: a row's sequence number is its id
         conn.executemany(
             "INSERT INTO audit (subject, body) VALUES (?, ?)",
             [(e.subject, e.model_dump_json(exclude={"id"})) for e in entries],
         )
         last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-        first = last - len(entries) + 1
-        return tuple(
-            entry.model_copy(update={"id": str(first + n)}) for n, entry in enumerate(entries)
-        )
+        return tuple(str(last - len(entries) + 1 + n) for n in range(len(entries)))
 
     # audit
 
