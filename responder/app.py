@@ -112,12 +112,8 @@ def build_backends(
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
     from responder.evidence.helm import HelmDriftCollector
-    from responder.evidence.kubernetes import (
-        DiskPressureCollector,
-        ImagePullCollector,
-        JobBacklogCollector,
-        NodeReadinessCollector,
-    )
+    from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+    from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
     from responder.kube import load_kube
 
     now = clock or (lambda: datetime.now(UTC))

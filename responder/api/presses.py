@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from responder.approvals.answer import Answer
 from responder.approvals.approvers import Approver
-from responder.approvals.desk import Answer
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.guards.automation import AutomationError
 from responder.guards.readiness import MarkError

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from responder.actions.runner import ActionRefused, ActionRunner
 from responder.actions.stage import record
+from responder.approvals.answer import Answer
 from responder.approvals.approvers import Approver
 from responder.approvals.book import ApprovalBook, target_key
 from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS, GuardRails
@@ -53,55 +53,8 @@ log = logging.getLogger(__name__)
 #: incident states in which an approved action is no longer carried out
 NOT_ACTING = (IncidentState.resolved, IncidentState.recovering, IncidentState.suppressed)
 _LOCK_WAIT_SECONDS = 10.0
-_STATUS = {
-    "executed": 200,
-    "dry_run": 200,
-    "failed": 200,
-    "skipped": 200,
-    "refused": 200,
-    "denied": 200,
-    "superseded": 409,
-    "expired": 409,
-    "already_answered": 409,
-    "forbidden": 403,
-    "unknown": 404,
-    "busy": 503,
-    "outside_window": 409,
-    "waiting": 202,
-}
 #: what the node action the desk runs is, while it runs (names it to the ones that wait)
 NODE_ACTION_CURRENT = "node-action:current"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """How an answer ended. ``result``: ``executed`` (the action ran),
-    ``dry_run``, ``failed``, ``skipped`` (cooldown, lock, no executor),
-    ``refused`` (the runner would not run it), ``denied``, ``superseded``,
-    ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``,
-    ``outside_window`` (a recover or disruptive action outside the action
-    windows, approved without ``override_window``: the request stays pending),
-    ``waiting`` (an approved node action waits for the node action in flight:
-    the request stays approved and runs when that one ends)."""
-
-    result: str
-    detail: str
-    approval: ApprovalRequest | None = None
-
-    @property
-    def status(self) -> int:
-        return _STATUS.get(self.result, 200)
-
-    @property
-    def acted(self) -> bool:
-        return self.result in ("executed", "dry_run", "failed")
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "result": self.result,
-            "detail": self.detail,
-            "approval": self.approval.model_dump(mode="json") if self.approval else None,
-        }
 
 
 class IncidentReview(Protocol):

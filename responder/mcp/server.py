@@ -27,7 +27,8 @@ from typing_extensions import TypedDict
 
 from responder.accounts.models import ApiToken
 from responder.api.taxonomy import taxonomy_document
-from responder.mcp.tools import CONTRACT_VERSION, Caller, McpTools, ToolFailure
+from responder.mcp.frame import CONTRACT_VERSION, Caller, ToolFailure
+from responder.mcp.tools import McpTools
 from responder.runtime import Runtime
 
 SCOPE = "mcp"

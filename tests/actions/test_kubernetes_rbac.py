@@ -23,12 +23,8 @@ from fixtures.kube import (
 from responder.actions.helm import HelmExecutor
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.evidence.helm import HelmDriftCollector
-from responder.evidence.kubernetes import (
-    DiskPressureCollector,
-    ImagePullCollector,
-    JobBacklogCollector,
-    NodeReadinessCollector,
-)
+from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
 from responder.kube import Kube
 from responder.records.action import ActionRequest
 from responder.records.incident import Incident, ResourceScope

@@ -20,12 +20,11 @@ from fixtures.kube import (
 
 from responder.evidence.collector import Evidence
 from responder.evidence.confidence import confidence_band
-from responder.evidence.kubernetes import (
-    DiskPressureCollector,
+from responder.evidence.kubernetes import KubeCollector
+from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+from responder.evidence.workload_collectors import (
     ImagePullCollector,
     JobBacklogCollector,
-    KubeCollector,
-    NodeReadinessCollector,
     classify_pull_error,
     runs_per_hour,
 )

@@ -14,7 +14,8 @@ from mcp import Client
 from mcp_world import World, call, with_client
 
 from responder.accounts.models import Role
-from responder.mcp.tools import Caller, McpTools, ToolFailure
+from responder.mcp.frame import Caller, ToolFailure
+from responder.mcp.tools import McpTools
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 from responder.app import build_runtime
+from responder.mcp.frame import CONTRACT_VERSION, TOOL_ROLES
 from responder.mcp.server import build_server
-from responder.mcp.tools import CONTRACT_VERSION, TOOL_ROLES
 from responder.settings import Settings
 
 HERE = Path(__file__).resolve().parent

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from responder.accounts.models import Role
 from responder.app import build_runtime
 from responder.evidence.collector import Evidence
-from responder.mcp.tools import Caller, McpTools, RateLimit, ToolFailure
+from responder.mcp.frame import Caller, RateLimit, ToolFailure
+from responder.mcp.tools import McpTools
 from responder.records.alert import WebhookPayload
 from responder.records.incident import Incident, Signal
 from responder.records.levels import Confidence

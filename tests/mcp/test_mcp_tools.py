@@ -17,8 +17,9 @@ from mcp import Client
 
 from responder.accounts.models import Role
 from responder.app import build_runtime
+from responder.mcp.frame import Caller, RateLimit, ToolFailure, redact
 from responder.mcp.server import build_server
-from responder.mcp.tools import Caller, McpTools, RateLimit, ToolFailure, redact
+from responder.mcp.tools import McpTools
 from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.settings import Settings
