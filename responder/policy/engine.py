@@ -183,9 +183,13 @@ class PolicyEngine:
         policies: PolicySet,
         allowlist: Allowlist | None = None,
         rules: Callable[[], Sequence[OperatorRule]] = lambda: (),
+        keep: bool = True,
     ) -> None:
+        """``keep``: keep decisions by what decided them (off: every layer is
+        evaluated every time, as the benchmark measures it)."""
         self.taxonomy = taxonomy
         self.policies = policies
+        self.keep = keep
         self.engine = policies.engine
         self.allowlist = allowlist or Allowlist()
         self._rules = rules
@@ -299,13 +303,14 @@ class PolicyEngine:
                 memo.action_key(action),
                 suppressed if action_id == "notify_operator" else (),
             )
-            found = memo.decisions.get(key)
+            found = memo.decisions.get(key) if self.keep else None
             if found is None:
                 decision = self._decide(incident, action_id, target, history, at, action)
                 found = (decision, decision.explain())
                 if len(memo.decisions) >= MEMO_SIZE:
                     memo.decisions.clear()
-                memo.decisions[key] = found
+                if self.keep:
+                    memo.decisions[key] = found
             decision, answer = found
             decisions.append((decision, {**answer, "target": target.as_dict() if target else None}))
         return decisions
