@@ -117,6 +117,29 @@ class Server:
             self.proc.wait()
 
 
+def responder_server(
+    backend: str, name: str, tmp: Path, redis_url: str | None, replica: int = 0, **env: str
+) -> Server:
+    """A ``robot-sre serve`` process on a fresh store: SQLite file ``tmp/name.db``
+    or the Redis namespace ``name``; ``env`` adds ROBOT_SRE_* settings. Replicas
+    of one name share the store."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ROBOT_SRE_")}
+    environ.update(
+        ROBOT_SRE_DRY_RUN="true",
+        ROBOT_SRE_QUEUE_MAX_DEPTH="10000000",
+        ROBOT_SRE_LOG_LEVEL="warning",
+    )
+    if backend == "sqlite":
+        environ["ROBOT_SRE_STORE_URL"] = f"sqlite:///{tmp / name}.db"
+    else:
+        assert redis_url is not None, "a Redis store needs a Redis"
+        environ["ROBOT_SRE_STORE_URL"] = redis_url
+        environ["ROBOT_SRE_STORE_NAMESPACE"] = name
+    environ.update(env)
+    argv = [sys.executable, "-m", "responder.cli", "serve", "--host", HOST]
+    return Server(f"responder {backend} #{replica}", argv, environ, tmp / f"{name}-{replica}.log")
+
+
 class LoadGen:
     """The ``bench.loadgen`` process: one JSON job in, one JSON result out."""
 

@@ -1,4 +1,5 @@
-"""``make bench``: how fast the webhook takes Alertmanager payloads.
+"""``make bench``: how fast the responder takes Alertmanager payloads, works
+through a storm of them, and contains an incident on the cluster.
 
 Starts each target as its own uvicorn process on 127.0.0.1 and drives it from
 a separate load-generator process (``bench.loadgen``: a few keep-alive
@@ -15,7 +16,12 @@ drain what was queued (stopping after ``--drain-timeout`` with an estimate);
 for 1-alert posts it also measures one connection posting back to back, idle
 and while the worker works through a backlog. Every responder run gets a fresh
 process and store (a unique Redis namespace, deleted afterwards).
-It ends with PASS/FAIL per target of the issue and exits 0 either way.
+Then the storm end to end (``bench.storm_bench``: first and second storm,
+SQLite and Redis, two Redis replicas), the alert -> contain latency on the
+emulated cluster (``bench.contain_bench``), one policy decision
+(``bench.policy_bench``) and the admin UI over 10,000 incidents
+(``bench.admin_bench``). Each part ends with PASS/FAIL per target; the bench
+exits 0 either way.
 
 Options: ``python -m bench.run --help``.
 """
@@ -36,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from bench import admin_bench, policy_bench
+from bench import admin_bench, contain_bench, policy_bench, storm_bench
 from bench.harness import (
     HOST,
     LoadGen,
@@ -44,6 +50,7 @@ from bench.harness import (
     delete_namespace,
     machine_busy_seconds,
     redis_server,
+    responder_server,
 )
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -227,20 +234,9 @@ class Bench:
         """One fresh responder process and store per payload size."""
         for size in self.args.sizes:
             name = f"{self.prefix}-{backend}-{size}"
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ROBOT_SRE_")}
-            env.update(
-                ROBOT_SRE_QUEUE_MAX_DEPTH="10000000",
-                ROBOT_SRE_DRY_RUN="true",
-                ROBOT_SRE_LOG_LEVEL="info",
+            server = responder_server(
+                backend, name, self.tmp, redis_url, ROBOT_SRE_LOG_LEVEL="info"
             )
-            if backend == "sqlite":
-                env["ROBOT_SRE_STORE_URL"] = f"sqlite:///{self.tmp / name}.db"
-            else:
-                assert redis_url is not None
-                env["ROBOT_SRE_STORE_URL"] = redis_url
-                env["ROBOT_SRE_STORE_NAMESPACE"] = name
-            argv = [sys.executable, "-m", "responder.cli", "serve", "--host", HOST]
-            server = Server(f"responder ({backend})", argv, env, self.tmp / f"{name}.log")
             drained = False
             try:
                 server.start()
@@ -251,8 +247,8 @@ class Bench:
                 server.stop(graceful=drained)
                 if redis_url is not None:
                     delete_namespace(redis_url, f"{name}:")
-                for suffix in (".db", ".db-wal", ".db-shm"):
-                    (self.tmp / f"{name}{suffix}").unlink(missing_ok=True)
+                for leftover in self.tmp.glob(f"{name}.*db*"):
+                    leftover.unlink()
 
     def _responder_run(self, server: Server, backend: str, size: int) -> bool:
         """Measure one payload size; True when the worker drained the queue."""
@@ -453,6 +449,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: bare, sqlite, redis",
     )
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
+    parser.add_argument(
+        "--storm-alerts", type=int, default=10_000, help="alerts of the storm (0: no storm)"
+    )
+    parser.add_argument(
+        "--contain-samples", type=int, default=100, help="alerts timed to contain (0: none)"
+    )
+    parser.add_argument(
+        "--background", type=float, default=100.0, help="alerts/s behind the contain samples"
+    )
     return parser.parse_args(argv)
 
 
@@ -462,6 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="robot-sre-bench-"))
     loadgen = LoadGen()
     bench = Bench(args, tmp, loadgen)
+    storm_targets: list[str] = []
+    contain_targets: list[str] = []
+    stores = [t for t in args.targets if t in ("sqlite", "redis")]
     try:
         with contextlib.ExitStack() as stack:
             redis_url: str | None = None
@@ -479,10 +487,26 @@ def main(argv: list[str] | None = None) -> int:
                     left = delete_namespace(redis_url, f"{bench.prefix}-")
                     if left:
                         print(f"(deleted {left} leftover Redis keys)")
+            if args.storm_alerts and stores:
+                print(
+                    f"\nThe storm: {args.storm_alerts:,} distinct stock alerts, 100-alert payloads,"
+                    " 4 connections, from the first post to the last alert processed"
+                )
+                storm_targets = storm_bench.run(loadgen, tmp, redis_url, args.storm_alerts, stores)
+            if args.contain_samples and stores:
+                print(
+                    "\nAlert -> contain applied on the emulated cluster, under a background of"
+                    f" {args.background:g} alerts/s"
+                )
+                contain_targets = contain_bench.run(
+                    loadgen, tmp, redis_url, stores, args.contain_samples, args.background
+                )
     finally:
         loadgen.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print_report(bench.results, args)
+    for line in storm_targets + contain_targets:
+        print(line)
     print("\nPolicy engine: one decision, all layers, per CEL engine")
     for line in policy_bench.run():
         print(line)

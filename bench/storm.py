@@ -63,9 +63,9 @@ def _ksm(namespace: str) -> dict[str, str]:
 def alert(index: int, seed: str, nodes: int, namespaces: int) -> dict[str, Any]:
     """The ``index``-th alert of the storm ``seed``."""
     namespace = f"team-{index % namespaces:02d}"
-    node = node_name(index % nodes)
+    node = node_name(index % nodes) if nodes else ""
     workload = f"app-{seed}-{index:05d}"
-    if index % NODE_EVERY == 0:
+    if nodes and index % NODE_EVERY == 0:
         alertname = NODE_ALERTS[(index // NODE_EVERY) % len(NODE_ALERTS)]
     else:
         alertname = POD_ALERTS[index % len(POD_ALERTS)]
@@ -134,6 +134,28 @@ def alert(index: int, seed: str, nodes: int, namespaces: int) -> dict[str, Any]:
     }
 
 
+def job_failed(namespace: str, job: str, fingerprint: str) -> dict[str, Any]:
+    """A stock KubeJobFailed alert for ``job`` in ``namespace``."""
+    return {
+        "status": "firing",
+        "labels": {
+            **_ksm(namespace),
+            "alertname": "KubeJobFailed",
+            "job_name": job,
+            "severity": "warning",
+        },
+        "annotations": {
+            "description": f"Job {namespace}/{job} failed to complete.",
+            "runbook_url": f"{RUNBOOK}/{STOCK['KubeJobFailed'][0]}",
+            "summary": "Job failed to complete.",
+        },
+        "startsAt": "2026-11-01T07:00:00.000Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.monitoring:9090/graph?g0.expr=kube_job_failed",
+        "fingerprint": fingerprint,
+    }
+
+
 def payloads(
     count: int, seed: str, size: int = 100, nodes: int = 12, namespaces: int = 40
 ) -> Iterator[dict[str, Any]]:
@@ -144,20 +166,28 @@ def payloads(
         groups.setdefault(found["labels"].get("namespace", ""), []).append(found)
     for namespace, alerts in groups.items():
         for start in range(0, len(alerts), size):
-            chunk = alerts[start : start + size]
-            yield {
-                "receiver": "robot-sre",
-                "status": "firing",
-                "alerts": chunk,
-                "groupLabels": {"namespace": namespace},
-                "commonLabels": {"namespace": namespace, "prometheus": PROMETHEUS},
-                "commonAnnotations": {},
-                "externalURL": EXTERNAL_URL,
-                "version": "4",
-                "groupKey": f'{{}}:{{namespace="{namespace}"}}',
-                "truncatedAlerts": 0,
-            }
+            yield payload(namespace, alerts[start : start + size])
 
 
-def bodies(count: int, seed: str, size: int = 100) -> list[bytes]:
-    return [json.dumps(p, separators=(",", ":")).encode() for p in payloads(count, seed, size)]
+def payload(namespace: str, alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A firing webhook payload of ``alerts``, grouped by ``namespace``."""
+    return {
+        "receiver": "robot-sre",
+        "status": "firing",
+        "alerts": alerts,
+        "groupLabels": {"namespace": namespace},
+        "commonLabels": {"namespace": namespace, "prometheus": PROMETHEUS},
+        "commonAnnotations": {},
+        "externalURL": EXTERNAL_URL,
+        "version": "4",
+        "groupKey": f'{{}}:{{namespace="{namespace}"}}',
+        "truncatedAlerts": 0,
+    }
+
+
+def bodies(count: int, seed: str, size: int = 100, nodes: int = 12) -> list[bytes]:
+    """The storm as JSON bodies; ``nodes=0``: workload alerts only (no node storm)."""
+    return [
+        json.dumps(p, separators=(",", ":")).encode()
+        for p in payloads(count, seed, size, nodes=nodes)
+    ]

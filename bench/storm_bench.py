@@ -17,7 +17,6 @@ its namespace deleted), while a background of other alerts arrives.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import uuid
@@ -29,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench import storm
-from bench.harness import HOST, LoadGen, Server, delete_namespace
+from bench.harness import LoadGen, Server, delete_namespace, responder_server
 
 TARGET_ALERTS_PER_S = 2000.0
 TARGET_SECOND_STORM = 0.8
@@ -115,22 +114,10 @@ class StormBench:
     @contextmanager
     def responders(self, backend: str, replicas: int) -> Iterator[list[Server]]:
         name = f"{self.prefix}-{backend}-{replicas}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROBOT_SRE_")}
-        env.update(
-            ROBOT_SRE_ENVIRONMENT="staging",
-            ROBOT_SRE_DRY_RUN="true",
-            ROBOT_SRE_QUEUE_MAX_DEPTH="10000000",
-            ROBOT_SRE_LOG_LEVEL="warning",
-        )
-        if backend == "sqlite":
-            env["ROBOT_SRE_STORE_URL"] = f"sqlite:///{self.tmp / name}.db"
-        else:
-            assert self.redis_url is not None
-            env["ROBOT_SRE_STORE_URL"] = self.redis_url
-            env["ROBOT_SRE_STORE_NAMESPACE"] = name
-        argv = [sys.executable, "-m", "responder.cli", "serve", "--host", HOST]
         servers = [
-            Server(f"responder {backend} #{n}", argv, env, self.tmp / f"{name}-{n}.log")
+            responder_server(
+                backend, name, self.tmp, self.redis_url, n, ROBOT_SRE_ENVIRONMENT="staging"
+            )
             for n in range(replicas)
         ]
         try:
@@ -142,8 +129,8 @@ class StormBench:
                 server.stop(graceful=False)
             if self.redis_url is not None and backend == "redis":
                 delete_namespace(self.redis_url, f"{name}:")
-            for suffix in (".db", ".db-wal", ".db-shm"):
-                (self.tmp / f"{name}{suffix}").unlink(missing_ok=True)
+            for leftover in self.tmp.glob(f"{name}.*db*"):
+                leftover.unlink()
 
     def storm(
         self, servers: list[Server], backend: str, which: str, seed: str, open_before: int = 0

@@ -202,6 +202,7 @@ def build_runtime(
     observer = Observer(
         CollectorRegistry([*configured_collectors, *collectors, *health]),
         settings.collector_timeout_seconds,
+        settings.collector_concurrency,
     )
     timings = Timings(settings, taxonomy)
     decide = DecideStage(policy, SeverityRules(taxonomy, policy.engine))

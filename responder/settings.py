@@ -285,6 +285,12 @@ class Settings(BaseModel):
         default=None, gt=0, description="re-poll of open incidents; None: the type's (60 s)"
     )
     collector_timeout_seconds: float = Field(default=10.0, gt=0)
+    collector_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="evidence collectors running at once (the incidents of a batch are "
+        "observed together; this bounds the requests they make of the cluster's API)",
+    )
     approval_expiry_seconds: int = Field(default=600, gt=0)
     escalation_window_seconds: int | None = Field(
         default=None,

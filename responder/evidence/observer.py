@@ -13,8 +13,10 @@ Merging, per collector that answered:
 - facts overwrite the incident's, raw evidence references are appended once;
 - the targets it names replace the ones it named before.
 
-Collectors run in parallel, each under a deadline; one that raises or hangs
-contributes a weak ``collector_error`` signal instead.
+Collectors run in parallel (those of several incidents observed together
+too, at most ``concurrency`` at a time: the cluster's API is shared), under
+one deadline; one that raises or hangs contributes a weak
+``collector_error`` signal instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -74,39 +76,56 @@ def owns(collector: str, signal: Signal) -> bool:
 
 
 class Observer:
-    def __init__(self, collectors: CollectorRegistry, timeout_seconds: float = 10.0) -> None:
+    """Runs collectors, at most ``concurrency`` at once across the incidents
+    it observes together, each under ``timeout_seconds``."""
+
+    def __init__(
+        self, collectors: CollectorRegistry, timeout_seconds: float = 10.0, concurrency: int = 8
+    ) -> None:
         self.collectors = collectors
         self.timeout_seconds = timeout_seconds
+        self._slots = threading.BoundedSemaphore(concurrency)
 
     def serves(self, incident: Incident) -> bool:
         return bool(self.collectors.for_type(incident.incident_type))
 
     def observe(self, incident: Incident, now: datetime) -> Observation:
         """Collect, merge into ``incident`` and recompute its confidence."""
-        collectors = self.collectors.for_type(incident.incident_type)
-        if not collectors:
-            return Observation((), None)
-        found = self._collect(collectors, incident)
-        verdicts: list[bool] = []
-        summaries: list[str] = []
-        for collector, evidence in found:
-            self._merge(incident, collector.name, evidence, now)
-            if evidence.exit_criteria_met is not None:
-                verdicts.append(evidence.exit_criteria_met)
-            if evidence.summary:
-                summaries.append(f"{collector.name}: {evidence.summary}")
-        incident.confidence = confidence_band(incident.signals).confidence
-        exit_met = None if not verdicts else all(verdicts)
-        return Observation(tuple(c.name for c in collectors), exit_met, tuple(summaries))
+        return self.observe_all([incident], now)[0]
 
-    def _collect(
-        self, collectors: list[Collector], incident: Incident
-    ) -> list[tuple[Collector, Evidence]]:
-        boxes: list[dict[str, Evidence]] = [{} for _ in collectors]
+    def observe_all(self, incidents: Sequence[Incident], now: datetime) -> list[Observation]:
+        """``observe`` for several incidents, their collectors run together
+        (one deadline for all): a batch waits for its slowest answer, not
+        for the sum of them."""
+        wanted = [
+            (incident, self.collectors.for_type(incident.incident_type)) for incident in incidents
+        ]
+        found = self._collect([(i, c) for i, collectors in wanted for c in collectors])
+        observations = []
+        for incident, collectors in wanted:
+            verdicts: list[bool] = []
+            summaries: list[str] = []
+            for collector in collectors:
+                evidence = found.pop(0)
+                self._merge(incident, collector.name, evidence, now)
+                if evidence.exit_criteria_met is not None:
+                    verdicts.append(evidence.exit_criteria_met)
+                if evidence.summary:
+                    summaries.append(f"{collector.name}: {evidence.summary}")
+            if collectors:
+                incident.confidence = confidence_band(incident.signals).confidence
+            exit_met = None if not verdicts else all(verdicts)
+            observations.append(
+                Observation(tuple(c.name for c in collectors), exit_met, tuple(summaries))
+            )
+        return observations
+
+    def _collect(self, work: list[tuple[Incident, Collector]]) -> list[Evidence]:
+        boxes: list[dict[str, Evidence]] = [{} for _ in work]
         threads = []
-        for collector, box in zip(collectors, boxes, strict=True):
+        for (incident, collector), box in zip(work, boxes, strict=True):
             thread = threading.Thread(
-                target=_collect_into,
+                target=self._collect_into,
                 args=(collector, incident, box),
                 name=f"collect-{collector.name}",
                 daemon=True,
@@ -116,13 +135,23 @@ class Observer:
         deadline = time.monotonic() + self.timeout_seconds  # one deadline for all of them
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        found: list[tuple[Collector, Evidence]] = []
-        for collector, box in zip(collectors, boxes, strict=True):
+        found: list[Evidence] = []
+        for (_, collector), box in zip(work, boxes, strict=True):
             evidence = box.get("evidence")
             if evidence is None:
                 evidence = _error(collector, f"no answer within {self.timeout_seconds:g}s")
-            found.append((collector, evidence))
+            found.append(evidence)
         return found
+
+    def _collect_into(
+        self, collector: Collector, incident: Incident, box: dict[str, Evidence]
+    ) -> None:
+        with self._slots:
+            try:
+                box["evidence"] = collector.collect(incident)
+            except Exception as exc:  # a collector must never take the worker down
+                log.warning("collector %s failed: %s", collector.name, exc)
+                box["evidence"] = _error(collector, f"{type(exc).__name__}: {exc}")
 
     def _merge(self, incident: Incident, collector: str, evidence: Evidence, now: datetime) -> None:
         previous = {s.name: s for s in incident.signals}
@@ -155,14 +184,6 @@ class Observer:
         source = f"collector:{collector}"
         if source not in incident.signal_sources:
             incident.signal_sources = sorted({*incident.signal_sources, source})
-
-
-def _collect_into(collector: Collector, incident: Incident, box: dict[str, Evidence]) -> None:
-    try:
-        box["evidence"] = collector.collect(incident)
-    except Exception as exc:  # a collector must never take the worker down
-        log.warning("collector %s failed: %s", collector.name, exc)
-        box["evidence"] = _error(collector, f"{type(exc).__name__}: {exc}")
 
 
 def _error(collector: Collector, detail: str) -> Evidence:

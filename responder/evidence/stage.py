@@ -2,11 +2,15 @@
 serve its type, when it opens, when an alert brings news, and on every poll.
 
 It notes what the collectors found on the timeline (once per finding) and
-whether the type's exit criteria hold, and marks the incident polled."""
+whether the type's exit criteria hold, and marks the incident polled. The
+incidents of a batch are observed together: their collectors run in
+parallel, so a batch waits for the cluster's slowest answer once."""
 
 from __future__ import annotations
 
-from responder.evidence.observer import Observer
+from collections.abc import Sequence
+
+from responder.evidence.observer import Observation, Observer
 from responder.records.update import Update
 
 
@@ -20,11 +24,21 @@ class ObserveStage:
         return bool(self.observer.collectors.for_type(incident_type))
 
     def __call__(self, update: Update) -> bool:
+        return self.batch([update])[0]
+
+    def batch(self, updates: Sequence[Update]) -> list[bool]:
+        """Observe the updates' incidents together (their collectors run in parallel)."""
+        served = [u for u in updates if u.incident is not None and self.observer.serves(u.incident)]
+        if served:
+            incidents = [u.incident for u in served if u.incident is not None]
+            observations = self.observer.observe_all(incidents, served[0].now)
+            for update, observation in zip(served, observations, strict=True):
+                self._noted(update, observation)
+        return [True] * len(updates)
+
+    def _noted(self, update: Update, observation: Observation) -> None:
         incident = update.incident
         assert incident is not None
-        if not self.observer.serves(incident):
-            return True
-        observation = self.observer.observe(incident, update.now)
         incident.polled_at = update.now
         update.observed = True
         for summary in observation.summaries:
@@ -37,4 +51,3 @@ class ObserveStage:
             if last is None or last.detail != wanted:
                 incident.record("exit_criteria", wanted, update.now)
         update.exit_criteria = observation.exit_criteria_met
-        return True

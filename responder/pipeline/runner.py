@@ -3,10 +3,10 @@
 The payload's alerts are correlated and grouped by incident (correlation
 key), so that each incident takes all its alerts in one turn: one read, one
 write. The turns of a payload form a batch: their incidents' locks are taken
-together, their incidents read together, their writes committed together.
-An incident whose collectors may take seconds gets a batch of its own (its
-lock lives as long as one observation); an incident whose lock another
-replica holds waits for it on its own. A batch with node incidents also
+together, their incidents read together, their evidence collected together
+(the batch waits for the cluster's slowest answer once), their writes
+committed together. An incident whose lock another replica holds waits for
+it on its own, after the batch. A batch with node incidents also
 holds the environment's nodes lock, so that the blast radius counts the
 unhealthy nodes exactly across replicas.
 
@@ -34,7 +34,7 @@ from responder.incidents.classify import Classifier
 from responder.incidents.correlate import CorrelateStage, correlate
 from responder.incidents.escalation import EscalationStage
 from responder.metrics import Metrics
-from responder.pipeline.stage import Stage, run
+from responder.pipeline.stage import Stage, run, run_batch
 from responder.policy.stage import DecideStage
 from responder.records.alert import WebhookPayload
 from responder.records.incident import Incident
@@ -128,16 +128,10 @@ class Pipeline:
             found = correlate(self.classifier, self.taxonomy, alert)
             if found is not None:
                 groups.setdefault(found.key, []).append((index, found))
-        observe = self.stages.observe
-        quick = {
-            k: g
-            for k, g in groups.items()
-            if observe is None or not observe.serves_type(g[0][1].incident_type)
-        }
-        waiting = [k for k in groups if k not in quick]
-        keys = list(quick)
+        keys = list(groups)
+        waiting: list[str] = []
         for start in range(0, len(keys), BATCH):
-            batch = {k: quick[k] for k in keys[start : start + BATCH]}
+            batch = {k: groups[k] for k in keys[start : start + BATCH]}
             waiting += self._turns(batch, outcomes, wait=False)
         for key in waiting:
             self._turns({key: groups[key]}, outcomes, wait=True)
@@ -195,13 +189,14 @@ class Pipeline:
         batch = Batch(self.clock())
         batch.writes.unlock.update(unlock)
         existing = self.store.open_incidents(list(groups))
-        updates = []
-        for key, items in groups.items():
-            update = Update("alerts", key, batch, existing.get(key), alerts=[c for _, c in items])
-            run(self.alert_stages, update)
+        updates = [
+            Update("alerts", key, batch, existing.get(key), alerts=[c for _, c in items])
+            for key, items in groups.items()
+        ]
+        run_batch(self.alert_stages, updates)
+        for update in updates:
             if update.incident is not None:
                 batch.writes.save_incident(update.incident)
-            updates.append(update)
         self.store.commit(batch.writes)
         return updates
 

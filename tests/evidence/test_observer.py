@@ -300,3 +300,43 @@ def test_contained_problem_whose_exit_criteria_hold_does_not_escalate(
     clock_of(runtime).advance(16 * 60)
     runtime.scheduler.poll()
     assert only(runtime).state == IncidentState.contained
+
+
+@dataclass
+class Meeting:
+    """A collector that answers only when ``parties`` calls are in it at once."""
+
+    parties: int
+    wait_seconds: float
+    name: str = "meeting"
+    incident_types: frozenset[str] = frozenset({"runtime_dependency_outage"})
+
+    def __post_init__(self) -> None:
+        self.barrier = threading.Barrier(self.parties, timeout=self.wait_seconds)
+
+    def collect(self, incident: Incident) -> Evidence:
+        self.barrier.wait()
+        return Evidence(signals=(strong("met"),))
+
+
+REDIS_QUEUE_DOWN = {**REDIS_DOWN, "deployment": "redis-queue"}
+
+
+def test_a_payloads_incidents_are_observed_together(store: Store, backend: StubServer) -> None:
+    runtime = make(store, backend, Meeting(parties=2, wait_seconds=5.0))
+    fire(runtime, REDIS_DOWN, REDIS_QUEUE_DOWN)  # two incidents, one batch
+    incidents = runtime.store.list_incidents(IncidentFilter())
+    assert len(incidents) == 2
+    for incident in incidents:
+        assert {s.name for s in incident.signals} >= {"met"}, incident.signals
+        assert "collector_error" not in {s.name for s in incident.signals}
+
+
+def test_collectors_at_once_are_bounded_by_the_setting(store: Store, backend: StubServer) -> None:
+    meeting = Meeting(parties=2, wait_seconds=0.3)
+    runtime = make(store, backend, meeting, collector_concurrency=1)
+    fire(runtime, REDIS_DOWN, REDIS_QUEUE_DOWN)
+    # one at a time: the first waits for a second that cannot come in
+    for incident in runtime.store.list_incidents(IncidentFilter()):
+        [error] = [s for s in incident.signals if s.name == "collector_error"]
+        assert "BrokenBarrierError" in error.detail
