@@ -15,6 +15,9 @@ from responder.records.incident import ResourceScope
 from responder.taxonomy.models import ScopeKind
 
 _WORKLOAD_LABELS = ("deployment", "statefulset", "daemonset", "cronjob", "job_name")
+# kube-state-metrics names the object an alert is about in a label of its own;
+# its ``service`` label names kube-state-metrics itself (the scrape target).
+_OBJECT_LABELS = ("persistentvolumeclaim", "horizontalpodautoscaler")
 # A CronJob's Job is named <cronjob>-<minutes since epoch>: an all-digit middle.
 _CRONJOB_POD = re.compile(r"^(?P<owner>.+)-\d{8,10}-[a-z0-9]{5}$")
 _REPLICASET_POD = re.compile(r"^(?P<owner>.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$")
@@ -39,6 +42,9 @@ def _workload(labels: Mapping[str, str]) -> ResourceScope | None:
         if labels.get(key):
             kind = "job" if key == "job_name" else key
             return ResourceScope(kind=kind, namespace=namespace, name=labels[key])
+    for key in _OBJECT_LABELS:
+        if labels.get(key):
+            return ResourceScope(kind=key, namespace=namespace, name=labels[key])
     pod = labels.get("pod")
     if pod:
         if match := _CRONJOB_POD.match(pod):

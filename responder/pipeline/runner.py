@@ -52,7 +52,8 @@ LOCK_WAIT_SECONDS = 5.0
 RECORD_WAIT_SECONDS = 15.0
 #: incidents a batch holds at most: its commit holds the store (a Redis script,
 #: a SQLite transaction) for milliseconds, while webhooks wait to be queued
-BATCH = 32
+#: (64: a 1-alert post's p99 stays near 10 ms while a storm drains)
+BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,9 @@ class Pipeline:
                     )
                 ready, left = list(groups), []
                 taken: dict[str, str] = {}
+                existing = self.store.open_incidents(list(groups))
             else:
-                taken = self.store.acquire_locks(names, self.lock_ttl)
+                taken, existing = self.store.lock_open_incidents(names, self.lock_ttl, list(groups))
                 # released with the batch's writes; here when they were not written
                 held.callback(lambda: self.store.release_locks(taken))
                 ready = [
@@ -171,7 +173,7 @@ class Pipeline:
                 left = [k for k in groups if k not in ready]
             updates: list[Update] = []
             if ready:
-                updates = self._batch({k: groups[k] for k in ready}, taken)
+                updates = self._batch({k: groups[k] for k in ready}, existing, taken)
                 taken = {}  # released with the writes
         for key, update in zip(ready, updates, strict=True):
             for (index, _), (outcome, incident_id) in zip(
@@ -184,11 +186,13 @@ class Pipeline:
         return left
 
     def _batch(
-        self, groups: dict[str, list[tuple[int, Correlated]]], unlock: Mapping[str, str]
+        self,
+        groups: dict[str, list[tuple[int, Correlated]]],
+        existing: Mapping[str, Incident],
+        unlock: Mapping[str, str],
     ) -> list[Update]:
         batch = Batch(self.clock())
         batch.writes.unlock.update(unlock)
-        existing = self.store.open_incidents(list(groups))
         updates = [
             Update("alerts", key, batch, existing.get(key), alerts=[c for _, c in items])
             for key, items in groups.items()

@@ -170,6 +170,12 @@ class Store(Protocol):
         """Release locks taken by ``acquire_locks`` (a lock that expired and
         was taken by another holder is left alone)."""
 
+    def lock_open_incidents(
+        self, names: Sequence[str], ttl_seconds: float, correlation_keys: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Incident]]:
+        """``acquire_locks(names)``, then ``open_incidents(correlation_keys)``
+        (read once the locks are taken), in one round trip where the store can."""
+
     # Versioned documents (operator rules, approvals, settings made in the UI).
     # Every put makes a new version and keeps the old one in the history;
     # ``expected_version`` turns the put into a compare-and-set (0: must not

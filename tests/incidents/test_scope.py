@@ -121,3 +121,16 @@ def test_unclassified_alert_uses_the_most_specific_scope() -> None:
 def test_pod_of_a_cronjob_job_collapses_to_the_cronjob() -> None:
     scope = resource_scope({"namespace": "ops", "pod": "backup-28373940-x7k2p"}, None)
     assert (scope.kind, scope.namespace, scope.name) == ("cronjob", "ops", "backup")
+
+
+@pytest.mark.parametrize("label", ["persistentvolumeclaim", "horizontalpodautoscaler"])
+def test_the_object_a_kube_state_metrics_alert_names_is_its_scope(label: str) -> None:
+    labels = {
+        "namespace": "shop",
+        label: "cart",
+        "job": "kube-state-metrics",
+        "service": "kube-prometheus-stack-kube-state-metrics",
+    }
+    assert resource_scope(labels, None) == ResourceScope(kind=label, namespace="shop", name="cart")
+    other = resource_scope({**labels, label: "orders"}, None)
+    assert other.key != resource_scope(labels, None).key

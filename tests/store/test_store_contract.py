@@ -261,6 +261,20 @@ def test_open_incidents_are_read_by_correlation_key_in_one_call(store: Store) ->
     assert set(store.get_incidents(["a", "c", "zz"])) == {"a", "c"}
 
 
+def test_locks_and_the_open_incidents_behind_them_in_one_call(store: Store) -> None:
+    store.save_incident(make_incident("a", key="k1"))
+    store.save_incident(make_incident("c", key="k3", state=IncidentState.resolved))
+    store.acquire_locks(["incident:k2"], ttl_seconds=5)  # held elsewhere
+    held, found = store.lock_open_incidents(
+        ["incident:k1", "incident:k2", "incident:k3"], 5, ["k1", "k2", "k3", "k4"]
+    )
+    assert set(held) == {"incident:k1", "incident:k3"}
+    assert {key: incident.id for key, incident in found.items()} == {"k1": "a"}
+    assert store.acquire_locks(["incident:k1"], ttl_seconds=5) == {}
+    store.release_locks(held)
+    assert set(store.acquire_locks(["incident:k1"], ttl_seconds=5)) == {"incident:k1"}
+
+
 def test_indexes_follow_every_save_of_an_indexed_store(store: Store) -> None:
     assert _ensure(store, NodeIndexer()) == 0
     first = make_incident("a", key="k1", created=1)

@@ -24,7 +24,9 @@ Redis Cluster would need the script split by slot.
 from __future__ import annotations
 
 import json
-from typing import Any
+import secrets
+from collections.abc import Collection, Sequence
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -34,6 +36,7 @@ from redis.retry import Retry
 from responder.records.incident import Incident
 from responder.records.writes import DocumentChange, Writes
 from responder.store.base import Committed, VersionConflict
+from responder.store.redis.connection import Arg
 from responder.store.redis.documents import RedisDocuments, ttl_ms
 from responder.store.redis.incidents import RedisIncidents
 from responder.store.redis.queue import GROUP, RedisQueue
@@ -67,6 +70,28 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
         except ValueError as exc:
             raise ValueError(f"invalid Redis URL {redact_url(url)}: {exc}") from None
         return cls(client, namespace=namespace, url=url)
+
+    def lock_open_incidents(
+        self, names: Sequence[str], ttl_seconds: float, correlation_keys: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Incident]]:
+        tokens = {name: secrets.token_hex(8) for name in dict.fromkeys(names)}
+        keys = list(dict.fromkeys(correlation_keys))
+        args: list[Arg] = [ttl_ms(ttl_seconds), len(tokens), self._inc("")]
+        for name, token in tokens.items():
+            args += [self.key_name(f"lock:{name}"), token]
+        args += keys
+        with self._guard():
+            taken, bodies = cast(
+                tuple[list[int], list[bytes]], self._lock_open_incidents(args=args)
+            )
+        held = {name: token for (name, token), ok in zip(tokens.items(), taken, strict=True) if ok}
+        found: dict[str, Incident] = {}
+        for key, body in zip(keys, bodies, strict=True):
+            if body:
+                incident = Incident.model_validate_json(body)
+                if incident.is_open:
+                    found[key] = incident
+        return held, found
 
     def save_incident(self, incident: Incident) -> None:
         writes = Writes()

@@ -78,6 +78,7 @@ class RedisConnection:
         self._commit: Script = client.register_script(scripts.COMMIT)
         self._acquire_locks: Script = client.register_script(scripts.ACQUIRE_LOCKS)
         self._release_locks: Script = client.register_script(scripts.RELEASE_LOCKS)
+        self._lock_open_incidents: Script = client.register_script(scripts.LOCK_OPEN_INCIDENTS)
 
     def _key(self, tag: str, *rest: str) -> str:
         return ":".join((self.namespace, f"{{{tag}}}", *rest))

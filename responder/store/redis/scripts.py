@@ -82,10 +82,11 @@ return id
 
 COMMIT = """
 -- The writes of one commit, in order. ARGV[1] namespace; ARGV[2] the ops as
--- JSON [[op, head, body length], ...]; ARGV[3] the bodies one after another.
+-- JSON [[op, head], ...]; ARGV[2 + n] the body of op n.
 --   I [id, correlation_key, state, type, severity, environment, created, open,
---      indexed, {name: value}, due or null] incident-JSON
---                                              an incident and its indexes
+--      indexed, {name: value}, due or null] ''
+--                                              an incident's indexes (its body
+--                                              is SET beside the script)
 --   D [collection, id, expected or null] document-JSON
 --                                              a document (not written when
 --                                              its expected version is stale)
@@ -96,12 +97,9 @@ COMMIT = """
 local ns = ARGV[1]
 local inc = ns .. ':{incidents}:'
 local stale, ids = {}, {}
-local bodies = ARGV[3]
-local at = 1
 for n, entry in ipairs(cjson.decode(ARGV[2])) do
   local op, head = entry[1], entry[2]
-  local body = string.sub(bodies, at, at + entry[3] - 1)
-  at = at + entry[3]
+  local body = ARGV[2 + n]
   if op == 'I' then
     local h = head
     local id, corr, state = h[1], h[2], h[3]
@@ -112,7 +110,6 @@ for n, entry in ipairs(cjson.decode(ARGV[2])) do
       old_state, old_corr = meta[1], meta[5]
       if meta[6] then old_names = meta[6] end
     end
-    redis.call('SET', inc .. 'body:' .. id, body)
     redis.call('ZADD', inc .. 'created', h[7], id)
     if old_state and old_state ~= state then
       redis.call('SREM', inc .. 'state:' .. old_state, id)
@@ -207,4 +204,25 @@ for i = 1, #ARGV, 2 do
   if redis.call('GET', ARGV[i]) == ARGV[i + 1] then redis.call('DEL', ARGV[i]) end
 end
 return 1
+"""
+
+LOCK_OPEN_INCIDENTS = """
+-- ARGV: ttl ms, lock count n, the incidents' key prefix, n lock key token
+-- pairs, then correlation keys -> {1/0 per lock, the open body of each key or ''}
+local n = tonumber(ARGV[2])
+local inc = ARGV[3]
+local taken, bodies = {}, {}
+for i = 0, n - 1 do
+  if redis.call('SET', ARGV[4 + 2 * i], ARGV[5 + 2 * i], 'NX', 'PX', ARGV[1]) then
+    taken[#taken + 1] = 1
+  else
+    taken[#taken + 1] = 0
+  end
+end
+for i = 4 + 2 * n, #ARGV do
+  local id = redis.call('GET', inc .. 'open:' .. ARGV[i])
+  local body = id and redis.call('GET', inc .. 'body:' .. id)
+  bodies[#bodies + 1] = body or ''
+end
+return {taken, bodies}
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from responder.records.incident import Incident
@@ -61,6 +61,11 @@ class SQLiteStore(SQLiteQueue, SQLiteDocuments, SQLiteIncidents):
         writes = Writes()
         writes.save_incident(incident)
         self.commit(writes)
+
+    def lock_open_incidents(
+        self, names: Sequence[str], ttl_seconds: float, correlation_keys: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Incident]]:
+        return self.acquire_locks(names, ttl_seconds), self.open_incidents(correlation_keys)
 
     def ping(self) -> None:
         self._state.read("SELECT 1")
