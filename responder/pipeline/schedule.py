@@ -7,9 +7,11 @@ ladder, decisions, actions: a ``poll`` turn); a suppressed one whose window
 has passed is lifted back to triaged and polled; a recovering one whose
 quiet period has passed resolves when the type's exit criteria hold as far
 as its collectors can tell (looked at again at most once per observation
-interval; in between the last verdict stands). An incident whose lock is
-taken is skipped until the next round; a round ends early when ``stop``
-says so.
+interval; in between the last verdict stands). The due incidents of a
+round take their turns in batches, as the runner's do: locks taken together
+(with the nodes lock when node incidents are among them), evidence collected
+together, writes committed together. An incident whose lock is taken is
+skipped until the next round; a round ends early when ``stop`` says so.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from responder.channels.notifier import Notifier
+from responder.guards.rails import is_node_incident, nodes_lock
 from responder.incidents.timing import Timings
 from responder.metrics import Metrics
 from responder.pipeline.indexer import POLLED_STATES, PipelineIndexer
-from responder.pipeline.runner import Pipeline
-from responder.pipeline.stage import Stage, run
+from responder.pipeline.runner import BATCH, Pipeline
+from responder.pipeline.stage import Stage, run_batch
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.records.update import Batch, PlannedRun, Update
-from responder.store import LockBusy, Store, StoreUnavailable, held_lock
+from responder.records.update import Batch, Update
+from responder.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -74,60 +77,94 @@ class Scheduler:
         if not due:
             return []
         candidates = self.store.get_incidents(due)
+        chosen = [candidates[i] for i in due if i in candidates and candidates[i].state in states]
+        # a storm takes its turn alone: its members' turns take its lock
+        # while holding their own (member, then storm; never the reverse)
+        members = [c for c in chosen if not c.is_storm]
+        batches = [[c] for c in chosen if c.is_storm]
+        batches += [members[start : start + BATCH] for start in range(0, len(members), BATCH)]
         done: list[str] = []
-        for incident_id in due:
+        for batch in batches:
             if stop():
                 break
-            candidate = candidates.get(incident_id)
-            if candidate is None or candidate.state not in states:
-                continue
             try:
-                if self._turn(candidate):
-                    done.append(incident_id)  # polled, or resolved
-            except LockBusy:
-                continue
+                done += self._turns(batch)
             except StoreUnavailable:
                 raise
             except Exception:
                 # one incident that cannot be looked at must not starve the others
-                log.exception("scheduled turn of incident %s failed", incident_id)
+                log.exception("a scheduled batch failed; its incidents one at a time")
+                for candidate in batch:
+                    try:
+                        done += self._turns([candidate])
+                    except StoreUnavailable:
+                        raise
+                    except Exception:
+                        log.exception("scheduled turn of incident %s failed", candidate.id)
         return done
 
-    def _turn(self, candidate: Incident) -> bool:
-        """One scheduled turn; True when the incident was polled or resolved."""
-        planned: list[PlannedRun] = []
-        key = candidate.correlation_key
-        with held_lock(self.store, f"incident:{key}", self.pipeline.lock_ttl):
-            now = self.clock()
-            incident = self.store.get_incident(candidate.id)
-            if incident is None or incident.state != candidate.state:
-                return False
-            due = self.indexer.due(incident)
-            if due is None or due > now:
-                return False  # another replica looked at it a moment ago
-            batch = Batch(now)
-            update = Update("poll", key, batch, incident)
-            if incident.state == IncidentState.recovering:
-                resolved = self._resolve(update, incident)
-            else:
-                resolved = False
+    def _turns(self, candidates: list[Incident]) -> list[str]:
+        """The scheduled turns of ``candidates`` as one batch (their locks
+        taken together, skipped when another holder has them; their writes
+        committed together); the ids polled or resolved."""
+        nodes = nodes_lock(self.pipeline.environment)
+        by_key = {c.correlation_key: c for c in candidates}
+        with_nodes = any(is_node_incident(c.incident_type, c.correlation_key) for c in candidates)
+        names = [f"incident:{k}" for k in by_key] + ([nodes] if with_nodes else [])
+        taken, fresh = self.store.lock_open_incidents(names, self.pipeline.lock_ttl, list(by_key))
+        now = self.clock()
+        batch = Batch(now)
+        batch.writes.unlock.update(taken)  # released with the batch's writes
+        polled: list[Update] = []
+        done: list[str] = []
+        resolved: list[Incident] = []
+        try:
+            for key, candidate in by_key.items():
+                incident = fresh.get(key)
+                node = is_node_incident(candidate.incident_type, key)
+                if (
+                    f"incident:{key}" not in taken
+                    or (node and nodes not in taken)
+                    or incident is None
+                    or incident.id != candidate.id
+                    or incident.state != candidate.state
+                ):
+                    continue
+                due = self.indexer.due(incident)
+                if due is None or due > now:
+                    continue  # another replica looked at it a moment ago
+                update = Update("poll", key, batch, incident)
+                if incident.state == IncidentState.recovering:
+                    if self._resolve(update, incident):
+                        resolved.append(incident)
+                        done.append(incident.id)
+                    batch.writes.save_incident(incident)
+                    continue
                 if incident.state == IncidentState.suppressed:
                     if incident.suppressed_until is not None and now < incident.suppressed_until:
-                        return False
+                        continue
                     incident.move_to(IncidentState.triaged, "suppression window ended", now)
-                run(self.poll_stages, update)
+                polled.append(update)
+            run_batch(self.poll_stages, polled)
+            for update in polled:
+                incident = update.incident
+                assert incident is not None
                 incident.polled_at = now
                 incident.updated_at = now
-                planned = update.planned
-            batch.writes.save_incident(incident)
+                batch.writes.save_incident(incident)
+                done.append(incident.id)
             self.store.commit(batch.writes)
-        if resolved:
+        except BaseException:
+            self.store.release_locks(taken)
+            raise
+        for incident in resolved:
             self.metrics.incidents_resolved.labels(
                 incident.incident_type, incident.severity, incident.environment
             ).inc()
-        if planned:
-            self.pipeline.act_on(incident, planned)
-        return resolved or candidate.state != IncidentState.recovering
+        for update in polled:
+            if update.planned and update.incident is not None:
+                self.pipeline.act_on(update.incident, update.planned)
+        return done
 
     def _resolve(self, update: Update, incident: Incident) -> bool:
         now = update.now

@@ -173,3 +173,20 @@ def test_namespaces_do_not_see_each_other(redis_url: str, namespace: str) -> Non
 def test_namespace_with_braces_is_refused() -> None:
     with pytest.raises(ValueError):
         RedisStore.from_url("redis://127.0.0.1:1/0", namespace="a{b}")
+
+
+def test_documents_written_before_the_id_index_are_listed_by_prefix(
+    redis_url: str, namespace: str
+) -> None:
+    store = RedisStore.from_url(redis_url, namespace=namespace)
+    try:
+        for doc_id in ("inc1-a", "inc1-b", "inc2-a"):
+            store.put_document("approvals", doc_id, {"id": doc_id})
+        # as an older responder left them: no id index beside the documents
+        store._client.delete(f"{namespace}:{{docs:approvals}}:ids")
+        listed = store.list_documents("approvals", prefix="inc1-")
+        assert [d["id"] for _, d in listed] == ["inc1-a", "inc1-b"]
+        store.delete_document("approvals", "inc1-a")
+        assert [d["id"] for _, d in store.list_documents("approvals", prefix="inc1")] == ["inc1-b"]
+    finally:
+        store.close()

@@ -228,6 +228,11 @@ def test_documents_listed_by_id_prefix(store: Store) -> None:
     assert [d["id"] for _, d in store.list_documents("approvals", prefix="inc1*")] == ["inc1*x"]
     assert len(store.list_documents("approvals", prefix="inc")) == 4
     assert store.list_documents("approvals", prefix="nope") == []
+    writes = Writes()
+    writes.put_document("approvals", "inc1-c", {"id": "inc1-c"}, expected_version=0)
+    store.commit(writes)
+    listed = store.list_documents("approvals", prefix="inc1-")
+    assert [d["id"] for _, d in listed] == ["inc1-a", "inc1-c"]
 
 
 class NodeIndexer:

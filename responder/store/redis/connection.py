@@ -74,6 +74,7 @@ class RedisConnection:
         self._put_document: Script = client.register_script(scripts.PUT_DOCUMENT)
         self._get_document: Script = client.register_script(scripts.GET_DOCUMENT)
         self._delete_document: Script = client.register_script(scripts.DELETE_DOCUMENT)
+        self._list_documents: Script = client.register_script(scripts.LIST_DOCUMENTS)
         self._append_audit: Script = client.register_script(scripts.APPEND_AUDIT)
         self._commit: Script = client.register_script(scripts.COMMIT)
         self._acquire_locks: Script = client.register_script(scripts.ACQUIRE_LOCKS)

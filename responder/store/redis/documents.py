@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from redis.client import Pipeline
@@ -85,6 +85,9 @@ class RedisDocuments(RedisConnection):
             self._key(tag, "history", doc_id),
         )
 
+    def _ids_key(self, collection: str) -> str:
+        return self._key(f"docs:{collection}", "ids")
+
     def put_document(
         self,
         collection: str,
@@ -97,7 +100,7 @@ class RedisDocuments(RedisConnection):
             result = cast(
                 list[int],
                 self._put_document(
-                    keys=list(self._doc_keys(collection, doc_id)),
+                    keys=[*self._doc_keys(collection, doc_id), self._ids_key(collection)],
                     args=[doc_id, expected, json.dumps(doc)],
                 ),
             )
@@ -126,19 +129,22 @@ class RedisDocuments(RedisConnection):
         return self.document_of(reply)
 
     def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
-        _, live_key, _ = self._doc_keys(collection, "")
+        _, live_key, history_key = self._doc_keys(collection, "")
+        if prefix:
+            # a range of the ids kept in order: a prefix reads only its documents
+            with self._guard():
+                reply = cast(
+                    list[bytes],
+                    self._list_documents(
+                        keys=[live_key, self._ids_key(collection)], args=[history_key, prefix]
+                    ),
+                )
+            return [
+                (int(reply[n + 1]), cast(dict[str, Any], json.loads(reply[n + 2])))
+                for n in range(0, len(reply), 3)
+            ]
         with self._guard():
-            if prefix:
-                pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
-                live = {
-                    k: v
-                    for k, v in cast(
-                        "Iterator[tuple[bytes, bytes]]",
-                        self._client.hscan_iter(live_key, match=pattern, count=1000),
-                    )
-                }
-            else:
-                live = cast(dict[bytes, bytes], self._client.hgetall(live_key))
+            live = cast(dict[bytes, bytes], self._client.hgetall(live_key))
             if not live:
                 return []
             ordered = sorted(live.items())
@@ -155,7 +161,9 @@ class RedisDocuments(RedisConnection):
     def delete_document(self, collection: str, doc_id: str) -> bool:
         last_key, live_key, _ = self._doc_keys(collection, doc_id)
         with self._guard():
-            deleted = self._delete_document(keys=[last_key, live_key], args=[doc_id])
+            deleted = self._delete_document(
+                keys=[last_key, live_key, self._ids_key(collection)], args=[doc_id]
+            )
         return int(cast(int, deleted)) == 1
 
     def document_history(self, collection: str, doc_id: str) -> list[tuple[int, dict[str, Any]]]:

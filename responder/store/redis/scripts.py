@@ -43,7 +43,7 @@ return 0
 """
 
 PUT_DOCUMENT = """
--- KEYS: last, live, history; ARGV: doc id, expected version ('' = any), body
+-- KEYS: last, live, history, ids; ARGV: doc id, expected version ('' = any), body
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local live = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= live then
@@ -53,6 +53,7 @@ local version = last + 1
 redis.call('HSET', KEYS[1], ARGV[1], version)
 redis.call('HSET', KEYS[2], ARGV[1], version)
 redis.call('HSET', KEYS[3], version, ARGV[3])
+redis.call('ZADD', KEYS[4], 0, ARGV[1])
 return {version, live}
 """
 
@@ -64,13 +65,41 @@ return {version, redis.call('HGET', KEYS[2], version)}
 """
 
 DELETE_DOCUMENT = """
--- KEYS: last, live; ARGV: doc id
+-- KEYS: last, live, ids; ARGV: doc id
 local live = redis.call('HGET', KEYS[2], ARGV[1])
 if not live then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or live)
 redis.call('HSET', KEYS[1], ARGV[1], last + 1)
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
+"""
+
+LIST_DOCUMENTS = """
+-- KEYS: live, ids; ARGV: the history key's prefix, an id prefix
+-- -> {id, version, body, ...} of the live documents whose id starts with it.
+-- ``ids`` (every live id, score 0: in id order) is rebuilt from ``live``
+-- when they disagree (documents written before it was kept).
+if redis.call('ZCARD', KEYS[2]) ~= redis.call('HLEN', KEYS[1]) then
+  redis.call('DEL', KEYS[2])
+  for _, id in ipairs(redis.call('HKEYS', KEYS[1])) do
+    redis.call('ZADD', KEYS[2], 0, id)
+  end
+end
+local out = {}
+local ids = redis.call('ZRANGEBYLEX', KEYS[2], '[' .. ARGV[2], '(' .. ARGV[2] .. '\\255')
+for _, id in ipairs(ids) do
+  local version = redis.call('HGET', KEYS[1], id)
+  if version then
+    local body = redis.call('HGET', ARGV[1] .. id, version)
+    if body then
+      out[#out + 1] = id
+      out[#out + 1] = version
+      out[#out + 1] = body
+    end
+  end
+end
+return out
 """
 
 APPEND_AUDIT = """
@@ -162,6 +191,7 @@ for n, entry in ipairs(cjson.decode(ARGV[2])) do
       redis.call('HSET', docs .. 'last', id, version)
       redis.call('HSET', docs .. 'live', id, version)
       redis.call('HSET', docs .. 'history:' .. id, version, body)
+      redis.call('ZADD', docs .. 'ids', 0, id)
     end
   elseif op == 'A' then
     local id = redis.call('XADD', ns .. ':{audit}:log', '*', 's', head, 'e', body)
