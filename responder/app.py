@@ -108,7 +108,7 @@ def build_backends(
     start with a message naming the setting. ``clock`` (default: the wall
     clock) is what the Kubernetes collectors and executor read the time
     from, so that their windows ("no new evictions for 10 min") are measured
-    on the same clock as the processor's."""
+    on the same clock as the pipeline's."""
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
     from responder.evidence.helm import HelmDriftCollector

@@ -34,7 +34,7 @@ from responder.taxonomy.models import Cooldowns, Taxonomy
 
 ACTION = "suppress_incident"
 INVERSE = "unsuppress_incident"
-# Same bounds as the processor's own hold on an incident: recording a state
+# Same bounds as the pipeline's own hold on an incident: recording a state
 # change takes milliseconds; a lock held longer belongs to a slow collector.
 _LOCK_TTL_SECONDS = 15.0
 _LOCK_WAIT_SECONDS = 2.0

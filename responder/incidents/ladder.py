@@ -12,8 +12,8 @@ step is looked at again; the step fails when
 
 A failed step climbs to the next one (``on_failure: next``) or escalates the
 incident (``escalate``; the last step always does), which ends the climb.
-Each move is a ``ladder`` entry on the timeline; the processor notifies
-operators and (re)raises the approval requests of the step entered.
+Each move is a ``ladder`` entry on the timeline; the pipeline's stages notify
+operators and (re)raise the approval requests of the step entered.
 
 ``escalation_window_seconds`` (settings), when set, is the wait of every
 ladder's first step.

@@ -1,4 +1,4 @@
-"""Acting on decisions, end to end through the processor as ``build_runtime``
+"""Acting on decisions, end to end through the pipeline as ``build_runtime``
 wires it: auto contain runs at once, failures escalate, human-only actions
 stay recommendations, and two replicas on one Redis act once."""
 

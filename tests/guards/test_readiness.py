@@ -1,4 +1,4 @@
-"""Promotion by evidence: incidents made by the real processor in shadow mode
+"""Promotion by evidence: incidents made by the real pipeline in shadow mode
 (acting through a real runner on an HTTP stub backend, with an injected
 clock), marked through ``POST /api/v1/incidents/{id}/mark``, and the
 readiness of each class read from ``GET /api/v1/automation/readiness``:

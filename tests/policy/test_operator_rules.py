@@ -708,7 +708,7 @@ def test_a_severity_rule_under_a_false_threshold_does_not_escalate(pipeline: Pip
     assert incident.severity == Severity.warning
 
 
-def test_a_suppression_rule_holds_the_processors_notification(pipeline: Pipeline) -> None:
+def test_a_suppression_rule_holds_the_pipelines_notification(pipeline: Pipeline) -> None:
     pipeline.rig.add(suppression_schedule=[{"start": "07:00", "end": "09:00", "timezone": "UTC"}])
     incident = pipeline.store.get_incident(pipeline.fire().incident_id or "")
     assert incident is not None
