@@ -19,6 +19,7 @@ again. The approval desk looks again at an incident through ``look_again``
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ RECORD_WAIT_SECONDS = 15.0
 #: a SQLite transaction) for milliseconds, while webhooks wait to be queued
 #: (64: a 1-alert post's p99 stays near 10 ms while a storm drains)
 BATCH = 64
+#: before the first try none; then the pauses before trying busy locks again
+RETRY_PAUSES = (0.0, 0.002, 0.004, 0.008, 0.016, 0.032)
 
 
 @dataclass(frozen=True)
@@ -129,11 +132,19 @@ class Pipeline:
             found = correlate(self.classifier, self.taxonomy, alert)
             if found is not None:
                 groups.setdefault(found.key, []).append((index, found))
-        keys = list(groups)
-        waiting: list[str] = []
-        for start in range(0, len(keys), BATCH):
-            batch = {k: groups[k] for k in keys[start : start + BATCH]}
-            waiting += self._turns(batch, outcomes, wait=False)
+        waiting = list(groups)
+        # a lock another replica holds is released with its batch's commit, in
+        # milliseconds: try the busy ones again together a few times, then
+        # wait for each on its own
+        for pause in RETRY_PAUSES:
+            if not waiting:
+                break
+            if pause:
+                time.sleep(pause)
+            keys, waiting = waiting, []
+            for start in range(0, len(keys), BATCH):
+                batch = {k: groups[k] for k in keys[start : start + BATCH]}
+                waiting += self._turns(batch, outcomes, wait=False)
         for key in waiting:
             self._turns({key: groups[key]}, outcomes, wait=True)
         for outcome in outcomes:
