@@ -51,8 +51,9 @@ from responder.ingest.worker import QueueWorker
 from responder.mcp.http import McpHttp
 from responder.metrics import Metrics
 from responder.pipeline.indexer import PipelineIndexer
-from responder.pipeline.runner import LOCK_TTL_SECONDS, Pipeline, Stages
+from responder.pipeline.runner import LOCK_TTL_SECONDS, Pipeline
 from responder.pipeline.schedule import Scheduler
+from responder.pipeline.stages import Stages
 from responder.policy.allowlist import V1_ALLOWLIST, Allowlist
 from responder.policy.cel import default_engine, engine_named
 from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySet

@@ -260,8 +260,20 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
+    max_alerts_per_payload: int = Field(
+        default=1000,
+        ge=1,
+        description="a payload with more alerts is refused (413); set Alertmanager's "
+        "webhook max_alerts to at most this",
+    )
     queue_max_depth: int = 10_000
     worker_batch: int = 8
+    worker_slice_alerts: int = Field(
+        default=250,
+        ge=1,
+        description="a payload is processed this many alerts at a time, taking turns "
+        "with the other payloads claimed",
+    )
     worker_lease_seconds: float = 30.0
     worker_idle_poll_seconds: float = 0.25
     sweep_interval_seconds: float = 10.0

@@ -84,7 +84,9 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "400": _error("malformed JSON or not an object"),
                         "401": _error("missing or wrong bearer token"),
-                        "413": _error("body over max_body_bytes"),
+                        "413": _error(
+                            "body over max_body_bytes, or more alerts than max_alerts_per_payload"
+                        ),
                         "422": _error("invalid payload: the field is named"),
                         "503": _error("store unavailable or queue full: retry"),
                     },

@@ -12,7 +12,7 @@ that the unhealthy nodes it counts are exact across replicas.
 
 Every decision that differs from the last one kept for the same action and
 target goes to the incident's decision log (the layer trace with the guard
-notes), at most ``MAX_DECISIONS`` of them.
+notes); the record keeps the latest of them (``Incident.compact``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.update import Update
 
-#: the decisions kept per incident (oldest dropped first)
-MAX_DECISIONS = 200
 #: the decisions the guard rails may tighten
 GUARDED = frozenset({"auto", "approval"})
 
@@ -148,14 +146,13 @@ def keep_decisions(incident: Incident, update: Update) -> None:
     action and target (the same decision for the same reason is not new)."""
     at = update.now.isoformat()
     if not incident.decisions:
-        incident.decisions = [{"at": at, **d.answer} for d in update.decided][-MAX_DECISIONS:]
+        incident.decisions = [{"at": at, **d.answer} for d in update.decided]
         return
     latest = {(d["action"], _key(d.get("target"))): d for d in incident.decisions}
     for decided in update.decided:
         previous = latest.get((decided.action, _key(decided.target)))
         if previous is None or any(previous.get(k) != v for k, v in decided.answer.items()):
             incident.decisions.append({"at": at, **decided.answer})
-    del incident.decisions[:-MAX_DECISIONS]
 
 
 def _key(target: Mapping[str, str] | None) -> tuple[str, ...]:

@@ -97,6 +97,16 @@ class AlertmanagerWebhook:
             payload = parse_payload(body)
         except PayloadError as exc:
             return self._reject(exc.status, exc.as_json(), exc.error)
+        if len(payload.alerts) > settings.max_alerts_per_payload:
+            cap = settings.max_alerts_per_payload
+            return self._reject(
+                413,
+                {
+                    "error": f"payload carries {len(payload.alerts)} alerts; at most {cap} are"
+                    f" accepted (max_alerts_per_payload): set the webhook's max_alerts to {cap}"
+                },
+                "too many alerts",
+            )
         worker = self.worker
         if worker.depth >= settings.queue_max_depth:
             return self._reject(

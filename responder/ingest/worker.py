@@ -3,7 +3,11 @@
 An entry is acked only after its alerts were processed, so a process that
 dies between accepting and processing loses nothing: the entry's lease runs
 out and the next worker (this process after a restart, or another replica)
-takes it again. An entry that keeps failing is set aside after
+takes it again (from its first alert: what was done is done again, as an
+update). An entry is worked through ``worker_slice_alerts`` alerts at a
+time: each round claims what there is room for and takes one slice of every
+entry held, so a big payload takes turns with the ones behind it; the leases
+of held entries are renewed while they are worked on. An entry that keeps failing is set aside after
 ``MAX_DELIVERIES`` attempts into the audit log rather than blocking the queue.
 
 Every round also runs ``waiting`` (``ApprovalDesk.run_waiting``): approved
@@ -22,6 +26,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import anyio.to_thread
 
@@ -29,6 +34,7 @@ from responder.ingest.payload import PayloadError, parse_payload
 from responder.metrics import Metrics
 from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
+from responder.records.alert import WebhookPayload
 from responder.records.audit import AuditEntry
 from responder.settings import Settings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
@@ -58,6 +64,7 @@ class QueueWorker:
         self.wake = asyncio.Event()
         self.depth = 0
         self._stopping = False
+        self._held: list[Held] = []
         self._next_sweep = 0.0
         self.running = False
 
@@ -105,15 +112,23 @@ class QueueWorker:
                 await asyncio.wait_for(self.wake.wait(), self.settings.worker_idle_poll_seconds)
 
     def drain_once(self) -> int:
-        """Claim one batch, process it, run the waiting approvals and the due
-        incidents; return entries handled."""
-        entries = self.store.claim(
-            self.consumer, self.settings.worker_batch, self.settings.worker_lease_seconds
+        """Claim what there is room for, work one slice of every entry held,
+        run the waiting approvals and the due incidents; return how many
+        entries were claimed or worked on."""
+        room = self.settings.worker_batch - len(self._held)
+        fresh = (
+            self.store.claim(self.consumer, room, self.settings.worker_lease_seconds)
+            if room > 0
+            else []
         )
-        for handled, entry in enumerate(entries):
+        for entry in fresh:
+            self._open(entry)
+        worked = 0
+        for held in list(self._held):
             if self._stopping:
-                return handled  # the rest are redelivered when their lease ends
-            self._handle(entry)
+                break  # what is held is redelivered when its lease ends
+            self._slice(held)
+            worked += 1
         self.depth = self.store.queue_depth()
         self.metrics.queue_depth.set(self.depth)
         if self.waiting is not None and not self._stopping:
@@ -122,7 +137,7 @@ class QueueWorker:
         if now >= self._next_sweep:
             self._next_sweep = now + self.settings.sweep_interval_seconds
             self.scheduler.run_due(stop=self.stopping)
-        return len(entries)
+        return max(len(fresh), worked)
 
     def _run_waiting(self) -> None:
         assert self.waiting is not None
@@ -133,10 +148,25 @@ class QueueWorker:
         except Exception:  # a waiting approval that fails must not stop the queue
             log.exception("worker: running the waiting node actions failed")
 
-    def _handle(self, entry: QueueEntry) -> None:
+    def _open(self, entry: QueueEntry) -> None:
         try:
             payload = parse_payload(entry.body)
-            self.pipeline.process(payload)
+        except PayloadError as exc:
+            self._failed(entry, exc)
+            return
+        self._held.append(Held(entry, payload, renewed=time.monotonic()))
+
+    def _slice(self, held: Held) -> None:
+        """The next ``worker_slice_alerts`` alerts of ``held``; ack when done."""
+        self._keep_leases()
+        if held not in self._held:
+            return  # its lease went to another consumer
+        entry, alerts = held.entry, held.payload.alerts
+        part = alerts[held.done : held.done + self.settings.worker_slice_alerts]
+        try:
+            self.pipeline.process(
+                held.payload.model_copy(update={"alerts": part}), on_batch=self._keep_leases
+            )
         except StoreUnavailable:
             raise
         except LockBusy as exc:
@@ -144,25 +174,64 @@ class QueueWorker:
             # holds the incident: not this entry's fault, so not acked and
             # redelivered when its lease runs out
             log.warning("worker: entry %s waits for %s", entry.id, exc)
+            self._held.remove(held)
             return
-        except (PayloadError, Exception) as exc:  # a bad entry must not stop the queue
-            if entry.deliveries < MAX_DELIVERIES:
-                log.exception("worker: entry %s failed (delivery %d)", entry.id, entry.deliveries)
-                return
-            log.error(
-                "worker: entry %s set aside after %d deliveries: %s",
-                entry.id,
-                entry.deliveries,
-                exc,
+        except Exception as exc:  # a bad entry must not stop the queue
+            self._held.remove(held)
+            self._failed(entry, exc)
+            return
+        held.done += len(part)
+        if held.done >= len(alerts):
+            self._held.remove(held)
+            self.store.ack(entry.id)
+
+    def _keep_leases(self) -> None:
+        """Renew the leases of the entries held once a third of a lease has
+        passed; let go of those another consumer took meanwhile."""
+        lease = self.settings.worker_lease_seconds
+        now = time.monotonic()
+        due = [h for h in self._held if now - h.renewed >= lease / 3]
+        if not due:
+            return
+        kept = set(self.store.renew_leases(self.consumer, [h.entry.id for h in due], lease))
+        for held in due:
+            if held.entry.id in kept:
+                held.renewed = now
+            else:
+                log.warning("worker: entry %s was taken over; letting it go", held.entry.id)
+                self._held.remove(held)
+
+    def _failed(self, entry: QueueEntry, exc: Exception) -> None:
+        """Left to be redelivered, or set aside after ``MAX_DELIVERIES``."""
+        if entry.deliveries < MAX_DELIVERIES:
+            log.exception("worker: entry %s failed (delivery %d)", entry.id, entry.deliveries)
+            return
+        log.error(
+            "worker: entry %s set aside after %d deliveries: %s",
+            entry.id,
+            entry.deliveries,
+            exc,
+        )
+        self.store.append_audit(
+            AuditEntry(
+                actor="robot",
+                surface="worker",
+                action="queue.dead_letter",
+                subject=f"queue:{entry.id}",
+                detail=f"{type(exc).__name__}: {exc}",
+                after=entry.body.decode("utf-8", "replace")[:65536],
             )
-            self.store.append_audit(
-                AuditEntry(
-                    actor="robot",
-                    surface="worker",
-                    action="queue.dead_letter",
-                    subject=f"queue:{entry.id}",
-                    detail=f"{type(exc).__name__}: {exc}",
-                    after=entry.body.decode("utf-8", "replace")[:65536],
-                )
-            )
+        )
         self.store.ack(entry.id)
+
+
+@dataclass(eq=False)
+class Held:
+    """A claimed entry being worked through, a slice at a time."""
+
+    entry: QueueEntry
+    payload: WebhookPayload
+    renewed: float
+    """when its lease was last renewed (monotonic seconds)"""
+    done: int = 0
+    """alerts processed so far"""

@@ -5,10 +5,10 @@ key), so that each incident takes all its alerts in one turn: one read, one
 write. The turns of a payload form a batch: their incidents' locks are taken
 together, their incidents read together, their evidence collected together
 (the batch waits for the cluster's slowest answer once), their writes
-committed together. An incident whose lock another replica holds waits for
-it on its own, after the batch. A batch with node incidents also
-holds the environment's nodes lock, so that the blast radius counts the
-unhealthy nodes exactly across replicas.
+committed together. Keys whose lock another replica holds are tried again
+after short pauses, then each waits on its own. A batch with node incidents
+also holds the environment's nodes lock, so that the blast radius counts
+the unhealthy nodes exactly across replicas.
 
 Actions the robot runs on its own are run once the locks are released, and
 their outcome recorded in a turn of their own (``acted``) under the lock
@@ -25,18 +25,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 
-from responder.actions.stage import ActStage, RecordRunsStage
-from responder.approvals.ask import AskStage
-from responder.channels.stage import NotifyStage
-from responder.evidence.stage import ObserveStage
 from responder.guards.rails import is_node_incident, nodes_lock
-from responder.guards.stage import GuardStage
 from responder.incidents.classify import Classifier
-from responder.incidents.correlate import CorrelateStage, correlate
-from responder.incidents.escalation import EscalationStage
+from responder.incidents.correlate import correlate
 from responder.metrics import Metrics
 from responder.pipeline.stage import Stage, run, run_batch
-from responder.policy.stage import DecideStage
+from responder.pipeline.stages import Stages
 from responder.records.alert import WebhookPayload
 from responder.records.incident import Incident
 from responder.records.update import Batch, Correlated, Outcome, PlannedRun, Update
@@ -63,37 +57,6 @@ RETRY_PAUSES = (0.0, 0.002, 0.004, 0.008, 0.016, 0.032)
 class AlertOutcome:
     outcome: Outcome
     incident_id: str | None
-
-
-@dataclass(frozen=True)
-class Stages:
-    correlate: CorrelateStage
-    observe: ObserveStage | None
-    escalate: EscalationStage
-    decide: DecideStage
-    guard: GuardStage
-    notify: NotifyStage
-    act: ActStage
-    ask: AskStage
-    record_runs: RecordRunsStage
-
-    def looking(self) -> list[Stage]:
-        """Evidence, then the decisions with the guard rails."""
-        observe: list[Stage] = [self.observe] if self.observe is not None else []
-        return [*observe, self.decide, self.guard]
-
-    def deciding(self) -> list[Stage]:
-        """A turn that looks again: evidence, ladder, decisions, and what follows."""
-        observe: list[Stage] = [self.observe] if self.observe is not None else []
-        return [
-            *observe,
-            self.escalate,
-            self.decide,
-            self.guard,
-            self.notify,
-            self.act,
-            self.ask,
-        ]
 
 
 class Pipeline:
@@ -124,8 +87,11 @@ class Pipeline:
             stages.ask,
         ]
 
-    def process(self, payload: WebhookPayload) -> list[AlertOutcome]:
-        """Every alert of ``payload`` through the stages; each alert's outcome."""
+    def process(
+        self, payload: WebhookPayload, on_batch: Callable[[], object] = lambda: None
+    ) -> list[AlertOutcome]:
+        """Every alert of ``payload`` through the stages (``on_batch`` called
+        after each batch's commit); each alert's outcome."""
         outcomes: list[AlertOutcome] = [AlertOutcome("ignored", None)] * len(payload.alerts)
         groups: dict[str, list[tuple[int, Correlated]]] = {}
         for index, alert in enumerate(payload.alerts):
@@ -144,9 +110,9 @@ class Pipeline:
             keys, waiting = waiting, []
             for start in range(0, len(keys), BATCH):
                 batch = {k: groups[k] for k in keys[start : start + BATCH]}
-                waiting += self._turns(batch, outcomes, wait=False)
+                waiting += self._turns(batch, outcomes, on_batch, wait=False)
         for key in waiting:
-            self._turns({key: groups[key]}, outcomes, wait=True)
+            self._turns({key: groups[key]}, outcomes, on_batch, wait=True)
         for outcome in outcomes:
             self.metrics.alerts_processed.labels(outcome.outcome).inc()
         return outcomes
@@ -155,6 +121,7 @@ class Pipeline:
         self,
         groups: dict[str, list[tuple[int, Correlated]]],
         outcomes: list[AlertOutcome],
+        on_batch: Callable[[], object],
         wait: bool,
     ) -> list[str]:
         """One batch of turns; the keys whose locks were taken elsewhere (not
@@ -186,6 +153,7 @@ class Pipeline:
             if ready:
                 updates = self._batch({k: groups[k] for k in ready}, existing, taken)
                 taken = {}  # released with the writes
+                on_batch()
         for key, update in zip(ready, updates, strict=True):
             for (index, _), (outcome, incident_id) in zip(
                 groups[key], update.outcomes, strict=True

@@ -14,6 +14,10 @@ from responder.records.lifecycle import TRANSITIONS, IncidentState, check_transi
 UNCLASSIFIED = "unclassified"
 #: the correlation key of an environment's node storm incident starts so
 STORM_PREFIX = "node_storm|cluster|"
+#: the most entries an incident keeps of each history; an incident that stays
+#: open for weeks must not grow a record without bound
+HISTORY_LIMITS = {"timeline": 300, "decisions": 50, "executed_actions": 200}
+TIMELINE_HEAD = 20
 
 
 def utcnow() -> datetime:
@@ -166,6 +170,9 @@ class Incident(BaseModel):
     named_targets: list[NamedTarget] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     decisions: list[dict[str, Any]] = Field(default_factory=list)
+    history_dropped: dict[str, int] = Field(default_factory=dict)
+    """entries dropped from the oldest end of each bounded history (see
+    ``HISTORY_LIMITS``), by history"""
     duplicates_suppressed: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -226,6 +233,18 @@ class Incident(BaseModel):
         if any(e.event == event and e.detail == detail for e in self.timeline[-20:]):
             return
         self.record(event, detail, at)
+
+    def compact(self) -> None:
+        """Keep each history within ``HISTORY_LIMITS``, the oldest entries
+        dropped first (a timeline keeps its first ``TIMELINE_HEAD``: how it
+        opened) and counted in ``history_dropped``."""
+        for name, limit in HISTORY_LIMITS.items():
+            entries: list[Any] = getattr(self, name)
+            over = len(entries) - limit
+            if over > 0:
+                head = TIMELINE_HEAD if name == "timeline" else 0
+                del entries[head : head + over]
+                self.history_dropped[name] = self.history_dropped.get(name, 0) + over
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form served by the API (adds the derived fingerprints)."""

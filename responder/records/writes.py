@@ -49,6 +49,7 @@ class Writes:
     """store locks (name -> token) released once the writes are stored"""
 
     def save_incident(self, incident: Incident) -> None:
+        incident.compact()
         self.incidents[incident.id] = incident
 
     def put_document(

@@ -108,6 +108,13 @@ class Store(Protocol):
 
     def ack(self, entry_id: str) -> None: ...
 
+    def renew_leases(
+        self, consumer: str, entry_ids: Sequence[str], lease_seconds: float
+    ) -> list[str]:
+        """Extend the leases ``consumer`` holds on ``entry_ids`` to
+        ``lease_seconds`` from now; the ids it still held (one whose lease ran
+        out and went to another consumer is not renewed)."""
+
     def queue_depth(self) -> int:
         """Entries not yet acked (waiting or claimed)."""
 

@@ -582,6 +582,12 @@ def test_alertmanager_config_posts_to_the_service_with_the_token_secret() -> Non
         credentials = webhook["httpConfig"]["authorization"]["credentials"]
         token_env = env_of(variant)["ROBOT_SRE_WEBHOOK_TOKEN"]["valueFrom"]["secretKeyRef"]
         assert credentials == token_env
+        # Alertmanager never sends more alerts than the responder accepts
+        config_map = next(
+            c for c in by_kind(rendered(variant), "ConfigMap") if "config.yaml" in c["data"]
+        )
+        settings = yaml.safe_load(config_map["data"]["config.yaml"])
+        assert webhook["maxAlerts"] == settings["max_alerts_per_payload"] >= 1
     defaults = only(by_kind(rendered("defaults"), "AlertmanagerConfig"))
     secret = only(by_kind(rendered("defaults"), "Secret"))
     assert (

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from responder.records.audit import AuditEntry
-from responder.records.incident import Incident, ResourceScope
+from responder.records.incident import HISTORY_LIMITS, TIMELINE_HEAD, Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.store import (
@@ -352,3 +352,26 @@ def test_locks_are_taken_together_and_released_by_their_holder_only(store: Store
     assert store.acquire_locks(["a"], ttl_seconds=5) == {}
     store.release_locks(held)
     assert set(store.acquire_locks(["a", "b"], ttl_seconds=5)) == {"a", "b"}
+
+
+def test_an_incidents_histories_stay_bounded_with_what_was_dropped_counted(store: Store) -> None:
+    incident = make_incident("long")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    for n in range(HISTORY_LIMITS["timeline"] + 100):
+        incident.record("poll", f"look {n}", at)
+    incident.decisions = [{"action": "notify_operator", "n": n} for n in range(80)]
+    store.save_incident(incident)
+    saved = store.get_incident("long")
+    assert saved is not None
+    assert len(saved.timeline) == HISTORY_LIMITS["timeline"]
+    # how it opened stays, then the latest
+    details = [e.detail for e in saved.timeline]
+    assert details[:TIMELINE_HEAD] == [f"look {n}" for n in range(TIMELINE_HEAD)]
+    assert details[-1] == f"look {HISTORY_LIMITS['timeline'] + 99}"
+    assert f"look {TIMELINE_HEAD}" not in details
+    assert [d["n"] for d in saved.decisions] == list(range(30, 80))
+    assert saved.history_dropped == {"timeline": 100, "decisions": 30}
+    saved.record("poll", "one more", at)
+    store.save_incident(saved)
+    again = store.get_incident("long")
+    assert again is not None and again.history_dropped["timeline"] == 101

@@ -85,6 +85,7 @@ app.kubernetes.io/part-of: robot-sre
   "shared_targets" .Values.sharedTargets
   "alertname_map" .Values.alertnameMap
   "dependencies" .Values.dependencies
+  "max_alerts_per_payload" .Values.alertmanagerConfig.maxAlerts
 }}
 {{- if .Values.oci.enabled }}
 {{- $oci := dict "auth" .Values.oci.auth }}

@@ -70,6 +70,7 @@ class RedisConnection:
         self.url = redact_url(url) if url else "redis"
         self._password = password_of(url) if url else None
         self._claim: Script = client.register_script(scripts.CLAIM)
+        self._renew_leases: Script = client.register_script(scripts.RENEW_LEASES)
         self._delete_if: Script = client.register_script(scripts.DELETE_IF)
         self._put_document: Script = client.register_script(scripts.PUT_DOCUMENT)
         self._get_document: Script = client.register_script(scripts.GET_DOCUMENT)

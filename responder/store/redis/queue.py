@@ -14,6 +14,7 @@ group, so each entry goes to one of them at a time.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, cast
 
 from redis.exceptions import ResponseError
@@ -83,6 +84,22 @@ class RedisQueue(RedisConnection):
                 keys=[self._stream, self._leases], args=[GROUP, consumer, max_entries, lease_ms]
             ),
         )
+
+    def renew_leases(
+        self, consumer: str, entry_ids: Sequence[str], lease_seconds: float
+    ) -> list[str]:
+        if not entry_ids:
+            return []
+        lease_ms = max(1, math.ceil(round(lease_seconds * 1000, 3)))
+        with self._guard():
+            renewed = cast(
+                list[bytes],
+                self._renew_leases(
+                    keys=[self._stream, self._leases],
+                    args=[GROUP, consumer, lease_ms, *entry_ids],
+                ),
+            )
+        return [text(i) for i in renewed]
 
     def ack(self, entry_id: str) -> None:
         with self._guard(), self._client.pipeline(transaction=True) as pipe:

@@ -256,3 +256,21 @@ for i = 4 + 2 * n, #ARGV do
 end
 return {taken, bodies}
 """
+
+RENEW_LEASES = """
+-- KEYS[1] stream, KEYS[2] leases; ARGV: group, consumer, lease ms, entry ids
+-- -> the ids renewed: still pending for this consumer, lease not run out
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local deadline = redis.call('ZSCORE', KEYS[2], id)
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+  if deadline and tonumber(deadline) > now and pending[1] and pending[1][2] == ARGV[2] then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+    out[#out + 1] = id
+  end
+end
+return out
+"""

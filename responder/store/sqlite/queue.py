@@ -5,6 +5,7 @@ A claimed entry carries a lease; one whose lease ran out is delivered again."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 
 from responder.store.base import QueueEntry
 from responder.store.sqlite.base import SQLiteBase
@@ -48,6 +49,25 @@ class SQLiteQueue(SQLiteBase):
             return [QueueEntry(str(row[0]), bytes(row[1]), row[2] + 1) for row in rows]
 
         result: list[QueueEntry] = self._queue.run(take)
+        return result
+
+    def renew_leases(
+        self, consumer: str, entry_ids: Sequence[str], lease_seconds: float
+    ) -> list[str]:
+        def renew(conn: sqlite3.Connection) -> list[str]:
+            now = self._clock()
+            held = []
+            for entry_id in entry_ids:
+                cursor = conn.execute(
+                    "UPDATE queue SET lease_until = ? WHERE id = ? AND claimed_by = ?"
+                    " AND lease_until > ?",
+                    (now + lease_seconds, int(entry_id), consumer, now),
+                )
+                if cursor.rowcount:
+                    held.append(entry_id)
+            return held
+
+        result: list[str] = self._queue.run(renew)
         return result
 
     def ack(self, entry_id: str) -> None:
