@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
     from responder.app import create_app
 
     settings = load_settings()
+    refusal = settings.serving_refusal()
+    if refusal is not None:
+        raise SettingsError(refusal)
     overrides = {"host": args.host or settings.host, "port": args.port or settings.port}
     settings = settings.model_copy(update=overrides)
     logging.basicConfig(

@@ -253,6 +253,11 @@ class Settings(BaseModel):
     store_url: str = "sqlite:///robot-sre.db"
     store_namespace: str = "robot-sre"
     webhook_token: str | None = None
+    allow_unauthenticated_webhook: bool = Field(
+        default=False,
+        description="serve production or staging without a webhook token (anyone who "
+        "reaches the port could post alerts the robot acts on)",
+    )
     dry_run: bool | None = Field(
         default=None, description="None: dry-run exactly when no cluster is configured"
     )
@@ -434,6 +439,18 @@ class Settings(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("approvers: every approver needs a distinct name")
         return self
+
+    def serving_refusal(self) -> str | None:
+        """Why ``robot-sre serve`` must not start with these settings, if it must not."""
+        guarded = self.environment in (Environment.production, Environment.staging)
+        if guarded and self.webhook_token is None and not self.allow_unauthenticated_webhook:
+            return (
+                f"environment {self.environment}: the webhook needs a token, or anyone who "
+                "reaches the port can post alerts the robot acts on: set "
+                "ROBOT_SRE_WEBHOOK_TOKEN (the Helm chart generates one), or "
+                "ROBOT_SRE_ALLOW_UNAUTHENTICATED_WEBHOOK=true to accept that risk"
+            )
+        return None
 
     @property
     def cluster_configured(self) -> bool:

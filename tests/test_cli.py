@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +126,44 @@ def test_replay_takes_the_token_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ROBOT_SRE_WEBHOOK_TOKEN", TOKEN)
     assert main(["replay", str(DISK_PRESSURE), "--url", guarded_responder.url]) == 0
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_serve_refuses_an_unauthenticated_webhook_in_production_and_staging(
+    environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROBOT_SRE_ENVIRONMENT", environment)
+    monkeypatch.setenv("ROBOT_SRE_STORE_URL", f"sqlite:///{tmp_path}/state.db")
+    monkeypatch.setenv("ROBOT_SRE_CONFIG", "")
+    done = subprocess.run(
+        [sys.executable, "-m", "responder.cli", "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "ROBOT_SRE_WEBHOOK_TOKEN" in done.stderr
+    assert "ROBOT_SRE_ALLOW_UNAUTHENTICATED_WEBHOOK" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"ROBOT_SRE_WEBHOOK_TOKEN": TOKEN}, {"ROBOT_SRE_ALLOW_UNAUTHENTICATED_WEBHOOK": "true"}],
+)
+def test_serve_starts_in_production_with_a_token_or_the_opt_out(
+    extra: dict[str, str], tmp_path: Path
+) -> None:
+    responder = Responder(
+        {
+            "ROBOT_SRE_STORE_URL": f"sqlite:///{tmp_path}/state.db",
+            "ROBOT_SRE_ENVIRONMENT": "production",
+            "ROBOT_SRE_WEBHOOK_TOKEN": "",
+            "ROBOT_SRE_CONFIG": "",
+            **extra,
+        },
+        tmp_path,
+    ).start()
+    try:
+        assert httpx.get(f"{responder.url}/readyz", timeout=2).status_code == 200
+    finally:
+        responder.stop()
