@@ -62,7 +62,7 @@ from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
 from responder.runtime import Runtime
 from responder.settings import Settings
-from responder.store import Store, open_store
+from responder.store import Store, StoreUnavailable, open_store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Taxonomy
 
@@ -279,6 +279,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         log.info("robot-sre starting: %s", runtime.settings.redacted())
         if runtime.settings.effective_dry_run:
             log.info("dry-run mode: actions are planned and recorded, never applied")
+        with contextlib.suppress(StoreUnavailable):
+            volatile = await asyncio.to_thread(runtime.store.volatility)
+            if volatile:
+                log.warning("%s", volatile)
         if runtime.executors is not None:
             log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
         if runtime.observer is not None:

@@ -253,6 +253,10 @@ class Settings(BaseModel):
     store_url: str = "sqlite:///robot-sre.db"
     store_namespace: str = "robot-sre"
     webhook_token: str | None = None
+    allow_volatile_store: bool = Field(
+        default=False,
+        description="production: report ready on a store that keeps nothing on disk",
+    )
     allow_unauthenticated_webhook: bool = Field(
         default=False,
         description="serve production or staging without a webhook token (anyone who "

@@ -248,10 +248,13 @@ def openapi_document() -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness: the store answers",
+                    "summary": "Readiness: the store answers and the worker runs",
                     "responses": {
-                        "200": {"description": "ready"},
-                        "503": {"description": "store unavailable"},
+                        "200": {"description": "ready (warnings: a store that keeps nothing)"},
+                        "503": {
+                            "description": "store unavailable, worker stopped, or (production)"
+                            " a store that keeps nothing on disk"
+                        },
                     },
                 }
             },

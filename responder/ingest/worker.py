@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ class QueueWorker:
         self.depth = 0
         self._stopping = False
         self._held: list[Held] = []
+        self._round = threading.Lock()
         self._next_sweep = 0.0
         self.running = False
 
@@ -114,7 +116,12 @@ class QueueWorker:
     def drain_once(self) -> int:
         """Claim what there is room for, work one slice of every entry held,
         run the waiting approvals and the due incidents; return how many
-        entries were claimed or worked on."""
+        entries were claimed or worked on. One round at a time: a caller
+        besides the worker's loop waits for the round under way."""
+        with self._round:
+            return self._drain()
+
+    def _drain(self) -> int:
         room = self.settings.worker_batch - len(self._held)
         fresh = (
             self.store.claim(self.consumer, room, self.settings.worker_lease_seconds)
@@ -174,16 +181,23 @@ class QueueWorker:
             # holds the incident: not this entry's fault, so not acked and
             # redelivered when its lease runs out
             log.warning("worker: entry %s waits for %s", entry.id, exc)
-            self._held.remove(held)
+            self._let_go(held)
             return
         except Exception as exc:  # a bad entry must not stop the queue
-            self._held.remove(held)
-            self._failed(entry, exc)
+            if self._let_go(held):
+                self._failed(entry, exc)
             return
         held.done += len(part)
-        if held.done >= len(alerts):
-            self._held.remove(held)
+        if held.done >= len(alerts) and self._let_go(held):
             self.store.ack(entry.id)
+
+    def _let_go(self, held: Held) -> bool:
+        """Stop holding ``held``; False when its lease went elsewhere meanwhile
+        (then it is the new holder's to finish)."""
+        if held not in self._held:
+            return False
+        self._held.remove(held)
+        return True
 
     def _keep_leases(self) -> None:
         """Renew the leases of the entries held once a third of a lease has
@@ -199,7 +213,7 @@ class QueueWorker:
                 held.renewed = now
             else:
                 log.warning("worker: entry %s was taken over; letting it go", held.entry.id)
-                self._held.remove(held)
+                self._let_go(held)
 
     def _failed(self, entry: QueueEntry, exc: Exception) -> None:
         """Left to be redelivered, or set aside after ``MAX_DELIVERIES``."""

@@ -98,6 +98,10 @@ class Store(Protocol):
     def ping(self) -> None:
         """Return if the backend answers; raise ``StoreUnavailable`` if not."""
 
+    def volatility(self) -> str | None:
+        """Why what the store accepted would not survive its own restart
+        (nothing written to disk), or None when it would."""
+
     def close(self) -> None: ...
 
     # The durable alert queue. An entry stays until acked; a claimed entry

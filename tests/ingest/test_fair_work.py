@@ -133,13 +133,15 @@ def test_a_payload_that_arrives_later_joins_the_turns(store: Store) -> None:
 
 
 def test_the_lease_of_an_entry_worked_on_is_renewed(store: Store) -> None:
-    lease = 0.6
+    lease = 3.0
     runtime = runtime_on(store, worker_slice_alerts=100, worker_lease_seconds=lease)
     store.enqueue(BIG)
-    runtime.worker.drain_once()
-    time.sleep(lease / 2)
-    runtime.worker.drain_once()  # a third of the lease has passed: renewed
-    time.sleep(lease * 0.7)  # past the first lease
+    started = time.monotonic()
+    runtime.worker.drain_once()  # claims the entry, works its first slice
+    claimed_by = time.monotonic()
+    time.sleep(max(0.0, started + lease / 2 - time.monotonic()))
+    runtime.worker.drain_once()  # half the lease has passed: renewed first
+    time.sleep(max(0.0, claimed_by + lease + 0.1 - time.monotonic()))  # past the first lease
     assert store.claim("another-replica", 8, 30.0) == []
     while store.queue_depth():
         runtime.worker.drain_once()

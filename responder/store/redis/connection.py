@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import cast
 from urllib.parse import parse_qsl, urlsplit
 
 import redis
@@ -113,6 +114,21 @@ class RedisConnection:
     def ping(self) -> None:
         with self._guard():
             self._client.ping()
+
+    def volatility(self) -> str | None:
+        with self._guard():
+            try:
+                config = cast(dict[str, str], self._client.config_get("appendonly"))
+                config.update(cast(dict[str, str], self._client.config_get("save")))
+            except ResponseError:  # CONFIG renamed or refused (a managed Redis)
+                return None
+        appendonly, save = (text(config.get(k, "")) for k in ("appendonly", "save"))
+        if appendonly == "yes" or save.strip():
+            return None
+        return (
+            f'Redis at {self.url} keeps nothing on disk (appendonly no, save ""):'
+            " if it restarts, every accepted alert not yet processed is lost"
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -70,6 +70,11 @@ class SQLiteStore(SQLiteQueue, SQLiteDocuments, SQLiteIncidents):
     def ping(self) -> None:
         self._state.read("SELECT 1")
 
+    def volatility(self) -> str | None:
+        if self.path == ":memory:":
+            return "SQLite in memory: nothing is written to disk"
+        return None
+
     def close(self) -> None:
         self._state.close()
         self._queue.close()
