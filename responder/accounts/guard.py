@@ -16,12 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from responder.accounts.authorization import CSRF_HEADER, SAFE_METHODS, Need, forged, refusal
 from responder.accounts.models import Principal, Role
-from responder.accounts.service import CSRF_HEADER, Accounts, csrf_matches, same_origin
+from responder.accounts.service import Accounts
 from responder.store import StoreUnavailable
 
 PREFIX = "/api/v1/"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: areas whose writes an operator may make; ``policy`` only computes (explain)
 WRITE_ROLES = {
     "rules": Role.operator,
@@ -81,24 +81,12 @@ class ApiGuard:
                 status_code=401,
                 headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
             )
-        needed = required_role(method, area)
-        if not principal.can(needed):
-            return JSONResponse(
-                {
-                    "error": f"{method} {request.url.path} needs the {needed} role; "
-                    f"{principal.name} is {principal.role}"
-                },
-                status_code=403,
-            )
-        if not principal.allows_scope(area):
-            return JSONResponse(
-                {"error": f"this token is limited to {', '.join(principal.scopes)}"},
-                status_code=403,
-            )
-        forged = not same_origin(request) or not csrf_matches(
-            principal, request.headers.get(CSRF_HEADER)
-        )
-        if method not in SAFE_METHODS and principal.via == "session" and forged:
+        denied = refusal(principal, Need(required_role(method, area), area))
+        if denied is not None:
+            return JSONResponse({"error": f"{method} {request.url.path}: {denied}"}, 403)
+        if method not in SAFE_METHODS and forged(
+            request, principal, request.headers.get(CSRF_HEADER)
+        ):
             return JSONResponse(
                 {"error": f"cross-site request refused: send the {CSRF_HEADER} header"},
                 status_code=403,

@@ -1,10 +1,12 @@
 """Who may see and do what in the admin UI.
 
-Every page handler is wrapped by ``page(role)``: not logged in → the login
-page; logged in without the role → 403. Every state-changing handler is
-wrapped by ``action(role)``: on top of that the request must come from this
-site (Origin / Sec-Fetch-Site) and carry the session's CSRF token (form
-field ``csrf_token`` or header ``X-CSRF-Token``); anything else is 403.
+Every page handler is wrapped by ``page(area, role)``: not logged in → the
+login page; without the role, or with a token not scoped to the area → 403
+(``responder/accounts/authorization.py``, the rule ``/api/v1`` follows too).
+Every state-changing handler is wrapped by ``action(area, role)``: on top of
+that a browser's request must come from this site (Origin / Sec-Fetch-Site)
+and carry the CSRF token (form field ``csrf_token`` or header
+``X-CSRF-Token``); anything else is 403.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from responder.accounts.authorization import CSRF_HEADER, Need, forged, refusal
 from responder.accounts.models import Principal, Role
-from responder.accounts.service import CSRF_HEADER, authenticate, csrf_matches, same_origin
+from responder.accounts.service import authenticate
 from responder.admin.banner import load_pauses
 
 PageHandler = Callable[[Request, Principal], Awaitable[Response]]
@@ -40,7 +43,11 @@ def refuse(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", status=status, message=message)
 
 
-def page(role: Role = Role.viewer) -> Callable[[PageHandler], Callable[[Request], Any]]:
+def page(
+    area: str | None, role: Role = Role.viewer
+) -> Callable[[PageHandler], Callable[[Request], Any]]:
+    need = Need(role, area)
+
     def wrap(handler: PageHandler) -> Callable[[Request], Any]:
         @wraps(handler)
         async def run(request: Request) -> Response:
@@ -48,10 +55,9 @@ def page(role: Role = Role.viewer) -> Callable[[PageHandler], Callable[[Request]
             if principal is None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=303)
-            if not principal.can(role):
-                return refuse(
-                    request, 403, f"This page needs the {role} role; you are {principal.role}."
-                )
+            denied = refusal(principal, need)
+            if denied is not None:
+                return refuse(request, 403, f"Not for you: {denied}.")
             await load_pauses(request)
             return await handler(request, principal)
 
@@ -60,7 +66,9 @@ def page(role: Role = Role.viewer) -> Callable[[PageHandler], Callable[[Request]
     return wrap
 
 
-def action(role: Role) -> Callable[[ActionHandler], Callable[[Request], Any]]:
+def action(area: str | None, role: Role) -> Callable[[ActionHandler], Callable[[Request], Any]]:
+    need = Need(role, area)
+
     def wrap(handler: ActionHandler) -> Callable[[Request], Any]:
         @wraps(handler)
         async def run(request: Request) -> Response:
@@ -70,18 +78,16 @@ def action(role: Role) -> Callable[[ActionHandler], Callable[[Request], Any]]:
             form = await request.form()
             submitted = form.get("csrf_token") or request.headers.get(CSRF_HEADER)
             token = submitted if isinstance(submitted, str) else None
-            if not same_origin(request) or not csrf_matches(principal, token):
+            if forged(request, principal, token):
                 return refuse(
                     request, 403, "Cross-site request refused: the form's CSRF token is missing."
                 )
-            if not principal.can(role):
-                return refuse(
-                    request, 403, f"This needs the {role} role; you are {principal.role}."
-                )
+            denied = refusal(principal, need)
+            if denied is not None:
+                return refuse(request, 403, f"Not for you: {denied}.")
             await load_pauses(request)
             return await handler(request, principal, form)
 
-        run.needs_role = role  # type: ignore[attr-defined]
         return run
 
     return wrap

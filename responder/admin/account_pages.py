@@ -11,8 +11,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from responder.accounts.authorization import ACCOUNTS, same_origin
 from responder.accounts.models import SCOPES, Principal, Role
-from responder.accounts.service import same_origin
 from responder.accounts.sessions import COOKIE
 from responder.accounts.users import AccountError
 from responder.admin.access import action, page, principal_of, refuse
@@ -111,7 +111,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@action(Role.viewer)
+@action(None, Role.viewer)
 async def logout(request: Request, principal: Principal, form: FormData) -> Response:
     accounts = services(request).accounts
     await anyio.to_thread.run_sync(accounts.logout, principal, _client(request))
@@ -131,13 +131,13 @@ def _roles() -> list[str]:
     return [str(r) for r in Role]
 
 
-@page(Role.admin)
+@page(ACCOUNTS, Role.admin)
 async def users_page(request: Request, principal: Principal) -> Response:
     users = await anyio.to_thread.run_sync(services(request).accounts.users.all)
     return render(request, "users.html", users=users, roles=_roles(), errors={}, values={})
 
 
-@action(Role.admin)
+@action(ACCOUNTS, Role.admin)
 async def user_create(request: Request, principal: Principal, form: FormData) -> Response:
     accounts = services(request).accounts
     values = {k: str(form.get(k) or "") for k in ("username", "role")}
@@ -165,7 +165,7 @@ async def user_create(request: Request, principal: Principal, form: FormData) ->
     return RedirectResponse("/admin/users", 303)
 
 
-@action(Role.admin)
+@action(ACCOUNTS, Role.admin)
 async def user_update(request: Request, principal: Principal, form: FormData) -> Response:
     accounts = services(request).accounts
     username = request.path_params["username"]
@@ -191,13 +191,13 @@ async def user_update(request: Request, principal: Principal, form: FormData) ->
 # API tokens
 
 
-@page(Role.admin)
+@page(ACCOUNTS, Role.admin)
 async def tokens_page(request: Request, principal: Principal) -> Response:
     tokens = await anyio.to_thread.run_sync(services(request).accounts.tokens.all)
     return render(request, "tokens.html", tokens=tokens, roles=_roles(), scopes=SCOPES, errors={})
 
 
-@action(Role.admin)
+@action(ACCOUNTS, Role.admin)
 async def token_create(request: Request, principal: Principal, form: FormData) -> Response:
     accounts = services(request).accounts
     name = str(form.get("name") or "")
@@ -227,7 +227,7 @@ async def token_create(request: Request, principal: Principal, form: FormData) -
     )
 
 
-@action(Role.admin)
+@action(ACCOUNTS, Role.admin)
 async def token_revoke(request: Request, principal: Principal, form: FormData) -> Response:
     accounts = services(request).accounts
     try:

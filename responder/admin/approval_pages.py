@@ -116,7 +116,7 @@ def answer_notice(request: Request) -> tuple[str, str] | None:
     return result, f"{answered[:40]}: {RESULTS[result]}"
 
 
-@page()
+@page("approvals")
 async def approvals_page(request: Request, principal: Principal) -> Response:
     admin = services(request)
     now = admin.now()
@@ -180,11 +180,11 @@ async def _answer(request: Request, principal: Principal, form: FormData, verb: 
     return RedirectResponse(f"{back}&{urlencode({'result': answer.result})}", status_code=303)
 
 
-@action(Role.approver)
+@action("approvals", Role.approver)
 async def approval_approve(request: Request, principal: Principal, form: FormData) -> Response:
     return await _answer(request, principal, form, "approve")
 
 
-@action(Role.approver)
+@action("approvals", Role.approver)
 async def approval_deny(request: Request, principal: Principal, form: FormData) -> Response:
     return await _answer(request, principal, form, "deny")

@@ -82,7 +82,7 @@ async def _entries(request: Request) -> tuple[list[AuditEntry], dict[str, Any], 
     return select(entries, filters), filters, errors
 
 
-@page()
+@page("audit")
 async def audit_page(request: Request, principal: Principal) -> Response:
     entries, filters, errors = await _entries(request)
     rows = [(e, changes(e.before, e.after)) for e in entries]
@@ -103,7 +103,7 @@ def _cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-@page()
+@page("audit")
 async def audit_export(request: Request, principal: Principal) -> Response:
     entries, _, _ = await _entries(request)
     if request.url.path.endswith(".json"):

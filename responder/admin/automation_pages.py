@@ -125,7 +125,7 @@ async def _page(
     )
 
 
-@page()
+@page("automation")
 async def automation_page(request: Request, principal: Principal) -> Response:
     return await _page(request)
 
@@ -160,7 +160,7 @@ def _pause_field(api_field: str) -> str:
     return api_field if api_field in PAUSE_FIELDS else "pause_form"
 
 
-@action(Role.operator)
+@action("automation", Role.operator)
 async def pause_create(request: Request, principal: Principal, form: FormData) -> Response:
     book = _book(services(request))
     if book is None:
@@ -174,7 +174,7 @@ async def pause_create(request: Request, principal: Principal, form: FormData) -
     return RedirectResponse("/admin/automation?done=paused#pauses", 303)
 
 
-@action(Role.operator)
+@action("automation", Role.operator)
 async def pause_resume(request: Request, principal: Principal, form: FormData) -> Response:
     book = _book(services(request))
     if book is None:
@@ -205,7 +205,7 @@ def _mode_field(api_field: str) -> str:
     return "mode"
 
 
-@action(Role.operator)
+@action("automation", Role.operator)
 async def modes_set(request: Request, principal: Principal, form: FormData) -> Response:
     admin = services(request)
     book = _book(admin)
@@ -234,7 +234,7 @@ async def modes_set(request: Request, principal: Principal, form: FormData) -> R
     return RedirectResponse("/admin/automation?done=mode#modes", 303)
 
 
-@action(Role.operator)
+@action("automation", Role.operator)
 async def promote(request: Request, principal: Principal, form: FormData) -> Response:
     """Set one class's mode one step up, when it meets the promotion bar now."""
     admin = services(request)

@@ -116,7 +116,7 @@ def _notice(request: Request) -> tuple[str, str] | None:
     return "failed", f"The test message to {where} failed: see its last failed delivery."
 
 
-@page()
+@page("automation")
 async def channels_page(request: Request, principal: Principal) -> Response:
     admin = services(request)
     statuses, inbox = await anyio.to_thread.run_sync(channel_statuses, admin)
@@ -171,7 +171,7 @@ def _send_test(admin: AdminServices, chatops: ChatOps, name: str, who: str) -> b
     return ok
 
 
-@action(Role.operator)
+@action("automation", Role.operator)
 async def channel_test(request: Request, principal: Principal, form: FormData) -> Response:
     admin = services(request)
     chatops = admin.runtime.chatops

@@ -137,7 +137,7 @@ def find_incidents(store: Store, query: IncidentQuery) -> tuple[list[Incident], 
     return matched[:PAGE_SIZE], len(matched) > PAGE_SIZE
 
 
-@page()
+@page("incidents")
 async def incidents_list(request: Request, principal: Principal) -> Response:
     admin = services(request)
     query, errors = parse_query(request.query_params)
@@ -242,7 +242,7 @@ async def _incident_page(
     )
 
 
-@page()
+@page("incidents")
 async def incident_detail(request: Request, principal: Principal) -> Response:
     return await _incident_page(request, principal)
 
@@ -265,7 +265,7 @@ def mark_body(values: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-@action(Role.operator)
+@action("incidents", Role.operator)
 async def incident_mark(request: Request, principal: Principal, form: FormData) -> Response:
     """Mark the incident's classification and recommended action right or a
     false positive (``MarkBook.mark``, as ``POST /api/v1/incidents/{id}/mark``)."""

@@ -19,7 +19,7 @@ from responder.records.levels import Confidence, Environment, Severity
 EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
 
 
-@page()
+@page("policy")
 async def policy_page(request: Request, principal: Principal) -> Response:
     admin = services(request)
     params = request.query_params

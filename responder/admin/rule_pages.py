@@ -59,7 +59,7 @@ def _matches(rule: OperatorRule, params: Any) -> bool:
     return not enabled or (enabled == "yes") == rule.enabled
 
 
-@page()
+@page("rules")
 async def rules_list(request: Request, principal: Principal) -> Response:
     admin = services(request)
     params = request.query_params
@@ -134,7 +134,7 @@ def _notice(request: Request) -> str | None:
     return None
 
 
-@page()
+@page("rules")
 async def rule_detail(request: Request, principal: Principal) -> Response:
     rule = await _get(request)
     if rule is None:
@@ -167,7 +167,7 @@ async def _editable(request: Request) -> OperatorRule | Response:
     return rule
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_save(request: Request, principal: Principal, form: FormData) -> Response:
     rule = await _editable(request)
     if not isinstance(rule, OperatorRule):
@@ -195,7 +195,7 @@ def _choice(form: FormData, name: str, allowed: list[str]) -> str | None:
     return value if isinstance(value, str) and value in allowed else None
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_preview(request: Request, principal: Principal, form: FormData) -> Response:
     rule = await _editable(request)
     if not isinstance(rule, OperatorRule):
@@ -219,7 +219,7 @@ async def rule_preview(request: Request, principal: Principal, form: FormData) -
     return _rule_page(request, rule, values, preview=result)
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_backtest(request: Request, principal: Principal, form: FormData) -> Response:
     rule = await _editable(request)
     if not isinstance(rule, OperatorRule):
@@ -246,7 +246,7 @@ async def rule_backtest(request: Request, principal: Principal, form: FormData) 
     return _rule_page(request, rule, values, backtest=result, days=days)
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_clone(request: Request, principal: Principal, form: FormData) -> Response:
     book = services(request).runtime.rules
     try:
@@ -267,7 +267,7 @@ def _back(form: FormData, default: str) -> str:
     return default
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_environment(request: Request, principal: Principal, form: FormData) -> Response:
     """Switch a custom rule on or off in one environment (a new version)."""
     rule = await _editable(request)
@@ -295,7 +295,7 @@ async def rule_environment(request: Request, principal: Principal, form: FormDat
     return RedirectResponse(_back(form, f"/admin/rules/{rule.id}?saved={saved.version}"), 303)
 
 
-@page()
+@page("rules")
 async def rule_history(request: Request, principal: Principal) -> Response:
     book = services(request).runtime.rules
     try:
@@ -318,7 +318,7 @@ async def rule_history(request: Request, principal: Principal) -> Response:
     )
 
 
-@action(Role.operator)
+@action("rules", Role.operator)
 async def rule_revert(request: Request, principal: Principal, form: FormData) -> Response:
     rule = await _editable(request)
     if not isinstance(rule, OperatorRule):

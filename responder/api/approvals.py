@@ -32,8 +32,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.accounts import authenticate
+from responder.accounts.authorization import CSRF_HEADER, Need, forged, refusal
 from responder.accounts.models import Principal, Role
-from responder.accounts.service import CSRF_HEADER, csrf_matches, same_origin
 from responder.api.errors import error
 from responder.approvals.approvers import Approver, bearer_token
 from responder.channels.render import approval_text
@@ -41,6 +41,8 @@ from responder.records.approval import ApprovalRequest
 from responder.runtime import Runtime
 
 MAX_LIMIT = 500
+READ = Need(Role.viewer, "approvals")
+ANSWER = Need(Role.approver, "approvals")
 STATES = ("pending", "approved", "denied", "expired", "superseded", "executed")
 
 
@@ -66,7 +68,7 @@ def _reader_allowed(request: Request, runtime: Runtime) -> bool:
     if accounts is None or not accounts.api_auth_enabled():
         return True
     principal = authenticate(request)
-    return bool(principal and principal.can(Role.viewer) and principal.allows_scope("approvals"))
+    return principal is not None and refusal(principal, READ) is None
 
 
 def _approver(request: Request, runtime: Runtime) -> Approver | None:
@@ -80,9 +82,7 @@ def _approver(request: Request, runtime: Runtime) -> Approver | None:
     principal = authenticate(request)
     if principal is None:
         return None
-    if principal.via == "session" and not (
-        same_origin(request) and csrf_matches(principal, request.headers.get(CSRF_HEADER))
-    ):
+    if forged(request, principal, request.headers.get(CSRF_HEADER)):
         return None  # a browser sent it on its own: cross-site forgery
     return approver_for(principal, runtime)
 
@@ -92,7 +92,7 @@ def approver_for(principal: Principal, runtime: Runtime) -> Approver | None:
     (and, for a token, the ``approvals`` scope) answers in this responder's
     environment. The admin UI's Approve / Deny forms use it too, after their
     own CSRF check."""
-    if not principal.can(Role.approver) or not principal.allows_scope("approvals"):
+    if refusal(principal, ANSWER) is not None:
         return None
     return Approver(
         name=principal.name, environments=frozenset({str(runtime.settings.environment)})

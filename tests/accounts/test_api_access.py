@@ -4,6 +4,8 @@ CSRF header; reads need viewer, rule changes operator."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,7 +137,13 @@ def test_proxy_headers_count_only_from_trusted_addresses(tmp_path: Path) -> None
         assert untrusted.get("/api/v1/rules", headers=proxied).status_code == 401
     with _client(tmp_path / "b", trusted_proxies=["127.0.0.1"], **settings) as trusted:
         assert trusted.get("/api/v1/rules", headers=proxied).status_code == 200
-        cloned = trusted.post(CLONE, headers=proxied)
+        # the proxy authenticates a browser by its cookie: writes need the
+        # CSRF token its pages carry, as a session's do
+        assert trusted.post(CLONE, headers=proxied).status_code == 403
+        page = trusted.get("/admin/rules", headers=proxied).text
+        found = re.search(r'"X-CSRF-Token": "([^"]+)"', html.unescape(page))
+        assert found is not None
+        cloned = trusted.post(CLONE, headers={**proxied, "X-CSRF-Token": found.group(1)})
         assert cloned.status_code == 201
         assert cloned.json()["owner"] == "carol"
         no_role = {"X-Auth-Request-User": "mallory", "X-Auth-Request-Groups": "guests"}
