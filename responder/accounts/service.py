@@ -52,7 +52,7 @@ class Accounts:
         self.settings = settings
         self.users = UserBook(store)
         self.tokens = TokenBook(store)
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or LoginThrottle(store)
         self.clock = clock
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
         self.group_roles = {g: Role(r) for g, r in settings.proxy_group_roles.items()}
@@ -143,6 +143,17 @@ class Accounts:
             return False
         return any(address in network for network in self.proxies)
 
+    def client_address(self, request: HTTPConnection) -> str:
+        """The address the request came from: the peer, or, when the peer is a
+        trusted proxy, the address it appended to ``X-Forwarded-For`` (behind
+        an ingress every peer is the ingress, and a throttle per address would
+        be one throttle for everyone)."""
+        peer = request.client.host if request.client else "-"
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded and self.trusted_proxy(request):
+            return forwarded.rsplit(",", 1)[-1].strip()[:64] or peer
+        return peer
+
     def _from_proxy(self, request: HTTPConnection) -> Principal | None:
         user = request.headers.get(PROXY_USER, "").strip()
         if not user or not self.trusted_proxy(request):
@@ -161,17 +172,18 @@ class Accounts:
     # logging in and out
 
     def login(self, username: str, password: str, client: str) -> LoginResult:
-        """Check a password, throttled per user name and per client address."""
+        """Check a password, throttled per (user name, client address), per
+        address and overall (``throttle.py``)."""
         self.prepare()
-        keys = (f"user:{username.lower()}", f"client:{client}")
-        wait = self.throttle.wait_seconds(keys)
+        name = username.strip().lower()
+        wait = self.throttle.wait_seconds(name, client)
         if wait > 0:
             return LoginResult(None, wait)
-        user = self.users.check_password(username.strip().lower(), password)
+        user = self.users.check_password(name, password)
         if user is None:
-            self.throttle.failed(keys)
+            self.throttle.failed(name, client)
             return LoginResult(None)
-        self.throttle.succeeded(keys[0])
+        self.throttle.succeeded(name, client)
         self._audit("session.login", user.username, client)
         return LoginResult(user)
 

@@ -1,72 +1,101 @@
-"""Slowing down repeated failed logins.
+"""Slowing down password guessing without locking the real user out.
 
-Per user name and per client address: the first ``free`` failures in the
-window cost nothing extra; after that each attempt must wait 2^(n - free)
-seconds (at most ``max_delay``) after the last failure, and an attempt made
-sooner is refused without looking at the password. A success clears the
-user name's count. Counts live in the process: each replica throttles on its
-own, which bounds guessing per replica and needs no store round trip.
+Failures are counted in the store (so every replica sees them, and a restart
+forgets nothing) per (user name, client address) and per client address:
+
+- after ``free`` failures of a pair in the window, each further attempt of
+  that pair must wait 2^(n - free) seconds (at most ``max_delay``) after the
+  last failure; an attempt made sooner is refused without checking the
+  password. A guesser at ``root`` from one address never slows down ``root``
+  logging in from another;
+- an address that fails ``address_free`` times (any user names) waits the
+  same way: one address cannot try every user name instead;
+- over ``global_limit`` failures in the window from everyone together (a
+  guesser with many addresses), an address with any failure of its own must
+  wait out the window; an address with none is still let try, so the real
+  user who types the password right the first time gets in.
+
+A success clears its pair.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
+
+from responder.store import Store
+
+WINDOW_SECONDS = 900.0
 
 
-@dataclass
-class _Failures:
-    count: int
-    last: float
+def _name(kind: str, *parts: str) -> str:
+    # hashed: user names and addresses are the attacker's text, and the key
+    # length stays fixed
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+    return f"login:{kind}:{digest}"
 
 
 class LoginThrottle:
     def __init__(
         self,
+        store: Store,
         free: int = 5,
-        window_seconds: float = 900.0,
+        address_free: int = 20,
+        global_limit: int = 300,
+        window_seconds: float = WINDOW_SECONDS,
         max_delay: float = 900.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.store = store
         self.free = free
+        self.address_free = address_free
+        self.global_limit = global_limit
         self.window_seconds = window_seconds
         self.max_delay = max_delay
         self.clock = clock
-        self.max_keys = max_keys
-        self._failures: dict[str, _Failures] = {}
 
-    def wait_seconds(self, keys: Iterable[str]) -> float:
-        """How long the caller must still wait before trying (0: try now)."""
+    def wait_seconds(self, username: str, address: str) -> float:
+        """How long this (user name, address) must still wait (0: try now)."""
         now = self.clock()
-        wait = 0.0
-        for key in keys:
-            found = self._failures.get(key)
-            if found is None or now - found.last > self.window_seconds:
-                continue
-            if found.count >= self.free:
-                delay = min(2.0 ** (found.count - self.free), self.max_delay)
-                wait = max(wait, found.last + delay - now)
-        return max(wait, 0.0)
+        waits = [
+            self._blocked_until(_name("pair", username, address)),
+            self._blocked_until(_name("address", address)),
+        ]
+        under_attack = self._count(_name("everyone")) > self.global_limit
+        if under_attack and self._count(_name("address-failures", address)) > 0:
+            waits.append(now + self.window_seconds)
+        return max(0.0, max(waits) - now)
 
-    def failed(self, keys: Iterable[str]) -> None:
-        now = self.clock()
-        if len(self._failures) >= self.max_keys:
-            self._forget_old(now)
-        for key in keys:
-            found = self._failures.get(key)
-            if found is None or now - found.last > self.window_seconds:
-                self._failures[key] = _Failures(1, now)
-            else:
-                found.count += 1
-                found.last = now
+    def failed(self, username: str, address: str) -> None:
+        self.store.increment(_name("everyone"), self.window_seconds)
+        self.store.increment(_name("address-failures", address), self.window_seconds)
+        self._fail(_name("pair", username, address), self.free)
+        self._fail(_name("address", address), self.address_free)
 
-    def succeeded(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def succeeded(self, username: str, address: str) -> None:
+        pair = _name("pair", username, address)
+        self.store.delete_key(pair)
+        self.store.delete_key(_block(pair))
 
-    def _forget_old(self, now: float) -> None:
-        for key in [k for k, f in self._failures.items() if now - f.last > self.window_seconds]:
-            del self._failures[key]
-        while len(self._failures) >= self.max_keys:
-            self._failures.pop(next(iter(self._failures)))
+    def _fail(self, key: str, free: int) -> None:
+        count = self.store.increment(key, self.window_seconds)
+        if count < free:
+            return
+        delay = min(2.0 ** (count - free), self.max_delay)
+        until = self.clock() + delay
+        block = _block(key)
+        self.store.delete_key(block)
+        self.store.set_if_absent(block, repr(until), delay)
+
+    def _blocked_until(self, key: str) -> float:
+        found = self.store.get_key(_block(key))
+        return float(found) if found is not None else 0.0
+
+    def _count(self, key: str) -> int:
+        found = self.store.get_key(key)
+        return int(found) if found is not None else 0
+
+
+def _block(key: str) -> str:
+    return key.replace("login:", "login-block:", 1)

@@ -36,7 +36,7 @@ def _next(text: object) -> str:
 
 
 def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    return services(request).accounts.client_address(request)
 
 
 def _login_page(

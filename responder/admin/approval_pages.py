@@ -28,6 +28,7 @@ from responder.api.approvals import approver_for
 from responder.approvals.book import COLLECTION
 from responder.approvals.desk import ApprovalDesk
 from responder.records.approval import ApprovalRequest
+from responder.records.redaction import redacted
 
 ORDER = {
     "pending": 0,
@@ -91,7 +92,7 @@ def approval_rows(
 ) -> list[ApprovalRow]:
     guards = desk.guards if desk is not None else None
     rows = []
-    for a in approvals:
+    for a in map(redacted, approvals):
         state = a.state_at(now)
         rows.append(
             ApprovalRow(

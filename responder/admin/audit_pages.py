@@ -21,6 +21,7 @@ from responder.admin.incident_pages import parse_time
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.records.audit import AuditEntry
+from responder.records.redaction import redacted
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -79,7 +80,7 @@ async def _entries(request: Request) -> tuple[list[AuditEntry], dict[str, Any], 
     entries = await anyio.to_thread.run_sync(
         lambda: store.list_audit(window, filters["subject"] or None)
     )
-    return select(entries, filters), filters, errors
+    return [redacted(e) for e in select(entries, filters)], filters, errors
 
 
 @page("audit")

@@ -27,6 +27,7 @@ from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident
 from responder.records.levels import Environment, Severity
 from responder.records.lifecycle import IncidentState
+from responder.records.redaction import redacted
 from responder.runtime import Runtime
 from responder.store import IncidentFilter, Store
 
@@ -149,7 +150,7 @@ async def incidents_list(request: Request, principal: Principal) -> Response:
         request,
         "incidents.html",
         status=400 if errors else 200,
-        incidents=incidents,
+        incidents=[redacted(i) for i in incidents],
         more=more,
         query=query,
         errors=errors,
@@ -227,7 +228,7 @@ async def _incident_page(
         request,
         "incident.html",
         status=status,
-        incident=incident,
+        incident=redacted(incident),
         approvals=approval_rows(approvals, now, admin.runtime.desk),
         answering=approver_for(principal, admin.runtime) is not None,
         notice=answer_notice(request),

@@ -38,6 +38,7 @@ from responder.api.errors import error
 from responder.approvals.approvers import Approver, bearer_token
 from responder.channels.render import approval_text
 from responder.records.approval import ApprovalRequest
+from responder.records.redaction import redact
 from responder.runtime import Runtime
 
 MAX_LIMIT = 500
@@ -122,7 +123,7 @@ async def list_approvals(request: Request) -> JSONResponse:
     def read() -> dict[str, Any]:
         now = runtime.approvals.clock() if runtime.approvals else datetime.now(UTC)
         approvals = runtime.approvals.all() if runtime.approvals else []
-        records = [_record(a, now) for a in approvals]
+        records = [redact(_record(a, now)) for a in approvals]
         if state is not None:
             records = [r for r in records if r["state"] == state]
         if incident_id is not None:
@@ -132,7 +133,7 @@ async def list_approvals(request: Request) -> JSONResponse:
             "approvals": records[:limit],
             "count": len(records[:limit]),
             "pending": sum(1 for r in records if r["state"] == "pending"),
-            "notifications": notes,
+            "notifications": redact(notes),
             "channels": ["in_app", *(runtime.chatops.chat_channels if runtime.chatops else ())],
         }
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
+from responder.records.redaction import redact
 from responder.runtime import Runtime
 
 
@@ -19,4 +20,4 @@ async def list_audit(request: Request) -> JSONResponse:
     entries = await anyio.to_thread.run_sync(
         lambda: runtime.store.list_audit(int(limit_text), subject)
     )
-    return JSONResponse({"entries": [e.model_dump(mode="json") for e in entries]})
+    return JSONResponse({"entries": [redact(e.model_dump(mode="json")) for e in entries]})

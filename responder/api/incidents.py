@@ -11,6 +11,7 @@ from responder.incidents.ladder import ladder_for, ladder_view
 from responder.records.incident import Incident
 from responder.records.levels import Environment
 from responder.records.lifecycle import IncidentState
+from responder.records.redaction import redact
 from responder.runtime import Runtime
 from responder.store import IncidentFilter
 
@@ -26,7 +27,8 @@ def _record(runtime: Runtime, incident: Incident) -> dict[str, object]:
     )
     # a node storm is a person's from its start: it has no ladder to climb
     record["ladder"] = None if incident.is_storm else ladder_view(incident, ladder)
-    return record
+    masked: dict[str, object] = redact(record)
+    return masked
 
 
 def _int(value: str | None, default: int, name: str, low: int, high: int) -> int:

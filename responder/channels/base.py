@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from responder.channels.buttons import Button
+from responder.records.redaction import redact
 
 ChannelName = Literal["slack", "telegram"]
 
@@ -49,6 +50,10 @@ class OutgoingMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     thread: str | None = None
+
+    def __post_init__(self) -> None:
+        # every text that goes to a chat passes here: nothing secret-looking leaves
+        object.__setattr__(self, "text", redact(self.text))
 
 
 class Channel(Protocol):

@@ -15,8 +15,10 @@
   (``chat:down:<channel>``) and reported once to ``on_health``; its first
   success reports it back up;
 - **storm control**: at most ``channels.max_messages_per_window`` new
-  messages per channel per window; beyond that messages are held and sent
-  as one digest per chat when the window ends (edits are not counted).
+  messages per channel per window, counted in the store so that replicas
+  share the cap; beyond that messages are held and sent as one digest per
+  chat when the window ends (edits are not counted; each replica sends the
+  digest of what it held).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from responder.metrics import Metrics
 from responder.records.audit import AuditEntry
 from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
+from responder.store.windows import WindowCounter
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,7 @@ class Delivery:
         clock: Callable[[], datetime],
         *,
         sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        window_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -134,12 +137,13 @@ class Delivery:
         self.inbox = inbox
         self.clock = clock
         self.sleep = sleep
-        self.monotonic = monotonic
+        self.window_clock = window_clock
+        # messages sent per channel and window, in the store: replicas share the cap
+        self._sent = WindowCounter(store, "chat:sent", settings.window_seconds, window_clock)
         self.on_health: Callable[[HealthChange], None] | None = None
         self._queue: queue.Queue[Job] = queue.Queue(MAX_QUEUE)
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
-        self._sent: dict[str, tuple[int, int]] = {}  # channel -> (window, messages sent)
         self._held: dict[Destination, tuple[int, list[str]]] = {}  # -> (window, lines)
 
     def start(self) -> None:
@@ -211,8 +215,7 @@ class Delivery:
     def _until_window_ends(self) -> float:
         if not self._held:
             return 1.0
-        window = self.settings.window_seconds
-        return max(0.01, window - (self.monotonic() % window))
+        return max(0.01, self._sent.seconds_left())
 
     # posting
 
@@ -443,17 +446,11 @@ class Delivery:
     # storm control
 
     def _window(self) -> int:
-        return int(self.monotonic() // self.settings.window_seconds)
+        return int(self.window_clock() // self.settings.window_seconds)
 
     def _allow(self, channel: str) -> bool:
-        window = self._window()
-        current, sent = self._sent.get(channel, (window, 0))
-        if current != window:
-            sent = 0
-        if sent >= self.settings.max_messages_per_window:
-            return False
-        self._sent[channel] = (window, sent + 1)
-        return True
+        sent, _ = self._sent.add(channel)
+        return sent <= self.settings.max_messages_per_window
 
     def _hold(self, destination: Destination, line: str) -> None:
         window, lines = self._held.get(destination, (self._window(), []))
@@ -473,11 +470,7 @@ class Delivery:
             channel = self.channels[destination.channel]
             message = OutgoingMessage(destination.chat, text)
             # the digest itself takes a place in the new window
-            current, count = self._sent.get(destination.channel, (now_window, 0))
-            self._sent[destination.channel] = (
-                now_window,
-                (count if current == now_window else 0) + 1,
-            )
+            self._sent.add(destination.channel)
             sent, _ = self._attempt(destination.channel, partial(channel.send, message))
             if sent:
                 self.metrics.chat_messages.labels(destination.channel, "digest").inc()

@@ -54,7 +54,7 @@ class Notifier:
         clock: Callable[[], datetime],
         *,
         sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        window_clock: Callable[[], float] = time.time,
         guards: GuardRails | None = None,
     ) -> None:
         self.store = store
@@ -72,7 +72,7 @@ class Notifier:
             inbox,
             clock,
             sleep=sleep,
-            monotonic=monotonic,
+            window_clock=window_clock,
         )
         self.channels = self.delivery.channels
 

@@ -4,11 +4,9 @@ rate limit on proposals, and the incident helpers the tools share."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +19,11 @@ from responder.accounts.models import Role
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident, as_json
 from responder.records.levels import Environment
+from responder.records.redaction import redact
 from responder.records.target import Target
 from responder.runtime import Runtime
-from responder.store import LockBusy, held_lock
+from responder.store import LockBusy, Store, held_lock
+from responder.store.windows import WindowCounter
 
 R = TypeVar("R")
 
@@ -55,47 +55,6 @@ MAX_NOTE = 2000
 MAX_RATIONALE = 1000
 _LOCK_WAIT_SECONDS = 10.0
 
-_SECRET_KEY = re.compile(
-    r"secret|token|passw|credential|api[_-]?key|private[_-]?key|authorization|cookie|"
-    r"dockerconfig|\.dockercfg|session",
-    re.IGNORECASE,
-)
-_SECRET_TEXT = [
-    re.compile(r"rsre_[A-Za-z0-9]+_[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(r"(?i)\b(password|passwd|secret|token|api[_-]?key)\s*[=:]\s*[^\s,;\"']+"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"xox[abpr]-[A-Za-z0-9\-]+"),
-]
-REDACTED = "[redacted]"
-#: keys whose values are identifiers, not secrets, even though the name matches
-_NOT_SECRET_KEYS = frozenset({"missing_pull_secret", "token_id"})
-
-
-def redact(value: Any) -> Any:
-    """``value`` with every secret-looking field and string masked."""
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            text_key = str(key)
-            if (
-                _SECRET_KEY.search(text_key)
-                and text_key not in _NOT_SECRET_KEYS
-                and isinstance(item, str | bytes | int | float)
-                and not isinstance(item, bool)
-            ):
-                out[text_key] = REDACTED
-            else:
-                out[text_key] = redact(item)
-        return out
-    if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
-    if isinstance(value, str):
-        for pattern in _SECRET_TEXT:
-            value = pattern.sub(REDACTED, value)
-        return value
-    return value
-
 
 @dataclass(frozen=True, slots=True)
 class Caller:
@@ -119,28 +78,20 @@ class ToolFailure(Exception):
 
 
 class RateLimit:
-    """At most ``calls`` per ``per_seconds`` for each client (sliding window)."""
+    """At most ``calls`` per ``per_seconds`` for each client, counted in the
+    store (fixed windows, shared by every replica)."""
 
     def __init__(
-        self, calls: int, per_seconds: float, clock: Callable[[], float] = time.monotonic
+        self, store: Store, calls: int, per_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
         self.calls = calls
         self.per_seconds = per_seconds
-        self.clock = clock
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._counter = WindowCounter(store, "mcp:propose", per_seconds, clock)
 
     def take(self, client: str) -> float:
         """0 when the call may go ahead (and counts it), else seconds to wait."""
-        now = self.clock()
-        with self._lock:
-            seen = self._seen.setdefault(client, deque())
-            while seen and now - seen[0] >= self.per_seconds:
-                seen.popleft()
-            if len(seen) >= self.calls:
-                return self.per_seconds - (now - seen[0])
-            seen.append(now)
-            return 0.0
+        count, left = self._counter.add(client)
+        return 0.0 if count <= self.calls else left
 
 
 _COUNTERS: weakref.WeakKeyDictionary[CollectorRegistry, Counter] = weakref.WeakKeyDictionary()
@@ -211,7 +162,7 @@ class ToolFrame:
     ) -> None:
         self.runtime = runtime
         self.clock = clock or runtime.pipeline.clock
-        self.propose_limit = propose_limit or RateLimit(10, 60.0)
+        self.propose_limit = propose_limit or RateLimit(runtime.store, 10, 60.0)
         self.calls = calls_counter(runtime.metrics.registry)
         self.lock_ttl = max(15.0, runtime.settings.collector_timeout_seconds + 5.0)
 

@@ -36,13 +36,14 @@ from typing import Any
 from responder.admin import whatif
 from responder.api.taxonomy import taxonomy_document
 from responder.guards.explain import explain_guarded
-from responder.mcp.frame import Caller, ToolFailure, _environment, redact
+from responder.mcp.frame import Caller, ToolFailure, _environment
 from responder.mcp.writes import WriteTools
 from responder.policy.engine import DEFAULT_POLICIES_DIR
 from responder.policy.explain import ExplainError, parse_request
 from responder.policy.rules import RuleRejected
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
+from responder.records.redaction import redact
 from responder.store import IncidentFilter
 
 

@@ -21,12 +21,12 @@ from responder.mcp.frame import (
     _target_key,
     _target_text,
     parse_target,
-    redact,
 )
 from responder.policy.stage import incident_view
 from responder.records.action import ActionRequest
 from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence
+from responder.records.redaction import redact
 from responder.records.update import PlannedRun
 
 

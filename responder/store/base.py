@@ -128,6 +128,11 @@ class Store(Protocol):
 
     def get_key(self, key: str) -> str | None: ...
 
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        """Add one to the counter ``key`` and return it; a counter that does
+        not exist (or expired) starts at 1 and lives ``ttl_seconds`` from
+        then (a fixed window: later increments do not extend it)."""
+
     def delete_key(self, key: str, expected: str | None = None) -> bool:
         """Delete ``key`` (only if it holds ``expected``, when given)."""
 

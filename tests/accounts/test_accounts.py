@@ -105,21 +105,41 @@ def test_unknown_token_scopes_are_refused(sqlite_store: Store) -> None:
     assert raised.value.field == "scope"
 
 
-def test_repeated_failed_logins_wait_longer_and_longer() -> None:
+def test_repeated_failed_logins_wait_longer_and_longer(store: Store) -> None:
     now = [1000.0]
-    throttle = LoginThrottle(free=3, clock=lambda: now[0])
-    keys = ("user:alice", "client:10.0.0.1")
+    throttle = LoginThrottle(store, free=3, clock=lambda: now[0])
     for _ in range(3):
-        assert throttle.wait_seconds(keys) == 0
-        throttle.failed(keys)
-    assert throttle.wait_seconds(keys) == pytest.approx(1.0)
+        assert throttle.wait_seconds("alice", "10.0.0.1") == 0
+        throttle.failed("alice", "10.0.0.1")
+    assert throttle.wait_seconds("alice", "10.0.0.1") == pytest.approx(1.0)
     now[0] += 1.0
-    throttle.failed(keys)
-    assert throttle.wait_seconds(keys) == pytest.approx(2.0)
-    # another user from another address is not held up
-    assert throttle.wait_seconds(("user:bob", "client:10.0.0.2")) == 0
-    throttle.succeeded("user:alice")
-    assert throttle.wait_seconds(("user:alice",)) == 0
+    throttle.failed("alice", "10.0.0.1")
+    assert throttle.wait_seconds("alice", "10.0.0.1") == pytest.approx(2.0)
+    # another replica (another throttle on the same store) sees the same
+    replica = LoginThrottle(store, free=3, clock=lambda: now[0])
+    assert replica.wait_seconds("alice", "10.0.0.1") == pytest.approx(2.0)
+    # the same user from another address, another user: not held up
+    assert throttle.wait_seconds("alice", "10.0.0.2") == 0
+    assert throttle.wait_seconds("bob", "10.0.0.1") == 0
+    throttle.succeeded("alice", "10.0.0.1")
+    assert replica.wait_seconds("alice", "10.0.0.1") == 0
+
+
+def test_one_address_trying_many_user_names_is_slowed_down(store: Store) -> None:
+    throttle = LoginThrottle(store, free=3, address_free=5)
+    for n in range(5):
+        throttle.failed(f"user-{n}", "10.6.6.6")
+    assert throttle.wait_seconds("user-99", "10.6.6.6") > 0
+    assert throttle.wait_seconds("user-99", "10.0.0.1") == 0
+
+
+def test_over_the_global_limit_only_addresses_that_failed_wait(store: Store) -> None:
+    throttle = LoginThrottle(store, free=3, global_limit=10)
+    for n in range(11):  # a guesser with eleven addresses, one failure each
+        throttle.failed("root", f"10.6.6.{n}")
+    assert throttle.wait_seconds("root", "10.6.6.99") == 0  # an address with no failure
+    assert throttle.wait_seconds("root", "10.6.6.3") > 0  # one that failed once
+    assert throttle.wait_seconds("root", "192.0.2.1") == 0  # the real admin
 
 
 def test_a_throttled_login_is_refused_even_with_the_right_password(sqlite_store: Store) -> None:
@@ -127,7 +147,7 @@ def test_a_throttled_login_is_refused_even_with_the_right_password(sqlite_store:
     accounts = Accounts(
         sqlite_store,
         Settings(admin_user="root", admin_password=PASSWORD),
-        throttle=LoginThrottle(free=2, clock=lambda: now[0]),
+        throttle=LoginThrottle(sqlite_store, free=2, clock=lambda: now[0]),
     )
     assert accounts.login("root", "wrong", "10.0.0.1").user is None
     assert accounts.login("root", "wrong", "10.0.0.1").user is None

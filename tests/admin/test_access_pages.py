@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fixtures.accounts import csrf_of, login
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+
+from responder.app import create_app
+from responder.settings import Settings
 
 PASSWORD = "correct horse battery"
 READ_PAGES = (
@@ -78,6 +82,49 @@ def test_a_wrong_password_is_refused_and_repeated_failures_are_slowed_down(
     assert response.status_code == 429
     assert "Too many failed logins" in response.text
     assert int(response.headers["retry-after"]) >= 1
+
+
+def test_the_admin_logs_in_while_an_attacker_hammers_the_same_name_elsewhere(
+    site: TestClient,
+) -> None:
+    attacker = TestClient(site.app, base_url="http://127.0.0.1:8080", client=("10.6.6.6", 4444))
+    statuses = []
+    for _ in range(40):
+        page = attacker.get("/admin/login")
+        response = attacker.post(
+            "/admin/login",
+            data={"username": "root", "password": "guess", "csrf_token": csrf_of(page.text)},
+        )
+        statuses.append(response.status_code)
+    assert statuses[:5] == [401] * 5 and statuses[-1] == 429
+    admin = TestClient(site.app, base_url="http://127.0.0.1:8080", client=("192.0.2.10", 5555))
+    login(admin, "root", PASSWORD)  # 303 and a session, or it raises
+    assert admin.get("/admin/users", follow_redirects=False).status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_throttled(tmp_path: Path) -> None:
+    app = create_app(
+        Settings(
+            store_url=f"sqlite:///{tmp_path}/s.db",
+            admin_user="root",
+            admin_password=PASSWORD,
+            trusted_proxies=["10.0.0.0/8"],
+        )
+    )
+    ingress = TestClient(app, base_url="http://127.0.0.1:8080", client=("10.0.0.5", 443))
+
+    def attempt(forwarded_for: str, password: str) -> int:
+        page = ingress.get("/admin/login")
+        return ingress.post(
+            "/admin/login",
+            headers={"X-Forwarded-For": forwarded_for},
+            data={"username": "root", "password": password, "csrf_token": csrf_of(page.text)},
+            follow_redirects=False,
+        ).status_code
+
+    with ingress:
+        assert [attempt("203.0.113.9", "guess") for _ in range(7)][-1] == 429
+        assert attempt("198.51.100.7", PASSWORD) == 303
 
 
 def test_the_login_form_refuses_a_post_without_its_token(fresh: TestClient) -> None:

@@ -96,7 +96,7 @@ class Fuzz:
         self.runtime = runtime
         self.evidence = evidence
         self.clock = clock
-        self.tools = McpTools(runtime, propose_limit=RateLimit(10**9, 60.0))
+        self.tools = McpTools(runtime, propose_limit=RateLimit(runtime.store, 10**9, 60.0))
         self.actions = sorted(runtime.taxonomy.actions)
         self.allowed: set[tuple[str, str, str]] = set()
         self.seen: dict[str, int] = {}

@@ -17,10 +17,11 @@ from mcp import Client
 
 from responder.accounts.models import Role
 from responder.app import build_runtime
-from responder.mcp.frame import Caller, RateLimit, ToolFailure, redact
+from responder.mcp.frame import Caller, RateLimit, ToolFailure
 from responder.mcp.server import build_server
 from responder.mcp.tools import McpTools
 from responder.records.alert import WebhookPayload
+from responder.records.redaction import redact
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter
@@ -91,7 +92,7 @@ def test_draft_rule_previews_and_never_saves(runtime: Runtime) -> None:
 
 
 def test_proposals_are_rate_limited_per_client(runtime: Runtime) -> None:
-    tools = McpTools(runtime, propose_limit=RateLimit(2, 60.0))
+    tools = McpTools(runtime, propose_limit=RateLimit(runtime.store, 2, 60.0))
     incident_id = only(runtime)
     args = (incident_id, "patch_image_ref", "deployment/image-factory/backend", "mirror it")
     first = tools.propose_action(AGENT, *args)
@@ -104,8 +105,12 @@ def test_proposals_are_rate_limited_per_client(runtime: Runtime) -> None:
     other = Caller("other", Role.operator)
     assert tools.propose_action(other, *args)["outcome"] == "already_pending"
     assert metric(runtime, "propose_action", "rate_limited") == 1
+    # another replica's tools (same store) count the same proposals
+    replica = McpTools(runtime, propose_limit=RateLimit(runtime.store, 2, 60.0))
+    with pytest.raises(ToolFailure):
+        replica.propose_action(AGENT, *args)
     audit = runtime.store.list_audit(20, f"incident:{incident_id}")
-    assert [e.actor for e in audit if e.action == "mcp.propose_action"].count("mcp:agent") == 3
+    assert [e.actor for e in audit if e.action == "mcp.propose_action"].count("mcp:agent") == 4
 
 
 def test_a_viewer_may_read_but_not_note(runtime: Runtime) -> None:

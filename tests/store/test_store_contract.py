@@ -21,6 +21,7 @@ from responder.store import (
     Writes,
     held_lock,
 )
+from responder.store.windows import WindowCounter
 
 
 def make_incident(
@@ -69,6 +70,25 @@ def test_claim_with_expired_lease_is_delivered_again(store: Store) -> None:
     time.sleep(0.35)
     again = store.claim("new-worker", 1, lease_seconds=30)
     assert [(e.id, e.deliveries) for e in again] == [(entry_id, 2)]
+
+
+def test_a_counter_counts_until_it_expires(store: Store) -> None:
+    assert [store.increment("hits:a", 0.3) for _ in range(3)] == [1, 2, 3]
+    assert store.increment("hits:b", 0.3) == 1
+    time.sleep(0.35)  # a fixed window: the increments did not extend it
+    assert store.increment("hits:a", 0.3) == 1
+    assert store.get_key("hits:a") == "1"
+
+
+def test_window_counters_on_one_store_count_together(store: Store) -> None:
+    now = [1_000_000.5]
+    one = WindowCounter(store, "calls", 60.0, clock=lambda: now[0])
+    other = WindowCounter(store, "calls", 60.0, clock=lambda: now[0])  # another replica
+    assert one.add("agent") == (1, pytest.approx(19.5))
+    assert other.add("agent")[0] == 2
+    assert other.add("someone else")[0] == 1
+    now[0] += 20  # the next window
+    assert one.add("agent")[0] == 1
 
 
 def test_set_if_absent_is_exclusive_until_expiry(store: Store) -> None:

@@ -48,6 +48,14 @@ class RedisDocuments(RedisConnection):
             value = cast(bytes | None, self._client.get(self.key_name(key)))
         return None if value is None else text(value)
 
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        name = self.key_name(key)
+        with self._guard(), self._client.pipeline(transaction=True) as pipe:
+            # INCR keeps the expiry SET gave a new counter
+            pipe.set(name, 0, nx=True, px=ttl_ms(ttl_seconds))
+            pipe.incr(name)
+            return int(pipe.execute()[1])
+
     def delete_key(self, key: str, expected: str | None = None) -> bool:
         name = self.key_name(key)
         with self._guard():

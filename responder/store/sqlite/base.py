@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS keys (
     value TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS keys_expires ON keys (expires_at);
 CREATE TABLE IF NOT EXISTS incidents (
     id TEXT PRIMARY KEY,
     correlation_key TEXT NOT NULL,

@@ -35,6 +35,32 @@ class SQLiteDocuments(SQLiteBase):
         )
         return str(rows[0][0]) if rows else None
 
+    def increment(self, key: str, ttl_seconds: float) -> int:
+        def add(conn: sqlite3.Connection) -> int:
+            now = self._clock()
+            found = conn.execute(
+                "SELECT value FROM keys WHERE key = ? AND expires_at > ?", (key, now)
+            ).fetchone()
+            if found is not None:
+                count = int(found[0]) + 1
+                conn.execute("UPDATE keys SET value = ? WHERE key = ?", (str(count), key))
+                return count
+            # a new window: sweep a few expired keys too, so that counters
+            # for names and addresses seen once do not pile up
+            conn.execute(
+                "DELETE FROM keys WHERE key IN "
+                "(SELECT key FROM keys WHERE expires_at <= ? LIMIT 100)",
+                (now,),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO keys (key, value, expires_at) VALUES (?, '1', ?)",
+                (key, now + ttl_seconds),
+            )
+            return 1
+
+        result: int = self._state.run(add)
+        return result
+
     def delete_key(self, key: str, expected: str | None = None) -> bool:
         def delete(conn: sqlite3.Connection) -> bool:
             now = self._clock()
