@@ -61,6 +61,7 @@ from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
 from responder.runtime import Runtime
+from responder.serving import QuietLoopErrors, RequestLimit
 from responder.settings import Settings
 from responder.store import Store, StoreUnavailable, open_store
 from responder.taxonomy import builtin_taxonomy
@@ -276,6 +277,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        asyncio.get_running_loop().set_exception_handler(QuietLoopErrors())
         log.info("robot-sre starting: %s", runtime.settings.redacted())
         if runtime.settings.effective_dry_run:
             log.info("dry-run mode: actions are planned and recorded, never applied")
@@ -350,6 +352,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         # the MCP server (streamable HTTP), behind API tokens with the mcp scope
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ApiGuard)])
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestLimit, limit=runtime.settings.max_requests_in_flight),
+            Middleware(ApiGuard),
+        ],
+    )
     app.state.runtime = runtime
     return app

@@ -37,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from responder.app import create_app
+    from responder.serving import bounded_protocol, connection_cap
 
     settings = load_settings()
     refusal = settings.serving_refusal()
@@ -51,7 +52,15 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     tune_interpreter()
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        http=bounded_protocol(
+            settings.http_header_timeout_seconds, connection_cap(settings.max_connections)
+        ),
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
     return 0
 

@@ -269,6 +269,23 @@ class Settings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1024 * 1024
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="a request's headers must arrive within this (slow clients are cut off)",
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="an idle kept-alive connection is closed after this"
+    )
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="open connections at most (0: the descriptor limit less a reserve); "
+        "beyond it the one waiting longest for its headers is closed",
+    )
+    max_requests_in_flight: int = Field(
+        default=256, ge=1, description="beyond it a request gets 503 (not /healthz)"
+    )
     max_alerts_per_payload: int = Field(
         default=1000,
         ge=1,
