@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench system-deps venv clean
+.PHONY: demo test lint format bench fuzz system-deps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test: $(STAMP) system-deps lint
 
 demo: $(STAMP)
 	scripts/demo.sh
+
+# the long fuzz: the webhook parser (100,000 inputs a property) and every
+# API operation (1,000 inputs each); make test runs a short one of each
+fuzz: $(STAMP)
+	FUZZ_PARSER_EXAMPLES=100000 FUZZ_API_EXAMPLES=1000 $(BIN)/python -m pytest -q \
+		tests/ingest/test_parser_fuzz.py tests/api/test_schema_fuzz.py
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run

@@ -246,6 +246,7 @@ def approval_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "taken"},
                     "401": {"description": "bad signature"},
+                    "404": {"description": "Slack is not configured here"},
                 },
             }
         },
@@ -255,6 +256,7 @@ def approval_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "taken"},
                     "401": {"description": "bad secret"},
+                    "404": {"description": "Telegram is not configured here"},
                 },
             }
         },

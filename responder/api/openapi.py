@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from responder import __version__
 from responder.api.approvals import approval_paths
 from responder.api.automation import automation_paths
+from responder.policy.rules import OperatorRule
 from responder.records.alert import WebhookPayload
 from responder.records.incident import Incident
 
@@ -29,10 +30,43 @@ def _error(description: str) -> dict[str, Any]:
     return _json("Error", description)
 
 
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _with_common_answers(paths: dict[str, Any]) -> None:
+    """Every operation with the answers any route of its kind may give: the
+    API's guard (401, 403), unknown ids (404), bad input (400), and 503 when
+    the store is down or too many requests are in flight (not ``/healthz``)."""
+    for path, item in paths.items():
+        has_id = "{" in path
+        for method in METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            responses = operation.setdefault("responses", {})
+            if path.startswith("/api/v1/"):
+                responses.setdefault("401", _error("no credential, or a wrong one"))
+                responses.setdefault(
+                    "403", _error("the role or the token's scope does not allow it")
+                )
+            takes_input = method != "get" or operation.get("parameters") or item.get("parameters")
+            if has_id:
+                responses.setdefault("404", _error("no such object"))
+            if takes_input:
+                responses.setdefault("400", _error("invalid input: the field is named"))
+            if path != "/healthz":
+                responses.setdefault("503", _error("store unavailable or too busy: retry"))
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     _, defs = models_json_schema(
-        [(WebhookPayload, "validation"), (Incident, "serialization")], ref_template=REF
+        [
+            (WebhookPayload, "validation"),
+            (Incident, "serialization"),
+            (OperatorRule, "validation"),
+        ],
+        ref_template=REF,
     )
     schemas: dict[str, Any] = defs["$defs"]
     schemas["Error"] = {
@@ -50,7 +84,7 @@ def openapi_document() -> dict[str, Any]:
             ("offset", "integer"),
         )
     ]
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Robot SRE", "version": __version__},
         "paths": {
@@ -187,7 +221,10 @@ def openapi_document() -> dict[str, Any]:
                 ],
                 "get": {
                     "summary": "One rule",
-                    "responses": {"200": {"description": "rule"}, "404": _error("no such rule")},
+                    "responses": {
+                        "200": {"description": "rule"},
+                        "404": _error("no such rule"),
+                    },
                 },
                 "put": {
                     "summary": "Replace a custom rule (If-Match: version)",
@@ -200,7 +237,10 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "delete": {
                     "summary": "Delete a custom rule",
-                    "responses": {"204": {"description": "deleted"}, "404": _error("no such rule")},
+                    "responses": {
+                        "204": {"description": "deleted"},
+                        "404": _error("no such rule"),
+                    },
                 },
             },
             "/api/v1/rules/{rule_id}/history": {
@@ -270,6 +310,8 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+    _with_common_answers(document["paths"])
+    return document
 
 
 async def openapi(request: Request) -> JSONResponse:
