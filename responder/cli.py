@@ -226,23 +226,33 @@ def _mcp(args: argparse.Namespace) -> int:
 
 def _token_create(args: argparse.Namespace) -> int:
     from responder.accounts.models import Role
-    from responder.accounts.tokens import TokenBook
+    from responder.accounts.tokens import TokenBook, parse_lifetime
     from responder.accounts.users import AccountError
     from responder.store import open_store
 
     settings = load_settings()
     store = open_store(settings.store_url, settings.store_namespace)
     try:
+        lifetime = parse_lifetime(args.expires_in or settings.token_lifetime)
         token, text = TokenBook(store).create(
-            args.name, Role(args.role), args.scope or [], os.environ.get("USER", "cli"), "cli"
+            args.name,
+            Role(args.role),
+            args.scope or [],
+            os.environ.get("USER", "cli"),
+            "cli",
+            lifetime,
         )
     except AccountError as exc:
-        print(f"robot-sre token create: --{exc.field}: {exc.message}", file=sys.stderr)
+        flag = exc.field.replace("_", "-")
+        print(f"robot-sre token create: --{flag}: {exc.message}", file=sys.stderr)
         return 2
     finally:
         store.close()
     scopes = ", ".join(token.scopes) or "all of /api/v1 its role allows"
-    print(f"token {token.id} {token.name!r}: role {token.role}, scopes: {scopes}")
+    expires = token.expires_at.isoformat(timespec="minutes") if token.expires_at else "never"
+    print(
+        f"token {token.id} {token.name!r}: role {token.role}, scopes: {scopes}, expires: {expires}"
+    )
     print("shown once; store it now (only its hash is kept):")
     print(text)
     return 0
@@ -318,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(SCOPES),
         help="limit the token to this part of /api/v1 (repeatable; default: all), "
         "or mcp: the MCP server, which only a token with --scope mcp may use",
+    )
+    token_create.add_argument(
+        "--expires-in",
+        metavar="LIFETIME",
+        help="how long the token lives: 30m, 12h, 90d, 8w or never "
+        "(default: ROBOT_SRE_TOKEN_LIFETIME, 90d)",
     )
     token_create.set_defaults(run=_token_create)
 

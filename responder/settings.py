@@ -253,6 +253,12 @@ class Settings(BaseModel):
     store_url: str = "sqlite:///robot-sre.db"
     store_namespace: str = "robot-sre"
     webhook_token: str | None = None
+    token_lifetime: str = Field(
+        default="90d",
+        pattern=r"^(\d+[mhdw]|never)$",
+        description="how long a new API token lives unless its maker says (30m, 12h, 90d, "
+        "8w, never)",
+    )
     allow_volatile_store: bool = Field(
         default=False,
         description="production: report ready on a store that keeps nothing on disk",

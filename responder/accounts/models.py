@@ -86,6 +86,14 @@ class ApiToken(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     created_by: str = ""
     revoked: bool = False
+    #: None: never (tokens made before tokens expired, or made with "never")
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def live(self, now: datetime) -> bool:
+        return not self.revoked and not self.expired(now)
 
     def allows_scope(self, scope: str) -> bool:
         return not self.scopes or scope in self.scopes

@@ -9,16 +9,34 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 
 from responder.accounts.models import SCOPES, ApiToken, Role
 from responder.accounts.users import AccountError
 from responder.records.audit import AuditEntry
+from responder.records.incident import utcnow
 from responder.store import Store
 
 COLLECTION = "api_tokens"
 PREFIX = "rsre_"
+DURATION = re.compile(r"^(\d+)([mhdw])$")
+UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_lifetime(text: str) -> timedelta | None:
+    """``30m``, ``12h``, ``90d``, ``8w`` → that long; ``never`` → None."""
+    text = text.strip().lower()
+    if text == "never":
+        return None
+    found = DURATION.match(text)
+    if found is None or int(found.group(1)) == 0:
+        raise AccountError(
+            "expires_in", f"{text!r} is no lifetime: use e.g. 30m, 12h, 90d, 8w, or never"
+        )
+    return timedelta(seconds=int(found.group(1)) * UNITS[found.group(2)])
 
 
 def _digest(secret: str) -> str:
@@ -36,8 +54,10 @@ class TokenBook:
         scopes: Sequence[str],
         actor: str,
         surface: str,
+        expires_in: timedelta | None = None,
     ) -> tuple[ApiToken, str]:
-        """Make a token; return it as stored and the full token text (shown once)."""
+        """Make a token (living ``expires_in``, or forever when None); return
+        it as stored and the full token text (shown once)."""
         name = name.strip()
         if not name or len(name) > 100:
             raise AccountError("name", "a token needs a name of 1-100 characters")
@@ -55,6 +75,7 @@ class TokenBook:
             scopes=tuple(dict.fromkeys(scopes)),
             secret_sha256=_digest(secret),
             created_by=actor,
+            expires_at=utcnow() + expires_in if expires_in is not None else None,
         )
         self.store.put_document(
             COLLECTION, token_id, token.model_dump(mode="json"), expected_version=0
@@ -66,7 +87,8 @@ class TokenBook:
         return [ApiToken.model_validate(doc) for _, doc in self.store.list_documents(COLLECTION)]
 
     def any(self) -> bool:
-        return any(not t.revoked for t in self.all())
+        now = utcnow()
+        return any(t.live(now) for t in self.all())
 
     def verify(self, text: str) -> ApiToken | None:
         """The live token ``text`` is, or None."""
@@ -79,7 +101,9 @@ class TokenBook:
         if found is None:
             return None
         token = ApiToken.model_validate(found[1])
-        if token.revoked or not hmac.compare_digest(token.secret_sha256, _digest(secret)):
+        if not token.live(utcnow()):
+            return None
+        if not hmac.compare_digest(token.secret_sha256, _digest(secret)):
             return None
         return token
 

@@ -14,10 +14,12 @@ from starlette.responses import RedirectResponse, Response
 from responder.accounts.authorization import ACCOUNTS, same_origin
 from responder.accounts.models import SCOPES, Principal, Role
 from responder.accounts.sessions import COOKIE
+from responder.accounts.tokens import parse_lifetime
 from responder.accounts.users import AccountError
 from responder.admin.access import action, page, principal_of, refuse
 from responder.admin.render import render
 from responder.admin.services import services
+from responder.records.incident import utcnow
 
 #: the login form's anti-forgery token (double submit: cookie and field)
 LOGIN_COOKIE = "rsre_login"
@@ -193,8 +195,18 @@ async def user_update(request: Request, principal: Principal, form: FormData) ->
 
 @page(ACCOUNTS, Role.admin)
 async def tokens_page(request: Request, principal: Principal) -> Response:
-    tokens = await anyio.to_thread.run_sync(services(request).accounts.tokens.all)
-    return render(request, "tokens.html", tokens=tokens, roles=_roles(), scopes=SCOPES, errors={})
+    accounts = services(request).accounts
+    tokens = await anyio.to_thread.run_sync(accounts.tokens.all)
+    return render(
+        request,
+        "tokens.html",
+        tokens=tokens,
+        roles=_roles(),
+        scopes=SCOPES,
+        errors={},
+        lifetime=accounts.settings.token_lifetime,
+        now=utcnow(),
+    )
 
 
 @action(ACCOUNTS, Role.admin)
@@ -206,8 +218,9 @@ async def token_create(request: Request, principal: Principal, form: FormData) -
     created: str | None = None
     try:
         role = Role(str(form.get("role") or ""))
+        lifetime = parse_lifetime(str(form.get("expires_in") or accounts.settings.token_lifetime))
         _, created = await anyio.to_thread.run_sync(
-            lambda: accounts.tokens.create(name, role, scopes, principal.name, SURFACE)
+            lambda: accounts.tokens.create(name, role, scopes, principal.name, SURFACE, lifetime)
         )
         accounts.accounts_changed()
     except AccountError as exc:
@@ -224,6 +237,8 @@ async def token_create(request: Request, principal: Principal, form: FormData) -
         scopes=SCOPES,
         errors=errors,
         created=created,
+        lifetime=accounts.settings.token_lifetime,
+        now=utcnow(),
     )
 
 

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse
 from responder.accounts import authenticate
 from responder.accounts.authorization import CSRF_HEADER, Need, forged, refusal
 from responder.accounts.models import Principal, Role
+from responder.api import cursors
 from responder.api.errors import error
 from responder.approvals.approvers import Approver, bearer_token
 from responder.channels.render import approval_text
@@ -119,19 +120,35 @@ async def list_approvals(request: Request) -> JSONResponse:
         return error(400, f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     limit = int(raw_limit)
     incident_id = params.get("incident_id")
+    after: tuple[datetime, str] | None = None
+    if "cursor" in params:
+        try:
+            requested, approval_id = cursors.decode(params["cursor"], 2)
+            after = (datetime.fromisoformat(requested), approval_id)
+        except ValueError as exc:
+            return error(400, str(exc), "cursor")
 
     def read() -> dict[str, Any]:
         now = runtime.approvals.clock() if runtime.approvals else datetime.now(UTC)
         approvals = runtime.approvals.all() if runtime.approvals else []
+        # newest first; a cursor names the last one of the page before
+        approvals.sort(key=lambda a: (a.requested_at, a.id), reverse=True)
+        if after is not None:
+            approvals = [a for a in approvals if (a.requested_at, a.id) < after]
         records = [redact(_record(a, now)) for a in approvals]
         if state is not None:
             records = [r for r in records if r["state"] == state]
         if incident_id is not None:
             records = [r for r in records if r["incident_id"] == incident_id]
         notes = runtime.chatops.inbox.entries(limit, incident_id) if runtime.chatops else []
+        page = records[:limit]
+        more = len(records) > limit
         return {
-            "approvals": records[:limit],
-            "count": len(records[:limit]),
+            "approvals": page,
+            "count": len(page),
+            "next_cursor": (
+                cursors.encode(page[-1]["requested_at"], page[-1]["id"]) if more else None
+            ),
             "pending": sum(1 for r in records if r["state"] == "pending"),
             "notifications": redact(notes),
             "channels": ["in_app", *(runtime.chatops.chat_channels if runtime.chatops else ())],
@@ -231,6 +248,7 @@ def approval_paths() -> dict[str, Any]:
                         ("state", "string"),
                         ("incident_id", "string"),
                         ("limit", "integer"),
+                        ("cursor", "string"),
                     )
                 ],
                 "responses": {"200": {"description": "approvals, notifications, channels"}},

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from responder.api import cursors
 from responder.api.errors import error
 from responder.incidents.ladder import ladder_for, ladder_view
 from responder.records.incident import Incident
@@ -58,20 +61,32 @@ async def list_incidents(request: Request) -> JSONResponse:
         offset = _int(params.get("offset"), 0, "offset", 0, 10**9)
     except ValueError as exc:
         return error(400, str(exc), "limit" if "limit" in str(exc) else "offset")
+    after = None
+    if "cursor" in params:
+        try:
+            created, incident_id = cursors.decode(params["cursor"], 2)
+            after = (datetime.fromisoformat(created), incident_id)
+        except ValueError as exc:
+            return error(400, str(exc), "cursor")
+        if offset:
+            return error(400, "give a cursor or an offset, not both", "offset")
     query = IncidentFilter(
         state=state,
         incident_type=incident_type,
         environment=environment,
         limit=limit,
         offset=offset,
+        after=after,
     )
     incidents = await anyio.to_thread.run_sync(runtime.store.list_incidents, query)
+    last = incidents[-1] if len(incidents) == limit else None
     return JSONResponse(
         {
             "incidents": [_record(runtime, incident) for incident in incidents],
             "count": len(incidents),
             "limit": limit,
             "offset": offset,
+            "next_cursor": cursors.encode(last.created_at.isoformat(), last.id) if last else None,
         }
     )
 

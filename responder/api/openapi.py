@@ -82,6 +82,7 @@ def openapi_document() -> dict[str, Any]:
             ("environment", "string"),
             ("limit", "integer"),
             ("offset", "integer"),
+            ("cursor", "string"),
         )
     ]
     document: dict[str, Any] = {
@@ -128,7 +129,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/api/v1/incidents": {
                 "get": {
-                    "summary": "List incidents, newest first",
+                    "summary": "List incidents, newest first (next_cursor: the next page)",
                     "parameters": list_params,
                     "responses": {
                         "200": {"description": "incident records"},
@@ -277,8 +278,9 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "subject", "in": "query", "schema": {"type": "string"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
-                    "responses": {"200": {"description": "entries"}},
+                    "responses": {"200": {"description": "entries, and next_cursor"}},
                 }
             },
             **approval_paths(),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from responder.records.audit import AuditEntry
@@ -92,6 +93,9 @@ class IncidentFilter:
     environment: str | None = None
     limit: int = 100
     offset: int = 0
+    #: only incidents after this one in the listing order (created_at, id
+    #: descending): a cursor that stays put while incidents are created
+    after: tuple[datetime, str] | None = None
 
 
 class Store(Protocol):
@@ -220,7 +224,10 @@ class Store(Protocol):
     # The audit log: append-only, newest first when listed.
     def append_audit(self, entry: AuditEntry) -> AuditEntry: ...
 
-    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]: ...
+    def list_audit(
+        self, limit: int = 100, subject: str | None = None, before: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; ``before``: only entries older than that entry id."""
 
 
 @contextmanager

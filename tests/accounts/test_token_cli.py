@@ -42,3 +42,28 @@ def test_token_create_refuses_an_unknown_role(
         main(["token", "create", "--name", "x", "--role", "root"])
     assert raised.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_token_lives_its_expires_in_or_the_default_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("ROBOT_SRE_STORE_URL", url)
+    monkeypatch.delenv("ROBOT_SRE_CONFIG", raising=False)
+    assert main(["token", "create", "--name", "ci", "--role", "viewer", "--expires-in", "12h"]) == 0
+    assert main(["token", "create", "--name", "dflt", "--role", "viewer"]) == 0
+    assert (
+        main(["token", "create", "--name", "svc", "--role", "viewer", "--expires-in", "never"]) == 0
+    )
+    assert "expires: never" in capsys.readouterr().out
+    store = open_store(url)
+    try:
+        made = {t.name: t for t in TokenBook(store).all()}
+    finally:
+        store.close()
+    lives = {n: t.expires_at - t.created_at for n, t in made.items() if t.expires_at}
+    assert round(lives["ci"].total_seconds()) == 12 * 3600
+    assert round(lives["dflt"].total_seconds()) == 90 * 86400
+    assert made["svc"].expires_at is None
+    assert main(["token", "create", "--name", "x", "--role", "viewer", "--expires-in", "soon"]) == 2
+    assert "--expires-in: 'soon' is no lifetime" in capsys.readouterr().err

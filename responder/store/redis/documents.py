@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
@@ -21,6 +22,13 @@ from redis.client import Pipeline
 from responder.records.audit import AuditEntry
 from responder.store.base import VersionConflict
 from responder.store.redis.connection import Arg, RedisConnection, text
+
+STREAM_ID = re.compile(r"^\d+-\d+$")
+
+
+def _stream_order(entry_id: str) -> tuple[int, int]:
+    millis, _, seq = entry_id.partition("-")
+    return int(millis), int(seq or 0)
 
 
 def ttl_ms(seconds: float) -> int:
@@ -194,24 +202,42 @@ class RedisDocuments(RedisConnection):
             )
         return entry.model_copy(update={"id": text(cast(bytes, entry_id))})
 
-    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
+    def list_audit(
+        self, limit: int = 100, subject: str | None = None, before: str | None = None
+    ) -> list[AuditEntry]:
         if limit <= 0:
+            return []
+        if before is not None and not STREAM_ID.match(before):
             return []
         log = self._key("audit", "log")
         with self._guard():
             if subject is None:
                 rows = cast(
                     list[tuple[bytes, dict[bytes, bytes]]],
-                    self._client.xrevrange(log, count=limit),
+                    self._client.xrevrange(log, max=f"({before}" if before else "+", count=limit),
                 )
             else:
-                ids = cast(
-                    list[bytes],
-                    self._client.lrange(self._key("audit", "subject", subject), -limit, -1),
-                )
-                with self._client.pipeline(transaction=False) as pipe:
-                    for entry_id in reversed(ids):
-                        pipe.xrange(log, min=entry_id, max=entry_id, count=1)
-                    found = cast(list[list[tuple[bytes, dict[bytes, bytes]]]], pipe.execute())
-                rows = [row for result in found for row in result]
+                rows = self._subject_rows(log, subject, limit, before)
         return [audit_of(entry_id, fields) for entry_id, fields in rows]
+
+    def _subject_rows(
+        self, log: str, subject: str, limit: int, before: str | None
+    ) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        # the subject's ids, oldest first; a cursor needs them all (a subject's
+        # list is one incident's, rule's or user's history)
+        start = 0 if before is not None else -limit
+        ids = [
+            text(i)
+            for i in cast(
+                list[bytes], self._client.lrange(self._key("audit", "subject", subject), start, -1)
+            )
+        ]
+        if before is not None:
+            older = _stream_order(before)
+            ids = [i for i in ids if _stream_order(i) < older]
+        picked = ids[-limit:]
+        with self._client.pipeline(transaction=False) as pipe:
+            for entry_id in reversed(picked):
+                pipe.xrange(log, min=entry_id, max=entry_id, count=1)
+            found = cast(list[list[tuple[bytes, dict[bytes, bytes]]]], pipe.execute())
+        return [row for result in found for row in result]

@@ -100,7 +100,25 @@ class RedisIncidents(RedisConnection):
         return [None if raw is None else cast(list[Arg], json.loads(raw)) for raw in raws]
 
     def _newest_first(self, query: IncidentFilter) -> Iterator[list[str]]:
-        """Pages of candidate ids, newest first (created_at DESC, id DESC)."""
+        """Pages of candidate ids, newest first (created_at DESC, id DESC),
+        after ``query.after`` when given."""
+        if query.after is None:
+            yield from self._newest_first_from_top(query)
+            return
+        after = (score(query.after[0]), query.after[1].encode())
+        for page in self._newest_first_from_top(query, max_score=after[0]):
+            scores = self._client.zmscore(self._inc("created"), page)
+            kept = [
+                i
+                for i, found in zip(page, scores, strict=True)
+                if (found or 0.0, i.encode()) < after
+            ]
+            if kept:
+                yield kept
+
+    def _newest_first_from_top(
+        self, query: IncidentFilter, max_score: float | None = None
+    ) -> Iterator[list[str]]:
         if query.state is not None:
             members = cast(set[bytes], self._client.smembers(self._inc("state", str(query.state))))
             ids = [text(m) for m in members]
@@ -119,7 +137,13 @@ class RedisIncidents(RedisConnection):
         while True:
             page = cast(
                 list[bytes],
-                self._client.zrevrange(self._inc("created"), start, start + PAGE - 1),
+                self._client.zrevrangebyscore(
+                    self._inc("created"),
+                    "+inf" if max_score is None else repr(max_score),
+                    "-inf",
+                    start=start,
+                    num=PAGE,
+                ),
             )
             if not page:
                 return
@@ -131,7 +155,8 @@ class RedisIncidents(RedisConnection):
             return []
         wanted = query.offset + query.limit
         with self._guard():
-            if query.state is None and query.incident_type is None and query.environment is None:
+            unfiltered = query.incident_type is None and query.environment is None
+            if query.state is None and unfiltered and query.after is None:
                 ids = [
                     text(m)
                     for m in cast(

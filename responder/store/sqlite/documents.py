@@ -298,16 +298,22 @@ class SQLiteDocuments(SQLiteBase):
         ).lastrowid
         return entry.model_copy(update={"id": str(seq)})
 
-    def list_audit(self, limit: int = 100, subject: str | None = None) -> list[AuditEntry]:
-        if subject is None:
-            rows = self._state.read(
-                "SELECT seq, body FROM audit ORDER BY seq DESC LIMIT ?", (limit,)
-            )
-        else:
-            rows = self._state.read(
-                "SELECT seq, body FROM audit WHERE subject = ? ORDER BY seq DESC LIMIT ?",
-                (subject, limit),
-            )
+    def list_audit(
+        self, limit: int = 100, subject: str | None = None, before: str | None = None
+    ) -> list[AuditEntry]:
+        where, params = [], []
+        if subject is not None:
+            where.append("subject = ?")
+            params.append(subject)
+        if before is not None:
+            if not before.isdigit():
+                return []
+            where.append("seq < ?")
+            params.append(before)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._state.read(
+            f"SELECT seq, body FROM audit {clause} ORDER BY seq DESC LIMIT ?", (*params, limit)
+        )
         return [
             AuditEntry.model_validate_json(row[1]).model_copy(update={"id": str(row[0])})
             for row in rows

@@ -74,6 +74,9 @@ class SQLiteIncidents(SQLiteBase):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(str(value))
+        if query.after is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params.extend((query.after[0].isoformat(), query.after[1]))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._state.read(
             f"SELECT body FROM incidents {clause} ORDER BY created_at DESC, id DESC"
