@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +85,7 @@ def load_api_client(settings: Settings) -> client.ApiClient | None:
     if settings.kubeconfig or default.exists():
         source = settings.kubeconfig or str(default)
         try:
-            config.load_kube_config(
+            config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=source, client_configuration=configuration, persist_config=False
             )
         except (config.ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
@@ -94,7 +95,9 @@ def load_api_client(settings: Settings) -> client.ApiClient | None:
             ) from exc
     elif os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
         except config.ConfigException as exc:
             raise KubeConfigError(
                 f"in-cluster service account: {exc}; mount the service account token "
@@ -123,7 +126,7 @@ class Kube:
         """Run one generated client method with the timeout; the answer's JSON
         (a dict for objects and lists). Raises :class:`KubeError`, nothing else,
         for a failed request or an unreadable answer."""
-        try:
+        with self._answering(what):
             response = method(
                 *args, _request_timeout=self.timeout.pair, _preload_content=False, **kwargs
             )
@@ -131,6 +134,12 @@ class Kube:
                 return json.loads(response.data or b"{}")
             finally:
                 response.release_conn()
+
+    @contextmanager
+    def _answering(self, what: str) -> Iterator[None]:
+        """Every way a request can fail, as a :class:`KubeError`."""
+        try:
+            yield
         except client.ApiException as exc:
             raise KubeError(what, exc.status or 0, _api_reason(exc)) from exc
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError) as exc:
@@ -160,20 +169,17 @@ class Kube:
         """Whether the object at the API ``path`` exists, asking for its
         metadata only: checking that a Secret exists never transfers its
         values. Raises :class:`KubeError` for anything but 404."""
-        try:
-            self.call(
-                what,
-                self.api_client.call_api,
-                path,
-                "GET",
-                header_params={"Accept": PARTIAL_METADATA},
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-            )
-        except KubeError as exc:
-            if exc.not_found:
+        api = self.api_client
+        request = api.param_serialize(
+            "GET", path, header_params={"Accept": PARTIAL_METADATA}, auth_settings=["BearerToken"]
+        )
+        with self._answering(what):
+            response = api.call_api(*request, _request_timeout=self.timeout.pair)
+            response.read()  # type: ignore[no-untyped-call]
+            if response.status == 404:
                 return False
-            raise
+            if not 200 <= response.status <= 299:
+                raise client.ApiException.from_response(http_resp=response, body=None, data=None)
         return True
 
     def _limit(self, exc: Exception) -> float:
