@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench fuzz system-deps venv clean
+.PHONY: demo test lint format bench fuzz image system-deps venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(STAMP) system-deps lint
 
 demo: $(STAMP)
 	scripts/demo.sh
+
+# the container image (Containerfile) with buildah, podman or docker;
+# BASE_IMAGE=local builds on a Debian base made here (no registry needed)
+image:
+	scripts/build-image.sh
 
 # the long fuzz: the webhook parser (100,000 inputs a property) and every
 # API operation (1,000 inputs each); make test runs a short one of each

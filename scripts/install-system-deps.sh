@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the real parts the tests use, from Debian's packages, when missing:
-# redis-server, Alertmanager + amtool, Prometheus + promtool, chromium.
+# redis-server, Alertmanager + amtool, Prometheus + promtool, chromium,
+# buildah + mmdebstrap.
 set -euo pipefail
 
 need=()
@@ -18,6 +19,10 @@ command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || need+=(nats
 # chromium: the admin UI tests drive Debian's browser through Playwright
 # (tests/admin/test_browser.py uses /usr/bin/chromium; no `playwright install`)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# buildah and mmdebstrap: the image test builds the Containerfile on a Debian
+# base made from Debian's packages (no container registry is reachable)
+command -v buildah >/dev/null || need+=(buildah)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
