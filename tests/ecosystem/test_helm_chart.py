@@ -110,6 +110,21 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "networkPolicy": {"egress": {"https": {"to": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]}}},
         "imagePullSecrets": [{"name": "registry"}],
     },
+    "chat-exposed": {
+        "replicaCount": 2,
+        "redis": {"enabled": True},
+        "ingress": {
+            "enabled": True,
+            "className": "nginx",
+            "host": "robot-sre.example.test",
+            "tls": [{"secretName": "robot-sre-tls", "hosts": ["robot-sre.example.test"]}],
+        },
+        "httpRoute": {
+            "enabled": True,
+            "parentRefs": [{"name": "public", "namespace": "gateway-system"}],
+            "hostnames": ["robot-sre.example.test"],
+        },
+    },
     "only-the-responder": {
         "serviceMonitor": {"enabled": False},
         "prometheusRule": {"enabled": False},
@@ -175,7 +190,20 @@ def unknown_fields(given: Any, known: Any, path: str = "") -> list[str]:
     return []
 
 
+#: the HTTPRoute fields the chart uses (Gateway API v1; no schema package for
+#: it reaches this machine, so its shape is checked by hand)
+HTTPROUTE_SPEC = {"parentRefs", "hostnames", "rules"}
+HTTPROUTE_RULE = {"matches", "backendRefs"}
+
+
 def validate_manifest(doc: dict[str, Any]) -> None:
+    if (doc["apiVersion"], doc["kind"]) == ("gateway.networking.k8s.io/v1", "HTTPRoute"):
+        assert set(doc["spec"]) <= HTTPROUTE_SPEC and doc["spec"]["parentRefs"]
+        for rule in doc["spec"]["rules"]:
+            assert set(rule) <= HTTPROUTE_RULE
+            for match in rule["matches"]:
+                assert match["path"]["type"] in ("Exact", "PathPrefix")
+        return
     model = CRD_MODELS.get((doc["apiVersion"], doc["kind"]))
     if model is not None:
         parsed = model.model_validate(doc)
@@ -639,6 +667,84 @@ def test_disruption_budget_and_network_policy_select_the_pods() -> None:
         "app.kubernetes.io/name": "robot-sre",
         "app.kubernetes.io/instance": "rs",
     }
+
+
+def test_default_values_keep_state_across_a_pod_restart() -> None:
+    docs = rendered("defaults")
+    claim = only(by_kind(docs, "PersistentVolumeClaim"))
+    pod = only(by_kind(docs, "Deployment"))["spec"]["template"]["spec"]
+    data = next(v for v in pod["volumes"] if v["name"] == "data")
+    assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["data"] == "/var/lib/robot-sre"
+    assert env_of("defaults")["ROBOT_SRE_STORE_URL"]["value"].startswith("sqlite:////var/lib/")
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def _routed(path: str, rules: list[tuple[str, str]]) -> bool:
+    """Whether an Ingress/HTTPRoute path rule sends ``path`` on (Prefix
+    matches whole path elements, as Kubernetes does)."""
+    for kind, value in rules:
+        if kind == "Exact" and path == value:
+            return True
+        if kind in ("Prefix", "PathPrefix") and (path == value or path.startswith(value + "/")):
+            return True
+    return False
+
+
+def test_the_ingress_and_route_expose_the_chat_callbacks_and_nothing_else() -> None:
+    from starlette.routing import Mount, Route
+
+    from responder.app import create_app
+    from responder.settings import Settings
+
+    app = create_app(Settings(store_url="sqlite:///:memory:"))
+    paths = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            paths.append(route.path)
+        elif isinstance(route, Mount):
+            paths += [route.path + sub.path for sub in route.routes if isinstance(sub, Route)]
+    docs = rendered("chat-exposed")
+    ingress = only(by_kind(docs, "Ingress"))
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "robot-sre.example.test"
+    ingress_rules = [(p["pathType"], p["path"]) for p in rule["http"]["paths"]]
+    [route_rule] = only(by_kind(docs, "HTTPRoute"))["spec"]["rules"]
+    route_rules = [(m["path"]["type"], m["path"]["value"]) for m in route_rule["matches"]]
+    chat = {"/webhooks/slack/interactions", "/webhooks/telegram"}
+    assert {p for p in paths if _routed(p, ingress_rules)} == chat
+    assert {p for p in paths if _routed(p, route_rules)} == chat
+    assert not by_kind(rendered("defaults"), "Ingress")
+    assert not by_kind(rendered("defaults"), "HTTPRoute")
+
+
+def test_the_network_policy_admits_the_ingress_only_when_it_is_enabled() -> None:
+    def peers(variant: str) -> list[Any]:
+        policy = only(by_kind(rendered(variant), "NetworkPolicy"), "robot-sre")
+        return [peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
+
+    controller = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    }
+    assert controller not in peers("defaults")
+    assert controller in peers("chat-exposed")
+
+
+def test_replicas_are_spread_over_nodes() -> None:
+    spec = only(by_kind(rendered("chat-exposed"), "Deployment"), "robot-sre")["spec"]["template"]
+    terms = spec["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert terms[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        terms[0]["podAffinityTerm"]["labelSelector"]["matchLabels"].items()
+        <= spec["metadata"]["labels"].items()
+    )
+    assert (
+        "affinity"
+        not in only(by_kind(rendered("defaults"), "Deployment"))["spec"]["template"]["spec"]
+    )
 
 
 def test_chart_notes_explain_the_matcher_strategy() -> None:
