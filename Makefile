@@ -20,14 +20,14 @@ system-deps:
 	scripts/install-system-deps.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check responder tests bench
-	$(BIN)/ruff format --check responder tests bench
+	$(BIN)/ruff check responder tests bench scripts
+	$(BIN)/ruff format --check responder tests bench scripts
 	$(BIN)/mypy responder
 	$(BIN)/lint-imports
 
 format: $(STAMP)
-	$(BIN)/ruff format responder tests bench
-	$(BIN)/ruff check --fix responder tests bench
+	$(BIN)/ruff format responder tests bench scripts
+	$(BIN)/ruff check --fix responder tests bench scripts
 
 test: $(STAMP) system-deps lint
 	ROBOT_SRE_STORE_URL=sqlite:///:memory: $(BIN)/robot-sre policy test
