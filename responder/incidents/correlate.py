@@ -79,6 +79,9 @@ class CorrelateStage:
         for item in update.alerts:
             incident = update.incident
             alert = item.alert
+            if incident is not None and out_of_order(incident, alert):
+                update.outcomes.append(("stale", incident.id))
+                continue
             if alert.status == "resolved":
                 if incident is None:
                     update.outcomes.append(("orphan_resolve", None))
@@ -146,6 +149,22 @@ class CorrelateStage:
         incident.record("alert_resolved", alert.alertname, now)
         if incident.firing_alerts == 0 and incident.state != IncidentState.recovering:
             incident.move_to(IncidentState.recovering, "all alerts resolved", now)
+
+
+def out_of_order(incident: Incident, alert: WebhookAlert) -> bool:
+    """A "firing" of the episode whose resolve the incident already holds,
+    delivered after it (two replicas, or a redelivery after a lease ran out):
+    a new episode has a later startsAt. (A late "resolved" is not judged the
+    same way: senders such as amtool stamp a resolve with its own time, and
+    an incident left open for good is worse than one resolved early.)"""
+    held = incident.alerts.get(alert.identity)
+    if held is None or held.starts_at is None or alert.startsAt is None:
+        return False
+    return (
+        alert.status == "firing"
+        and held.status == "resolved"
+        and (alert.startsAt <= held.starts_at)
+    )
 
 
 def take_alert(incident: Incident, alert: WebhookAlert, now: datetime, window: float) -> bool:

@@ -14,7 +14,9 @@ from responder.records.audit import AuditEntry
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.writes import Writes
 
-Outcome = Literal["opened", "updated", "duplicate", "resolved_alert", "ignored", "orphan_resolve"]
+Outcome = Literal[
+    "opened", "updated", "duplicate", "resolved_alert", "ignored", "orphan_resolve", "stale"
+]
 Kind = Literal["alerts", "poll", "acted", "review"]
 
 

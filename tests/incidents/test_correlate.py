@@ -452,3 +452,33 @@ def test_resolving_an_incident_is_audited(rig: Rig) -> None:
     rig.scheduler.sweep()
     actions = [e.action for e in rig.store.list_audit(subject=f"incident:{incident.id}")]
     assert actions == ["incident.resolve", "incident.open"]
+
+
+# deliveries out of order (two replicas, a redelivery after a lease)
+
+
+def _episode(rig: Rig, status: str, labels: Mapping[str, str], minute: int) -> AlertOutcome:
+    started = T0.replace(minute=minute)
+    [outcome] = rig.pipeline.process(
+        WebhookPayload(
+            version="4",
+            status=status,
+            alerts=[WebhookAlert(status=status, labels=dict(labels), startsAt=started)],
+        )
+    )
+    return outcome
+
+
+def test_a_firing_delivered_after_its_resolve_does_not_refire(rig: Rig) -> None:
+    first = _episode(rig, "firing", DISK_201, minute=1)
+    _episode(rig, "resolved", DISK_201, minute=1)
+    rig.clock.advance(30)
+    late = _episode(rig, "firing", DISK_201, minute=1)  # sent before the resolve
+    assert late.outcome == "stale"
+    incident = rig.incident(first)
+    assert incident.state == IncidentState.recovering
+    assert _notifications(incident) == 1
+    # a new episode (a later startsAt) fires again
+    again = _episode(rig, "firing", DISK_201, minute=5)
+    assert again.outcome == "updated"
+    assert rig.incident(again).state == IncidentState.triaged
