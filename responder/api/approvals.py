@@ -120,13 +120,10 @@ async def list_approvals(request: Request) -> JSONResponse:
         return error(400, f"limit must be an integer from 1 to {MAX_LIMIT}", "limit")
     limit = int(raw_limit)
     incident_id = params.get("incident_id")
-    after: tuple[datetime, str] | None = None
-    if "cursor" in params:
-        try:
-            requested, approval_id = cursors.decode(params["cursor"], 2)
-            after = (datetime.fromisoformat(requested), approval_id)
-        except ValueError as exc:
-            return error(400, str(exc), "cursor")
+    try:
+        after = cursors.moment_after(params.get("cursor"))
+    except ValueError as exc:
+        return error(400, str(exc), "cursor")
 
     def read() -> dict[str, Any]:
         now = runtime.approvals.clock() if runtime.approvals else datetime.now(UTC)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 
 
 def encode(*parts: str) -> str:
@@ -26,3 +27,12 @@ def decode(cursor: str, size: int) -> list[str]:
     if not all(isinstance(p, str) for p in parts):
         raise ValueError("cursor is not one this API gave")
     return parts
+
+
+def moment_after(cursor: str | None) -> tuple[datetime, str] | None:
+    """The (time, id) a listing ordered by both, newest first, goes on after;
+    None without a cursor; ValueError for one this API did not give."""
+    if cursor is None:
+        return None
+    moment, item_id = decode(cursor, 2)
+    return datetime.fromisoformat(moment), item_id

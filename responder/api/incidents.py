@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -61,15 +59,12 @@ async def list_incidents(request: Request) -> JSONResponse:
         offset = _int(params.get("offset"), 0, "offset", 0, 10**9)
     except ValueError as exc:
         return error(400, str(exc), "limit" if "limit" in str(exc) else "offset")
-    after = None
-    if "cursor" in params:
-        try:
-            created, incident_id = cursors.decode(params["cursor"], 2)
-            after = (datetime.fromisoformat(created), incident_id)
-        except ValueError as exc:
-            return error(400, str(exc), "cursor")
-        if offset:
-            return error(400, "give a cursor or an offset, not both", "offset")
+    try:
+        after = cursors.moment_after(params.get("cursor"))
+    except ValueError as exc:
+        return error(400, str(exc), "cursor")
+    if after is not None and offset:
+        return error(400, "give a cursor or an offset, not both", "offset")
     query = IncidentFilter(
         state=state,
         incident_type=incident_type,
