@@ -22,7 +22,16 @@ from responder.actions.runner import ActionRunner
 from responder.actions.stage import ActStage, RecordRunsStage
 from responder.admin import create_admin_app
 from responder.api import approvals as approvals_api
-from responder.api import audit, automation, incidents, operations, policy, rules, taxonomy
+from responder.api import (
+    audit,
+    automation,
+    incidents,
+    operations,
+    policy,
+    rules,
+    runbooks,
+    taxonomy,
+)
 from responder.api import chat as chat_webhooks
 from responder.api.openapi import openapi
 from responder.approvals.approvers import ApproverDirectory
@@ -348,6 +357,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/readyz", operations.readyz, methods=["GET"]),
         Route("/metrics", operations.metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/runbooks/{name}", runbooks.runbook, methods=["GET"]),
         Mount("/admin", create_admin_app(runtime)),
         # the MCP server (streamable HTTP), behind API tokens with the mcp scope
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),

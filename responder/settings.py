@@ -312,6 +312,9 @@ class Settings(BaseModel):
     quiet_period_seconds: dict[str, int] = {}
     duplicate_window_seconds: int | None = None
     alertname_map: list[AlertnameRule] = []
+    runbooks_dir: str | None = Field(
+        default=None, description="the runbooks served at /runbooks/; default: docs/runbooks"
+    )
     policies_dir: str | None = Field(
         default=None, description="policies.cel/ directory; default: the shipped one"
     )

@@ -300,6 +300,27 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/runbooks/{name}": {
+                "get": {
+                    "summary": "The runbook of an incident type (docs/runbooks/), as text",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                            "description": "<incident_type>.md",
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the runbook (Markdown)",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "404": _error("no such runbook"),
+                    },
+                }
+            },
             "/metrics": {
                 "get": {
                     "summary": "Prometheus metrics",

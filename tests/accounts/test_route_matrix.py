@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("GET", "/readyz"): OPEN,
     ("GET", "/metrics"): OPEN,
     ("GET", "/openapi.json"): OPEN,
+    ("GET", "/runbooks/{name}"): OPEN,
     ("GET", "/api/v1/incidents"): ("api", Role.viewer, "incidents"),
     ("GET", "/api/v1/incidents/{incident_id}"): ("api", Role.viewer, "incidents"),
     ("POST", "/api/v1/incidents/{incident_id}/mark"): ("api", Role.operator, "incidents"),

@@ -23,8 +23,8 @@ from fixtures.prometheus import promtool_binary
 from responder.incidents.classify import build_classifier
 from responder.taxonomy import builtin_taxonomy
 
-RUNBOOKS = ALERT_RULES / "runbooks"
-RUNBOOK_BASE = "https://robot-sre.invalid/alert_rules/runbooks/"
+RUNBOOKS = ALERT_RULES.parent / "docs" / "runbooks"
+RUNBOOK_BASE = "https://robot-sre.invalid/runbooks/"
 SEVERITIES = {"info", "warning", "critical"}
 
 

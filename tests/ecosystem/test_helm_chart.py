@@ -99,7 +99,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "thresholds": {"http_5xx_ratio": 0.02, "tls_cert_expiry_days": 21},
             "disabled": ["RedisMemorySaturated"],
             "additionalLabels": {"team": "sre"},
-            "runbookBaseURL": "https://git.example.test/org/robot-sre/blob/main/alert_rules/runbooks/",
+            "runbookBaseURL": "https://git.example.test/org/robot-sre/blob/main/docs/runbooks/",
         },
         "alertmanagerConfig": {
             "route": {
@@ -565,8 +565,15 @@ def test_prometheus_rule_carries_every_alert_rules_group() -> None:
     rule = only(by_kind(rendered("defaults"), "PrometheusRule"))
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     shipped = [group for path in rule_files() for group in load_yaml(path)["groups"]]
+    # the same rules, the runbook links pointing at the responder's /runbooks
+    served = json.loads(
+        json.dumps(shipped).replace(
+            "https://robot-sre.invalid/runbooks/",
+            "http://rs-robot-sre.monitoring.svc:8080/runbooks/",
+        )
+    )
     assert sorted(rule["spec"]["groups"], key=lambda g: g["name"]) == sorted(
-        shipped, key=lambda g: g["name"]
+        served, key=lambda g: g["name"]
     )
 
 
@@ -582,7 +589,7 @@ def test_prometheus_rule_values_tune_thresholds_labels_and_runbooks() -> None:
     for alert in alerts.values():
         assert alert["labels"]["team"] == "sre"
         assert alert["annotations"]["runbook_url"].startswith(
-            "https://git.example.test/org/robot-sre/blob/main/alert_rules/runbooks/"
+            "https://git.example.test/org/robot-sre/blob/main/docs/runbooks/"
         ), alert["alert"]
     assert alerts["NodeDiskPressure"]["labels"]["taxonomy_type"] == "node_disk_pressure"
 

@@ -92,6 +92,8 @@ def test_serve_in_the_image_answers_and_processes_a_webhook(
                 return False
 
         wait_until(healthy, 60, "robot-sre serve in the image")
+        runbook = httpx.get(f"{url}/runbooks/node_disk_pressure.md")
+        assert runbook.status_code == 200 and "## How to undo" in runbook.text
         posted = httpx.post(f"{url}/webhooks/alertmanager", content=STORM[0].read_bytes())
         assert posted.status_code == 200
         wait_until(
