@@ -2,8 +2,9 @@
 (helm-python-sdk, Helm v4 through ctypes), every manifest valid against the
 Kubernetes JSON schemas (kubernetes-validate) or, for the prometheus-operator
 kinds, the operator's CRD models (cloudcoil-models-prometheus-operator),
-least-privilege RBAC, and the pieces it carries from alert_rules/,
-dashboards/ and policies.cel/ equal to the repository's."""
+least-privilege RBAC, the pieces it carries from alert_rules/, dashboards/
+and policies.cel/ equal to the repository's, and the rendered manifests
+created in the Kubernetes API emulator (kmock) and read back unchanged."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
@@ -28,6 +30,7 @@ from fixtures.ecosystem import (
     render_chart,
     rule_files,
 )
+from fixtures.kube import KubeCluster, kube_cluster_fixture  # noqa: F401  (a fixture)
 from pydantic import BaseModel
 
 from responder.policy.engine import PolicyEngine
@@ -790,3 +793,37 @@ def test_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     assert yaml.safe_load(packaged["robot-sre/templates/prometheusrule.yaml"]) == only(
         by_kind(rendered("defaults"), "PrometheusRule")
     )
+
+
+# ------------------------------------------------------------------ applied to a cluster
+
+CLUSTER_SCOPED = frozenset({"ClusterRole", "ClusterRoleBinding", "Namespace"})
+
+
+def api_path(doc: dict[str, Any]) -> str:
+    """Where a manifest is created: /api/v1/… for the core group, /apis/… else."""
+    kind = doc["kind"].lower()
+    plural = kind + ("es" if kind.endswith("s") else "s")
+    if kind.endswith("y"):
+        plural = kind[:-1] + "ies"
+    group = "/api/v1" if doc["apiVersion"] == "v1" else f"/apis/{doc['apiVersion']}"
+    if doc["kind"] in CLUSTER_SCOPED:
+        return f"{group}/{plural}"
+    return f"{group}/namespaces/{doc['metadata']['namespace']}/{plural}"
+
+
+@pytest.mark.parametrize("variant", ["defaults", "chat-exposed", "everything-configured"])
+def test_the_rendered_manifests_apply_to_an_emulated_cluster(
+    variant: str, kube_cluster: KubeCluster
+) -> None:
+    docs = all_manifests(rendered(variant))
+    with httpx.Client(base_url=kube_cluster.url, timeout=5) as api:
+        for doc in docs:
+            collection = api_path(doc)
+            created = api.post(collection, json=doc)
+            assert created.status_code in (200, 201), (doc["kind"], created.text)
+            read = api.get(f"{collection}/{doc['metadata']['name']}").json()
+            assert read["kind"] == doc["kind"]
+            for field in ("spec", "data", "rules", "subjects", "roleRef"):
+                assert read.get(field) == doc.get(field), (doc["kind"], field)
+    assert len(docs) >= 15
