@@ -31,9 +31,10 @@ from fixtures.kube import (  # noqa: E402  (the emulator lives with the tests)
     KubeCluster,
     cronjob,
     deployment,
-    event,
     node,
     pod,
+    pressure_events,
+    protected_finished_pods,
 )
 
 PRESSED = "10.0.10.202"
@@ -51,22 +52,7 @@ def seed(cluster: KubeCluster) -> None:
             )
             for n, name in enumerate(WORKERS)
         ),
-        event(
-            "default",
-            "EvictionThresholdMet",
-            "Attempting to reclaim ephemeral-storage",
-            involved=("Node", PRESSED),
-            host=PRESSED,
-            count=4,
-        ),
-        event(
-            "default",
-            "FreeDiskSpaceFailed",
-            "Failed to garbage collect required amount of images. "
-            "Attempted to free 4502753280 bytes, but only found 0 bytes eligible to free.",
-            involved=("Node", PRESSED),
-            host=PRESSED,
-        ),
+        *pressure_events(PRESSED),
         cronjob("trivy-db-warmup", "trivy-system"),
         deployment(
             "ingress-nginx-controller",
@@ -74,21 +60,8 @@ def seed(cluster: KubeCluster) -> None:
             image="registry.k8s.io/ingress-nginx/controller:v1.11",
             labels={"tier": "core"},
         ),
-        pod(
-            "ingress-nginx-admission-create-7xk2p",
-            "ingress-nginx",
-            phase="Succeeded",
-            owner=("Job", "ingress-nginx-admission-create"),
-            node_name=PRESSED,
-        ),
         deployment("cert-manager", "cert-manager", labels={"tier": "core"}),
-        pod(
-            "cert-manager-startupapicheck-9qz4m",
-            "cert-manager",
-            phase="Succeeded",
-            owner=("Job", "cert-manager-startupapicheck"),
-            node_name=PRESSED,
-        ),
+        *protected_finished_pods(PRESSED),
         deployment(
             "backend",
             "image-factory",

@@ -20,6 +20,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     node,
     pod,
+    protected_finished_pods,
     seed_disk_pressure,
 )
 from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
@@ -68,20 +69,7 @@ def seed_protected(cluster: KubeCluster) -> None:
     cluster-wide cleanup would take along."""
     cluster.add(
         deployment("cert-manager", "cert-manager", labels={"tier": "core"}),
-        pod(
-            "ingress-nginx-admission-create-7xk2p",
-            "ingress-nginx",
-            phase="Succeeded",
-            owner=("Job", "ingress-nginx-admission-create"),
-            node_name="worker-1",
-        ),
-        pod(
-            "cert-manager-startupapicheck-9qz4m",
-            "cert-manager",
-            phase="Failed",
-            owner=("Job", "cert-manager-startupapicheck"),
-            node_name="worker-1",
-        ),
+        *protected_finished_pods("worker-1"),
     )
 
 
