@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.clock import Clock as HandClock
+from fixtures.clock import Clock
 from fixtures.redis_namespace import drop_redis_namespace
 from starlette.testclient import TestClient
 
@@ -28,14 +28,6 @@ from responder.taxonomy import builtin_taxonomy
 TAXONOMY = builtin_taxonomy()
 ACTOR = {"X-Robot-SRE-Actor": "alice@example.org"}
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -254,7 +246,7 @@ def test_a_replica_sharing_redis_sees_a_pause_within_a_second(
     lifts at its expiry (the replicas' clock is injected and moved by hand)."""
     one = open_store(redis_url, redis_namespace)
     two = open_store(redis_url, redis_namespace)
-    clock = HandClock(datetime.now(UTC).replace(microsecond=0))
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
     first = AutomationBook(one, TAXONOMY.incident_types, clock)
     second = AutomationBook(two, TAXONOMY.incident_types, clock)
     rails = GuardRails(two, second, Settings(), clock)

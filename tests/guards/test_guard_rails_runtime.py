@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies, serve_state
 from fixtures.http_stub import StubServer
 from fixtures.polling import eventually
@@ -62,17 +63,6 @@ def disk(node: str, **extra: str) -> list[dict[str, str]]:
 BLOCKER = {"alertname": "KubeAPIErrorBudgetBurn", "severity": "critical", "long": "1h"}
 #: node_disk_pressure's ladder: each step and the wait of the step before it
 STEP_AFTER = {"ask_cordon": ("contain", 600), "ask_reboot": ("ask_cordon", 600)}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def payload(alerts: list[dict[str, str]] | list[Mapping[str, str]], status: str = "firing") -> Any:

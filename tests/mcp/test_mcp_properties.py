@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.clock import Clock
 from fixtures.quiet import hands_tied
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,14 +84,6 @@ class StandInCollector:
         )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 8, 5, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class Fuzz:
     def __init__(self, runtime: Runtime, clock: Clock, evidence: StandInCollector) -> None:
         self.runtime = runtime
@@ -108,7 +101,7 @@ class Fuzz:
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    clock = Clock()
+    clock = Clock(datetime(2026, 11, 26, 8, 5, tzinfo=UTC))
     chosen = Settings.model_validate(
         {"environment": "demo", "store_url": f"sqlite:///{tmp}/fuzz.db"}
     )

@@ -19,10 +19,11 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fixtures.clock import Clock
 from fixtures.kube import KubeCluster, Seen
 from fixtures.processes import port_answers, require_binary, wait_until
 from starlette.testclient import TestClient
@@ -36,17 +37,6 @@ from responder.store import IncidentFilter
 from responder.taxonomy.models import ActionClass
 
 Labels = Mapping[str, str]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def fingerprint(labels: Labels) -> str:
@@ -72,7 +62,7 @@ class Story:
         values.update(settings)
         self.settings = Settings.model_validate(values)
         self.cluster = cluster
-        self.clock = Clock()
+        self.clock = Clock(datetime.now(UTC).replace(microsecond=0))
         self.runtime: Runtime = build_runtime(self.settings, clock=self.clock)
         self.client = TestClient(create_app(self.settings, self.runtime))
         self._started: dict[str, datetime] = {}
