@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fixtures.alertmanager import alertmanager  # noqa: F401  (a fixture, registered here)
 from fixtures.backends import Backend
+from fixtures.executors import StubServer, serve_state
 from fixtures.processes import port_answers, start_redis
 from fixtures.redis_namespace import drop_redis_namespace
 
@@ -62,3 +63,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield chosen
     finally:
         chosen.drop()
+
+
+@pytest.fixture
+def executor_stub() -> Iterator[StubServer]:
+    """The HTTP stub an ``HttpExecutor`` acts on: every target's state, applies
+    answered 200 (``fixtures.executors``)."""
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()

@@ -1,19 +1,18 @@
 """The action runner's guard rails around any executor: refusals, cooldowns,
 the action lock, dry-run, deadlines, approvals, and the record it leaves.
 
-Runs on both store backends; the executor writes to a local HTTP backend so
+Runs on both store backends; the executor writes to a local HTTP executor_stub so
 that every test can count what reached it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fixtures.clock import T0, Clock
-from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import Answer, StubServer
 
 from responder.actions.registry import ExecutorRegistry, RegistryError
@@ -35,7 +34,7 @@ ACTIONS = frozenset({"delete_completed_pods", "scale_to_zero", "reboot_worker", 
 @dataclass
 class Rig:
     store: Store
-    backend: StubServer
+    executor_stub: StubServer
     runner: ActionRunner
     approvals: ApprovalBook
     metrics: Metrics
@@ -71,31 +70,21 @@ def _incident() -> Incident:
     )
 
 
-def _rig(store: Store, backend: StubServer, **settings: object) -> Rig:
+def _rig(store: Store, executor_stub: StubServer, **settings: object) -> Rig:
     values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 2.0}
     values.update(settings)
     chosen = Settings.model_validate(values)
     metrics = Metrics(lambda: store, lambda t: "infrastructure")
     clock = Clock()
     approvals = ApprovalBook(store, TAXONOMY, metrics, clock=clock)
-    registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(backend, ACTIONS)])
+    registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(executor_stub, ACTIONS)])
     runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
-    return Rig(store, backend, runner, approvals, metrics, clock, _incident())
+    return Rig(store, executor_stub, runner, approvals, metrics, clock, _incident())
 
 
 @pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-@pytest.fixture
-def rig(store: Store, backend: StubServer) -> Rig:
-    return _rig(store, backend)
+def rig(store: Store, executor_stub: StubServer) -> Rig:
+    return _rig(store, executor_stub)
 
 
 # refusals
@@ -104,7 +93,7 @@ def rig(store: Store, backend: StubServer) -> Rig:
 def test_human_only_action_is_refused_outright(rig: Rig) -> None:
     with pytest.raises(ActionRefused, match="human-only"):
         rig.run("delete_pvc", Target(kind="persistentvolumeclaim", namespace="db", name="data"))
-    assert rig.backend.requests == []
+    assert rig.executor_stub.requests == []
     [entry] = rig.store.list_audit(subject=f"incident:{rig.incident.id}")
     assert entry.action == "action.refused"
 
@@ -113,19 +102,19 @@ def test_human_only_action_is_refused_even_with_an_approval_id(rig: Rig) -> None
     with pytest.raises(ActionRefused, match="human-only"):
         rig.run("delete_namespace", Target(kind="namespace", name="t1"), "approval",
                 approval_id="anything")  # fmt: skip
-    assert rig.backend.requests == []
+    assert rig.executor_stub.requests == []
 
 
-def test_registry_refuses_an_executor_for_a_human_only_action(backend: StubServer) -> None:
+def test_registry_refuses_an_executor_for_a_human_only_action(executor_stub: StubServer) -> None:
     with pytest.raises(RegistryError, match="human-only"):
-        ExecutorRegistry(TAXONOMY, [HttpExecutor(backend, frozenset({"rotate_secret"}))])
+        ExecutorRegistry(TAXONOMY, [HttpExecutor(executor_stub, frozenset({"rotate_secret"}))])
 
 
 @pytest.mark.parametrize("decision", ["approval", "human_only", "off"])
 def test_decision_other_than_auto_without_approval_is_refused(rig: Rig, decision: str) -> None:
     with pytest.raises(ActionRefused):
         rig.run("reboot_worker", NODE, decision)
-    assert rig.backend.requests == []
+    assert rig.executor_stub.requests == []
 
 
 def test_action_without_executor_is_not_available(rig: Rig) -> None:
@@ -147,7 +136,7 @@ def test_auto_action_runs_and_records_who_what_when_result(rig: Rig) -> None:
     )
     assert executed.target == {"kind": "cluster", "namespace": "", "name": "cluster"}
     assert executed.at == T0
-    assert applies(rig.backend) == 1
+    assert applies(rig.executor_stub) == 1
 
 
 def test_run_records_previous_state_and_inverse(rig: Rig) -> None:
@@ -174,7 +163,7 @@ def test_run_counts_in_auto_remediations_total(rig: Rig) -> None:
 
 
 def test_backend_500_fails_cleanly_and_counts(rig: Rig) -> None:
-    rig.backend.fail("POST", r"/apply/.*", Answer(500, {"message": "boom"}))
+    rig.executor_stub.fail("POST", r"/apply/.*", Answer(500, {"message": "boom"}))
     run = rig.run("delete_completed_pods", CLUSTER)
     assert run.executed.result == "failed"
     assert "500" in run.executed.detail
@@ -182,9 +171,11 @@ def test_backend_500_fails_cleanly_and_counts(rig: Rig) -> None:
     assert [e.action for e in rig.store.list_audit()] == ["action.failed"]
 
 
-def test_backend_that_hangs_fails_after_the_deadline(store: Store, backend: StubServer) -> None:
-    rig = _rig(store, backend, action_timeout_seconds=0.5)
-    backend.fail("POST", r"/apply/.*", "hang")
+def test_backend_that_hangs_fails_after_the_deadline(
+    store: Store, executor_stub: StubServer
+) -> None:
+    rig = _rig(store, executor_stub, action_timeout_seconds=0.5)
+    executor_stub.fail("POST", r"/apply/.*", "hang")
     started = time.monotonic()
     run = rig.run("delete_completed_pods", CLUSTER)
     assert time.monotonic() - started < 3
@@ -194,11 +185,11 @@ def test_backend_that_hangs_fails_after_the_deadline(store: Store, backend: Stub
 
 
 def test_plan_that_fails_is_a_failed_run_without_a_write(rig: Rig) -> None:
-    rig.backend.fail("GET", r"/state/.*", Answer(503, {}))
+    rig.executor_stub.fail("GET", r"/state/.*", Answer(503, {}))
     run = rig.run("delete_completed_pods", CLUSTER)
     assert run.executed.result == "failed"
     assert run.executed.detail.startswith("plan failed")
-    assert applies(rig.backend) == 0
+    assert applies(rig.executor_stub) == 0
 
 
 # cooldowns and the lock
@@ -210,7 +201,7 @@ def test_same_action_inside_its_cooldown_is_skipped_and_counted(rig: Rig) -> Non
     run = rig.run("delete_completed_pods", CLUSTER)
     assert run.outcome.result == "skipped"
     assert "cooldown" in run.note
-    assert applies(rig.backend) == 1
+    assert applies(rig.executor_stub) == 1
     suppressed = rig.metrics.registry.get_sample_value(
         "ops_policy_suppressions_total",
         {"incident_type": "node_disk_pressure", "environment": "demo", "reason": "cooldown"},
@@ -222,13 +213,13 @@ def test_same_action_after_15_minutes_runs_again(rig: Rig) -> None:
     rig.run("delete_completed_pods", CLUSTER)
     rig.clock.advance(15 * 60)
     rig.run("delete_completed_pods", CLUSTER)
-    assert applies(rig.backend) == 2
+    assert applies(rig.executor_stub) == 2
 
 
 def test_failed_run_starts_the_cooldown_too(rig: Rig) -> None:
-    rig.backend.fail("POST", r"/apply/.*", Answer(500, {}))
+    rig.executor_stub.fail("POST", r"/apply/.*", Answer(500, {}))
     rig.run("delete_completed_pods", CLUSTER)
-    rig.backend.faults.clear()
+    rig.executor_stub.faults.clear()
     rig.clock.advance(60)
     assert rig.run("delete_completed_pods", CLUSTER).outcome.result == "skipped"
 
@@ -272,7 +263,7 @@ def test_operator_rule_cooldown_override_replaces_the_window(rig: Rig) -> None:
     rig.run("delete_completed_pods", CLUSTER, cooldown_seconds=120)
     rig.clock.advance(121)
     rig.run("delete_completed_pods", CLUSTER, cooldown_seconds=120)
-    assert applies(rig.backend) == 2
+    assert applies(rig.executor_stub) == 2
 
 
 def test_action_whose_lock_is_held_elsewhere_is_skipped(rig: Rig) -> None:
@@ -280,26 +271,26 @@ def test_action_whose_lock_is_held_elsewhere_is_skipped(rig: Rig) -> None:
         run = rig.run("delete_completed_pods", CLUSTER)
     assert run.outcome.result == "skipped"
     assert "running elsewhere" in run.note
-    assert rig.backend.requests == []
+    assert rig.executor_stub.requests == []
 
 
 # dry-run
 
 
-def test_dry_run_records_the_plan_without_writing(store: Store, backend: StubServer) -> None:
-    rig = _rig(store, backend, dry_run=True)
+def test_dry_run_records_the_plan_without_writing(store: Store, executor_stub: StubServer) -> None:
+    rig = _rig(store, executor_stub, dry_run=True)
     run = rig.run("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
     assert run.executed.result == "dry_run"
     assert run.executed.detail.startswith("dry-run: scale_to_zero on deployment/web")
-    assert applies(backend) == 0
+    assert applies(executor_stub) == 0
     assert rig.sample("ops_auto_remediations_total", "scale_to_zero") == 0
 
 
 def test_dry_run_without_a_reachable_backend_says_no_cluster(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    rig = _rig(store, backend, dry_run=True)
-    backend.stop()
+    rig = _rig(store, executor_stub, dry_run=True)
+    executor_stub.stop()
     run = rig.run("delete_completed_pods", CLUSTER)
     assert run.executed.result == "dry_run"
     assert run.executed.detail.startswith("dry-run: no cluster")
@@ -317,14 +308,14 @@ def test_approved_action_runs_once_and_uses_up_the_approval(rig: Rig) -> None:
     rig.clock.advance(16 * 60)
     with pytest.raises(ActionRefused, match="executed"):
         rig.run("cordon_node", NODE, "approval", approval_id=approval_id)
-    assert applies(rig.backend) == 1
+    assert applies(rig.executor_stub) == 1
 
 
 def test_approval_for_another_target_is_refused(rig: Rig) -> None:
     approval_id = _approved(rig, "cordon_node", NODE)
     with pytest.raises(ActionRefused, match=r"not cordon_node on node//10\.0\.10\.203"):
         rig.run("cordon_node", OTHER_NODE, "approval", approval_id=approval_id)
-    assert rig.backend.requests == []
+    assert rig.executor_stub.requests == []
 
 
 def test_pending_approval_is_not_enough(rig: Rig) -> None:
@@ -341,7 +332,7 @@ def test_pending_approval_is_not_enough(rig: Rig) -> None:
         rig.run("cordon_node", NODE, "approval", approval_id=pending.id)
 
 
-def test_plan_is_what_the_executor_protocol_returns(backend: StubServer) -> None:
-    executor = HttpExecutor(backend, ACTIONS)
+def test_plan_is_what_the_executor_protocol_returns(executor_stub: StubServer) -> None:
+    executor = HttpExecutor(executor_stub, ACTIONS)
     plan = executor.plan(ActionRequest("scale_to_zero", NODE, "i"))
     assert isinstance(plan, Plan)

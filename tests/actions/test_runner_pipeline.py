@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import Clock
-from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import Answer, StubServer
 from fixtures.kube import KubeCluster, kube_cluster_fixture, seed_disk_pressure  # noqa: F401
 from fixtures.redis_namespace import drop_redis_namespace
@@ -41,14 +41,14 @@ def payload(*alerts: Mapping[str, str], status: str = "firing") -> WebhookPayloa
 
 
 def make_runtime(
-    backend: StubServer, store_url: str, namespace: str = "robot-sre", **settings: object
+    executor_stub: StubServer, store_url: str, namespace: str = "robot-sre", **settings: object
 ) -> Runtime:
     values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
     values.update(settings)
     return build_runtime(
         Settings.model_validate(values),
         store=open_store(store_url, namespace),
-        executors=[HttpExecutor(backend, CONTAIN)],
+        executors=[HttpExecutor(executor_stub, CONTAIN)],
         clock=Clock(),
     )
 
@@ -63,18 +63,8 @@ def notifications(incident: Incident) -> int:
 
 
 @pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-@pytest.fixture
-def runtime(backend: StubServer, tmp_path: Path) -> Iterator[Runtime]:
-    built = make_runtime(backend, f"sqlite:///{tmp_path}/state.db")
+def runtime(executor_stub: StubServer, tmp_path: Path) -> Iterator[Runtime]:
+    built = make_runtime(executor_stub, f"sqlite:///{tmp_path}/state.db")
     try:
         yield built
     finally:
@@ -82,12 +72,12 @@ def runtime(backend: StubServer, tmp_path: Path) -> Iterator[Runtime]:
 
 
 def test_auto_contain_runs_at_once_and_contains_the_incident(
-    runtime: Runtime, backend: StubServer
+    runtime: Runtime, executor_stub: StubServer
 ) -> None:
     runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     assert incident.confidence == "high"
-    assert applies(backend) == 1
+    assert applies(executor_stub) == 1
     [run] = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
     assert (run.result, run.actor) == ("succeeded", "robot")
     assert incident.state == IncidentState.contained
@@ -95,17 +85,19 @@ def test_auto_contain_runs_at_once_and_contains_the_incident(
 
 
 def test_low_confidence_incident_runs_no_contain_action(
-    runtime: Runtime, backend: StubServer
+    runtime: Runtime, executor_stub: StubServer
 ) -> None:
     runtime.pipeline.process(payload(DISK))
     incident = only_incident(runtime)
     assert incident.confidence == "low"
-    assert applies(backend) == 0
+    assert applies(executor_stub) == 0
     assert incident.state == IncidentState.triaged
 
 
-def test_failed_contain_escalates_and_notifies_again(runtime: Runtime, backend: StubServer) -> None:
-    backend.fail("POST", r"/apply/.*", Answer(500, {}))
+def test_failed_contain_escalates_and_notifies_again(
+    runtime: Runtime, executor_stub: StubServer
+) -> None:
+    executor_stub.fail("POST", r"/apply/.*", Answer(500, {}))
     runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     assert incident.state == IncidentState.escalated
@@ -124,8 +116,10 @@ def test_failed_contain_escalates_and_notifies_again(runtime: Runtime, backend: 
     assert failed == 1
 
 
-def test_backend_that_hangs_never_hangs_the_worker(runtime: Runtime, backend: StubServer) -> None:
-    backend.fail("POST", r"/apply/.*", "hang")
+def test_backend_that_hangs_never_hangs_the_worker(
+    runtime: Runtime, executor_stub: StubServer
+) -> None:
+    executor_stub.fail("POST", r"/apply/.*", "hang")
     started = time.monotonic()
     runtime.pipeline.process(payload(DISK, FILESYSTEM))
     assert time.monotonic() - started < 5
@@ -135,7 +129,9 @@ def test_backend_that_hangs_never_hangs_the_worker(runtime: Runtime, backend: St
     assert "timed out" in run.detail
 
 
-def test_human_only_actions_stay_recommendations(runtime: Runtime, backend: StubServer) -> None:
+def test_human_only_actions_stay_recommendations(
+    runtime: Runtime, executor_stub: StubServer
+) -> None:
     runtime.pipeline.process(payload(DISK, FILESYSTEM))
     incident = only_incident(runtime)
     decisions = {r.action: r.decision for r in incident.recommended_actions}
@@ -148,8 +144,10 @@ def test_human_only_actions_stay_recommendations(runtime: Runtime, backend: Stub
     assert not asked & {"delete_pvc", "delete_persistent_data"}
 
 
-def test_dry_run_records_the_plan_and_changes_no_state(backend: StubServer, tmp_path: Path) -> None:
-    runtime = make_runtime(backend, f"sqlite:///{tmp_path}/state.db", dry_run=True)
+def test_dry_run_records_the_plan_and_changes_no_state(
+    executor_stub: StubServer, tmp_path: Path
+) -> None:
+    runtime = make_runtime(executor_stub, f"sqlite:///{tmp_path}/state.db", dry_run=True)
     try:
         runtime.pipeline.process(payload(DISK, FILESYSTEM))
         incident = only_incident(runtime)
@@ -158,12 +156,12 @@ def test_dry_run_records_the_plan_and_changes_no_state(backend: StubServer, tmp_
     [run] = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
     assert run.result == "dry_run"
     assert run.detail.startswith("dry-run: delete_completed_pods on cluster/cluster")
-    assert applies(backend) == 0
+    assert applies(executor_stub) == 0
     assert incident.state == IncidentState.triaged
 
 
 def test_repeated_decision_inside_the_cooldown_runs_once(
-    runtime: Runtime, backend: StubServer
+    runtime: Runtime, executor_stub: StubServer
 ) -> None:
     runtime.pipeline.process(payload(DISK, FILESYSTEM))
     clock = runtime.pipeline.clock
@@ -171,16 +169,16 @@ def test_repeated_decision_inside_the_cooldown_runs_once(
     clock.advance(5 * 60)
     # another filesystem of the node: a fresh alert on the incident, decided again
     runtime.pipeline.process(payload({**FILESYSTEM, "mountpoint": "/var"}))
-    assert applies(backend) == 1
+    assert applies(executor_stub) == 1
     incident = only_incident(runtime)
     assert any(e.event == "action_skipped" and "cooldown" in e.detail for e in incident.timeline)
 
 
 def test_two_runtimes_on_one_redis_fed_the_same_alert_act_once(
-    backend: StubServer, redis_url: str
+    executor_stub: StubServer, redis_url: str
 ) -> None:
     namespace = f"test-{uuid.uuid4().hex[:12]}"
-    runtimes = [make_runtime(backend, redis_url, namespace) for _ in range(2)]
+    runtimes = [make_runtime(executor_stub, redis_url, namespace) for _ in range(2)]
     start = threading.Barrier(len(runtimes))
     errors: list[BaseException] = []
 
@@ -198,7 +196,7 @@ def test_two_runtimes_on_one_redis_fed_the_same_alert_act_once(
         for thread in threads:
             thread.join(30)
         assert errors == []
-        assert applies(backend) == 1
+        assert applies(executor_stub) == 1
         incident = only_incident(runtimes[0])
         runs = [a for a in incident.executed_actions if a.action == "delete_completed_pods"]
         assert [r.result for r in runs] == ["succeeded"]

@@ -5,15 +5,14 @@ exit criteria, and escalation when a contained problem persists."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import Clock
-from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
 from fixtures.processes import free_port
 
@@ -80,23 +79,17 @@ def clock_of(runtime: Runtime) -> Clock:
     return found
 
 
-@pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-def make(store: Store, backend: StubServer, *collectors: Collector, **settings: object) -> Runtime:
+def make(
+    store: Store, executor_stub: StubServer, *collectors: Collector, **settings: object
+) -> Runtime:
     values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
     values.update(settings)
     return build_runtime(
         Settings.model_validate(values),
         store=store,
-        executors=[HttpExecutor(backend, frozenset({"rollout_restart", "delete_completed_pods"}))],
+        executors=[
+            HttpExecutor(executor_stub, frozenset({"rollout_restart", "delete_completed_pods"}))
+        ],
         collectors=collectors,
         clock=Clock(),
     )
@@ -106,10 +99,10 @@ def make(store: Store, backend: StubServer, *collectors: Collector, **settings: 
 
 
 def test_signal_seen_in_two_checks_raises_confidence_to_high(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
     collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     assert only(runtime).confidence == "medium"  # one strong + one weak
     clock_of(runtime).advance(60)
@@ -120,8 +113,8 @@ def test_signal_seen_in_two_checks_raises_confidence_to_high(
     assert incident.confidence == "high"
 
 
-def test_alert_signals_never_count_checks(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend, Scripted())
+def test_alert_signals_never_count_checks(store: Store, executor_stub: StubServer) -> None:
+    runtime = make(store, executor_stub, Scripted())
     fire(runtime, REDIS_DOWN)
     for _ in range(3):
         clock_of(runtime).advance(60)
@@ -130,9 +123,9 @@ def test_alert_signals_never_count_checks(store: Store, backend: StubServer) -> 
     assert (alert.source, alert.checks) == ("alertmanager", 1)
 
 
-def test_signal_no_longer_reported_drops_out(store: Store, backend: StubServer) -> None:
+def test_signal_no_longer_reported_drops_out(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     collector.answer = Evidence()
     clock_of(runtime).advance(60)
@@ -143,12 +136,12 @@ def test_signal_no_longer_reported_drops_out(store: Store, backend: StubServer) 
 
 
 def test_facts_and_refs_of_a_collector_reach_the_incident(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
     collector = Scripted(
         answer=Evidence(facts={"core_workload": True}, refs=("probe:redis:cache",))
     )
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     incident = only(runtime)
     assert incident.facts["core_workload"] is True
@@ -157,8 +150,10 @@ def test_facts_and_refs_of_a_collector_reach_the_incident(
     assert incident.severity == "critical"  # "a core dependency is down"
 
 
-def test_collector_that_raises_is_a_weak_collector_error(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend, Scripted(raises=RuntimeError("API exploded")))
+def test_collector_that_raises_is_a_weak_collector_error(
+    store: Store, executor_stub: StubServer
+) -> None:
+    runtime = make(store, executor_stub, Scripted(raises=RuntimeError("API exploded")))
     fire(runtime, REDIS_DOWN)
     [error] = [s for s in only(runtime).signals if s.name == "collector_error"]
     assert (error.strength, error.source) == ("weak", "scripted")
@@ -166,10 +161,10 @@ def test_collector_that_raises_is_a_weak_collector_error(store: Store, backend: 
 
 
 def test_collector_that_hangs_is_abandoned_at_its_deadline(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
     stuck = threading.Event()
-    runtime = make(store, backend, Scripted(hang=stuck), collector_timeout_seconds=0.3)
+    runtime = make(store, executor_stub, Scripted(hang=stuck), collector_timeout_seconds=0.3)
     try:
         fire(runtime, REDIS_DOWN)
     finally:
@@ -178,9 +173,11 @@ def test_collector_that_hangs_is_abandoned_at_its_deadline(
     assert "no answer within 0.3s" in error.detail
 
 
-def test_exit_criteria_are_recorded_when_they_change(store: Store, backend: StubServer) -> None:
+def test_exit_criteria_are_recorded_when_they_change(
+    store: Store, executor_stub: StubServer
+) -> None:
     collector = Scripted(answer=Evidence(exit_criteria_met=False))
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     for met in (False, True, True):
         collector.answer = Evidence(exit_criteria_met=met)
@@ -193,9 +190,9 @@ def test_exit_criteria_are_recorded_when_they_change(store: Store, backend: Stub
 # the poll
 
 
-def test_poll_looks_once_per_interval(store: Store, backend: StubServer) -> None:
+def test_poll_looks_once_per_interval(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     assert collector.calls == 1  # at open
     assert runtime.scheduler.poll() == []
@@ -206,18 +203,20 @@ def test_poll_looks_once_per_interval(store: Store, backend: StubServer) -> None
     assert collector.calls == 2
 
 
-def test_poll_interval_follows_the_setting(store: Store, backend: StubServer) -> None:
+def test_poll_interval_follows_the_setting(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, backend, collector, observation_poll_seconds=10)
+    runtime = make(store, executor_stub, collector, observation_poll_seconds=10)
     fire(runtime, REDIS_DOWN)
     clock_of(runtime).advance(10)
     runtime.scheduler.poll()
     assert collector.calls == 2
 
 
-def test_poll_skips_an_incident_another_replica_holds(store: Store, backend: StubServer) -> None:
+def test_poll_skips_an_incident_another_replica_holds(
+    store: Store, executor_stub: StubServer
+) -> None:
     collector = Scripted()
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     clock_of(runtime).advance(60)
     with held_lock(store, f"incident:{only(runtime).correlation_key}", 30):
@@ -226,9 +225,9 @@ def test_poll_skips_an_incident_another_replica_holds(store: Store, backend: Stu
     assert runtime.scheduler.poll() == [only(runtime).id]
 
 
-def test_worker_runs_the_observation_poll(store: Store, backend: StubServer) -> None:
+def test_worker_runs_the_observation_poll(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, backend, collector)
+    runtime = make(store, executor_stub, collector)
     fire(runtime, REDIS_DOWN)
     clock_of(runtime).advance(60)
     runtime.worker.drain_once()
@@ -239,16 +238,16 @@ def test_worker_runs_the_observation_poll(store: Store, backend: StubServer) -> 
 
 
 def test_repeated_probe_failure_lets_the_robot_restart_the_dependency(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
     refused = DependencyEndpoint(
         name="redis-cache", kind="redis", url=f"redis://127.0.0.1:{free_port()}/0"
     )
-    runtime = make(store, backend, dependencies=[refused])
+    runtime = make(store, executor_stub, dependencies=[refused])
     fire(runtime, REDIS_DOWN)
     first = only(runtime)
     assert first.confidence == "medium"
-    assert applies(backend) == 0
+    assert applies(executor_stub) == 0
     clock_of(runtime).advance(60)
     runtime.scheduler.poll()
     incident = only(runtime)
@@ -257,13 +256,13 @@ def test_repeated_probe_failure_lets_the_robot_restart_the_dependency(
     assert restart.target == {"kind": "deployment", "namespace": "platform", "name": "redis-cache"}
     assert restart.result == "succeeded"
     assert incident.state == IncidentState.contained
-    assert applies(backend) == 1
+    assert applies(executor_stub) == 1
 
 
 def test_contained_problem_that_persists_past_its_window_escalates(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend)
+    runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     assert only(runtime).state == IncidentState.contained
     clock_of(runtime).advance(14 * 60)
@@ -287,13 +286,13 @@ def test_contained_problem_that_persists_past_its_window_escalates(
 
 
 def test_contained_problem_whose_exit_criteria_hold_does_not_escalate(
-    store: Store, backend: StubServer, tmp_path: Path
+    store: Store, executor_stub: StubServer, tmp_path: Path
 ) -> None:
     cleared = Scripted(
         incident_types=frozenset({"node_disk_pressure"}),
         answer=Evidence(signals=(strong("disk_pressure_condition"),)),
     )
-    runtime = make(store, backend, cleared)
+    runtime = make(store, executor_stub, cleared)
     fire(runtime, DISK, FILESYSTEM)
     assert only(runtime).state == IncidentState.contained
     cleared.answer = Evidence(exit_criteria_met=True)
@@ -322,8 +321,10 @@ class Meeting:
 REDIS_QUEUE_DOWN = {**REDIS_DOWN, "deployment": "redis-queue"}
 
 
-def test_a_payloads_incidents_are_observed_together(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend, Meeting(parties=2, wait_seconds=5.0))
+def test_a_payloads_incidents_are_observed_together(
+    store: Store, executor_stub: StubServer
+) -> None:
+    runtime = make(store, executor_stub, Meeting(parties=2, wait_seconds=5.0))
     fire(runtime, REDIS_DOWN, REDIS_QUEUE_DOWN)  # two incidents, one batch
     incidents = runtime.store.list_incidents(IncidentFilter())
     assert len(incidents) == 2
@@ -332,9 +333,11 @@ def test_a_payloads_incidents_are_observed_together(store: Store, backend: StubS
         assert "collector_error" not in {s.name for s in incident.signals}
 
 
-def test_collectors_at_once_are_bounded_by_the_setting(store: Store, backend: StubServer) -> None:
+def test_collectors_at_once_are_bounded_by_the_setting(
+    store: Store, executor_stub: StubServer
+) -> None:
     meeting = Meeting(parties=2, wait_seconds=0.3)
-    runtime = make(store, backend, meeting, collector_concurrency=1)
+    runtime = make(store, executor_stub, meeting, collector_concurrency=1)
     fire(runtime, REDIS_DOWN, REDIS_QUEUE_DOWN)
     # one at a time: the first waits for a second that cannot come in
     for incident in runtime.store.list_incidents(IncidentFilter()):

@@ -1,6 +1,6 @@
 """The guard rails in a runtime wired as ``build_runtime`` wires it, acting
-through a real runner on an HTTP stub backend (every write that reaches the
-backend is counted), with an injected clock: pauses, automation modes, the
+through a real runner on an HTTP stub executor_stub (every write that reaches the
+executor_stub is counted), with an injected clock: pauses, automation modes, the
 blast radius and its storm cooldown, control-plane nodes, one node action
 at a time, action windows with the approver's override, blocking alerts.
 Node actions are asked when a disk-pressure incident climbs to their
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fixtures.clock import Clock
-from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
 from fixtures.polling import eventually
 
@@ -76,18 +76,8 @@ def payload(alerts: list[dict[str, str]] | list[Mapping[str, str]], status: str 
     )
 
 
-@pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
 class Responder:
-    def __init__(self, backend: StubServer, tmp: Path, **settings: Any) -> None:
+    def __init__(self, executor_stub: StubServer, tmp: Path, **settings: Any) -> None:
         values: dict[str, Any] = {
             "dry_run": False,
             "action_timeout_seconds": 2.0,
@@ -98,10 +88,10 @@ class Responder:
         self.runtime: Runtime = build_runtime(
             Settings.model_validate(values),
             store=open_store(f"sqlite:///{tmp}/state.db"),
-            executors=[HttpExecutor(backend, CONTAIN | NODE)],
+            executors=[HttpExecutor(executor_stub, CONTAIN | NODE)],
             clock=self.clock,
         )
-        self.backend = backend
+        self.executor_stub = executor_stub
         assert self.runtime.automation is not None
         self.automation = self.runtime.automation
         self.automation.refresh_seconds = 0.0  # read the store every time: the test moves fast
@@ -196,11 +186,11 @@ class Responder:
 
 
 @pytest.fixture
-def make(backend: StubServer, tmp_path: Path) -> Iterator[Any]:
+def make(executor_stub: StubServer, tmp_path: Path) -> Iterator[Any]:
     made: list[Responder] = []
 
     def build(**settings: Any) -> Responder:
-        responder = Responder(backend, tmp_path, **settings)
+        responder = Responder(executor_stub, tmp_path, **settings)
         made.append(responder)
         return responder
 
@@ -216,7 +206,7 @@ def test_without_guard_rails_auto_containment_runs(make: Any) -> None:
     robot = make()
     robot.fire(disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
-    assert applies(robot.backend) == 1
+    assert applies(robot.executor_stub) == 1
 
 
 # pause
@@ -226,7 +216,7 @@ def test_while_paused_auto_becomes_approval_and_the_reason_is_on_the_trace(make:
     robot = make()
     pause_id = robot.pause()
     robot.fire(disk("10.0.10.202"))
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     decision, reason = robot.decision("delete_completed_pods")
     assert decision == "approval"
     assert pause_id in reason and "change freeze" in reason
@@ -250,7 +240,7 @@ def test_after_resume_the_next_poll_acts(make: Any) -> None:
     robot = make()
     pause_id = robot.pause()
     robot.fire(disk("10.0.10.202"))
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     assert robot.automation.resume(pause_id, "alice", "test") is not None
     robot.poll()
     assert ("delete_completed_pods", "succeeded") in robot.ran()
@@ -268,7 +258,7 @@ def test_the_pause_effect_may_be_shadow(make: Any) -> None:
     robot = make(pause_effect="shadow")
     robot.pause()
     robot.fire(disk("10.0.10.202"))
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     assert ("delete_completed_pods", "shadow") in robot.ran()
     [shadow] = [
         a
@@ -287,7 +277,7 @@ def test_shadow_mode_records_what_would_have_run_and_runs_nothing(make: Any) -> 
     robot.set_mode("shadow")
     for alert in disk("10.0.10.202"):
         robot.fire([alert])  # one payload each: first at low, then at high confidence
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     assert robot.asked() == set()
     shadows = [a for a in robot.incident().executed_actions if a.result == "shadow"]
     details = {(a.action, a.detail.split(" on ")[0]) for a in shadows}
@@ -320,7 +310,7 @@ def test_approval_mode_asks_even_for_auto_decisions(make: Any) -> None:
     robot = make()
     robot.set_mode("approval")
     robot.fire(disk("10.0.10.202"))
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     assert robot.decision("delete_completed_pods")[0] == "approval"
     assert "delete_completed_pods" in robot.asked()
 
@@ -329,7 +319,7 @@ def test_off_mode_neither_acts_nor_asks_but_still_notifies(make: Any) -> None:
     robot = make()
     robot.set_mode("off")
     robot.fire(disk("10.0.10.202"))
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     assert robot.asked() == set()
     assert robot.decision("delete_completed_pods")[0] == "off"
     assert robot.decision("notify_operator")[0] == "auto"
@@ -380,7 +370,7 @@ def test_a_node_action_beyond_the_blast_radius_is_refused_and_the_storm_escalate
     # the approval asked on the first node no longer carries: re-decided, superseded
     answer = robot.approve("cordon_node", "10.0.10.201")
     assert answer.result == "superseded"
-    assert applies(robot.backend) == 1  # only the first incident's containment ran
+    assert applies(robot.executor_stub) == 1  # only the first incident's containment ran
     first = robot.incident("10.0.10.201")
     assert first.state != IncidentState.escalated
     [storm] = robot.storms()
@@ -414,7 +404,7 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
     ]
     assert ran_on_nodes == []
     assert (
-        robot.backend.seen(
+        robot.executor_stub.seen(
             "POST", r"/apply/(cordon_node|drain_node|reboot_worker|replace_worker)/.*"
         )
         == []
@@ -493,11 +483,11 @@ def test_at_most_one_node_action_is_in_flight_cluster_wide(make: Any) -> None:
     request = ActionRequest(
         action="cordon_node", target=Target(kind="node", name="10.0.10.202"), incident_id="x"
     )
-    before = applies(robot.backend)
+    before = applies(robot.executor_stub)
     run = runner.run(incident, request, "auto")
     assert run.executed is None
     assert "another node action is in flight" in run.note
-    assert applies(robot.backend) == before
+    assert applies(robot.executor_stub) == before
     robot.runtime.store.delete_key(f"lock:{NODE_ACTION_LOCK}")
     run = runner.run(incident, request, "auto")
     assert run.executed is not None and run.executed.result == "succeeded"
@@ -517,10 +507,10 @@ def test_outside_the_windows_an_approval_needs_the_override(make: Any) -> None:
     assert refused.status == 409
     assert "override_window" in refused.detail
     assert "cordon_node" in robot.asked()  # still pending
-    applied = applies(robot.backend)
+    applied = applies(robot.executor_stub)
     answer = robot.approve("cordon_node", override_window=True)
     assert answer.result == "executed", answer.detail
-    assert applies(robot.backend) == applied + 1
+    assert applies(robot.executor_stub) == applied + 1
     assert any("overriding the action windows" in e.detail for e in robot.incident().timeline)
 
 
@@ -549,7 +539,7 @@ def test_a_firing_blocking_alert_makes_automatic_actions_wait(make: Any) -> None
     decision, reason = robot.decision("delete_completed_pods")
     assert decision == "approval"
     assert "KubeAPIErrorBudgetBurn" in reason
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
     robot.resolve([BLOCKER])
     robot.poll()
     assert ("delete_completed_pods", "succeeded") in robot.ran()
@@ -632,7 +622,7 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
     settings = {"blast_radius": {"cluster_nodes": 6}, "action_timeout_seconds": 30.0}
     robot = make(**settings)
     replica = make(**settings)  # a second replica sharing the store
-    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
     robot.fire(disk("10.0.10.201"))
     robot.fire(disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
@@ -645,7 +635,7 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
     first.start()
     try:
         eventually(
-            lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+            lambda: robot.executor_stub.seen("POST", r"/apply/reboot_worker/.*") or None,
             10,
             "the first reboot in flight",
         )
@@ -660,7 +650,7 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
         # while the first is in flight, neither replica's rounds start the second
         robot.runtime.worker.drain_once()
         replica.runtime.worker.drain_once()
-        assert len(robot.backend.seen("POST", r"/apply/reboot_worker/.*")) == 1
+        assert len(robot.executor_stub.seen("POST", r"/apply/reboot_worker/.*")) == 1
     finally:
         released.set()
         first.join(30)
@@ -676,7 +666,7 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
         round_.join(30)
     robot.runtime.worker.drain_once()
     replica.runtime.worker.drain_once()
-    assert len(robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202")) == 1
+    assert len(robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202")) == 1
     done = robot.runtime.approvals.get(second.approval.id)
     assert done is not None and done.state == "executed"
     assert done.decided_by == "bob"
@@ -695,26 +685,26 @@ def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) ->
     reboots = r"/apply/reboot_worker/node/10.0.10.202"
     refused = robot.approve("reboot_worker")
     assert (refused.result, refused.status) == ("outside_window", 409)
-    assert robot.backend.seen("POST", reboots) == []
+    assert robot.executor_stub.seen("POST", reboots) == []
     assert "reboot_worker" in robot.asked()  # still pending
     robot.clock.advance(6 * 60)  # 08:26, inside the window
     answer = robot.approve("reboot_worker")
     assert answer.result == "executed", answer.detail
-    assert len(robot.backend.seen("POST", reboots)) == 1
+    assert len(robot.executor_stub.seen("POST", reboots)) == 1
     assert ("reboot_worker", "succeeded") in robot.ran()
 
 
 def _reboot_in_flight(robot: Any) -> tuple[threading.Event, threading.Thread, Any]:
-    """Approve the reboot of 10.0.10.201 (held by the backend) and, while it
+    """Approve the reboot of 10.0.10.201 (held by the executor_stub) and, while it
     is in flight, the reboot of 10.0.10.202: the second one waits."""
-    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
     robot.fire(disk("10.0.10.201"))
     robot.fire(disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
     first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
     first.start()
     eventually(
-        lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+        lambda: robot.executor_stub.seen("POST", r"/apply/reboot_worker/.*") or None,
         10,
         "the first reboot in flight",
     )
@@ -734,7 +724,7 @@ def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> No
     [ended] = robot.runtime.desk.run_waiting()
     assert ended.result == "superseded"
     assert "recovering" in ended.detail
-    assert robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
+    assert robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
     withdrawn = robot.runtime.approvals.get(second.approval.id)
     assert withdrawn is not None and withdrawn.state == "superseded"
     assert withdrawn.decided_by == "bob"  # who approved it is kept
@@ -758,7 +748,7 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
         action_windows=windows,
         approval_expiry_per_action={"reboot_worker": 7200},
     )
-    released = robot.backend.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
+    released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
     robot.fire(disk("10.0.10.201"))
     robot.fire(disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
@@ -767,7 +757,7 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
     first.start()
     try:
         eventually(
-            lambda: robot.backend.seen("POST", r"/apply/reboot_worker/.*") or None,
+            lambda: robot.executor_stub.seen("POST", r"/apply/reboot_worker/.*") or None,
             10,
             "the first reboot in flight",
         )
@@ -781,15 +771,15 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
     if override:
         [ended] = robot.runtime.desk.run_waiting()
         assert ended.result == "executed", ended.detail
-        assert len(robot.backend.seen("POST", reboots)) == 1
+        assert len(robot.executor_stub.seen("POST", reboots)) == 1
         return
     assert robot.runtime.desk.run_waiting() == []  # the window closed: it keeps waiting
-    assert robot.backend.seen("POST", reboots) == []
+    assert robot.executor_stub.seen("POST", reboots) == []
     assert [a.id for a, _ in robot.runtime.approvals.waiting()] == [second.approval.id]
     robot.clock.now = T0 + timedelta(hours=1, minutes=1)  # the next window
     [ended] = robot.runtime.desk.run_waiting()
     assert ended.result == "executed", ended.detail
-    assert len(robot.backend.seen("POST", reboots)) == 1
+    assert len(robot.executor_stub.seen("POST", reboots)) == 1
     assert robot.runtime.approvals.waiting() == []
 
 
@@ -804,6 +794,6 @@ def test_a_reboot_that_waits_past_its_expiry_lapses_unrun(make: Any) -> None:
         first.join(30)
     [ended] = robot.runtime.desk.run_waiting()
     assert ended.result == "expired"
-    assert robot.backend.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
+    assert robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
     lapsed = robot.runtime.approvals.get(second.approval.id)
     assert lapsed is not None and lapsed.state == "expired"

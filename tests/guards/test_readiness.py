@@ -1,5 +1,5 @@
 """Promotion by evidence: incidents made by the real pipeline in shadow mode
-(acting through a real runner on an HTTP stub backend, with an injected
+(acting through a real runner on an HTTP stub, with an injected
 clock), marked through ``POST /api/v1/incidents/{id}/mark``, and the
 readiness of each class read from ``GET /api/v1/automation/readiness``:
 shadow counts, agreement and false-positive rates, rollbacks inside and
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fixtures.clock import T0, Clock
-from fixtures.executors import HttpExecutor, applies, serve_state
+from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
 from fixtures.redis_namespace import drop_redis_namespace
 from starlette.testclient import TestClient
@@ -90,7 +90,7 @@ class Robot:
     """A responder as ``build_runtime`` wires it, its HTTP API, and a clock."""
 
     def __init__(
-        self, backend: StubServer, store: Store, clock: Clock | None = None, **settings: Any
+        self, executor_stub: StubServer, store: Store, clock: Clock | None = None, **settings: Any
     ) -> None:
         values: dict[str, Any] = {
             "dry_run": False,
@@ -99,10 +99,13 @@ class Robot:
             **settings,
         }
         self.settings = Settings.model_validate(values)
-        self.backend = backend
+        self.executor_stub = executor_stub
         self.clock = clock or Clock()
         self.runtime: Runtime = build_runtime(
-            self.settings, store=store, executors=[HttpExecutor(backend, ACTIONS)], clock=self.clock
+            self.settings,
+            store=store,
+            executors=[HttpExecutor(executor_stub, ACTIONS)],
+            clock=self.clock,
         )
         assert self.runtime.automation is not None
         self.runtime.automation.refresh_seconds = 0.0  # the test moves faster than the cache
@@ -172,23 +175,13 @@ class Robot:
 
 
 @pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-@pytest.fixture
-def make(backend: StubServer, tmp_path: Path) -> Iterator[Any]:
+def make(executor_stub: StubServer, tmp_path: Path) -> Iterator[Any]:
     stores: list[Store] = []
 
     def build(**settings: Any) -> Robot:
         store = open_store(f"sqlite:///{tmp_path}/state.db")
         stores.append(store)
-        return Robot(backend, store, **settings)
+        return Robot(executor_stub, store, **settings)
 
     yield build
     for store in stores:
@@ -235,7 +228,7 @@ def test_nineteen_shadow_decisions_are_not_enough_twenty_are(make: Any) -> None:
     assert shadow_counted == 20.0
     # readiness says so; the mode stays a person's to change, and nothing ran
     assert robot.row(CHATOPS)["mode"] == "shadow"
-    assert applies(robot.backend) == 0
+    assert applies(robot.executor_stub) == 0
 
 
 # the agreement edge of the bar, and the false-positive rate
@@ -579,11 +572,11 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 
 
 def test_marks_and_readiness_on_the_redis_store(
-    backend: StubServer, redis_url: str, redis_namespace: str
+    executor_stub: StubServer, redis_url: str, redis_namespace: str
 ) -> None:
     store = open_store(redis_url, redis_namespace)
     try:
-        robot = Robot(backend, store, promotion_bar={"min_shadow_decisions": 2})
+        robot = Robot(executor_stub, store, promotion_bar={"min_shadow_decisions": 2})
         robot.set_mode(CHATOPS, "shadow")
         incident = robot.fire(channel_failing())
         robot.poll_after_cooldown()
@@ -596,7 +589,7 @@ def test_marks_and_readiness_on_the_redis_store(
         assert (row["agreement_rate"], row["false_positive_rate"]) == (1.0, 1.0)
         assert (row["ready"], row["missing"]) == (True, [])
         # a second replica on the same Redis reads the same evidence
-        other = Robot(backend, open_store(redis_url, redis_namespace), clock=robot.clock)
+        other = Robot(executor_stub, open_store(redis_url, redis_namespace), clock=robot.clock)
         assert other.runtime.marks is not None
         assert other.runtime.marks.get(incident.id) == again
         [seen] = other.runtime.marks.readiness(CHATOPS, "demo")

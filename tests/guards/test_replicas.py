@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from fixtures.executors import HttpExecutor, serve_state
+from fixtures.executors import HttpExecutor
 from fixtures.http_stub import StubServer
 from fixtures.redis_namespace import drop_redis_namespace
 
@@ -46,32 +45,22 @@ def disk(node: str) -> WebhookPayload:
     )
 
 
-@pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
-def replica(backend: StubServer, redis_url: str, namespace: str) -> Runtime:
+def replica(executor_stub: StubServer, redis_url: str, namespace: str) -> Runtime:
     return build_runtime(
         # the ladder asks at once, so a node action asked beyond the limit would show
         Settings(dry_run=False, ladder_holds_asks=False, action_timeout_seconds=2.0),
         store=open_store(redis_url, namespace=namespace),
-        executors=[HttpExecutor(backend, NODE)],
+        executors=[HttpExecutor(executor_stub, NODE)],
         clock=lambda: T0,
     )
 
 
 @pytest.mark.parametrize("attempt", range(6))
 def test_two_replicas_count_each_others_unhealthy_node(
-    backend: StubServer, redis_url: str, attempt: int
+    executor_stub: StubServer, redis_url: str, attempt: int
 ) -> None:
     namespace = f"test-{uuid.uuid4().hex[:12]}"
-    replicas = [replica(backend, redis_url, namespace) for _ in NODES]
+    replicas = [replica(executor_stub, redis_url, namespace) for _ in NODES]
     start = threading.Barrier(len(replicas))
     errors: list[BaseException] = []
 

@@ -7,13 +7,12 @@ wires it, against a hand-moved clock and a real store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import pytest
 from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.clock import T0, Clock
-from fixtures.executors import HttpExecutor, serve_state
+from fixtures.executors import HttpExecutor
 from fixtures.http_stub import Answer, StubServer
 from starlette.testclient import TestClient
 
@@ -46,25 +45,15 @@ class ExitCriteria:
         return Evidence(exit_criteria_met=self.met)
 
 
-@pytest.fixture
-def backend() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    serve_state(stub)
-    try:
-        yield stub
-    finally:
-        stub.stop()
-
-
 def make(
-    store: Store, backend: StubServer, *collectors: ExitCriteria, **settings: object
+    store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: object
 ) -> Runtime:
     values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
     values.update(settings)
     return build_runtime(
         Settings.model_validate(values),
         store=store,
-        executors=[HttpExecutor(backend, frozenset({"delete_completed_pods"}))],
+        executors=[HttpExecutor(executor_stub, frozenset({"delete_completed_pods"}))],
         collectors=collectors,
         clock=Clock(),
     )
@@ -115,8 +104,10 @@ def notified(incident: Incident) -> list[str]:
 # entering and climbing
 
 
-def test_an_opened_incident_stands_on_its_first_step(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend)
+def test_an_opened_incident_stands_on_its_first_step(
+    store: Store, executor_stub: StubServer
+) -> None:
+    runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     incident = only(runtime)
     assert incident.state == IncidentState.contained
@@ -127,9 +118,9 @@ def test_an_opened_incident_stands_on_its_first_step(store: Store, backend: Stub
 
 
 def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend, ladder_holds_asks=True)
+    runtime = make(store, executor_stub, ladder_holds_asks=True)
     fire(runtime, DISK, FILESYSTEM)
     opened = only(runtime)
     assert asked(runtime, opened, "cordon_node") == []  # held until its step
@@ -156,9 +147,9 @@ def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
 
 
 def test_escalation_window_setting_is_the_first_steps_wait(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend, escalation_window_seconds=120)
+    runtime = make(store, executor_stub, escalation_window_seconds=120)
     fire(runtime, DISK, FILESYSTEM)
     assert ladder_events(only(runtime)) == ["step 1/4 contain: opened (waits 2m)"]
     assert poll_at(runtime, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
@@ -166,8 +157,8 @@ def test_escalation_window_setting_is_the_first_steps_wait(
     assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 2m"
 
 
-def test_a_denied_step_moves_on_to_the_next(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend, ladder_holds_asks=True)
+def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubServer) -> None:
+    runtime = make(store, executor_stub, ladder_holds_asks=True)
     fire(runtime, DISK, FILESYSTEM)
     incident = poll_at(runtime, 10)
     [cordon] = asked(runtime, incident, "cordon_node")
@@ -186,10 +177,10 @@ def test_a_denied_step_moves_on_to_the_next(store: Store, backend: StubServer) -
 
 
 def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    backend.fail("POST", r"/apply/.*", Answer(500, {}))
-    runtime = make(store, backend, ladder_holds_asks=True)
+    executor_stub.fail("POST", r"/apply/.*", Answer(500, {}))
+    runtime = make(store, executor_stub, ladder_holds_asks=True)
     fire(runtime, DISK, FILESYSTEM)
     incident = only(runtime)
     assert incident.state == IncidentState.escalated
@@ -207,8 +198,8 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     assert cordon.state == "pending"
 
 
-def test_the_last_step_escalates_the_incident(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend)
+def test_the_last_step_escalates_the_incident(store: Store, executor_stub: StubServer) -> None:
+    runtime = make(store, executor_stub)
     fire(runtime, DISK)  # one alert: low confidence, nothing runs, the incident stays triaged
     assert only(runtime).state == IncidentState.triaged
     steps = [(10, "ask_cordon"), (20, "ask_reboot"), (40, "ask_replace")]
@@ -235,9 +226,9 @@ def test_the_last_step_escalates_the_incident(store: Store, backend: StubServer)
 
 
 def test_an_incident_of_an_unknown_type_notifies_then_escalates(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend)
+    runtime = make(store, executor_stub)
     fire(runtime, UNKNOWN)
     assert ladder_events(only(runtime)) == ["step 1/1 notify: opened (waits 15m)"]
     assert poll_at(runtime, 14).state == IncidentState.triaged
@@ -252,10 +243,10 @@ def test_an_incident_of_an_unknown_type_notifies_then_escalates(
 
 
 def test_a_problem_whose_exit_criteria_hold_does_not_climb(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
     verdict = ExitCriteria()
-    runtime = make(store, backend, verdict)
+    runtime = make(store, executor_stub, verdict)
     fire(runtime, DISK, FILESYSTEM)
     verdict.met = True
     incident = poll_at(runtime, 11)
@@ -266,8 +257,8 @@ def test_a_problem_whose_exit_criteria_hold_does_not_climb(
     assert incident.ladder is not None and incident.ladder.step_id == "ask_cordon"
 
 
-def test_a_resolved_incident_stops_climbing(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend)
+def test_a_resolved_incident_stops_climbing(store: Store, executor_stub: StubServer) -> None:
+    runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     clock_of(runtime).advance(60)
     fire(runtime, DISK, FILESYSTEM, status="resolved")
@@ -285,9 +276,9 @@ def test_a_resolved_incident_stops_climbing(store: Store, backend: StubServer) -
 
 
 def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend, ladder_holds_asks=False)  # the default is True
+    runtime = make(store, executor_stub, ladder_holds_asks=False)  # the default is True
     fire(runtime, DISK, FILESYSTEM)
     incident = only(runtime)
     for action in LADDER_ACTIONS:
@@ -305,9 +296,9 @@ def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
 
 
 def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend, ladder_holds_asks=True)
+    runtime = make(store, executor_stub, ladder_holds_asks=True)
     fire(runtime, DISK, FILESYSTEM)
     incident = only(runtime)
     for action in LADDER_ACTIONS:
@@ -322,9 +313,9 @@ def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
 
 
 def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
-    store: Store, backend: StubServer
+    store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, backend)
+    runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     record = only(runtime).model_dump(mode="json")
     del record["ladder"]
@@ -342,8 +333,8 @@ def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
     assert ladder_events(incident)[-1] == "step 1/4 contain: joined its ladder (waits 10m)"
 
 
-def test_the_api_shows_the_ladder(store: Store, backend: StubServer) -> None:
-    runtime = make(store, backend)
+def test_the_api_shows_the_ladder(store: Store, executor_stub: StubServer) -> None:
+    runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     poll_at(runtime, 10)
     client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
