@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fixtures.incidents import make_incident
+
 from responder.admin import whatif
 from responder.app import build_runtime
 from responder.policy.severity import SeverityRules
-from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.incident import Incident
+from responder.records.levels import Confidence, Environment
+from responder.records.lifecycle import IncidentState
 from responder.records.window import SuppressionWindow
 from responder.settings import Settings
 
@@ -18,18 +21,13 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _incident(index: int, created: datetime) -> Incident:
-    return Incident(
-        id=f"i{index}",
-        incident_type="node_disk_pressure",
-        domain="infrastructure",
-        display_name="Node Disk Pressure",
-        severity=Severity.warning,
+    return make_incident(
+        f"i{index}",
+        node=f"10.0.0.{index}",
+        key=f"k{index}",
         confidence=Confidence.high,
-        environment=Environment.demo,
-        correlation_key=f"k{index}",
-        resource_scope=ResourceScope(kind="node", name=f"10.0.0.{index}"),
+        state=IncidentState.observed,
         created_at=created,
-        updated_at=created,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.incidents import make_incident
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
@@ -18,9 +19,7 @@ from responder.accounts.tokens import parse_lifetime
 from responder.accounts.users import AccountError
 from responder.app import create_app
 from responder.records.audit import AuditEntry
-from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
-from responder.records.lifecycle import IncidentState
+from responder.records.incident import Incident
 from responder.settings import Settings
 from responder.store import Store
 
@@ -28,20 +27,9 @@ STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json")
 
 
 def incident(n: int, second: int) -> Incident:
-    return Incident(
-        id=f"inc-{n:04d}",
-        incident_type="node_disk_pressure",
-        domain="infrastructure",
-        display_name="Node Disk Pressure",
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        state=IncidentState.triaged,
-        correlation_key=f"node_disk_pressure|node//n{n}",
-        resource_scope=ResourceScope(kind="node", name=f"n{n}"),
-        # pairs share a second: the cursor must order ties by id
-        created_at=datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=second),
-    )
+    # pairs share a second: the cursor must order ties by id
+    moment = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=second)
+    return make_incident(f"inc-{n:04d}", node=f"n{n}", created_at=moment)
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fixtures.incidents import make_incident
 
-from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.incident import Incident
 from responder.records.lifecycle import (
     OPEN_STATES,
     TRANSITIONS,
@@ -29,20 +29,7 @@ FORBIDDEN = sorted(
 
 
 def _incident(state: IncidentState = S.observed) -> Incident:
-    return Incident(
-        id="i1",
-        incident_type="node_disk_pressure",
-        domain="infrastructure",
-        display_name="Node Disk Pressure",
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        state=state,
-        correlation_key="node_disk_pressure|node//n1",
-        resource_scope=ResourceScope(kind="node", name="n1"),
-        created_at=T0,
-        updated_at=T0,
-    )
+    return make_incident(state=state)
 
 
 def test_table_covers_every_state() -> None:

@@ -10,30 +10,20 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
+from fixtures.incidents import make_incident
 from fixtures.processes import free_port
 from redis.crc import key_slot
 
 from responder.records.audit import AuditEntry
-from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter, StoreUnavailable, held_lock, open_store
 from responder.store.redis import RedisStore, redact_url
 
 
 def incident(incident_id: str, key: str, state: IncidentState = IncidentState.triaged) -> Incident:
-    return Incident(
-        id=incident_id,
-        incident_type="node_disk_pressure",
-        domain="infrastructure",
-        display_name="Node Disk Pressure",
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        state=state,
-        correlation_key=key,
-        resource_scope=ResourceScope(kind="node", name="n1"),
-        created_at=datetime(2026, 11, 1, tzinfo=UTC),
+    return make_incident(
+        incident_id, key=key, state=state, created_at=datetime(2026, 11, 1, tzinfo=UTC)
     )
 
 
