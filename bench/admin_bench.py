@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,14 +38,13 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import HOST, ROOT, free_port, wait_until
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter, open_store
 from responder.taxonomy import builtin_taxonomy
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 STORM = sorted((ROOT / "examples" / "storm").glob("*.json"))
 INCIDENTS = 10_000
 DAYS = 30
@@ -56,21 +54,6 @@ TARGET_PAGE_P95_MS = 300.0
 TARGET_BACKTEST_P95_MS = 2000.0
 ADMIN, PASSWORD = "bench", "bench password 1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
 def _templates(db: str) -> list[Incident]:

@@ -28,7 +28,14 @@ from pathlib import Path
 import httpx
 
 from bench import storm
-from bench.harness import ROOT, LoadGen, Server, delete_namespace, responder_server
+from bench.harness import (
+    ROOT,
+    LoadGen,
+    Server,
+    delete_namespace,
+    responder_server,
+    workspace,
+)
 
 sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.kube import KubeCluster, pod
@@ -241,10 +248,6 @@ def run(
 
 def main() -> int:
     import argparse
-    import shutil
-    import tempfile
-
-    from bench.harness import redis_server
 
     parser = argparse.ArgumentParser(prog="python -m bench.contain_bench")
     parser.add_argument("--samples", type=int, default=100)
@@ -253,18 +256,12 @@ def main() -> int:
     parser.add_argument("--backends", type=lambda s: s.split(","), default=["sqlite", "redis"])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="robot-sre-contain-"))
-    loadgen = LoadGen()
-    try:
-        with redis_server(args.redis_url, tmp) as redis_url:
-            lines = run(
-                loadgen, tmp, redis_url, args.backends, args.samples, args.background, args.spacing
-            )
-            for line in lines:
-                print(line)
-    finally:
-        loadgen.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with workspace("robot-sre-contain-", args.redis_url) as (loadgen, tmp, redis_url):
+        lines = run(
+            loadgen, tmp, redis_url, args.backends, args.samples, args.background, args.spacing
+        )
+        for line in lines:
+            print(line)
     return 0
 
 

@@ -7,11 +7,10 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,28 +19,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_answers(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+# the tests' process helpers (ports, waiting, a redis-server keeping nothing)
+sys.path.insert(0, str(ROOT / "tests"))
+from fixtures.processes import free_port, start_redis, wait_until  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -204,23 +184,27 @@ def redis_server(url: str, tmp: Path) -> Iterator[str]:
     if answers:
         yield url
         return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError(f"no Redis at {url} and redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"],
-        cwd=tmp,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc, port = start_redis(tmp)
     try:
-        wait_until(lambda: port_answers(port), 10, "redis-server")
         print(f"(no Redis at {url}: started redis-server on port {port})")
         yield f"redis://{HOST}:{port}/0"
     finally:
         proc.terminate()
         proc.wait()
+
+
+@contextlib.contextmanager
+def workspace(prefix: str, redis_url: str) -> Iterator[tuple[LoadGen, Path, str]]:
+    """What a bench's ``main`` runs in: the load generator, a temporary
+    directory and a Redis (``redis_url``, or one started here); all gone after."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    loadgen = LoadGen()
+    try:
+        with redis_server(redis_url, tmp) as url:
+            yield loadgen, tmp, url
+    finally:
+        loadgen.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def delete_namespace(url: str, prefix: str) -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 from bench import storm
-from bench.harness import LoadGen, Server, delete_namespace, responder_server
+from bench.harness import LoadGen, Server, delete_namespace, responder_server, workspace
 
 TARGET_ALERTS_PER_S = 2000.0
 TARGET_SECOND_STORM = 0.8
@@ -258,25 +258,15 @@ def run(
 
 def main() -> int:
     import argparse
-    import shutil
-    import tempfile
-
-    from bench.harness import redis_server
 
     parser = argparse.ArgumentParser(prog="python -m bench.storm_bench")
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--backends", type=lambda s: s.split(","), default=["sqlite", "redis"])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="robot-sre-storm-"))
-    loadgen = LoadGen()
-    try:
-        with redis_server(args.redis_url, tmp) as redis_url:
-            for line in run(loadgen, tmp, redis_url, args.alerts, args.backends):
-                print(line)
-    finally:
-        loadgen.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with workspace("robot-sre-storm-", args.redis_url) as (loadgen, tmp, redis_url):
+        for line in run(loadgen, tmp, redis_url, args.alerts, args.backends):
+            print(line)
     return 0
 
 

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import resource
 import time
-from collections import OrderedDict
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,28 +47,15 @@ def connection_cap(configured: int) -> int:
     return min(configured, room) if configured > 0 else room
 
 
-class _Waiting:
-    """The connections of one server waiting for request headers, oldest first."""
-
-    def __init__(self) -> None:
-        self.since: OrderedDict[BoundedHttpProtocol, float] = OrderedDict()
-        self.evicted = 0
-
-    def oldest_besides(self, newcomer: BoundedHttpProtocol) -> BoundedHttpProtocol | None:
-        for protocol in self.since:
-            if protocol is not newcomer:
-                return protocol
-        return None
-
-
-_WAITING: dict[int, _Waiting] = {}
-
-
 class BoundedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header timeout and a connection cap."""
+    """uvicorn's httptools protocol with a header timeout and a connection cap
+    (the class :func:`bounded_protocol` makes holds one server's waiting list)."""
 
     header_timeout = 10.0
     max_connections = 1024
+    #: this server's connections waiting for request headers, oldest first
+    #: (a dict keeps insertion order)
+    waiting: dict[BoundedHttpProtocol, None] = {}
 
     def __init__(
         self,
@@ -79,16 +65,14 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        self._waiting = _WAITING.setdefault(id(server_state), _Waiting())
         self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_headers()
         if len(self.connections) > self.max_connections:
-            oldest = self._waiting.oldest_besides(self)
+            oldest = next((p for p in self.waiting if p is not self), None)
             if oldest is not None:
-                self._waiting.evicted += 1
                 oldest._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -106,11 +90,11 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _await_headers(self) -> None:
         self._headers_arrived()
-        self._waiting.since[self] = time.monotonic()
+        self.waiting[self] = None
         self._header_timer = self.loop.call_later(self.header_timeout, self._close)
 
     def _headers_arrived(self) -> None:
-        self._waiting.since.pop(self, None)
+        self.waiting.pop(self, None)
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -126,7 +110,11 @@ def bounded_protocol(header_timeout: float, max_connections: int) -> type[Bounde
     return type(
         "BoundedHttpProtocol",
         (BoundedHttpProtocol,),
-        {"header_timeout": header_timeout, "max_connections": max_connections},
+        {
+            "header_timeout": header_timeout,
+            "max_connections": max_connections,
+            "waiting": {},
+        },
     )
 
 

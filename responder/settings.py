@@ -8,6 +8,7 @@ dry-run actions when no cluster is configured.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -246,6 +247,10 @@ class PromotionBar(BaseModel):
     )
 
 
+#: a lifetime: a count of minutes, hours, days or weeks (``90d``), or ``never``
+LIFETIME = re.compile(r"^(?:(\d+)([mhdw])|never)$")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -255,7 +260,7 @@ class Settings(BaseModel):
     webhook_token: str | None = None
     token_lifetime: str = Field(
         default="90d",
-        pattern=r"^(\d+[mhdw]|never)$",
+        pattern=LIFETIME.pattern,
         description="how long a new API token lives unless its maker says (30m, 12h, 90d, "
         "8w, never)",
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
@@ -18,11 +17,11 @@ from responder.accounts.models import SCOPES, ApiToken, Role
 from responder.accounts.users import AccountError
 from responder.records.audit import AuditEntry
 from responder.records.incident import utcnow
+from responder.settings import LIFETIME
 from responder.store import Store
 
 COLLECTION = "api_tokens"
 PREFIX = "rsre_"
-DURATION = re.compile(r"^(\d+)([mhdw])$")
 UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -31,7 +30,7 @@ def parse_lifetime(text: str) -> timedelta | None:
     text = text.strip().lower()
     if text == "never":
         return None
-    found = DURATION.match(text)
+    found = LIFETIME.match(text)
     if found is None or int(found.group(1)) == 0:
         raise AccountError(
             "expires_in", f"{text!r} is no lifetime: use e.g. 30m, 12h, 90d, 8w, or never"
