@@ -1,19 +1,9 @@
-"""The cluster connection: the official ``kubernetes`` client, found the
-standard way, with one timeout policy for every request.
+"""The cluster connection: the official ``kubernetes`` client, found as
+``kubectl`` finds it, with one timeout policy for every request.
 
-The cluster is found as ``kubectl`` finds it: the ``kubeconfig`` setting
-(which ``KUBECONFIG`` fills), then ``~/.kube/config``, then the pod's service
-account. With none of them there is no client, and the responder runs in
-dry-run (``Settings.effective_dry_run``).
-
-Every request goes through :meth:`Kube.call`, which adds the (connect, read)
-timeout, turns off the client's own retries (the runner owns the retry
-loop: a request either answers within its timeout or fails once) and turns
-every failure into one :class:`KubeError`. Answers are read as plain JSON
-rather than the client's generated models, which reject some answers real
-servers give (a required field that is null, a field newer than the client)
-and which would make a collector fail on data it does not even look at.
-"""
+The client's own retries are off (the runner owns retrying) and every failure
+is one ``KubeError``. Answers are read as plain JSON, because the generated
+models reject some answers real servers give."""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
-"""Access to OCI through the ``oci`` SDK: the clients the OCI executors and
-the OCI evidence collector share, and the node → instance mapping.
+"""Access to OCI through the ``oci`` SDK: the clients shared by the OCI
+executors and the OCI evidence, and the node → instance mapping.
 
-The clients never retry on their own and have no circuit breaker: the
-action runner owns retries (its cooldown) and deadlines, so one call is one
-request. Every client honours a ``*_endpoint`` from the settings, which is
-how tests point the real SDK at a local server.
-"""
+The clients never retry and have no circuit breaker: the action runner owns
+retries and deadlines, so one call is one request. Every client honours a
+``*_endpoint`` setting, which is how tests point the real SDK at a local server."""
 
 from __future__ import annotations
 

@@ -1,23 +1,8 @@
-"""The HTTP server's bounds, which uvicorn alone does not keep.
-
-- **Header timeout**: a request's headers must arrive within
-  ``http_header_timeout_seconds`` of the connection opening (or of the
-  previous response on a kept-alive connection); uvicorn starts no timer
-  before the first request, and any byte cancels its keep-alive timer, so a
-  client sending headers a byte at a time would hold its connection forever.
-- **Connection cap**: at most ``max_connections`` open connections (by
-  default what the descriptor limit leaves after a reserve for the store,
-  the cluster clients and the log); a connection beyond it closes the one
-  that has waited longest for its request headers, so a crowd of slow
-  clients cannot keep a probe or Alertmanager out.
-- **Requests in flight**: beyond ``max_requests_in_flight`` a request gets
-  503 with ``Retry-After`` (Alertmanager retries), except ``/healthz``: a
-  liveness probe that failed under load would restart a responder that is
-  only busy.
-- **Loop errors**: the event loop's own error reports (``accept()`` out of
-  descriptors, say) are logged at most once per ``LOG_EVERY_SECONDS`` each,
-  with how many were left out.
-"""
+"""The HTTP server's bounds, which uvicorn alone does not keep: a header
+timeout (against clients sending a byte at a time), a connection cap that
+drops the slowest waiting client first, 503 beyond the requests in flight
+(except ``/healthz``, so a busy responder is not restarted), and rate-limited
+logging of the event loop's own errors."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap"]
 
 
 class DependencyEndpoint(BaseModel):
-    """A runtime dependency the responder probes directly (``evidence/probes.py``).
+    """A runtime dependency the responder probes directly (a health probe).
 
     Secrets are never written here: ``password_env`` (and ``username_env``)
     name the environment variables that hold them."""
@@ -220,7 +220,7 @@ class BlastRadiusSettings(BaseModel):
 
 class ActionCapSettings(BaseModel):
     """How much the robot may change per rolling window
-    (``responder/guards/caps.py``): pods deleted and workloads scaled down,
+    (the action caps): pods deleted and workloads scaled down,
     per namespace and per cluster."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -234,7 +234,7 @@ class ActionCapSettings(BaseModel):
 
 class PromotionBar(BaseModel):
     """What a class (incident type x environment) must show before a person
-    promotes its automation mode (``responder/guards/readiness.py``)."""
+    promotes its automation mode (promotion by evidence)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

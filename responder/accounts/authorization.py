@@ -1,15 +1,9 @@
-"""One rule for who may do what, on every surface: ``/api/v1``, ``/admin``
-and the approval answers.
+"""One rule for who may do what on every surface: API, admin UI, approvals.
 
-A request needs a role (roles include the ones below them) and belongs to an
-area: the scope a scoped token must name to reach it (``incidents``,
-``rules``, ...). User and token management (``accounts``) is no scope a token
-can be given: only an unscoped admin session or token reaches it, so a
-narrow token can never mint a wide one. A state change made by a browser
-(a session cookie, or a trusted proxy that authenticates by its own cookie)
-must carry the CSRF token and come from this site; a bearer token is never
-sent by a browser on its own, so it needs neither.
-"""
+A request needs a role and belongs to an area a scoped token must name. Account
+management is no scope a token can be given, so a narrow token never mints a
+wide one. A browser's state change must carry the CSRF token and come from
+this site; a bearer token needs neither, as no browser sends one on its own."""
 
 from __future__ import annotations
 

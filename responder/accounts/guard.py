@@ -1,13 +1,9 @@
-"""Access to ``/api/v1``: reads need ``viewer``, rule and automation (pauses,
-modes) changes and incident marks ``operator``, anything else that writes ``admin`` (until a
-route says otherwise).
+"""Access to the HTTP API: reads need ``viewer``, rule and automation
+changes and incident marks ``operator``, other writes ``admin``.
 
-``api_auth`` (``auto`` by default: on once any user or token exists) turns
-the demand on; with it off every request passes, as before accounts
-existed. Either way the authenticated principal, if any, is left in
-``request.state.principal`` so that handlers record who acted.
-``/api/v1/approvals`` is left to its own handlers (approver tokens).
-"""
+With ``api_auth`` off every request passes; either way the authenticated
+principal is left on the request so that handlers record who acted. The
+approvals area is left to its own handlers (approver tokens)."""
 
 from __future__ import annotations
 

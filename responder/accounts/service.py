@@ -173,7 +173,7 @@ class Accounts:
 
     def login(self, username: str, password: str, client: str) -> LoginResult:
         """Check a password, throttled per (user name, client address), per
-        address and overall (``throttle.py``)."""
+        address and overall (``LoginThrottle``)."""
         self.prepare()
         name = username.strip().lower()
         wait = self.throttle.wait_seconds(name, client)

@@ -1,22 +1,9 @@
 """Slowing down password guessing without locking the real user out.
 
-Failures are counted in the store (so every replica sees them, and a restart
-forgets nothing) per (user name, client address) and per client address:
-
-- after ``free`` failures of a pair in the window, each further attempt of
-  that pair must wait 2^(n - free) seconds (at most ``max_delay``) after the
-  last failure; an attempt made sooner is refused without checking the
-  password. A guesser at ``root`` from one address never slows down ``root``
-  logging in from another;
-- an address that fails ``address_free`` times (any user names) waits the
-  same way: one address cannot try every user name instead;
-- over ``global_limit`` failures in the window from everyone together (a
-  guesser with many addresses), an address with any failure of its own must
-  wait out the window; an address with none is still let try, so the real
-  user who types the password right the first time gets in.
-
-A success clears its pair.
-"""
+Failures are counted in the store (every replica sees them) per user and
+address, per address, and globally; past the free attempts each try waits
+exponentially longer. A guesser never slows down the same user from another
+address, and an address with no failures may still try."""
 
 from __future__ import annotations
 

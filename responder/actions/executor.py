@@ -1,11 +1,9 @@
 """The executor protocol: one backend (Kubernetes, OCI, Helm) per executor.
 
-``plan`` reads the live state and says what would change (it never writes);
-``apply`` performs a plan and reports the outcome (it raises nothing for
-the backend's own failures: they are a ``failed`` outcome with the reason);
-``inverse`` names the request that undoes an applied plan, or None.
-Human-only actions have no executor at all.
-"""
+``plan`` reads the live state and says what would change, never writing;
+``apply`` performs a plan and reports the outcome, raising nothing for the
+backend's own failures; ``inverse`` names the request that undoes an applied
+plan, or None."""
 
 from __future__ import annotations
 

@@ -1,20 +1,9 @@
 """The Helm executor: reconcile or roll back a release with the ``helm`` binary.
 
-``plan`` reads the release history from Helm's release secrets (through the
-Kubernetes client, never the binary); ``apply`` runs ``helm`` with the
-configured kubeconfig and a deadline. Without a configured binary every
-apply is ``not_available`` ("helm binary not configured").
-
-- ``rollback_release``: ``helm rollback NAME REVISION`` to ``params.revision``,
-  else to the newest revision before the current one that was deployed.
-- ``helm_reconcile``: with ``params.chart`` (and optionally
-  ``params.version``), ``helm upgrade NAME CHART --reuse-values``; without
-  it, re-apply the newest revision that was deployed (``helm rollback NAME
-  N`` writes revision N's manifest again as a new revision), which puts
-  drifted objects back and moves a failed release to a deployed one.
-
-The inverse of either is a rollback to the revision that was current.
-"""
+``plan`` reads the release history from Helm's release secrets through the
+Kubernetes client; ``apply`` runs ``helm`` under a deadline (``not_available``
+without a configured binary). The inverse of either is a rollback to the
+revision that was current."""
 
 from __future__ import annotations
 

@@ -1,24 +1,9 @@
-"""The incident executor: ``suppress_incident`` (and its inverse
-``unsuppress_incident``), actions on the responder's own record of an
-incident rather than on the cluster.
+"""The incident executor: ``suppress_incident`` and ``unsuppress_incident``,
+actions on the responder's own record of an incident, not on the cluster.
 
-``suppress_incident`` moves the incident to ``suppressed`` through the
-lifecycle table for its cooldown: the incident type's action retry window
-(15 min), or ``params.seconds`` (the act stage passes an operator rule's
-cooldown there). Only an observed or triaged incident can be suppressed; a
-contained, escalated or recovering one stays where it is, and the plan says
-why (its apply is then ``skipped``). The incident's record says until when
-(``suppressed_until``); until then the scheduler neither polls nor
-re-decides it, and its first poll after the window lifts the suppression.
-
-``unsuppress_incident`` moves a suppressed incident back to ``triaged``
-before its window ends. It is a separate action (recover: a person asks for
-it) so that the suppression's own cooldown never blocks it.
-
-The move is made under the incident's lock on a fresh copy of the incident,
-as every other writer of incidents does; the act stage runs executors
-outside that lock.
-"""
+Unsuppressing is an action of its own (recover: a person asks for it) so that
+the suppression's cooldown never blocks it. The move is made under the
+incident's lock on a fresh copy, as every other writer of incidents does."""
 
 from __future__ import annotations
 

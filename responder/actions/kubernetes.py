@@ -1,37 +1,9 @@
 """The Kubernetes executor: every cluster write the robot can make.
 
-``plan`` reads the live object and records what the inverse restores (it
-raises :class:`~responder.kube.KubeError` when the state cannot be read and
-``ValueError`` for a request this executor cannot serve); ``apply`` makes
-exactly the planned write, so plan right before applying. ``apply`` never
-raises for the API's failures or timeouts: they are a ``failed`` outcome
-with the reason. Every request carries the client's timeout. Writes are
-JSON merge patches of the few fields an action owns.
-
-Actions and what they touch:
-
-========================  ==============================================
-delete_completed_pods     pods in phase Succeeded or Failed (cluster or
-                          namespace), each deleted with its uid as a
-                          precondition; never any other pod, and never
-                          one the never-auto list protects (ingress-nginx,
-                          cert-manager, Supabase)
-suspend_cronjob           CronJob ``spec.suspend``
-scale_to_zero             the ``scale`` subresource of a Deployment or
-                          StatefulSet
-resume_workload           CronJob ``spec.suspend`` (``params.suspend``,
-                          default false) or the ``scale`` subresource
-                          (``params.replicas``, the recorded count)
-rollout_restart           ``spec.template.metadata.annotations``
-                          ``kubectl.kubernetes.io/restartedAt``
-cordon_node, uncordon_node  Node ``spec.unschedulable``
-drain_node                cordon, then ``pods/eviction`` for every pod on
-                          the node except DaemonSet and mirror pods; a
-                          PodDisruptionBudget refusal (429) stops the drain
-patch_config              one key of a ConfigMap (``params.key``,
-                          ``params.value``; a null value removes the key)
-========================  ==============================================
-"""
+``plan`` reads the live object and records what the inverse restores;
+``apply`` makes exactly the planned write (JSON merge patches of the few fields
+an action owns) and never raises for the API's failures: they are a ``failed``
+outcome."""
 
 from __future__ import annotations
 

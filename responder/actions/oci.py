@@ -1,18 +1,9 @@
-"""OCI executors: reboot and replace the worker behind a Kubernetes node.
+"""OCI executors: reboot (soft reset) and replace the worker behind a
+Kubernetes node.
 
-- ``reboot_worker``: compute ``InstanceAction`` ``SOFTRESET`` on the node's
-  instance (ACPI shutdown, then power on). It cannot be undone; its fallback
-  is ``replace_worker``.
-- ``replace_worker``: delete the node from its OKE node pool without
-  decrementing the pool's size, so the pool creates a replacement
-  (``DELETE /nodePools/{id}/node/{nodeId}?isDecrementSize=false``).
-
-The node's instance comes from its ``spec.providerID``
-(``oci://ocid1.instance…``) or the request's ``instance_id`` parameter; the
-node pool from the request's ``node_pool_id`` parameter or by looking the
-instance up in the cluster's node pools. Both actions are disruptive: policy
-never lets them run without an approval.
-"""
+Replacing deletes the node from its OKE node pool without shrinking the pool,
+so the pool creates a replacement. A reboot cannot be undone. Both actions are
+disruptive: policy never lets them run without an approval."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
 """Which executor carries out which action.
 
-Backends register the executors they can build from the settings (Kubernetes
-when a cluster is configured, OCI when an ``oci`` section is); the executors
-of ``builtin_executors`` act on the responder's own records and are there in
-every responder. An action nobody registered is "not available" and the
-runner says so instead of acting. Human-only actions can never be
-registered: nothing in the robot carries them out.
-"""
+Backends register the executors the settings configure; the built-in ones act
+on the responder's own records and are always there. An action nobody
+registered is "not available". Human-only actions can never be registered:
+nothing in the robot carries them out."""
 
 from __future__ import annotations
 
@@ -61,5 +58,5 @@ def builtin_executors(
     store: Store, taxonomy: Taxonomy, clock: Callable[[], datetime]
 ) -> list[Executor]:
     """The executors every responder has, whatever backends are configured:
-    ``suppress_incident`` (``responder/actions/incident.py``)."""
+    ``suppress_incident`` and ``unsuppress_incident``."""
     return [IncidentSuppressor(store, taxonomy, clock)]

@@ -1,39 +1,9 @@
 """The action runner: the guard rails around every executor.
 
-For one request it checks, in this order:
-
-1. the action is known and not human-only (human-only actions are refused
-   outright, whatever the caller says);
-2. the policy decision is ``auto``, or the caller brings an approval id;
-3. an executor serves the action (else "not available");
-4. no other runner holds the action's lock ``action:<action>:<target>``
-   (two replicas never run the same action at once), and for a node action
-   (cordon, drain, reboot, replace) no node action at all is in flight
-   (the lock ``node-action``: one at a time, cluster-wide);
-5. the action's cooldown ``cooldown:<action>:<target>`` is not running (the
-   type's action retry window, 15 min; disruptive actions 60 min, per target,
-   which for node actions is per node; an operator rule may override it);
-6. an approval id is one the approval book lets it use, once, for exactly
-   this incident, action and target (it is used up here, under the lock).
-
-Then it plans (reads the live state, recording what the inverse restores)
-and, unless the responder is in dry-run mode, applies the plan, each under a
-deadline. A dry run starts the cooldown too, so that a dry-run responder
-records what it would do as often as a live one would do it.
-
-Before applying, a plan that deletes pods or scales a workload down takes
-its share of the action caps (``responder/guards/caps.py``: per namespace
-and per cluster, per window). One that would exceed a cap is refused: a
-``refused`` entry saying which cap, its window and the count (so the act
-stage escalates the incident to a person, as for a refused drain), an
-``action.refused`` audit entry, and ``ops_guard_refusals_total{guard=
-"action_cap"}``. A dry run counts nothing.
-
-Every run that gets past these checks ends in an executed-action entry for
-the incident and an audit entry, and real runs count in
-``ops_auto_remediations_total`` (and ``..._failed_total``). The caller puts
-the executed action on the incident (it holds the incident's lock).
-"""
+It refuses human-only actions, needs an ``auto`` decision or a usable approval,
+holds the action's lock (and the cluster-wide node-action lock), respects the
+cooldown and the action caps, then plans and, unless in dry-run, applies under
+a deadline. Every run is recorded and audited."""
 
 from __future__ import annotations
 

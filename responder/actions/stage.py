@@ -1,21 +1,9 @@
 """The act stage: what the robot does with each decision itself.
 
-- ``auto`` for a contain or recover action with a target: a run, carried out
-  once the incident's lock is released (``run``: through the
-  ``ActionRunner``, which adds dry-run, cooldown, lock, timeout and the
-  record), so a slow backend never holds an incident;
-- ``shadow`` (the automation mode): nothing runs; a ``shadow`` entry in the
-  executed actions says what would have been done, at most once per action
-  cooldown per target, counted in ``ops_shadow_decisions_total``;
-- ``approval`` is the ask stage's; ``human_only`` and ``off`` stay
-  recommendations on the incident.
-
-``suppress_incident`` runs last in a round, and only when no other step of
-the round acted. ``RecordRunsStage`` puts the runs on a fresh copy of the
-incident (under its lock again) and moves it: contained after a successful
-step, escalated after a failed one (an escalated incident is contained again
-only by a step a person approved).
-"""
+``auto`` runs once the incident's lock is released, so a slow backend never
+holds an incident; ``shadow`` records what would have been done and runs
+nothing; ``approval`` is the ask stage's. The outcomes go on a fresh copy of
+the incident under its lock, moving it to contained or escalated."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
 """Who may see and do what in the admin UI.
 
-Every page handler is wrapped by ``page(area, role)``: not logged in → the
-login page; without the role, or with a token not scoped to the area → 403
-(``responder/accounts/authorization.py``, the rule ``/api/v1`` follows too).
-Every state-changing handler is wrapped by ``action(area, role)``: on top of
-that a browser's request must come from this site (Origin / Sec-Fetch-Site)
-and carry the CSRF token (form field ``csrf_token`` or header
-``X-CSRF-Token``); anything else is 403.
-"""
+Pages need a session with the role (and a token scoped to the area), by the
+same rule as the API; state changes also need a same-site request carrying the
+CSRF token. Anything else is 403 (or the login page when not logged in)."""
 
 from __future__ import annotations
 

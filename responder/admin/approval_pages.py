@@ -1,13 +1,9 @@
-"""Approvals: every approval request the robot made, pending ones first,
-read from the approval records (``responder/approvals/``), and the answer
-to one (Approve / Deny) for an approver.
+"""The admin Approvals page: every approval request, pending ones first, and
+the answer to one for an approver.
 
-An answer goes through ``ApprovalDesk.answer`` — the code path of the chat
-buttons and ``POST /api/v1/approvals/{id}/approve|deny``: single use, the
-approver's environment checked, the incident's evidence looked at again
-before the action runs. The form carries the session's CSRF token like
-every other admin form; a viewer or operator gets 403 before the desk is
-asked."""
+An answer goes through the same desk as the chat buttons and the API (single
+use, environment checked, evidence looked at again); a viewer or operator gets
+403 before the desk is asked."""
 
 from __future__ import annotations
 

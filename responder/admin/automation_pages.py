@@ -1,15 +1,9 @@
-"""Automation: the pauses in force (Resume, and a form to pause), the
-automation mode of every incident type x environment (a form to change one
-cell), and the readiness of each class for promotion (Promote, one step up:
-shadow → approval → auto).
+"""The admin Automation page: pauses, the automation mode of every incident
+type x environment, and each class's readiness for promotion.
 
-Every change goes through ``AutomationBook`` — the service behind
-``/api/v1/automation/pause`` and ``/api/v1/automation/modes`` — with the
-surface ``admin``, so it is validated, versioned and audited exactly as an
-API change is. Readiness is ``MarkBook.readiness`` (``GET
-/api/v1/automation/readiness``). Promotion is a person's act: the page only
-offers it for a class that meets the bar, the handler checks the bar again
-before it writes, and the robot never promotes anything itself."""
+Changes go through the same service as the automation API, so they are
+validated, versioned and audited alike. Promotion is a person's act: the
+handler checks the bar again before it writes."""
 
 from __future__ import annotations
 

@@ -1,16 +1,9 @@
-"""Channels: every configured operator channel's last successful and failed
-delivery, whether it is down (and where its messages fail over to), and a
-test message (operator or admin).
+"""The admin Channels page: each operator channel's last delivery and
+failure, whether it is down and where its messages fail over, and a test
+message.
 
-Read from what ``responder/channels/`` keeps: the notifier's
-``chat:down:<channel>`` keys, the deliveries recorded in the in-app inbox,
-and the ``chat.delivery_failed`` audit entries. With no chat channel
-configured the in-app inbox is the only channel, and the page says so.
-
-A test message goes straight to the channel (``Channel.send``) to its
-default chat, outside the notifier's queue, retries and failover: it answers
-"does this channel deliver now?". The result is kept like any delivery (in
-the in-app inbox, under ``channel-test``) and in the audit log."""
+The test message goes straight to the channel, outside the notifier's queue,
+retries and failover: it answers "does this channel deliver now?"."""
 
 from __future__ import annotations
 

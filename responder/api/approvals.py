@@ -1,25 +1,9 @@
-"""The in-app inbox: ``GET /api/v1/approvals`` lists approval requests and
-the notifications of the in-app channel; ``POST /api/v1/approvals/{id}/approve``
-and ``/deny`` answer a request as the approver whose API token comes in
-``Authorization: Bearer <token>`` (``responder/approvals/approvers.py``).
+"""The in-app inbox API: list approval requests and in-app notifications,
+approve or deny a request.
 
-The API guard leaves this area to these handlers. When accounts exist
-(``responder/accounts/``) an account with the ``approver`` role, as
-``responder.accounts.authenticate`` finds it (a bearer token with the
-``approvals`` scope, a trusted proxy, or a session sending its CSRF header),
-may answer in this responder's environment too (``approver_for``, which the
-admin UI's Approve / Deny forms use as well), and once API authentication is on,
-listing needs the ``viewer`` role or an approver token.
-
-An optional JSON body ``{"note": "...", "override_window": true}`` is kept
-with the answer; ``override_window`` lets this one recover or disruptive
-action run outside the configured action windows. The
-answer goes through the same desk as the chat buttons: 200 with the result
-(``executed``, ``dry_run``, ``failed``, ``refused``, ``skipped``, ``denied``), 202
-``waiting`` for an approved node action that waits for another one in flight, 401
-without a valid token, 403 for an approver of another environment, 404 for
-an unknown request, 409 for one that is expired, superseded or answered.
-"""
+Answers go through the same desk as the chat buttons and the admin UI. The
+caller is an approver token from the settings or an account with the
+``approver`` role."""
 
 from __future__ import annotations
 

@@ -1,24 +1,8 @@
-"""Guard rails of gradual automation (``responder/guards/``):
+"""The automation API: pauses, automation modes, incident marks and
+promotion readiness.
 
-- ``POST /api/v1/automation/pause`` ``{"reason", "duration_seconds"}`` and
-  optionally ``environment``, ``incident_type``, ``namespace`` (none: the
-  whole robot) pauses automation: 201 with the pause record and its id;
-- ``GET /api/v1/automation/pause`` lists the active pauses;
-- ``DELETE /api/v1/automation/pause/{id}`` resumes (204; 404 if unknown);
-- ``GET /api/v1/automation/modes`` the mode (off, shadow, approval, auto) of
-  every incident type and environment, with the document version;
-- ``PUT /api/v1/automation/modes`` ``{"modes": [{"incident_type",
-  "environment", "mode"}, ...]}`` sets some (``If-Match``: the version read).
-- ``POST /api/v1/incidents/{id}/mark`` ``{"classification", "action",
-  "rolled_back", "note"}`` marks an incident's verdicts (200 with the mark;
-  404 unknown incident; 422 naming the field);
-- ``GET /api/v1/automation/readiness?incident_type=&environment=`` the
-  promotion bar and, per incident type and environment, the evidence and
-  whether it meets the bar (``responder/guards/readiness.py``).
-
-Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
-``viewer``; every write is audited with the authenticated actor.
-"""
+Writes need the ``operator`` role, reads ``viewer``; every write is audited
+with the authenticated actor."""
 
 from __future__ import annotations
 

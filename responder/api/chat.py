@@ -1,15 +1,9 @@
-"""``POST /webhooks/slack/interactions`` and ``POST /webhooks/telegram``:
-button presses coming back from the chat platforms.
+"""Button presses coming back from Slack and Telegram.
 
-Each request is authenticated as coming from the platform first (Slack's
-signature and timestamp, Telegram's secret-token header): anything else is
-refused with 401 and audited. A verified press is answered at once (the
-platforms want an answer within seconds) and handled right after the
-response (``presses.py``: approval answers through the
-desk, marks, pauses): only an approver of the environment concerned may
-press; the channel messages are edited with the outcome, and a refused
-press is explained to the person who pressed.
-"""
+Each request is first authenticated as coming from the platform; anything
+else is refused with 401 and audited. A verified press is answered at once
+(the platforms want an answer within seconds) and handled right after the
+response."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``POST /api/v1/policy/explain``: the five policy layers, and the guard
 rails of the current state (pauses, automation modes, windows, blocking
-alerts, blast radius) in ``guards`` (``responder/policy/explain.py``)."""
+alerts, blast radius) in ``guards``."""
 
 from __future__ import annotations
 

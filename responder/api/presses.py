@@ -1,23 +1,9 @@
-"""What a verified chat button press does, for Slack and Telegram alike.
+"""What a verified chat button press does, for Slack and Telegram alike:
+answer an approval (also outside the action windows), mark an incident right
+or a false positive, pause or resume automation.
 
-- **Approve / Deny** answer the approval request through the desk
-  (``responder/approvals/desk.py``); **Approve outside window** answers
-  with ``override_window``. A plain Approve outside the action windows is
-  refused (``outside_window``, the request stays pending) and the request's
-  messages get the override button if they lacked it.
-- **Right / False positive** (on the "resolved" message) mark the
-  incident's classification and action right, or its classification a
-  false positive (``runtime.marks``, ``responder/guards/readiness.py``);
-  the resolution's messages then say who marked it.
-- **Pause automation** (on an incident's notification) pauses automation
-  of the incident's type in its environment for ``chat_pause_minutes``;
-  the answer in the thread names the pause and its expiry and has a
-  **Resume** button, which lifts it.
-
-Only approvers of the environment concerned may press any of them: others
-get the refusal the desk gives for approvals ("… is not an approver",
-"… may not answer approvals in …"), audited as ``chat.press_refused``.
-"""
+Only approvers of the environment concerned may press; others get the desk's
+refusal, audited as ``chat.press_refused``."""
 
 from __future__ import annotations
 

@@ -1,12 +1,8 @@
-"""Operator rules: ``GET/POST /api/v1/rules``, ``GET/PUT/DELETE
-/api/v1/rules/{id}``, ``GET /api/v1/rules/{id}/history`` and
-``POST /api/v1/rules/{id}/clone``.
+"""Operator rules over the API: list, create, read, update, delete, history
+and clone.
 
-The actor recorded in the audit log is the authenticated principal (API
-token, session or trusted proxy; see ``responder/accounts/guard.py``); with
-API auth off and nobody authenticated, the ``X-Robot-SRE-Actor`` header, or
-``api``.
-"""
+The actor audited is the authenticated principal; with API auth off and nobody
+authenticated, the ``X-Robot-SRE-Actor`` header, or ``api``."""
 
 from __future__ import annotations
 

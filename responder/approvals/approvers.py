@@ -1,15 +1,9 @@
 """Who may answer approval requests, and how they prove it.
 
-Until accounts arrive, an approver is a name from the settings
-(``approvers: [{name, environments, token_env, slack_users, telegram_users}]``):
-the in-app inbox knows them by an API token read from the environment
-variable ``token_env``; Slack and Telegram by their user ids, which the
-platforms vouch for (signed requests). Tokens are compared in constant time
-and never leave this module: not in logs, reprs or error messages.
-
-A later issue replaces the token table with accounts; callers only use
-``authenticate``, ``by_chat_user`` and ``Approver.may_answer``.
-"""
+An approver is a name from the settings: the in-app inbox knows them by an API
+token read from the environment, Slack and Telegram by their user ids, which
+the platforms vouch for. Tokens are compared in constant time and never leave
+this module: not in logs, reprs or error messages."""
 
 from __future__ import annotations
 

@@ -1,25 +1,9 @@
 """Approval requests kept in the store as versioned documents.
 
-Each change is a compare-and-set on the document's version, so two replicas
-(or two clicks) can never both approve, deny or consume one request. A guard
-key per (incident, action, target) makes "one pending request at a time"
-hold across replicas: the replica that creates the key creates the request;
-the key expires with the request. An expired request is asked again when
-the decision comes round again (the problem persists, nobody answered); a
-denied one is not asked again for the same incident.
-
-An approved node action that finds another node action in flight waits
-(``wait``): it stays approved, is listed in the ``approval-waits``
-collection, and runs once the node-action lock frees
-(``ApprovalDesk.run_waiting``). One that waits past its expiry lapses
-(approved → expired), one the robot should no longer act on is withdrawn
-(approved → superseded).
-
-How long a request stays open is ``expiry_seconds`` (10 min), or the
-action's own entry in ``expiry_overrides``. Listeners (the channels) hear of
-every new request; they are called under the incident's lock and must only
-queue work.
-"""
+Every change is a compare-and-set on the document's version, so two replicas
+(or two clicks) never both approve, deny or consume one request; a guard key
+per (incident, action, target) keeps one pending request at a time. A denied
+request is not asked again for the same incident; an expired one may be."""
 
 from __future__ import annotations
 

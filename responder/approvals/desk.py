@@ -1,28 +1,9 @@
-"""Answering approval requests: one path for every surface (the in-app
-inbox API, Slack buttons, Telegram buttons).
+"""Answering approval requests: one path for every surface (API, admin UI,
+chat buttons).
 
-An approval executes at most once: granting is a compare-and-set on the
-request (pending → approved, one of two simultaneous presses wins) and the
-runner uses it up (approved → executed) under the action's lock. Before
-granting, the desk looks again, under the incident's lock: an incident that
-resolved (or is recovering, or suppressed) or whose current evidence makes
-the policy decide otherwise supersedes the request, and the robot says why
-instead of acting. An expired request cannot be approved. A denial is kept,
-and the approval book does not ask again for the same incident.
-
-An approved node action (cordon, drain, reboot, replace) that finds another
-node action in flight (the ``node-action`` lock) waits: the answer is
-``waiting`` and names the action in flight, the request stays approved and
-unrun, and ``run_waiting`` (called by the queue worker on every round) runs
-it once the lock frees, after looking again as for an answer. Replicas
-racing for it are kept to one run by the runner's locks and the book's
-compare-and-set on the request (approved → executed).
-
-Every answer ends in the audit log (the book's moves, the runner's
-``action.*`` entries, ``approval.answer_refused`` for the refused ones), in
-``ops_approval_answers_total`` and, through ``announce``, in the request's
-chat messages and the in-app inbox.
-"""
+An approval executes at most once, and the desk looks at the incident again
+under its lock before granting: a request the incident or the policy no longer
+supports is superseded. An approved node action waits for one in flight."""
 
 from __future__ import annotations
 
@@ -107,7 +88,7 @@ class ApprovalDesk:
         """``verb`` (approve | deny) ``approval_id`` as ``approver`` (None: a
         chat user who is no approver, known as ``who``) through ``via``.
         ``override_window``: the approver lets this one action run outside
-        the action windows (``responder/guards/``)."""
+        the action windows."""
         answer = self._answer(
             approval_id, verb, approver, via, who, note_text[:500], override_window
         )

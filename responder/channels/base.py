@@ -1,11 +1,8 @@
 """The channel protocol: one small unit per chat integration.
 
-A channel sends a message and edits one it sent. It does not retry: it
-raises ``DeliveryFailed`` saying whether the failure is worth retrying
-(``retry``) and, when the platform said so, after how long; the notifier
-owns the retry loop, the failover and the rate limits
-(``responder/channels/notifier.py``).
-"""
+A channel sends a message and edits one it sent. It does not retry: it raises
+``DeliveryFailed`` saying whether a retry is worth it and after how long; the
+notifier owns retries, failover and rate limits."""
 
 from __future__ import annotations
 
@@ -41,8 +38,8 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
-    """One message for one chat with its ``buttons`` (``channels/buttons.py``:
-    Approve / Deny on an approval request, Pause automation on an incident,
+    """One message for one chat with its ``buttons`` (Approve / Deny on an
+    approval request, Pause automation on an incident,
     Right / False positive on its resolution, Resume on a pause); ``thread``
     is the id of the message to reply under."""
 

@@ -1,11 +1,8 @@
 """The operator channels the settings configure, assembled.
 
-Without a chat channel the in-app inbox is the only channel (and nothing
-starts a thread or talks to the network). Slack needs
-``ROBOT_SRE_SLACK_BOT_TOKEN``, ``ROBOT_SRE_SLACK_SIGNING_SECRET`` and
-``channels.slack``; Telegram ``ROBOT_SRE_TELEGRAM_BOT_TOKEN``,
-``ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET`` and ``channels.telegram``.
-"""
+Without a chat channel the in-app inbox is the only channel, and nothing
+starts a thread or talks to the network. Slack and Telegram each need their
+token and secret from the environment and their settings section."""
 
 from __future__ import annotations
 

@@ -1,18 +1,9 @@
 """What a chat button carries: an opaque, signed, short token.
 
-The token holds the verb (approve, deny, approve outside the action
-windows, mark right or false positive, pause or resume automation), the id
-of what it acts on (an approval request, an incident, a pause) and an
-HMAC-SHA256 tag over both, base64url-encoded: at most 60 characters,
-inside Telegram's 64-byte ``callback_data``. It never names the action or
-the target, so a button cannot be edited into another action (the verb is
-signed too: a "Right" button is no "Approve" button), and a token made for
-one channel does not verify on another (each channel has its own key,
-derived from its own secret).
-
-Which buttons a message gets is decided here as well (``approval_buttons``
-and the others), so Slack and Telegram offer the same choices.
-"""
+The token holds the verb and the id of what it acts on, with an HMAC tag over
+both, and fits Telegram's 64-byte ``callback_data``. It never names the action
+or the target, so a button cannot be edited into another action, and each
+channel has its own key. Which buttons a message gets is decided here too."""
 
 from __future__ import annotations
 

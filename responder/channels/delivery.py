@@ -1,25 +1,9 @@
 """The delivery thread: every chat message the notifier queues, delivered.
 
-- **threads**: an incident's first message in a chat is the head of its
-  thread; later notifications edit the head to the incident's current text
-  and reply under it; approval requests are replies too, and an answer edits
-  the request's message with the outcome;
-- **retries**: a failure the channel calls retryable is tried again with
-  exponential backoff (or after the platform's ``Retry-After``), up to
-  ``channels.retry_attempts`` (once only while the channel is known to be
-  down, so that an outage does not slow every message down);
-- **failover**: a message that reached none of its destinations goes to the
-  next channel of ``channels.failover_order``; every failed delivery counts
-  in ``ops_chat_delivery_failures_total`` and the audit log;
-- **channel health**: a channel that fails is marked down in the store
-  (``chat:down:<channel>``) and reported once to ``on_health``; its first
-  success reports it back up;
-- **storm control**: at most ``channels.max_messages_per_window`` new
-  messages per channel per window, counted in the store so that replicas
-  share the cap; beyond that messages are held and sent as one digest per
-  chat when the window ends (edits are not counted; each replica sends the
-  digest of what it held).
-"""
+It keeps one thread per incident and chat, retries with backoff, fails over
+to the next channel, marks channels down and up, and caps new messages per
+window (counted in the store, so replicas share the cap) with a digest for
+the rest."""
 
 from __future__ import annotations
 

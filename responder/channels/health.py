@@ -1,16 +1,9 @@
 """Chat channels that stop delivering become a ``chatops_delivery_failure``
-incident (spec section 9, operator_channels), like any other problem.
+incident, like any other problem.
 
-The notifier reports a channel going down (and coming back) to
-``ChannelFailureReporter``, which hands the pipeline an alert of its own
-(``RobotSREChatDeliveryFailing``, one per channel, the same name the shipped
-alert rule gives the metric-based alert), so correlation, dedupe, the
-in-app inbox and the lifecycle work as for every incident.
-``ChannelHealthCollector`` gives that incident its facts: how many channels
-are down, whether all are, and whether another incident is active — the
-type's severity rule makes it critical when every channel is down during an
-active incident.
-"""
+The notifier's reports of a channel going down or up become an alert of the
+responder's own, so correlation, dedupe, the inbox and the lifecycle work as
+for every incident; a collector gives that incident its facts."""
 
 from __future__ import annotations
 

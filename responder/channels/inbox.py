@@ -1,12 +1,9 @@
 """The in-app inbox: the channel that is always there.
 
-One entry per incident (edited, never repeated, like a chat thread): the
-incident's latest text, the events the robot told operators about, and what
-each chat channel did with them (sent, failed, failed over, held back for a
-digest). With no chat channel configured it is the only channel; the
-approval requests themselves live in the approval book and are listed next
-to these entries by ``GET /api/v1/approvals``.
-"""
+One entry per incident, edited rather than repeated like a chat thread: the
+latest text, the events operators were told of, and what each chat channel
+did with them. Approval requests live in the approval book and are listed
+next to these entries."""
 
 from __future__ import annotations
 

@@ -1,14 +1,8 @@
 """The notifier: what operators are told, and where.
 
 Callers hold an incident's lock and must not wait for a chat platform: they
-record the message in the in-app inbox (with their writes, when they batch
-them) and queue the chat delivery for once the writes are stored; the
-delivery thread (``Delivery``) does the rest. Routing gives the
-destinations; ``buttons`` says which buttons a message gets (an incident's
-head has Pause automation until it resolves, an approval request outside
-the action windows gets "Approve outside window"); while a pause covers an
-incident, its notifications say until when.
-"""
+record the message in the in-app inbox and queue the chat delivery for once
+their writes are stored; the delivery thread does the rest."""
 
 from __future__ import annotations
 

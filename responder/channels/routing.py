@@ -1,20 +1,9 @@
 """Which chats hear of an incident (spec section 10: channel routing).
 
-In order:
-
-1. operator rules matching the incident: the channels of their
-   ``notification_policy`` (a rule whose ``min_severity`` is above the
-   incident's keeps notifications in the in-app inbox; approval requests
-   always go out, someone has to be able to answer them);
-2. the settings' ``channels.routes``: every route whose incident types,
-   environments and minimum severity match;
-3. without routes: every configured chat channel's default chat.
-
-A channel is named ``slack``, ``telegram`` (its default chat) or
-``slack:<channel>``, ``telegram:<chat>``; ``in_app`` is always implied. A
-route that names only channels this responder does not have falls back to
-the failover order, so a message is never silently routed nowhere.
-"""
+In order: matching operator rules' notification policies, then the settings'
+routes, else every chat channel's default chat; the in-app inbox always. A
+route naming only channels this responder lacks falls back to the failover
+order, so a message is never silently routed nowhere."""
 
 from __future__ import annotations
 

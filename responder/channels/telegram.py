@@ -1,18 +1,9 @@
-"""Telegram through ``python-telegram-bot``: messages with an inline
-keyboard (Approve / Deny, Pause automation, Right / False positive, Resume),
-replies under the incident's first message,
-edits, and the parsing of the callback queries Telegram posts to
-``/webhooks/telegram`` (authenticated by the ``X-Telegram-Bot-Api-Secret-Token``
-header, set with ``setWebhook``).
+"""Telegram through ``python-telegram-bot``: messages with inline buttons,
+replies, edits, and the callback queries Telegram posts back.
 
-The bot is asynchronous; the notifier and the handlers are not, so the
-channel keeps one event loop of its own in a daemon thread and waits for
-each call there under a deadline. Callback data is a signed opaque token
-(``responder/channels/buttons.py``), never the action.
-
-The bot token is part of every Bot API URL: the ``httpx`` and ``telegram``
-loggers get a filter that blanks it, and error texts are cleaned of it.
-"""
+The bot is asynchronous and its callers are not, so the channel runs its own
+event loop in a daemon thread. The bot token is part of every Bot API URL:
+the ``httpx`` and ``telegram`` loggers and error texts are cleaned of it."""
 
 from __future__ import annotations
 

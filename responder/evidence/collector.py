@@ -1,13 +1,9 @@
 """The collector protocol: read-only evidence for one or more incident types.
 
-A collector turns the cluster's state into named signals (strong or weak,
-``direct`` for an error reported by the failing component itself), facts
-(keys of ``responder/taxonomy/facts.py``), raw evidence references and the
-targets it found for the incident's actions (the noisy CronJob to suspend,
-the Helm release to reconcile), all stored on the incident. It never
-writes, and it reports its own failures as a weak ``collector_error``
-signal rather than raising.
-"""
+A collector turns the cluster's state into signals, facts, raw evidence
+references and the targets it found for the incident's actions. It never
+writes, and reports its own failures as a weak ``collector_error`` signal
+rather than raising."""
 
 from __future__ import annotations
 

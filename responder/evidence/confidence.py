@@ -1,15 +1,9 @@
 """Evidence confidence bands (spec section 8).
 
-- high: multiple corroborating signals (two or more distinct strong ones), a
-  direct error from the failing component, or the same signal repeated
-  across two or more checks;
-- medium: one strong signal plus at least one weak one;
-- low: anything less — a single signal, or only weak ones.
-
-Repeated *deliveries* of one alert by Alertmanager are not repeated checks:
-only collectors that looked again count, so a re-sent alert cannot raise
-confidence by itself.
-"""
+High: two or more distinct strong signals, a direct error from the failing
+component, or a signal repeated across checks. Medium: one strong plus a weak
+one. Low: anything less. Re-sent alerts are not repeated checks: only
+collectors that looked again count."""
 
 from __future__ import annotations
 

@@ -1,19 +1,9 @@
 """Helm release drift (``release_drift_or_partial_apply``), read from the
 release secrets Helm 3 keeps, not from the ``helm`` binary.
 
-Helm stores each revision as a Secret ``sh.helm.release.v1.<name>.v<N>``
-of type ``helm.sh/release.v1``, labelled ``owner=helm``, ``name``,
-``status`` and ``version``. Its ``release`` key holds the release JSON,
-gzipped and base64-encoded by Helm (``pkg/storage/driver/util.go``
-``encodeRelease``), and base64-encoded once more by the Secret API.
-
-The collector compares the latest revision with the live objects: the
-release's status (``failed``, ``pending-*``), the images of every
-Deployment, StatefulSet and DaemonSet of the manifest against the live ones,
-and the ``imagePullSecrets`` the manifest declares (and that they exist).
-A release that differs is named as the ``helm_reconcile`` target
-(``helmrelease/<namespace>/<name>``, what the Helm executor acts on).
-"""
+The latest revision's status, images and pull secrets are compared with the
+live objects; a release that differs is named as the ``helm_reconcile``
+target."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """Kubernetes evidence: what the cluster itself says about an incident.
 
-``KubeCollector`` is what every Kubernetes collector shares (one collector
-per question, each a ``Collector``). Strengths follow the taxonomy: its
-primary signals are strong, secondary ones weak. ``direct`` marks an error
-the failing component reported itself (a kubelet event, a container's
-waiting message). Signals carry the collector's name as ``source``. A
-collector only reads; an API failure becomes a weak ``collector_error``
-signal and no facts, never an exception.
-"""
+One collector per question, sharing ``KubeCollector``. Primary signals are
+strong, secondary ones weak, ``direct`` marks an error the failing component
+reported itself. A collector only reads; an API failure is a weak
+``collector_error`` signal, never an exception."""
 
 from __future__ import annotations
 

@@ -1,17 +1,9 @@
-"""Kubernetes evidence about nodes.
+"""Kubernetes evidence about nodes: disk pressure (condition, taint, kubelet
+events, the finished-pod backlog and the CronJobs behind it) and readiness.
 
-- ``DiskPressureCollector`` (``node_disk_pressure``): DiskPressure
-  condition and taint, the kubelet's eviction and image-GC events, the
-  evicted pods, the finished-pod backlog and repeated image pulls on the
-  pressured nodes, the CronJobs that left that backlog behind (named as
-  ``suspend_cronjob`` targets), and the type's exit criteria;
-- ``NodeReadinessCollector`` (``node_unreachable_or_notready``): the Ready
-  condition and the unreachable taint.
-
-Both set the fact ``control_plane_node`` when they find the incident's node:
-whether the Node carries a control-plane role label or taint (the guard
-rails refuse node actions on such a node, also when no alert carries the role).
-"""
+Both collectors set the fact ``control_plane_node`` from the Node itself, so
+the guard rails refuse node actions on a control-plane node even when no
+alert carries the role."""
 
 from __future__ import annotations
 

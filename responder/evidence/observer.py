@@ -1,23 +1,9 @@
 """The observer: runs the collectors that serve an incident's type and merges
 what they saw into the incident.
 
-Merging, per collector that answered:
-
-- its signals replace the ones it reported before (a collector's signals
-  carry its name as ``source``, or ``<name>:<detail>``), so a condition that
-  cleared stops counting;
-- a signal it reports again keeps counting: ``checks`` is one more than the
-  last time, which is how "the same signal repeated across two or more
-  checks" (spec section 8) raises confidence. Alert signals never count
-  checks: a re-sent alert is not a new look;
-- facts overwrite the incident's, raw evidence references are appended once;
-- the targets it names replace the ones it named before.
-
-Collectors run in parallel (those of several incidents observed together
-too, at most ``concurrency`` at a time: the cluster's API is shared), under
-one deadline; one that raises or hangs contributes a weak
-``collector_error`` signal instead.
-"""
+A collector's signals replace its earlier ones (a cleared condition stops
+counting); a signal seen again counts one more check, which raises confidence
+(a re-sent alert does not). Collectors run in parallel under one deadline."""
 
 from __future__ import annotations
 

@@ -1,18 +1,9 @@
-"""OCI evidence for node incidents: the instance's lifecycle state against
-the Kubernetes node's readiness.
+"""OCI evidence for node incidents: the instance's state against the node's.
 
-Signals (source ``oci:<instance>``):
-
-- ``oci_instance_<state>`` (strong, direct) when the instance is not
-  RUNNING (STOPPED, STOPPING, TERMINATED, …): OCI itself reports the worker
-  down;
-- ``oci_instance_running_node_notready`` (strong) when the instance is
-  RUNNING but the node is not Ready: the spec's "OCI instance state
-  mismatching the Kubernetes node state" (kubelet or network, not the VM).
-
-Exit criteria hold when the instance is RUNNING and the node is Ready; they
-cannot be told when the node's readiness is unknown.
-"""
+An instance that is not RUNNING is a strong, direct signal (OCI itself says
+the worker is down); a RUNNING instance behind a NotReady node is a strong
+one (kubelet or network, not the VM). Exit criteria hold when the instance
+runs and the node is Ready."""
 
 from __future__ import annotations
 

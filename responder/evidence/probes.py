@@ -1,20 +1,9 @@
-"""Direct health probes of the runtime dependencies (settings ``dependencies``).
+"""Direct health probes of the runtime dependencies (Redis, NATS, MinIO, a
+registry, LDAP), each talking to the dependency the way its clients do.
 
-Each probe talks to the dependency itself, the way its clients do:
-
-- Redis: ``PING`` (with the password from ``password_env``, if any);
-- NATS: connect, read ``INFO``, send ``CONNECT`` + ``PING``, expect ``PONG``;
-- MinIO: ``GET /minio/health/live`` answers 200;
-- registry: ``GET /v2/`` answers 200, or 401 (alive, asks for credentials);
-- LDAP: bind (as ``bind_dn`` with the password from ``password_env``, else
-  anonymously) and a base search of ``search_base``.
-
-A failed probe is a strong signal (``<dependency>:<failure>``). When the
-dependency itself answered with an error — refused credentials, an unhealthy
-status, an LDAP error result — the signal is also ``direct`` (spec section 8:
-a direct error from the failing component). Passwords are read from the
-environment at probe time and never appear in a signal, a log line or a ref.
-"""
+A failed probe is a strong signal, and ``direct`` when the dependency itself
+answered with an error. Passwords are read from the environment at probe time
+and never appear in a signal, a log line or a reference."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""The observe stage: evidence for the incident from the collectors that
-serve its type, when it opens, when an alert brings news, and on every poll.
+"""The observe stage: evidence from the collectors that serve the incident's
+type, when it opens, when an alert brings news, and on every poll.
 
-It notes what the collectors found on the timeline (once per finding) and
-whether the type's exit criteria hold, and marks the incident polled. The
-incidents of a batch are observed together: their collectors run in
-parallel, so a batch waits for the cluster's slowest answer once."""
+The incidents of a batch are observed together, so a batch waits for the
+cluster's slowest answer once."""
 
 from __future__ import annotations
 

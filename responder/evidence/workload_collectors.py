@@ -1,11 +1,6 @@
-"""Kubernetes evidence about workloads.
-
-- ``ImagePullCollector`` (``registry_pull_failure``): pods that cannot
-  pull, the registry's error classified, the pull secrets they name;
-- ``JobBacklogCollector`` (``background_job_buildup``): finished pods,
-  Tekton history and the CronJobs that keep producing them (the noisy ones
-  named as ``suspend_cronjob`` targets).
-"""
+"""Kubernetes evidence about workloads: pods that cannot pull their image
+(the registry's error classified), and the finished pods and the CronJobs
+that keep producing them (named as ``suspend_cronjob`` targets)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,9 @@
-"""Pauses and automation modes in the store: versioned documents, audited,
-read through a cache at most ``refresh_seconds`` old (1 s by default), so
-that replicas sharing a store see a pause within a second.
+"""Pauses and automation modes in the store: versioned, audited documents,
+read through a cache at most ``refresh_seconds`` old so that replicas see a
+pause within a second.
 
-A pause (``automation_pauses``) is a document with an expiry time: the
-whole robot, or one environment, incident type or namespace (all those it
-names must match). Expired pauses are dropped from the listing and deleted
-when next seen; resuming deletes the document (its history stays).
-
-Automation modes (``automation`` / ``modes``) are one versioned document of
-``incident_type|environment -> mode``; an absent entry is the default: the
-built-in types ``auto`` (the policy as resolved), any other type ``shadow``.
-A mode only ever tightens the policy's decision, so no mode is looser than
-the hard constraints.
-"""
+An absent mode is the default: ``auto`` for built-in types, ``shadow`` for
+others. A mode only tightens, so none is looser than the hard constraints."""
 
 from __future__ import annotations
 

@@ -1,20 +1,9 @@
 """Caps on how much the robot changes per window: pods deleted and workloads
-scaled down, per namespace and per cluster (``settings.action_caps``).
+scaled down, per namespace and per cluster.
 
-The runner asks before it applies a plan. What a plan would use comes from
-the Kubernetes executor's plan: the finished pods ``delete_completed_pods``
-lists (by namespace), one workload for ``scale_to_zero`` and for a
-``resume_workload`` that lowers the replica count. Scaling back up is never
-capped: a cap must not block a rollback.
-
-The counts are rolling: each counter is a store key holding the uses of
-the last ``window_seconds`` as ``[epoch seconds, count, token]`` entries,
-read against the runner's clock. A check and the reservation it makes
-happen under the store lock ``action-caps``, so two replicas sharing a
-store cannot both take the last slot. The reservation is settled after the
-apply with what the executor reports it deleted; when that cannot be read
-(a timeout), the reservation stands, so a cap never counts low.
-"""
+Counts are rolling and kept in the store under a lock, so replicas cannot both
+take the last slot; a reservation that cannot be settled stands, so a cap
+never counts low. Scaling up is never capped: a cap must not block a rollback."""
 
 from __future__ import annotations
 

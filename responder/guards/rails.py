@@ -1,31 +1,9 @@
 """Guard rails of gradual automation, applied after the policy engine.
 
-The policy (``responder/policy/engine.py``) says what an action may be in
-principle; the guard rails say what it may be *now*, given the state of the
-robot and the cluster. They only ever tighten a decision, and only of the
-actions that change something (contain, recover, disruptive):
-
-- control-plane node: node actions are refused (``off``), the incident
-  escalates with the reason;
-- blast radius: more nodes unhealthy or under remediation (open node
-  incidents other than recovering ones, by distinct node, plus the target)
-  than the limit refuses node actions the same way; while the breach lasts
-  and for the storm cooldown after it, automatic actions wait;
-- automation mode of the incident type in the environment: ``off`` → off,
-  ``shadow`` → shadow (record what would have been done, do nothing),
-  ``approval`` → automatic decisions ask, ``auto`` → the policy as resolved;
-- a pause covering the incident: automatic decisions ask (or go shadow);
-- the storm cooldown and firing blocking alerts: automatic decisions ask;
-- action windows: outside them recover and disruptive actions ask, and an
-  approver must override the window for the one action.
-
-``guard`` is a pure function of the decision, the subject and a
-``GuardState``; ``GuardRails`` builds the state from the store's small
-indexes (the unhealthy nodes, the firing blocking alerts: ``guard_entries``
-says what an incident puts in them), never from incident bodies. Effective
-decisions from least to most strict: auto, approval, shadow, off,
-human_only.
-"""
+The policy says what an action may be in principle; the guard rails say what
+it may be *now*, given the robot and the cluster. They only tighten, and only
+actions that change something. The decision is a pure function of a state
+built from the store's small indexes, never from incident bodies."""
 
 from __future__ import annotations
 

@@ -1,36 +1,8 @@
 """Promotion by evidence: people mark incidents, the responder says per class
-whether the robot has earned a looser automation mode.
+(incident type x environment) whether the robot has earned a looser mode.
 
-A *class* is an incident type x environment. For each class:
-
-- ``shadow_decisions``: the ``shadow`` entries in the executed actions of
-  the class's incidents, one per "would have" the act stage recorded
-  (what ``ops_shadow_decisions_total`` counts, ``responder/actions/stage.py``);
-- ``marked``: the class's incidents that carry a mark;
-- ``agreement_rate``: marks whose ``action`` verdict is ``right`` / marks
-  with an ``action`` verdict (None when there is none);
-- ``false_positive_rate``: marks whose ``classification`` is
-  ``false_positive`` / marks with a ``classification`` verdict (None when
-  there is none);
-- ``rollbacks``: inside the last ``rollback_free_days``, the marks with
-  ``rolled_back: true`` (at their mark time) plus the robot's writes a
-  person undid: an executed action that succeeded, run by anyone but the
-  robot, whose action and target are the recorded ``inverse`` of an earlier
-  succeeded robot action on the same incident. Undos made outside the
-  responder (``kubectl uncordon`` by hand) leave no trace here; a person
-  marks those with ``rolled_back``;
-- ``ready``: at least ``min_shadow_decisions`` shadow decisions, an
-  agreement rate known and at least ``min_agreement``, and no rollback in
-  the window; ``missing`` says in words which of these is not met.
-
-A mark is a versioned store document (``incident_marks`` / incident id, its
-history kept); marking again replaces the whole earlier mark. Every mark is
-audited (``incident.mark``) and each verdict that newly turns
-``false_positive`` counts in ``ops_false_positives_total``.
-
-Promotion itself is a person's act (``PUT /api/v1/automation/modes``):
-nothing here changes a mode.
-"""
+Marks are versioned, audited documents. Promotion itself is a person's act:
+nothing here changes a mode."""
 
 from __future__ import annotations
 

@@ -1,19 +1,9 @@
-"""The guard stage: what each decision may be now, given the state of the
-robot and the cluster (``rails.guard``), and what the incident's record keeps
-of it.
+"""The guard stage: what each decision may be now, and what the incident's
+record keeps of it.
 
-A node action refused on a control-plane node escalates the incident. One
-refused by the blast radius does not: the breach is a node storm, one
-cluster-level incident (``NodeStorms``) that pages once; the node incident
-gets "part of node storm <id>" on its timeline and the refusal names the
-storm. A storm incident settles (recovering) once the breach is over. A node
-incident's turn holds the environment's nodes lock (the runner takes it), so
-that the unhealthy nodes it counts are exact across replicas.
-
-Every decision that differs from the last one kept for the same action and
-target goes to the incident's decision log (the layer trace with the guard
-notes); the record keeps the latest of them (``Incident.compact``).
-"""
+A control-plane refusal escalates the incident; a blast-radius refusal does
+not, because the breach is one node storm incident that pages once. A
+decision that differs from the last one kept goes to the decision log."""
 
 from __future__ import annotations
 

@@ -1,26 +1,8 @@
 """A node storm as one cluster-level incident.
 
-When the blast radius is breached (more nodes unhealthy or under remediation
-than the limit), the node incidents' node
-actions are refused, and the storm itself is a cluster problem for a person:
-one incident per environment, correlation key ``node_storm|cluster|<env>``,
-resource scope ``cluster``, severity critical, escalated with the reason
-(the nodes and the limit), notified once. Its labels and timeline name the
-member nodes and incidents; the members are not escalated one by one (a
-storm pages once) and get a timeline entry "part of node storm <id>".
-
-The storm takes the incident type of the node incident whose decision first
-saw the breach. When disk-pressure and NotReady nodes mix, it keeps that type
-and lists every member type in its ``storm_types`` label: one storm per environment, whatever
-the nodes' troubles, because the limit counts every unhealthy node.
-
-The storm is changed under its own incident lock, always taken while the
-member's lock is held (member, then storm; never the reverse: the storm's
-own poll changes it in place, under the lock the runner holds). When the
-guard rails see no more unhealthy nodes than the limit the storm moves to
-``recovering`` and the scheduler resolves it after the type's quiet period,
-as any other incident.
-"""
+When the blast radius is breached, the members' node actions are refused and
+the storm is one incident per environment for a person, paged once instead
+of once per node. Locks are taken member, then storm, never the reverse."""
 
 from __future__ import annotations
 

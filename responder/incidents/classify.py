@@ -1,12 +1,9 @@
 """Alert → incident type.
 
-Order: a ``taxonomy_type`` label naming a known type wins; then the alertname
-map (the operator's additions from settings first, then the built-in map
-covering kube-prometheus-stack, kubernetes-mixin, node-exporter and common
-exporters); otherwise ``unclassified`` (recorded and notified, never acted
-on). Map entries marked ``ignore`` (Watchdog, InfoInhibitor) produce no
-incident at all.
-"""
+A ``taxonomy_type`` label naming a known type wins; then the alertname map
+(the operator's additions first, then the built-in map); otherwise
+``unclassified``, recorded and notified but never acted on. Entries marked
+``ignore`` (Watchdog, InfoInhibitor) produce no incident."""
 
 from __future__ import annotations
 

@@ -1,16 +1,8 @@
 """The correlate stage: alerts → the one open incident of their type and scope.
 
-One open incident per (incident type, resource scope); an unclassified
-alert's key also names its alertname. The runner groups a payload's alerts by
-key, so one incident takes all its alerts in one turn. A repeat of the same
-alert inside the type's duplicate-suppression window (15 min by default, or
-an operator rule's cooldown) updates the incident but neither opens a new one
-nor notifies again (``ops_policy_suppressions_total``); the window is kept on
-the alert's record and closes when the alert resolves. When every alert of an
-incident has resolved it moves to ``recovering``; an alert that fires again
-moves it back to ``triaged``. The turn goes on to the next stages when the
-incident opened or an alert brought news.
-"""
+A repeat inside the type's duplicate-suppression window updates the incident
+but neither opens a new one nor notifies again. When every alert has resolved
+the incident is recovering; one that fires again moves it back to triaged."""
 
 from __future__ import annotations
 

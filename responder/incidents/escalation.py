@@ -1,15 +1,9 @@
 """The escalation stage: the incident's ladder, and containment that does
 not hold.
 
-On a poll, a contained incident whose problem persists past the escalation
-window (the type's action retry cooldown) escalates; then the incident's
-ladder is looked at again (``ladder.climb``): a step that failed, or whose
-wait passed while the problem persists, climbs to the next step or
-escalates. After a round of actions the ladder is looked at again too (the
-step's actions may all have failed), and the asks of a step just entered are
-raised then. A node storm is a person's from its start: it does not climb.
-Every turn learns which asks wait for a later step (``held``).
-"""
+A contained incident whose problem persists past the escalation window
+escalates; the ladder is looked at on every poll and after every round of
+actions. A node storm is a person's from its start: it does not climb."""
 
 from __future__ import annotations
 

@@ -1,23 +1,9 @@
-"""Escalation ladders, followed by incidents (issue 10, item 6).
+"""Escalation ladders, followed by incidents.
 
-An incident enters the first step of its type's ladder (``Taxonomy.ladder``)
-when it opens. On every poll, and after every round of actions, its current
-step is looked at again; the step fails when
-
-- its actions all failed or were denied (the latest outcome of every action
-  and target of the step that was tried; a pending request or a run that
-  succeeded keeps the step going), or
-- its wait has passed while the problem persists (alerts still fire and the
-  exit criteria do not hold).
-
-A failed step climbs to the next one (``on_failure: next``) or escalates the
-incident (``escalate``; the last step always does), which ends the climb.
-Each move is a ``ladder`` entry on the timeline; the pipeline's stages notify
-operators and (re)raise the approval requests of the step entered.
-
-``escalation_window_seconds`` (settings), when set, is the wait of every
-ladder's first step.
-"""
+An incident enters its type's first step when it opens. A step fails when all
+its actions failed or were denied, or its wait passed while the problem
+persists; it then climbs to the next step or escalates the incident, which
+ends the climb."""
 
 from __future__ import annotations
 

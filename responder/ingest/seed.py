@@ -1,13 +1,9 @@
 """At start, what Alertmanager already has firing.
 
-The responder learns of firing alerts from its webhook; one that started
-before the responder (or fired while it was down) would reach it only at
-Alertmanager's next repeat. With ``alertmanager_url`` set, the alerts that
-match a blocking selector are read from Alertmanager's ``/api/v2/alerts``
-at start and processed as if the webhook had delivered them, so that the
-guard rails hold from the first moment; their resolution arrives through
-the webhook as usual.
-"""
+An alert that fired before the responder started would otherwise reach it only
+at Alertmanager's next repeat. The firing alerts that match a blocking selector
+are read at start and processed as if the webhook had delivered them, so the
+guard rails hold from the first moment."""
 
 from __future__ import annotations
 

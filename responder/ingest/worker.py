@@ -1,21 +1,9 @@
 """The queue worker: drains accepted webhook payloads into the pipeline.
 
-An entry is acked only after its alerts were processed, so a process that
-dies between accepting and processing loses nothing: the entry's lease runs
-out and the next worker (this process after a restart, or another replica)
-takes it again (from its first alert: what was done is done again, as an
-update). An entry is worked through ``worker_slice_alerts`` alerts at a
-time: each round claims what there is room for and takes one slice of every
-entry held, so a big payload takes turns with the ones behind it; the leases
-of held entries are renewed while they are worked on. An entry that keeps failing is set aside after
-``MAX_DELIVERIES`` attempts into the audit log rather than blocking the queue.
-
-Every round also runs ``waiting`` (``ApprovalDesk.run_waiting``): approved
-node actions that wait for the node action in flight start as soon as it
-ends, rather than at the next scheduler round. Reading the waiting list
-costs one store read while it is empty. Every ``sweep_interval_seconds``
-the scheduler brings the due incidents back to the stages.
-"""
+An entry is acked only after its alerts were processed, so a crash loses
+nothing (the lease runs out and a worker takes it again). Big payloads are
+worked in slices that take turns; an entry that keeps failing is set aside
+into the audit log. Each round also runs the approved node actions that wait."""
 
 from __future__ import annotations
 

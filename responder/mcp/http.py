@@ -1,15 +1,9 @@
-"""``/mcp``: the MCP server over streamable HTTP, behind API-token auth.
+"""The MCP server over streamable HTTP, behind API-token auth.
 
-Every request needs ``Authorization: Bearer <token>`` with a live API token
-that names the ``mcp`` scope: none, or a bad one → 401; a token without the
-scope → 403 (``robot-sre token create --name NAME --role ROLE --scope mcp``).
-The role then limits the tools (``responder/mcp/tools.py``). This holds
-whatever ``api_auth`` says: MCP never runs unauthenticated.
-
-Stateless streamable HTTP with JSON answers: each POST is one exchange, so
-any replica can answer it. DNS-rebinding host checks are off because a
-browser cannot send the bearer token on its own.
-"""
+Every request needs a live API token with the ``mcp`` scope, whatever
+``api_auth`` says: MCP never runs unauthenticated. Stateless, JSON answers:
+any replica can answer any POST. DNS-rebinding host checks are off because a
+browser cannot send the bearer token on its own."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""The MCP server (official ``mcp`` SDK, ``MCPServer``): the tools of
-``responder/mcp/tools.py`` with JSON Schema inputs and structured outputs,
-the resources (taxonomy, policy files, incident records) and the prompts
-(triage, summary, postmortem draft).
+"""The MCP server (official ``mcp`` SDK): the tools with JSON Schema inputs
+and structured outputs, the resources and the prompts.
 
-One server serves both transports: over streamable HTTP (``/mcp``) the
-caller is the API token in the request's ``Authorization`` header (checked
-again for every call); over stdio (``robot-sre mcp``) it is the token the
-command was started with.
-"""
+One server serves both transports: over HTTP the caller is the request's API
+token, checked again for every call; over stdio it is the token the command
+was started with."""
 
 from __future__ import annotations
 

@@ -1,31 +1,9 @@
-"""What the MCP tools do, independent of the transport: plain synchronous
-methods over the runtime, each taking the ``Caller`` (the token's name and
-role) and answering a JSON-ready dict.
+"""What the MCP tools do, independent of the transport: plain methods over
+the runtime, each taking the ``Caller`` and answering a JSON-ready dict.
 
-The safety rules, enforced here and not by the client:
-
-- read tools only read; every answer passes through ``redact`` (no secret,
-  token or password value leaves, whatever the evidence or labels hold);
-- ``collect_evidence`` re-runs the read-only collectors, nothing else;
-- ``add_incident_note`` only appends a timeline entry marked ``mcp:<client>``
-  (and tells the incident's chat thread when channels are configured);
-- ``propose_action`` decides with the policy engine on the incident's
-  current evidence (collected again first, as an approval answer is): ``auto``
-  goes through the act stage and the action runner (cooldown, lock, dry-run,
-  record), and only for a high-confidence incident; ``approval`` becomes an
-  approval request in the normal channels whose "why now" carries the
-  rationale and "proposed by mcp:<client>"; ``human_only`` and ``off`` are
-  refused with the trace. Proposals are rate limited per client;
-- ``draft_rule`` validates and previews an operator rule; it never saves;
-- ``automation_readiness`` and ``automation_pauses`` read the promotion
-  evidence and the active pauses; no tool marks an incident, pauses,
-  resumes or changes an automation mode (writes by an AI client there need
-  a decision of their own).
-
-No tool approves, edits policies or rules, runs a command or returns a secret.
-Every call is audited with actor ``mcp:<client>`` and counted in
-``ops_mcp_calls_total{tool, outcome}``.
-"""
+The safety rules are enforced here, not by the client: answers are redacted,
+proposals go through the policy engine and the action runner, and no tool
+approves, edits policy, pauses or changes a mode."""
 
 from __future__ import annotations
 

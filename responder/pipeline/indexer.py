@@ -1,15 +1,9 @@
-"""What the store keeps beside each incident, for the guard rails and the
-scheduler: the guard rails' entries (``guard_entries``) and when the
-scheduler looks at the incident next.
+"""What the store keeps beside each incident for the guard rails and the
+scheduler: the guard rails' entries and when the incident is due next.
 
-- triaged, contained, escalated: its poll, one observation interval after
-  the last (or after it opened);
-- suppressed: when the suppression ends;
-- recovering: when its quiet period ends, or, when collectors serve it and
-  looked less than an interval before, when they look again (the exit
-  criteria are checked on fresh evidence);
-- observed and resolved: never.
-"""
+Open incidents are due at their next poll, suppressed ones when the
+suppression ends, recovering ones when the quiet period ends or the
+collectors look again; observed and resolved ones never."""
 
 from __future__ import annotations
 

@@ -1,20 +1,9 @@
 """The runner: a payload's alerts through the stages, one turn per incident.
 
-The payload's alerts are correlated and grouped by incident (correlation
-key), so that each incident takes all its alerts in one turn: one read, one
-write. The turns of a payload form a batch: their incidents' locks are taken
-together, their incidents read together, their evidence collected together
-(the batch waits for the cluster's slowest answer once), their writes
-committed together. Keys whose lock another replica holds are tried again
-after short pauses, then each waits on its own. A batch with node incidents
-also holds the environment's nodes lock, so that the blast radius counts
-the unhealthy nodes exactly across replicas.
-
-Actions the robot runs on its own are run once the locks are released, and
-their outcome recorded in a turn of their own (``acted``) under the lock
-again. The approval desk looks again at an incident through ``look_again``
-(a ``review`` turn: evidence, decisions, guard rails).
-"""
+Alerts are grouped by incident so each takes all its alerts in one turn; the
+turns of a payload form a batch whose locks, reads, evidence and writes go
+together. Actions run after the locks are released, and their outcome is
+recorded in a turn of its own."""
 
 from __future__ import annotations
 

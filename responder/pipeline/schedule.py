@@ -1,18 +1,9 @@
 """The scheduler: incidents come back to the stages when they are due.
 
-The store keeps when each incident is due (``PipelineIndexer``), so a round
-reads only the due ones: 10,000 open incidents cost nothing until then. A
-due incident that is triaged, contained or escalated is polled (evidence,
-ladder, decisions, actions: a ``poll`` turn); a suppressed one whose window
-has passed is lifted back to triaged and polled; a recovering one whose
-quiet period has passed resolves when the type's exit criteria hold as far
-as its collectors can tell (looked at again at most once per observation
-interval; in between the last verdict stands). The due incidents of a
-round take their turns in batches, as the runner's do: locks taken together
-(with the nodes lock when node incidents are among them), evidence collected
-together, writes committed together. An incident whose lock is taken is
-skipped until the next round; a round ends early when ``stop`` says so.
-"""
+The store keeps when each incident is due, so a round reads only the due ones
+and open incidents cost nothing until then. Due incidents are polled,
+un-suppressed or resolved, in batches like the runner's; one whose lock is
+taken waits for the next round."""
 
 from __future__ import annotations
 

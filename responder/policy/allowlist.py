@@ -1,11 +1,9 @@
 """Which targets the robot may touch on its own (spec section 12).
 
-The allowlist names (action, target pattern, environments); the never-auto
-list names targets and actions the robot must never touch on its own,
-whatever any allowlist says. Patterns are shell globs over a target's
-kind, namespace and name. Operators extend the allowlist in settings; the
-never-auto list is part of the hard constraints and not configurable.
-"""
+The allowlist names (action, target glob, environments); the never-auto list
+names what the robot must never touch on its own, whatever any allowlist says.
+Operators extend the allowlist in settings; the never-auto list is a hard
+constraint."""
 
 from __future__ import annotations
 

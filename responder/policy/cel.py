@@ -1,11 +1,9 @@
 """Two CEL engines behind one small interface.
 
-``cel-expr-python`` (the CEL project's C++ runtime) is used when installed;
-``cel-python`` (pure Python) is the portable reference. Policies keep to
-standard CEL so both give the same answers; a differential test holds them
-to it. Expressions are compiled once and evaluated many times against plain
-Python data (dicts, lists, str, int, float, bool, None).
-"""
+``cel-expr-python`` (the CEL project's C++ runtime) when installed,
+``cel-python`` (pure Python) as the portable reference. Policies keep to
+standard CEL so both give the same answers; a differential test holds them to
+it."""
 
 from __future__ import annotations
 

@@ -1,24 +1,9 @@
 """Resolution of one (incident, action) into a decision with its trace.
 
-Layers, in the spec's order: 1 taxonomy → 2 built-in defaults
-(``policies.cel/defaults.yaml``) → 3 environment overlay
-(``policies.cel/environments/<env>.yaml``) → 4 operator rules (the store) →
-5 hard constraints (``policies.cel/hard_constraints.yaml``). Layers 1-4
-override one another in order (a later layer with an opinion replaces the
-earlier decision); layer 5 can only make the decision stricter. A layer that
-fails to evaluate counts as ``approval`` — the engine fails closed.
-
-Beneath the files sits a last check in code (``_invariants``) that holds the
-spec's safety invariants even against a broken policy file; the policy tests
-assert that with the shipped files it never has anything to do.
-
-A decision is a pure function of what the layers read of their input, so
-decisions are kept by exactly that (``_Memo``): the paths the policy files
-and the operator rules' thresholds read (``reads.paths_read``), the incident
-type, environment and confidence, the action and its target, the rules in
-force and which of them apply. A storm of incidents of a few types costs a
-handful of evaluations, not one per incident.
-"""
+Five layers (taxonomy, defaults, environment, operator rules, hard constraints);
+the last only tightens, and a layer that fails counts as ``approval``. A code
+backstop holds the safety invariants even against a broken file. Decisions are
+memoised by what the layers read: a storm costs a handful of evaluations."""
 
 from __future__ import annotations
 

@@ -1,28 +1,9 @@
 """Policy files in the CEL Policy YAML format (cel-go's ``policy`` package).
 
-A file is one layer::
-
-    name: defaults
-    description: ...
-    rule:
-      variables:                 # evaluated in order; later ones may use earlier ones
-        - name: is_contain
-          expression: action['class'] == 'contain'
-      match:                     # first match wins
-        - condition: variables.is_contain && incident.confidence != 'high'
-          output: "{'decision': 'approval', 'reason': 'confidence is not high'}"
-        - condition: ...
-          rule:                  # a nested rule; if none of its matches applies,
-            match: [...]         # evaluation falls through to the next entry
-        - output: ...            # no condition: always matches
-
-Each output is a CEL expression giving ``{'decision': ..., 'reason': ...}``.
-A file with no matching entry has no opinion. The whole rule is compiled
-into a single CEL expression (variables inlined, matches as a conditional
-chain), so one evaluation decides a layer. Every part is also compiled on
-its own first, so that a compile error names the file, the rule path and
-the CEL message.
-"""
+A file is one layer; its whole rule is compiled into a single CEL expression
+so one evaluation decides the layer, and each part is compiled on its own
+first so that a compile error names the file, the rule path and the CEL
+message."""
 
 from __future__ import annotations
 

@@ -1,26 +1,9 @@
-"""The policy matrix of spec section 11, as the engine actually resolves it.
+"""The policy matrix (spec section 11), as the engine actually resolves it.
 
-For every environment and every incident type, one row with the spec's
-columns: auto observe, auto notify, auto contain, approval required, human
-only. Every cell is an answer of ``PolicyEngine.decide``; nothing is read
-off the taxonomy's lists:
-
-- auto observe / auto notify: every observe (notify) action of the catalogue
-  resolves to ``auto`` at every confidence level.
-- auto contain: the actions, of any class other than observe and notify,
-  that resolve to ``auto`` at high confidence on their representative
-  target (see :func:`representative_target`; an allowlisted one wherever the
-  allowlist has an entry for the action). Every catalogue action is tried,
-  so a policy that auto-allows something unexpected shows up here.
-- approval required / human only / off: the actions the incident type names
-  (its candidate actions: what the robot would recommend for it) that
-  resolve to ``approval`` / ``human_only`` / ``off``. An action that is
-  automatic on its representative target but needs an approval once that
-  target is shared (``facts.shared_dependency``) is listed in
-  ``approval_if_shared`` and shown as "ACTION (shared)".
-
-Rows are computed for the type's default severity with default facts.
-"""
+Every cell is an answer of the policy engine, never read off the taxonomy's
+lists, and every catalogue action is tried, so a policy that auto-allows
+something unexpected shows up here. Rows are for the type's default severity
+with default facts."""
 
 from __future__ import annotations
 

@@ -1,11 +1,9 @@
 """What a CEL expression reads of its input: the paths from the input
 variables (``incident.facts.nodes_affected``, ``action['class']``).
 
-Over-approximating on purpose: a variable used whole, or indexed by
-anything but a string literal, counts as read whole, so that two inputs
-equal on every path read give the same result. A name bound by a
-comprehension is taken for the variable it shadows (read whole): safe.
-"""
+Over-approximating on purpose: a variable used whole, indexed by anything but
+a string literal or shadowed by a comprehension counts as read whole, so two
+inputs equal on every path read give the same result."""
 
 from __future__ import annotations
 

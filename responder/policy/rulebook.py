@@ -1,12 +1,9 @@
 """Operator rules in the store: versioned, audited, validated on every save.
 
-Built-in rules are derived from the taxonomy and read-only; operators clone
-one into a custom override. Every create, update, clone and delete is a new
-document version plus an audit entry with before/after. The policy engine
-reads ``active()``: a cached list refreshed from the store every
-``refresh_seconds`` (so replicas sharing a store converge quickly) and at
-once after a change made through this process.
-"""
+Built-in rules come from the taxonomy and are read-only; operators clone one
+into an override. The engine reads a cached list, refreshed every
+``refresh_seconds`` (replicas converge quickly) and at once after a local
+change."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """Operator-defined rules (spec section 10): the schema, the safety
 boundaries a rule may not cross, and the built-in rules they clone.
 
-Operators may change thresholds, severity escalation, routing, cooldowns,
-enable/disable per environment and approval requirements. They may not turn
-human-only actions into anything else, make recover or disruptive actions
-automatic, put secret values into rules, or define shell commands. Saving a
-rule that tries is refused naming the boundary; the hard-constraints layer
-would clamp it anyway.
-"""
+A rule may not loosen human-only actions, make recover or disruptive actions
+automatic, hold secret values or define shell commands. Saving one that tries
+is refused naming the boundary; the hard constraints would clamp it anyway."""
 
 from __future__ import annotations
 

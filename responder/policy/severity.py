@@ -1,11 +1,8 @@
 """Severity rules per incident type (taxonomy data), evaluated with CEL.
 
-Each type lists ``severity_rules`` in order; the first whose condition holds
-gives the severity. Conditions see ``incident`` with ``age_seconds``,
-``firing_alerts``, ``labels``, ``signals`` and ``facts`` (every fact of
-``responder/taxonomy/facts.py`` present, defaults filled in). A result is
-kept by what the type's conditions read of the incident (``reads``).
-"""
+The first rule whose condition holds gives the severity. Conditions see the
+incident's age, firing alerts, labels, signals and facts (defaults filled in);
+a result is kept by what the type's conditions read."""
 
 from __future__ import annotations
 

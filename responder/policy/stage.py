@@ -1,16 +1,9 @@
 """The decide stage: how bad the incident is and what the policy says about
 each candidate action on each of its targets.
 
-It assesses the incident (confidence from its signals, severity from its
-alerts, the type's severity rules and operator rules, the evidence summary),
-then asks the policy engine about every candidate action of the type on every
-target (``candidate_targets``), keeping each decision's layer trace. Pure: it
-changes the incident in hand and nothing else; what the state of the robot
-and the cluster makes of each decision is the guard stage's.
-
-A node storm incident is a cluster problem for a person: observed and
-notified, never acted on.
-"""
+Pure: it changes the incident in hand and nothing else; what the state of the
+robot and the cluster makes of each decision is the guard stage's. A node
+storm is observed and notified, never acted on."""
 
 from __future__ import annotations
 

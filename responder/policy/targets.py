@@ -1,12 +1,8 @@
 """The targets each candidate action of an incident would act on.
 
-Targets the evidence named for an action (``Incident.named_targets``: the
-noisy CronJobs behind a disk-pressure incident, the Helm release that
-drifted) come first; otherwise the target derives from the incident's
-resource scope. An action whose target is not known (which CronJob to
-suspend, before evidence names one) gets no target, and the policy then
-never lets it run on its own.
-"""
+Targets the evidence named come first; otherwise the target derives from the
+incident's resource scope. An action whose target is not known gets none, and
+the policy then never lets it run on its own."""
 
 from __future__ import annotations
 

@@ -1,53 +1,9 @@
-"""Policy test cases: ``policies.cel/tests/*.yaml``, input → expected decision.
+"""Policy test cases: YAML files of input → expected decision, one suite a file.
 
-The case files are the reviewable statement of what the shipped policy must
-decide; ``robot-sre policy test [DIR]`` and the test suite both run them
-through :func:`load_cases` and :func:`run_cases`. Nothing is generated at
-run time: every case is written out in a file.
-
-File format (one suite per file; unknown fields are refused everywhere)::
-
-    name: node_disk_pressure            # required: the suite's name
-    description: ...                    # optional
-    defaults:                           # optional: input fields every case inherits
-      incident_type: node_disk_pressure #   (a case's own input wins field by field)
-      severity: warning
-    cases:                              # required: a non-empty list
-      - name: demo high confidence deletes completed pods   # required, unique in the file
-        description: ...                # optional: why the case holds (spec section)
-        input:
-          incident_type: node_disk_pressure  # required: a type id; one the taxonomy
-                                             #   does not know is an unclassified incident
-          environment: demo             # required: demo | staging | production
-          confidence: high              # required: low | medium | high
-          severity: warning             # optional (default warning): info | warning | critical
-          action: delete_completed_pods # required: an action id of the catalogue
-          target: cluster/cluster       # optional: KIND/NAMESPACE/NAME or KIND/NAME;
-                                        #   absent means the action has no target
-          labels: {team: platform}      # optional: string → string
-          facts: {shared_dependency: true}  # optional: facts of responder.taxonomy.facts,
-                                        #   the others keep their defaults
-        rules:                          # optional: operator rules in force for this case
-          - allowed_action_profile: {drain_node: auto}   # the rule schema of spec
-                                        #   section 10; id, name, owner, domain and
-                                        #   incident_type default to the case's
-        expect: auto                    # required: auto | approval | off | human_only
-                                        #   (booleans are YAML 1.2's: "off" needs no quotes)
-        expect_layer:                   # optional: layer → its expected decision,
-          hard_constraints: null        #   null meaning "no opinion"; layers: taxonomy,
-                                        #   defaults, environment, operator, hard_constraints
-        expect_reason: limited restart  # optional: a substring of the final reason
-
-Operator rules in a case are parsed with the rule schema only, not with the
-save-time boundary checks of ``responder.policy.rules.validate_rule``: a case
-may state a rule the admin UI would refuse, to show that the hard
-constraints clamp it anyway.
-
-A case also fails when the code backstop beneath the files
-(``responder.policy.engine._invariants``) had to step in: the decision was
-right only because the engine enforced an invariant that
-``hard_constraints.yaml`` should have enforced itself.
-"""
+They are the reviewable statement of what the shipped policy must decide;
+``robot-sre policy test`` and the test suite both run them. A case also fails
+when the engine's code backstop had to step in: the files should have held the
+invariant themselves."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """The approval request (spec section 14): what the robot asks a human for.
 
-Every request states the action, the target, why now, the expected impact,
-the rollback or next fallback, and when it expires. States:
-``pending`` → ``approved`` | ``denied`` | ``expired`` | ``superseded``; an
-approved request is single use and becomes ``executed`` when the runner
-carries it out. ``superseded``: by the time somebody answered, the incident
-had resolved or the policy decided otherwise, so the robot did not act.
-Who answered, when and through which channel (``decided_via``) is kept.
-"""
+States: pending → approved | denied | expired | superseded; an approved request
+is single use and becomes executed when the runner carries it out. Superseded:
+by the time somebody answered, the incident or the policy no longer called for
+the action."""
 
 from __future__ import annotations
 

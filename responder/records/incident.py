@@ -120,8 +120,8 @@ class ExecutedAction:
 
 
 class LadderPosition(BaseModel):
-    """Where the incident stands on its type's escalation ladder
-    (``responder/incidents/ladder.py``): the step (0-based) it is on, since
+    """Where the incident stands on its type's escalation ladder:
+    the step (0-based) it is on, since
     when, and when the ladder escalated it (the climb ends there)."""
 
     model_config = ConfigDict(extra="forbid")

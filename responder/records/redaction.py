@@ -1,11 +1,9 @@
 """Masking what looks like a secret before it is shown: API answers, admin
-pages and exports, chat messages and MCP tool answers. The store keeps the raw
-values (they are evidence); only what leaves through a surface is masked.
+pages, exports, chat messages and MCP answers.
 
-Masked: values of keys named like secrets (``password``, ``token``,
-``authorization``, ...), and in any text bearer tokens, ``rsre_`` API tokens,
-Slack tokens, private keys and ``password=`` / ``secret:``-style pairs.
-"""
+The store keeps the raw values (they are evidence); only what leaves through
+a surface is masked: values of keys named like secrets, and bearer, API and
+Slack tokens, private keys and ``password=``-style pairs in any text."""
 
 from __future__ import annotations
 

@@ -1,17 +1,9 @@
 """The store contract: every piece of state the responder keeps.
 
-Two backends implement it and one contract test suite runs against both.
-Calls are synchronous; async callers run them in a worker thread. A backend
-that cannot reach its storage raises ``StoreUnavailable`` so that callers can
-answer 503 instead of dropping work.
-
-Beside each incident's body the store keeps its small indexes (what the
-``Indexer`` derives from the record: the unhealthy node it stands for, the
-blocking alerts it holds, when the schedulers look at it next), written in the
-same transaction as the body, so that a stage learns about other incidents
-without reading them. ``Writes`` gathers the writes of one update (incidents,
-documents, audit entries, keys) so that they reach the store together.
-"""
+Two backends implement it; one contract test suite runs against both. A
+backend that cannot reach its storage raises ``StoreUnavailable`` (callers
+answer 503 rather than drop work). Each incident's small indexes are written
+with its body, so a stage learns about other incidents without reading them."""
 
 from __future__ import annotations
 

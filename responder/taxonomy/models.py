@@ -1,6 +1,6 @@
 """Typed models of the built-in catalogue: domains, actions, incident types.
 
-The catalogue is data (``responder/taxonomy/data/*.yaml``); these models are
+The catalogue is data (the taxonomy package's YAML files); these models are
 what the rest of the responder reads. They are frozen: nothing changes the
 catalogue at run time (operator rules live in the store, on top of it).
 """

@@ -1,25 +1,7 @@
 """The production store: Redis, through the ``redis`` package.
 
-Key layout. ``<ns>`` is the namespace; every key starts with ``<ns>:`` and
-carries one hash tag (``{...}``), the part Redis Cluster hashes to pick the
-slot; what one Lua script or one multi-key read touches shares a tag:
-
-    <ns>:{queue}:stream, :leases            the alert queue (queue.py)
-    <ns>:{key:<key>}                        a key with expiry (one tag per key)
-    <ns>:{incidents}:body:<id>, :meta, :created, :state:<state>,
-        :open:<correlation key>, :index:<name>, :due, :indexer
-                                            incidents and their indexes
-    <ns>:{docs:<collection>}:last, :live, :history:<id>
-                                            versioned documents
-    <ns>:{audit}:log, :subject:<subject>    the audit log
-
-The tags do not include the namespace, so responders sharing a cluster under
-different namespaces share slots (correct, merely co-located); a namespace
-with braces is refused. ``commit`` sends the writes of a batch as one Lua
-script (``scripts.COMMIT``) across tags: one round trip, atomic, the work on
-the server; that needs a standalone Redis (what this class talks to) — a
-Redis Cluster would need the script split by slot.
-"""
+Every key carries one hash tag, shared by what one script or multi-key read
+touches; a batch commits as one Lua script, which needs a standalone Redis."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
 """Keys with expiry, locks, versioned documents and the audit log on Redis.
 
-A key is a string with PX expiry under its own tag. A document collection
-keeps, under one tag, the last version number used per document (a deletion
-uses one too), the live version of each live document, and each document's
-history (version -> JSON); a put is one Lua script (compare-and-set on the
-live version). The audit log is a stream (the stream id is the entry id)
-with a list of ids per subject, appended by one script.
-"""
+A document collection keeps, under one tag, the last version used per
+document, the live versions and each document's history; a put is one Lua
+compare-and-set on the live version. The audit log is a stream with a list
+of ids per subject."""
 
 from __future__ import annotations
 

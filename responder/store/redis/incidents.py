@@ -1,12 +1,8 @@
 """Incidents on Redis: bodies, the lookups the API needs, and the indexes.
 
-Every incident key shares the tag ``{incidents}`` so that an incident's
-body, meta, state sets, open index and indexes change in one MULTI and a
-page of bodies is one MGET. ``meta`` holds, per incident, JSON ``[state,
-type, severity, environment, correlation key, [index names]]``: what a
-save must undo. An index is a hash ``index:<name>`` (incident id -> value);
-``due`` is a sorted set (incident id -> epoch seconds).
-"""
+Every incident key shares one hash tag, so an incident's body, meta, state
+sets and indexes change in one MULTI and a page of bodies is one MGET.
+``meta`` holds what a save must undo."""
 
 from __future__ import annotations
 

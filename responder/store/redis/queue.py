@@ -1,15 +1,9 @@
 """The durable alert queue on a Redis stream with one consumer group.
 
-A lease deadline is kept per claimed entry (a sorted set) instead of using
-XAUTOCLAIM's min-idle-time: a lease belongs to the claim that took the entry
-(0.2 s for one worker, 30 s for the next), while XAUTOCLAIM could only
-compare every entry's idle time with the lease of the *current* caller.
-``claim`` is one Lua script: expired leases are re-claimed with XCLAIM
-(which bumps the delivery count, read back with XPENDING), then fresh
-entries are read with XREADGROUP ``>``. ``ack`` is XACK + XDEL + ZREM, so
-XLEN is the number of entries not yet acked. Replicas claim from the same
-group, so each entry goes to one of them at a time.
-"""
+A lease deadline is kept per claimed entry (a sorted set) rather than
+XAUTOCLAIM's min-idle-time, because a lease belongs to the claim that took the
+entry, not to the current caller. ``claim`` is one Lua script; ``ack`` also
+deletes, so XLEN counts the entries not yet acked."""
 
 from __future__ import annotations
 

@@ -1,12 +1,9 @@
 """The embedded store: SQLite, standard library only.
 
-Two files: the state (incidents, documents, keys, the audit log) and, beside
-it, the alert queue (``robot-sre.db`` and ``robot-sre.queue.db``), so that a
-webhook's write never waits for the worker's. WAL mode with
-``synchronous=NORMAL``: a committed write survives the process dying (what
-the webhook's 200 promises); it may not survive the machine losing power,
-which the Redis backend is for.
-"""
+State and the alert queue are two files, so a webhook's write never waits for
+the worker's. WAL with ``synchronous=NORMAL``: a committed write survives the
+process dying (what the webhook's 200 promises), not a power loss, which the
+Redis backend is for."""
 
 from __future__ import annotations
 
