@@ -16,7 +16,7 @@
   promotion bar and, per incident type and environment, the evidence and
   whether it meets the bar (``responder/guards/readiness.py``).
 
-Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
+Writes need the ``operator`` role (``responder/accounts/http_auth.py``), reads
 ``viewer``; every write is audited with the authenticated actor.
 """
 

@@ -3,7 +3,7 @@
 ``POST /api/v1/rules/{id}/clone``.
 
 The actor recorded in the audit log is the authenticated principal (API
-token, session or trusted proxy; see ``responder/accounts/guard.py``); with
+token, session or trusted proxy; see ``responder/accounts/http_auth.py``); with
 API auth off and nobody authenticated, the ``X-Robot-SRE-Actor`` header, or
 ``api``.
 """

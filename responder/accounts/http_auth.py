@@ -29,7 +29,7 @@ WRITE_ROLES = {
     "incidents": Role.operator,  # marks (POST /api/v1/incidents/{id}/mark)
     "policy": Role.viewer,
 }
-SELF_GUARDED = frozenset({"approvals"})
+SELF_AUTHORIZED = frozenset({"approvals"})
 
 
 def required_role(method: str, area: str) -> Role:
@@ -38,7 +38,7 @@ def required_role(method: str, area: str) -> Role:
     return WRITE_ROLES.get(area, Role.admin)
 
 
-class ApiGuard:
+class ApiAuth:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -49,7 +49,7 @@ class ApiGuard:
             return
         area = path[len(PREFIX) :].split("/", 1)[0]
         accounts: Accounts | None = getattr(scope["app"].state.runtime, "accounts", None)
-        if accounts is None or area in SELF_GUARDED:
+        if accounts is None or area in SELF_AUTHORIZED:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
