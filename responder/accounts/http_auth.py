@@ -29,13 +29,22 @@ WRITE_ROLES = {
     "incidents": Role.operator,  # marks (POST /api/v1/incidents/{id}/mark)
     "policy": Role.viewer,
 }
-SELF_AUTHORIZED = frozenset({"approvals"})
+SELF_GUARDED = frozenset({"approvals"})
 
 
 def required_role(method: str, area: str) -> Role:
     if method in SAFE_METHODS:
         return Role.viewer
     return WRITE_ROLES.get(area, Role.admin)
+
+
+def authentication_required(how: str) -> JSONResponse:
+    """401 with the bearer challenge; ``how`` says where a credential comes from."""
+    return JSONResponse(
+        {"error": f"authentication required: send Authorization: Bearer <token> {how}"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
+    )
 
 
 class ApiAuth:
@@ -49,7 +58,7 @@ class ApiAuth:
             return
         area = path[len(PREFIX) :].split("/", 1)[0]
         accounts: Accounts | None = getattr(scope["app"].state.runtime, "accounts", None)
-        if accounts is None or area in SELF_AUTHORIZED:
+        if accounts is None or area in SELF_GUARDED:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -73,14 +82,7 @@ class ApiAuth:
             return None
         method = request.method
         if principal is None:
-            return JSONResponse(
-                {
-                    "error": "authentication required: send Authorization: Bearer <token> "
-                    "(robot-sre token create) or log in at /admin/login"
-                },
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
-            )
+            return authentication_required("(robot-sre token create) or log in at /admin/login")
         denied = refusal(principal, Need(required_role(method, area), area))
         if denied is not None:
             return JSONResponse({"error": f"{method} {request.url.path}: {denied}"}, 403)
