@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
-from responder.accounts.guard import ApiGuard
+from responder.accounts.http_auth import ApiAuth
 from responder.accounts.service import Accounts
 from responder.actions.executor import Executor
 from responder.actions.registry import ExecutorRegistry, builtin_executors
@@ -146,8 +146,8 @@ def build_backends(
         collectors.append(ProbeCollector(settings.dependencies))
     if settings.oci is not None:
         from responder.actions.oci import RebootWorker, ReplaceWorker
-        from responder.evidence.oci import KubeNodes, OciInstanceCollector
-        from responder.oci import ProviderIdInstances, build_clients
+        from responder.evidence.oci_instances import KubeNodes, OciInstanceCollector
+        from responder.oci_clients import ProviderIdInstances, build_clients
 
         try:
             clients = build_clients(settings.oci)
@@ -367,7 +367,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         lifespan=lifespan,
         middleware=[
             Middleware(RequestLimit, limit=runtime.settings.max_requests_in_flight),
-            Middleware(ApiGuard),
+            Middleware(ApiAuth),
         ],
     )
     app.state.runtime = runtime

@@ -23,6 +23,17 @@ INCIDENT = ("incident_type", "severity", "environment")
 ACTION = ("incident_type", "action", "environment")
 
 
+def _open_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """Open incidents in total and by type, still without samples."""
+    return GaugeMetricFamily(
+        "ops_incidents_open_total", "Incidents not yet resolved.", labels=list(INCIDENT)
+    ), GaugeMetricFamily(
+        "ops_incidents_by_type",
+        "Open incidents per incident type and domain.",
+        labels=["incident_type", "domain", "environment"],
+    )
+
+
 class _OpenIncidents(Collector):
     def __init__(self, store: Callable[[], Store], domain_of: Callable[[str], str]) -> None:
         self._store = store
@@ -30,24 +41,10 @@ class _OpenIncidents(Collector):
 
     def describe(self) -> Iterator[Metric]:
         """The families without samples: a scrape that names other metrics reads no store."""
-        yield GaugeMetricFamily(
-            "ops_incidents_open_total", "Incidents not yet resolved.", labels=list(INCIDENT)
-        )
-        yield GaugeMetricFamily(
-            "ops_incidents_by_type",
-            "Open incidents per incident type and domain.",
-            labels=["incident_type", "domain", "environment"],
-        )
+        yield from _open_families()
 
     def collect(self) -> Iterator[Metric]:
-        open_total = GaugeMetricFamily(
-            "ops_incidents_open_total", "Incidents not yet resolved.", labels=list(INCIDENT)
-        )
-        by_type = GaugeMetricFamily(
-            "ops_incidents_by_type",
-            "Open incidents per incident type and domain.",
-            labels=["incident_type", "domain", "environment"],
-        )
+        open_total, by_type = _open_families()
         try:
             counts = self._store().count_open_incidents()
         except StoreUnavailable as exc:
@@ -68,68 +65,55 @@ class Metrics:
     def __init__(self, store: Callable[[], Store], domain_of: Callable[[str], str]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.incidents_resolved = Counter(
-            "ops_incidents_resolved", "Incidents resolved.", INCIDENT, registry=r
+
+        def counter(name: str, documentation: str, labels: Sequence[str]) -> Counter:
+            return Counter(name, documentation, labels, registry=r)
+
+        self.incidents_resolved = counter("ops_incidents_resolved", "Incidents resolved.", INCIDENT)
+        self.auto_remediations = counter(
+            "ops_auto_remediations", "Automatic remediation actions run.", ACTION
         )
-        self.auto_remediations = Counter(
-            "ops_auto_remediations", "Automatic remediation actions run.", ACTION, registry=r
+        self.auto_remediations_failed = counter(
+            "ops_auto_remediations_failed", "Automatic remediation actions that failed.", ACTION
         )
-        self.auto_remediations_failed = Counter(
-            "ops_auto_remediations_failed",
-            "Automatic remediation actions that failed.",
-            ACTION,
-            registry=r,
-        )
-        self.shadow_decisions = Counter(
+        self.shadow_decisions = counter(
             "ops_shadow_decisions",
             "Decisions recorded but not executed under the shadow automation mode, "
             "by the decision the robot would have acted on.",
             (*ACTION, "decision"),
-            registry=r,
         )
-        self.false_positives = Counter(
+        self.false_positives = counter(
             "ops_false_positives",
             "Verdicts of false positive a person marked on an incident, by kind "
             "(classification: the incident type was wrong; action: the recommended action was).",
             ("incident_type", "environment", "kind"),
-            registry=r,
         )
-        self.approvals_requested = Counter(
-            "ops_approvals_requested", "Approval requests sent.", ACTION, registry=r
+        self.approvals_requested = counter(
+            "ops_approvals_requested", "Approval requests sent.", ACTION
         )
-        self.approvals_granted = Counter(
-            "ops_approvals_granted", "Approval requests granted.", ACTION, registry=r
+        self.approvals_granted = counter(
+            "ops_approvals_granted", "Approval requests granted.", ACTION
         )
-        self.approvals_denied = Counter(
-            "ops_approvals_denied", "Approval requests denied.", ACTION, registry=r
-        )
-        self.policy_suppressions = Counter(
+        self.approvals_denied = counter("ops_approvals_denied", "Approval requests denied.", ACTION)
+        self.policy_suppressions = counter(
             "ops_policy_suppressions",
             "Notifications or actions suppressed by dedupe windows, cooldowns or policy.",
             ("incident_type", "environment", "reason"),
-            registry=r,
         )
-        self.guard_refusals = Counter(
+        self.guard_refusals = counter(
             "ops_guard_refusals",
             "Actions the runner refused at run time by guard (action_cap: a cap on pods "
             "deleted or workloads scaled per window).",
             ("incident_type", "environment", "guard"),
-            registry=r,
         )
-        self.chat_delivery_failures = Counter(
-            "ops_chat_delivery_failures",
-            "Failed deliveries to operator channels.",
-            ("channel",),
-            registry=r,
+        self.chat_delivery_failures = counter(
+            "ops_chat_delivery_failures", "Failed deliveries to operator channels.", ("channel",)
         )
-        self.alerts_received = Counter(
-            "ops_webhook_alerts_received",
-            "Alerts accepted by the webhook.",
-            ("status",),
-            registry=r,
+        self.alerts_received = counter(
+            "ops_webhook_alerts_received", "Alerts accepted by the webhook.", ("status",)
         )
-        self.webhook_rejections = Counter(
-            "ops_webhook_rejections", "Webhook requests refused.", ("code",), registry=r
+        self.webhook_rejections = counter(
+            "ops_webhook_rejections", "Webhook requests refused.", ("code",)
         )
         self.webhook_duration = Histogram(
             "ops_webhook_duration_seconds",
@@ -140,41 +124,33 @@ class Metrics:
         self.queue_depth = Gauge(
             "ops_queue_depth", "Accepted webhook payloads not yet processed.", registry=r
         )
-        self.alerts_processed = Counter(
-            "ops_alerts_processed",
-            "Alerts processed by the worker, by outcome.",
-            ("outcome",),
-            registry=r,
+        self.alerts_processed = counter(
+            "ops_alerts_processed", "Alerts processed by the worker, by outcome.", ("outcome",)
         )
-        self.notifications = Counter(
+        self.notifications = counter(
             "ops_notifications",
             "Operator notifications sent.",
             ("incident_type", "channel", "environment"),
-            registry=r,
         )
-        self.chat_messages = Counter(
+        self.chat_messages = counter(
             "ops_chat_messages",
             "Messages posted to chat channels, by kind (incident, approval, digest).",
             ("channel", "kind"),
-            registry=r,
         )
-        self.chat_delivery_retries = Counter(
+        self.chat_delivery_retries = counter(
             "ops_chat_delivery_retries",
             "Chat deliveries tried again after a retryable failure.",
             ("channel",),
-            registry=r,
         )
-        self.chat_digested = Counter(
+        self.chat_digested = counter(
             "ops_chat_digested",
             "Chat messages held back by storm control and sent as a digest.",
             ("channel",),
-            registry=r,
         )
-        self.approval_answers = Counter(
+        self.approval_answers = counter(
             "ops_approval_answers",
             "Answers to approval requests, by surface and result.",
             ("via", "result"),
-            registry=r,
         )
         r.register(_OpenIncidents(store, domain_of))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from responder.oci import NodeInstances, OciClients, describe_error, short
+from responder.oci_clients import NodeInstances, OciClients, describe_error, short
 from responder.records.action import ActionOutcome, ActionRequest, Plan
 
 

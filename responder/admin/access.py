@@ -44,19 +44,10 @@ def page(
     need = Need(role, area)
 
     def wrap(handler: PageHandler) -> Callable[[Request], Any]:
-        @wraps(handler)
-        async def run(request: Request) -> Response:
-            principal = await principal_of(request)
-            if principal is None:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=303)
-            denied = refusal(principal, need)
-            if denied is not None:
-                return refuse(request, 403, f"Not for you: {denied}.")
-            await load_pauses(request)
-            return await handler(request, principal)
+        async def serve(request: Request, principal: Principal) -> Response:
+            return await _admit(request, principal, need) or await handler(request, principal)
 
-        return run
+        return _signed_in(handler, _to_login, serve)
 
     return wrap
 
@@ -65,11 +56,7 @@ def action(area: str | None, role: Role) -> Callable[[ActionHandler], Callable[[
     need = Need(role, area)
 
     def wrap(handler: ActionHandler) -> Callable[[Request], Any]:
-        @wraps(handler)
-        async def run(request: Request) -> Response:
-            principal = await principal_of(request)
-            if principal is None:
-                return refuse(request, 403, "Log in first.")
+        async def serve(request: Request, principal: Principal) -> Response:
             form = await request.form()
             submitted = form.get("csrf_token") or request.headers.get(CSRF_HEADER)
             token = submitted if isinstance(submitted, str) else None
@@ -77,12 +64,41 @@ def action(area: str | None, role: Role) -> Callable[[ActionHandler], Callable[[
                 return refuse(
                     request, 403, "Cross-site request refused: the form's CSRF token is missing."
                 )
-            denied = refusal(principal, need)
-            if denied is not None:
-                return refuse(request, 403, f"Not for you: {denied}.")
-            await load_pauses(request)
-            return await handler(request, principal, form)
+            return await _admit(request, principal, need) or await handler(request, principal, form)
 
-        return run
+        return _signed_in(handler, lambda request: refuse(request, 403, "Log in first."), serve)
 
     return wrap
+
+
+def _signed_in(
+    handler: Callable[..., Any],
+    anonymous: Callable[[Request], Response],
+    serve: Callable[[Request, Principal], Awaitable[Response]],
+) -> Callable[[Request], Any]:
+    """``handler``'s endpoint: ``anonymous`` answers a request nobody signed
+    in to, ``serve`` the others."""
+
+    @wraps(handler)
+    async def run(request: Request) -> Response:
+        principal = await principal_of(request)
+        if principal is None:
+            return anonymous(request)
+        return await serve(request, principal)
+
+    return run
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=303)
+
+
+async def _admit(request: Request, principal: Principal, need: Need) -> Response | None:
+    """403 without the role, or with a token not scoped to the area; else
+    None, with the pause banner loaded for the page."""
+    denied = refusal(principal, need)
+    if denied is not None:
+        return refuse(request, 403, f"Not for you: {denied}.")
+    await load_pauses(request)
+    return None

@@ -10,10 +10,16 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from responder.policy.rules import OperatorRule
-from responder.records.levels import Environment
+from responder.records.levels import Confidence, Environment, Severity
 from responder.records.window import DAYS
 
 PROFILE_PREFIX = "profile."
+#: the choices of the level fields, by the names the templates use
+LEVEL_CHOICES: Mapping[str, list[str]] = {
+    "environments": [str(e) for e in Environment],
+    "severities": [str(s) for s in Severity],
+    "confidences": [str(c) for c in Confidence],
+}
 _WINDOW = re.compile(
     r"^(?:(?P<days>[A-Za-z,]+)\s+)?(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})"
     r"(?:\s+(?P<tz>\S+))?$"

@@ -5,7 +5,7 @@ evidence promotion is judged by)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from responder.accounts.models import Principal, Role
 from responder.admin.access import action, page, refuse
 from responder.admin.approval_pages import answer_notice, approval_rows
+from responder.admin.forms import LEVEL_CHOICES
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
@@ -97,30 +98,14 @@ def find_incidents(store: Store, query: IncidentQuery) -> tuple[list[Incident], 
         environment=str(query.environment) if query.environment else None,
     )
     if not query.needs_scan:
-        found = store.list_incidents(
-            IncidentFilter(
-                state=base.state,
-                incident_type=base.incident_type,
-                environment=base.environment,
-                limit=wanted,
-                offset=query.page * PAGE_SIZE,
-            )
-        )
+        found = store.list_incidents(replace(base, limit=wanted, offset=query.page * PAGE_SIZE))
         return found[:PAGE_SIZE], len(found) > PAGE_SIZE
     # severity and time are not store filters: walk newest first, stop past ``since``
     skip = query.page * PAGE_SIZE
     matched: list[Incident] = []
     offset = 0
     while len(matched) < wanted:
-        chunk = store.list_incidents(
-            IncidentFilter(
-                state=base.state,
-                incident_type=base.incident_type,
-                environment=base.environment,
-                limit=CHUNK,
-                offset=offset,
-            )
-        )
+        chunk = store.list_incidents(replace(base, limit=CHUNK, offset=offset))
         for incident in chunk:
             if query.since is not None and incident.created_at < query.since:
                 return matched[:PAGE_SIZE], False
@@ -156,8 +141,7 @@ async def incidents_list(request: Request, principal: Principal) -> Response:
         errors=errors,
         params={k: v for k, v in request.query_params.items() if k != "page"},
         states=[str(s) for s in IncidentState],
-        severities=[str(s) for s in Severity],
-        environments=[str(e) for e in Environment],
+        **LEVEL_CHOICES,
         types=[*sorted(admin.runtime.taxonomy.incident_types), "unclassified"],
     )
 

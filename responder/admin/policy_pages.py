@@ -11,10 +11,10 @@ from starlette.responses import Response
 
 from responder.accounts.models import Principal
 from responder.admin.access import page
+from responder.admin.forms import LEVEL_CHOICES
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.policy.explain import ExplainError, explain, parse_request
-from responder.records.levels import Confidence, Environment, Severity
 
 EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
 
@@ -42,7 +42,5 @@ async def policy_page(request: Request, principal: Principal) -> Response:
         params=dict(params),
         types=list(admin.runtime.taxonomy.incident_types),
         actions=list(admin.runtime.taxonomy.actions),
-        environments=[str(e) for e in Environment],
-        severities=[str(s) for s in Severity],
-        confidences=[str(c) for c in Confidence],
+        **LEVEL_CHOICES,
     )

@@ -5,6 +5,8 @@ validated, versioned and audited exactly as an API change is."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
 
 import anyio.to_thread
@@ -17,6 +19,7 @@ from responder.admin import whatif
 from responder.admin.access import action, page, refuse
 from responder.admin.diff import changes
 from responder.admin.forms import (
+    LEVEL_CHOICES,
     PROFILE_PREFIX,
     FormProblem,
     form_field,
@@ -83,7 +86,7 @@ async def rules_list(request: Request, principal: Principal) -> Response:
         params=dict(params),
         domains=sorted(admin.runtime.taxonomy.domains),
         types=sorted(admin.runtime.taxonomy.incident_types),
-        environments=[str(e) for e in Environment],
+        environments=LEVEL_CHOICES["environments"],
         version=admin.runtime.taxonomy.version,
     )
 
@@ -113,9 +116,7 @@ def _rule_page(
         errors=errors or {},
         actions=_profile_actions(request, rule),
         catalogue=services(request).runtime.taxonomy.actions,
-        environments=[str(e) for e in Environment],
-        severities=[str(s) for s in Severity],
-        confidences=[str(c) for c in Confidence],
+        **LEVEL_CHOICES,
         decisions=DECISIONS,
         profile_prefix=PROFILE_PREFIX,
         notice=_notice(request),
@@ -158,29 +159,55 @@ def _draft(
     return values, draft.model_copy(update={"version": rule.version}), {}
 
 
-async def _editable(request: Request) -> OperatorRule | Response:
-    rule = await _get(request)
-    if rule is None:
-        return refuse(request, 404, f"No rule {request.path_params['rule_id']!r}.")
-    if rule.builtin:
-        return refuse(request, 400, "Built-in rules are versioned in code: clone one to change it.")
-    return rule
+EditHandler = Callable[[Request, Principal, FormData, OperatorRule], Awaitable[Response]]
 
 
-@action("rules", Role.operator)
-async def rule_save(request: Request, principal: Principal, form: FormData) -> Response:
-    rule = await _editable(request)
-    if not isinstance(rule, OperatorRule):
-        return rule
+def _edit(handler: EditHandler) -> Callable[[Request], Any]:
+    """An operator's change to the custom rule the path names (404 when there
+    is none, 400 for a built-in rule)."""
+
+    @action("rules", Role.operator)
+    @wraps(handler)
+    async def run(request: Request, principal: Principal, form: FormData) -> Response:
+        rule = await _get(request)
+        if rule is None:
+            return refuse(request, 404, f"No rule {request.path_params['rule_id']!r}.")
+        if rule.builtin:
+            return refuse(
+                request, 400, "Built-in rules are versioned in code: clone one to change it."
+            )
+        return await handler(request, principal, form, rule)
+
+    return run
+
+
+def _body(rule: OperatorRule) -> dict[str, Any]:
+    """What a save sends for ``rule``: all but what the book sets itself."""
+    return rule.model_dump(mode="json", exclude={"version", "builtin"})
+
+
+async def _update(
+    request: Request,
+    principal: Principal,
+    rule: OperatorRule,
+    body: dict[str, Any],
+    expected: int | None,
+) -> OperatorRule:
+    book = services(request).runtime.rules
+    return await anyio.to_thread.run_sync(
+        lambda: book.update(rule.id, body, principal.name, SURFACE, expected)
+    )
+
+
+@_edit
+async def rule_save(
+    request: Request, principal: Principal, form: FormData, rule: OperatorRule
+) -> Response:
     values, draft, errors = _draft(request, rule, form)
     if draft is not None:
         expected = int(values["version"]) if values["version"].isdigit() else None
-        body = draft.model_dump(mode="json", exclude={"version", "builtin"})
-        book = services(request).runtime.rules
         try:
-            saved = await anyio.to_thread.run_sync(
-                lambda: book.update(rule.id, body, principal.name, SURFACE, expected)
-            )
+            saved = await _update(request, principal, rule, _body(draft), expected)
         except RuleRejected as exc:
             errors = {form_field(exc.field): f"{exc.message} ({exc.boundary})"}
         except RuleConflict as exc:
@@ -195,11 +222,10 @@ def _choice(form: FormData, name: str, allowed: list[str]) -> str | None:
     return value if isinstance(value, str) and value in allowed else None
 
 
-@action("rules", Role.operator)
-async def rule_preview(request: Request, principal: Principal, form: FormData) -> Response:
-    rule = await _editable(request)
-    if not isinstance(rule, OperatorRule):
-        return rule
+@_edit
+async def rule_preview(
+    request: Request, principal: Principal, form: FormData, rule: OperatorRule
+) -> Response:
     values, draft, errors = _draft(request, rule, form)
     if draft is None:
         return _rule_page(request, rule, values, errors, status=400)
@@ -219,11 +245,10 @@ async def rule_preview(request: Request, principal: Principal, form: FormData) -
     return _rule_page(request, rule, values, preview=result)
 
 
-@action("rules", Role.operator)
-async def rule_backtest(request: Request, principal: Principal, form: FormData) -> Response:
-    rule = await _editable(request)
-    if not isinstance(rule, OperatorRule):
-        return rule
+@_edit
+async def rule_backtest(
+    request: Request, principal: Principal, form: FormData, rule: OperatorRule
+) -> Response:
     values, draft, errors = _draft(request, rule, form)
     days_text = form.get("days")
     days = int(days_text) if isinstance(days_text, str) and days_text.isdigit() else 7
@@ -267,12 +292,11 @@ def _back(form: FormData, default: str) -> str:
     return default
 
 
-@action("rules", Role.operator)
-async def rule_environment(request: Request, principal: Principal, form: FormData) -> Response:
+@_edit
+async def rule_environment(
+    request: Request, principal: Principal, form: FormData, rule: OperatorRule
+) -> Response:
     """Switch a custom rule on or off in one environment (a new version)."""
-    rule = await _editable(request)
-    if not isinstance(rule, OperatorRule):
-        return rule
     environment = _choice(form, "environment", [str(e) for e in Environment])
     turn = _choice(form, "turn", ["on", "off"])
     if environment is None or turn is None:
@@ -280,13 +304,10 @@ async def rule_environment(request: Request, principal: Principal, form: FormDat
     scope = [str(e) for e in rule.environment_scope if str(e) != environment]
     if turn == "on":
         scope.append(environment)
-    body = rule.model_dump(mode="json", exclude={"version", "builtin"})
+    body = _body(rule)
     body["environment_scope"] = [str(e) for e in Environment if str(e) in scope]
-    book = services(request).runtime.rules
     try:
-        saved = await anyio.to_thread.run_sync(
-            lambda: book.update(rule.id, body, principal.name, SURFACE, rule.version)
-        )
+        saved = await _update(request, principal, rule, body, rule.version)
     except (RuleRejected, RuleConflict) as exc:
         message = exc.message if isinstance(exc, RuleRejected) else str(exc)
         if isinstance(exc, RuleRejected) and exc.field == "environment_scope":
@@ -318,22 +339,18 @@ async def rule_history(request: Request, principal: Principal) -> Response:
     )
 
 
-@action("rules", Role.operator)
-async def rule_revert(request: Request, principal: Principal, form: FormData) -> Response:
-    rule = await _editable(request)
-    if not isinstance(rule, OperatorRule):
-        return rule
+@_edit
+async def rule_revert(
+    request: Request, principal: Principal, form: FormData, rule: OperatorRule
+) -> Response:
     wanted = form.get("version")
     book = services(request).runtime.rules
     versions = await anyio.to_thread.run_sync(book.history, rule.id)
     source = next((v for v in versions if str(v.version) == wanted), None)
     if source is None:
         return refuse(request, 400, f"Rule {rule.id} has no version {wanted!r}.")
-    body = source.model_dump(mode="json", exclude={"version", "builtin"})
     try:
-        saved = await anyio.to_thread.run_sync(
-            lambda: book.update(rule.id, body, principal.name, SURFACE, rule.version)
-        )
+        saved = await _update(request, principal, rule, _body(source), rule.version)
     except (RuleRejected, RuleConflict) as exc:
         return refuse(request, 400, str(exc))
     return RedirectResponse(f"/admin/rules/{rule.id}/history?reverted={saved.version}", 303)

@@ -95,32 +95,45 @@ class KubeCollector:
         return self.kube.items("list nodes", self.kube.core.list_node)
 
     def _pods(self, namespace: str | None = None, field_selector: str = "") -> list[JSON]:
-        if namespace:
-            return self.kube.items(
-                f"list pods in {namespace}",
-                self.kube.core.list_namespaced_pod,
-                namespace,
-                field_selector=field_selector,
-            )
-        return self.kube.items(
-            "list pods",
-            self.kube.core.list_pod_for_all_namespaces,
-            field_selector=field_selector,
+        core = self.kube.core
+        return self._list(
+            "pods",
+            namespace,
+            field_selector,
+            core.list_namespaced_pod,
+            core.list_pod_for_all_namespaces,
         )
 
     def _events(self, field_selector: str, namespace: str | None = None) -> list[JSON]:
+        core = self.kube.core
+        return self._list(
+            "events",
+            namespace,
+            field_selector,
+            core.list_namespaced_event,
+            core.list_event_for_all_namespaces,
+            note=f" ({field_selector})",
+        )
+
+    def _list(
+        self,
+        kind: str,
+        namespace: str | None,
+        field_selector: str,
+        namespaced: Callable[..., Any],
+        everywhere: Callable[..., Any],
+        note: str = "",
+    ) -> list[JSON]:
+        """The ``kind`` objects in ``namespace``, or in every namespace when it
+        is None; ``note`` ends what a failure says was listed."""
         if namespace:
             return self.kube.items(
-                f"list events in {namespace} ({field_selector})",
-                self.kube.core.list_namespaced_event,
+                f"list {kind} in {namespace}{note}",
+                namespaced,
                 namespace,
                 field_selector=field_selector,
             )
-        return self.kube.items(
-            f"list events ({field_selector})",
-            self.kube.core.list_event_for_all_namespaces,
-            field_selector=field_selector,
-        )
+        return self.kube.items(f"list {kind}{note}", everywhere, field_selector=field_selector)
 
     def _is_core_pod(self, pod: Mapping[str, Any]) -> bool:
         return is_core(labels_of(pod), self.core_labels)

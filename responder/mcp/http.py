@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from responder.accounts.http_auth import authentication_required
 from responder.mcp.server import SCOPE, build_server
 from responder.mcp.tools import McpTools
 from responder.runtime import Runtime
@@ -73,14 +74,7 @@ class McpHttp:
             except StoreUnavailable as exc:
                 return JSONResponse({"error": f"store unavailable: {exc}"}, 503)
         if token is None:
-            return JSONResponse(
-                {
-                    "error": "authentication required: send Authorization: Bearer <token> "
-                    "(robot-sre token create --scope mcp)"
-                },
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
-            )
+            return authentication_required("(robot-sre token create --scope mcp)")
         if not token.names_scope(SCOPE):
             return JSONResponse(
                 {"error": f"token {token.name!r} lacks the mcp scope"}, status_code=403

@@ -21,14 +21,34 @@ DECISIONS = frozenset({"auto", "approval", "off", "human_only", "none"})
 _VARIABLE = re.compile(r"\bvariables\.([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
-class PolicyError(ValueError):
-    """A policy file that cannot be loaded: names file, rule path and the CEL message."""
+class FileLoadError(ValueError):
+    """A file that cannot be loaded: names the file, where in it, and what."""
 
     def __init__(self, file: str, where: str, message: str) -> None:
         super().__init__(f"{file}: {where}: {message}")
         self.file = file
         self.where = where
         self.message = message
+
+
+def read_yaml(
+    path: Path,
+    file: str,
+    error: type[FileLoadError],
+    loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+) -> Any:
+    """The YAML document at ``path``; ``error`` naming ``file`` when it
+    cannot be read or parsed."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except OSError as exc:
+        raise error(file, "-", f"cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise error(file, "-", f"invalid YAML: {exc}") from exc
+
+
+class PolicyError(FileLoadError):
+    """A policy file that cannot be loaded: names file, rule path and the CEL message."""
 
 
 @dataclass(frozen=True)
@@ -124,12 +144,7 @@ class _Compiler:
 def compile_policy(path: Path, engine: Engine, label: str | None = None) -> CompiledPolicy:
     """Load one policy file and compile it for ``engine``."""
     file = label or str(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PolicyError(file, "-", f"cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PolicyError(file, "-", f"invalid YAML: {exc}") from exc
+    document = read_yaml(path, file, PolicyError)
     if not isinstance(document, dict):
         raise PolicyError(file, "-", "expected a mapping with 'name' and 'rule'")
     unknown = set(document) - {"name", "description", "imports", "rule"}

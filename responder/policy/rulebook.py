@@ -100,6 +100,10 @@ class RuleBook:
         rule = self.validate(body)
         return self._put(rule, None, actor, surface, "rule.create", expected=0)
 
+    def _refuse_builtin(self, rule_id: str, why: str) -> None:
+        if rule_id in self.builtin:
+            raise RuleRejected("built-in rules are versioned in code", "id", f"{rule_id} {why}")
+
     def update(
         self,
         rule_id: str,
@@ -108,12 +112,7 @@ class RuleBook:
         surface: str,
         expected_version: int | None = None,
     ) -> OperatorRule:
-        if rule_id in self.builtin:
-            raise RuleRejected(
-                "built-in rules are versioned in code",
-                "id",
-                f"{rule_id} is built in; clone it into a custom override to change it",
-            )
+        self._refuse_builtin(rule_id, "is built in; clone it into a custom override to change it")
         before = self.get(rule_id)
         body = {**dict(body), "id": rule_id}
         body.pop("version", None)
@@ -134,12 +133,9 @@ class RuleBook:
         return self._put(rule, None, actor, surface, "rule.clone", expected=0)
 
     def delete(self, rule_id: str, actor: str, surface: str) -> None:
-        if rule_id in self.builtin:
-            raise RuleRejected(
-                "built-in rules are versioned in code",
-                "id",
-                f"{rule_id} is built in and cannot be deleted; disable a custom override instead",
-            )
+        self._refuse_builtin(
+            rule_id, "is built in and cannot be deleted; disable a custom override instead"
+        )
         before = self.get(rule_id)
         if not self.store.delete_document(COLLECTION, rule_id):
             raise RuleNotFound(rule_id)

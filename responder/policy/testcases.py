@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from responder.policy.decision import Decision, Layer, LayerResult, PolicyDecision
 from responder.policy.engine import IncidentView, PolicyEngine
+from responder.policy.files import FileLoadError, read_yaml
+from responder.policy.matrix import target_text
 from responder.policy.rules import OperatorRule
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
@@ -63,14 +65,8 @@ _CaseLoader.add_implicit_resolver(
 )
 
 
-class CaseFileError(ValueError):
+class CaseFileError(FileLoadError):
     """A case file that cannot be loaded: names the file, where, and what."""
-
-    def __init__(self, file: str, where: str, message: str) -> None:
-        super().__init__(f"{file}: {where}: {message}")
-        self.file = file
-        self.where = where
-        self.message = message
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,7 +139,7 @@ class CaseResult:
     def describe(self) -> str:
         """A few lines for a failure report: the case, what went wrong, the trace."""
         case = self.case
-        target = _target_text(case.target)
+        target = "no target" if case.target is None else target_text(case.target)
         lines = [
             f"{case.where}: {case.incident_type} / {case.environment} / "
             f"{case.confidence} / {case.action} on {target}",
@@ -193,12 +189,7 @@ def load_case_file(path: Path | str, taxonomy: Taxonomy | None = None) -> list[C
     path = Path(path)
     taxonomy = taxonomy or builtin_taxonomy()
     file = path.name
-    try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_CaseLoader)
-    except OSError as exc:
-        raise CaseFileError(file, "-", f"cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise CaseFileError(file, "-", f"invalid YAML: {exc}") from exc
+    document = read_yaml(path, file, CaseFileError, _CaseLoader)
     if not isinstance(document, dict):
         raise CaseFileError(file, "-", "expected a mapping with 'name' and 'cases'")
     _no_unknown(file, "-", document, _FILE_FIELDS, "field")
@@ -437,14 +428,6 @@ def _backstop(decision: PolicyDecision) -> str | None:
 
 
 # reporting
-
-
-def _target_text(target: Target | None) -> str:
-    if target is None:
-        return "no target"
-    if target.namespace:
-        return f"{target.kind}/{target.namespace}/{target.name}"
-    return f"{target.kind}/{target.name}"
 
 
 def format_results(results: Sequence[CaseResult], verbose: bool = False) -> str:

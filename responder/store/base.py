@@ -60,6 +60,16 @@ class Indexer(Protocol):
     def __call__(self, incident: Incident) -> IncidentIndex: ...
 
 
+class IndexerSlot:
+    """Where a backend keeps the ``Indexer`` it writes beside each incident
+    (None: no indexes)."""
+
+    _indexer: Indexer | None = None
+
+    def use_index(self, indexer: Indexer) -> None:
+        self._indexer = indexer
+
+
 class NoIndex:
     """The indexer of a store nobody schedules or guards with (tools, tests)."""
 

@@ -23,7 +23,7 @@ from fixtures.redis_namespace import drop_redis_namespace
 
 from responder.actions.oci import RebootWorker, ReplaceWorker
 from responder.app import build_runtime
-from responder.oci import ProviderIdInstances
+from responder.oci_clients import ProviderIdInstances
 from responder.records.action import ActionRequest, ActionRun
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fixtures.http_stub import Answer
 from fixtures.oci_api import OciApi, instance_ocid, oci_api, oci_key  # noqa: F401  (fixtures)
 
-from responder.evidence.oci import OciInstanceCollector
-from responder.oci import ProviderIdInstances
+from responder.evidence.oci_instances import OciInstanceCollector
+from responder.oci_clients import ProviderIdInstances
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 

@@ -14,14 +14,12 @@ from redis.exceptions import NoScriptError
 
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.store.base import IncidentFilter, Indexer
+from responder.store.base import IncidentFilter, IndexerSlot
 from responder.store.redis import scripts
 from responder.store.redis.connection import PAGE, Arg, RedisConnection, chunks, score, text
 
 
-class RedisIncidents(RedisConnection):
-    _indexer: Indexer | None = None
-
+class RedisIncidents(RedisConnection, IndexerSlot):
     def run_commit(self, ops: Sequence[tuple[str, object, bytes]]) -> tuple[list[int], list[str]]:
         """Run the commit script over ``ops`` (op, head, body); the numbers of
         the stale document ops and the audit ids it made.
@@ -214,9 +212,6 @@ class RedisIncidents(RedisConnection):
                 self._client.zrangebyscore(self._inc("due"), "-inf", until, start=0, num=limit),
             )
         return [text(i) for i in found]
-
-    def use_index(self, indexer: Indexer) -> None:
-        self._indexer = indexer
 
     def ensure_index(self) -> int:
         indexer = self._indexer

@@ -4,10 +4,10 @@ database, the clock and the indexer."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from responder.store.base import Indexer
+from responder.store.base import IndexerSlot
 from responder.store.sqlite.database import Database
 
 CHUNK = 500
@@ -73,8 +73,15 @@ def queue_path(path: str) -> str:
     return str(found.with_name(f"{found.stem}.queue{found.suffix or '.db'}"))
 
 
-class SQLiteBase:
+def chunks(values: Sequence[str]) -> Iterator[tuple[tuple[str, ...], str]]:
+    """``values`` in slices of at most ``CHUNK``, each with the placeholders
+    of its ``IN (…)`` list."""
+    for start in range(0, len(values), CHUNK):
+        chunk = tuple(values[start : start + CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
+
+
+class SQLiteBase(IndexerSlot):
     _state: Database
     _queue: Database
     _clock: Callable[[], float] = time.time
-    _indexer: Indexer | None = None

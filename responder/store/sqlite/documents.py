@@ -10,7 +10,7 @@ from typing import Any
 
 from responder.records.audit import AuditEntry
 from responder.store.base import VersionConflict
-from responder.store.sqlite.base import CHUNK, SQLiteBase
+from responder.store.sqlite.base import SQLiteBase, chunks
 
 
 class SQLiteDocuments(SQLiteBase):
@@ -113,11 +113,9 @@ class SQLiteDocuments(SQLiteBase):
     @staticmethod
     def _key_values(conn: sqlite3.Connection, keys: Sequence[str]) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
+        for chunk, marks in chunks(keys):
             found += conn.execute(
-                f"SELECT key, value FROM keys WHERE key IN ({','.join('?' * len(chunk))})",
-                chunk,
+                f"SELECT key, value FROM keys WHERE key IN ({marks})", chunk
             ).fetchall()
         return found
 
@@ -245,11 +243,10 @@ class SQLiteDocuments(SQLiteBase):
         """(last version used, live version or 0) of each wanted document that has one."""
         found: dict[tuple[str, str], tuple[int, int]] = {}
         for collection, ids in _by_collection(wanted).items():
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
+            for chunk, marks in chunks(ids):
                 for doc_id, version, deleted in conn.execute(
                     "SELECT id, version, deleted FROM documents WHERE collection = ?"
-                    f" AND id IN ({','.join('?' * len(chunk))}) ORDER BY id, version",
+                    f" AND id IN ({marks}) ORDER BY id, version",
                     (collection, *chunk),
                 ):
                     found[(collection, doc_id)] = (int(version), 0 if deleted else int(version))
@@ -260,11 +257,10 @@ class SQLiteDocuments(SQLiteBase):
     ) -> dict[tuple[str, str], tuple[int, dict[str, Any]]]:
         found: dict[tuple[str, str], tuple[int, dict[str, Any]] | None] = {}
         for collection, ids in _by_collection(wanted).items():
-            for start in range(0, len(ids), CHUNK):
-                chunk = ids[start : start + CHUNK]
+            for chunk, marks in chunks(ids):
                 for doc_id, version, deleted, body in conn.execute(
                     "SELECT id, version, deleted, body FROM documents WHERE collection = ?"
-                    f" AND id IN ({','.join('?' * len(chunk))}) ORDER BY id, version",
+                    f" AND id IN ({marks}) ORDER BY id, version",
                     (collection, *chunk),
                 ):
                     found[(collection, doc_id)] = None if deleted else (version, json.loads(body))

@@ -10,8 +10,8 @@ from typing import Any
 
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.store.base import IncidentFilter, Indexer
-from responder.store.sqlite.base import CHUNK, SQLiteBase
+from responder.store.base import IncidentFilter
+from responder.store.sqlite.base import CHUNK, SQLiteBase, chunks
 
 
 class SQLiteIncidents(SQLiteBase):
@@ -99,12 +99,11 @@ class SQLiteIncidents(SQLiteBase):
     def open_incidents(self, correlation_keys: Collection[str]) -> dict[str, Incident]:
         found: dict[str, Incident] = {}
         keys = list(dict.fromkeys(correlation_keys))
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
+        for chunk, marks in chunks(keys):
             rows = self._state.read(
                 "SELECT correlation_key, body FROM incidents WHERE state != 'resolved'"
-                f" AND correlation_key IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
+                f" AND correlation_key IN ({marks})",
+                chunk,
             )
             found.update((row[0], Incident.model_validate_json(row[1])) for row in rows)
         return found
@@ -112,12 +111,8 @@ class SQLiteIncidents(SQLiteBase):
     def get_incidents(self, incident_ids: Collection[str]) -> dict[str, Incident]:
         found: dict[str, Incident] = {}
         ids = list(dict.fromkeys(incident_ids))
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            rows = self._state.read(
-                f"SELECT id, body FROM incidents WHERE id IN ({','.join('?' * len(chunk))})",
-                tuple(chunk),
-            )
+        for chunk, marks in chunks(ids):
+            rows = self._state.read(f"SELECT id, body FROM incidents WHERE id IN ({marks})", chunk)
             found.update((row[0], Incident.model_validate_json(row[1])) for row in rows)
         return found
 
@@ -136,9 +131,6 @@ class SQLiteIncidents(SQLiteBase):
             (until, limit),
         )
         return [str(row[0]) for row in rows]
-
-    def use_index(self, indexer: Indexer) -> None:
-        self._indexer = indexer
 
     def ensure_index(self) -> int:
         indexer = self._indexer

@@ -34,7 +34,16 @@ def required_role(method: str, area: str) -> Role:
     return WRITE_ROLES.get(area, Role.admin)
 
 
-class ApiGuard:
+def authentication_required(how: str) -> JSONResponse:
+    """401 with the bearer challenge; ``how`` says where a credential comes from."""
+    return JSONResponse(
+        {"error": f"authentication required: send Authorization: Bearer <token> {how}"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
+    )
+
+
+class ApiAuth:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -69,14 +78,7 @@ class ApiGuard:
             return None
         method = request.method
         if principal is None:
-            return JSONResponse(
-                {
-                    "error": "authentication required: send Authorization: Bearer <token> "
-                    "(robot-sre token create) or log in at /admin/login"
-                },
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="robot-sre"'},
-            )
+            return authentication_required("(robot-sre token create) or log in at /admin/login")
         denied = refusal(principal, Need(required_role(method, area), area))
         if denied is not None:
             return JSONResponse({"error": f"{method} {request.url.path}: {denied}"}, 403)

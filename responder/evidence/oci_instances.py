@@ -12,7 +12,7 @@ from typing import Any
 
 from responder.evidence.collector import Evidence
 from responder.kube import Kube, KubeError
-from responder.oci import NodeInstances, describe_error, short
+from responder.oci_clients import NodeInstances, describe_error, short
 from responder.records.incident import Incident, Signal
 
 NODE_TYPES = frozenset({"node_unreachable_or_notready", "node_disk_pressure"})
