@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from responder.runtime import Runtime
+from responder.api.openapi import Operation
 from responder.taxonomy.models import Taxonomy
 
 
@@ -31,6 +31,10 @@ def taxonomy_document(taxonomy: Taxonomy) -> dict[str, Any]:
     }
 
 
-async def get_taxonomy(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    return JSONResponse(taxonomy_document(runtime.taxonomy))
+class TaxonomyApi:
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        self.document = taxonomy_document(taxonomy)
+
+    @Operation("Domains, incident types, actions, matrix", answers={200: "the catalogue"})
+    async def get_taxonomy(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.document)
