@@ -33,8 +33,8 @@ def taxonomy_document(taxonomy: Taxonomy) -> dict[str, Any]:
 
 class TaxonomyApi:
     def __init__(self, taxonomy: Taxonomy) -> None:
-        self.document = taxonomy_document(taxonomy)
+        self.taxonomy = taxonomy
 
     @Operation("Domains, incident types, actions, matrix", answers={200: "the catalogue"})
     async def get_taxonomy(self, request: Request) -> JSONResponse:
-        return JSONResponse(self.document)
+        return JSONResponse(taxonomy_document(self.taxonomy))
