@@ -344,7 +344,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         runtime.store,
         runtime.approvers,
         runtime.desk,
-        runtime.chatops,
+        runtime.chatops.notifier,
         runtime.marks,
         runtime.automation,
         settings.chat_pause_minutes,

@@ -24,6 +24,7 @@ an unknown request, 409 for one that is expired, superseded or answered.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -111,22 +112,14 @@ def _answer_operation(summary: str) -> Operation:
     )
 
 
+@dataclass(frozen=True)
 class ApprovalsApi:
-    def __init__(
-        self,
-        approvals: ApprovalBook,
-        desk: ApprovalDesk,
-        approvers: ApproverDirectory,
-        accounts: Accounts,
-        chatops: ChatOps,
-        environment: str,
-    ) -> None:
-        self.approvals = approvals
-        self.desk = desk
-        self.approvers = approvers
-        self.accounts = accounts
-        self.chatops = chatops
-        self.environment = environment
+    approvals: ApprovalBook
+    desk: ApprovalDesk
+    approvers: ApproverDirectory
+    accounts: Accounts
+    chatops: ChatOps
+    environment: str
 
     def _reader_allowed(self, request: Request) -> bool:
         token = bearer_token(request.headers.get("authorization"))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,9 +16,9 @@ from responder.records.redaction import redact
 from responder.store import Store
 
 
+@dataclass(frozen=True)
 class AuditApi:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    store: Store
 
     @Operation(
         "Audit log, newest first",

@@ -22,6 +22,7 @@ Writes need the ``operator`` role (``responder/accounts/guard.py``), reads
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -62,15 +63,15 @@ class Mark(MarkRequest):
     version: int
 
 
+@dataclass(frozen=True)
 class AutomationApi:
-    def __init__(self, automation: AutomationBook, marks: MarkBook, taxonomy: Taxonomy) -> None:
-        self.book = automation
-        self.marks = marks
-        self.taxonomy = taxonomy
+    automation: AutomationBook
+    marks: MarkBook
+    taxonomy: Taxonomy
 
     @Operation("Active automation pauses", answers={200: "pauses, count"})
     async def list_pauses(self, request: Request) -> JSONResponse:
-        pauses = await anyio.to_thread.run_sync(self.book.active_pauses)
+        pauses = await anyio.to_thread.run_sync(self.automation.active_pauses)
         return JSONResponse({"pauses": [p.as_json() for p in pauses], "count": len(pauses)})
 
     @Operation(
@@ -85,7 +86,7 @@ class AutomationApi:
             return body
         actor = actor_of(request)
         try:
-            pause = await anyio.to_thread.run_sync(self.book.pause, body, actor, "api")
+            pause = await anyio.to_thread.run_sync(self.automation.pause, body, actor, "api")
         except AutomationError as exc:
             return error(400, exc.message, exc.field)
         return JSONResponse(pause.as_json(), status_code=201)
@@ -96,7 +97,7 @@ class AutomationApi:
     async def resume_pause(self, request: Request) -> Response:
         pause_id = request.path_params["pause_id"]
         actor = actor_of(request)
-        resumed = await anyio.to_thread.run_sync(self.book.resume, pause_id, actor, "api")
+        resumed = await anyio.to_thread.run_sync(self.automation.resume, pause_id, actor, "api")
         if resumed is None:
             return error(404, f"no active pause {pause_id!r}")
         return Response(status_code=204)
@@ -106,7 +107,7 @@ class AutomationApi:
         answers={200: "version, modes"},
     )
     async def get_modes(self, request: Request) -> JSONResponse:
-        matrix = await anyio.to_thread.run_sync(self.book.modes, self.taxonomy.incident_types)
+        matrix = await anyio.to_thread.run_sync(self.automation.modes, self.taxonomy.incident_types)
         return JSONResponse(matrix)
 
     @Operation(
@@ -134,8 +135,8 @@ class AutomationApi:
         types = self.taxonomy.incident_types
 
         def write() -> dict[str, Any]:
-            self.book.set_modes(entries, types, actor, "api", expected)
-            return self.book.modes(types)
+            self.automation.set_modes(entries, types, actor, "api", expected)
+            return self.automation.modes(types)
 
         try:
             matrix = await anyio.to_thread.run_sync(write)

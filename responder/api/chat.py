@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.background import BackgroundTask
@@ -54,14 +55,12 @@ def _not_configured(name: str, settings: str) -> JSONResponse:
     return JSONResponse({"error": f"{name} is not configured here: set {settings}"}, 404)
 
 
+@dataclass(frozen=True)
 class ChatCallbacks:
-    def __init__(
-        self, presses: ChatPresses, chatops: ChatOps, store: Store, metrics: Metrics
-    ) -> None:
-        self.presses = presses
-        self.chatops = chatops
-        self.store = store
-        self.metrics = metrics
+    presses: ChatPresses
+    chatops: ChatOps
+    store: Store
+    metrics: Metrics
 
     def _refuse(self, surface: str, status: int, reason: str) -> JSONResponse:
         self.metrics.webhook_rejections.labels(str(status)).inc()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,13 +30,11 @@ def _int(value: str | None, default: int, name: str, low: int, high: int) -> int
     return int(value)
 
 
+@dataclass(frozen=True)
 class IncidentsApi:
-    def __init__(
-        self, store: Store, taxonomy: Taxonomy, escalation_window_seconds: int | None
-    ) -> None:
-        self.store = store
-        self.taxonomy = taxonomy
-        self.escalation_window_seconds = escalation_window_seconds
+    store: Store
+    taxonomy: Taxonomy
+    escalation_window_seconds: int | None
 
     def _record(self, incident: Incident) -> dict[str, object]:
         """The incident's record with its escalation ladder: steps, the current

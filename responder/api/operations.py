@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
@@ -14,19 +16,13 @@ from responder.records.levels import Environment
 from responder.store import Store, StoreUnavailable
 
 
+@dataclass(frozen=True)
 class Operations:
-    def __init__(
-        self,
-        store: Store,
-        worker: QueueWorker,
-        metrics: Metrics,
-        environment: Environment,
-        allow_volatile_store: bool,
-    ) -> None:
-        self.store = store
-        self.worker = worker
-        self.metrics = metrics
-        self.volatile_unready = environment == Environment.production and not allow_volatile_store
+    store: Store
+    worker: QueueWorker
+    metrics: Metrics
+    environment: Environment
+    allow_volatile_store: bool
 
     @Operation("Liveness", answers={200: "ok"})
     async def healthz(self, request: Request) -> JSONResponse:
@@ -51,7 +47,8 @@ class Operations:
             return JSONResponse({"status": "unavailable", "store": str(exc)}, status_code=503)
         if not self.worker.running:
             return JSONResponse({"status": "unavailable", "worker": "not running"}, status_code=503)
-        if volatile and self.volatile_unready:
+        production = self.environment == Environment.production
+        if volatile and production and not self.allow_volatile_store:
             hint = "turn on AOF (appendonly yes) or RDB snapshots, or set ALLOW_VOLATILE_STORE"
             body = {"status": "unavailable", "store": volatile, "hint": hint}
             return JSONResponse(body, status_code=503)

@@ -5,6 +5,7 @@ alerts, blast radius) in ``guards`` (``responder/policy/explain.py``)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -18,10 +19,10 @@ from responder.policy.engine import PolicyEngine
 from responder.policy.explain import ExplainError, ExplainRequest, parse_request
 
 
+@dataclass(frozen=True)
 class PolicyApi:
-    def __init__(self, policy: PolicyEngine, guards: GuardRails) -> None:
-        self.policy = policy
-        self.guards = guards
+    policy: PolicyEngine
+    guards: GuardRails
 
     @Operation(
         "Decision and layer-by-layer trace for a hypothetical incident",

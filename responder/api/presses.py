@@ -29,8 +29,8 @@ from typing import Any
 from responder.approvals.answer import Answer
 from responder.approvals.approvers import Approver, ApproverDirectory
 from responder.approvals.desk import ApprovalDesk
-from responder.channels.build import ChatOps
 from responder.channels.buttons import APPROVAL_VERBS, Press
+from responder.channels.notifier import Notifier
 from responder.guards.automation import AutomationBook, AutomationError
 from responder.guards.readiness import MarkBook, MarkError
 from responder.records.audit import AuditEntry
@@ -94,26 +94,17 @@ def _refusal(approver: Approver | None, who: str, environment: str | None) -> Pr
     return None
 
 
+@dataclass(frozen=True)
 class ChatPresses:
     """Carries out verified button presses with the services they need."""
 
-    def __init__(
-        self,
-        store: Store,
-        approvers: ApproverDirectory,
-        desk: ApprovalDesk,
-        chatops: ChatOps,
-        marks: MarkBook,
-        automation: AutomationBook,
-        chat_pause_minutes: int,
-    ) -> None:
-        self.store = store
-        self.approvers = approvers
-        self.desk = desk
-        self.notifier = chatops.notifier
-        self.marks = marks
-        self.automation = automation
-        self.chat_pause_minutes = chat_pause_minutes
+    store: Store
+    approvers: ApproverDirectory
+    desk: ApprovalDesk
+    notifier: Notifier
+    marks: MarkBook
+    automation: AutomationBook
+    chat_pause_minutes: int
 
     def handle(self, surface: str, user: str, press: Press) -> PressOutcome:
         """Carry out ``press`` by chat user ``user`` of ``surface`` (slack | telegram)."""

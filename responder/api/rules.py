@@ -11,6 +11,7 @@ API auth off and nobody authenticated, the ``X-Robot-SRE-Actor`` header, or
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -30,9 +31,9 @@ def _record(rule: OperatorRule) -> dict[str, Any]:
     return rule.model_dump(mode="json")
 
 
+@dataclass(frozen=True)
 class RulesApi:
-    def __init__(self, rules: RuleBook) -> None:
-        self.rules = rules
+    rules: RuleBook
 
     async def _call(
         self, request: Request, work: Callable[[str], Found], conflict_field: str | None = None

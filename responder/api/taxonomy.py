@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -31,9 +32,9 @@ def taxonomy_document(taxonomy: Taxonomy) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
 class TaxonomyApi:
-    def __init__(self, taxonomy: Taxonomy) -> None:
-        self.taxonomy = taxonomy
+    taxonomy: Taxonomy
 
     @Operation("Domains, incident types, actions, matrix", answers={200: "the catalogue"})
     async def get_taxonomy(self, request: Request) -> JSONResponse:
