@@ -21,19 +21,18 @@ from responder.actions.registry import ExecutorRegistry, builtin_executors
 from responder.actions.runner import ActionRunner
 from responder.actions.stage import ActStage, RecordRunsStage
 from responder.admin import create_admin_app
-from responder.api import approvals as approvals_api
-from responder.api import (
-    audit,
-    automation,
-    incidents,
-    operations,
-    policy,
-    rules,
-    runbooks,
-    taxonomy,
-)
-from responder.api import chat as chat_webhooks
-from responder.api.openapi import openapi
+from responder.api.approvals import ApprovalsApi
+from responder.api.audit import AuditApi
+from responder.api.automation import AutomationApi
+from responder.api.chat import ChatCallbacks
+from responder.api.incidents import IncidentsApi
+from responder.api.openapi import OpenApi
+from responder.api.operations import Operations
+from responder.api.policy import PolicyApi
+from responder.api.presses import ChatPresses
+from responder.api.rules import RulesApi
+from responder.api.runbooks import Runbooks
+from responder.api.taxonomy import TaxonomyApi
 from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.ask import AskStage
 from responder.approvals.book import ApprovalBook
@@ -321,14 +320,46 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
                     await asyncio.to_thread(runtime.chatops.close)
                 runtime.store.close()
 
+    settings = runtime.settings
+    # build_runtime sets all of these
+    assert runtime.approvals is not None and runtime.desk is not None
+    assert runtime.approvers is not None and runtime.accounts is not None
+    assert runtime.chatops is not None and runtime.guards is not None
+    assert runtime.automation is not None and runtime.marks is not None
+    incidents = IncidentsApi(runtime.store, runtime.taxonomy, settings.escalation_window_seconds)
+    taxonomy = TaxonomyApi(runtime.taxonomy)
+    policy = PolicyApi(runtime.policy, runtime.guards)
+    rules = RulesApi(runtime.rules)
+    audit = AuditApi(runtime.store)
+    automation = AutomationApi(runtime.automation, runtime.marks, runtime.taxonomy)
+    approvals = ApprovalsApi(
+        runtime.approvals,
+        runtime.desk,
+        runtime.approvers,
+        runtime.accounts,
+        runtime.chatops,
+        str(settings.environment),
+    )
+    presses = ChatPresses(
+        runtime.store,
+        runtime.approvers,
+        runtime.desk,
+        runtime.chatops.notifier,
+        runtime.marks,
+        runtime.automation,
+        settings.chat_pause_minutes,
+    )
+    chat = ChatCallbacks(presses, runtime.chatops, runtime.store, runtime.metrics)
+    operations = Operations(
+        runtime.store,
+        runtime.worker,
+        runtime.metrics,
+        settings.environment,
+        settings.allow_volatile_store,
+    )
+    webhook = AlertmanagerWebhook(runtime.store, runtime.worker, settings, runtime.metrics)
     routes = [
-        Route(
-            "/webhooks/alertmanager",
-            AlertmanagerWebhook(
-                runtime.store, runtime.worker, runtime.settings, runtime.metrics
-            ).handle,
-            methods=["POST"],
-        ),
+        Route("/webhooks/alertmanager", webhook.handle, methods=["POST"]),
         Route("/api/v1/incidents", incidents.list_incidents, methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}", incidents.get_incident, methods=["GET"]),
         Route("/api/v1/taxonomy", taxonomy.get_taxonomy, methods=["GET"]),
@@ -348,20 +379,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/automation/modes", automation.put_modes, methods=["PUT"]),
         Route("/api/v1/automation/readiness", automation.get_readiness, methods=["GET"]),
         Route("/api/v1/incidents/{incident_id}/mark", automation.mark_incident, methods=["POST"]),
-        Route("/api/v1/approvals", approvals_api.list_approvals, methods=["GET"]),
-        Route("/api/v1/approvals/{approval_id}/approve", approvals_api.approve, methods=["POST"]),
-        Route("/api/v1/approvals/{approval_id}/deny", approvals_api.deny, methods=["POST"]),
-        Route("/webhooks/slack/interactions", chat_webhooks.slack_interactions, methods=["POST"]),
-        Route("/webhooks/telegram", chat_webhooks.telegram_updates, methods=["POST"]),
+        Route("/api/v1/approvals", approvals.list_approvals, methods=["GET"]),
+        Route("/api/v1/approvals/{approval_id}/approve", approvals.approve, methods=["POST"]),
+        Route("/api/v1/approvals/{approval_id}/deny", approvals.deny, methods=["POST"]),
+        Route("/webhooks/slack/interactions", chat.slack_interactions, methods=["POST"]),
+        Route("/webhooks/telegram", chat.telegram_updates, methods=["POST"]),
         Route("/healthz", operations.healthz, methods=["GET"]),
         Route("/readyz", operations.readyz, methods=["GET"]),
-        Route("/metrics", operations.metrics, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/runbooks/{name}", runbooks.runbook, methods=["GET"]),
+        Route("/metrics", operations.metrics_text, methods=["GET"]),
+        Route("/runbooks/{name}", Runbooks(settings.runbooks_dir).runbook, methods=["GET"]),
         Mount("/admin", create_admin_app(runtime)),
         # the MCP server (streamable HTTP), behind API tokens with the mcp scope
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
     ]
+    routes.append(Route("/openapi.json", OpenApi(routes).serve, methods=["GET"]))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

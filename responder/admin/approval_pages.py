@@ -135,7 +135,7 @@ async def approvals_page(request: Request, principal: Principal) -> Response:
         state=state,
         states=list(ORDER),
         pending=sum(1 for r in rows if r.pending),
-        answering=approver_for(principal, admin.runtime) is not None,
+        answering=approver_for(principal, str(admin.runtime.settings.environment)) is not None,
         notice=answer_notice(request),
         back="/admin/approvals" + (f"?state={state}" if state in ORDER else ""),
     )
@@ -155,7 +155,7 @@ def _back(form: FormData, approval_id: str) -> str:
 async def _answer(request: Request, principal: Principal, form: FormData, verb: str) -> Response:
     admin = services(request)
     desk = admin.runtime.desk
-    approver = approver_for(principal, admin.runtime)
+    approver = approver_for(principal, str(admin.runtime.settings.environment))
     if desk is None or approver is None:
         return refuse(
             request, 403, f"Answering approvals needs the approver role; you are {principal.role}."

@@ -214,7 +214,7 @@ async def _incident_page(
         status=status,
         incident=redacted(incident),
         approvals=approval_rows(approvals, now, admin.runtime.desk),
-        answering=approver_for(principal, admin.runtime) is not None,
+        answering=approver_for(principal, str(admin.runtime.settings.environment)) is not None,
         notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),
         ladder=incident_ladder(admin.runtime, incident),

@@ -6,335 +6,174 @@ with the authenticated actor."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
+from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from responder.api.errors import error
-from responder.api.requests import actor_of, json_object
-from responder.guards.automation import AutomationBook, AutomationConflict, AutomationError
-from responder.guards.readiness import MarkBook, MarkError
+from responder.api.openapi import Body, Operation
+from responder.api.requests import actor_of, if_match_version, json_object
+from responder.guards.automation import (
+    AutomationBook,
+    AutomationConflict,
+    AutomationError,
+    ModeEntry,
+    PauseRequest,
+)
+from responder.guards.readiness import MarkBook, MarkError, MarkRequest
 from responder.records.levels import Environment
-from responder.runtime import Runtime
+from responder.taxonomy.models import Taxonomy
 
 
-def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    if runtime.automation is None:
-        return error(503, "automation guard rails are not configured in this responder")
-    return runtime, runtime.automation
+class ModesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    modes: list[ModeEntry]
 
 
-async def list_pauses(request: Request) -> JSONResponse:
-    found = _book(request)
-    if isinstance(found, JSONResponse):
-        return found
-    _, book = found
-    pauses = await anyio.to_thread.run_sync(book.active_pauses)
-    return JSONResponse({"pauses": [p.as_json() for p in pauses], "count": len(pauses)})
+class Mark(MarkRequest):
+    """A person's verdicts on an incident, as recorded."""
+
+    incident_id: str
+    incident_type: str
+    environment: str
+    marked_by: str
+    marked_at: datetime
+    version: int
 
 
-async def create_pause(request: Request) -> Response:
-    found = _book(request)
-    if isinstance(found, JSONResponse):
-        return found
-    _, book = found
-    body = await json_object(request)
-    if isinstance(body, JSONResponse):
-        return body
-    actor = actor_of(request)
-    try:
-        pause = await anyio.to_thread.run_sync(book.pause, body, actor, "api")
-    except AutomationError as exc:
-        return error(400, exc.message, exc.field)
-    return JSONResponse(pause.as_json(), status_code=201)
+@dataclass(frozen=True)
+class AutomationApi:
+    automation: AutomationBook
+    marks: MarkBook
+    taxonomy: Taxonomy
 
+    @Operation("Active automation pauses", answers={200: "pauses, count"})
+    async def list_pauses(self, request: Request) -> JSONResponse:
+        pauses = await anyio.to_thread.run_sync(self.automation.active_pauses)
+        return JSONResponse({"pauses": [p.as_json() for p in pauses], "count": len(pauses)})
 
-async def resume_pause(request: Request) -> Response:
-    found = _book(request)
-    if isinstance(found, JSONResponse):
-        return found
-    _, book = found
-    pause_id = request.path_params["pause_id"]
-    actor = actor_of(request)
-    resumed = await anyio.to_thread.run_sync(book.resume, pause_id, actor, "api")
-    if resumed is None:
-        return error(404, f"no active pause {pause_id!r}")
-    return Response(status_code=204)
+    @Operation(
+        "Pause automation (auto decisions ask, or go shadow) for a time",
+        body=PauseRequest,
+        answers={201: "the pause record with its id"},
+        errors={400: "invalid field"},
+    )
+    async def create_pause(self, request: Request) -> Response:
+        body = await json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        actor = actor_of(request)
+        try:
+            pause = await anyio.to_thread.run_sync(self.automation.pause, body, actor, "api")
+        except AutomationError as exc:
+            return error(400, exc.message, exc.field)
+        return JSONResponse(pause.as_json(), status_code=201)
 
+    @Operation(
+        "Resume: lift a pause", answers={204: "resumed"}, errors={404: "no such active pause"}
+    )
+    async def resume_pause(self, request: Request) -> Response:
+        pause_id = request.path_params["pause_id"]
+        actor = actor_of(request)
+        resumed = await anyio.to_thread.run_sync(self.automation.resume, pause_id, actor, "api")
+        if resumed is None:
+            return error(404, f"no active pause {pause_id!r}")
+        return Response(status_code=204)
 
-async def get_modes(request: Request) -> JSONResponse:
-    found = _book(request)
-    if isinstance(found, JSONResponse):
-        return found
-    runtime, book = found
-    matrix = await anyio.to_thread.run_sync(book.modes, runtime.taxonomy.incident_types)
-    return JSONResponse(matrix)
+    @Operation(
+        "Automation mode of every incident type and environment",
+        answers={200: "version, modes"},
+    )
+    async def get_modes(self, request: Request) -> JSONResponse:
+        matrix = await anyio.to_thread.run_sync(self.automation.modes, self.taxonomy.incident_types)
+        return JSONResponse(matrix)
 
+    @Operation(
+        "Set automation modes (If-Match: version)",
+        body=ModesRequest,
+        answers={200: "version, modes"},
+        errors={400: "invalid entry", 409: "changed since the given version"},
+    )
+    async def put_modes(self, request: Request) -> Response:
+        body = await json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        entries = body.get("modes")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            return error(
+                400, 'expected {"modes": [{"incident_type", "environment", "mode"}, ...]}', "modes"
+            )
+        unknown = sorted(set(body) - {"modes"})
+        if unknown:
+            return error(400, f"unknown field {unknown[0]!r}", unknown[0])
+        expected = if_match_version(request, "If-Match must be a version number")
+        if isinstance(expected, JSONResponse):
+            return expected
+        actor = actor_of(request)
+        types = self.taxonomy.incident_types
 
-async def put_modes(request: Request) -> Response:
-    found = _book(request)
-    if isinstance(found, JSONResponse):
-        return found
-    runtime, book = found
-    body = await json_object(request)
-    if isinstance(body, JSONResponse):
-        return body
-    entries = body.get("modes")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        return error(
-            400, 'expected {"modes": [{"incident_type", "environment", "mode"}, ...]}', "modes"
-        )
-    unknown = sorted(set(body) - {"modes"})
-    if unknown:
-        return error(400, f"unknown field {unknown[0]!r}", unknown[0])
-    expected: int | None = None
-    if_match = request.headers.get("if-match")
-    if if_match is not None:
-        if not if_match.strip('"').isdigit():
-            return error(400, "If-Match must be a version number", "If-Match")
-        expected = int(if_match.strip('"'))
-    actor = actor_of(request)
-    types = runtime.taxonomy.incident_types
+        def write() -> dict[str, Any]:
+            self.automation.set_modes(entries, types, actor, "api", expected)
+            return self.automation.modes(types)
 
-    def write() -> dict[str, Any]:
-        book.set_modes(entries, types, actor, "api", expected)
-        return book.modes(types)
+        try:
+            matrix = await anyio.to_thread.run_sync(write)
+        except AutomationError as exc:
+            return error(400, exc.message, exc.field)
+        except AutomationConflict as exc:
+            return error(409, str(exc))
+        return JSONResponse(matrix)
 
-    try:
-        matrix = await anyio.to_thread.run_sync(write)
-    except AutomationError as exc:
-        return error(400, exc.message, exc.field)
-    except AutomationConflict as exc:
-        return error(409, str(exc))
-    return JSONResponse(matrix)
+    @Operation(
+        "Mark an incident's classification and action right or a false positive"
+        " (replaces an earlier mark)",
+        body=MarkRequest,
+        answers={200: Body("the mark", Mark)},
+        errors={404: "no such incident", 422: "invalid field"},
+    )
+    async def mark_incident(self, request: Request) -> JSONResponse:
+        body = await json_object(request)
+        if isinstance(body, JSONResponse):
+            return body
+        incident_id = request.path_params["incident_id"]
+        actor = actor_of(request)
+        try:
+            mark = await anyio.to_thread.run_sync(self.marks.mark, incident_id, body, actor, "api")
+        except MarkError as exc:
+            return error(422, exc.message, exc.field)
+        except LookupError:
+            return error(404, f"no incident {incident_id!r}")
+        return JSONResponse(mark)
 
-
-def _marks(request: Request) -> MarkBook | JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    if runtime.marks is None:
-        return error(503, "incident marks are not configured in this responder")
-    return runtime.marks
-
-
-async def mark_incident(request: Request) -> JSONResponse:
-    marks = _marks(request)
-    if isinstance(marks, JSONResponse):
-        return marks
-    body = await json_object(request)
-    if isinstance(body, JSONResponse):
-        return body
-    incident_id = request.path_params["incident_id"]
-    actor = actor_of(request)
-    try:
-        mark = await anyio.to_thread.run_sync(marks.mark, incident_id, body, actor, "api")
-    except MarkError as exc:
-        return error(422, exc.message, exc.field)
-    except LookupError:
-        return error(404, f"no incident {incident_id!r}")
-    return JSONResponse(mark)
-
-
-async def get_readiness(request: Request) -> JSONResponse:
-    marks = _marks(request)
-    if isinstance(marks, JSONResponse):
-        return marks
-    unknown = sorted(set(request.query_params) - {"incident_type", "environment"})
-    if unknown:
-        return error(400, f"unknown query parameter {unknown[0]!r}", unknown[0])
-    environment = request.query_params.get("environment") or None
-    if environment is not None and environment not in {e.value for e in Environment}:
-        return error(
-            400,
-            f"environment must be one of {', '.join(e.value for e in Environment)}",
-            "environment",
-        )
-    incident_type = request.query_params.get("incident_type") or None
-    rows = await anyio.to_thread.run_sync(marks.readiness, incident_type, environment)
-    return JSONResponse({"bar": marks.settings.promotion_bar.model_dump(), "classes": rows})
-
-
-def automation_paths() -> dict[str, Any]:
-    """The OpenAPI paths of pauses and automation modes."""
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    scope = {
-        "environment": {"type": "string", "enum": ["demo", "staging", "production"]},
-        "incident_type": {"type": "string"},
-        "namespace": {"type": "string"},
-    }
-    mode_row = {
-        "type": "object",
-        "required": ["incident_type", "environment", "mode"],
-        "properties": {
-            "incident_type": {"type": "string"},
-            "environment": {"type": "string", "enum": ["demo", "staging", "production"]},
-            "mode": {"type": "string", "enum": ["off", "shadow", "approval", "auto"]},
+    @Operation(
+        "Per incident type and environment: shadow decisions, agreement, false positives,"
+        " rollbacks, and whether the promotion bar is met",
+        query=[("incident_type", str), ("environment", Environment)],
+        answers={
+            200: "bar, classes: [{incident_type, environment, mode, shadow_decisions, marked,"
+            " agreement_rate, false_positive_rate, rollbacks, last_rollback_at, ready,"
+            " missing, bar}]"
         },
-    }
-    verdict = {"type": ["string", "null"], "enum": ["right", "false_positive", None]}
-    mark: dict[str, Any] = {
-        "type": "object",
-        "properties": {
-            "classification": {
-                **verdict,
-                "description": "was the incident type right?",
-            },
-            "action": {
-                **verdict,
-                "description": "was the recommended action (done or would have been) right?",
-            },
-            "rolled_back": {
-                "type": ["boolean", "null"],
-                "description": "a person had to undo what the robot did",
-            },
-            "note": {"type": ["string", "null"], "maxLength": 500},
-        },
-    }
-    return {
-        "/api/v1/incidents/{incident_id}/mark": {
-            "post": {
-                "summary": "Mark an incident's classification and action right or a false "
-                "positive (replaces an earlier mark)",
-                "parameters": [
-                    {
-                        "name": "incident_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                **mark,
-                                "additionalProperties": False,
-                                "minProperties": 1,
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "the mark",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    **mark,
-                                    "properties": {
-                                        **mark["properties"],
-                                        "incident_id": {"type": "string"},
-                                        "incident_type": {"type": "string"},
-                                        "environment": {"type": "string"},
-                                        "marked_by": {"type": "string"},
-                                        "marked_at": {"type": "string", "format": "date-time"},
-                                        "version": {"type": "integer"},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "404": {"description": "no such incident", "content": error},
-                    "422": {"description": "invalid field", "content": error},
-                },
-            }
-        },
-        "/api/v1/automation/readiness": {
-            "get": {
-                "summary": "Per incident type and environment: shadow decisions, agreement, "
-                "false positives, rollbacks, and whether the promotion bar is met",
-                "parameters": [
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": False,
-                        "schema": scope[name],
-                    }
-                    for name in ("incident_type", "environment")
-                ],
-                "responses": {
-                    "200": {
-                        "description": "bar, classes: [{incident_type, environment, mode, "
-                        "shadow_decisions, marked, agreement_rate, false_positive_rate, "
-                        "rollbacks, last_rollback_at, ready, missing, bar}]"
-                    },
-                    "400": {"description": "invalid query parameter", "content": error},
-                },
-            }
-        },
-        "/api/v1/automation/pause": {
-            "get": {
-                "summary": "Active automation pauses",
-                "responses": {"200": {"description": "pauses, count"}},
-            },
-            "post": {
-                "summary": "Pause automation (auto decisions ask, or go shadow) for a time",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["reason", "duration_seconds"],
-                                "properties": {
-                                    "reason": {"type": "string"},
-                                    "duration_seconds": {"type": "integer", "minimum": 1},
-                                    **scope,
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": {"description": "the pause record with its id"},
-                    "400": {"description": "invalid field", "content": error},
-                },
-            },
-        },
-        "/api/v1/automation/pause/{pause_id}": {
-            "delete": {
-                "summary": "Resume: lift a pause",
-                "parameters": [
-                    {
-                        "name": "pause_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    }
-                ],
-                "responses": {
-                    "204": {"description": "resumed"},
-                    "404": {"description": "no such active pause", "content": error},
-                },
-            }
-        },
-        "/api/v1/automation/modes": {
-            "get": {
-                "summary": "Automation mode of every incident type and environment",
-                "responses": {"200": {"description": "version, modes"}},
-            },
-            "put": {
-                "summary": "Set automation modes (If-Match: version)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["modes"],
-                                "properties": {"modes": {"type": "array", "items": mode_row}},
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {"description": "version, modes"},
-                    "400": {"description": "invalid entry", "content": error},
-                    "409": {"description": "changed since the given version", "content": error},
-                },
-            },
-        },
-    }
+        errors={400: "invalid query parameter"},
+    )
+    async def get_readiness(self, request: Request) -> JSONResponse:
+        unknown = sorted(set(request.query_params) - {"incident_type", "environment"})
+        if unknown:
+            return error(400, f"unknown query parameter {unknown[0]!r}", unknown[0])
+        environment = request.query_params.get("environment") or None
+        if environment is not None and environment not in {e.value for e in Environment}:
+            return error(
+                400,
+                f"environment must be one of {', '.join(e.value for e in Environment)}",
+                "environment",
+            )
+        incident_type = request.query_params.get("incident_type") or None
+        rows = await anyio.to_thread.run_sync(self.marks.readiness, incident_type, environment)
+        bar = self.marks.settings.promotion_bar.model_dump()
+        return JSONResponse({"bar": bar, "classes": rows})

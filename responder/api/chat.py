@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from responder.api.presses import handle_press
+from responder.api.openapi import Operation
+from responder.api.presses import ChatPresses
 from responder.channels.base import DeliveryFailed
+from responder.channels.build import ChatOps
 from responder.channels.buttons import BadButton
 from responder.channels.slack import (
     SlackChannel,
@@ -33,104 +36,117 @@ from responder.channels.telegram import (
     parse_update,
 )
 from responder.ingest.webhook import BodyTooLarge, read_limited
+from responder.metrics import Metrics
 from responder.records.audit import AuditEntry
-from responder.runtime import Runtime
+from responder.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 
 
-def _refuse(runtime: Runtime, surface: str, status: int, reason: str) -> JSONResponse:
-    runtime.metrics.webhook_rejections.labels(str(status)).inc()
-    log.warning("%s callback refused with %d: %s", surface, status, reason)
-    runtime.store.append_audit(
-        AuditEntry(
-            actor=surface,
-            surface=surface,
-            action="chat.callback_rejected",
-            subject=f"webhook:{surface}",
-            after={"status": status},
-            detail=reason,
-        )
-    )
-    return JSONResponse({"error": reason}, status_code=status)
-
-
 def _not_configured(name: str, settings: str) -> JSONResponse:
     return JSONResponse({"error": f"{name} is not configured here: set {settings}"}, 404)
 
 
-async def slack_interactions(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    chatops = runtime.chatops
-    if chatops is None or chatops.slack is None or not chatops.slack_signing_secret:
-        return _not_configured(
-            "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
+@dataclass(frozen=True)
+class ChatCallbacks:
+    presses: ChatPresses
+    chatops: ChatOps
+    store: Store
+    metrics: Metrics
+
+    def _refuse(self, surface: str, status: int, reason: str) -> JSONResponse:
+        self.metrics.webhook_rejections.labels(str(status)).inc()
+        log.warning("%s callback refused with %d: %s", surface, status, reason)
+        self.store.append_audit(
+            AuditEntry(
+                actor=surface,
+                surface=surface,
+                action="chat.callback_rejected",
+                subject=f"webhook:{surface}",
+                after={"status": status},
+                detail=reason,
+            )
         )
-    try:
-        body = await read_limited(request, MAX_BODY)
-    except BodyTooLarge:
-        return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    try:
-        verify_signature(chatops.slack_signing_secret, body, headers, time.time())
-        press = parse_interaction(body, chatops.slack.codec)
-    except SlackRejected as exc:
-        return await anyio.to_thread.run_sync(_refuse, runtime, "slack", exc.status, str(exc))
-    except BadButton as exc:
-        return await anyio.to_thread.run_sync(_refuse, runtime, "slack", 400, str(exc))
-    if press is None:
-        return Response(status_code=200)
-    task = BackgroundTask(_answer_slack, runtime, chatops.slack, press)
-    return Response(status_code=200, background=task)
+        return JSONResponse({"error": reason}, status_code=status)
 
-
-def _answer_slack(runtime: Runtime, slack: SlackChannel, press: SlackPress) -> None:
-    outcome = handle_press(runtime, "slack", press.user, press.press)
-    if outcome.refused:
+    @Operation(
+        "Slack button presses (X-Slack-Signature v0, 5 min window)",
+        answers={200: "taken"},
+        errors={401: "bad signature", 404: "Slack is not configured here"},
+    )
+    async def slack_interactions(self, request: Request) -> Response:
+        chatops = self.chatops
+        if chatops.slack is None or not chatops.slack_signing_secret:
+            return _not_configured(
+                "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
+            )
         try:
-            slack.tell(press.chat, press.user, f"Robot SRE: {outcome.detail}")
-        except DeliveryFailed as exc:
-            log.warning("slack: could not tell %s why: %s", press.user, exc.detail)
+            body = await read_limited(request, MAX_BODY)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            verify_signature(chatops.slack_signing_secret, body, headers, time.time())
+            press = parse_interaction(body, chatops.slack.codec)
+        except SlackRejected as exc:
+            return await anyio.to_thread.run_sync(self._refuse, "slack", exc.status, str(exc))
+        except BadButton as exc:
+            return await anyio.to_thread.run_sync(self._refuse, "slack", 400, str(exc))
+        if press is None:
+            return Response(status_code=200)
+        task = BackgroundTask(self._answer_slack, chatops.slack, press)
+        return Response(status_code=200, background=task)
 
+    def _answer_slack(self, slack: SlackChannel, press: SlackPress) -> None:
+        outcome = self.presses.handle("slack", press.user, press.press)
+        if outcome.refused:
+            try:
+                slack.tell(press.chat, press.user, f"Robot SRE: {outcome.detail}")
+            except DeliveryFailed as exc:
+                log.warning("slack: could not tell %s why: %s", press.user, exc.detail)
 
-async def telegram_updates(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    chatops = runtime.chatops
-    if chatops is None or chatops.telegram is None:
-        return _not_configured(
-            "Telegram",
-            "ROBOT_SRE_TELEGRAM_BOT_TOKEN, ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET, channels.telegram",
-        )
-    telegram = chatops.telegram
-    if not telegram.secret_matches(request.headers.get(SECRET_HEADER)):
-        return await anyio.to_thread.run_sync(
-            _refuse, runtime, "telegram", 401, "X-Telegram-Bot-Api-Secret-Token does not match"
-        )
-    try:
-        body = await read_limited(request, MAX_BODY)
-        press = parse_update(body)
-    except BodyTooLarge:
-        return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-    except TelegramRejected as exc:
-        return await anyio.to_thread.run_sync(_refuse, runtime, "telegram", 400, str(exc))
-    if press is None:
-        return JSONResponse({})  # messages and other updates: nothing to do
-    # Telegram delivers an update again until it gets a 2xx: even a refused
-    # press is answered 200 and explained to the person who pressed
-    return JSONResponse({}, background=BackgroundTask(_answer_telegram, runtime, telegram, press))
+    @Operation(
+        "Telegram updates (X-Telegram-Bot-Api-Secret-Token)",
+        answers={200: "taken"},
+        errors={401: "bad secret", 404: "Telegram is not configured here"},
+    )
+    async def telegram_updates(self, request: Request) -> Response:
+        telegram = self.chatops.telegram
+        if telegram is None:
+            return _not_configured(
+                "Telegram",
+                "ROBOT_SRE_TELEGRAM_BOT_TOKEN, ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET,"
+                " channels.telegram",
+            )
+        if not telegram.secret_matches(request.headers.get(SECRET_HEADER)):
+            return await anyio.to_thread.run_sync(
+                self._refuse, "telegram", 401, "X-Telegram-Bot-Api-Secret-Token does not match"
+            )
+        try:
+            body = await read_limited(request, MAX_BODY)
+            press = parse_update(body)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        except TelegramRejected as exc:
+            return await anyio.to_thread.run_sync(self._refuse, "telegram", 400, str(exc))
+        if press is None:
+            return JSONResponse({})  # messages and other updates: nothing to do
+        # Telegram delivers an update again until it gets a 2xx: even a refused
+        # press is answered 200 and explained to the person who pressed
+        task = BackgroundTask(self._answer_telegram, telegram, press)
+        return JSONResponse({}, background=task)
 
-
-def _answer_telegram(runtime: Runtime, telegram: TelegramChannel, press: TelegramPress) -> None:
-    try:
-        decoded = press.decode(telegram.codec)
-    except BadButton as exc:
-        _refuse(runtime, "telegram", 400, f"callback data of user {press.user}: {exc}")
-        _tell(telegram, press, "This button is not valid.")
-        return
-    outcome = handle_press(runtime, "telegram", press.user, decoded)
-    _tell(telegram, press, outcome.short())
+    def _answer_telegram(self, telegram: TelegramChannel, press: TelegramPress) -> None:
+        try:
+            decoded = press.decode(telegram.codec)
+        except BadButton as exc:
+            self._refuse("telegram", 400, f"callback data of user {press.user}: {exc}")
+            _tell(telegram, press, "This button is not valid.")
+            return
+        outcome = self.presses.handle("telegram", press.user, decoded)
+        _tell(telegram, press, outcome.short())
 
 
 def _tell(telegram: TelegramChannel, press: TelegramPress, text: str) -> None:

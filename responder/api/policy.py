@@ -5,28 +5,41 @@ alerts, blast radius) in ``guards``."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from responder.api.errors import error
+from responder.api.openapi import Operation
 from responder.guards.explain import explain_guarded
-from responder.policy.explain import ExplainError, parse_request
-from responder.runtime import Runtime
+from responder.guards.rails import GuardRails
+from responder.policy.engine import PolicyEngine
+from responder.policy.explain import ExplainError, ExplainRequest, parse_request
 
 
-async def explain_decision(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        return error(400, f"malformed JSON: {exc}", "-")
-    try:
-        parsed = parse_request(body)
-        answer = await anyio.to_thread.run_sync(
-            lambda: explain_guarded(runtime.policy, parsed, runtime.guards)
-        )
-    except ExplainError as exc:
-        return error(400, exc.message, exc.field)
-    return JSONResponse(answer)
+@dataclass(frozen=True)
+class PolicyApi:
+    policy: PolicyEngine
+    guards: GuardRails
+
+    @Operation(
+        "Decision and layer-by-layer trace for a hypothetical incident",
+        body=ExplainRequest,
+        answers={200: "decision, action_class, layers"},
+        errors={400: "invalid request: the field is named"},
+    )
+    async def explain_decision(self, request: Request) -> JSONResponse:
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            return error(400, f"malformed JSON: {exc}", "-")
+        try:
+            parsed = parse_request(body)
+            answer = await anyio.to_thread.run_sync(
+                lambda: explain_guarded(self.policy, parsed, self.guards)
+            )
+        except ExplainError as exc:
+            return error(400, exc.message, exc.field)
+        return JSONResponse(answer)

@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from responder.approvals.answer import Answer
-from responder.approvals.approvers import Approver
+from responder.approvals.approvers import Approver, ApproverDirectory
+from responder.approvals.desk import ApprovalDesk
 from responder.channels.buttons import APPROVAL_VERBS, Press
-from responder.guards.automation import AutomationError
-from responder.guards.readiness import MarkError
+from responder.channels.notifier import Notifier
+from responder.guards.automation import AutomationBook, AutomationError
+from responder.guards.readiness import MarkBook, MarkError
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.levels import Environment
-from responder.runtime import Runtime
+from responder.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ REFUSED = frozenset(
         "superseded",
         "outside_window",
         "invalid",
-        "unavailable",
     }
 )
 #: what each marking button says about the incident
@@ -49,7 +50,7 @@ MARKS: dict[str, dict[str, Any]] = {
 class PressOutcome:
     """How a press ended: ``result`` is the desk's answer for the approval
     verbs, else ``marked``, ``paused``, ``resumed`` or a refusal
-    (``forbidden``, ``unknown``, ``invalid``, ``unavailable``)."""
+    (``forbidden``, ``unknown``, ``invalid``)."""
 
     result: str
     detail: str
@@ -63,50 +64,6 @@ class PressOutcome:
         if self.refused or self.result in ("marked", "paused", "resumed"):
             return f"Robot SRE: {self.detail}"
         return f"Robot SRE: {self.result.replace('_', ' ')}"
-
-
-def handle_press(runtime: Runtime, surface: str, user: str, press: Press) -> PressOutcome:
-    """Carry out ``press`` by chat user ``user`` of ``surface`` (slack | telegram)."""
-    assert runtime.approvers is not None
-    approver = runtime.approvers.by_chat_user(surface, user)
-    who = f"{surface} user {user}"
-    if press.verb in APPROVAL_VERBS:
-        return _answer_approval(runtime, surface, approver, who, press)
-    if press.verb in MARKS:
-        outcome = _mark(runtime, surface, approver, who, press)
-    elif press.verb == "pause":
-        outcome = _pause(runtime, surface, approver, who, press)
-    else:
-        outcome = _resume(runtime, surface, approver, who, press)
-    if outcome.refused:
-        _audit_refusal(runtime, approver.name if approver else who, surface, press, outcome)
-    return outcome
-
-
-def _answer_approval(
-    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
-) -> PressOutcome:
-    assert runtime.desk is not None
-    override = press.verb == "approve_outside_window"
-    verb = "deny" if press.verb == "deny" else "approve"
-    answer = runtime.desk.answer(
-        press.subject_id, verb, approver, surface, who, override_window=override
-    )
-    if answer.result == "outside_window":
-        return _outside_window(runtime, answer)
-    return PressOutcome(answer.result, answer.detail)
-
-
-def _outside_window(runtime: Runtime, answer: Answer) -> PressOutcome:
-    approval = answer.approval
-    if approval is not None and runtime.chatops is not None:
-        runtime.chatops.notifier.offer_window_override(approval)
-    what = f"{approval.action_name.lower()} {approval.target_label}" if approval else "this action"
-    return PressOutcome(
-        "outside_window",
-        f"{what} may run only inside the action windows, and it is outside them now. "
-        'Press "Approve outside window" to run it now anyway; the request stays open.',
-    )
 
 
 def _refusal(approver: Approver | None, who: str, environment: str | None) -> PressOutcome | None:
@@ -123,107 +80,142 @@ def _refusal(approver: Approver | None, who: str, environment: str | None) -> Pr
     return None
 
 
-def _incident_for(
-    runtime: Runtime, approver: Approver | None, who: str, press: Press
-) -> tuple[Incident, Approver] | PressOutcome:
-    """The pressed incident and its approver, or why the press is refused."""
-    incident = runtime.store.get_incident(press.subject_id)
-    if incident is None:
-        return PressOutcome("unknown", f"no incident {press.subject_id!r}")
-    refusal = _refusal(approver, who, str(incident.environment))
-    if refusal is not None:
-        return refusal
-    assert approver is not None
-    return incident, approver
+@dataclass(frozen=True)
+class ChatPresses:
+    """Carries out verified button presses with the services they need."""
 
+    store: Store
+    approvers: ApproverDirectory
+    desk: ApprovalDesk
+    notifier: Notifier
+    marks: MarkBook
+    automation: AutomationBook
+    chat_pause_minutes: int
 
-def _mark(
-    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
-) -> PressOutcome:
-    found = _incident_for(runtime, approver, who, press)
-    if isinstance(found, PressOutcome):
-        return found
-    incident, approver = found
-    if runtime.marks is None:
-        return PressOutcome("unavailable", "marking incidents is not available here")
-    try:
-        mark = runtime.marks.mark(incident.id, MARKS[press.verb], approver.name, surface)
-    except LookupError:
-        return PressOutcome("unknown", f"no incident {incident.id!r}")
-    except MarkError as exc:
-        return PressOutcome("invalid", f"{exc.field}: {exc.message}")
-    if runtime.chatops is not None:
-        runtime.chatops.notifier.marked(incident.id, mark, surface)
-    verdict = "right" if press.verb == "right" else "a false positive"
-    return PressOutcome("marked", f"incident {incident.id} marked {verdict} by {approver.name}")
+    def handle(self, surface: str, user: str, press: Press) -> PressOutcome:
+        """Carry out ``press`` by chat user ``user`` of ``surface`` (slack | telegram)."""
+        approver = self.approvers.by_chat_user(surface, user)
+        who = f"{surface} user {user}"
+        if press.verb in APPROVAL_VERBS:
+            return self._answer_approval(surface, approver, who, press)
+        if press.verb in MARKS or press.verb == "pause":
+            found = self._incident_for(approver, who, press)
+            if isinstance(found, PressOutcome):
+                outcome = found
+            elif press.verb == "pause":
+                outcome = self._pause(surface, *found)
+            else:
+                outcome = self._mark(surface, press, *found)
+        else:
+            outcome = self._resume(surface, approver, who, press)
+        if outcome.refused:
+            self._audit_refusal(approver.name if approver else who, surface, press, outcome)
+        return outcome
 
-
-def _pause(
-    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
-) -> PressOutcome:
-    found = _incident_for(runtime, approver, who, press)
-    if isinstance(found, PressOutcome):
-        return found
-    incident, approver = found
-    if runtime.automation is None:
-        return PressOutcome("unavailable", "pausing automation is not available here")
-    body = {
-        "reason": f"paused from {surface} by {approver.name} on incident {incident.id}",
-        "duration_seconds": runtime.settings.chat_pause_minutes * 60,
-        "environment": str(incident.environment),
-        "incident_type": incident.incident_type,
-    }
-    try:
-        pause = runtime.automation.pause(body, approver.name, surface)
-    except AutomationError as exc:
-        return PressOutcome("invalid", f"{exc.field}: {exc.message}")
-    if runtime.chatops is not None:
-        runtime.chatops.notifier.paused(incident, pause, approver.name, surface)
-    return PressOutcome(
-        "paused",
-        f"automation of {incident.incident_type} in {incident.environment} paused until "
-        f"{pause.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({pause.id})",
-    )
-
-
-def _resume(
-    runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
-) -> PressOutcome:
-    if runtime.automation is None:
-        return PressOutcome("unavailable", "pausing automation is not available here")
-    now: datetime = runtime.automation.clock()
-    found = [p for p in runtime.automation.active_pauses(now) if p.id == press.subject_id]
-    if not found:
-        return PressOutcome("unknown", f"pause {press.subject_id} is over (resumed or expired)")
-    pause = found[0]
-    refusal = _refusal(approver, who, pause.environment)
-    if refusal is not None:
-        return refusal
-    assert approver is not None
-    lifted = runtime.automation.resume(pause.id, approver.name, surface)
-    if lifted is None:
-        return PressOutcome("unknown", f"pause {pause.id} is over (resumed or expired)")
-    if runtime.chatops is not None:
-        notifier = runtime.chatops.notifier
-        notifier.resumed(lifted, notifier.pause_incident(lifted.id), approver.name, surface)
-    return PressOutcome(
-        "resumed", f"pause {lifted.id} lifted: automation of {lifted.scope} resumed"
-    )
-
-
-def _audit_refusal(
-    runtime: Runtime, actor: str, surface: str, press: Press, outcome: PressOutcome
-) -> None:
-    subject = (
-        f"pause:{press.subject_id}" if press.verb == "resume" else f"incident:{press.subject_id}"
-    )
-    runtime.store.append_audit(
-        AuditEntry(
-            actor=actor,
-            surface=surface,
-            action="chat.press_refused",
-            subject=subject,
-            after={"button": press.verb, "result": outcome.result},
-            detail=outcome.detail[:2000],
+    def _answer_approval(
+        self, surface: str, approver: Approver | None, who: str, press: Press
+    ) -> PressOutcome:
+        override = press.verb == "approve_outside_window"
+        verb = "deny" if press.verb == "deny" else "approve"
+        answer = self.desk.answer(
+            press.subject_id, verb, approver, surface, who, override_window=override
         )
-    )
+        if answer.result == "outside_window":
+            return self._outside_window(answer)
+        return PressOutcome(answer.result, answer.detail)
+
+    def _outside_window(self, answer: Answer) -> PressOutcome:
+        approval = answer.approval
+        if approval is not None:
+            self.notifier.offer_window_override(approval)
+        what = (
+            f"{approval.action_name.lower()} {approval.target_label}" if approval else "this action"
+        )
+        return PressOutcome(
+            "outside_window",
+            f"{what} may run only inside the action windows, and it is outside them now. "
+            'Press "Approve outside window" to run it now anyway; the request stays open.',
+        )
+
+    def _incident_for(
+        self, approver: Approver | None, who: str, press: Press
+    ) -> tuple[Incident, Approver] | PressOutcome:
+        """The pressed incident and its approver, or why the press is refused."""
+        incident = self.store.get_incident(press.subject_id)
+        if incident is None:
+            return PressOutcome("unknown", f"no incident {press.subject_id!r}")
+        refusal = _refusal(approver, who, str(incident.environment))
+        if refusal is not None:
+            return refusal
+        assert approver is not None
+        return incident, approver
+
+    def _mark(
+        self, surface: str, press: Press, incident: Incident, approver: Approver
+    ) -> PressOutcome:
+        try:
+            mark = self.marks.mark(incident.id, MARKS[press.verb], approver.name, surface)
+        except LookupError:
+            return PressOutcome("unknown", f"no incident {incident.id!r}")
+        except MarkError as exc:
+            return PressOutcome("invalid", f"{exc.field}: {exc.message}")
+        self.notifier.marked(incident.id, mark, surface)
+        verdict = "right" if press.verb == "right" else "a false positive"
+        return PressOutcome("marked", f"incident {incident.id} marked {verdict} by {approver.name}")
+
+    def _pause(self, surface: str, incident: Incident, approver: Approver) -> PressOutcome:
+        body = {
+            "reason": f"paused from {surface} by {approver.name} on incident {incident.id}",
+            "duration_seconds": self.chat_pause_minutes * 60,
+            "environment": str(incident.environment),
+            "incident_type": incident.incident_type,
+        }
+        try:
+            pause = self.automation.pause(body, approver.name, surface)
+        except AutomationError as exc:
+            return PressOutcome("invalid", f"{exc.field}: {exc.message}")
+        self.notifier.paused(incident, pause, approver.name, surface)
+        return PressOutcome(
+            "paused",
+            f"automation of {incident.incident_type} in {incident.environment} paused until "
+            f"{pause.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({pause.id})",
+        )
+
+    def _resume(
+        self, surface: str, approver: Approver | None, who: str, press: Press
+    ) -> PressOutcome:
+        now: datetime = self.automation.clock()
+        found = [p for p in self.automation.active_pauses(now) if p.id == press.subject_id]
+        if not found:
+            return PressOutcome("unknown", f"pause {press.subject_id} is over (resumed or expired)")
+        pause = found[0]
+        refusal = _refusal(approver, who, pause.environment)
+        if refusal is not None:
+            return refusal
+        assert approver is not None
+        lifted = self.automation.resume(pause.id, approver.name, surface)
+        if lifted is None:
+            return PressOutcome("unknown", f"pause {pause.id} is over (resumed or expired)")
+        self.notifier.resumed(
+            lifted, self.notifier.pause_incident(lifted.id), approver.name, surface
+        )
+        return PressOutcome(
+            "resumed", f"pause {lifted.id} lifted: automation of {lifted.scope} resumed"
+        )
+
+    def _audit_refusal(self, actor: str, surface: str, press: Press, outcome: PressOutcome) -> None:
+        subject = (
+            f"pause:{press.subject_id}"
+            if press.verb == "resume"
+            else f"incident:{press.subject_id}"
+        )
+        self.store.append_audit(
+            AuditEntry(
+                actor=actor,
+                surface=surface,
+                action="chat.press_refused",
+                subject=subject,
+                after={"button": press.verb, "result": outcome.result},
+                detail=outcome.detail[:2000],
+            )
+        )

@@ -1,5 +1,5 @@
-"""What the API handlers read from a request: who is asking, and a JSON
-object body (or the 400 answer that says why it is not one)."""
+"""What the API handlers read from a request: who is asking, a JSON object
+body and the ``If-Match`` version (or the 400 answer that says why not)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ async def json_object(
     if not isinstance(body, dict):
         return error(400, f"expected {what}")
     return body
+
+
+def if_match_version(request: Request, message: str) -> int | JSONResponse | None:
+    """The version the ``If-Match`` header names (None without one), or a 400."""
+    if_match = request.headers.get("if-match")
+    if if_match is None:
+        return None
+    if not if_match.strip('"').isdigit():
+        return error(400, message, "If-Match")
+    return int(if_match.strip('"'))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from responder.runtime import Runtime
+from responder.api.openapi import Operation
 from responder.taxonomy.models import Taxonomy
 
 
@@ -31,6 +32,10 @@ def taxonomy_document(taxonomy: Taxonomy) -> dict[str, Any]:
     }
 
 
-async def get_taxonomy(request: Request) -> JSONResponse:
-    runtime: Runtime = request.app.state.runtime
-    return JSONResponse(taxonomy_document(runtime.taxonomy))
+@dataclass(frozen=True)
+class TaxonomyApi:
+    taxonomy: Taxonomy
+
+    @Operation("Domains, incident types, actions, matrix", answers={200: "the catalogue"})
+    async def get_taxonomy(self, request: Request) -> JSONResponse:
+        return JSONResponse(taxonomy_document(self.taxonomy))

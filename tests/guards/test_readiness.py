@@ -549,12 +549,14 @@ def test_marking_needs_the_operator_role_readiness_the_viewer_role(make: Any) ->
 
 
 def test_the_openapi_document_describes_marks_and_readiness(make: Any) -> None:
-    paths = make().api.get("/openapi.json").json()["paths"]
+    document = make().api.get("/openapi.json").json()
+    paths = document["paths"]
     mark = paths["/api/v1/incidents/{incident_id}/mark"]
     assert set(mark) == {"post"}
     # its own answers and those every /api/v1 write may give (guard, input, store)
     assert set(mark["post"]["responses"]) == {"200", "400", "401", "403", "404", "422", "503"}
-    body = mark["post"]["requestBody"]["content"]["application/json"]["schema"]
+    ref = mark["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = document["components"]["schemas"][ref.removeprefix("#/components/schemas/")]
     assert set(body["properties"]) == {"classification", "action", "rolled_back", "note"}
     readiness = paths["/api/v1/automation/readiness"]
     assert set(readiness) == {"get"}
