@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixtures.alerts import DISK, FILESYSTEM
+from fixtures.alerts import DISK, FILESYSTEM, payload
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
@@ -18,7 +18,6 @@ from fixtures.processes import free_port
 
 from responder.app import build_runtime
 from responder.evidence.collector import Collector, Evidence
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import Incident, Signal
 from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
@@ -59,13 +58,7 @@ def strong(name: str, **extra: Any) -> Signal:
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[WebhookAlert(status="firing", labels=dict(a)) for a in alerts],
-        )
-    )
+    runtime.pipeline.process(payload(*alerts))
 
 
 def only(runtime: Runtime) -> Incident:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixtures.alerts import payload
 from fixtures.clock import Clock
 from fixtures.quiet import tie_hands
 
@@ -24,7 +25,6 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEn
 from responder.policy.rulebook import RuleBook
 from responder.policy.rules import OperatorRule, RuleRejected, validate_rule
 from responder.policy.stage import DecideStage
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.levels import Environment, Severity
 from responder.records.target import Target
 from responder.settings import Settings
@@ -595,12 +595,7 @@ class Pipeline:
     clock: Clock
 
     def fire(self, labels: Mapping[str, str] = DISK_201) -> AlertOutcome:
-        payload = WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[WebhookAlert(status="firing", labels=dict(labels), annotations={})],
-        )
-        [outcome] = self.pipeline.process(payload)
+        [outcome] = self.pipeline.process(payload(labels))
         return outcome
 
 
