@@ -9,14 +9,13 @@ from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 import pytest
-from fixtures.alerts import DISK
+from fixtures.alerts import DISK, payload
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import StubServer
 
 from responder.app import build_runtime
 from responder.approvals.book import COLLECTION, ApprovalBook
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.incident import Incident
 from responder.runtime import Runtime
@@ -27,13 +26,7 @@ NODE = {"kind": "node", "namespace": "", "name": "10.0.10.202"}
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[WebhookAlert(status="firing", labels=dict(a)) for a in alerts],
-        )
-    )
+    runtime.pipeline.process(payload(*alerts))
 
 
 @pytest.fixture

@@ -106,28 +106,26 @@ def test_every_rule_file_is_covered_by_a_promtool_test_file() -> None:
     assert {path.resolve() for path in rule_files()} <= loaded
 
 
-def test_promtool_check_rules_accepts_every_rule_file() -> None:
-    promtool = promtool_binary()
-    done = subprocess.run(
-        [promtool, "check", "rules", *map(str, rule_files())],
+def promtool(
+    *args: str, timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool_binary(), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
+        cwd=cwd,
     )
+
+
+def test_promtool_check_rules_accepts_every_rule_file() -> None:
+    done = promtool("check", "rules", *map(str, rule_files()), timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_promtool_test_rules_passes() -> None:
-    promtool = promtool_binary()
-    done = subprocess.run(
-        [promtool, "test", "rules", *map(str, rule_test_files())],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=RULE_TESTS,
-    )
+    done = promtool("test", "rules", *map(str, rule_test_files()), timeout=120, cwd=RULE_TESTS)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("SUCCESS") == len(rule_test_files()), done.stdout
 
@@ -158,12 +156,5 @@ def test_promtool_test_rules_fails_when_the_alerts_are_inverted(name: str, tmp_p
         copy.write_text(test_file.read_text(), encoding="utf-8")
         if f"../{path.name}" in test_file.read_text():
             tests.append(str(copy))
-    done = subprocess.run(
-        [promtool_binary(), "test", "rules", *tests],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path / "alert_rules" / "tests",
-    )
+    done = promtool("test", "rules", *tests, timeout=120, cwd=tmp_path / "alert_rules" / "tests")
     assert done.returncode != 0, f"inverted alerts of {path.name} still pass:\n{done.stdout}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fixtures.processes import free_port, wait_until
+from fixtures.processes import free_port, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "localhost/robot-sre:test"
@@ -122,11 +122,7 @@ def test_serve_in_the_image_answers_and_processes_a_webhook(
         )
         assert outside == []
     finally:
-        serve.terminate()
-        try:
-            serve.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        stop_process(serve, timeout=15)
         subprocess.run(
             ["pkill", "-f", f"robot-sre serve --host 127.0.0.1 --port {port}"], capture_output=True
         )

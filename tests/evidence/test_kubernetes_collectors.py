@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
+from fixtures.incidents import make_incident
 from fixtures.kube import (
     KubeCluster,
     ago,
     cronjob,
     event,
+    eviction_threshold_met,
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     kube_fixture,  # noqa: F401
     node,
@@ -30,24 +34,24 @@ from responder.evidence.workload_collectors import (
 )
 from responder.kube import Kube
 from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.levels import Confidence
 from responder.records.target import Target
 
 TRIVY = Target(kind="cronjob", namespace="trivy-system", name="trivy-db-warmup")
 
 
 def incident(incident_type: str, kind: str, name: str, namespace: str | None = None) -> Incident:
-    return Incident(
-        id="inc-1",
-        incident_type=incident_type,
-        domain=None,
-        display_name=incident_type,
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        correlation_key=f"{incident_type}:{kind}/{name}",
-        resource_scope=ResourceScope(kind=kind, namespace=namespace, name=name),
-    )
+    scope = ResourceScope(kind=kind, namespace=namespace, name=name)
+    key = f"{incident_type}:{kind}/{name}"
+    return make_incident(incident_type=incident_type, key=key, resource_scope=scope)
+
+
+def collect(
+    collector: type[KubeCollector], kube: Kube, kind: str, name: str, namespace: str | None = None
+) -> Evidence:
+    """What ``collector`` finds for an incident of its type on ``kind`` ``name``."""
+    [incident_type] = collector.incident_types
+    return collector(kube).collect(incident(incident_type, kind, name, namespace))
 
 
 def by_name(evidence: Evidence) -> dict[str, tuple[str, bool]]:
@@ -57,14 +61,25 @@ def by_name(evidence: Evidence) -> dict[str, tuple[str, bool]]:
 # node_disk_pressure
 
 
+def scan_job_evicted(minutes_ago: int) -> dict[str, Any]:
+    """The kubelet's event for a pod it evicted from worker-1 ``minutes_ago``."""
+    return event(
+        "image-factory",
+        "Evicted",
+        "The node was low on resource: ephemeral-storage.",
+        involved=("Pod", "scan-job-01"),
+        involved_namespace="image-factory",
+        host="worker-1",
+        last=ago(minutes=minutes_ago),
+    )
+
+
 def test_disk_pressure_scenario_reports_primary_and_secondary_signals(
     kube_cluster: KubeCluster, kube: Kube
 ) -> None:
     seed_disk_pressure(kube_cluster)
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "worker-1")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "worker-1")
 
     signals = by_name(evidence)
     assert signals["disk_pressure_condition"] == ("strong", False)
@@ -105,9 +120,7 @@ def test_disk_pressure_failing_core_pod_on_pressured_node_is_customer_facing(
         )
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "worker-1")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "worker-1")
 
     assert evidence.facts["customer_facing_failures"] is True
 
@@ -141,9 +154,7 @@ def test_disk_pressure_on_two_nodes_counts_both(kube_cluster: KubeCluster, kube:
         node("worker-3"),
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "cluster", "cluster")
-    )
+    evidence = collect(DiskPressureCollector, kube, "cluster", "cluster")
 
     assert evidence.facts["nodes_affected"] == 2
     assert "DiskPressure=True on worker-1, worker-2" in evidence.summary
@@ -166,9 +177,7 @@ def test_disk_pressure_repeated_image_pulls_are_a_weak_signal(
         ),
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "worker-1")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "worker-1")
 
     assert by_name(evidence)["repeated_image_pulls"] == ("weak", False)
     signal = next(s for s in evidence.signals if s.name == "repeated_image_pulls")
@@ -180,28 +189,11 @@ def test_disk_pressure_exit_criteria_hold_when_clear_and_quiet_for_ten_minutes(
 ) -> None:
     kube_cluster.add(
         node("worker-1"),
-        event(
-            "default",
-            "EvictionThresholdMet",
-            "Attempting to reclaim ephemeral-storage",
-            involved=("Node", "worker-1"),
-            host="worker-1",
-            last=ago(minutes=25),
-        ),
-        event(
-            "image-factory",
-            "Evicted",
-            "The node was low on resource: ephemeral-storage.",
-            involved=("Pod", "scan-job-01"),
-            involved_namespace="image-factory",
-            host="worker-1",
-            last=ago(minutes=11),
-        ),
+        eviction_threshold_met("worker-1", last=ago(minutes=25)),
+        scan_job_evicted(minutes_ago=11),
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "worker-1")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "worker-1")
 
     assert evidence.exit_criteria_met is True
     assert "disk_pressure_condition" not in by_name(evidence)
@@ -212,20 +204,10 @@ def test_disk_pressure_exit_criteria_fail_on_a_recent_eviction(
 ) -> None:
     kube_cluster.add(
         node("worker-1"),
-        event(
-            "image-factory",
-            "Evicted",
-            "The node was low on resource: ephemeral-storage.",
-            involved=("Pod", "scan-job-01"),
-            involved_namespace="image-factory",
-            host="worker-1",
-            last=ago(minutes=3),
-        ),
+        scan_job_evicted(minutes_ago=3),
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "worker-1")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "worker-1")
 
     assert evidence.exit_criteria_met is False
 
@@ -235,9 +217,7 @@ def test_disk_pressure_finds_the_node_by_address(kube_cluster: KubeCluster, kube
     pressured["status"]["addresses"] = [{"type": "InternalIP", "address": "10.0.10.202"}]
     kube_cluster.add(pressured, node("worker-2", disk_pressure=True))
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "10.0.10.202")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "10.0.10.202")
 
     assert evidence.refs == ("k8s://nodes/10-0-10-202",)
     assert evidence.facts["nodes_affected"] == 2
@@ -260,9 +240,7 @@ def test_unreachable_node_with_core_pods_is_customer_facing(
         pod("api-5d9c7b8f6-abcde", "image-factory", labels={"tier": "core"}, node_name="worker-3"),
     )
 
-    evidence = NodeReadinessCollector(kube).collect(
-        incident("node_unreachable_or_notready", "node", "worker-3")
-    )
+    evidence = collect(NodeReadinessCollector, kube, "node", "worker-3")
 
     signals = by_name(evidence)
     assert signals["node_not_ready"] == ("strong", False)
@@ -281,9 +259,7 @@ def test_kubelet_reporting_not_ready_is_a_direct_signal(
 ) -> None:
     kube_cluster.add(node("worker-1", ready="False", ready_reason="KubeletNotReady"))
 
-    evidence = NodeReadinessCollector(kube).collect(
-        incident("node_unreachable_or_notready", "node", "worker-1")
-    )
+    evidence = collect(NodeReadinessCollector, kube, "node", "worker-1")
 
     assert by_name(evidence)["node_not_ready"] == ("strong", True)
     assert evidence.facts["customer_facing_failures"] is False
@@ -292,9 +268,7 @@ def test_kubelet_reporting_not_ready_is_a_direct_signal(
 def test_ready_node_meets_the_exit_criteria(kube_cluster: KubeCluster, kube: Kube) -> None:
     kube_cluster.add(node("worker-1"))
 
-    evidence = NodeReadinessCollector(kube).collect(
-        incident("node_unreachable_or_notready", "node", "worker-1")
-    )
+    evidence = collect(NodeReadinessCollector, kube, "node", "worker-1")
 
     assert evidence.signals == ()
     assert evidence.exit_criteria_met is True
@@ -345,9 +319,7 @@ def test_pull_backoff_is_classified_from_the_kubelet_event(
         ),
     )
 
-    evidence = ImagePullCollector(kube).collect(
-        incident("registry_pull_failure", "deployment", "dispatcher", "image-factory")
-    )
+    evidence = collect(ImagePullCollector, kube, "deployment", "dispatcher", "image-factory")
 
     signals = by_name(evidence)
     assert signals["image_pull_error"] == ("strong", True)
@@ -360,20 +332,22 @@ def test_pull_backoff_is_classified_from_the_kubelet_event(
     assert "registry says registry_rate_limited" in evidence.summary
 
 
-def test_unauthorized_pull_without_pull_secret(kube_cluster: KubeCluster, kube: Kube) -> None:
-    kube_cluster.add(
-        pod(
-            "docs-0",
-            "docs",
-            phase="Pending",
-            owner=("StatefulSet", "docs"),
-            waiting=("ErrImagePull", "failed to authorize: 401 Unauthorized"),
-        )
+def docs_pod_failing_to_pull(message: str, pull_secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The docs StatefulSet's pod, pending on ``ErrImagePull`` with ``message``."""
+    return pod(
+        "docs-0",
+        "docs",
+        phase="Pending",
+        owner=("StatefulSet", "docs"),
+        waiting=("ErrImagePull", message),
+        pull_secrets=pull_secrets,
     )
 
-    evidence = ImagePullCollector(kube).collect(
-        incident("registry_pull_failure", "statefulset", "docs", "docs")
-    )
+
+def test_unauthorized_pull_without_pull_secret(kube_cluster: KubeCluster, kube: Kube) -> None:
+    kube_cluster.add(docs_pod_failing_to_pull("failed to authorize: 401 Unauthorized"))
+
+    evidence = collect(ImagePullCollector, kube, "statefulset", "docs", "docs")
 
     signals = by_name(evidence)
     assert signals["registry_unauthorized"] == ("strong", True)
@@ -387,19 +361,10 @@ def test_existing_pull_secret_is_not_reported_missing(
 ) -> None:
     kube_cluster.add(
         secret("regcred", "docs", {".dockerconfigjson": b"{}"}),
-        pod(
-            "docs-0",
-            "docs",
-            phase="Pending",
-            owner=("StatefulSet", "docs"),
-            waiting=("ErrImagePull", "manifest unknown"),
-            pull_secrets=["regcred"],
-        ),
+        docs_pod_failing_to_pull("manifest unknown", pull_secrets=["regcred"]),
     )
 
-    evidence = ImagePullCollector(kube).collect(
-        incident("registry_pull_failure", "statefulset", "docs", "docs")
-    )
+    evidence = collect(ImagePullCollector, kube, "statefulset", "docs", "docs")
 
     assert "missing_pull_secret" not in by_name(evidence)
     assert "image_manifest_unknown" in by_name(evidence)
@@ -411,20 +376,11 @@ def test_pull_secret_the_responder_may_not_read_is_not_a_failure(
     kube_cluster: KubeCluster, kube: Kube
 ) -> None:
     kube_cluster.add(
-        pod(
-            "docs-0",
-            "docs",
-            phase="Pending",
-            owner=("StatefulSet", "docs"),
-            waiting=("ErrImagePull", "manifest unknown"),
-            pull_secrets=["regcred"],
-        ),
+        docs_pod_failing_to_pull("manifest unknown", pull_secrets=["regcred"]),
     )
     kube_cluster.fail("secrets", 403)
 
-    evidence = ImagePullCollector(kube).collect(
-        incident("registry_pull_failure", "statefulset", "docs", "docs")
-    )
+    evidence = collect(ImagePullCollector, kube, "statefulset", "docs", "docs")
 
     assert set(by_name(evidence)) == {"image_pull_error", "image_manifest_unknown"}
 
@@ -432,9 +388,7 @@ def test_pull_secret_the_responder_may_not_read_is_not_a_failure(
 def test_no_pull_failure_meets_the_exit_criteria(kube_cluster: KubeCluster, kube: Kube) -> None:
     kube_cluster.add(pod("docs-0", "docs", owner=("StatefulSet", "docs")))
 
-    evidence = ImagePullCollector(kube).collect(
-        incident("registry_pull_failure", "statefulset", "docs", "docs")
-    )
+    evidence = collect(ImagePullCollector, kube, "statefulset", "docs", "docs")
 
     assert evidence.signals == ()
     assert evidence.exit_criteria_met is True
@@ -446,9 +400,7 @@ def test_no_pull_failure_meets_the_exit_criteria(kube_cluster: KubeCluster, kube
 def test_job_backlog_in_the_disk_pressure_scenario(kube_cluster: KubeCluster, kube: Kube) -> None:
     seed_disk_pressure(kube_cluster)
 
-    evidence = JobBacklogCollector(kube).collect(
-        incident("background_job_buildup", "cronjob", "trivy-db-warmup", "trivy-system")
-    )
+    evidence = collect(JobBacklogCollector, kube, "cronjob", "trivy-db-warmup", "trivy-system")
 
     signals = by_name(evidence)
     assert signals["completed_pod_backlog"] == ("strong", False)
@@ -471,9 +423,7 @@ def test_suspended_cronjob_is_not_noisy_and_small_backlog_meets_exit(
         *(pod(f"job-{i}", "image-factory", phase="Succeeded") for i in range(3)),
     )
 
-    evidence = JobBacklogCollector(kube).collect(
-        incident("background_job_buildup", "cluster", "cluster")
-    )
+    evidence = collect(JobBacklogCollector, kube, "cluster", "cluster")
 
     signals = by_name(evidence)
     assert "noisy_cronjob" not in signals
@@ -497,9 +447,7 @@ def test_tekton_history_growth(kube_cluster: KubeCluster, kube: Kube) -> None:
         )
     )
 
-    evidence = JobBacklogCollector(kube).collect(
-        incident("background_job_buildup", "cluster", "cluster")
-    )
+    evidence = collect(JobBacklogCollector, kube, "cluster", "cluster")
 
     assert by_name(evidence)["tekton_history_growth"] == ("strong", False)
 
@@ -588,9 +536,8 @@ def test_node_collectors_read_whether_the_incidents_node_is_a_control_plane_node
     if taint:
         found["spec"]["taints"].append({"key": taint, "effect": "NoSchedule"})
     kube_cluster.add(found, node("node-2", labels={"node-role.kubernetes.io/control-plane": ""}))
-    incident_type = next(iter(collector.incident_types))
 
-    evidence = collector(kube).collect(incident(incident_type, "node", "node-1"))
+    evidence = collect(collector, kube, "node", "node-1")
 
     assert evidence.facts["control_plane_node"] is control_plane
 
@@ -604,9 +551,7 @@ def test_the_role_is_not_reported_for_a_node_the_cluster_does_not_know(
         node("cp-1", disk_pressure=True, labels={"node-role.kubernetes.io/control-plane": ""})
     )
 
-    evidence = DiskPressureCollector(kube).collect(
-        incident("node_disk_pressure", "node", "10.0.10.99")
-    )
+    evidence = collect(DiskPressureCollector, kube, "node", "10.0.10.99")
 
     assert "control_plane_node" not in evidence.facts
     assert evidence.facts["nodes_affected"] == 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures.incidents import make_incident
 from fixtures.kube import (
     KubeCluster,
     deployment,
@@ -25,7 +26,6 @@ from responder.evidence.helm import (
 )
 from responder.kube import Kube
 from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
 
 NAMESPACE = "image-factory"
 HELM_ANNOTATIONS = {
@@ -44,16 +44,11 @@ def manifest(image: str = "registry.example/api:2.0", pull_secret: str | None = 
 
 
 def drift_incident(labels: dict[str, str] | None = None) -> Incident:
-    return Incident(
-        id="inc-2",
+    scope = ResourceScope(kind="deployment", namespace=NAMESPACE, name="api")
+    return make_incident(
         incident_type="release_drift_or_partial_apply",
-        domain="release_configuration",
-        display_name="Release Drift or Partial Apply",
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.staging,
-        correlation_key="drift",
-        resource_scope=ResourceScope(kind="deployment", namespace=NAMESPACE, name="api"),
+        key="drift",
+        resource_scope=scope,
         labels=labels or {},
     )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fixtures.alerts import DISK, FILESYSTEM
+from fixtures.alerts import DISK, FILESYSTEM, payload
 from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
@@ -18,7 +18,6 @@ from fixtures.processes import free_port
 
 from responder.app import build_runtime
 from responder.evidence.collector import Collector, Evidence
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import Incident, Signal
 from responder.records.lifecycle import IncidentState
 from responder.runtime import Runtime
@@ -59,13 +58,7 @@ def strong(name: str, **extra: Any) -> Signal:
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[WebhookAlert(status="firing", labels=dict(a)) for a in alerts],
-        )
-    )
+    runtime.pipeline.process(payload(*alerts))
 
 
 def only(runtime: Runtime) -> Incident:
@@ -95,6 +88,21 @@ def make(
     )
 
 
+def observed(
+    store: Store, executor_stub: StubServer, *collectors: Collector, **settings: object
+) -> Runtime:
+    """A runtime with ``collectors`` that has opened an incident for ``REDIS_DOWN``."""
+    runtime = make(store, executor_stub, *collectors, **settings)
+    fire(runtime, REDIS_DOWN)
+    return runtime
+
+
+def poll_after(runtime: Runtime, seconds: float) -> list[str]:
+    """Move the clock on by ``seconds`` and run the observation poll."""
+    clock_of(runtime).advance(seconds)
+    return runtime.scheduler.poll()
+
+
 # merging and confidence
 
 
@@ -102,11 +110,9 @@ def test_signal_seen_in_two_checks_raises_confidence_to_high(
     store: Store, executor_stub: StubServer
 ) -> None:
     collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     assert only(runtime).confidence == "medium"  # one strong + one weak
-    clock_of(runtime).advance(60)
-    assert runtime.scheduler.poll() == [only(runtime).id]
+    assert poll_after(runtime, 60) == [only(runtime).id]
     incident = only(runtime)
     [signal] = [s for s in incident.signals if s.name == "probe_failed"]
     assert signal.checks == 2
@@ -114,22 +120,18 @@ def test_signal_seen_in_two_checks_raises_confidence_to_high(
 
 
 def test_alert_signals_never_count_checks(store: Store, executor_stub: StubServer) -> None:
-    runtime = make(store, executor_stub, Scripted())
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, Scripted())
     for _ in range(3):
-        clock_of(runtime).advance(60)
-        runtime.scheduler.poll()
+        poll_after(runtime, 60)
     [alert] = only(runtime).signals
     assert (alert.source, alert.checks) == ("alertmanager", 1)
 
 
 def test_signal_no_longer_reported_drops_out(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted(answer=Evidence(signals=(strong("probe_failed"),)))
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     collector.answer = Evidence()
-    clock_of(runtime).advance(60)
-    runtime.scheduler.poll()
+    poll_after(runtime, 60)
     incident = only(runtime)
     assert [s.name for s in incident.signals] == ["KubeDeploymentReplicasMismatch"]
     assert incident.confidence == "low"
@@ -141,8 +143,7 @@ def test_facts_and_refs_of_a_collector_reach_the_incident(
     collector = Scripted(
         answer=Evidence(facts={"core_workload": True}, refs=("probe:redis:cache",))
     )
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     incident = only(runtime)
     assert incident.facts["core_workload"] is True
     assert "probe:redis:cache" in incident.raw_evidence_refs
@@ -153,8 +154,7 @@ def test_facts_and_refs_of_a_collector_reach_the_incident(
 def test_collector_that_raises_is_a_weak_collector_error(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub, Scripted(raises=RuntimeError("API exploded")))
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, Scripted(raises=RuntimeError("API exploded")))
     [error] = [s for s in only(runtime).signals if s.name == "collector_error"]
     assert (error.strength, error.source) == ("weak", "scripted")
     assert "API exploded" in error.detail
@@ -177,12 +177,10 @@ def test_exit_criteria_are_recorded_when_they_change(
     store: Store, executor_stub: StubServer
 ) -> None:
     collector = Scripted(answer=Evidence(exit_criteria_met=False))
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     for met in (False, True, True):
         collector.answer = Evidence(exit_criteria_met=met)
-        clock_of(runtime).advance(60)
-        runtime.scheduler.poll()
+        poll_after(runtime, 60)
     events = [e.detail for e in only(runtime).timeline if e.event == "exit_criteria"]
     assert events == ["do not hold", "hold"]
 
@@ -192,23 +190,18 @@ def test_exit_criteria_are_recorded_when_they_change(
 
 def test_poll_looks_once_per_interval(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     assert collector.calls == 1  # at open
     assert runtime.scheduler.poll() == []
-    clock_of(runtime).advance(59)
-    assert runtime.scheduler.poll() == []
-    clock_of(runtime).advance(1)
-    assert runtime.scheduler.poll() == [only(runtime).id]
+    assert poll_after(runtime, 59) == []
+    assert poll_after(runtime, 1) == [only(runtime).id]
     assert collector.calls == 2
 
 
 def test_poll_interval_follows_the_setting(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, executor_stub, collector, observation_poll_seconds=10)
-    fire(runtime, REDIS_DOWN)
-    clock_of(runtime).advance(10)
-    runtime.scheduler.poll()
+    runtime = observed(store, executor_stub, collector, observation_poll_seconds=10)
+    poll_after(runtime, 10)
     assert collector.calls == 2
 
 
@@ -216,8 +209,7 @@ def test_poll_skips_an_incident_another_replica_holds(
     store: Store, executor_stub: StubServer
 ) -> None:
     collector = Scripted()
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     clock_of(runtime).advance(60)
     with held_lock(store, f"incident:{only(runtime).correlation_key}", 30):
         assert runtime.scheduler.poll() == []
@@ -227,8 +219,7 @@ def test_poll_skips_an_incident_another_replica_holds(
 
 def test_worker_runs_the_observation_poll(store: Store, executor_stub: StubServer) -> None:
     collector = Scripted()
-    runtime = make(store, executor_stub, collector)
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, collector)
     clock_of(runtime).advance(60)
     runtime.worker.drain_once()
     assert collector.calls == 2
@@ -243,13 +234,11 @@ def test_repeated_probe_failure_lets_the_robot_restart_the_dependency(
     refused = DependencyEndpoint(
         name="redis-cache", kind="redis", url=f"redis://127.0.0.1:{free_port()}/0"
     )
-    runtime = make(store, executor_stub, dependencies=[refused])
-    fire(runtime, REDIS_DOWN)
+    runtime = observed(store, executor_stub, dependencies=[refused])
     first = only(runtime)
     assert first.confidence == "medium"
     assert applies(executor_stub) == 0
-    clock_of(runtime).advance(60)
-    runtime.scheduler.poll()
+    poll_after(runtime, 60)
     incident = only(runtime)
     assert incident.confidence == "high"
     [restart] = [a for a in incident.executed_actions if a.action == "rollout_restart"]
@@ -265,11 +254,9 @@ def test_contained_problem_that_persists_past_its_window_escalates(
     runtime = make(store, executor_stub)
     fire(runtime, DISK, FILESYSTEM)
     assert only(runtime).state == IncidentState.contained
-    clock_of(runtime).advance(14 * 60)
-    runtime.scheduler.poll()
+    poll_after(runtime, 14 * 60)
     assert only(runtime).state == IncidentState.contained
-    clock_of(runtime).advance(60)
-    runtime.scheduler.poll()
+    poll_after(runtime, 60)
     incident = only(runtime)
     assert incident.state == IncidentState.escalated
     assert any(
@@ -296,8 +283,7 @@ def test_contained_problem_whose_exit_criteria_hold_does_not_escalate(
     fire(runtime, DISK, FILESYSTEM)
     assert only(runtime).state == IncidentState.contained
     cleared.answer = Evidence(exit_criteria_met=True)
-    clock_of(runtime).advance(16 * 60)
-    runtime.scheduler.poll()
+    poll_after(runtime, 16 * 60)
     assert only(runtime).state == IncidentState.contained
 
 

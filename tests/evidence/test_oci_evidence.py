@@ -4,28 +4,19 @@
 from __future__ import annotations
 
 from fixtures.http_stub import Answer
+from fixtures.incidents import make_incident
 from fixtures.oci_api import OciApi, instance_ocid, oci_api, oci_key  # noqa: F401  (fixtures)
 
 from responder.evidence.oci_instances import OciInstanceCollector
 from responder.oci_clients import ProviderIdInstances
-from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.incident import Incident
 
 NODE = "10.0.10.202"
 
 
-def _incident(node: str = NODE, kind: str = "node") -> Incident:
-    return Incident(
-        id="inc-oci-evidence",
-        incident_type="node_unreachable_or_notready",
-        domain="infrastructure",
-        display_name="Node Unreachable or NotReady",
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        correlation_key=f"node_unreachable_or_notready|node//{node}",
-        resource_scope=ResourceScope(kind=kind, name=node),
-    )
+def _incident(node: str = NODE) -> Incident:
+    key = f"node_unreachable_or_notready|node//{node}"
+    return make_incident(node=node, incident_type="node_unreachable_or_notready", key=key)
 
 
 def _collector(api: OciApi, ready: bool | None) -> OciInstanceCollector:

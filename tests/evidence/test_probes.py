@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fixtures.http_stub import Answer, StubServer
-from fixtures.processes import free_port, port_answers, require_binary, wait_until
+from fixtures.http_stub import Answer, StubServer, serve
+from fixtures.incidents import make_incident
+from fixtures.processes import free_port, port_answers, start_redis, stop_process, wait_until
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
 
 from responder.evidence.probes import ProbeCollector, probe
 from responder.records.incident import Incident, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
 from responder.settings import DependencyEndpoint, Settings
 
 SECRET = "s3cret-probe-password"
@@ -34,21 +35,11 @@ def _closed_port() -> int:
 
 @pytest.fixture(scope="module")
 def redis_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    binary = require_binary("redis-server", "apt-get install redis-server")
-    port = free_port()
-    tmp = tmp_path_factory.mktemp("redis-auth")
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(tmp), "--requirepass", SECRET],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, port = start_redis(tmp_path_factory.mktemp("redis-auth"), "--requirepass", SECRET)
     try:
-        wait_until(lambda: port_answers("127.0.0.1", port), 10, "redis-server with requirepass")
         yield port
     finally:
-        proc.terminate()
-        proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -66,34 +57,52 @@ def nats_with_password() -> Iterator[int]:
         wait_until(lambda: port_answers("127.0.0.1", port), 10, "nats-server with a password")
         yield port
     finally:
-        proc.terminate()
-        proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture
 def http() -> Iterator[StubServer]:
-    stub = StubServer().start()
-    try:
-        yield stub
-    finally:
-        stub.stop()
+    yield from serve()
 
 
-# Redis
+# Redis and NATS: the machine's servers, and servers started here with a password
+
+#: kind -> the URL of its server on ``port``
+URLS = {"redis": "redis://127.0.0.1:{port}/0", "nats": "nats://127.0.0.1:{port}"}
+MACHINE_PORTS = {"redis": 6379, "nats": 4222}
 
 
-def test_redis_ping_on_the_machines_redis_is_healthy() -> None:
-    result = probe(_endpoint("redis", "redis://127.0.0.1:6379/0"))
+@dataclass(frozen=True)
+class Guarded:
+    """A server started with a password, and the environment a probe reads it from."""
+
+    endpoint: DependencyEndpoint
+    environment: Callable[[str], dict[str, str]]
+
+
+@pytest.fixture(params=["redis", "nats"])
+def guarded(request: pytest.FixtureRequest) -> Guarded:
+    kind: str = request.param
+    port: int = request.getfixturevalue(f"{kind}_with_password")
+    url = URLS[kind].format(port=port)
+    if kind == "redis":
+        return Guarded(_endpoint(kind, url, password_env="REDIS_PW"), lambda pw: {"REDIS_PW": pw})
+    return Guarded(
+        _endpoint(kind, url, username_env="NU", password_env="NP"),
+        lambda pw: {"NU": "robot", "NP": pw},
+    )
+
+
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_ping_on_the_machines_server_is_healthy(kind: str) -> None:
+    result = probe(_endpoint(kind, URLS[kind].format(port=MACHINE_PORTS[kind])))
     assert result.healthy, result.detail
     assert "PONG" in result.detail
 
 
-def test_redis_wrong_password_is_a_direct_auth_error(redis_with_password: int) -> None:
-    endpoint = _endpoint(
-        "redis", f"redis://127.0.0.1:{redis_with_password}/0", password_env="REDIS_PW"
-    )
-    result = probe(endpoint, {"REDIS_PW": "wrong-password"})
-    assert (result.failure, result.direct) == ("auth_error", True)
+def test_wrong_password_is_a_direct_auth_error(guarded: Guarded) -> None:
+    result = probe(guarded.endpoint, guarded.environment("wrong-password"))
+    assert (result.failure, result.direct) == ("auth_error", True), result.detail
     assert "wrong-password" not in result.detail
 
 
@@ -102,45 +111,14 @@ def test_redis_missing_password_is_a_direct_auth_error(redis_with_password: int)
     assert (result.failure, result.direct) == ("auth_error", True)
 
 
-def test_redis_right_password_from_the_environment_is_healthy(redis_with_password: int) -> None:
-    endpoint = _endpoint(
-        "redis", f"redis://127.0.0.1:{redis_with_password}/0", password_env="REDIS_PW"
-    )
-    assert probe(endpoint, {"REDIS_PW": SECRET}).healthy
+def test_right_password_from_the_environment_is_healthy(guarded: Guarded) -> None:
+    assert probe(guarded.endpoint, guarded.environment(SECRET)).healthy
 
 
-def test_redis_connection_refused_is_strong_but_not_direct() -> None:
-    result = probe(_endpoint("redis", f"redis://127.0.0.1:{_closed_port()}/0"))
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_connection_refused_is_strong_but_not_direct(kind: str) -> None:
+    result = probe(_endpoint(kind, URLS[kind].format(port=_closed_port())))
     assert (result.failure, result.direct) == ("connection_refused", False)
-
-
-# NATS
-
-
-def test_nats_info_ping_pong_on_the_machines_nats_is_healthy() -> None:
-    result = probe(_endpoint("nats", "nats://127.0.0.1:4222"))
-    assert result.healthy, result.detail
-    assert "PONG" in result.detail
-
-
-def test_nats_wrong_password_is_a_direct_auth_error(nats_with_password: int) -> None:
-    endpoint = _endpoint(
-        "nats", f"nats://127.0.0.1:{nats_with_password}", username_env="NU", password_env="NP"
-    )
-    result = probe(endpoint, {"NU": "robot", "NP": "nope"})
-    assert (result.failure, result.direct) == ("auth_error", True), result.detail
-
-
-def test_nats_right_password_is_healthy(nats_with_password: int) -> None:
-    endpoint = _endpoint(
-        "nats", f"nats://127.0.0.1:{nats_with_password}", username_env="NU", password_env="NP"
-    )
-    assert probe(endpoint, {"NU": "robot", "NP": SECRET}).healthy
-
-
-def test_nats_connection_refused() -> None:
-    result = probe(_endpoint("nats", f"nats://127.0.0.1:{_closed_port()}"))
-    assert result.failure == "connection_refused"
 
 
 # MinIO and registry over HTTP
@@ -225,25 +203,21 @@ def test_ldap_connection_refused_is_a_strong_signal() -> None:
 
 
 def _incident(incident_type: str, workload: str) -> Incident:
-    return Incident(
-        id="probe-test",
-        incident_type=incident_type,
-        domain="runtime_services",
-        display_name=incident_type,
-        severity=Severity.warning,
-        confidence=Confidence.low,
-        environment=Environment.demo,
-        correlation_key=f"{incident_type}|x",
-        resource_scope=ResourceScope(kind="deployment", namespace="platform", name=workload),
-    )
+    scope = ResourceScope(kind="deployment", namespace="platform", name=workload)
+    key = f"{incident_type}|x"
+    return make_incident(incident_type=incident_type, key=key, resource_scope=scope)
 
 
-def test_collector_probes_the_dependency_the_incident_names() -> None:
+def _healthy_cache_and_broken_core_bus() -> ProbeCollector:
     cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
     broken = _endpoint("nats", f"nats://127.0.0.1:{_closed_port()}").model_copy(
         update={"name": "bus", "core": True}
     )
-    collector = ProbeCollector([cache, broken], {})
+    return ProbeCollector([cache, broken], {})
+
+
+def test_collector_probes_the_dependency_the_incident_names() -> None:
+    collector = _healthy_cache_and_broken_core_bus()
     evidence = collector.collect(_incident("runtime_dependency_outage", "cache-master"))
     assert evidence.signals == ()
     assert evidence.exit_criteria_met is True
@@ -251,11 +225,7 @@ def test_collector_probes_the_dependency_the_incident_names() -> None:
 
 
 def test_collector_probes_every_dependency_when_none_is_named() -> None:
-    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
-    broken = _endpoint("nats", f"nats://127.0.0.1:{_closed_port()}").model_copy(
-        update={"name": "bus", "core": True}
-    )
-    collector = ProbeCollector([cache, broken], {})
+    collector = _healthy_cache_and_broken_core_bus()
     evidence = collector.collect(_incident("runtime_dependency_outage", "backend"))
     assert [s.name for s in evidence.signals] == ["bus:connection_refused"]
     assert evidence.facts == {"core_workload": True}

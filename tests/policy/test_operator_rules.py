@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixtures.alerts import payload
 from fixtures.clock import Clock
 from fixtures.quiet import tie_hands
 
@@ -24,7 +25,6 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEn
 from responder.policy.rulebook import RuleBook
 from responder.policy.rules import OperatorRule, RuleRejected, validate_rule
 from responder.policy.stage import DecideStage
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.levels import Environment, Severity
 from responder.records.target import Target
 from responder.settings import Settings
@@ -197,38 +197,45 @@ def test_a_secret_value_anywhere_is_refused(where: str, value: str) -> None:
     assert value not in refused.message
 
 
+NO_SECRETS, NO_COMMANDS = "no secret values", "no shell commands"
+
+
 @pytest.mark.parametrize(
-    ("raw", "field"),
+    ("raw", "field", "boundary"),
     [
-        (body(api_key="abc123"), "api_key"),
+        (body(api_key="abc123"), "api_key", NO_SECRETS),
         (
             body(notification_policy={"channels": [], "api_key": "abc"}),
             "notification_policy.api_key",
+            NO_SECRETS,
         ),
-        (body(password="x"), "password"),
-        (body(signal_selector={"client_secret": "x"}), "signal_selector.client_secret"),
+        (body(password="x"), "password", NO_SECRETS),
+        (body(signal_selector={"client_secret": "x"}), "signal_selector.client_secret", NO_SECRETS),
+        (body(command="kubectl delete pod --all"), "command", NO_COMMANDS),
+        (body(script="#!/bin/sh\necho"), "script", NO_COMMANDS),
+        (body(shell="/bin/bash"), "shell", NO_COMMANDS),
+        (
+            body(notification_policy={"channels": [], "command": "x"}),
+            "notification_policy.command",
+            NO_COMMANDS,
+        ),
     ],
-    ids=["api_key", "nested api_key", "password", "selector key"],
-)
-def test_a_field_named_like_a_secret_is_refused(raw: dict[str, Any], field: str) -> None:
-    refused = rejected(raw)
-    assert refused.boundary == "no secret values"
-    assert refused.field == field
-
-
-@pytest.mark.parametrize(
-    ("raw", "field"),
-    [
-        (body(command="kubectl delete pod --all"), "command"),
-        (body(script="#!/bin/sh\necho"), "script"),
-        (body(shell="/bin/bash"), "shell"),
-        (body(notification_policy={"channels": [], "command": "x"}), "notification_policy.command"),
+    ids=[
+        "api_key",
+        "nested api_key",
+        "password",
+        "selector key",
+        "command",
+        "script",
+        "shell",
+        "nested command",
     ],
-    ids=["command", "script", "shell", "nested command"],
 )
-def test_a_command_field_is_refused(raw: dict[str, Any], field: str) -> None:
+def test_a_field_named_like_a_secret_or_a_command_is_refused(
+    raw: dict[str, Any], field: str, boundary: str
+) -> None:
     refused = rejected(raw)
-    assert refused.boundary == "no shell commands"
+    assert refused.boundary == boundary
     assert refused.field == field
 
 
@@ -588,12 +595,7 @@ class Pipeline:
     clock: Clock
 
     def fire(self, labels: Mapping[str, str] = DISK_201) -> AlertOutcome:
-        payload = WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[WebhookAlert(status="firing", labels=dict(labels), annotations={})],
-        )
-        [outcome] = self.pipeline.process(payload)
+        [outcome] = self.pipeline.process(payload(labels))
         return outcome
 
 
@@ -727,26 +729,16 @@ def test_every_action_class_is_covered() -> None:
 
 
 def test_selector_with_nested_quantifier_is_refused() -> None:
-    body = {
-        "id": "slow",
-        "name": "backtracking",
-        "domain": "infrastructure",
-        "incident_type": "node_disk_pressure",
-        "signal_selector": {"node": "(a+)+$"},
-        "owner": "alice",
-    }
+    raw = body(id="slow", name="backtracking", signal_selector={"node": "(a+)+$"})
     with pytest.raises(RuleRejected) as caught:
-        validate_rule(body, builtin_taxonomy(), CelExprEngine())
+        validate_rule(raw, builtin_taxonomy(), CelExprEngine())
     assert caught.value.field == "signal_selector.node"
 
 
 def test_threshold_comparing_a_token_label_is_not_a_secret() -> None:
-    body = {
-        "id": "token-label",
-        "name": "label named token",
-        "domain": "infrastructure",
-        "incident_type": "node_disk_pressure",
-        "threshold_expression": "incident.labels.token == 'x'",
-        "owner": "alice",
-    }
-    assert validate_rule(body, builtin_taxonomy(), CelExprEngine()).id == "token-label"
+    raw = body(
+        id="token-label",
+        name="label named token",
+        threshold_expression="incident.labels.token == 'x'",
+    )
+    assert validate_rule(raw, builtin_taxonomy(), CelExprEngine()).id == "token-label"

@@ -10,7 +10,7 @@ import pytest
 
 from responder.policy.cel import CelExprEngine, CelPyEngine, Engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
-from responder.policy.files import PolicyError, compile_policy
+from responder.policy.files import CompiledPolicy, PolicyError, compile_policy
 from responder.records.levels import Environment
 from responder.taxonomy import builtin_taxonomy
 
@@ -23,38 +23,37 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def compiled(tmp_path: Path, engine: Engine, rule: str) -> CompiledPolicy:
+    """The policy ``t`` whose rule is ``rule`` (YAML indented under ``rule:``)."""
+    return compile_policy(write(tmp_path, "name: t\nrule:\n" + rule), engine)
+
+
 @pytest.fixture(params=ENGINES, ids=lambda e: e.name)
 def engine(request: pytest.FixtureRequest) -> Engine:
     return request.param()  # type: ignore[no-any-return]
 
 
 def test_first_match_wins_and_no_match_means_no_opinion(tmp_path: Path, engine: Engine) -> None:
-    policy = compile_policy(
-        write(
-            tmp_path,
-            """
-name: t
-rule:
+    policy = compiled(
+        tmp_path,
+        engine,
+        """\
   match:
     - condition: action.id == 'a'
       output: "{'decision': 'auto', 'reason': 'first'}"
     - condition: action.id == 'a' || action.id == 'b'
       output: "{'decision': 'approval', 'reason': 'second'}"
 """,
-        ),
-        engine,
     )
     for action, expected in (("a", ("auto", "first")), ("b", ("approval", "second")), ("c", None)):
         assert policy.evaluate(engine.activation({"action": {"id": action}})) == expected
 
 
 def test_nested_rule_without_match_falls_through(tmp_path: Path, engine: Engine) -> None:
-    policy = compile_policy(
-        write(
-            tmp_path,
-            """
-name: t
-rule:
+    policy = compiled(
+        tmp_path,
+        engine,
+        """\
   variables:
     - name: big
       expression: incident.n > 10
@@ -68,8 +67,6 @@ rule:
             output: "{'decision': 'human_only', 'reason': 'huge'}"
     - output: "{'decision': 'approval', 'reason': 'fallback ' + string(incident.n)}"
 """,
-        ),
-        engine,
     )
 
     def run(n: int) -> tuple[str, str] | None:

@@ -262,42 +262,38 @@ def test_copied_data_dir_loads(tmp_path: Path) -> None:
     assert set(load_taxonomy(data_dir).incident_types) == INCIDENT_TYPES
 
 
-def test_unknown_action_is_refused(tmp_path: Path) -> None:
-    approval = [*builtin_taxonomy().incident_type("node_disk_pressure").approval_required]
-    data_dir = _broken_copy(
-        tmp_path, "node_disk_pressure", "approval_required", [*approval, "format_disk"]
-    )
+@pytest.mark.parametrize(
+    ("incident_type", "field", "value", "reason"),
+    [
+        (
+            "node_disk_pressure",
+            "approval_required",
+            [
+                *builtin_taxonomy().incident_type("node_disk_pressure").approval_required,
+                "format_disk",
+            ],
+            "format_disk",
+        ),
+        ("registry_pull_failure", "domain", "storage", "storage"),
+        (
+            "background_job_buildup",
+            "auto_allowed",
+            ["collect_evidence", "notify_operator", "resume_workload"],
+            "'resume_workload' is a recover action",
+        ),
+    ],
+    ids=["unknown action", "unknown domain", "recover action in auto_allowed"],
+)
+def test_a_broken_incident_type_is_refused_with_its_place(
+    tmp_path: Path, incident_type: str, field: str, value: Any, reason: str
+) -> None:
+    data_dir = _broken_copy(tmp_path, incident_type, field, value)
     with pytest.raises(CatalogueError) as caught:
         load_taxonomy(data_dir)
     message = str(caught.value)
     assert "incident_types.yaml" in message
-    assert "incident_types[node_disk_pressure].approval_required" in message
-    assert "format_disk" in message
-
-
-def test_unknown_domain_is_refused(tmp_path: Path) -> None:
-    data_dir = _broken_copy(tmp_path, "registry_pull_failure", "domain", "storage")
-    with pytest.raises(CatalogueError) as caught:
-        load_taxonomy(data_dir)
-    message = str(caught.value)
-    assert "incident_types.yaml" in message
-    assert "incident_types[registry_pull_failure].domain" in message
-    assert "storage" in message
-
-
-def test_recover_action_in_auto_allowed_is_refused(tmp_path: Path) -> None:
-    data_dir = _broken_copy(
-        tmp_path,
-        "background_job_buildup",
-        "auto_allowed",
-        ["collect_evidence", "notify_operator", "resume_workload"],
-    )
-    with pytest.raises(CatalogueError) as caught:
-        load_taxonomy(data_dir)
-    message = str(caught.value)
-    assert "incident_types.yaml" in message
-    assert "incident_types[background_job_buildup].auto_allowed" in message
-    assert "'resume_workload' is a recover action" in message
+    assert f"incident_types[{incident_type}].{field}" in message
+    assert reason in message
 
 
 # --------------------------------------------------------------- alertname map

@@ -101,14 +101,23 @@ def test_an_empty_or_missing_ladder_is_refused(tmp_path: Path, ladder: Any) -> N
     assert "at least one step" in message
 
 
-def test_an_unknown_action_in_a_step_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("format_disk", "unknown action 'format_disk'"),
+        ("delete_pvc", "'delete_pvc' is a human-only action"),
+    ],
+)
+def test_an_unknown_or_human_only_action_in_a_step_is_refused(
+    tmp_path: Path, action: str, reason: str
+) -> None:
     ladder = [
         _step("contain", "delete_completed_pods", on_failure="next"),
-        _step("wipe", "format_disk"),
+        _step("wipe", action),
     ]
     message = _refusal(_with_ladder(tmp_path, "node_disk_pressure", ladder))
     assert "incident_types[node_disk_pressure].escalation_ladder[wipe].actions" in message
-    assert "unknown action 'format_disk'" in message
+    assert reason in message
 
 
 def test_an_action_the_type_does_not_name_is_refused(tmp_path: Path) -> None:
@@ -120,16 +129,6 @@ def test_an_action_the_type_does_not_name_is_refused(tmp_path: Path) -> None:
     assert (
         "'rollback_release' is not one of the type's auto_allowed or approval_required" in message
     )
-
-
-def test_a_human_only_action_in_a_step_is_refused(tmp_path: Path) -> None:
-    ladder = [
-        _step("contain", "delete_completed_pods", on_failure="next"),
-        _step("wipe", "delete_pvc"),
-    ]
-    message = _refusal(_with_ladder(tmp_path, "node_disk_pressure", ladder))
-    assert "incident_types[node_disk_pressure].escalation_ladder[wipe].actions" in message
-    assert "'delete_pvc' is a human-only action" in message
 
 
 @pytest.mark.parametrize("wait", [0, -60])
