@@ -34,10 +34,10 @@ from responder.api import (
 )
 from responder.api import chat as chat_webhooks
 from responder.api.openapi import openapi
+from responder.approvals.answers import ApprovalAnswers
 from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.ask import AskStage
-from responder.approvals.book import ApprovalBook
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import build_chatops, rule_policies
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
@@ -145,7 +145,7 @@ def build_backends(
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
     if settings.oci is not None:
-        from responder.actions.oci import RebootWorker, ReplaceWorker
+        from responder.actions.oci_workers import RebootWorker, ReplaceWorker
         from responder.evidence.oci import KubeNodes, OciInstanceCollector
         from responder.oci import ProviderIdInstances, build_clients
 
@@ -198,7 +198,7 @@ def build_runtime(
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
         registry.register(executor)
-    approvals = ApprovalBook(
+    approvals = ApprovalRequests(
         store,
         taxonomy,
         metrics,
@@ -242,7 +242,7 @@ def build_runtime(
     scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
     if chatops.chat_channels:
         chatops.notifier.on_health = ChannelFailureReporter(pipeline.process)
-    desk = ApprovalDesk(
+    desk = ApprovalAnswers(
         store,
         approvals,
         runner,

@@ -13,7 +13,7 @@ For one request it checks, in this order:
 5. the action's cooldown ``cooldown:<action>:<target>`` is not running (the
    type's action retry window, 15 min; disruptive actions 60 min, per target,
    which for node actions is per node; an operator rule may override it);
-6. an approval id is one the approval book lets it use, once, for exactly
+6. an approval id is one the approval requests lets it use, once, for exactly
    this incident, action and target (it is used up here, under the lock).
 
 Then it plans (reads the live state, recording what the inverse restores)
@@ -47,11 +47,11 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from responder.actions.executor import Executor
 from responder.actions.registry import ExecutorRegistry
 from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
-from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
+from responder.guards.rails import NODE_ACTION_LOCK
 from responder.metrics import Metrics
 from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan
 from responder.records.approval import ApprovalError, ApprovalRequest
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import ExecutedAction, Incident
 from responder.settings import Settings
 from responder.store import LockBusy, Store, held_lock
@@ -64,7 +64,7 @@ A = TypeVar("A")
 
 
 class ApprovalConsumer(Protocol):
-    """Where approvals are used up (the approval book)."""
+    """Where approvals are used up (the approval requests)."""
 
     def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
         """Use an approved request once, for exactly its incident, action and
@@ -147,7 +147,7 @@ class ActionRunner:
         lock = f"action:{request.action}:{target_key(request)}"
         try:
             with contextlib.ExitStack() as held:
-                if request.action in NODE_ACTIONS:
+                if request.action in self.taxonomy.node_actions:
                     # at most one node action in flight, cluster-wide
                     held.enter_context(
                         held_lock(self.store, NODE_ACTION_LOCK, ttl_seconds=2 * timeout + 30)
@@ -346,23 +346,22 @@ class ActionRunner:
             self.metrics.auto_remediations.labels(*labels).inc()
         if result == "failed":
             self.metrics.auto_remediations_failed.labels(*labels).inc()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action=f"action.{result}",
-                subject=f"incident:{incident.id}",
-                before=plan.previous if plan else None,
-                after={
-                    "action": request.action,
-                    "target": request.target.as_dict(),
-                    "changes": plan.changes if plan else None,
-                    "inverse": inverse,
-                    "approval_id": approval_id,
-                },
-                detail=outcome.detail[:2000],
-                at=now,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface="worker",
+            action=f"action.{result}",
+            subject=f"incident:{incident.id}",
+            before=plan.previous if plan else None,
+            after={
+                "action": request.action,
+                "target": request.target.as_dict(),
+                "changes": plan.changes if plan else None,
+                "inverse": inverse,
+                "approval_id": approval_id,
+            },
+            detail=outcome.detail[:2000],
+            at=now,
         )
         if result == "failed":
             log.warning(
@@ -386,22 +385,21 @@ class ActionRunner:
         self.metrics.guard_refusals.labels(
             incident.incident_type, str(incident.environment), "action_cap"
         ).inc()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action="action.refused",
-                subject=f"incident:{incident.id}",
-                after={
-                    "action": request.action,
-                    "target": request.target.as_dict(),
-                    "guard": "action_cap",
-                    "plan": plan.summary,
-                    "approval_id": approval_id,
-                },
-                detail=detail,
-                at=now,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface="worker",
+            action="action.refused",
+            subject=f"incident:{incident.id}",
+            after={
+                "action": request.action,
+                "target": request.target.as_dict(),
+                "guard": "action_cap",
+                "plan": plan.summary,
+                "approval_id": approval_id,
+            },
+            detail=detail,
+            at=now,
         )
         log.warning("action %s on %s %s", request.action, target_key(request), detail)
         executed = ExecutedAction(
@@ -416,16 +414,15 @@ class ActionRunner:
         return ActionRun(request, ActionOutcome("refused", detail, plan), executed, detail)
 
     def _refuse(self, incident: Incident, request: ActionRequest, actor: str, why: str) -> NoReturn:
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action="action.refused",
-                subject=f"incident:{incident.id}",
-                after={"action": request.action, "target": request.target.as_dict()},
-                detail=why,
-                at=self.clock(),
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface="worker",
+            action="action.refused",
+            subject=f"incident:{incident.id}",
+            after={"action": request.action, "target": request.target.as_dict()},
+            detail=why,
+            at=self.clock(),
         )
         raise ActionRefused(f"{request.action} on {target_key(request)} refused: {why}")
 

@@ -2,7 +2,7 @@
 read from the approval records (``responder/approvals/``), and the answer
 to one (Approve / Deny) for an approver.
 
-An answer goes through ``ApprovalDesk.answer`` — the code path of the chat
+An answer goes through ``ApprovalAnswers.answer`` — the code path of the chat
 buttons and ``POST /api/v1/approvals/{id}/approve|deny``: single use, the
 approver's environment checked, the incident's evidence looked at again
 before the action runs. The form carries the session's CSRF token like
@@ -25,8 +25,8 @@ from responder.admin.access import action, page, refuse
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
-from responder.approvals.book import COLLECTION
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.answers import ApprovalAnswers
+from responder.approvals.requests import COLLECTION
 from responder.records.approval import ApprovalRequest
 from responder.records.redaction import redacted
 
@@ -88,7 +88,7 @@ def time_left(approval: ApprovalRequest, now: datetime) -> str:
 
 
 def approval_rows(
-    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalDesk | None = None
+    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalAnswers | None = None
 ) -> list[ApprovalRow]:
     guards = desk.guards if desk is not None else None
     rows = []

@@ -39,7 +39,7 @@ from responder.channels.telegram import (
     parse_update,
 )
 from responder.ingest.webhook import BodyTooLarge, read_limited
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -50,15 +50,14 @@ MAX_BODY = 64 * 1024
 def _refuse(runtime: Runtime, surface: str, status: int, reason: str) -> JSONResponse:
     runtime.metrics.webhook_rejections.labels(str(status)).inc()
     log.warning("%s callback refused with %d: %s", surface, status, reason)
-    runtime.store.append_audit(
-        AuditEntry(
-            actor=surface,
-            surface=surface,
-            action="chat.callback_rejected",
-            subject=f"webhook:{surface}",
-            after={"status": status},
-            detail=reason,
-        )
+    audit(
+        runtime.store,
+        actor=surface,
+        surface=surface,
+        action="chat.callback_rejected",
+        subject=f"webhook:{surface}",
+        after={"status": status},
+        detail=reason,
     )
     return JSONResponse({"error": reason}, status_code=status)
 

@@ -1,7 +1,7 @@
 """What a verified chat button press does, for Slack and Telegram alike.
 
 - **Approve / Deny** answer the approval request through the desk
-  (``responder/approvals/desk.py``); **Approve outside window** answers
+  (``responder/approvals/answers.py``); **Approve outside window** answers
   with ``override_window``. A plain Approve outside the action windows is
   refused (``outside_window``, the request stays pending) and the request's
   messages get the override button if they lacked it.
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from responder.approvals.answer import Answer
+from responder.approvals.answers import Answer
 from responder.approvals.approvers import Approver
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.guards.automation import AutomationError
 from responder.guards.readiness import MarkError
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import Incident
 from responder.records.levels import Environment
 from responder.runtime import Runtime
@@ -231,13 +231,12 @@ def _audit_refusal(
     subject = (
         f"pause:{press.subject_id}" if press.verb == "resume" else f"incident:{press.subject_id}"
     )
-    runtime.store.append_audit(
-        AuditEntry(
-            actor=actor,
-            surface=surface,
-            action="chat.press_refused",
-            subject=subject,
-            after={"button": press.verb, "result": outcome.result},
-            detail=outcome.detail[:2000],
-        )
+    audit(
+        runtime.store,
+        actor=actor,
+        surface=surface,
+        action="chat.press_refused",
+        subject=subject,
+        after={"button": press.verb, "result": outcome.result},
+        detail=outcome.detail[:2000],
     )

@@ -40,7 +40,7 @@ from responder.channels.buttons import Button
 from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
 from responder.metrics import Metrics
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
@@ -513,14 +513,13 @@ class Delivery:
         return True
 
     def _audit(self, action: str, subject: str, detail: str, after: dict[str, Any]) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="channels",
-                action=action,
-                subject=subject,
-                after=after,
-                detail=detail[:2000],
-                at=self.clock(),
-            )
+        audit(
+            self.store,
+            actor="robot",
+            surface="channels",
+            action=action,
+            subject=subject,
+            after=after,
+            detail=detail[:2000],
+            at=self.clock(),
         )

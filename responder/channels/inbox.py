@@ -4,7 +4,7 @@ One entry per incident (edited, never repeated, like a chat thread): the
 incident's latest text, the events the robot told operators about, and what
 each chat channel did with them (sent, failed, failed over, held back for a
 digest). With no chat channel configured it is the only channel; the
-approval requests themselves live in the approval book and are listed next
+approval requests themselves live in the approval requests and are listed next
 to these entries by ``GET /api/v1/approvals``.
 """
 

@@ -219,7 +219,7 @@ class Notifier:
     def approval_requested(
         self, approval: ApprovalRequest, incident: Incident, writes: Writes | None = None
     ) -> None:
-        """Post a new approval request with its buttons (a book listener)."""
+        """Post a new approval request with its buttons (a listener of the approval requests)."""
         text = render.approval_text(approval, approval.requested_at)
         outside = self.guards is not None and self.guards.outside_windows(approval.action_class)
         self.inbox.event(incident.id, "approval_requested", text, approval.requested_at, writes)

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import STORM_PREFIX, Incident, ResourceScope
 from responder.records.levels import Severity
 from responder.records.lifecycle import TRANSITIONS, IncidentState
@@ -190,14 +190,13 @@ class NodeStorms:
         self.notify(storm, why, now)
 
     def _audit(self, action: str, storm: Incident, detail: str, now: datetime) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="worker",
-                action=action,
-                subject=f"incident:{storm.id}",
-                after={"state": storm.state, "storm": True},
-                detail=detail[:2000],
-                at=now,
-            )
+        audit(
+            self.store,
+            actor="robot",
+            surface="worker",
+            action=action,
+            subject=f"incident:{storm.id}",
+            after={"state": storm.state, "storm": True},
+            detail=detail[:2000],
+            at=now,
         )

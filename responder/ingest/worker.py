@@ -10,7 +10,7 @@ entry held, so a big payload takes turns with the ones behind it; the leases
 of held entries are renewed while they are worked on. An entry that keeps failing is set aside after
 ``MAX_DELIVERIES`` attempts into the audit log rather than blocking the queue.
 
-Every round also runs ``waiting`` (``ApprovalDesk.run_waiting``): approved
+Every round also runs ``waiting`` (``ApprovalAnswers.run_waiting``): approved
 node actions that wait for the node action in flight start as soon as it
 ends, rather than at the next scheduler round. Reading the waiting list
 costs one store read while it is empty. Every ``sweep_interval_seconds``
@@ -36,7 +36,7 @@ from responder.metrics import Metrics
 from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
 from responder.records.alert import WebhookPayload
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.settings import Settings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
@@ -226,15 +226,14 @@ class QueueWorker:
             entry.deliveries,
             exc,
         )
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="worker",
-                action="queue.dead_letter",
-                subject=f"queue:{entry.id}",
-                detail=f"{type(exc).__name__}: {exc}",
-                after=entry.body.decode("utf-8", "replace")[:65536],
-            )
+        audit(
+            self.store,
+            actor="robot",
+            surface="worker",
+            action="queue.dead_letter",
+            subject=f"queue:{entry.id}",
+            detail=f"{type(exc).__name__}: {exc}",
+            after=entry.body.decode("utf-8", "replace")[:65536],
         )
         self.store.ack(entry.id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,3 +22,36 @@ class AuditEntry(BaseModel):
     before: Any = None
     after: Any = None
     detail: str = ""
+
+
+class AuditLog(Protocol):
+    """Where entries go: the store, or a batch of writes."""
+
+    def append_audit(self, entry: AuditEntry, /) -> object: ...
+
+
+def audit(
+    log: AuditLog,
+    *,
+    actor: str,
+    surface: str,
+    action: str,
+    subject: str,
+    before: Any = None,
+    after: Any = None,
+    detail: str = "",
+    at: datetime | None = None,
+) -> None:
+    """Append one entry to ``log``, made at ``at`` (default: now)."""
+    log.append_audit(
+        AuditEntry(
+            actor=actor,
+            surface=surface,
+            action=action,
+            subject=subject,
+            before=before,
+            after=after,
+            detail=detail,
+            at=at or utcnow(),
+        )
+    )
