@@ -30,10 +30,12 @@ from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.records.target import Target
 from responder.records.update import Decided, PlannedRun, Update
 from responder.store import Store
+from responder.taxonomy.models import CHANGING_CLASSES, ActionClass
 
 log = logging.getLogger(__name__)
 
-ACTING_CLASSES = frozenset({"contain", "recover"})
+ACTING_CLASSES = frozenset({ActionClass.contain, ActionClass.recover})
+"""what the robot runs itself when the policy says auto"""
 SUPPRESS = "suppress_incident"
 
 
@@ -48,10 +50,7 @@ class ActStage:
         incident = update.incident
         assert incident is not None
         for decided in update.decided:
-            if decided.target is None or decided.action_class not in (
-                *ACTING_CLASSES,
-                "disruptive",
-            ):
+            if decided.target is None or decided.action_class not in CHANGING_CLASSES:
                 continue
             if decided.decision == "auto" and decided.action_class in ACTING_CLASSES:
                 request = ActionRequest(

@@ -13,8 +13,7 @@ from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.update import Update
 from responder.records.writes import Writes
-
-ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
+from responder.taxonomy.models import CHANGING_CLASSES
 
 
 class AskStage:
@@ -53,7 +52,7 @@ class AskStage:
         for rec in recommendations:
             if rec.decision != "approval" or rec.target is None:
                 continue
-            if rec.action_class not in ASKING_CLASSES:
+            if rec.action_class not in CHANGING_CLASSES:
                 continue
             if rec.action in held:
                 incident.note("approval_held", f"{rec.action} waits for its ladder step", now)

@@ -48,10 +48,11 @@ from responder.records.writes import Writes
 from responder.settings import Settings
 from responder.store import Store
 from responder.taxonomy.loader import builtin_taxonomy
+from responder.taxonomy.models import CHANGING_CLASSES
 
 NODE_ACTIONS = builtin_taxonomy().node_actions
 NODE_INCIDENT_TYPES = frozenset({"node_disk_pressure", "node_unreachable_or_notready"})
-GUARDED_CLASSES = frozenset({"contain", "recover", "disruptive"})
+GUARDED_CLASSES = CHANGING_CLASSES
 WINDOWED_CLASSES = frozenset({"recover", "disruptive"})
 STRICTNESS = {"auto": 0, "approval": 1, "shadow": 2, "off": 3, "human_only": 4}
 STORM_KEY = "guard:storm"

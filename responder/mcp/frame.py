@@ -50,7 +50,6 @@ TOOL_ROLES: dict[str, Role] = {
     **{name: Role.viewer for name in READ_TOOLS},
     **{name: Role.operator for name in WRITE_TOOLS},
 }
-ACTING_CLASSES = frozenset({"contain", "recover"})
 MAX_NOTE = 2000
 MAX_RATIONALE = 1000
 _LOCK_WAIT_SECONDS = 10.0

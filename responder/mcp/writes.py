@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from responder.actions.stage import ACTING_CLASSES
 from responder.approvals.answers import NOT_ACTING
 from responder.approvals.ask import why_now
 from responder.mcp.frame import (
-    ACTING_CLASSES,
     MAX_NOTE,
     MAX_RATIONALE,
     Caller,

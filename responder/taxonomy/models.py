@@ -28,6 +28,11 @@ class ActionClass(StrEnum):
     human_only = "human_only"
 
 
+#: the classes of the actions that change something: the guard rails tighten
+#: their decisions and an ``approval`` decision asks a person
+CHANGING_CLASSES = frozenset({ActionClass.contain, ActionClass.recover, ActionClass.disruptive})
+
+
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
