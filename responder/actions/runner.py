@@ -346,22 +346,17 @@ class ActionRunner:
             self.metrics.auto_remediations.labels(*labels).inc()
         if result == "failed":
             self.metrics.auto_remediations_failed.labels(*labels).inc()
-        audit(
-            self.store,
-            actor=actor,
-            surface="worker",
-            action=f"action.{result}",
-            subject=f"incident:{incident.id}",
+        self._audit_action(
+            incident,
+            request,
+            actor,
+            result,
+            outcome.detail[:2000],
+            now,
             before=plan.previous if plan else None,
-            after={
-                "action": request.action,
-                "target": request.target.as_dict(),
-                "changes": plan.changes if plan else None,
-                "inverse": inverse,
-                "approval_id": approval_id,
-            },
-            detail=outcome.detail[:2000],
-            at=now,
+            changes=plan.changes if plan else None,
+            inverse=inverse,
+            approval_id=approval_id,
         )
         if result == "failed":
             log.warning(
@@ -385,21 +380,16 @@ class ActionRunner:
         self.metrics.guard_refusals.labels(
             incident.incident_type, str(incident.environment), "action_cap"
         ).inc()
-        audit(
-            self.store,
-            actor=actor,
-            surface="worker",
-            action="action.refused",
-            subject=f"incident:{incident.id}",
-            after={
-                "action": request.action,
-                "target": request.target.as_dict(),
-                "guard": "action_cap",
-                "plan": plan.summary,
-                "approval_id": approval_id,
-            },
-            detail=detail,
-            at=now,
+        self._audit_action(
+            incident,
+            request,
+            actor,
+            "refused",
+            detail,
+            now,
+            guard="action_cap",
+            plan=plan.summary,
+            approval_id=approval_id,
         )
         log.warning("action %s on %s %s", request.action, target_key(request), detail)
         executed = ExecutedAction(
@@ -414,17 +404,33 @@ class ActionRunner:
         return ActionRun(request, ActionOutcome("refused", detail, plan), executed, detail)
 
     def _refuse(self, incident: Incident, request: ActionRequest, actor: str, why: str) -> NoReturn:
+        self._audit_action(incident, request, actor, "refused", why, self.clock())
+        raise ActionRefused(f"{request.action} on {target_key(request)} refused: {why}")
+
+    def _audit_action(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        actor: str,
+        result: str,
+        detail: str,
+        at: datetime,
+        before: Any = None,
+        **more: Any,
+    ) -> None:
+        """The ``action.<result>`` audit entry of ``request``; ``more`` joins
+        the action and target in ``after``."""
         audit(
             self.store,
             actor=actor,
             surface="worker",
-            action="action.refused",
+            action=f"action.{result}",
             subject=f"incident:{incident.id}",
-            after={"action": request.action, "target": request.target.as_dict()},
-            detail=why,
-            at=self.clock(),
+            before=before,
+            after={"action": request.action, "target": request.target.as_dict(), **more},
+            detail=detail,
+            at=at,
         )
-        raise ActionRefused(f"{request.action} on {target_key(request)} refused: {why}")
 
 
 def _reason(exc: BaseException) -> str:

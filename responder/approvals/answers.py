@@ -27,7 +27,8 @@ chat messages and the in-app inbox.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -263,20 +264,11 @@ class ApprovalAnswers:
                 "override_window to run it now",
                 approval,
             )
-        snapshot = self.store.get_incident(approval.incident_id)
-        if snapshot is None:
-            return self._supersede(approval, approver, via, "the incident no longer exists")
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                now = self.clock()
-                incident = self.store.get_incident(approval.incident_id)
+            with self._locked(approval.incident_id) as incident:
                 if incident is None:
                     return self._supersede(approval, approver, via, "the incident no longer exists")
+                now = self.clock()
                 why_not, writes = self._why_not_now(incident, approval, now)
                 writes.save_incident(incident)
                 if why_not is not None:
@@ -389,17 +381,8 @@ class ApprovalAnswers:
             approval.id
         ):
             return None  # the windows closed while it waited: it waits for the next one
-        snapshot = self.store.get_incident(approval.incident_id)
-        if snapshot is None:
-            return self._end_wait(approval, "superseded", "the incident no longer exists")
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                incident = self.store.get_incident(approval.incident_id)
+            with self._locked(approval.incident_id) as incident:
                 if incident is None:
                     return self._end_wait(approval, "superseded", "the incident no longer exists")
                 why_not, writes = self._why_not_now(incident, approval, now)
@@ -547,20 +530,27 @@ class ApprovalAnswers:
         klass = spec.action_class.value if spec is not None else "disruptive"
         return self.guards.outside_windows(klass, self.clock())
 
+    @contextmanager
+    def _locked(self, incident_id: str) -> Iterator[Incident | None]:
+        """The incident read again under its lock (LockBusy when another
+        holds it); None, and no lock, when it no longer exists."""
+        snapshot = self.store.get_incident(incident_id)
+        if snapshot is None:
+            yield None
+            return
+        with held_lock(
+            self.store,
+            f"incident:{snapshot.correlation_key}",
+            self.lock_ttl_seconds,
+            _LOCK_WAIT_SECONDS,
+        ):
+            yield self.store.get_incident(incident_id)
+
     def _on_incident(
         self, incident_id: str, change: Callable[[Incident, datetime], object]
     ) -> None:
-        snapshot = self.store.get_incident(incident_id)
-        if snapshot is None:
-            return
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                incident = self.store.get_incident(incident_id)
+            with self._locked(incident_id) as incident:
                 if incident is None:
                     return
                 change(incident, self.clock())

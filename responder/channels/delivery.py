@@ -41,6 +41,7 @@ from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
 from responder.metrics import Metrics
 from responder.records.audit import audit
+from responder.records.incident import Incident
 from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
@@ -70,6 +71,30 @@ class Post:
     destinations: tuple[Destination, ...]
     approval_id: str | None = None
     buttons: tuple[Button, ...] = ()
+
+    @classmethod
+    def about(
+        cls,
+        incident: Incident,
+        kind: Literal["incident", "approval"],
+        text: str,
+        event: str,
+        destinations: tuple[Destination, ...],
+        approval_id: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> Post:
+        """A post about ``incident``, which names its id, type and environment."""
+        return cls(
+            kind,
+            incident.id,
+            incident.incident_type,
+            str(incident.environment),
+            text,
+            event,
+            destinations,
+            approval_id,
+            buttons,
+        )
 
 
 @dataclass(frozen=True)

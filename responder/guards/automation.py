@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from responder.guards.errors import FieldError, validated
 from responder.records.audit import audit
 from responder.records.levels import Environment
+from responder.records.validation import FieldError, validated
 from responder.store import Store, VersionConflict
 
 PAUSES = "automation_pauses"

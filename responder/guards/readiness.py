@@ -43,11 +43,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from responder.guards.automation import AutomationBook, AutomationMode
-from responder.guards.errors import FieldError, validated
 from responder.metrics import Metrics
 from responder.records.audit import audit
 from responder.records.incident import UNCLASSIFIED, Incident
 from responder.records.levels import Environment
+from responder.records.validation import FieldError, validated
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store, VersionConflict
 
