@@ -40,7 +40,7 @@ from responder.guards.rails import NODE_ACTION_LOCK, GuardRails
 from responder.metrics import Metrics
 from responder.records.action import ActionOutcome, ActionRequest, ActionRun, record_runs
 from responder.records.approval import ApprovalError, ApprovalRequest
-from responder.records.audit import audit
+from responder.records.audit import audit, audit_incident
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
@@ -508,15 +508,9 @@ class ApprovalAnswers:
             acted = record_runs(incident, [run], now)
             incident.approval_state = self.requests.incident_state(incident.id, now)
             if acted.contained or acted.escalated:
-                audit(
-                    self.store,
-                    actor="robot",
-                    surface="approvals",
-                    action=f"incident.{incident.state}",
-                    subject=f"incident:{incident.id}",
-                    after={"state": incident.state},
-                    detail=incident.timeline[-1].detail,
-                    at=now,
+                detail = incident.timeline[-1].detail
+                audit_incident(
+                    self.store, incident, f"incident.{incident.state}", detail, now, "approvals"
                 )
 
         self._on_incident(incident_id, change)

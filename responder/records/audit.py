@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from responder.records.incident import utcnow
+from responder.records.incident import Incident, utcnow
 
 
 class AuditEntry(BaseModel):
@@ -54,4 +54,26 @@ def audit(
             detail=detail,
             at=at or utcnow(),
         )
+    )
+
+
+def audit_incident(
+    log: AuditLog,
+    incident: Incident,
+    action: str,
+    detail: str,
+    at: datetime,
+    surface: str = "worker",
+    **after: Any,
+) -> None:
+    """An entry by the robot about ``incident``: its state, and ``after``."""
+    audit(
+        log,
+        actor="robot",
+        surface=surface,
+        action=action,
+        subject=f"incident:{incident.id}",
+        after={"state": incident.state, **after},
+        detail=detail,
+        at=at,
     )
