@@ -33,10 +33,10 @@ from responder.api.presses import ChatPresses
 from responder.api.rules import RulesApi
 from responder.api.runbooks import Runbooks
 from responder.api.taxonomy import TaxonomyApi
+from responder.approvals.answers import ApprovalAnswers
 from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.ask import AskStage
-from responder.approvals.book import ApprovalBook
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import build_chatops, rule_policies
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
@@ -144,7 +144,7 @@ def build_backends(
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
     if settings.oci is not None:
-        from responder.actions.oci import RebootWorker, ReplaceWorker
+        from responder.actions.oci_workers import RebootWorker, ReplaceWorker
         from responder.evidence.oci_instances import KubeNodes, OciInstanceCollector
         from responder.oci_clients import ProviderIdInstances, build_clients
 
@@ -197,7 +197,7 @@ def build_runtime(
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
         registry.register(executor)
-    approvals = ApprovalBook(
+    approvals = ApprovalRequests(
         store,
         taxonomy,
         metrics,
@@ -241,7 +241,7 @@ def build_runtime(
     scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
     if chatops.chat_channels:
         chatops.notifier.on_health = ChannelFailureReporter(pipeline.process)
-    desk = ApprovalDesk(
+    desk = ApprovalAnswers(
         store,
         approvals,
         runner,

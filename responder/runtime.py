@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from responder.accounts.service import Accounts
 from responder.actions.registry import ExecutorRegistry
 from responder.actions.runner import ActionRunner
+from responder.approvals.answers import ApprovalAnswers
 from responder.approvals.approvers import ApproverDirectory
-from responder.approvals.book import ApprovalBook
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import ChatOps
 from responder.evidence.observer import Observer
 from responder.guards.automation import AutomationBook
@@ -41,11 +41,11 @@ class Runtime:
     worker: QueueWorker
     background: list[object] = field(default_factory=list)
     executors: ExecutorRegistry | None = None
-    approvals: ApprovalBook | None = None
+    approvals: ApprovalRequests | None = None
     runner: ActionRunner | None = None
     observer: Observer | None = None
     chatops: ChatOps | None = None
-    desk: ApprovalDesk | None = None
+    desk: ApprovalAnswers | None = None
     approvers: ApproverDirectory | None = None
     accounts: Accounts | None = None
     automation: AutomationBook | None = None

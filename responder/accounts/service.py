@@ -22,7 +22,7 @@ from responder.accounts.sessions import COOKIE, Session, SessionBook, load_secre
 from responder.accounts.throttle import LoginThrottle
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import UserBook
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.settings import Settings
 from responder.store import Store
 
@@ -196,14 +196,13 @@ class Accounts:
             self._audit("session.logout", principal.name, client)
 
     def _audit(self, action: str, username: str, client: str) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor=username,
-                surface="admin",
-                action=action,
-                subject=f"user:{username}",
-                detail=f"from {client}",
-            )
+        audit(
+            self.store,
+            actor=username,
+            surface="admin",
+            action=action,
+            subject=f"user:{username}",
+            detail=f"from {client}",
         )
 
 

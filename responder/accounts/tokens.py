@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from responder.accounts.models import SCOPES, ApiToken, Role
 from responder.accounts.users import AccountError
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import utcnow
 from responder.settings import LIFETIME
 from responder.store import Store
@@ -125,13 +125,12 @@ class TokenBook:
         def shown(t: ApiToken) -> dict[str, object]:
             return t.model_dump(mode="json", exclude={"secret_sha256"})
 
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action=action,
-                subject=f"token:{token.id}",
-                before=shown(before) if before else None,
-                after=shown(token),
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action=action,
+            subject=f"token:{token.id}",
+            before=shown(before) if before else None,
+            after=shown(token),
         )

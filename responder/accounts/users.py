@@ -13,7 +13,7 @@ from responder.accounts.passwords import (
     password_problem,
     verify_password,
 )
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.store import Store, VersionConflict
 
 COLLECTION = "users"
@@ -139,15 +139,14 @@ class UserBook:
         actor: str,
         surface: str,
     ) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action=action,
-                subject=f"user:{username}",
-                before=before,
-                after=after,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action=action,
+            subject=f"user:{username}",
+            before=before,
+            after=after,
         )
 
 

@@ -17,11 +17,11 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from responder.actions.executor import Executor
 from responder.actions.registry import ExecutorRegistry
 from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
-from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS
+from responder.guards.rails import NODE_ACTION_LOCK
 from responder.metrics import Metrics
 from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan
 from responder.records.approval import ApprovalError, ApprovalRequest
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import ExecutedAction, Incident
 from responder.settings import Settings
 from responder.store import LockBusy, Store, held_lock
@@ -34,7 +34,7 @@ A = TypeVar("A")
 
 
 class ApprovalConsumer(Protocol):
-    """Where approvals are used up (the approval book)."""
+    """Where approvals are used up (the approval requests)."""
 
     def consume(self, approval_id: str, request: ActionRequest, actor: str) -> ApprovalRequest:
         """Use an approved request once, for exactly its incident, action and
@@ -117,7 +117,7 @@ class ActionRunner:
         lock = f"action:{request.action}:{target_key(request)}"
         try:
             with contextlib.ExitStack() as held:
-                if request.action in NODE_ACTIONS:
+                if request.action in self.taxonomy.node_actions:
                     # at most one node action in flight, cluster-wide
                     held.enter_context(
                         held_lock(self.store, NODE_ACTION_LOCK, ttl_seconds=2 * timeout + 30)
@@ -316,23 +316,17 @@ class ActionRunner:
             self.metrics.auto_remediations.labels(*labels).inc()
         if result == "failed":
             self.metrics.auto_remediations_failed.labels(*labels).inc()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action=f"action.{result}",
-                subject=f"incident:{incident.id}",
-                before=plan.previous if plan else None,
-                after={
-                    "action": request.action,
-                    "target": request.target.as_dict(),
-                    "changes": plan.changes if plan else None,
-                    "inverse": inverse,
-                    "approval_id": approval_id,
-                },
-                detail=outcome.detail[:2000],
-                at=now,
-            )
+        self._audit_action(
+            incident,
+            request,
+            actor,
+            result,
+            outcome.detail[:2000],
+            now,
+            before=plan.previous if plan else None,
+            changes=plan.changes if plan else None,
+            inverse=inverse,
+            approval_id=approval_id,
         )
         if result == "failed":
             log.warning(
@@ -356,22 +350,16 @@ class ActionRunner:
         self.metrics.guard_refusals.labels(
             incident.incident_type, str(incident.environment), "action_cap"
         ).inc()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action="action.refused",
-                subject=f"incident:{incident.id}",
-                after={
-                    "action": request.action,
-                    "target": request.target.as_dict(),
-                    "guard": "action_cap",
-                    "plan": plan.summary,
-                    "approval_id": approval_id,
-                },
-                detail=detail,
-                at=now,
-            )
+        self._audit_action(
+            incident,
+            request,
+            actor,
+            "refused",
+            detail,
+            now,
+            guard="action_cap",
+            plan=plan.summary,
+            approval_id=approval_id,
         )
         log.warning("action %s on %s %s", request.action, target_key(request), detail)
         executed = ExecutedAction(
@@ -386,18 +374,33 @@ class ActionRunner:
         return ActionRun(request, ActionOutcome("refused", detail, plan), executed, detail)
 
     def _refuse(self, incident: Incident, request: ActionRequest, actor: str, why: str) -> NoReturn:
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="worker",
-                action="action.refused",
-                subject=f"incident:{incident.id}",
-                after={"action": request.action, "target": request.target.as_dict()},
-                detail=why,
-                at=self.clock(),
-            )
-        )
+        self._audit_action(incident, request, actor, "refused", why, self.clock())
         raise ActionRefused(f"{request.action} on {target_key(request)} refused: {why}")
+
+    def _audit_action(
+        self,
+        incident: Incident,
+        request: ActionRequest,
+        actor: str,
+        result: str,
+        detail: str,
+        at: datetime,
+        before: Any = None,
+        **more: Any,
+    ) -> None:
+        """The ``action.<result>`` audit entry of ``request``; ``more`` joins
+        the action and target in ``after``."""
+        audit(
+            self.store,
+            actor=actor,
+            surface="worker",
+            action=f"action.{result}",
+            subject=f"incident:{incident.id}",
+            before=before,
+            after={"action": request.action, "target": request.target.as_dict(), **more},
+            detail=detail,
+            at=at,
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -8,35 +8,23 @@ the incident under its lock, moving it to contained or escalated."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from responder.actions.runner import ActionRefused, ActionRunner, target_key
-from responder.records.action import ActionOutcome, ActionRequest, ActionRun
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun, record_runs
 from responder.records.incident import ExecutedAction, Incident
 from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.records.target import Target
 from responder.records.update import Decided, PlannedRun, Update
 from responder.store import Store
+from responder.taxonomy.models import CHANGING_CLASSES, ActionClass
 
 log = logging.getLogger(__name__)
 
-ACTING_CLASSES = frozenset({"contain", "recover"})
+ACTING_CLASSES = frozenset({ActionClass.contain, ActionClass.recover})
+"""what the robot runs itself when the policy says auto"""
 SUPPRESS = "suppress_incident"
-
-
-@dataclass(frozen=True)
-class Acted:
-    """What ``record`` changed: the state moves it made."""
-
-    contained: bool = False
-    escalated: bool = False
-
-
-def target_of(target: dict[str, str]) -> Target:
-    return Target(
-        kind=target["kind"], namespace=target.get("namespace") or None, name=target["name"]
-    )
 
 
 class ActStage:
@@ -50,15 +38,12 @@ class ActStage:
         incident = update.incident
         assert incident is not None
         for decided in update.decided:
-            if decided.target is None or decided.action_class not in (
-                *ACTING_CLASSES,
-                "disruptive",
-            ):
+            if decided.target is None or decided.action_class not in CHANGING_CLASSES:
                 continue
             if decided.decision == "auto" and decided.action_class in ACTING_CLASSES:
                 request = ActionRequest(
                     action=decided.action,
-                    target=target_of(decided.target),
+                    target=Target.from_dict(decided.target),
                     incident_id=incident.id,
                 )
                 update.planned.append(PlannedRun(request, decided.decision, decided.action_class))
@@ -73,7 +58,7 @@ class ActStage:
         assert decided.target is not None
         now = update.now
         request = ActionRequest(
-            action=decided.action, target=target_of(decided.target), incident_id=incident.id
+            action=decided.action, target=Target.from_dict(decided.target), incident_id=incident.id
         )
         would = decided.would_have or "auto"
         key = f"shadow:{incident.id}:{decided.action}:{target_key(request)}:{would}"
@@ -153,40 +138,9 @@ class RecordRunsStage:
     def __call__(self, update: Update) -> bool:
         incident = update.incident
         assert incident is not None
-        acted = record(incident, update.runs, update.now)
+        acted = record_runs(incident, update.runs, update.now)
         if acted.escalated or acted.contained:
             update.audit(f"incident.{incident.state}", incident.timeline[-1].detail)
         if acted.escalated:
             update.why = "escalated"
         return True
-
-
-def record(incident: Incident, runs: list[ActionRun], now: datetime) -> Acted:
-    """Put ``runs`` on ``incident`` and move its state."""
-    for run in runs:
-        if run.executed is not None:
-            incident.executed_actions.append(run.executed)
-        elif run.note:
-            incident.note("action_skipped", run.note, now)
-    # a run a guard refused (the action caps) goes to a person like a failed one
-    failed = [
-        r for r in runs if r.executed is not None and r.executed.result in ("failed", "refused")
-    ]
-    done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
-    if failed:
-        first = failed[0]
-        verb = "was refused" if first.outcome.result == "refused" else "failed"
-        reason = f"{first.request.action} {verb}: {first.outcome.detail}"[:500]
-        if incident.try_move(IncidentState.escalated, reason, now):
-            return Acted(escalated=True)
-    elif done:
-        # An escalated incident stays escalated when the robot merely
-        # repeats its own containment (that already proved not enough);
-        # a step a person approved may contain it.
-        approved = any(r.executed is not None and r.executed.approval_id for r in done)
-        if incident.state == IncidentState.escalated and not approved:
-            return Acted()
-        names = ", ".join(r.request.action for r in done)
-        if incident.try_move(IncidentState.contained, f"{names} succeeded", now):
-            return Acted(contained=True)
-    return Acted()

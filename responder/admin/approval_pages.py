@@ -1,9 +1,9 @@
 """The admin Approvals page: every approval request, pending ones first, and
 the answer to one for an approver.
 
-An answer goes through the same desk as the chat buttons and the API (single
+An answer takes the same path as the chat buttons and the API (single
 use, environment checked, evidence looked at again); a viewer or operator gets
-403 before the desk is asked."""
+403 before the answer is looked at."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from responder.admin.access import action, page, refuse
 from responder.admin.render import render
 from responder.admin.services import services
 from responder.api.approvals import approver_for
-from responder.approvals.book import COLLECTION
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.answers import ApprovalAnswers
+from responder.approvals.requests import COLLECTION
 from responder.records.approval import ApprovalRequest
 from responder.records.redaction import redacted
 
@@ -84,7 +84,7 @@ def time_left(approval: ApprovalRequest, now: datetime) -> str:
 
 
 def approval_rows(
-    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalDesk | None = None
+    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalAnswers | None = None
 ) -> list[ApprovalRow]:
     guards = desk.guards if desk is not None else None
     rows = []

@@ -28,7 +28,7 @@ from responder.guards.automation import (
     AutomationMode,
     Pause,
 )
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.levels import Environment
 
 SURFACE = "admin"
@@ -276,17 +276,16 @@ async def promote(request: Request, principal: Principal, form: FormData) -> Res
         saved = book.set_modes(
             [entry], admin.runtime.taxonomy.incident_types, principal.name, SURFACE, expected
         )
-        admin.runtime.store.append_audit(
-            AuditEntry(
-                actor=principal.name,
-                surface=SURFACE,
-                action="automation.promote",
-                subject=f"automation:{incident_type}|{environment}",
-                before={"mode": str(current)},
-                after={"mode": str(target), "modes_version": saved["version"], "evidence": row},
-                detail=f"promoted {label} from {current} to {target}",
-                at=book.clock(),
-            )
+        audit(
+            admin.runtime.store,
+            actor=principal.name,
+            surface=SURFACE,
+            action="automation.promote",
+            subject=f"automation:{incident_type}|{environment}",
+            before={"mode": str(current)},
+            after={"mode": str(target), "modes_version": saved["version"], "evidence": row},
+            detail=f"promoted {label} from {current} to {target}",
+            at=book.clock(),
         )
 
     try:

@@ -22,7 +22,7 @@ from responder.admin.render import render
 from responder.admin.services import AdminServices, services
 from responder.channels.base import DeliveryFailed, OutgoingMessage
 from responder.channels.build import ChatOps
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 
 IN_APP = "in_app"
 TEST_ENTRY = "channel-test"
@@ -85,11 +85,11 @@ def channel_statuses(admin: AdminServices) -> tuple[list[ChannelStatus], dict[st
             if result == "failed" and (found.last_failed is None or at > found.last_failed):
                 found.last_failed, found.last_failed_detail = at, detail
     for status in statuses.values():
-        for audit in runtime.store.list_audit(limit=20, subject=f"channel:{status.name}"):
-            if audit.action in ("chat.delivery_failed", "channel.test_failed"):
-                at = audit.at.isoformat()
+        for logged in runtime.store.list_audit(limit=20, subject=f"channel:{status.name}"):
+            if logged.action in ("chat.delivery_failed", "channel.test_failed"):
+                at = logged.at.isoformat()
                 if status.last_failed is None or at >= status.last_failed:
-                    status.last_failed, status.last_failed_detail = at, audit.detail
+                    status.last_failed, status.last_failed_detail = at, logged.detail
                 break
     inbox = {
         "entries": len(entries),
@@ -151,15 +151,14 @@ def _send_test(admin: AdminServices, chatops: ChatOps, name: str, who: str) -> b
             [{"channel": f"{name}:{chat}", "result": "sent" if ok else "failed", "detail": "test"}],
             now,
         )
-    store.append_audit(
-        AuditEntry(
-            actor=who,
-            surface="admin",
-            action="channel.test" if ok else "channel.test_failed",
-            subject=f"channel:{name}",
-            detail=detail[:2000],
-            at=now,
-        )
+    audit(
+        store,
+        actor=who,
+        surface="admin",
+        action="channel.test" if ok else "channel.test_failed",
+        subject=f"channel:{name}",
+        detail=detail[:2000],
+        at=now,
     )
     return ok
 

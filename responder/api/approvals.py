@@ -24,9 +24,9 @@ from responder.accounts.service import Accounts
 from responder.api import cursors
 from responder.api.errors import error
 from responder.api.openapi import Operation
+from responder.approvals.answers import ApprovalAnswers
 from responder.approvals.approvers import Approver, ApproverDirectory, bearer_token
-from responder.approvals.book import ApprovalBook
-from responder.approvals.desk import ApprovalDesk
+from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import ChatOps
 from responder.channels.render import approval_text
 from responder.records.approval import ApprovalRequest
@@ -98,8 +98,8 @@ def _answer_operation(summary: str) -> Operation:
 
 @dataclass(frozen=True)
 class ApprovalsApi:
-    approvals: ApprovalBook
-    desk: ApprovalDesk
+    approvals: ApprovalRequests
+    desk: ApprovalAnswers
     approvers: ApproverDirectory
     accounts: Accounts
     chatops: ChatOps

@@ -37,7 +37,7 @@ from responder.channels.telegram import (
 )
 from responder.ingest.webhook import BodyTooLarge, read_limited
 from responder.metrics import Metrics
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.store import Store
 
 log = logging.getLogger(__name__)
@@ -59,15 +59,14 @@ class ChatCallbacks:
     def _refuse(self, surface: str, status: int, reason: str) -> JSONResponse:
         self.metrics.webhook_rejections.labels(str(status)).inc()
         log.warning("%s callback refused with %d: %s", surface, status, reason)
-        self.store.append_audit(
-            AuditEntry(
-                actor=surface,
-                surface=surface,
-                action="chat.callback_rejected",
-                subject=f"webhook:{surface}",
-                after={"status": status},
-                detail=reason,
-            )
+        audit(
+            self.store,
+            actor=surface,
+            surface=surface,
+            action="chat.callback_rejected",
+            subject=f"webhook:{surface}",
+            after={"status": status},
+            detail=reason,
         )
         return JSONResponse({"error": reason}, status_code=status)
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from responder.approvals.answer import Answer
+from responder.approvals.answers import Answer, ApprovalAnswers
 from responder.approvals.approvers import Approver, ApproverDirectory
-from responder.approvals.desk import ApprovalDesk
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.channels.notifier import Notifier
 from responder.guards.automation import AutomationBook, AutomationError
 from responder.guards.readiness import MarkBook, MarkError
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import Incident
 from responder.records.levels import Environment
 from responder.store import Store
@@ -86,7 +85,7 @@ class ChatPresses:
 
     store: Store
     approvers: ApproverDirectory
-    desk: ApprovalDesk
+    desk: ApprovalAnswers
     notifier: Notifier
     marks: MarkBook
     automation: AutomationBook
@@ -209,13 +208,12 @@ class ChatPresses:
             if press.verb == "resume"
             else f"incident:{press.subject_id}"
         )
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="chat.press_refused",
-                subject=subject,
-                after={"button": press.verb, "result": outcome.result},
-                detail=outcome.detail[:2000],
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="chat.press_refused",
+            subject=subject,
+            after={"button": press.verb, "result": outcome.result},
+            detail=outcome.detail[:2000],
         )

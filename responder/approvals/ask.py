@@ -8,20 +8,19 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from responder.approvals.book import ApprovalBook
+from responder.approvals.requests import ApprovalRequests
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.update import Update
 from responder.records.writes import Writes
-
-ASKING_CLASSES = frozenset({"contain", "recover", "disruptive"})
+from responder.taxonomy.models import CHANGING_CLASSES
 
 
 class AskStage:
     name = "ask"
 
-    def __init__(self, book: ApprovalBook) -> None:
-        self.book = book
+    def __init__(self, requests: ApprovalRequests) -> None:
+        self.requests = requests
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident
@@ -53,12 +52,12 @@ class AskStage:
         for rec in recommendations:
             if rec.decision != "approval" or rec.target is None:
                 continue
-            if rec.action_class not in ASKING_CLASSES:
+            if rec.action_class not in CHANGING_CLASSES:
                 continue
             if rec.action in held:
                 incident.note("approval_held", f"{rec.action} waits for its ladder step", now)
                 continue
-            approval = self.book.request(
+            approval = self.requests.request(
                 incident, rec, why_now(incident, rec, now), now, writes, fresh=fresh
             )
             if approval is not None:
@@ -70,7 +69,7 @@ class AskStage:
         elif fresh:
             incident.approval_state = "none"
         else:
-            incident.approval_state = self.book.incident_state(incident.id, now)
+            incident.approval_state = self.requests.incident_state(incident.id, now)
         return created
 
 

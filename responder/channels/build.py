@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from responder.channels.base import Channel, DeliveryFailed
+from responder.channels.delivery import Delivery
 from responder.channels.inbox import Inbox
 from responder.channels.notifier import Notifier
 from responder.channels.routing import Router, parse_channel
@@ -126,7 +127,9 @@ def build_chatops(
     inbox = Inbox(store)
     router = Router(config, chats, policies)
     return ChatOps(
-        notifier=Notifier(store, metrics, config, channels, router, inbox, clock, guards=guards),
+        notifier=Notifier(
+            Delivery(store, metrics, config, channels, router, inbox, clock), guards=guards
+        ),
         inbox=inbox,
         slack=slack,
         telegram=telegram,

@@ -24,7 +24,8 @@ from responder.channels.buttons import Button
 from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
 from responder.metrics import Metrics
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
+from responder.records.incident import Incident
 from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
@@ -54,6 +55,30 @@ class Post:
     destinations: tuple[Destination, ...]
     approval_id: str | None = None
     buttons: tuple[Button, ...] = ()
+
+    @classmethod
+    def about(
+        cls,
+        incident: Incident,
+        kind: Literal["incident", "approval"],
+        text: str,
+        event: str,
+        destinations: tuple[Destination, ...],
+        approval_id: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> Post:
+        """A post about ``incident``, which names its id, type and environment."""
+        return cls(
+            kind,
+            incident.id,
+            incident.incident_type,
+            str(incident.environment),
+            text,
+            event,
+            destinations,
+            approval_id,
+            buttons,
+        )
 
 
 @dataclass(frozen=True)
@@ -497,14 +522,13 @@ class Delivery:
         return True
 
     def _audit(self, action: str, subject: str, detail: str, after: dict[str, Any]) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="channels",
-                action=action,
-                subject=subject,
-                after=after,
-                detail=detail[:2000],
-                at=self.clock(),
-            )
+        audit(
+            self.store,
+            actor="robot",
+            surface="channels",
+            action=action,
+            subject=subject,
+            after=after,
+            detail=detail[:2000],
+            at=self.clock(),
         )

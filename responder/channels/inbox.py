@@ -2,7 +2,7 @@
 
 One entry per incident, edited rather than repeated like a chat thread: the
 latest text, the events operators were told of, and what each chat channel
-did with them. Approval requests live in the approval book and are listed
+did with them. Approval requests are kept apart and are listed
 next to these entries."""
 
 from __future__ import annotations

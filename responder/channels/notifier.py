@@ -7,13 +7,11 @@ their writes are stored; the delivery thread does the rest."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from responder.channels import render
-from responder.channels.base import Channel
 from responder.channels.buttons import (
     approval_buttons,
     incident_buttons,
@@ -21,54 +19,26 @@ from responder.channels.buttons import (
     resolved_buttons,
 )
 from responder.channels.delivery import MESSAGES, Delivery, Edit, HealthChange, Job, Post, Reply
-from responder.channels.inbox import Inbox
-from responder.channels.routing import Router
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
-from responder.metrics import Metrics
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.writes import Writes
-from responder.settings import ChannelSettings
-from responder.store import Store, StoreUnavailable
+from responder.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
 class Notifier:
-    def __init__(
-        self,
-        store: Store,
-        metrics: Metrics,
-        settings: ChannelSettings,
-        channels: Mapping[str, Channel],
-        router: Router,
-        inbox: Inbox,
-        clock: Callable[[], datetime],
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        window_clock: Callable[[], float] = time.time,
-        guards: GuardRails | None = None,
-    ) -> None:
-        self.store = store
-        self.metrics = metrics
-        self.router = router
-        self.inbox = inbox
-        self.clock = clock
+    def __init__(self, delivery: Delivery, guards: GuardRails | None = None) -> None:
+        self.delivery = delivery
+        self.store = delivery.store
+        self.router = delivery.router
+        self.inbox = delivery.inbox
+        self.clock = delivery.clock
         self.guards = guards
-        self.delivery = Delivery(
-            store,
-            metrics,
-            settings,
-            channels,
-            router,
-            inbox,
-            clock,
-            sleep=sleep,
-            window_clock=window_clock,
-        )
-        self.channels = self.delivery.channels
+        self.channels = delivery.channels
 
     @property
     def on_health(self) -> Callable[[HealthChange], None] | None:
@@ -113,14 +83,12 @@ class Notifier:
             return
         resolved = incident.state == IncidentState.resolved
         self._send(
-            Post(
-                kind="incident",
-                incident_id=incident.id,
-                incident_type=incident.incident_type,
-                environment=str(incident.environment),
-                text=text,
-                event=render.incident_event(incident, why, paused_until),
-                destinations=tuple(self.router.for_incident(incident)),
+            Post.about(
+                incident,
+                "incident",
+                text,
+                render.incident_event(incident, why, paused_until),
+                tuple(self.router.for_incident(incident)),
                 buttons=() if resolved else incident_buttons(incident.id),
             ),
             writes,
@@ -213,22 +181,20 @@ class Notifier:
     def approval_requested(
         self, approval: ApprovalRequest, incident: Incident, writes: Writes | None = None
     ) -> None:
-        """Post a new approval request with its buttons (a book listener)."""
+        """Post a new approval request with its buttons (a listener of the approval requests)."""
         text = render.approval_text(approval, approval.requested_at)
         outside = self.guards is not None and self.guards.outside_windows(approval.action_class)
         self.inbox.event(incident.id, "approval_requested", text, approval.requested_at, writes)
         if not self.channels:
             return
         self._send(
-            Post(
-                kind="approval",
-                incident_id=incident.id,
-                incident_type=incident.incident_type,
-                environment=str(incident.environment),
-                text=text,
-                event=f"approval request {approval.id}: {approval.action_name.lower()} "
+            Post.about(
+                incident,
+                "approval",
+                text,
+                f"approval request {approval.id}: {approval.action_name.lower()} "
                 f"{approval.target_label}",
-                destinations=tuple(self.router.for_approval(incident)),
+                tuple(self.router.for_approval(incident)),
                 approval_id=approval.id,
                 buttons=approval_buttons(approval.id, outside),
             ),

@@ -38,17 +38,12 @@ from responder.evidence.kubernetes import (
 )
 from responder.kube import Kube, controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
+from responder.records.node_role import CONTROL_PLANE_FACT, is_control_plane_node
 
 DISK_PRESSURE_TAINT = "node.kubernetes.io/disk-pressure"
 
 
 UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
-
-
-CONTROL_PLANE_ROLES = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
-
-
-CONTROL_PLANE_FACT = "control_plane_node"
 
 
 FAILING_WAIT_REASONS = PULL_ERRORS | {
@@ -305,13 +300,6 @@ def _focus_nodes(incident: Incident, nodes: list[JSON]) -> list[JSON]:
         if scope.name in {node_name(node), hostname} or scope.name in addresses:
             return [node]
     return []
-
-
-def is_control_plane_node(node: Mapping[str, Any]) -> bool:
-    """A control-plane role label, or the taint kubeadm puts on control-plane
-    nodes (``node-role.kubernetes.io/control-plane:NoSchedule``)."""
-    labels = labels_of(node)
-    return any(role in labels or _has_taint(node, role) for role in CONTROL_PLANE_ROLES)
 
 
 def _role_facts(own: list[JSON]) -> dict[str, bool | int]:

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from responder.guards.errors import FieldError, validated
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.levels import Environment
+from responder.records.validation import FieldError, validated
 from responder.store import Store, VersionConflict
 
 PAUSES = "automation_pauses"
@@ -210,17 +210,16 @@ class AutomationBook:
         )
         self.store.put_document(PAUSES, pause.id, pause.model_dump(mode="json"), 0)
         self.invalidate()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="automation.pause",
-                subject=f"pause:{pause.id}",
-                after=pause.as_json(),
-                detail=f"paused {pause.scope} until {pause.expires_at:%Y-%m-%d %H:%M:%S}Z: "
-                f"{pause.reason}",
-                at=now,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="automation.pause",
+            subject=f"pause:{pause.id}",
+            after=pause.as_json(),
+            detail=f"paused {pause.scope} until {pause.expires_at:%Y-%m-%d %H:%M:%S}Z: "
+            f"{pause.reason}",
+            at=now,
         )
         return pause
 
@@ -233,16 +232,15 @@ class AutomationBook:
         if not self.store.delete_document(PAUSES, pause_id):
             return None
         self.invalidate()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="automation.resume",
-                subject=f"pause:{pause_id}",
-                before=pause.as_json(),
-                detail=f"resumed {pause.scope}",
-                at=self.clock(),
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="automation.resume",
+            subject=f"pause:{pause_id}",
+            before=pause.as_json(),
+            detail=f"resumed {pause.scope}",
+            at=self.clock(),
         )
         return pause
 
@@ -299,17 +297,16 @@ class AutomationBook:
                 f"the automation modes changed since version {expected}; reload and retry"
             ) from exc
         self.invalidate()
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="automation.modes",
-                subject="automation:modes",
-                before={"version": version, **before},
-                after={"version": saved, "modes": modes},
-                detail=", ".join(f"{e.incident_type} in {e.environment}: {e.mode}" for e in parsed),
-                at=self.clock(),
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="automation.modes",
+            subject="automation:modes",
+            before={"version": version, **before},
+            after={"version": saved, "modes": modes},
+            detail=", ".join(f"{e.incident_type} in {e.environment}: {e.mode}" for e in parsed),
+            at=self.clock(),
         )
         return {"version": saved}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from responder.guards.rails import GuardRails, GuardSubject, explained, guard
+from responder.guards.rails import GuardRails, GuardSubject, explain_with_guards, judge
 from responder.policy.engine import PolicyEngine
 from responder.policy.explain import ExplainRequest, explain_decision
 
@@ -30,4 +30,6 @@ def explain_guarded(
         labels=request.labels,
     )
     state = guards.snapshot(at)
-    return explained(answer, guard(decision.decision.value, decision.reason, subject, state))
+    return explain_with_guards(
+        answer, judge(decision.decision.value, decision.reason, subject, state)
+    )

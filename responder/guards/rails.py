@@ -16,22 +16,22 @@ from typing import Any
 from responder.guards.automation import AutomationBook, AutomationMode, Pause
 from responder.records.incident import STORM_PREFIX, Incident
 from responder.records.lifecycle import IncidentState
+from responder.records.node_role import (
+    CONTROL_PLANE_FACT,
+    CONTROL_PLANE_LABELS,
+    has_control_plane_label,
+)
 from responder.records.window import SuppressionWindow
 from responder.records.writes import Writes
 from responder.settings import Settings
 from responder.store import Store
+from responder.taxonomy.loader import builtin_taxonomy
+from responder.taxonomy.models import CHANGING_CLASSES
 
-NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
+NODE_ACTIONS = builtin_taxonomy().node_actions
 NODE_INCIDENT_TYPES = frozenset({"node_disk_pressure", "node_unreachable_or_notready"})
-GUARDED_CLASSES = frozenset({"contain", "recover", "disruptive"})
+GUARDED_CLASSES = CHANGING_CLASSES
 WINDOWED_CLASSES = frozenset({"recover", "disruptive"})
-CONTROL_PLANE_LABELS = (
-    "node-role.kubernetes.io/control-plane",
-    "node-role.kubernetes.io/master",
-    # the same labels as kube-state-metrics exports them onto alerts
-    "label_node_role_kubernetes_io_control_plane",
-    "label_node_role_kubernetes_io_master",
-)
 STRICTNESS = {"auto": 0, "approval": 1, "shadow": 2, "off": 3, "human_only": 4}
 STORM_KEY = "guard:storm"
 NODE_ACTION_LOCK = "node-action"
@@ -125,7 +125,7 @@ class GuardNote:
 
 
 @dataclass(frozen=True)
-class Guarded:
+class GuardVerdict:
     decision: str
     reason: str
     policy_decision: str
@@ -154,14 +154,10 @@ def node_limit(max_nodes: int, percent: float, cluster_nodes: int | None) -> int
     return max(max_nodes, by_percent)
 
 
-def is_control_plane(labels: Mapping[str, str]) -> bool:
-    return any(name in labels for name in CONTROL_PLANE_LABELS)
-
-
-def guard(decision: str, reason: str, subject: GuardSubject, state: GuardState) -> Guarded:
+def judge(decision: str, reason: str, subject: GuardSubject, state: GuardState) -> GuardVerdict:
     """The decision the robot may act on now (never looser than ``decision``)."""
     if subject.action_class not in GUARDED_CLASSES or decision not in ("auto", "approval"):
-        return Guarded(decision, reason, decision)
+        return GuardVerdict(decision, reason, decision)
     notes: list[GuardNote] = []
     escalate: str | None = None
     breach = False
@@ -169,7 +165,7 @@ def guard(decision: str, reason: str, subject: GuardSubject, state: GuardState) 
     node = (subject.target or {}).get("name", "") if subject.action in NODE_ACTIONS else ""
 
     if subject.action in NODE_ACTIONS:
-        if is_control_plane(subject.labels):
+        if has_control_plane_label(subject.labels):
             why = f"{subject.action} refused: {node or 'the node'} is a control-plane node"
             notes.append(GuardNote("control_plane", "off", why))
             escalate = why
@@ -258,7 +254,7 @@ def guard(decision: str, reason: str, subject: GuardSubject, state: GuardState) 
     for item in notes:
         if STRICTNESS[item.decision] > STRICTNESS[final]:
             final, final_reason = item.decision, item.reason
-    return Guarded(final, final_reason, decision, tuple(notes), escalate, breach)
+    return GuardVerdict(final, final_reason, decision, tuple(notes), escalate, breach)
 
 
 def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -287,7 +283,7 @@ def subject_of(
         # object (its labels or control-plane taint): the fact
         # ``control_plane_node`` about the incident's own node
         own_node = (target or {}).get("name") in (None, incident.resource_scope.name)
-        if own_node and incident.facts.get("control_plane_node"):
+        if own_node and incident.facts.get(CONTROL_PLANE_FACT):
             merged[CONTROL_PLANE_LABELS[0]] = "true"
         labels = {**merged, **incident.labels}
     namespace = (target or {}).get("namespace") or incident.resource_scope.namespace
@@ -369,7 +365,7 @@ class GuardView:
     blocking: dict[str, str]
     """incident id -> its firing blocking alerts (comma-separated)"""
     storm_until: datetime | None
-    decided: dict[tuple[object, ...], Guarded] = field(default_factory=dict)
+    decided: dict[tuple[object, ...], GuardVerdict] = field(default_factory=dict)
     """guarded decisions by what decided them, while the view stays as it is"""
     _state: GuardState | None = None
     _nodes: dict[str, str] | None = None
@@ -389,8 +385,8 @@ class GuardView:
             self._state = self._fresh_state()
         return self._state
 
-    def guard(self, decision: str, reason: str, subject: GuardSubject) -> Guarded:
-        """``guard`` against this view, kept for the subjects that decide alike."""
+    def judge(self, decision: str, reason: str, subject: GuardSubject) -> GuardVerdict:
+        """``judge`` against this view, kept for the subjects that decide alike."""
         node = (subject.target or {}).get("name", "") if subject.action in NODE_ACTIONS else ""
         key = (
             decision,
@@ -401,11 +397,11 @@ class GuardView:
             subject.action_class,
             subject.namespace,
             node,
-            bool(node) and is_control_plane(subject.labels),
+            bool(node) and has_control_plane_label(subject.labels),
         )
         found = self.decided.get(key)
         if found is None:
-            found = self.decided[key] = guard(decision, reason, subject, self.state())
+            found = self.decided[key] = judge(decision, reason, subject, self.state())
         return found
 
     def changed(self) -> None:
@@ -452,7 +448,7 @@ class GuardView:
             self.changed()
 
 
-def explained(base: Mapping[str, Any], guarded: Guarded) -> dict[str, Any]:
+def explain_with_guards(base: Mapping[str, Any], guarded: GuardVerdict) -> dict[str, Any]:
     """The explain answer of a decision with the guard rails applied: the
     five policy layers unchanged, the guard rails in ``guards``."""
     answer = dict(base)

@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from responder.guards.automation import AutomationBook, AutomationMode
-from responder.guards.errors import FieldError, validated
 from responder.metrics import Metrics
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import UNCLASSIFIED, Incident
 from responder.records.levels import Environment
+from responder.records.validation import FieldError, validated
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store, VersionConflict
 
@@ -159,17 +159,16 @@ class MarkBook:
                     incident.incident_type, str(incident.environment), kind
                 ).inc()
         mark = {**doc, "version": version}
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="incident.mark",
-                subject=f"incident:{incident.id}",
-                before={**before, "version": expected} if before is not None else None,
-                after=mark,
-                detail=self._describe(mark),
-                at=now,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="incident.mark",
+            subject=f"incident:{incident.id}",
+            before={**before, "version": expected} if before is not None else None,
+            after=mark,
+            detail=self._describe(mark),
+            at=now,
         )
         return mark
 

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 
 from responder.guards.rails import (
     GUARDED_CLASSES,
-    Guarded,
     GuardRails,
+    GuardVerdict,
     GuardView,
-    explained,
+    explain_with_guards,
     is_node_incident,
     subject_of,
 )
@@ -58,19 +58,19 @@ class GuardStage:
             if until is not None and until != view.storm_until:
                 view.storm_until = until
                 view.changed()
-        guarded: list[Guarded] = []
+        guarded: list[GuardVerdict] = []
         for decided in update.decided:
             if decided.action_class in GUARDED_CLASSES and decided.policy_decision in GUARDED:
                 subject = subject_of(incident, decided.action, decided.action_class, decided.target)
-                found = view.guard(decided.policy_decision, decided.policy_reason, subject)
+                found = view.judge(decided.policy_decision, decided.policy_reason, subject)
             else:  # nothing to tighten: observe and notify, or not the robot's to do
-                found = Guarded(
+                found = GuardVerdict(
                     decided.policy_decision, decided.policy_reason, decided.policy_decision
                 )
             guarded.append(found)
             decided.decision, decided.reason = found.decision, found.reason
             decided.would_have = found.would_have
-            decided.answer = explained(decided.answer, found)
+            decided.answer = explain_with_guards(decided.answer, found)
         storm_id = self._breach(update, view, incident, any(g.breach for g in guarded))
         escalations: list[str] = []
         for decided, found in zip(update.decided, guarded, strict=True):
@@ -115,7 +115,7 @@ class GuardStage:
         self.storms.settle(storm, unhealthy, view.rails.node_limit, update.now)
 
 
-def own_escalation(guarded: Guarded, in_storm: bool) -> str | None:
+def own_escalation(guarded: GuardVerdict, in_storm: bool) -> str | None:
     """Why the incident escalates on its own: a control-plane refusal always;
     a blast-radius refusal only when no storm incident takes it over."""
     for item in guarded.notes:

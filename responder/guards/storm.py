@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit_incident
 from responder.records.incident import STORM_PREFIX, Incident, ResourceScope
 from responder.records.levels import Severity
 from responder.records.lifecycle import TRANSITIONS, IncidentState
@@ -123,7 +123,7 @@ class NodeStorms:
         storm.move_to(IncidentState.escalated, reason[:500], now)
         self._audit("incident.open", storm, reason, now)
         self._audit("incident.escalated", storm, reason, now)
-        self._notify(storm, "opened", now)
+        self.notify(storm, "opened", now)
         return storm
 
     def _update(
@@ -138,7 +138,7 @@ class NodeStorms:
             reason = storm_reason(_split(storm.labels["storm_nodes"]), limit)
             storm.move_to(IncidentState.escalated, reason[:500], now)
             self._audit("incident.escalated", storm, reason, now)
-            self._notify(storm, "escalated", now)
+            self.notify(storm, "escalated", now)
 
     def _take(
         self, storm: Incident, member: Incident, nodes: set[str], limit: int, now: datetime
@@ -168,18 +168,5 @@ class NodeStorms:
         }
         storm.updated_at = now
 
-    def _notify(self, storm: Incident, why: str, now: datetime) -> None:
-        self.notify(storm, why, now)
-
     def _audit(self, action: str, storm: Incident, detail: str, now: datetime) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="worker",
-                action=action,
-                subject=f"incident:{storm.id}",
-                after={"state": storm.state, "storm": True},
-                detail=detail[:2000],
-                at=now,
-            )
-        )
+        audit_incident(self.store, storm, action, detail[:2000], now, storm=True)

@@ -24,7 +24,7 @@ from responder.metrics import Metrics
 from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
 from responder.records.alert import WebhookPayload
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.settings import Settings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
@@ -214,15 +214,14 @@ class QueueWorker:
             entry.deliveries,
             exc,
         )
-        self.store.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface="worker",
-                action="queue.dead_letter",
-                subject=f"queue:{entry.id}",
-                detail=f"{type(exc).__name__}: {exc}",
-                after=entry.body.decode("utf-8", "replace")[:65536],
-            )
+        audit(
+            self.store,
+            actor="robot",
+            surface="worker",
+            action="queue.dead_letter",
+            subject=f"queue:{entry.id}",
+            detail=f"{type(exc).__name__}: {exc}",
+            after=entry.body.decode("utf-8", "replace")[:65536],
         )
         self.store.ack(entry.id)
 

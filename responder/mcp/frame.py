@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from responder.accounts.models import Role
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.records.incident import Incident, as_json
 from responder.records.levels import Environment
 from responder.records.redaction import redact
@@ -50,7 +50,6 @@ TOOL_ROLES: dict[str, Role] = {
     **{name: Role.viewer for name in READ_TOOLS},
     **{name: Role.operator for name in WRITE_TOOLS},
 }
-ACTING_CLASSES = frozenset({"contain", "recover"})
 MAX_NOTE = 2000
 MAX_RATIONALE = 1000
 _LOCK_WAIT_SECONDS = 10.0
@@ -190,15 +189,14 @@ class ToolFrame:
             raise
         finally:
             self.calls.labels(tool, outcome).inc()
-            self.runtime.store.append_audit(
-                AuditEntry(
-                    actor=caller.actor,
-                    surface="mcp",
-                    action=f"mcp.{tool}",
-                    subject=subject,
-                    after={"outcome": outcome},
-                    detail=redact(detail),
-                )
+            audit(
+                self.runtime.store,
+                actor=caller.actor,
+                surface="mcp",
+                action=f"mcp.{tool}",
+                subject=subject,
+                after={"outcome": outcome},
+                detail=redact(detail),
             )
 
     # helpers

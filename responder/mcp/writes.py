@@ -8,11 +8,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from responder.actions.stage import record, target_of
+from responder.actions.stage import ACTING_CLASSES
+from responder.approvals.answers import NOT_ACTING
 from responder.approvals.ask import why_now
-from responder.approvals.desk import NOT_ACTING
 from responder.mcp.frame import (
-    ACTING_CLASSES,
     MAX_NOTE,
     MAX_RATIONALE,
     Caller,
@@ -23,10 +22,11 @@ from responder.mcp.frame import (
     parse_target,
 )
 from responder.policy.stage import incident_view
-from responder.records.action import ActionRequest
+from responder.records.action import ActionRequest, record_runs
 from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence
 from responder.records.redaction import redact
+from responder.records.target import Target
 from responder.records.update import PlannedRun
 
 
@@ -194,7 +194,7 @@ class WriteTools(ToolFrame):
             runs = act.run(snapshot, planned, override)
 
             def put_runs(incident: Incident, now: datetime) -> None:
-                record(incident, runs, now)
+                record_runs(incident, runs, now)
 
             self._on_incident(incident_id, put_runs)
             results = []
@@ -233,7 +233,7 @@ class WriteTools(ToolFrame):
         if rec.target is None:
             return {**base, "outcome": "skipped", "detail": "the act stage planned no run"}
         request = ActionRequest(
-            action=rec.action, target=target_of(rec.target), incident_id=incident.id
+            action=rec.action, target=Target.from_dict(rec.target), incident_id=incident.id
         )
         planned.append(PlannedRun(request, rec.decision, rec.action_class))
         return {**base, "outcome": "executing", "detail": rec.reason}

@@ -7,20 +7,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from responder.policy.decision import PolicyDecision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
+from responder.records.validation import FieldError, validated
 from responder.taxonomy.facts import FACT_DEFAULTS
 
 
-class ExplainError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class ExplainError(FieldError):
+    pass
 
 
 class ExplainRequest(BaseModel):
@@ -57,14 +55,7 @@ class ExplainRequest(BaseModel):
 def parse_request(body: Any) -> ExplainRequest:
     if not isinstance(body, dict):
         raise ExplainError("-", "expected a JSON object")
-    try:
-        return ExplainRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "-"
-        if first["type"] == "extra_forbidden":
-            raise ExplainError(field, f"unknown field {field!r}") from exc
-        raise ExplainError(field, first["msg"]) from exc
+    return validated(ExplainRequest, body, ExplainError)
 
 
 def explain(engine: PolicyEngine, request: ExplainRequest) -> dict[str, Any]:

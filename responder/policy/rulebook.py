@@ -21,7 +21,7 @@ from responder.policy.rules import (
     builtin_rules,
     validate_rule,
 )
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Taxonomy
 
@@ -140,15 +140,13 @@ class RuleBook:
         if not self.store.delete_document(COLLECTION, rule_id):
             raise RuleNotFound(rule_id)
         self._loaded_at = float("-inf")
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action="rule.delete",
-                subject=f"rule:{rule_id}",
-                before=before.model_dump(mode="json"),
-                after=None,
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action="rule.delete",
+            subject=f"rule:{rule_id}",
+            before=before.model_dump(mode="json"),
         )
 
     def _put(
@@ -171,14 +169,13 @@ class RuleBook:
             ) from exc
         saved = rule.model_copy(update={"version": version})
         self._loaded_at = float("-inf")
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface=surface,
-                action=action,
-                subject=f"rule:{rule.id}",
-                before=before.model_dump(mode="json") if before else None,
-                after=saved.model_dump(mode="json"),
-            )
+        audit(
+            self.store,
+            actor=actor,
+            surface=surface,
+            action=action,
+            subject=f"rule:{rule.id}",
+            before=before.model_dump(mode="json") if before else None,
+            after=saved.model_dump(mode="json"),
         )
         return saved

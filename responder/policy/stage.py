@@ -75,7 +75,7 @@ class DecideStage:
             return [
                 Decided(
                     action=action,
-                    action_class="observe" if action == "collect_evidence" else "notify",
+                    action_class=self.engine.taxonomy.action(action).action_class.value,
                     target=None,
                     policy_decision="auto",
                     policy_reason=STORM_REASON,

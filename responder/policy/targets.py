@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from responder.records.incident import Incident
 from responder.records.target import Target
+from responder.taxonomy.loader import builtin_taxonomy
 
-NODE_ACTIONS = frozenset(
-    {"cordon_node", "uncordon_node", "drain_node", "reboot_worker", "replace_worker"}
-)
 WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset", "cronjob", "job"})
 
 
@@ -31,7 +29,8 @@ def candidate_targets(action_id: str, incident: Incident) -> list[Target | None]
 def candidate_target(action_id: str, incident: Incident) -> Target | None:
     """The target the incident's scope gives ``action_id``, if any."""
     scope = incident.resource_scope
-    if action_id in ("collect_evidence", "notify_operator"):
+    catalogue = builtin_taxonomy()
+    if action_id in catalogue.untargeted_actions:
         return None
     if action_id == "suppress_incident":
         return Target(kind="incident", name=incident.id)
@@ -41,7 +40,7 @@ def candidate_target(action_id: str, incident: Incident) -> Target | None:
         if scope.kind in WORKLOAD_KINDS and scope.namespace:
             return Target(kind="namespace", name=scope.namespace)
         return Target(kind="cluster", name="cluster")
-    if action_id in NODE_ACTIONS:
+    if action_id in catalogue.node_actions:
         return Target(kind="node", name=scope.name) if scope.kind == "node" else None
     if action_id == "suspend_cronjob":
         return _scope_target(incident) if scope.kind == "cronjob" else None

@@ -1,11 +1,14 @@
-"""Values that travel between the decide stage, the runner and executors."""
+"""Values that travel between the decide stage, the runner and executors,
+and how a round's runs go on the incident and move its state."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
-from responder.records.incident import ExecutedAction
+from responder.records.incident import ExecutedAction, Incident
+from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
 
 Result = Literal["succeeded", "failed", "refused", "dry_run", "skipped", "not_available"]
@@ -54,3 +57,42 @@ class ActionRun:
     acted_elsewhere: bool = False
     """Skipped because the same action on the same target is running
     elsewhere or ran within its cooldown: someone did act."""
+
+
+@dataclass(frozen=True)
+class StateMove:
+    """The state move ``record_runs`` made."""
+
+    contained: bool = False
+    escalated: bool = False
+
+
+def record_runs(incident: Incident, runs: list[ActionRun], now: datetime) -> StateMove:
+    """Put ``runs`` on ``incident`` and move its state."""
+    for run in runs:
+        if run.executed is not None:
+            incident.executed_actions.append(run.executed)
+        elif run.note:
+            incident.note("action_skipped", run.note, now)
+    # a run a guard refused (the action caps) goes to a person like a failed one
+    failed = [
+        r for r in runs if r.executed is not None and r.executed.result in ("failed", "refused")
+    ]
+    done = [r for r in runs if r.executed is not None and r.executed.result == "succeeded"]
+    if failed:
+        first = failed[0]
+        verb = "was refused" if first.outcome.result == "refused" else "failed"
+        reason = f"{first.request.action} {verb}: {first.outcome.detail}"[:500]
+        if incident.try_move(IncidentState.escalated, reason, now):
+            return StateMove(escalated=True)
+    elif done:
+        # An escalated incident stays escalated when the robot merely
+        # repeats its own containment (that already proved not enough);
+        # a step a person approved may contain it.
+        approved = any(r.executed is not None and r.executed.approval_id for r in done)
+        if incident.state == IncidentState.escalated and not approved:
+            return StateMove()
+        names = ", ".join(r.request.action for r in done)
+        if incident.try_move(IncidentState.contained, f"{names} succeeded", now):
+            return StateMove(contained=True)
+    return StateMove()

@@ -22,6 +22,13 @@ class Target(BaseModel):
         return {"kind": self.kind, "namespace": self.namespace or "", "name": self.name}
 
     @classmethod
+    def from_dict(cls, target: dict[str, str]) -> Target:
+        """The inverse of ``as_dict``."""
+        return cls(
+            kind=target["kind"], namespace=target.get("namespace") or None, name=target["name"]
+        )
+
+    @classmethod
     def parse(cls, text: str) -> Target:
         """``KIND/NAMESPACE/NAME`` or ``KIND/NAME`` (cluster-scoped)."""
         parts = text.split("/")

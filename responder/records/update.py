@@ -10,7 +10,7 @@ from typing import Literal
 
 from responder.records.action import ActionRequest, ActionRun
 from responder.records.alert import WebhookAlert
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit_incident
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.writes import Writes
 
@@ -129,14 +129,4 @@ class Update:
     def audit(self, action: str, detail: str, surface: str = "worker") -> None:
         """An audit entry about the incident, by the robot, with this turn's writes."""
         assert self.incident is not None
-        self.writes.append_audit(
-            AuditEntry(
-                actor="robot",
-                surface=surface,
-                action=action,
-                subject=f"incident:{self.incident.id}",
-                after={"state": self.incident.state},
-                detail=detail,
-                at=self.now,
-            )
-        )
+        audit_incident(self.writes, self.incident, action, detail, self.now, surface)

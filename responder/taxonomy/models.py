@@ -8,6 +8,7 @@ catalogue at run time (operator rules live in the store, on top of it).
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,11 @@ class ActionClass(StrEnum):
     recover = "recover"
     disruptive = "disruptive"
     human_only = "human_only"
+
+
+#: the classes of the actions that change something: the guard rails tighten
+#: their decisions and an ``approval`` decision asks a person
+CHANGING_CLASSES = frozenset({ActionClass.contain, ActionClass.recover, ActionClass.disruptive})
 
 
 class Frozen(BaseModel):
@@ -154,6 +160,20 @@ class Taxonomy(Frozen):
 
     def action(self, action_id: str) -> ActionSpec:
         return self.actions[action_id]
+
+    @cached_property
+    def node_actions(self) -> frozenset[str]:
+        """The actions that act on a node (``target_kinds`` names ``node``)."""
+        return frozenset(a.id for a in self.actions.values() if "node" in a.target_kinds)
+
+    @cached_property
+    def untargeted_actions(self) -> frozenset[str]:
+        """The observe and notify actions: they act on nothing in the cluster."""
+        return frozenset(
+            a.id
+            for a in self.actions.values()
+            if a.action_class in (ActionClass.observe, ActionClass.notify)
+        )
 
     def ladder(self, type_id: str) -> tuple[LadderStep, ...]:
         """The type's escalation ladder; ``DEFAULT_LADDER`` for a type the

@@ -21,7 +21,7 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
 )
 from fixtures.redis_namespace import drop_redis_namespace
 
-from responder.actions.oci import RebootWorker, ReplaceWorker
+from responder.actions.oci_workers import RebootWorker, ReplaceWorker
 from responder.app import build_runtime
 from responder.oci_clients import ProviderIdInstances
 from responder.records.action import ActionRequest, ActionRun

@@ -17,7 +17,7 @@ from fixtures.http_stub import Answer, StubServer
 
 from responder.actions.registry import ExecutorRegistry, RegistryError
 from responder.actions.runner import ActionRefused, ActionRunner
-from responder.approvals.book import ApprovalBook
+from responder.approvals.requests import ApprovalRequests
 from responder.metrics import Metrics
 from responder.records.action import ActionRequest, ActionRun, Plan
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
@@ -36,7 +36,7 @@ class Rig:
     store: Store
     executor_stub: StubServer
     runner: ActionRunner
-    approvals: ApprovalBook
+    approvals: ApprovalRequests
     metrics: Metrics
     clock: Clock
     incident: Incident
@@ -76,7 +76,7 @@ def _rig(store: Store, executor_stub: StubServer, **settings: object) -> Rig:
     chosen = Settings.model_validate(values)
     metrics = Metrics(lambda: store, lambda t: "infrastructure")
     clock = Clock()
-    approvals = ApprovalBook(store, TAXONOMY, metrics, clock=clock)
+    approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
     registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(executor_stub, ACTIONS)])
     runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
     return Rig(store, executor_stub, runner, approvals, metrics, clock, _incident())

@@ -15,7 +15,7 @@ from fixtures.executors import HttpExecutor, serve_state
 from fixtures.http_stub import StubServer
 
 from responder.app import build_runtime
-from responder.approvals.book import COLLECTION, ApprovalBook
+from responder.approvals.requests import COLLECTION, ApprovalRequests
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.incident import Incident
 from responder.runtime import Runtime
@@ -46,7 +46,7 @@ def runtime(store: Store) -> Iterator[Runtime]:
         backend.stop()
 
 
-def book(runtime: Runtime) -> ApprovalBook:
+def book(runtime: Runtime) -> ApprovalRequests:
     assert runtime.approvals is not None
     return runtime.approvals
 

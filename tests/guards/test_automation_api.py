@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 from responder.accounts.models import Role
 from responder.app import build_runtime, create_app
 from responder.guards.automation import AutomationBook, AutomationMode
-from responder.guards.rails import GuardRails, GuardSubject, guard
+from responder.guards.rails import GuardRails, GuardSubject, judge
 from responder.settings import Settings
 from responder.store import open_store
 from responder.taxonomy import builtin_taxonomy
@@ -260,7 +260,7 @@ def test_a_replica_sharing_redis_sees_a_pause_within_a_second(
     )
 
     def on_two() -> str:
-        return guard("auto", "the policy", contain, rails.snapshot()).decision
+        return judge("auto", "the policy", contain, rails.snapshot()).decision
 
     def within_a_second(wanted: str, what: str) -> None:
         started = time.monotonic()

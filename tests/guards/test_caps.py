@@ -26,8 +26,7 @@ from fixtures.redis_namespace import drop_redis_namespace
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.actions.registry import ExecutorRegistry
 from responder.actions.runner import ActionRunner
-from responder.actions.stage import record
-from responder.approvals.book import ApprovalBook
+from responder.approvals.requests import ApprovalRequests
 from responder.guards.caps import (
     CLUSTER,
     PODS_DELETED,
@@ -39,7 +38,7 @@ from responder.guards.caps import (
 )
 from responder.kube import Kube
 from responder.metrics import Metrics
-from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan, record_runs
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
@@ -74,7 +73,7 @@ class Rig:
     store: Store
     cluster: KubeCluster
     runner: ActionRunner
-    approvals: ApprovalBook
+    approvals: ApprovalRequests
     metrics: Metrics
     clock: Clock
     incident: Incident
@@ -114,7 +113,7 @@ def _rig(store: Store, cluster: KubeCluster, kube: Kube, clock: Clock, **setting
     values.update(settings)
     chosen = Settings.model_validate(values)
     metrics = Metrics(lambda: store, lambda t: "workloads")
-    approvals = ApprovalBook(store, TAXONOMY, metrics, clock=clock)
+    approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
     registry = ExecutorRegistry(TAXONOMY, [KubernetesExecutor(kube, clock=clock)])
     runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
     return Rig(store, cluster, runner, approvals, metrics, clock, _incident())
@@ -202,7 +201,7 @@ def test_other_namespaces_keep_their_own_count(rig: Rig) -> None:
 def test_a_refused_run_escalates_the_incident_with_the_cap_on_its_timeline(rig: Rig) -> None:
     rig.finished("ci", 51)
     refused = rig.clean("ci")
-    acted = record(rig.incident, [refused], rig.clock())
+    acted = record_runs(rig.incident, [refused], rig.clock())
 
     assert acted.escalated
     assert rig.incident.state == IncidentState.escalated

@@ -26,20 +26,20 @@ from hypothesis import strategies as st
 
 from responder.guards.automation import AutomationMode, Pause
 from responder.guards.rails import (
-    CONTROL_PLANE_LABELS,
     GUARDED_CLASSES,
     NODE_ACTIONS,
     STRICTNESS,
     WINDOWED_CLASSES,
     GuardState,
     GuardSubject,
-    guard,
+    judge,
 )
 from responder.guards.stage import own_escalation
 from responder.policy.allowlist import Allowlist
 from responder.policy.cel import default_engine
 from responder.policy.engine import DEFAULT_POLICIES_DIR, IncidentView, PolicyEngine, PolicySet
 from responder.records.levels import Confidence, Environment
+from responder.records.node_role import CONTROL_PLANE_LABELS
 from responder.records.target import Target
 from responder.records.window import SuppressionWindow
 from responder.taxonomy import builtin_taxonomy
@@ -163,7 +163,7 @@ def test_nothing_runs_that_the_state_forbids(
     drawn: tuple[GuardSubject, str, str], state: GuardState
 ) -> None:
     subject, policy, reason = drawn
-    guarded = guard(policy, reason, subject, state)
+    guarded = judge(policy, reason, subject, state)
     final = guarded.decision
     where = f"{subject} / {policy} under {state}: {guarded}"
 

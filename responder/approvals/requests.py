@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from prometheus_client import Counter
+
 from responder.metrics import Metrics
 from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalError, ApprovalRequest, ApprovalState
-from responder.records.audit import AuditEntry
+from responder.records.audit import AuditLog, audit
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.writes import Writes
 from responder.store import Store, VersionConflict
@@ -38,7 +40,7 @@ def target_key(target: dict[str, str]) -> str:
     return f"{target.get('kind', '')}/{target.get('namespace') or ''}/{target.get('name', '')}"
 
 
-class ApprovalBook:
+class ApprovalRequests:
     def __init__(
         self,
         store: Store,
@@ -131,9 +133,7 @@ class ApprovalBook:
         self.metrics.approvals_requested.labels(
             incident.incident_type, recommendation.action, str(incident.environment)
         ).inc()
-        batch.append_audit(
-            self._entry("approval.request", approval, None, approval.prompt(now), now)
-        )
+        _audit(batch, "approval.request", approval, None, approval.prompt(now), now)
         for listener in self._listeners:
             try:
                 listener(approval, incident, batch)
@@ -191,20 +191,27 @@ class ApprovalBook:
         self, approval_id: str, actor: str, note: str = "", via: str | None = None
     ) -> ApprovalRequest:
         """pending → approved (compare-and-set: of two answers one wins)."""
-        approval = self._move(approval_id, ("pending",), "approved", actor, note, via)
-        self.metrics.approvals_granted.labels(
-            approval.incident_type, approval.action, approval.environment
-        ).inc()
-        return approval
+        return self._answer(
+            approval_id, "approved", self.metrics.approvals_granted, actor, note, via
+        )
 
     def deny(
         self, approval_id: str, actor: str, note: str = "", via: str | None = None
     ) -> ApprovalRequest:
         """pending → denied; the robot does not ask again for the incident."""
-        approval = self._move(approval_id, ("pending",), "denied", actor, note, via)
-        self.metrics.approvals_denied.labels(
-            approval.incident_type, approval.action, approval.environment
-        ).inc()
+        return self._answer(approval_id, "denied", self.metrics.approvals_denied, actor, note, via)
+
+    def _answer(
+        self,
+        approval_id: str,
+        state: ApprovalState,
+        answers: Counter,
+        actor: str,
+        note: str,
+        via: str | None,
+    ) -> ApprovalRequest:
+        approval = self._move(approval_id, ("pending",), state, actor, note, via)
+        answers.labels(approval.incident_type, approval.action, approval.environment).inc()
         return approval
 
     def expire(self, approval_id: str) -> ApprovalRequest:
@@ -245,7 +252,7 @@ class ApprovalBook:
                 "override_window": override_window,
             },
         )
-        self._audit("approval.waiting", approval, approval.state, why, now)
+        _audit(self.store, "approval.waiting", approval, approval.state, why, now)
 
     def waiting(self) -> list[tuple[ApprovalRequest, str]]:
         """The approvals waiting to run, oldest first, with why they wait."""
@@ -322,7 +329,7 @@ class ApprovalBook:
             self.store.delete_key(guard, expected=approval_id)
             if target == "denied":
                 self.store.set_if_absent(self._denied(guard), approval_id, DENIAL_MEMORY_SECONDS)
-        self._audit(f"approval.{target}", moved, current, note, now, actor)
+        _audit(self.store, f"approval.{target}", moved, current, note, now, actor)
         return moved
 
     def _guard(self, incident_id: str, action: str, target: dict[str, str]) -> str:
@@ -331,39 +338,30 @@ class ApprovalBook:
     def _denied(self, guard: str) -> str:
         return "approval:denied:" + guard.removeprefix("approval:pending:")
 
-    def _audit(
-        self,
-        action: str,
-        approval: ApprovalRequest,
-        before: str | None,
-        detail: str,
-        now: datetime,
-        actor: str = "robot",
-    ) -> None:
-        self.store.append_audit(self._entry(action, approval, before, detail, now, actor))
 
-    def _entry(
-        self,
-        action: str,
-        approval: ApprovalRequest,
-        before: str | None,
-        detail: str,
-        now: datetime,
-        actor: str = "robot",
-    ) -> AuditEntry:
-        return AuditEntry(
-            actor=actor,
-            surface="worker" if actor == "robot" else "approvals",
-            action=action,
-            subject=f"approval:{approval.id}",
-            before={"state": before} if before else None,
-            after={
-                "state": approval.state,
-                "incident": approval.incident_id,
-                "action": approval.action,
-                "target": approval.target,
-                "via": approval.decided_via,
-            },
-            detail=detail,
-            at=now,
-        )
+def _audit(
+    log: AuditLog,
+    action: str,
+    approval: ApprovalRequest,
+    before: str | None,
+    detail: str,
+    now: datetime,
+    actor: str = "robot",
+) -> None:
+    audit(
+        log,
+        actor=actor,
+        surface="worker" if actor == "robot" else "approvals",
+        action=action,
+        subject=f"approval:{approval.id}",
+        before={"state": before} if before else None,
+        after={
+            "state": approval.state,
+            "incident": approval.incident_id,
+            "action": approval.action,
+            "target": approval.target,
+            "via": approval.decided_via,
+        },
+        detail=detail,
+        at=now,
+    )

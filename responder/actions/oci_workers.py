@@ -40,12 +40,21 @@ def _retry_token(request: ActionRequest) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:64]
 
 
-class RebootWorker:
-    actions = frozenset({"reboot_worker"})
+class _WorkerAction:
+    """An action on the OCI instance behind a node. Neither can be undone: a
+    reboot's fallback is replace_worker; a replaced instance is gone (the
+    pool's size was kept)."""
 
     def __init__(self, clients: OciClients, instances: NodeInstances) -> None:
         self.clients = clients
         self.instances = instances
+
+    def inverse(self, plan: Plan) -> ActionRequest | None:
+        return None
+
+
+class RebootWorker(_WorkerAction):
+    actions = frozenset({"reboot_worker"})
 
     def plan(self, request: ActionRequest) -> Plan:
         instance_id = _instance_for(request, self.instances)
@@ -84,16 +93,9 @@ class RebootWorker:
             plan,
         )
 
-    def inverse(self, plan: Plan) -> ActionRequest | None:
-        return None  # a reboot cannot be undone; the fallback is replace_worker
 
-
-class ReplaceWorker:
+class ReplaceWorker(_WorkerAction):
     actions = frozenset({"replace_worker"})
-
-    def __init__(self, clients: OciClients, instances: NodeInstances) -> None:
-        self.clients = clients
-        self.instances = instances
 
     def plan(self, request: ActionRequest) -> Plan:
         instance_id = _instance_for(request, self.instances)
@@ -154,6 +156,3 @@ class ReplaceWorker:
             "the pool replaces it" + (f" (work request {work_request})" if work_request else ""),
             plan,
         )
-
-    def inverse(self, plan: Plan) -> ActionRequest | None:
-        return None  # the old instance is gone; the pool's size was kept

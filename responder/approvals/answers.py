@@ -8,20 +8,20 @@ supports is superseded. An approved node action waits for one in flight."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from responder.actions.runner import ActionRefused, ActionRunner
-from responder.actions.stage import record
-from responder.approvals.answer import Answer
 from responder.approvals.approvers import Approver
-from responder.approvals.book import ApprovalBook, target_key
-from responder.guards.rails import NODE_ACTION_LOCK, NODE_ACTIONS, GuardRails
+from responder.approvals.requests import ApprovalRequests, target_key
+from responder.guards.rails import NODE_ACTION_LOCK, GuardRails
 from responder.metrics import Metrics
-from responder.records.action import ActionOutcome, ActionRequest, ActionRun
+from responder.records.action import ActionOutcome, ActionRequest, ActionRun, record_runs
 from responder.records.approval import ApprovalError, ApprovalRequest
-from responder.records.audit import AuditEntry
+from responder.records.audit import audit, audit_incident
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
@@ -34,12 +34,63 @@ log = logging.getLogger(__name__)
 #: incident states in which an approved action is no longer carried out
 NOT_ACTING = (IncidentState.resolved, IncidentState.recovering, IncidentState.suppressed)
 _LOCK_WAIT_SECONDS = 10.0
-#: what the node action the desk runs is, while it runs (names it to the ones that wait)
+#: what the node action run from an answer is, while it runs (names it to the ones that wait)
 NODE_ACTION_CURRENT = "node-action:current"
+#: answers refused before anything was decided (kept in the audit log)
+REFUSALS = ("forbidden", "unknown", "expired", "already_answered", "busy", "outside_window")
+
+
+_STATUS = {
+    "executed": 200,
+    "dry_run": 200,
+    "failed": 200,
+    "skipped": 200,
+    "refused": 200,
+    "denied": 200,
+    "superseded": 409,
+    "expired": 409,
+    "already_answered": 409,
+    "forbidden": 403,
+    "unknown": 404,
+    "busy": 503,
+    "outside_window": 409,
+    "waiting": 202,
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How an answer ended. ``result``: ``executed`` (the action ran),
+    ``dry_run``, ``failed``, ``skipped`` (cooldown, lock, no executor),
+    ``refused`` (the runner would not run it), ``denied``, ``superseded``,
+    ``expired``, ``already_answered``, ``forbidden``, ``unknown``, ``busy``,
+    ``outside_window`` (a recover or disruptive action outside the action
+    windows, approved without ``override_window``: the request stays pending),
+    ``waiting`` (an approved node action waits for the node action in flight:
+    the request stays approved and runs when that one ends)."""
+
+    result: str
+    detail: str
+    approval: ApprovalRequest | None = None
+
+    @property
+    def status(self) -> int:
+        return _STATUS.get(self.result, 200)
+
+    @property
+    def acted(self) -> bool:
+        return self.result in ("executed", "dry_run", "failed")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "result": self.result,
+            "detail": self.detail,
+            "approval": self.approval.model_dump(mode="json") if self.approval else None,
+        }
 
 
 class IncidentReview(Protocol):
-    """How the desk looks at an incident again before an approved action runs
+    """How an answer looks at an incident again before an approved action runs
     (the pipeline's ``review`` turn)."""
 
     def look_again(self, incident: Incident, now: datetime) -> Update:
@@ -50,11 +101,11 @@ class IncidentReview(Protocol):
         """An operator rule's cooldown for the incident's actions, if any."""
 
 
-class ApprovalDesk:
+class ApprovalAnswers:
     def __init__(
         self,
         store: Store,
-        book: ApprovalBook,
+        requests: ApprovalRequests,
         runner: ActionRunner,
         review: IncidentReview,
         metrics: Metrics,
@@ -65,7 +116,7 @@ class ApprovalDesk:
         guards: GuardRails | None = None,
     ) -> None:
         self.store = store
-        self.book = book
+        self.requests = requests
         self.runner = runner
         self.review = review
         self.metrics = metrics
@@ -89,45 +140,44 @@ class ApprovalDesk:
         chat user who is no approver, known as ``who``) through ``via``.
         ``override_window``: the approver lets this one action run outside
         the action windows."""
-        answer = self._answer(
-            approval_id, verb, approver, via, who, note_text[:500], override_window
-        )
-        self.metrics.approval_answers.labels(via, answer.result).inc()
-        if answer.result in (
-            "forbidden",
-            "unknown",
-            "expired",
-            "already_answered",
-            "busy",
-            "outside_window",
-        ):
-            self._audit_refusal(approval_id, approver.name if approver else who, via, answer)
-        return answer
-
-    def _answer(
-        self,
-        approval_id: str,
-        verb: str,
-        approver: Approver | None,
-        via: str,
-        who: str,
-        note_text: str,
-        override_window: bool = False,
-    ) -> Answer:
-        approval = self.book.get(approval_id)
+        approval = self.requests.get(approval_id)
         if approval is None:
-            return Answer("unknown", f"no approval request {approval_id!r}")
-        if approver is None:
-            return Answer("forbidden", f"{who} is not an approver", approval)
-        if not approver.may_answer(approval.environment):
-            return Answer(
+            answer = Answer("unknown", f"no approval request {approval_id!r}")
+        elif approver is None:
+            answer = Answer("forbidden", f"{who} is not an approver", approval)
+        elif not approver.may_answer(approval.environment):
+            answer = Answer(
                 "forbidden",
                 f"{approver.name} may not answer approvals in {approval.environment}",
                 approval,
             )
-        refusal = self._not_pending(approval)
-        if refusal is not None:
-            return refusal
+        else:
+            answer = self._not_pending(approval) or self._carry_out(
+                approval, verb, approver, via, note_text[:500], override_window
+            )
+        self.metrics.approval_answers.labels(via, answer.result).inc()
+        if answer.result in REFUSALS:
+            audit(
+                self.store,
+                actor=approver.name if approver else who,
+                surface="approvals",
+                action="approval.answer_refused",
+                subject=f"approval:{approval_id}",
+                after={"via": via, "result": answer.result},
+                detail=answer.detail[:2000],
+                at=self.clock(),
+            )
+        return answer
+
+    def _carry_out(
+        self,
+        approval: ApprovalRequest,
+        verb: str,
+        approver: Approver,
+        via: str,
+        note_text: str,
+        override_window: bool,
+    ) -> Answer:
         if verb == "deny":
             return self._deny(approval, approver, via, note_text)
         if verb == "approve":
@@ -140,7 +190,7 @@ class ApprovalDesk:
         if state == "expired":
             if approval.state == "pending":
                 try:
-                    approval = self.book.expire(approval.id)
+                    approval = self.requests.expire(approval.id)
                     self._announce(approval, "nobody answered in time")
                 except ApprovalError:
                     pass
@@ -161,7 +211,7 @@ class ApprovalDesk:
         self, approval: ApprovalRequest, approver: Approver, via: str, note_text: str
     ) -> Answer:
         try:
-            denied = self.book.deny(approval.id, approver.name, note_text, via)
+            denied = self.requests.deny(approval.id, approver.name, note_text, via)
         except ApprovalError as exc:
             return self._lost_race(approval, exc)
         detail = note_text or "the robot will not ask again for this incident"
@@ -195,30 +245,21 @@ class ApprovalDesk:
                 "override_window to run it now",
                 approval,
             )
-        snapshot = self.store.get_incident(approval.incident_id)
-        if snapshot is None:
-            return self._supersede(approval, approver, via, "the incident no longer exists")
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                now = self.clock()
-                incident = self.store.get_incident(approval.incident_id)
+            with self._locked(approval.incident_id) as incident:
                 if incident is None:
                     return self._supersede(approval, approver, via, "the incident no longer exists")
+                now = self.clock()
                 why_not, writes = self._why_not_now(incident, approval, now)
                 writes.save_incident(incident)
                 if why_not is not None:
                     answer = self._supersede(approval, approver, via, why_not)
                     incident.record("approval_superseded", f"{approval.id}: {why_not}", now)
-                    incident.approval_state = self.book.incident_state(incident.id, now)
+                    incident.approval_state = self.requests.incident_state(incident.id, now)
                     self.store.commit(writes)
                     return answer
                 try:
-                    granted = self.book.grant(approval.id, approver.name, note_text, via)
+                    granted = self.requests.grant(approval.id, approver.name, note_text, via)
                 except ApprovalError as exc:
                     self.store.commit(writes)  # keeps the fresh decisions
                     return self._lost_race(approval, exc)
@@ -233,7 +274,7 @@ class ApprovalDesk:
                     ),
                     now,
                 )
-                incident.approval_state = self.book.incident_state(incident.id, now)
+                incident.approval_state = self.requests.incident_state(incident.id, now)
                 self.store.commit(writes)
         except LockBusy:
             return Answer("busy", "the incident is busy; answer again in a moment", approval)
@@ -242,7 +283,7 @@ class ApprovalDesk:
         if run is None or self._still_waiting(granted, run):
             return self._wait(granted, in_flight or self._in_flight_name(), override_window)
         self._record(incident.id, run)
-        return self._finish(incident.id, self.book.get(granted.id) or granted, run)
+        return self._finish(incident.id, self.requests.get(granted.id) or granted, run)
 
     def _finish(self, incident_id: str, final: ApprovalRequest, run: ActionRun) -> Answer:
         """Announce how the approved action ended and notify the incident's update."""
@@ -299,7 +340,7 @@ class ApprovalDesk:
         node action is in flight (the oldest first; one per call can take the
         lock). Returns how each one that ended its wait ended."""
         ended: list[Answer] = []
-        for approval, _why in self.book.waiting():
+        for approval, _why in self.requests.waiting():
             if self._node_action_in_flight(approval.action):
                 break  # still in flight: all of them wait
             answer = self._run_waiting(approval)
@@ -313,32 +354,23 @@ class ApprovalDesk:
     def _run_waiting(self, approval: ApprovalRequest) -> Answer | None:
         now = self.clock()
         if approval.state != "approved":
-            self.book.stop_waiting(approval.id)  # carried out (or ended) elsewhere
+            self.requests.stop_waiting(approval.id)  # carried out (or ended) elsewhere
             return None
         if now >= approval.expires_at:
             return self._end_wait(approval, "expired", "waited past its expiry, not carried out")
-        if self._outside_window(approval.action) and not self.book.wait_overrides_window(
+        if self._outside_window(approval.action) and not self.requests.wait_overrides_window(
             approval.id
         ):
             return None  # the windows closed while it waited: it waits for the next one
-        snapshot = self.store.get_incident(approval.incident_id)
-        if snapshot is None:
-            return self._end_wait(approval, "superseded", "the incident no longer exists")
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                incident = self.store.get_incident(approval.incident_id)
+            with self._locked(approval.incident_id) as incident:
                 if incident is None:
                     return self._end_wait(approval, "superseded", "the incident no longer exists")
                 why_not, writes = self._why_not_now(incident, approval, now)
                 ended = None
                 if why_not is not None:
                     ended = self._end_wait(approval, "superseded", why_not, incident)
-                incident.approval_state = self.book.incident_state(incident.id, now)
+                incident.approval_state = self.requests.incident_state(incident.id, now)
                 writes.save_incident(incident)
                 self.store.commit(writes)
                 if ended is not None:
@@ -348,11 +380,14 @@ class ApprovalDesk:
         run = self._run(incident, approval, approval.decided_by or "approver")
         if self._still_waiting(approval, run):
             return None
-        self.book.stop_waiting(approval.id)
-        if run.executed is None and (self.book.get(approval.id) or approval).state != "approved":
+        self.requests.stop_waiting(approval.id)
+        if (
+            run.executed is None
+            and (self.requests.get(approval.id) or approval).state != "approved"
+        ):
             return None  # another replica carried it out
         self._record(incident.id, run)
-        return self._finish(incident.id, self.book.get(approval.id) or approval, run)
+        return self._finish(incident.id, self.requests.get(approval.id) or approval, run)
 
     def _end_wait(
         self, approval: ApprovalRequest, result: str, why: str, incident: Incident | None = None
@@ -361,13 +396,13 @@ class ApprovalDesk:
         recorded on ``incident`` when the caller holds its lock, else on a fresh copy."""
         try:
             ended = (
-                self.book.lapse(approval.id, why)
+                self.requests.lapse(approval.id, why)
                 if result == "expired"
-                else self.book.withdraw(approval.id, why)
+                else self.requests.withdraw(approval.id, why)
             )
         except ApprovalError as exc:
-            self.book.stop_waiting(approval.id)
-            return Answer("already_answered", str(exc), self.book.get(approval.id) or approval)
+            self.requests.stop_waiting(approval.id)
+            return Answer("already_answered", str(exc), self.requests.get(approval.id) or approval)
         event, detail = f"approval_{result}", f"{approval.id}: {approval.action} not run: {why}"
         if incident is not None:
             incident.record(event, detail, self.clock())
@@ -385,7 +420,7 @@ class ApprovalDesk:
             f"{approval.action_name.lower()} {approval.target_label} approved; it waits while "
             f"{in_flight} is in flight (one node action at a time) and runs when that ends"
         )
-        self.book.wait(approval, detail, self.clock(), override_window)
+        self.requests.wait(approval, detail, self.clock(), override_window)
         self._on_incident(
             approval.incident_id,
             lambda incident, now: incident.record(
@@ -393,11 +428,14 @@ class ApprovalDesk:
             ),
         )
         self._announce(approval, detail)
-        return Answer("waiting", detail, self.book.get(approval.id) or approval)
+        return Answer("waiting", detail, self.requests.get(approval.id) or approval)
 
     def _node_action_in_flight(self, action: str) -> str | None:
         """What node action is in flight when ``action`` is one and must wait, or None."""
-        if action not in NODE_ACTIONS or self.store.get_key(f"lock:{NODE_ACTION_LOCK}") is None:
+        if (
+            action not in self.runner.taxonomy.node_actions
+            or self.store.get_key(f"lock:{NODE_ACTION_LOCK}") is None
+        ):
             return None
         return self._in_flight_name()
 
@@ -407,25 +445,21 @@ class ApprovalDesk:
     def _still_waiting(self, approval: ApprovalRequest, run: ActionRun) -> bool:
         """The runner found the node-action lock held: nothing ran, the
         approval was not used (it is used up only once the locks are held)."""
-        if approval.action not in NODE_ACTIONS or run.executed is not None:
+        if approval.action not in self.runner.taxonomy.node_actions or run.executed is not None:
             return False
         if run.acted_elsewhere or run.outcome.result != "skipped":
             return False
-        current = self.book.get(approval.id)
+        current = self.requests.get(approval.id)
         return current is not None and current.state == "approved"
 
     def _run(self, incident: Incident, approval: ApprovalRequest, actor: str) -> ActionRun:
         request = ActionRequest(
             action=approval.action,
-            target=Target(
-                kind=approval.target["kind"],
-                namespace=approval.target.get("namespace") or None,
-                name=approval.target["name"],
-            ),
+            target=Target.from_dict(approval.target),
             incident_id=incident.id,
         )
         described = None
-        if approval.action in NODE_ACTIONS:
+        if approval.action in self.runner.taxonomy.node_actions:
             described = (
                 f"{approval.action} on {approval.target_label} (incident {incident.id}, "
                 f"approved by {actor})"
@@ -452,19 +486,12 @@ class ApprovalDesk:
         """Put the run on a fresh copy of the incident, under its lock."""
 
         def change(incident: Incident, now: datetime) -> None:
-            acted = record(incident, [run], now)
-            incident.approval_state = self.book.incident_state(incident.id, now)
+            acted = record_runs(incident, [run], now)
+            incident.approval_state = self.requests.incident_state(incident.id, now)
             if acted.contained or acted.escalated:
-                self.store.append_audit(
-                    AuditEntry(
-                        actor="robot",
-                        surface="approvals",
-                        action=f"incident.{incident.state}",
-                        subject=f"incident:{incident.id}",
-                        after={"state": incident.state},
-                        detail=incident.timeline[-1].detail,
-                        at=now,
-                    )
+                detail = incident.timeline[-1].detail
+                audit_incident(
+                    self.store, incident, f"incident.{incident.state}", detail, now, "approvals"
                 )
 
         self._on_incident(incident_id, change)
@@ -478,40 +505,47 @@ class ApprovalDesk:
         klass = spec.action_class.value if spec is not None else "disruptive"
         return self.guards.outside_windows(klass, self.clock())
 
+    @contextmanager
+    def _locked(self, incident_id: str) -> Iterator[Incident | None]:
+        """The incident read again under its lock (LockBusy when another
+        holds it); None, and no lock, when it no longer exists."""
+        snapshot = self.store.get_incident(incident_id)
+        if snapshot is None:
+            yield None
+            return
+        with held_lock(
+            self.store,
+            f"incident:{snapshot.correlation_key}",
+            self.lock_ttl_seconds,
+            _LOCK_WAIT_SECONDS,
+        ):
+            yield self.store.get_incident(incident_id)
+
     def _on_incident(
         self, incident_id: str, change: Callable[[Incident, datetime], object]
     ) -> None:
-        snapshot = self.store.get_incident(incident_id)
-        if snapshot is None:
-            return
         try:
-            with held_lock(
-                self.store,
-                f"incident:{snapshot.correlation_key}",
-                self.lock_ttl_seconds,
-                _LOCK_WAIT_SECONDS,
-            ):
-                incident = self.store.get_incident(incident_id)
+            with self._locked(incident_id) as incident:
                 if incident is None:
                     return
                 change(incident, self.clock())
                 self.store.save_incident(incident)
         except LockBusy:
-            # the approval book and the audit log have it; only the incident's copy is missing
+            # the approval requests and the audit log have it; only the incident's copy is missing
             log.error("incident %s stayed locked: an approval answer is not on it", incident_id)
 
     def _supersede(
         self, approval: ApprovalRequest, approver: Approver, via: str, why: str
     ) -> Answer:
         try:
-            superseded = self.book.supersede(approval.id, why, approver.name, via)
+            superseded = self.requests.supersede(approval.id, why, approver.name, via)
         except ApprovalError as exc:
             return self._lost_race(approval, exc)
         self._announce(superseded, why)
         return Answer("superseded", f"the robot did not act: {why}", superseded)
 
     def _lost_race(self, approval: ApprovalRequest, exc: ApprovalError) -> Answer:
-        now_state = self.book.get(approval.id) or approval
+        now_state = self.requests.get(approval.id) or approval
         refusal = self._not_pending(now_state)
         return refusal or Answer("already_answered", str(exc), now_state)
 
@@ -522,16 +556,3 @@ class ApprovalDesk:
             self.announce(approval, detail)
         except Exception:  # telling the channels must never undo an answer
             log.exception("approval %s: announcing the answer failed", approval.id)
-
-    def _audit_refusal(self, approval_id: str, actor: str, via: str, answer: Answer) -> None:
-        self.store.append_audit(
-            AuditEntry(
-                actor=actor,
-                surface="approvals",
-                action="approval.answer_refused",
-                subject=f"approval:{approval_id}",
-                after={"via": via, "result": answer.result},
-                detail=answer.detail[:2000],
-                at=self.clock(),
-            )
-        )
