@@ -69,9 +69,19 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySe
 from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
+from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.serving import QuietLoopErrors, RequestLimit
-from responder.settings import Settings
+from responder.settings import (
+    AccountSettings,
+    ActionSettings,
+    ChatOpsSettings,
+    GuardSettings,
+    QueueSettings,
+    Settings,
+    TimingSettings,
+    WebhookSettings,
+)
 from responder.store import Store, StoreUnavailable, open_store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Taxonomy
@@ -104,7 +114,7 @@ def build_guards(
     automation = AutomationBook(
         store, taxonomy.incident_types, now, settings.automation_refresh_seconds
     )
-    return automation, GuardRails(store, automation, settings, now)
+    return automation, GuardRails(store, automation, settings.section(GuardSettings), now)
 
 
 def build_backends(
@@ -128,7 +138,7 @@ def build_backends(
     from responder.kube import load_kube
 
     now = clock or (lambda: datetime.now(UTC))
-    kube = load_kube(settings)
+    kube = load_kube(settings.kubeconfig)
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
         HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
@@ -198,6 +208,21 @@ def build_runtime(
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
         registry.register(executor)
+
+    def process_health_alert(payload: WebhookPayload) -> object:
+        # a channel reports its health through the pipeline, which is built
+        # after the channels it notifies through
+        return pipeline.process(payload)
+
+    chatops = build_chatops(
+        settings.section(ChatOpsSettings),
+        store,
+        metrics,
+        now,
+        rule_policies(policy, now),
+        guards,
+        on_health=ChannelFailureReporter(process_health_alert),
+    )
     approvals = ApprovalBook(
         store,
         taxonomy,
@@ -205,22 +230,25 @@ def build_runtime(
         settings.approval_expiry_seconds,
         now,
         expiry_overrides=settings.approval_expiry_per_action,
+        listeners=[chatops.notifier.approval_requested],
     )
-    runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
-    chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now), guards)
-    approvals.subscribe(chatops.notifier.approval_requested)
+    runner = ActionRunner(
+        store, taxonomy, registry, settings.section(ActionSettings), metrics, approvals, now
+    )
     health = [ChannelHealthCollector(store, chatops.chat_channels)] if chatops.chat_channels else []
     observer = Observer(
         CollectorRegistry([*configured_collectors, *collectors, *health]),
         settings.collector_timeout_seconds,
         settings.collector_concurrency,
     )
-    timings = Timings(settings, taxonomy)
+    timings = Timings(settings.section(TimingSettings), taxonomy)
     decide = DecideStage(policy, SeverityRules(taxonomy, policy.engine))
     notify = NotifyStage(chatops.notifier, metrics)
     observe = ObserveStage(observer)
     stages = Stages(
-        correlate=CorrelateStage(taxonomy, settings, metrics, timings, decide.cooldown_override),
+        correlate=CorrelateStage(
+            taxonomy, settings.environment, metrics, timings, decide.cooldown_override
+        ),
         observe=observe,
         escalate=EscalationStage(
             taxonomy, timings, approvals.for_incident, settings.ladder_holds_asks
@@ -237,11 +265,9 @@ def build_runtime(
     pipeline = Pipeline(
         store, taxonomy, classifier, metrics, stages, str(settings.environment), now, lock_ttl
     )
-    indexer = PipelineIndexer(settings, timings, observe.serves_type)
+    indexer = PipelineIndexer(settings.blocking_alerts, timings, observe.serves_type)
     store.use_index(indexer)
     scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
-    if chatops.chat_channels:
-        chatops.notifier.on_health = ChannelFailureReporter(pipeline.process)
     desk = ApprovalDesk(
         store,
         approvals,
@@ -254,7 +280,14 @@ def build_runtime(
         lock_ttl_seconds=lock_ttl,
         guards=guards,
     )
-    worker = QueueWorker(store, pipeline, scheduler, settings, metrics, waiting=desk.run_waiting)
+    worker = QueueWorker(
+        store,
+        pipeline,
+        scheduler,
+        settings.section(QueueSettings),
+        metrics,
+        waiting=desk.run_waiting,
+    )
     return Runtime(
         settings=settings,
         taxonomy=taxonomy,
@@ -270,13 +303,13 @@ def build_runtime(
         approvals=approvals,
         runner=runner,
         observer=observer,
-        accounts=Accounts(store, settings),
+        accounts=Accounts(store, settings.section(AccountSettings)),
         chatops=chatops,
         desk=desk,
         approvers=ApproverDirectory(settings.approvers),
         automation=automation,
         guards=guards,
-        marks=MarkBook(store, automation, settings, metrics, now),
+        marks=MarkBook(store, automation, settings.promotion_bar, metrics, now),
     )
 
 
@@ -294,16 +327,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             volatile = await asyncio.to_thread(runtime.store.volatility)
             if volatile:
                 log.warning("%s", volatile)
-        if runtime.executors is not None:
-            log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
-        if runtime.observer is not None:
-            log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
-        if runtime.chatops is not None:
-            chats = runtime.chatops.chat_channels
-            log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
-            await asyncio.to_thread(runtime.chatops.start)
-        if runtime.settings.alertmanager_url and runtime.settings.blocking_alerts:
-            await asyncio.to_thread(seed_blocking_alerts, runtime.settings, runtime.pipeline)
+        log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
+        log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
+        chats = runtime.chatops.chat_channels
+        log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
+        await asyncio.to_thread(runtime.chatops.start)
+        settings = runtime.settings
+        if settings.alertmanager_url and settings.blocking_alerts:
+            await asyncio.to_thread(
+                seed_blocking_alerts,
+                settings.alertmanager_url,
+                settings.blocking_alerts,
+                runtime.pipeline,
+            )
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
             async with mcp.running():
@@ -317,15 +353,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             except Exception:
                 log.exception("queue worker ended with an error")
             finally:
-                if runtime.chatops is not None:
-                    await asyncio.to_thread(runtime.chatops.close)
+                await asyncio.to_thread(runtime.chatops.close)
                 runtime.store.close()
 
     routes = [
         Route(
             "/webhooks/alertmanager",
             AlertmanagerWebhook(
-                runtime.store, runtime.worker, runtime.settings, runtime.metrics
+                runtime.store,
+                runtime.worker,
+                runtime.settings.section(WebhookSettings),
+                runtime.metrics,
             ).handle,
             methods=["POST"],
         ),

@@ -64,10 +64,10 @@ def _record(approval: ApprovalRequest, now: datetime) -> dict[str, Any]:
 
 def _reader_allowed(request: Request, runtime: Runtime) -> bool:
     token = bearer_token(request.headers.get("authorization"))
-    if runtime.approvers is not None and runtime.approvers.authenticate(token) is not None:
+    if runtime.approvers.authenticate(token) is not None:
         return True
     accounts = runtime.accounts
-    if accounts is None or not accounts.api_auth_enabled():
+    if not accounts.api_auth_enabled():
         return True
     principal = authenticate(request)
     return principal is not None and refusal(principal, READ) is None
@@ -77,10 +77,9 @@ def _approver(request: Request, runtime: Runtime) -> Approver | None:
     """The approver behind the request: an approver token from the settings,
     else an account with the approver role (this responder's environment)."""
     token = bearer_token(request.headers.get("authorization"))
-    if runtime.approvers is not None:
-        found = runtime.approvers.authenticate(token)
-        if found is not None:
-            return found
+    found = runtime.approvers.authenticate(token)
+    if found is not None:
+        return found
     principal = authenticate(request)
     if principal is None:
         return None
@@ -164,8 +163,6 @@ async def deny(request: Request) -> JSONResponse:
 
 async def _answer(request: Request, verb: str) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
-    if runtime.desk is None:
-        return error(503, "approvals are not configured in this responder")
     approver = await anyio.to_thread.run_sync(_approver, request, runtime)
     if approver is None:
         return _unauthenticated("an approver's API token is required (Authorization: Bearer)")

@@ -38,8 +38,6 @@ from responder.runtime import Runtime
 
 def _book(request: Request) -> tuple[Runtime, AutomationBook] | JSONResponse:
     runtime: Runtime = request.app.state.runtime
-    if runtime.automation is None:
-        return error(503, "automation guard rails are not configured in this responder")
     return runtime, runtime.automation
 
 
@@ -130,8 +128,6 @@ async def put_modes(request: Request) -> Response:
 
 def _marks(request: Request) -> MarkBook | JSONResponse:
     runtime: Runtime = request.app.state.runtime
-    if runtime.marks is None:
-        return error(503, "incident marks are not configured in this responder")
     return runtime.marks
 
 
@@ -169,7 +165,7 @@ async def get_readiness(request: Request) -> JSONResponse:
         )
     incident_type = request.query_params.get("incident_type") or None
     rows = await anyio.to_thread.run_sync(marks.readiness, incident_type, environment)
-    return JSONResponse({"bar": marks.settings.promotion_bar.model_dump(), "classes": rows})
+    return JSONResponse({"bar": marks.bar.model_dump(), "classes": rows})
 
 
 def automation_paths() -> dict[str, Any]:

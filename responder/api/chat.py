@@ -70,7 +70,7 @@ def _not_configured(name: str, settings: str) -> JSONResponse:
 async def slack_interactions(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     chatops = runtime.chatops
-    if chatops is None or chatops.slack is None or not chatops.slack_signing_secret:
+    if chatops.slack is None or not chatops.slack_signing_secret:
         return _not_configured(
             "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
         )
@@ -104,7 +104,7 @@ def _answer_slack(runtime: Runtime, slack: SlackChannel, press: SlackPress) -> N
 async def telegram_updates(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     chatops = runtime.chatops
-    if chatops is None or chatops.telegram is None:
+    if chatops.telegram is None:
         return _not_configured(
             "Telegram",
             "ROBOT_SRE_TELEGRAM_BOT_TOKEN, ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET, channels.telegram",

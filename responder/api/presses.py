@@ -81,7 +81,6 @@ class PressOutcome:
 
 def handle_press(runtime: Runtime, surface: str, user: str, press: Press) -> PressOutcome:
     """Carry out ``press`` by chat user ``user`` of ``surface`` (slack | telegram)."""
-    assert runtime.approvers is not None
     approver = runtime.approvers.by_chat_user(surface, user)
     who = f"{surface} user {user}"
     if press.verb in APPROVAL_VERBS:
@@ -100,7 +99,6 @@ def handle_press(runtime: Runtime, surface: str, user: str, press: Press) -> Pre
 def _answer_approval(
     runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
 ) -> PressOutcome:
-    assert runtime.desk is not None
     override = press.verb == "approve_outside_window"
     verb = "deny" if press.verb == "deny" else "approve"
     answer = runtime.desk.answer(
@@ -113,7 +111,7 @@ def _answer_approval(
 
 def _outside_window(runtime: Runtime, answer: Answer) -> PressOutcome:
     approval = answer.approval
-    if approval is not None and runtime.chatops is not None:
+    if approval is not None:
         runtime.chatops.notifier.offer_window_override(approval)
     what = f"{approval.action_name.lower()} {approval.target_label}" if approval else "this action"
     return PressOutcome(
@@ -158,16 +156,13 @@ def _mark(
     if isinstance(found, PressOutcome):
         return found
     incident, approver = found
-    if runtime.marks is None:
-        return PressOutcome("unavailable", "marking incidents is not available here")
     try:
         mark = runtime.marks.mark(incident.id, MARKS[press.verb], approver.name, surface)
     except LookupError:
         return PressOutcome("unknown", f"no incident {incident.id!r}")
     except MarkError as exc:
         return PressOutcome("invalid", f"{exc.field}: {exc.message}")
-    if runtime.chatops is not None:
-        runtime.chatops.notifier.marked(incident.id, mark, surface)
+    runtime.chatops.notifier.marked(incident.id, mark, surface)
     verdict = "right" if press.verb == "right" else "a false positive"
     return PressOutcome("marked", f"incident {incident.id} marked {verdict} by {approver.name}")
 
@@ -179,8 +174,6 @@ def _pause(
     if isinstance(found, PressOutcome):
         return found
     incident, approver = found
-    if runtime.automation is None:
-        return PressOutcome("unavailable", "pausing automation is not available here")
     body = {
         "reason": f"paused from {surface} by {approver.name} on incident {incident.id}",
         "duration_seconds": runtime.settings.chat_pause_minutes * 60,
@@ -191,8 +184,7 @@ def _pause(
         pause = runtime.automation.pause(body, approver.name, surface)
     except AutomationError as exc:
         return PressOutcome("invalid", f"{exc.field}: {exc.message}")
-    if runtime.chatops is not None:
-        runtime.chatops.notifier.paused(incident, pause, approver.name, surface)
+    runtime.chatops.notifier.paused(incident, pause, approver.name, surface)
     return PressOutcome(
         "paused",
         f"automation of {incident.incident_type} in {incident.environment} paused until "
@@ -203,8 +195,6 @@ def _pause(
 def _resume(
     runtime: Runtime, surface: str, approver: Approver | None, who: str, press: Press
 ) -> PressOutcome:
-    if runtime.automation is None:
-        return PressOutcome("unavailable", "pausing automation is not available here")
     now: datetime = runtime.automation.clock()
     found = [p for p in runtime.automation.active_pauses(now) if p.id == press.subject_id]
     if not found:
@@ -217,9 +207,8 @@ def _resume(
     lifted = runtime.automation.resume(pause.id, approver.name, surface)
     if lifted is None:
         return PressOutcome("unknown", f"pause {pause.id} is over (resumed or expired)")
-    if runtime.chatops is not None:
-        notifier = runtime.chatops.notifier
-        notifier.resumed(lifted, notifier.pause_incident(lifted.id), approver.name, surface)
+    notifier = runtime.chatops.notifier
+    notifier.resumed(lifted, notifier.pause_incident(lifted.id), approver.name, surface)
     return PressOutcome(
         "resumed", f"pause {lifted.id} lifted: automation of {lifted.scope} resumed"
     )

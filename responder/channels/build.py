@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from responder.channels.base import Channel, DeliveryFailed
+from responder.channels.delivery import HealthChange
 from responder.channels.inbox import Inbox
 from responder.channels.notifier import Notifier
 from responder.channels.routing import Router, parse_channel
@@ -26,7 +27,7 @@ from responder.policy.engine import History, PolicyEngine
 from responder.policy.rules import NotificationPolicy
 from responder.policy.stage import incident_view
 from responder.records.incident import Incident
-from responder.settings import Settings
+from responder.settings import ChatOpsSettings
 from responder.store import Store
 
 log = logging.getLogger(__name__)
@@ -89,16 +90,18 @@ def rule_policies(
 
 
 def build_chatops(
-    settings: Settings,
+    settings: ChatOpsSettings,
     store: Store,
     metrics: Metrics,
     clock: Callable[[], datetime],
     policies: Callable[[Incident], Sequence[NotificationPolicy]] = lambda incident: (),
     guards: GuardRails | None = None,
+    on_health: Callable[[HealthChange], None] | None = None,
 ) -> ChatOps:
     """The channels of ``settings``; raises ``ValueError`` naming a bad route.
     ``guards``: the pauses shown on notifications and the action windows
-    that give approval requests their "Approve outside window" button."""
+    that give approval requests their "Approve outside window" button;
+    ``on_health``: told when a chat channel goes down or comes back."""
     config = settings.channels
     for route in config.routes:
         for spec in route.channels:
@@ -129,7 +132,17 @@ def build_chatops(
     inbox = Inbox(store)
     router = Router(config, chats, policies)
     return ChatOps(
-        notifier=Notifier(store, metrics, config, channels, router, inbox, clock, guards=guards),
+        notifier=Notifier(
+            store,
+            metrics,
+            config,
+            channels,
+            router,
+            inbox,
+            clock,
+            guards=guards,
+            on_health=on_health if channels else None,
+        ),
         inbox=inbox,
         slack=slack,
         telegram=telegram,

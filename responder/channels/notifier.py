@@ -56,6 +56,7 @@ class Notifier:
         sleep: Callable[[float], None] = time.sleep,
         window_clock: Callable[[], float] = time.time,
         guards: GuardRails | None = None,
+        on_health: Callable[[HealthChange], None] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -73,16 +74,9 @@ class Notifier:
             clock,
             sleep=sleep,
             window_clock=window_clock,
+            on_health=on_health,
         )
         self.channels = self.delivery.channels
-
-    @property
-    def on_health(self) -> Callable[[HealthChange], None] | None:
-        return self.delivery.on_health
-
-    @on_health.setter
-    def on_health(self, report: Callable[[HealthChange], None] | None) -> None:
-        self.delivery.on_health = report
 
     def start(self) -> None:
         self.delivery.start()

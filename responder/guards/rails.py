@@ -40,7 +40,7 @@ from responder.records.incident import STORM_PREFIX, Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.window import SuppressionWindow
 from responder.records.writes import Writes
-from responder.settings import Settings
+from responder.settings import GuardSettings
 from responder.store import Store
 
 NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
@@ -331,7 +331,7 @@ class GuardRails:
         self,
         store: Store,
         automation: AutomationBook,
-        settings: Settings,
+        settings: GuardSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store

@@ -37,7 +37,7 @@ from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
 from responder.records.alert import WebhookPayload
 from responder.records.audit import AuditEntry
-from responder.settings import Settings
+from responder.settings import QueueSettings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class QueueWorker:
         store: Store,
         pipeline: Pipeline,
         scheduler: Scheduler,
-        settings: Settings,
+        settings: QueueSettings,
         metrics: Metrics,
         waiting: Callable[[], object] | None = None,
     ) -> None:

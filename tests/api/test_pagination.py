@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from responder.accounts.models import Role
 from responder.accounts.tokens import parse_lifetime
 from responder.accounts.users import AccountError
-from responder.app import create_app
+from responder.app import build_runtime, create_app
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.settings import Settings
@@ -33,10 +33,9 @@ def incident(n: int, second: int) -> Incident:
 
 
 @pytest.fixture
-def client(store: Store, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/unused.db"))
-    app.state.runtime.store = store
-    yield TestClient(app)
+def client(store: Store) -> Iterator[TestClient]:
+    settings = Settings()
+    yield TestClient(create_app(settings, build_runtime(settings, store)))
 
 
 def pages(client: TestClient, path: str, key: str, between: Any) -> list[dict[str, Any]]:
