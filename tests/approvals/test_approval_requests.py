@@ -54,7 +54,6 @@ def runtime(store: Store) -> Iterator[Runtime]:
 
 
 def book(runtime: Runtime) -> ApprovalBook:
-    assert runtime.approvals is not None
     return runtime.approvals
 
 
