@@ -202,12 +202,15 @@ def build_runtime(
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
     configured_executors, configured_collectors = build_backends(settings, now)
-    registry = ExecutorRegistry(taxonomy, executors)
+    serving = list(executors)
+    served = {action for executor in serving for action in executor.actions}
     for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
-        if executor.actions & registry.actions:
+        if executor.actions & served:
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
-        registry.register(executor)
+        serving.append(executor)
+        served |= executor.actions
+    registry = ExecutorRegistry(taxonomy, serving)
 
     def process_health_alert(payload: WebhookPayload) -> object:
         # a channel reports its health through the pipeline, which is built
