@@ -68,9 +68,19 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySe
 from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
+from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.serving import QuietLoopErrors, RequestLimit
-from responder.settings import Settings
+from responder.settings import (
+    AccountSettings,
+    ActionSettings,
+    ChatOpsSettings,
+    GuardSettings,
+    QueueSettings,
+    Settings,
+    TimingSettings,
+    WebhookSettings,
+)
 from responder.store import Store, StoreUnavailable, open_store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Taxonomy
@@ -103,7 +113,7 @@ def build_guards(
     automation = AutomationBook(
         store, taxonomy.incident_types, now, settings.automation_refresh_seconds
     )
-    return automation, GuardRails(store, automation, settings, now)
+    return automation, GuardRails(store, automation, settings.section(GuardSettings), now)
 
 
 def build_backends(
@@ -127,7 +137,7 @@ def build_backends(
     from responder.kube import load_kube
 
     now = clock or (lambda: datetime.now(UTC))
-    kube = load_kube(settings)
+    kube = load_kube(settings.kubeconfig)
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
         HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
@@ -191,12 +201,30 @@ def build_runtime(
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
     configured_executors, configured_collectors = build_backends(settings, now)
-    registry = ExecutorRegistry(taxonomy, executors)
+    serving = list(executors)
+    served = {action for executor in serving for action in executor.actions}
     for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
-        if executor.actions & registry.actions:
+        if executor.actions & served:
             log.info("%s: replaced by an executor given in code", type(executor).__name__)
             continue
-        registry.register(executor)
+        serving.append(executor)
+        served |= executor.actions
+    registry = ExecutorRegistry(taxonomy, serving)
+
+    def process_health_alert(payload: WebhookPayload) -> object:
+        # a channel reports its health through the pipeline, which is built
+        # after the channels it notifies through
+        return pipeline.process(payload)
+
+    chatops = build_chatops(
+        settings.section(ChatOpsSettings),
+        store,
+        metrics,
+        now,
+        rule_policies(policy, now),
+        guards,
+        on_health=ChannelFailureReporter(process_health_alert),
+    )
     approvals = ApprovalRequests(
         store,
         taxonomy,
@@ -204,22 +232,25 @@ def build_runtime(
         settings.approval_expiry_seconds,
         now,
         expiry_overrides=settings.approval_expiry_per_action,
+        listeners=[chatops.notifier.approval_requested],
     )
-    runner = ActionRunner(store, taxonomy, registry, settings, metrics, approvals, now)
-    chatops = build_chatops(settings, store, metrics, now, rule_policies(policy, now), guards)
-    approvals.subscribe(chatops.notifier.approval_requested)
+    runner = ActionRunner(
+        store, taxonomy, registry, settings.section(ActionSettings), metrics, approvals, now
+    )
     health = [ChannelHealthCollector(store, chatops.chat_channels)] if chatops.chat_channels else []
     observer = Observer(
         CollectorRegistry([*configured_collectors, *collectors, *health]),
         settings.collector_timeout_seconds,
         settings.collector_concurrency,
     )
-    timings = Timings(settings, taxonomy)
+    timings = Timings(settings.section(TimingSettings), taxonomy)
     decide = DecideStage(policy, SeverityRules(taxonomy, policy.engine))
     notify = NotifyStage(chatops.notifier, metrics)
     observe = ObserveStage(observer)
     stages = Stages(
-        correlate=CorrelateStage(taxonomy, settings, metrics, timings, decide.cooldown_override),
+        correlate=CorrelateStage(
+            taxonomy, settings.environment, metrics, timings, decide.cooldown_override
+        ),
         observe=observe,
         escalate=EscalationStage(
             taxonomy, timings, approvals.for_incident, settings.ladder_holds_asks
@@ -236,11 +267,9 @@ def build_runtime(
     pipeline = Pipeline(
         store, taxonomy, classifier, metrics, stages, str(settings.environment), now, lock_ttl
     )
-    indexer = PipelineIndexer(settings, timings, observe.serves_type)
+    indexer = PipelineIndexer(settings.blocking_alerts, timings, observe.serves_type)
     store.use_index(indexer)
     scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
-    if chatops.chat_channels:
-        chatops.notifier.on_health = ChannelFailureReporter(pipeline.process)
     desk = ApprovalAnswers(
         store,
         approvals,
@@ -253,7 +282,14 @@ def build_runtime(
         lock_ttl_seconds=lock_ttl,
         guards=guards,
     )
-    worker = QueueWorker(store, pipeline, scheduler, settings, metrics, waiting=desk.run_waiting)
+    worker = QueueWorker(
+        store,
+        pipeline,
+        scheduler,
+        settings.section(QueueSettings),
+        metrics,
+        waiting=desk.run_waiting,
+    )
     return Runtime(
         settings=settings,
         taxonomy=taxonomy,
@@ -269,13 +305,13 @@ def build_runtime(
         approvals=approvals,
         runner=runner,
         observer=observer,
-        accounts=Accounts(store, settings),
+        accounts=Accounts(store, settings.section(AccountSettings)),
         chatops=chatops,
         desk=desk,
         approvers=ApproverDirectory(settings.approvers),
         automation=automation,
         guards=guards,
-        marks=MarkBook(store, automation, settings, metrics, now),
+        marks=MarkBook(store, automation, settings.promotion_bar, metrics, now),
     )
 
 
@@ -293,16 +329,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             volatile = await asyncio.to_thread(runtime.store.volatility)
             if volatile:
                 log.warning("%s", volatile)
-        if runtime.executors is not None:
-            log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
-        if runtime.observer is not None:
-            log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
-        if runtime.chatops is not None:
-            chats = runtime.chatops.chat_channels
-            log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
-            await asyncio.to_thread(runtime.chatops.start)
-        if runtime.settings.alertmanager_url and runtime.settings.blocking_alerts:
-            await asyncio.to_thread(seed_blocking_alerts, runtime.settings, runtime.pipeline)
+        log.info("executors for: %s", ", ".join(sorted(runtime.executors.actions)) or "none")
+        log.info("collectors: %s", ", ".join(runtime.observer.collectors.names) or "none")
+        chats = runtime.chatops.chat_channels
+        log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
+        await asyncio.to_thread(runtime.chatops.start)
+        settings = runtime.settings
+        if settings.alertmanager_url and settings.blocking_alerts:
+            await asyncio.to_thread(
+                seed_blocking_alerts,
+                settings.alertmanager_url,
+                settings.blocking_alerts,
+                runtime.pipeline,
+            )
         task = asyncio.create_task(runtime.worker.run(), name="queue-worker")
         try:
             async with mcp.running():
@@ -316,16 +355,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             except Exception:
                 log.exception("queue worker ended with an error")
             finally:
-                if runtime.chatops is not None:
-                    await asyncio.to_thread(runtime.chatops.close)
+                await asyncio.to_thread(runtime.chatops.close)
                 runtime.store.close()
 
     settings = runtime.settings
-    # build_runtime sets all of these
-    assert runtime.approvals is not None and runtime.desk is not None
-    assert runtime.approvers is not None and runtime.accounts is not None
-    assert runtime.chatops is not None and runtime.guards is not None
-    assert runtime.automation is not None and runtime.marks is not None
     incidents = IncidentsApi(runtime.store, runtime.taxonomy, settings.escalation_window_seconds)
     taxonomy = TaxonomyApi(runtime.taxonomy)
     policy = PolicyApi(runtime.policy, runtime.guards)
@@ -357,7 +390,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         settings.environment,
         settings.allow_volatile_store,
     )
-    webhook = AlertmanagerWebhook(runtime.store, runtime.worker, settings, runtime.metrics)
+    webhook = AlertmanagerWebhook(
+        runtime.store, runtime.worker, settings.section(WebhookSettings), runtime.metrics
+    )
     routes = [
         Route("/webhooks/alertmanager", webhook.handle, methods=["POST"]),
         Route("/api/v1/incidents", incidents.list_incidents, methods=["GET"]),

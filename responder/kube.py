@@ -20,8 +20,6 @@ import urllib3
 import yaml
 from kubernetes import client, config
 
-from responder.settings import Settings
-
 DEFAULT_KUBECONFIG = "~/.kube/config"
 MERGE_PATCH = "application/merge-patch+json"
 # Asks the API server for an object's metadata only (no data, no spec).
@@ -63,7 +61,7 @@ class KubeError(Exception):
         return self.status == 404
 
 
-def load_api_client(settings: Settings) -> client.ApiClient | None:
+def load_api_client(kubeconfig: str | None) -> client.ApiClient | None:
     """The API client for the configured cluster, or None when no cluster is
     configured (the responder then runs in dry-run).
 
@@ -72,8 +70,8 @@ def load_api_client(settings: Settings) -> client.ApiClient | None:
     broken configuration must not silently turn into dry-run."""
     configuration = client.Configuration()
     default = Path(DEFAULT_KUBECONFIG).expanduser()
-    if settings.kubeconfig or default.exists():
-        source = settings.kubeconfig or str(default)
+    if kubeconfig or default.exists():
+        source = kubeconfig or str(default)
         try:
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=source, client_configuration=configuration, persist_config=False
@@ -177,9 +175,9 @@ class Kube:
         return self.timeout.connect if connect else self.timeout.read
 
 
-def load_kube(settings: Settings, timeout: RequestTimeout = DEFAULT_TIMEOUT) -> Kube | None:
+def load_kube(kubeconfig: str | None, timeout: RequestTimeout = DEFAULT_TIMEOUT) -> Kube | None:
     """:func:`load_api_client` wrapped in :class:`Kube`; None means dry-run."""
-    api_client = load_api_client(settings)
+    api_client = load_api_client(kubeconfig)
     return None if api_client is None else Kube(api_client, timeout)
 
 

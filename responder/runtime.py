@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from responder.accounts.service import Accounts
 from responder.actions.registry import ExecutorRegistry
@@ -27,7 +27,7 @@ from responder.store import Store
 from responder.taxonomy.models import Taxonomy
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     taxonomy: Taxonomy
@@ -39,15 +39,14 @@ class Runtime:
     policy: PolicyEngine
     rules: RuleBook
     worker: QueueWorker
-    background: list[object] = field(default_factory=list)
-    executors: ExecutorRegistry | None = None
-    approvals: ApprovalRequests | None = None
-    runner: ActionRunner | None = None
-    observer: Observer | None = None
-    chatops: ChatOps | None = None
-    desk: ApprovalAnswers | None = None
-    approvers: ApproverDirectory | None = None
-    accounts: Accounts | None = None
-    automation: AutomationBook | None = None
-    guards: GuardRails | None = None
-    marks: MarkBook | None = None
+    executors: ExecutorRegistry
+    approvals: ApprovalRequests
+    runner: ActionRunner
+    observer: Observer
+    chatops: ChatOps
+    desk: ApprovalAnswers
+    approvers: ApproverDirectory
+    accounts: Accounts
+    automation: AutomationBook
+    guards: GuardRails
+    marks: MarkBook

@@ -53,8 +53,8 @@ class ApiAuth:
             await self.app(scope, receive, send)
             return
         area = path[len(PREFIX) :].split("/", 1)[0]
-        accounts: Accounts | None = getattr(scope["app"].state.runtime, "accounts", None)
-        if accounts is None or area in SELF_GUARDED:
+        accounts: Accounts = scope["app"].state.runtime.accounts
+        if area in SELF_GUARDED:
             await self.app(scope, receive, send)
             return
         request = Request(scope)

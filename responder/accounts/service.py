@@ -23,7 +23,7 @@ from responder.accounts.throttle import LoginThrottle
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import UserBook
 from responder.records.audit import audit
-from responder.settings import Settings
+from responder.settings import AccountSettings
 from responder.store import Store
 
 PROXY_USER = "x-auth-request-user"
@@ -44,7 +44,7 @@ class Accounts:
     def __init__(
         self,
         store: Store,
-        settings: Settings,
+        settings: AccountSettings,
         throttle: LoginThrottle | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -211,7 +211,5 @@ def authenticate(request: HTTPConnection) -> Principal | None:
 
     Synchronous (it reads the store): call it from a worker thread in async
     code, e.g. ``await anyio.to_thread.run_sync(authenticate, request)``."""
-    accounts: Accounts | None = getattr(request.app.state.runtime, "accounts", None)
-    if accounts is None:
-        return None
+    accounts: Accounts = request.app.state.runtime.accounts
     return accounts.authenticate(request)

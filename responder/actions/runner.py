@@ -23,7 +23,7 @@ from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Pl
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.audit import audit
 from responder.records.incident import ExecutedAction, Incident
-from responder.settings import Settings
+from responder.settings import ActionSettings
 from responder.store import LockBusy, Store, held_lock
 from responder.taxonomy.models import ActionClass, Cooldowns, Taxonomy
 
@@ -70,7 +70,7 @@ class ActionRunner:
         store: Store,
         taxonomy: Taxonomy,
         registry: ExecutorRegistry,
-        settings: Settings,
+        settings: ActionSettings,
         metrics: Metrics,
         approvals: ApprovalConsumer | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -6,7 +6,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from responder.accounts.service import Accounts
 from responder.admin import (
     account_pages,
     approval_pages,
@@ -27,8 +26,6 @@ POST = ["POST"]
 
 
 def create_admin_app(runtime: Runtime) -> Starlette:
-    if runtime.accounts is None:
-        runtime.accounts = Accounts(runtime.store, runtime.settings)
     static = HashedStatic()
     routes = [
         Route("/", account_pages.home),

@@ -84,9 +84,9 @@ def time_left(approval: ApprovalRequest, now: datetime) -> str:
 
 
 def approval_rows(
-    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalAnswers | None = None
+    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalAnswers
 ) -> list[ApprovalRow]:
-    guards = desk.guards if desk is not None else None
+    guards = desk.guards
     rows = []
     for a in map(redacted, approvals):
         state = a.state_at(now)
@@ -156,7 +156,7 @@ async def _answer(request: Request, principal: Principal, form: FormData, verb: 
     admin = services(request)
     desk = admin.runtime.desk
     approver = approver_for(principal, str(admin.runtime.settings.environment))
-    if desk is None or approver is None:
+    if approver is None:
         return refuse(
             request, 403, f"Answering approvals needs the approver role; you are {principal.role}."
         )

@@ -22,7 +22,6 @@ from responder.admin.render import render
 from responder.admin.services import AdminServices, services
 from responder.guards.automation import (
     MAX_PAUSE_SECONDS,
-    AutomationBook,
     AutomationConflict,
     AutomationError,
     AutomationMode,
@@ -64,12 +63,8 @@ class AutomationView:
     pauses: list[Pause]
     version: int
     rows: list[ModeRow]
-    readiness: list[dict[str, Any]] | None
+    readiness: list[dict[str, Any]]
     bar: dict[str, Any]
-
-
-def _book(admin: AdminServices) -> AutomationBook | None:
-    return admin.runtime.automation
 
 
 def _types(admin: AdminServices) -> list[str]:
@@ -77,17 +72,14 @@ def _types(admin: AdminServices) -> list[str]:
 
 
 def _load(admin: AdminServices) -> AutomationView:
-    book = _book(admin)
-    if book is None:
-        return AutomationView([], 0, [], None, {})
+    book = admin.runtime.automation
     pauses = sorted(book.active_pauses(), key=lambda p: p.expires_at)
     matrix = book.modes(admin.runtime.taxonomy.incident_types)
     rows: dict[str, ModeRow] = {}
     for cell in matrix["modes"]:
         row = rows.setdefault(cell["incident_type"], ModeRow(cell["incident_type"]))
         row.cells[cell["environment"]] = (cell["mode"], cell["source"])
-    marks = admin.runtime.marks
-    readiness = marks.readiness() if marks is not None else None
+    readiness = admin.runtime.marks.readiness()
     bar = admin.runtime.settings.promotion_bar.model_dump()
     return AutomationView(pauses, int(matrix["version"]), list(rows.values()), readiness, bar)
 
@@ -105,7 +97,6 @@ async def _page(
         request,
         "automation.html",
         status=status,
-        configured=_book(admin) is not None,
         view=view,
         errors=errors or {},
         values=values or {},
@@ -127,10 +118,6 @@ async def automation_page(request: Request, principal: Principal) -> Response:
 def _text(form: FormData, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
-
-
-def _unavailable(request: Request) -> Response:
-    return refuse(request, 503, "Automation guard rails are not configured in this responder.")
 
 
 def pause_body(values: dict[str, str]) -> dict[str, Any]:
@@ -156,9 +143,7 @@ def _pause_field(api_field: str) -> str:
 
 @action("automation", Role.operator)
 async def pause_create(request: Request, principal: Principal, form: FormData) -> Response:
-    book = _book(services(request))
-    if book is None:
-        return _unavailable(request)
+    book = services(request).runtime.automation
     values = {name: _text(form, name) for name in PAUSE_FIELDS}
     try:
         body = pause_body(values)
@@ -170,9 +155,7 @@ async def pause_create(request: Request, principal: Principal, form: FormData) -
 
 @action("automation", Role.operator)
 async def pause_resume(request: Request, principal: Principal, form: FormData) -> Response:
-    book = _book(services(request))
-    if book is None:
-        return _unavailable(request)
+    book = services(request).runtime.automation
     pause_id = request.path_params["pause_id"]
     resumed = await anyio.to_thread.run_sync(lambda: book.resume(pause_id, principal.name, SURFACE))
     if resumed is None:
@@ -202,9 +185,7 @@ def _mode_field(api_field: str) -> str:
 @action("automation", Role.operator)
 async def modes_set(request: Request, principal: Principal, form: FormData) -> Response:
     admin = services(request)
-    book = _book(admin)
-    if book is None:
-        return _unavailable(request)
+    book = admin.runtime.automation
     values = {
         name: _text(form, name) for name in ("mode_incident_type", "mode_environment", "mode")
     }
@@ -232,10 +213,8 @@ async def modes_set(request: Request, principal: Principal, form: FormData) -> R
 async def promote(request: Request, principal: Principal, form: FormData) -> Response:
     """Set one class's mode one step up, when it meets the promotion bar now."""
     admin = services(request)
-    book = _book(admin)
+    book = admin.runtime.automation
     marks = admin.runtime.marks
-    if book is None or marks is None:
-        return refuse(request, 503, "Readiness is not available in this responder.")
     incident_type = _text(form, "incident_type")
     environment = _text(form, "environment")
     seen = _text(form, "mode")

@@ -17,7 +17,7 @@ STATE_KEY = "pauses"
 
 def _read(request: Request) -> list[Pause]:
     book = request.app.state.admin.runtime.automation
-    return [] if book is None else sorted(book.active_pauses(), key=lambda p: p.expires_at)
+    return sorted(book.active_pauses(), key=lambda p: p.expires_at)
 
 
 async def load_pauses(request: Request) -> None:

@@ -56,7 +56,7 @@ def channel_statuses(admin: AdminServices) -> tuple[list[ChannelStatus], dict[st
     """Each configured chat channel's state, and the in-app inbox's."""
     runtime = admin.runtime
     chatops = runtime.chatops
-    names = list(chatops.chat_channels) if chatops is not None else []
+    names = list(chatops.chat_channels)
     chats = _chats(admin)
     order = [n for n in runtime.settings.channels.failover_order if n in names]
     statuses = {n: ChannelStatus(n, chats.get(n, "")) for n in names}
@@ -70,7 +70,7 @@ def channel_statuses(admin: AdminServices) -> tuple[list[ChannelStatus], dict[st
             status.down_since = str(down.get("since") or "") or None
             status.down_detail = str(down.get("detail") or "")
         status.failover_to = [n for n in order if n != status.name]
-    entries = chatops.inbox.entries(limit=10_000) if chatops is not None else []
+    entries = chatops.inbox.entries(limit=10_000)
     for entry in entries:
         for delivery in entry.get("deliveries") or []:
             name = str(delivery.get("channel", "")).split(":", 1)[0]
@@ -168,7 +168,7 @@ async def channel_test(request: Request, principal: Principal, form: FormData) -
     admin = services(request)
     chatops = admin.runtime.chatops
     name = request.path_params["channel"]
-    if chatops is None or (name != IN_APP and name not in chatops.notifier.channels):
+    if name != IN_APP and name not in chatops.notifier.channels:
         return refuse(request, 404, f"No channel {name!r} is configured.")
     ok = await anyio.to_thread.run_sync(_send_test, admin, chatops, name, principal.name)
     outcome = "sent" if ok else "failed"

@@ -199,10 +199,7 @@ async def _incident_page(
         incident = admin.runtime.store.get_incident(incident_id)
         if incident is None:
             return None, [], None
-        mark = marks.get(incident_id) if marks is not None else None
-        if admin.runtime.approvals is None:
-            return incident, [], mark
-        return incident, admin.runtime.approvals.for_incident(incident_id), mark
+        return incident, admin.runtime.approvals.for_incident(incident_id), marks.get(incident_id)
 
     incident, approvals, mark = await anyio.to_thread.run_sync(load)
     if incident is None:
@@ -218,7 +215,6 @@ async def _incident_page(
         notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),
         ladder=incident_ladder(admin.runtime, incident),
-        marking=marks is not None,
         mark=mark,
         mark_values=values if values is not None else _mark_values(mark),
         mark_errors=errors or {},
@@ -255,8 +251,6 @@ async def incident_mark(request: Request, principal: Principal, form: FormData) 
     """Mark the incident's classification and recommended action right or a
     false positive (``MarkBook.mark``, as ``POST /api/v1/incidents/{id}/mark``)."""
     marks = services(request).runtime.marks
-    if marks is None:
-        return refuse(request, 503, "Marking incidents is not available in this responder.")
     incident_id = request.path_params["incident_id"]
 
     def text(name: str) -> str:

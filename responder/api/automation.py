@@ -175,5 +175,5 @@ class AutomationApi:
             )
         incident_type = request.query_params.get("incident_type") or None
         rows = await anyio.to_thread.run_sync(self.marks.readiness, incident_type, environment)
-        bar = self.marks.settings.promotion_bar.model_dump()
+        bar = self.marks.bar.model_dump()
         return JSONResponse({"bar": bar, "classes": rows})

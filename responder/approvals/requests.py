@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ class ApprovalRequests:
         expiry_seconds: int = 600,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         expiry_overrides: Mapping[str, int] | None = None,
+        listeners: Sequence[RequestListener] = (),
     ) -> None:
         self.store = store
         self.taxonomy = taxonomy
@@ -59,12 +60,9 @@ class ApprovalRequests:
         unknown = sorted(set(self.expiry_overrides) - set(taxonomy.actions))
         if unknown:
             raise ValueError(f"approval_expiry_per_action: unknown action(s) {', '.join(unknown)}")
-        self._listeners: list[RequestListener] = []
-
-    def subscribe(self, listener: RequestListener) -> None:
-        """Call ``listener(approval, incident, writes)`` for every new request
-        (what it writes goes with the request)."""
-        self._listeners.append(listener)
+        # each is called as listener(approval, incident, writes) for every new
+        # request; what it writes goes with the request
+        self._listeners = tuple(listeners)
 
     def expiry_for(self, action: str) -> int:
         return self.expiry_overrides.get(action, self.expiry_seconds)

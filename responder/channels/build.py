@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from responder.channels.base import Channel, DeliveryFailed
-from responder.channels.delivery import Delivery
+from responder.channels.delivery import Delivery, HealthChange
 from responder.channels.inbox import Inbox
 from responder.channels.notifier import Notifier
 from responder.channels.routing import Router, parse_channel
@@ -24,7 +24,7 @@ from responder.policy.engine import History, PolicyEngine
 from responder.policy.rules import NotificationPolicy
 from responder.policy.stage import incident_view
 from responder.records.incident import Incident
-from responder.settings import Settings
+from responder.settings import ChatOpsSettings
 from responder.store import Store
 
 log = logging.getLogger(__name__)
@@ -87,16 +87,18 @@ def rule_policies(
 
 
 def build_chatops(
-    settings: Settings,
+    settings: ChatOpsSettings,
     store: Store,
     metrics: Metrics,
     clock: Callable[[], datetime],
     policies: Callable[[Incident], Sequence[NotificationPolicy]] = lambda incident: (),
     guards: GuardRails | None = None,
+    on_health: Callable[[HealthChange], None] | None = None,
 ) -> ChatOps:
     """The channels of ``settings``; raises ``ValueError`` naming a bad route.
     ``guards``: the pauses shown on notifications and the action windows
-    that give approval requests their "Approve outside window" button."""
+    that give approval requests their "Approve outside window" button;
+    ``on_health``: told when a chat channel goes down or comes back."""
     config = settings.channels
     for route in config.routes:
         for spec in route.channels:
@@ -128,7 +130,17 @@ def build_chatops(
     router = Router(config, chats, policies)
     return ChatOps(
         notifier=Notifier(
-            Delivery(store, metrics, config, channels, router, inbox, clock), guards=guards
+            Delivery(
+                store,
+                metrics,
+                config,
+                channels,
+                router,
+                inbox,
+                clock,
+                on_health=on_health if channels else None,
+            ),
+            guards=guards,
         ),
         inbox=inbox,
         slack=slack,

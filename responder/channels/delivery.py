@@ -137,6 +137,7 @@ class Delivery:
         *,
         sleep: Callable[[float], None] = time.sleep,
         window_clock: Callable[[], float] = time.time,
+        on_health: Callable[[HealthChange], None] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -149,7 +150,7 @@ class Delivery:
         self.window_clock = window_clock
         # messages sent per channel and window, in the store: replicas share the cap
         self._sent = WindowCounter(store, "chat:sent", settings.window_seconds, window_clock)
-        self.on_health: Callable[[HealthChange], None] | None = None
+        self.on_health = on_health
         self._queue: queue.Queue[Job] = queue.Queue(MAX_QUEUE)
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()

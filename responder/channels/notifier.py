@@ -7,7 +7,7 @@ their writes are stored; the delivery thread does the rest."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from responder.channels.buttons import (
     pause_buttons,
     resolved_buttons,
 )
-from responder.channels.delivery import MESSAGES, Delivery, Edit, HealthChange, Job, Post, Reply
+from responder.channels.delivery import MESSAGES, Delivery, Edit, Job, Post, Reply
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
 from responder.records.approval import ApprovalRequest
@@ -39,14 +39,6 @@ class Notifier:
         self.clock = delivery.clock
         self.guards = guards
         self.channels = delivery.channels
-
-    @property
-    def on_health(self) -> Callable[[HealthChange], None] | None:
-        return self.delivery.on_health
-
-    @on_health.setter
-    def on_health(self, report: Callable[[HealthChange], None] | None) -> None:
-        self.delivery.on_health = report
 
     def start(self) -> None:
         self.delivery.start()

@@ -10,15 +10,13 @@ from responder.policy.explain import ExplainRequest, explain_decision
 
 
 def explain_guarded(
-    engine: PolicyEngine, request: ExplainRequest, guards: GuardRails | None
+    engine: PolicyEngine, request: ExplainRequest, guards: GuardRails
 ) -> dict[str, Any]:
     """The decision and its five policy layers, then the guard rails (pauses,
     modes, windows, blocking alerts, blast radius) as a ``guards`` list;
     ``decision`` and ``reason`` are the guarded ones, ``policy_decision`` the
     policy's."""
     answer, decision, at = explain_decision(engine, request)
-    if guards is None:
-        return answer
     target = request.target
     subject = GuardSubject(
         incident_type=request.incident_type,

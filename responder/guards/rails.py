@@ -23,7 +23,7 @@ from responder.records.node_role import (
 )
 from responder.records.window import SuppressionWindow
 from responder.records.writes import Writes
-from responder.settings import Settings
+from responder.settings import GuardSettings
 from responder.store import Store
 from responder.taxonomy.loader import builtin_taxonomy
 from responder.taxonomy.models import CHANGING_CLASSES
@@ -305,7 +305,7 @@ class GuardRails:
         self,
         store: Store,
         automation: AutomationBook,
-        settings: Settings,
+        settings: GuardSettings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store

@@ -20,7 +20,7 @@ from responder.records.audit import audit
 from responder.records.incident import UNCLASSIFIED, Incident
 from responder.records.levels import Environment
 from responder.records.validation import FieldError, validated
-from responder.settings import Settings
+from responder.settings import PromotionBar
 from responder.store import IncidentFilter, Store, VersionConflict
 
 MARKS = "incident_marks"
@@ -111,13 +111,13 @@ class MarkBook:
         self,
         store: Store,
         automation: AutomationBook,
-        settings: Settings,
+        bar: PromotionBar,
         metrics: Metrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.automation = automation
-        self.settings = settings
+        self.bar = bar
         self.metrics = metrics
         self.clock = clock
 
@@ -245,7 +245,7 @@ class MarkBook:
         when both are given (read in full whatever its mode), ordered by
         type, environment."""
         now = self.clock()
-        bar = self.settings.promotion_bar
+        bar = self.bar
         window_start = now - timedelta(days=bar.rollback_free_days)
         marks = {doc["incident_id"]: doc for _, doc in self.store.list_documents(MARKS)}
         tallies: dict[tuple[str, str], _Tally] = {}
@@ -291,7 +291,7 @@ class MarkBook:
         now: datetime,
         window_start: datetime,
     ) -> dict[str, Any]:
-        bar = self.settings.promotion_bar
+        bar = self.bar
         agreement = tally.action_right / tally.action_verdicts if tally.action_verdicts else None
         false_positive = (
             tally.false_positives / tally.classification_verdicts

@@ -19,10 +19,9 @@ from responder.incidents.timing import Timings
 from responder.metrics import Metrics
 from responder.records.alert import WebhookAlert
 from responder.records.incident import UNCLASSIFIED, AlertRef, Incident, Signal
-from responder.records.levels import Severity
+from responder.records.levels import Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.records.update import Correlated, Update
-from responder.settings import Settings
 from responder.taxonomy.models import Taxonomy
 
 SEVERITY_LABEL = {
@@ -54,13 +53,13 @@ class CorrelateStage:
     def __init__(
         self,
         taxonomy: Taxonomy,
-        settings: Settings,
+        environment: Environment,
         metrics: Metrics,
         timings: Timings,
         window_override: Callable[[Incident, datetime], int | None],
     ) -> None:
         self.taxonomy = taxonomy
-        self.settings = settings
+        self.environment = environment
         self.metrics = metrics
         self.timings = timings
         self.window_override = window_override
@@ -116,7 +115,7 @@ class CorrelateStage:
             display_name=known.display_name if known else alert.alertname,
             severity=known.default_severity if known else Severity.warning,
             confidence=confidence_band([]).confidence,
-            environment=self.settings.environment,
+            environment=self.environment,
             correlation_key=item.key,
             resource_scope=item.scope,
             labels=dict(alert.labels),

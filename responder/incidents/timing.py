@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from responder.incidents.ladder import ladder_for
 from responder.records.incident import Incident
-from responder.settings import Settings
+from responder.settings import TimingSettings
 from responder.taxonomy.models import LadderStep, Taxonomy
 
 
 class Timings:
-    def __init__(self, settings: Settings, taxonomy: Taxonomy) -> None:
+    def __init__(self, settings: TimingSettings, taxonomy: Taxonomy) -> None:
         self.settings = settings
         self.taxonomy = taxonomy
 

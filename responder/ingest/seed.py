@@ -8,6 +8,7 @@ guard rails hold from the first moment."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -15,18 +16,19 @@ import httpx
 from responder.guards.rails import matches
 from responder.pipeline.runner import Pipeline
 from responder.records.alert import WebhookAlert, WebhookPayload
-from responder.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def firing_blocking_alerts(settings: Settings, timeout: float = 5.0) -> list[WebhookAlert]:
+def firing_blocking_alerts(
+    alertmanager_url: str, selectors: Sequence[Mapping[str, str]], timeout: float = 5.0
+) -> list[WebhookAlert]:
     """Alertmanager's active, unsilenced, uninhibited alerts that match a
     blocking selector; raises ``httpx.HTTPError`` when it cannot be read."""
-    if not settings.alertmanager_url or not settings.blocking_alerts:
+    if not alertmanager_url or not selectors:
         return []
     answer = httpx.get(
-        f"{settings.alertmanager_url.rstrip('/')}/api/v2/alerts",
+        f"{alertmanager_url.rstrip('/')}/api/v2/alerts",
         params={"active": "true", "silenced": "false", "inhibited": "false"},
         timeout=timeout,
     )
@@ -35,7 +37,7 @@ def firing_blocking_alerts(settings: Settings, timeout: float = 5.0) -> list[Web
     alerts = []
     for raw in found:
         labels = {str(k): str(v) for k, v in dict(raw.get("labels", {})).items()}
-        if not any(matches(s, labels) for s in settings.blocking_alerts):
+        if not any(matches(s, labels) for s in selectors):
             continue
         alerts.append(
             WebhookAlert(
@@ -50,13 +52,15 @@ def firing_blocking_alerts(settings: Settings, timeout: float = 5.0) -> list[Web
     return alerts
 
 
-def seed_blocking_alerts(settings: Settings, pipeline: Pipeline) -> int:
+def seed_blocking_alerts(
+    alertmanager_url: str, selectors: Sequence[Mapping[str, str]], pipeline: Pipeline
+) -> int:
     """Process the firing blocking alerts; how many. Never raises: a
     responder starts without Alertmanager too (the webhook tells it later)."""
     try:
-        alerts = firing_blocking_alerts(settings)
+        alerts = firing_blocking_alerts(alertmanager_url, selectors)
     except (httpx.HTTPError, ValueError) as exc:
-        log.warning("could not read firing alerts from %s: %s", settings.alertmanager_url, exc)
+        log.warning("could not read firing alerts from %s: %s", alertmanager_url, exc)
         return 0
     if alerts:
         pipeline.process(WebhookPayload(version="4", status="firing", alerts=alerts))

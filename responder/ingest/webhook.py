@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse
 from responder.ingest.payload import PayloadError, parse_payload
 from responder.ingest.worker import QueueWorker
 from responder.metrics import Metrics
-from responder.settings import Settings
+from responder.settings import WebhookSettings
 from responder.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,15 @@ def token_ok(request: Request, expected: str | None) -> bool:
     return hmac.compare_digest(presented.strip().encode(), expected.encode())
 
 
+@dataclass(frozen=True)
 class AlertmanagerWebhook:
     """The route's handler, with what it needs: the store it queues to, the
     worker it wakes, the settings it checks against."""
 
-    def __init__(
-        self, store: Store, worker: QueueWorker, settings: Settings, metrics: Metrics
-    ) -> None:
-        self.store = store
-        self.worker = worker
-        self.settings = settings
-        self.metrics = metrics
+    store: Store
+    worker: QueueWorker
+    settings: WebhookSettings
+    metrics: Metrics
 
     def _reject(
         self,

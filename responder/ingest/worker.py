@@ -25,7 +25,7 @@ from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
 from responder.records.alert import WebhookPayload
 from responder.records.audit import audit
-from responder.settings import Settings
+from responder.settings import QueueSettings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class QueueWorker:
         store: Store,
         pipeline: Pipeline,
         scheduler: Scheduler,
-        settings: Settings,
+        settings: QueueSettings,
         metrics: Metrics,
         waiting: Callable[[], object] | None = None,
     ) -> None:

@@ -68,7 +68,7 @@ class McpHttp:
         accounts = self.runtime.accounts
         scheme, _, credential = request.headers.get("authorization", "").partition(" ")
         token = None
-        if accounts is not None and scheme.lower() == "bearer" and credential.strip():
+        if scheme.lower() == "bearer" and credential.strip():
             try:
                 token = await anyio.to_thread.run_sync(accounts.tokens.verify, credential.strip())
             except StoreUnavailable as exc:

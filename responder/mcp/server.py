@@ -179,11 +179,7 @@ def http_or(fixed: Caller | None, runtime: Runtime) -> CallerOf:
             return fixed
         scheme, _, credential = headers.get("authorization", "").partition(" ")
         accounts = runtime.accounts
-        token = (
-            accounts.tokens.verify(credential.strip())
-            if accounts is not None and scheme.lower() == "bearer"
-            else None
-        )
+        token = accounts.tokens.verify(credential.strip()) if scheme.lower() == "bearer" else None
         found = token_caller(token)
         if found is None:
             raise ToolError("this token may not use MCP (it needs the mcp scope)")

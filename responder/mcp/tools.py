@@ -170,13 +170,9 @@ class McpTools(WriteTools):
 
         def work() -> dict[str, Any]:
             marks = self.runtime.marks
-            if marks is None:
-                raise ToolFailure(
-                    "incident marks are not configured in this responder", "unavailable"
-                )
             chosen_env = _environment(environment)
             rows = marks.readiness(incident_type or None, chosen_env)
-            return {"bar": marks.settings.promotion_bar.model_dump(), "classes": rows}
+            return {"bar": marks.bar.model_dump(), "classes": rows}
 
         subject = "automation:readiness"
         return dict(self.call(caller, "automation_readiness", subject, work))
@@ -186,10 +182,6 @@ class McpTools(WriteTools):
 
         def work() -> dict[str, Any]:
             book = self.runtime.automation
-            if book is None:
-                raise ToolFailure(
-                    "automation guard rails are not configured in this responder", "unavailable"
-                )
             pauses = book.active_pauses()
             return {"pauses": [p.as_json() for p in pauses], "count": len(pauses)}
 

@@ -38,7 +38,7 @@ class WriteTools(ToolFrame):
             observer = self.runtime.observer
 
             def change(incident: Incident, now: datetime) -> dict[str, Any]:
-                if observer is None or not observer.serves(incident):
+                if not observer.serves(incident):
                     return {
                         "outcome": "no_collectors",
                         "detail": f"no collector serves {incident.incident_type} here",
@@ -79,7 +79,7 @@ class WriteTools(ToolFrame):
 
             answer = self._on_incident(incident_id, change)
             chatops = self.runtime.chatops
-            if chatops is not None and chatops.chat_channels:
+            if chatops.chat_channels:
                 fresh = self.runtime.store.get_incident(incident_id)
                 if fresh is not None:
                     chatops.notifier.incident(

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from responder.guards.rails import guard_entries
 from responder.incidents.timing import Timings
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.settings import Settings
 from responder.store import IncidentIndex
 
 POLLED_STATES = frozenset({IncidentState.triaged, IncidentState.contained, IncidentState.escalated})
 
 
 class PipelineIndexer:
-    def __init__(self, settings: Settings, timings: Timings, serves: Callable[[str], bool]) -> None:
-        self.selectors = tuple(settings.blocking_alerts)
+    def __init__(
+        self,
+        blocking_alerts: Sequence[Mapping[str, str]],
+        timings: Timings,
+        serves: Callable[[str], bool],
+    ) -> None:
+        self.selectors = tuple(blocking_alerts)
         self.timings = timings
         self.serves = serves
         types = sorted(timings.taxonomy.incident_types)
@@ -33,8 +37,8 @@ class PipelineIndexer:
             "taxonomy": timings.taxonomy.version,
             "poll": {t: timings.poll_window(t) for t in types},
             "quiet": {t: timings.quiet_period(t) for t in types},
-            "quiet_settings": settings.quiet_period_seconds,
-            "poll_setting": settings.observation_poll_seconds,
+            "quiet_settings": timings.settings.quiet_period_seconds,
+            "poll_setting": timings.settings.observation_poll_seconds,
             "observed": [t for t in types if serves(t)],
         }
         text = json.dumps(described, sort_keys=True, default=str)

@@ -14,7 +14,7 @@ from responder.accounts.tokens import COLLECTION as TOKENS
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import COLLECTION as USERS
 from responder.accounts.users import AccountError, UserBook
-from responder.settings import Settings
+from responder.settings import AccountSettings, Settings
 from responder.store import Store, open_store
 
 PASSWORD = "correct horse battery"
@@ -65,12 +65,13 @@ def test_the_first_admin_comes_from_the_settings_only_when_no_user_exists(
     sqlite_store: Store,
 ) -> None:
     settings = Settings(admin_user="root", admin_password=PASSWORD)
-    accounts = Accounts(sqlite_store, settings)
+    accounts = Accounts(sqlite_store, settings.section(AccountSettings))
     accounts.prepare()
     root = accounts.users.get("root")
     assert root is not None and root.role == Role.admin
     # a later start with other values does not add or change anyone
-    other = Accounts(sqlite_store, Settings(admin_user="second", admin_password=PASSWORD * 2))
+    second = Settings(admin_user="second", admin_password=PASSWORD * 2)
+    other = Accounts(sqlite_store, second.section(AccountSettings))
     other.prepare()
     assert [u.username for u in other.users.all()] == ["root"]
 
@@ -146,7 +147,7 @@ def test_a_throttled_login_is_refused_even_with_the_right_password(sqlite_store:
     now = [0.0]
     accounts = Accounts(
         sqlite_store,
-        Settings(admin_user="root", admin_password=PASSWORD),
+        Settings(admin_user="root", admin_password=PASSWORD).section(AccountSettings),
         throttle=LoginThrottle(sqlite_store, free=2, clock=lambda: now[0]),
     )
     assert accounts.login("root", "wrong", "10.0.0.1").user is None

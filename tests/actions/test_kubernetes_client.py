@@ -28,13 +28,13 @@ def no_cluster(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_no_cluster_configured_means_no_client_and_dry_run() -> None:
     settings = Settings()
 
-    assert load_api_client(settings) is None
+    assert load_api_client(settings.kubeconfig) is None
     assert settings.effective_dry_run is True
 
 
 @pytest.mark.usefixtures("no_cluster")
 def test_the_kubeconfig_setting_is_used(kube_cluster: KubeCluster) -> None:
-    api_client = load_api_client(Settings(kubeconfig=str(kube_cluster.kubeconfig)))
+    api_client = load_api_client(str(kube_cluster.kubeconfig))
 
     assert api_client is not None
     assert api_client.configuration.host == kube_cluster.url
@@ -48,7 +48,7 @@ def test_home_kubeconfig_is_used_when_nothing_is_set(
     (tmp_path / ".kube").mkdir()
     (tmp_path / ".kube" / "config").write_text(kube_cluster.kubeconfig.read_text())
 
-    api_client = load_api_client(Settings())
+    api_client = load_api_client(None)
 
     assert api_client is not None
     assert api_client.configuration.host == kube_cluster.url
@@ -59,7 +59,7 @@ def test_a_broken_kubeconfig_is_an_error_naming_the_file(tmp_path: Path) -> None
     missing = tmp_path / "nowhere" / "kubeconfig"
 
     with pytest.raises(KubeConfigError, match=str(missing)):
-        load_api_client(Settings(kubeconfig=str(missing)))
+        load_api_client(str(missing))
 
 
 @pytest.mark.usefixtures("no_cluster")
@@ -70,7 +70,7 @@ def test_in_cluster_without_a_service_account_is_an_error(
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(free_port()))
 
     with pytest.raises(KubeConfigError, match="service account"):
-        load_api_client(Settings())
+        load_api_client(None)
 
 
 def test_lists_follow_continue_pages(kube_cluster: KubeCluster, kube: Kube) -> None:
@@ -103,7 +103,7 @@ def test_refused_connection_is_a_kube_error(kube_cluster: KubeCluster, tmp_path:
     config.write_text(
         kube_cluster.kubeconfig.read_text().replace(str(kube_cluster.port), str(port))
     )
-    api_client = load_api_client(Settings(kubeconfig=str(config)))
+    api_client = load_api_client(str(config))
     assert api_client is not None
 
     with pytest.raises(KubeError, match="cannot connect"):

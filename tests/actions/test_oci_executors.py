@@ -81,7 +81,6 @@ def runtime(oci_api: OciApi, tmp_path: object) -> Iterator[Runtime]:  # noqa: F8
 
 
 def _run(runtime: Runtime, request: ActionRequest, decision: str = "auto") -> ActionRun:
-    assert runtime.runner is not None
     return runtime.runner.run(_incident(), request, decision)
 
 

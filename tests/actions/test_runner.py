@@ -23,7 +23,7 @@ from responder.records.action import ActionRequest, ActionRun, Plan
 from responder.records.incident import Incident, RecommendedAction, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
-from responder.settings import Settings
+from responder.settings import ActionSettings, Settings
 from responder.store import Store, held_lock
 from responder.taxonomy import builtin_taxonomy
 
@@ -78,7 +78,9 @@ def _rig(store: Store, executor_stub: StubServer, **settings: object) -> Rig:
     clock = Clock()
     approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
     registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(executor_stub, ACTIONS)])
-    runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
+    runner = ActionRunner(
+        store, TAXONOMY, registry, chosen.section(ActionSettings), metrics, approvals, clock
+    )
     return Rig(store, executor_stub, runner, approvals, metrics, clock, _incident())
 
 

@@ -139,7 +139,6 @@ def test_human_only_actions_stay_recommendations(
     assert decisions["delete_persistent_data"] == "human_only"
     executed = {a.action for a in incident.executed_actions}
     assert not executed & {"delete_pvc", "delete_persistent_data"}
-    assert runtime.approvals is not None
     asked = {a.action for a in runtime.approvals.for_incident(incident.id)}
     assert not asked & {"delete_pvc", "delete_persistent_data"}
 

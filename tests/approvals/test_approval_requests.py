@@ -47,7 +47,6 @@ def runtime(store: Store) -> Iterator[Runtime]:
 
 
 def book(runtime: Runtime) -> ApprovalRequests:
-    assert runtime.approvals is not None
     return runtime.approvals
 
 

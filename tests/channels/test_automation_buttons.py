@@ -103,14 +103,12 @@ def test_resolution_is_a_reply_in_every_thread_with_right_and_false_positive(
         c for c in harness.slack_api.updated() if c.args["ts"] == slack_head.answer["ts"]
     ]
     assert "resolved." in head_edit.section_text and head_edit.buttons == []
-    assert harness.runtime.chatops is not None
     [entry] = harness.runtime.chatops.inbox.entries(incident_id=incident.id)
     assert entry["state"] == "resolved"
     assert entry["events"][-1]["detail"] == slack_reply.section_text
 
 
 def test_resolution_says_what_the_robot_did_and_would_have_done(harness: ChatOpsHarness) -> None:
-    assert harness.runtime.automation is not None
     harness.runtime.automation.set_modes(
         [{"incident_type": "node_disk_pressure", "environment": "demo", "mode": "shadow"}],
         harness.runtime.taxonomy.incident_types,
@@ -136,7 +134,6 @@ def test_right_marks_the_classification_and_the_action_right(
     harness.flush()
     incident = resolve(harness, DISK)
     press(harness, surface, incident.id, "right", "alice")
-    assert harness.runtime.marks is not None
     mark = harness.runtime.marks.get(incident.id)
     assert mark is not None
     assert (mark["classification"], mark["action"], mark["marked_by"]) == (
@@ -163,7 +160,6 @@ def test_false_positive_marks_the_classification_and_counts(
     harness.flush()
     incident = resolve(harness, DISK)
     press(harness, surface, incident.id, "false_positive", "alice")
-    assert harness.runtime.marks is not None
     mark = harness.runtime.marks.get(incident.id)
     assert mark is not None and mark["classification"] == "false_positive"
     assert mark["action"] is None
@@ -185,7 +181,6 @@ def test_someone_who_may_not_answer_here_cannot_mark(
     harness.flush()
     incident = resolve(harness, DISK)
     press(harness, surface, incident.id, "false_positive", who)
-    assert harness.runtime.marks is not None
     assert harness.runtime.marks.get(incident.id) is None
     assert marks_counted(harness, "classification") == 0
     assert any(why in text for text in told(harness, surface))
@@ -201,7 +196,7 @@ def test_a_slack_mark_with_a_bad_signature_is_refused_with_401(harness: ChatOpsH
     response = harness.client.post("/webhooks/slack/interactions", content=body, headers=forged)
     assert response.status_code == 401
     harness.flush()
-    assert harness.runtime.marks is not None and harness.runtime.marks.get(incident.id) is None
+    assert harness.runtime.marks.get(incident.id) is None
 
 
 def test_a_telegram_mark_with_a_wrong_secret_is_refused_with_401(harness: ChatOpsHarness) -> None:
@@ -211,7 +206,7 @@ def test_a_telegram_mark_with_a_wrong_secret_is_refused_with_401(harness: ChatOp
     response = harness.press_telegram(incident.id, "right", secret="guessed-secret")
     assert response.status_code == 401
     harness.flush()
-    assert harness.runtime.marks is not None and harness.runtime.marks.get(incident.id) is None
+    assert harness.runtime.marks.get(incident.id) is None
 
 
 def test_a_mark_button_edited_into_an_approval_is_refused(harness: ChatOpsHarness) -> None:
@@ -224,7 +219,7 @@ def test_a_mark_button_edited_into_an_approval_is_refused(harness: ChatOpsHarnes
         "/webhooks/slack/interactions", content=body, headers=signed(body)
     )
     assert response.status_code == 400
-    assert harness.runtime.marks is not None and harness.runtime.marks.get(incident.id) is None
+    assert harness.runtime.marks.get(incident.id) is None
 
 
 # pausing automation from an incident's notification
@@ -317,7 +312,6 @@ def test_a_pause_is_shown_on_the_incidents_notifications(harness: ChatOpsHarness
         if int(c.args["message_id"]) == harness.telegram_api.sent()[0].answer["message_id"]
     ]
     assert line in telegram_head[-1].text
-    assert harness.runtime.chatops is not None
     [entry] = harness.runtime.chatops.inbox.entries(incident_id=incident.id)
     assert line in entry["text"]
     paused_until = datetime.fromisoformat(entry["automation_paused_until"])

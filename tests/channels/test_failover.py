@@ -114,7 +114,6 @@ def test_a_channel_that_delivers_again_resolves_its_alert(make_harness: Any) -> 
 def test_without_chat_channels_the_inbox_is_the_channel(make_harness: Any) -> None:
     harness: ChatOpsHarness = make_harness(slack=False, telegram=False)
     harness.fire(DISK)
-    assert harness.runtime.chatops is not None
     assert harness.runtime.chatops.chat_channels == ()
     listed = harness.client.get("/api/v1/approvals").json()
     assert listed["channels"] == ["in_app"]

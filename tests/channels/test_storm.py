@@ -17,7 +17,6 @@ def test_a_storm_is_bounded_by_the_rate_and_one_digest(make_harness: Any) -> Non
     assert slack is not None
     nodes = [f"10.0.10.{n}" for n in range(1, 9)]
     harness.fire(*({**DISK, "node": node} for node in nodes))
-    assert harness.runtime.chatops is not None
     harness.runtime.chatops.notifier.flush(20)
     posted = slack.posted()
     assert len(posted) == 4  # three messages, then one digest

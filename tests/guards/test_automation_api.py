@@ -21,7 +21,7 @@ from responder.accounts.models import Role
 from responder.app import build_runtime, create_app
 from responder.guards.automation import AutomationBook, AutomationMode
 from responder.guards.rails import GuardRails, GuardSubject, judge
-from responder.settings import Settings
+from responder.settings import GuardSettings, Settings
 from responder.store import open_store
 from responder.taxonomy import builtin_taxonomy
 
@@ -249,7 +249,7 @@ def test_a_replica_sharing_redis_sees_a_pause_within_a_second(
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     first = AutomationBook(one, TAXONOMY.incident_types, clock)
     second = AutomationBook(two, TAXONOMY.incident_types, clock)
-    rails = GuardRails(two, second, Settings(), clock)
+    rails = GuardRails(two, second, Settings().section(GuardSettings), clock)
     contain = GuardSubject(
         incident_type="node_disk_pressure",
         environment="demo",

@@ -30,7 +30,6 @@ def test_blocking_alerts_firing_before_start_hold_automatic_actions(
         blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}],
     )
     runtime = build_runtime(settings)
-    assert runtime.guards is not None
     assert runtime.guards.snapshot().blocking == ()
     with TestClient(create_app(settings, runtime)):
         names = {

@@ -43,7 +43,13 @@ from responder.records.incident import Incident, RecommendedAction, ResourceScop
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
-from responder.settings import ActionCapSettings, Settings, SettingsError, load_settings
+from responder.settings import (
+    ActionCapSettings,
+    ActionSettings,
+    Settings,
+    SettingsError,
+    load_settings,
+)
 from responder.store import Store, open_store
 from responder.taxonomy import builtin_taxonomy
 
@@ -115,7 +121,9 @@ def _rig(store: Store, cluster: KubeCluster, kube: Kube, clock: Clock, **setting
     metrics = Metrics(lambda: store, lambda t: "workloads")
     approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
     registry = ExecutorRegistry(TAXONOMY, [KubernetesExecutor(kube, clock=clock)])
-    runner = ActionRunner(store, TAXONOMY, registry, chosen, metrics, approvals, clock)
+    runner = ActionRunner(
+        store, TAXONOMY, registry, chosen.section(ActionSettings), metrics, approvals, clock
+    )
     return Rig(store, cluster, runner, approvals, metrics, clock, _incident())
 
 

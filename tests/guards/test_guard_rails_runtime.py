@@ -92,7 +92,6 @@ class Responder:
             clock=self.clock,
         )
         self.executor_stub = executor_stub
-        assert self.runtime.automation is not None
         self.automation = self.runtime.automation
         self.automation.refresh_seconds = 0.0  # read the store every time: the test moves fast
 
@@ -148,7 +147,6 @@ class Responder:
         return rec.decision, rec.reason
 
     def asked(self, node: str = "10.0.10.202") -> set[str]:
-        assert self.runtime.approvals is not None
         return {a.action for a in self.runtime.approvals.for_incident(self.incident(node).id)}
 
     def ran(self, node: str = "10.0.10.202") -> list[tuple[str, str]]:
@@ -173,7 +171,6 @@ class Responder:
         )
 
     def approve(self, action: str, node: str = "10.0.10.202", **options: Any) -> Any:
-        assert self.runtime.approvals is not None and self.runtime.desk is not None
         [request] = [
             a
             for a in self.runtime.approvals.for_incident(self.incident(node).id)
@@ -643,7 +640,6 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
         assert second.result == "waiting", second.detail
         assert second.status == 202
         assert "reboot_worker on 10.0.10.201" in second.detail
-        assert robot.runtime.approvals is not None
         waiting = robot.runtime.approvals.get(second.approval.id)
         assert waiting is not None and waiting.state == "approved"
         assert any(e.event == "approval_waiting" for e in robot.incident("10.0.10.202").timeline)

@@ -107,7 +107,6 @@ class Robot:
             executors=[HttpExecutor(executor_stub, ACTIONS)],
             clock=self.clock,
         )
-        assert self.runtime.automation is not None
         self.runtime.automation.refresh_seconds = 0.0  # the test moves faster than the cache
         self.api = TestClient(create_app(self.settings, self.runtime))
 
@@ -310,7 +309,6 @@ def test_a_robot_write_a_person_undid_is_a_rollback(make: Any) -> None:
     assert robot.row(DISK)["rollbacks"] == 0
     # two hours later a person runs the recorded inverse on the same target
     robot.clock.advance(2 * 3600)
-    assert robot.runtime.runner is not None
     undo = robot.runtime.runner.run(
         incident,
         ActionRequest(
@@ -434,7 +432,6 @@ def test_marking_again_replaces_the_mark_keeps_history_audits_and_counts(make: A
     robot = make()
     robot.set_mode(CHATOPS, "shadow")
     incident = robot.fire(channel_failing())
-    assert robot.runtime.marks is not None
     assert robot.runtime.marks.get(incident.id) is None
     first = robot.mark(
         incident.id, classification="false_positive", action="false_positive", note=" noisy "
@@ -505,7 +502,7 @@ def test_a_bad_mark_is_refused_naming_the_field(
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == field
     assert says in answer.json()["error"]
-    assert robot.runtime.marks is not None and robot.runtime.marks.get(incident.id) is None
+    assert robot.runtime.marks.get(incident.id) is None
 
 
 def test_unknown_incidents_bad_json_and_bad_queries_are_answered(make: Any) -> None:
@@ -592,7 +589,6 @@ def test_marks_and_readiness_on_the_redis_store(
         assert (row["ready"], row["missing"]) == (True, [])
         # a second replica on the same Redis reads the same evidence
         other = Robot(executor_stub, open_store(redis_url, redis_namespace), clock=robot.clock)
-        assert other.runtime.marks is not None
         assert other.runtime.marks.get(incident.id) == again
         [seen] = other.runtime.marks.readiness(CHATOPS, "demo")
         assert seen["shadow_decisions"] == 2 and seen["marked"] == 1

@@ -93,7 +93,6 @@ def ladder_events(incident: Incident) -> list[str]:
 
 
 def asked(runtime: Runtime, incident: Incident, action: str) -> list[ApprovalRequest]:
-    assert runtime.approvals is not None
     return [a for a in runtime.approvals.for_incident(incident.id) if a.action == action]
 
 
@@ -162,7 +161,6 @@ def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubSer
     fire(runtime, DISK, FILESYSTEM)
     incident = poll_at(runtime, 10)
     [cordon] = asked(runtime, incident, "cordon_node")
-    assert runtime.approvals is not None
     runtime.approvals.deny(cordon.id, "alice", "not this node")
 
     incident = poll_at(runtime, 11)

@@ -69,7 +69,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         assert incident.executed_actions == [] or all(
             a.action == "notify_operator" for a in incident.executed_actions
         )
-        assert runtime.accounts is not None
         tokens = runtime.accounts.tokens
         _, operator = tokens.create("agent", Role.operator, ["mcp"], "test", "test")
         _, viewer = tokens.create("reader", Role.viewer, ["mcp"], "test", "test")

@@ -38,7 +38,6 @@ def storm_store(tmp: Path) -> tuple[str, str, str]:
             while runtime.store.queue_depth() and time.monotonic() < deadline:
                 runtime.worker.drain_once() or time.sleep(0.05)
             assert runtime.store.queue_depth() == 0
-        assert runtime.accounts is not None
         _, token = runtime.accounts.tokens.create("desk", Role.viewer, ["mcp"], "t", "t")
         _, other = runtime.accounts.tokens.create("api", Role.viewer, [], "t", "t")
     finally:

@@ -127,7 +127,6 @@ class Story:
         return found
 
     def approvals(self) -> list[ApprovalRequest]:
-        assert self.runtime.approvals is not None
         return self.runtime.approvals.for_incident(self.incident().id)
 
     def asked(self) -> set[tuple[str, str]]:
@@ -182,7 +181,6 @@ class Story:
             for recommendation in incident.recommended_actions:
                 if recommendation.action in human:
                     assert recommendation.decision == "human_only", recommendation
-            assert self.runtime.approvals is not None
             asked = {a.action for a in self.runtime.approvals.for_incident(incident.id)}
             assert not asked & human
         for entry in self.runtime.store.list_audit():

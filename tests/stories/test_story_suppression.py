@@ -80,7 +80,6 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
 
         # a person lifts it early: the recorded inverse, approved, run by the runner
         runtime = story.runtime
-        assert runtime.approvals is not None and runtime.runner is not None
         target = {"kind": "incident", "namespace": "", "name": incident.id}
         asked = runtime.approvals.request(
             again,
