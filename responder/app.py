@@ -437,4 +437,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         ],
     )
     app.state.runtime = runtime
+    app.state.accounts = runtime.accounts  # who is asking: sessions, tokens, proxies
     return app

@@ -53,7 +53,7 @@ class ApiAuth:
             await self.app(scope, receive, send)
             return
         area = path[len(PREFIX) :].split("/", 1)[0]
-        accounts: Accounts = scope["app"].state.runtime.accounts
+        accounts: Accounts = scope["app"].state.accounts
         if area in SELF_GUARDED:
             await self.app(scope, receive, send)
             return

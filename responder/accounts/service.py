@@ -211,5 +211,5 @@ def authenticate(request: HTTPConnection) -> Principal | None:
 
     Synchronous (it reads the store): call it from a worker thread in async
     code, e.g. ``await anyio.to_thread.run_sync(authenticate, request)``."""
-    accounts: Accounts = request.app.state.runtime.accounts
+    accounts: Accounts = request.app.state.accounts
     return accounts.authenticate(request)

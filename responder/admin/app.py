@@ -68,6 +68,7 @@ def create_admin_app(runtime: Runtime) -> Starlette:
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
     app.state.runtime = runtime
+    app.state.accounts = runtime.accounts  # who is asking: sessions, tokens, proxies
     app.state.admin = AdminServices(
         runtime=runtime,
         accounts=runtime.accounts,

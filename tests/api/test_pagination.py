@@ -132,13 +132,16 @@ def test_an_expired_token_is_refused_and_shown_as_expired(tmp_path: Path) -> Non
     app = create_app(settings)
     with TestClient(app) as client:
         tokens = app.state.runtime.accounts.tokens
-        _, short = tokens.create("short", Role.admin, (), "t", "t", timedelta(seconds=0.5))
+        # long enough for the first request on a loaded machine
+        lifetime = 3.0
+        created = time.monotonic()
+        _, short = tokens.create("short", Role.admin, (), "t", "t", timedelta(seconds=lifetime))
         _, forever = tokens.create("forever", Role.admin, (), "t", "t", None)
         assert (
             client.get("/api/v1/rules", headers={"Authorization": f"Bearer {short}"}).status_code
             == 200
         )
-        time.sleep(0.6)
+        time.sleep(max(0.0, created + lifetime + 0.1 - time.monotonic()))
         assert (
             client.get("/api/v1/rules", headers={"Authorization": f"Bearer {short}"}).status_code
             == 401
