@@ -8,7 +8,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,7 +17,7 @@ import httpx
 from responder.accounts.models import SCOPES
 from responder.policy.engine import PolicyEngine
 from responder.policy.files import PolicyError
-from responder.settings import SettingsError, load_settings
+from responder.settings import Settings, SettingsError, load_settings
 from responder.store import Store
 from responder.taxonomy import CatalogueError, builtin_taxonomy
 
@@ -81,14 +82,26 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _configured_policy() -> tuple[PolicyEngine, Store]:
-    from responder.app import build_policy
+@contextmanager
+def _configured_store() -> Iterator[tuple[Settings, Store]]:
+    """The settings and the store they name, closed on the way out."""
     from responder.store import open_store
 
     settings = load_settings()
     store = open_store(settings.store_url, settings.store_namespace)
-    policy, _ = build_policy(settings, builtin_taxonomy(), store)
-    return policy, store
+    try:
+        yield settings, store
+    finally:
+        store.close()
+
+
+@contextmanager
+def _configured_policy() -> Iterator[PolicyEngine]:
+    from responder.app import build_policy
+
+    with _configured_store() as (settings, store):
+        policy, _ = build_policy(settings, builtin_taxonomy(), store)
+        yield policy
 
 
 def _policy_test(args: argparse.Namespace) -> int:
@@ -102,14 +115,12 @@ def _policy_test(args: argparse.Namespace) -> int:
     )
 
     directory = Path(args.directory) if args.directory else DEFAULT_POLICIES_DIR / "tests"
-    policy, store = _configured_policy()
-    try:
-        results = run_cases(policy, load_cases(directory, builtin_taxonomy()))
-    except CaseFileError as exc:
-        print(f"robot-sre policy test: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    with _configured_policy() as policy:
+        try:
+            results = run_cases(policy, load_cases(directory, builtin_taxonomy()))
+        except CaseFileError as exc:
+            print(f"robot-sre policy test: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(results_as_json(results), indent=2))
     else:
@@ -124,11 +135,8 @@ def _taxonomy(args: argparse.Namespace) -> int:
     if args.matrix:
         from responder.policy.matrix import format_matrix, matrix_json_text, resolved_matrix
 
-        policy, store = _configured_policy()
-        try:
+        with _configured_policy() as policy:
             matrix = resolved_matrix(policy)
-        finally:
-            store.close()
         print(matrix_json_text(matrix) if args.json else format_matrix(matrix))
         return 0
     document = taxonomy_document(taxonomy)
@@ -155,7 +163,6 @@ def _explain(args: argparse.Namespace) -> int:
     from responder.app import build_guards, build_policy
     from responder.guards.explain import explain_guarded
     from responder.policy.explain import ExplainError, parse_request
-    from responder.store import open_store
 
     body: dict[str, object] = {
         "incident_type": args.incident_type,
@@ -174,18 +181,15 @@ def _explain(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"robot-sre explain: {exc}", file=sys.stderr)
         return 2
-    settings = load_settings()
-    store = open_store(settings.store_url, settings.store_namespace)
-    try:
-        taxonomy = builtin_taxonomy()
-        policy, _ = build_policy(settings, taxonomy, store)
-        _, guards = build_guards(settings, taxonomy, store)
-        answer = explain_guarded(policy, parse_request(body), guards)
-    except ExplainError as exc:
-        print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    with _configured_store() as (settings, store):
+        try:
+            taxonomy = builtin_taxonomy()
+            policy, _ = build_policy(settings, taxonomy, store)
+            _, guards = build_guards(settings, taxonomy, store)
+            answer = explain_guarded(policy, parse_request(body), guards)
+        except ExplainError as exc:
+            print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0

@@ -10,32 +10,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from responder.records.incident import utcnow
+from responder.records.levels import RankedEnum
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
 
-class Role(StrEnum):
+class Role(RankedEnum):
     viewer = "viewer"
     operator = "operator"
     approver = "approver"
     admin = "admin"
 
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
     def includes(self, other: Role) -> bool:
         """This role may do everything ``other`` may."""
         return self.rank >= other.rank
-
-
-_RANK = {Role.viewer: 0, Role.operator: 1, Role.approver: 2, Role.admin: 3}
 
 
 class User(BaseModel):

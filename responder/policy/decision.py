@@ -11,23 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from responder.records.levels import RankedEnum
 
-class Decision(StrEnum):
+
+class Decision(RankedEnum):
+    """Ranked by strictness."""
+
     auto = "auto"
     approval = "approval"
     off = "off"
     human_only = "human_only"
 
-    @property
-    def strictness(self) -> int:
-        return _STRICTNESS[self]
-
-
-_STRICTNESS = {Decision.auto: 0, Decision.approval: 1, Decision.off: 2, Decision.human_only: 3}
-
 
 def stricter(a: Decision, b: Decision) -> Decision:
-    return a if a.strictness >= b.strictness else b
+    return a if a.rank >= b.rank else b
 
 
 class Layer(StrEnum):

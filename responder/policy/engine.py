@@ -349,7 +349,7 @@ class PolicyEngine:
 
         hard = self._file_layer(Layer.hard_constraints, self.policies.hard_constraints, activation)
         final = decided
-        if hard.decision is not None and hard.decision.strictness > decided.strictness:
+        if hard.decision is not None and hard.decision.rank > decided.rank:
             final, reason = hard.decision, hard.reason
         backstop = _invariants(final, action, incident_input)
         if backstop is not None:

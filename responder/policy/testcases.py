@@ -189,16 +189,19 @@ def load_case_file(path: Path | str, taxonomy: Taxonomy | None = None) -> list[C
     path = Path(path)
     taxonomy = taxonomy or builtin_taxonomy()
     file = path.name
-    document = read_yaml(path, file, CaseFileError, _CaseLoader)
-    if not isinstance(document, dict):
-        raise CaseFileError(file, "-", "expected a mapping with 'name' and 'cases'")
+    document = _mapping(
+        file,
+        "-",
+        read_yaml(path, file, CaseFileError, _CaseLoader),
+        "expected a mapping with 'name' and 'cases'",
+    )
     _no_unknown(file, "-", document, _FILE_FIELDS, "field")
     suite = document.get("name")
     if not isinstance(suite, str) or not suite:
         raise CaseFileError(file, "name", "expected the suite's name")
-    defaults = document.get("defaults") or {}
-    if not isinstance(defaults, dict):
-        raise CaseFileError(file, "defaults", "expected a mapping of input fields")
+    defaults = _mapping(
+        file, "defaults", document.get("defaults") or {}, "expected a mapping of input fields"
+    )
     _no_unknown(file, "defaults", defaults, _INPUT_FIELDS, "input field")
     entries = document.get("cases")
     if not isinstance(entries, list) or not entries:
@@ -224,6 +227,14 @@ def _no_unknown(
         )
 
 
+def _mapping(
+    file: str, where: str, value: Any, expected: str = "expected a mapping"
+) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise CaseFileError(file, where, expected)
+    return value
+
+
 def _choice(file: str, where: str, value: Any, kind: type[Any]) -> Any:
     try:
         return kind(value)
@@ -241,16 +252,13 @@ def _case(
     taxonomy: Taxonomy,
 ) -> Case:
     at = f"cases[{index}]"
-    if not isinstance(entry, dict):
-        raise CaseFileError(file, at, "expected a mapping with 'name', 'input' and 'expect'")
+    entry = _mapping(file, at, entry, "expected a mapping with 'name', 'input' and 'expect'")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise CaseFileError(file, f"{at}.name", "expected the case's name")
     at = f"{at} {name!r}"
     _no_unknown(file, at, entry, _CASE_FIELDS, "field")
-    raw_input = entry.get("input")
-    if not isinstance(raw_input, dict):
-        raise CaseFileError(file, f"{at}: input", "expected a mapping")
+    raw_input = _mapping(file, f"{at}: input", entry.get("input"))
     _no_unknown(file, f"{at}: input", raw_input, _INPUT_FIELDS, "input field")
     data = {**defaults, **raw_input}
     for required in _REQUIRED_INPUT:
@@ -273,9 +281,7 @@ def _case(
         isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
     ):
         raise CaseFileError(file, f"{at}: input.labels", "expected a mapping of string to string")
-    facts = data.get("facts") or {}
-    if not isinstance(facts, dict):
-        raise CaseFileError(file, f"{at}: input.facts", "expected a mapping")
+    facts = _mapping(file, f"{at}: input.facts", data.get("facts") or {})
     for fact, value in facts.items():
         if fact not in FACT_DEFAULTS:
             raise CaseFileError(
@@ -294,9 +300,12 @@ def _case(
         raise CaseFileError(file, f"{at}: expect", "required")
     expect = _choice(file, f"{at}: expect", entry["expect"], Decision)
     expect_layers: dict[Layer, Decision | None] = {}
-    raw_layers = entry.get("expect_layer") or {}
-    if not isinstance(raw_layers, dict):
-        raise CaseFileError(file, f"{at}: expect_layer", "expected a mapping of layer to decision")
+    raw_layers = _mapping(
+        file,
+        f"{at}: expect_layer",
+        entry.get("expect_layer") or {},
+        "expected a mapping of layer to decision",
+    )
     for layer_name, decision in raw_layers.items():
         layer = _choice(file, f"{at}: expect_layer", layer_name, Layer)
         expect_layers[layer] = (
@@ -340,8 +349,7 @@ def _rules(
     rules = []
     for number, body in enumerate(raw):
         where = f"{at}: rules[{number}]"
-        if not isinstance(body, dict):
-            raise CaseFileError(file, where, "expected a mapping (the operator rule schema)")
+        body = _mapping(file, where, body, "expected a mapping (the operator rule schema)")
         rule_id = f"case-rule-{number}"
         merged = {
             "id": rule_id,

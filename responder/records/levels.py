@@ -5,17 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Severity(StrEnum):
-    info = "info"
-    warning = "warning"
-    critical = "critical"
+class RankedEnum(StrEnum):
+    """A string enum whose members are ordered as declared, lowest first."""
 
     @property
     def rank(self) -> int:
-        return _SEVERITY_RANK[self]
+        return list(type(self)).index(self)
 
 
-_SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
+class Severity(RankedEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
 
 
 class Environment(StrEnum):
