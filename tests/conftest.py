@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fixtures.alertmanager import alertmanager  # noqa: F401  (a fixture, registered here)
 from fixtures.backends import Backend
-from fixtures.executors import StubServer, serve_state
+from fixtures.executors import serve_state
+from fixtures.http_stub import StubServer
 from fixtures.processes import port_answers, start_redis
 from fixtures.redis_namespace import drop_redis_namespace
 

@@ -9,11 +9,10 @@ import re
 from pathlib import Path
 
 from fixtures.accounts import login
-from fixtures.clock import Clock
+from fixtures.alerts import DISK
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
-from responder.app import build_runtime, create_app
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.settings import Settings
 from responder.store import IncidentFilter
 
@@ -59,28 +58,18 @@ def test_an_incident_page_tells_the_whole_story(fresh: TestClient) -> None:
 
 
 def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Path) -> None:
-    clock = Clock()
-    runtime = build_runtime(
-        Settings(
+    rig = Responder(
+        settings=Settings(
             store_url=f"sqlite:///{tmp_path}/s.db", admin_user="root", admin_password=PASSWORD
-        ),
-        clock=clock,
-    )
-    runtime.accounts.prepare()
-    disk = {
-        "alertname": "KubeNodePressure",
-        "condition": "DiskPressure",
-        "node": "10.0.10.202",
-        "severity": "warning",
-    }
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4", status="firing", alerts=[WebhookAlert(status="firing", labels=disk)]
         )
     )
-    [incident] = runtime.store.list_incidents(IncidentFilter())
+    runtime, clock = rig.runtime, rig.clock
+    assert runtime.accounts is not None
+    runtime.accounts.prepare()
+    rig.fire(DISK)
+    incident = rig.only()
     assert incident.incident_type == "node_disk_pressure"
-    client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
+    client = rig.client  # no lifespan: no workers
     login(client, "root", PASSWORD)
 
     page = client.get(f"/admin/incidents/{incident.id}").text

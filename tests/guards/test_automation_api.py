@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.clock import Clock
+from fixtures.clock import T0, Clock
 from fixtures.redis_namespace import drop_redis_namespace
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.guards.automation import AutomationBook, AutomationMode
 from responder.guards.rails import GuardRails, GuardSubject, guard
 from responder.settings import Settings
@@ -27,7 +28,6 @@ from responder.taxonomy import builtin_taxonomy
 
 TAXONOMY = builtin_taxonomy()
 ACTOR = {"X-Robot-SRE-Actor": "alice@example.org"}
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -37,9 +37,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/s.db")
-    runtime = build_runtime(settings, clock=clock)
-    with TestClient(create_app(settings, runtime)) as client:
+    rig = Responder(settings=Settings(store_url=f"sqlite:///{tmp_path}/s.db"), clock=clock)
+    with rig.client as client:
         yield client
 
 

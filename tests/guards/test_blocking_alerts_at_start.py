@@ -4,13 +4,16 @@ moment; without Alertmanager it starts all the same."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fixtures.alertmanager import Alertmanager
+from fixtures.clock import Clock
 from fixtures.processes import free_port, wait_until
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.settings import Settings
 from responder.store import IncidentFilter
 
@@ -29,10 +32,11 @@ def test_blocking_alerts_firing_before_start_hold_automatic_actions(
         alertmanager_url=alertmanager.url,
         blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}],
     )
-    runtime = build_runtime(settings)
+    rig = Responder(settings=settings, clock=Clock(datetime.now(UTC)))
+    runtime = rig.runtime
     assert runtime.guards is not None
     assert runtime.guards.snapshot().blocking == ()
-    with TestClient(create_app(settings, runtime)):
+    with rig.client:
         names = {
             a.alertname
             for i in runtime.store.list_incidents(IncidentFilter())

@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from fixtures.backends import node_incident_lock
-from fixtures.polling import eventually, incidents_by_fingerprint, list_incidents
+from fixtures.polling import (
+    HttpAnswer,
+    HttpClient,
+    eventually,
+    incidents_by_fingerprint,
+    list_incidents,
+)
 from fixtures.processes import Responder, free_port
 from starlette.testclient import TestClient
 
@@ -62,11 +68,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
-def post(client: httpx.Client, content: bytes, headers: dict[str, str] = AUTH) -> httpx.Response:
+def post(client: HttpClient, content: bytes, headers: dict[str, str] = AUTH) -> HttpAnswer:
     return client.post(ROUTE, content=content, headers=headers)
 
 
-def wait_for_incidents(client: httpx.Client, fingerprints: set[str]) -> dict[str, Any]:
+def wait_for_incidents(client: HttpClient, fingerprints: set[str]) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
         by_fingerprint = incidents_by_fingerprint(list_incidents(client))
         return by_fingerprint if fingerprints <= by_fingerprint.keys() else None

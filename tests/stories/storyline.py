@@ -206,13 +206,6 @@ def target(found: Mapping[str, str] | None) -> str:
     return f"{found['kind']}/{where}{found['name']}"
 
 
-def live(cluster: KubeCluster, kind: str, name: str, namespace: str | None = None) -> Any:
-    """The object as kmock holds it now (it must exist)."""
-    found = cluster.get(kind, name, namespace)
-    assert found is not None, f"{kind} {namespace}/{name} is gone"
-    return found
-
-
 def write_paths(writes: list[Seen], method: str) -> list[str]:
     return sorted(w.path for w in writes if w.method == method)
 

@@ -29,7 +29,7 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
     oci_api,
     oci_key,
 )
-from storyline import Story, live, write_paths
+from stories.storyline import Story, write_paths
 
 from responder.records.lifecycle import IncidentState
 
@@ -137,14 +137,14 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     [suspend] = [w for w in writes if w.method == "PATCH"]
     assert (suspend.path, suspend.body) == (TRIVY, {"spec": {"suspend": True}})
     assert len(writes) == len(FINISHED) + 1
-    assert live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert kube_cluster.names("Pod", "trivy-system") == []
     assert kube_cluster.names("Pod", "ingress-nginx") == [
         "ingress-nginx-admission-create-7xk2p",
         "ingress-nginx-controller-7d9f8b6c5-x2x9z",
     ]
     assert kube_cluster.names("Pod", "cert-manager") == ["cert-manager-startupapicheck-9qz4m"]
-    assert live(kube_cluster, "Deployment", "headlamp", "headlamp")["spec"]["replicas"] == 1
+    assert kube_cluster.live("Deployment", "headlamp", "headlamp")["spec"]["replicas"] == 1
     assert story.ran() == [
         ("delete_completed_pods", "cluster/cluster", "succeeded"),
         ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup", "succeeded"),
@@ -264,7 +264,7 @@ def test_production_only_deletes_the_finished_pods(
     writes = story.writes()
     assert write_paths(writes, "DELETE") == FINISHED
     assert len(writes) == len(FINISHED)
-    assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert not kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
     # the contain step's suspension and the drain (on no step) are asked at once
     suspend = ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")

@@ -16,7 +16,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint

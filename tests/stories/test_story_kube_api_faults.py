@@ -15,7 +15,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     seed_disk_pressure,
 )
-from storyline import Story, live
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter
@@ -101,7 +101,7 @@ def test_api_answering_500_fails_the_action_and_escalates(
             story.metric("ops_auto_remediations_failed_total", action="suspend_cronjob", **LABELS)
             == 1
         )
-        assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"][
+        assert not kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"][
             "suspend"
         ]
         assert escalations(story) == ["in-app: incident escalated"]

@@ -16,7 +16,7 @@ from fixtures.kube import (
     pod,
     secret,
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 

@@ -16,7 +16,7 @@ from fixtures.kube import (
     helm_release_secret,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 

@@ -17,7 +17,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.processes import free_port
-from storyline import RedisServer, Story
+from stories.storyline import RedisServer, Story
 
 from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint

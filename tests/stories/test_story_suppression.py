@@ -15,7 +15,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     node,
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.action import ActionRequest
 from responder.records.incident import RecommendedAction

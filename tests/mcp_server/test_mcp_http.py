@@ -10,8 +10,8 @@ import sys
 from typing import Any
 
 import httpx
+from fixtures.mcp_world import World, call, with_client
 from mcp import Client
-from mcp_world import World, call, with_client
 
 from responder.records.incident import Incident
 

@@ -1,7 +1,7 @@
 """The tools' schemas are a contract: a change to any tool's name, input or
 output schema or hints must come with a new ``CONTRACT_VERSION`` (and its
-snapshot, ``tests/mcp/contract/v<N>.json``; write it with
-``ROBOT_SRE_WRITE_MCP_SNAPSHOT=1 pytest tests/mcp/test_mcp_contract.py``).
+snapshot, ``tests/mcp_server/contract/v<N>.json``; write it with
+``ROBOT_SRE_WRITE_MCP_SNAPSHOT=1 pytest tests/mcp_server/test_mcp_contract.py``).
 docs/mcp.md lists every tool."""
 
 from __future__ import annotations

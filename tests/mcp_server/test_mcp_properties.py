@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fixtures.clock import Clock
@@ -47,7 +47,7 @@ TARGETS = [
 ]
 
 
-STRONG = [
+STRONG: list[tuple[str, Literal["strong", "weak"], bool]] = [
     ("disk_pressure_condition", "strong", False),
     ("disk_pressure_taint", "strong", False),
     ("eviction_threshold_met", "strong", True),

@@ -36,7 +36,8 @@ def storm_store(tmp: Path) -> tuple[str, str, str]:
             # whichever worker took it
             deadline = time.monotonic() + 30
             while runtime.store.queue_depth() and time.monotonic() < deadline:
-                runtime.worker.drain_once() or time.sleep(0.05)
+                if not runtime.worker.drain_once():
+                    time.sleep(0.05)
             assert runtime.store.queue_depth() == 0
         assert runtime.accounts is not None
         _, token = runtime.accounts.tokens.create("desk", Role.viewer, ["mcp"], "t", "t")
