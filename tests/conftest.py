@@ -32,15 +32,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait()
 
 
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store in ``tmp_path``."""
+    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store of each backend (Redis keys under a unique namespace)."""
     if request.param == "sqlite":
-        backend = open_store(f"sqlite:///{tmp_path}/state.db")
-        try:
-            yield backend
-        finally:
-            backend.close()
+        yield request.getfixturevalue("sqlite_store")
         return
     url = request.getfixturevalue("redis_url")
     namespace = f"test-{uuid.uuid4().hex[:12]}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -174,7 +173,7 @@ def test_two_runtimes_on_one_redis_clean_up_the_cluster_once(
         replicas = [
             Responder(
                 store,
-                clock=Clock(datetime.now(UTC)),  # kmock's objects are dated from now
+                clock=Clock.from_now(),  # kmock's objects are dated from now
                 kubeconfig=str(kube_cluster.kubeconfig),
                 action_timeout_seconds=5.0,
             )

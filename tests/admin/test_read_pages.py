@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fixtures.accounts import login
 from fixtures.alerts import DISK
+from fixtures.explain import explain_request
 from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
@@ -127,29 +128,14 @@ def test_the_policy_page_shows_the_matrix_and_explains(fresh: TestClient) -> Non
     for environment in ("demo", "staging", "production"):
         assert f"<caption>{environment}</caption>" in page
     assert page.count('<th scope="row">node_disk_pressure</th>') == 3
-    explained = fresh.get(
-        "/admin/policy",
-        params={
-            "incident_type": "node_disk_pressure",
-            "environment": "production",
-            "severity": "warning",
-            "confidence": "high",
-            "action": "reboot_worker",
-            "target": "node/10.0.10.202",
-        },
-    ).text
-    api = fresh.post(
-        "/api/v1/policy/explain",
-        json={
-            "incident_type": "node_disk_pressure",
-            "environment": "production",
-            "severity": "warning",
-            "confidence": "high",
-            "action": "reboot_worker",
-            "target": "node/10.0.10.202",
-        },
-        headers={"X-CSRF-Token": csrf},
-    ).json()
+    request = explain_request(
+        environment="production",
+        severity="warning",
+        action="reboot_worker",
+        target="node/10.0.10.202",
+    )
+    explained = fresh.get("/admin/policy", params=request).text
+    api = fresh.post("/api/v1/policy/explain", json=request, headers={"X-CSRF-Token": csrf}).json()
     assert 'id="explain-answer"' in explained
     assert f'class="badge d-{api["decision"]}"' in explained
     for layer in api["layers"]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fixtures.clock import T0, Clock
+from fixtures.explain import explain_request
 from fixtures.redis_namespace import drop_redis_namespace
 from fixtures.rigs import Responder
 from starlette.testclient import TestClient
@@ -201,13 +202,7 @@ def test_writes_need_the_operator_role_reads_the_viewer_role(client: TestClient)
 
 
 def test_explain_names_the_pause_in_its_guards(client: TestClient) -> None:
-    request = {
-        "incident_type": "node_disk_pressure",
-        "environment": "demo",
-        "confidence": "high",
-        "action": "suspend_cronjob",
-        "target": "cronjob/trivy-system/trivy-db-warmup",
-    }
+    request = explain_request()
     before = client.post("/api/v1/policy/explain", json=request).json()
     assert (before["decision"], before["guards"]) == ("auto", [])
     pause = _pause(client, reason="database migration in progress")

@@ -4,7 +4,6 @@ moment; without Alertmanager it starts all the same."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fixtures.alertmanager import Alertmanager
@@ -32,7 +31,7 @@ def test_blocking_alerts_firing_before_start_hold_automatic_actions(
         alertmanager_url=alertmanager.url,
         blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}],
     )
-    rig = Responder(settings=settings, clock=Clock(datetime.now(UTC)))
+    rig = Responder(settings=settings, clock=Clock.from_now())
     runtime = rig.runtime
     assert runtime.guards is not None
     assert runtime.guards.snapshot().blocking == ()

@@ -6,6 +6,7 @@ Redis store; the act stage escalating a refused run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -93,9 +94,18 @@ class Rig(RunnerRig):
         )
 
 
+MakeRig = Callable[..., Rig]
+
+
 @pytest.fixture
-def rig(store: Store, kube_cluster: KubeCluster, kube: Kube) -> Rig:
-    return Rig(store, kube_cluster, kube, Clock())
+def make_rig(store: Store, kube_cluster: KubeCluster, kube: Kube) -> MakeRig:
+    """``make_rig(**settings)``: a rig on the test's store and cluster."""
+    return lambda **settings: Rig(store, kube_cluster, kube, Clock(), **settings)
+
+
+@pytest.fixture
+def rig(make_rig: MakeRig) -> Rig:
+    return make_rig()
 
 
 # settings
@@ -215,10 +225,8 @@ def test_an_approved_deletion_over_the_cap_is_refused_too(rig: Rig) -> None:
 # pods deleted per cluster
 
 
-def test_the_cluster_cap_counts_across_namespaces(
-    store: Store, kube_cluster: KubeCluster, kube: Kube
-) -> None:
-    rig = Rig(store, kube_cluster, kube, Clock(), action_caps={"pods_deleted_per_cluster": 12})
+def test_the_cluster_cap_counts_across_namespaces(make_rig: MakeRig) -> None:
+    rig = make_rig(action_caps={"pods_deleted_per_cluster": 12})
     rig.finished("ci", 8)
     rig.finished("batch", 5)
 
@@ -231,10 +239,8 @@ def test_the_cluster_cap_counts_across_namespaces(
     assert (rig.deletes("ci"), rig.deletes("batch")) == (8, 0)
 
 
-def test_a_cluster_wide_cleanup_counts_per_namespace(
-    store: Store, kube_cluster: KubeCluster, kube: Kube
-) -> None:
-    rig = Rig(store, kube_cluster, kube, Clock(), action_caps={"pods_deleted_per_namespace": 6})
+def test_a_cluster_wide_cleanup_counts_per_namespace(make_rig: MakeRig) -> None:
+    rig = make_rig(action_caps={"pods_deleted_per_namespace": 6})
     rig.finished("ci", 4)
     rig.finished("batch", 7)
 
@@ -266,8 +272,8 @@ def test_pods_the_api_would_not_delete_are_not_counted(rig: Rig) -> None:
     assert rig.runner.caps.count(PODS_DELETED) == 0
 
 
-def test_dry_run_counts_nothing(store: Store, kube_cluster: KubeCluster, kube: Kube) -> None:
-    rig = Rig(store, kube_cluster, kube, Clock(), dry_run=True)
+def test_dry_run_counts_nothing(make_rig: MakeRig) -> None:
+    rig = make_rig(dry_run=True)
     rig.finished("ci", 60)
 
     run = rig.clean("ci")

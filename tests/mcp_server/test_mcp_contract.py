@@ -13,8 +13,8 @@ from typing import Any
 
 import anyio
 import pytest
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.mcp.frame import CONTRACT_VERSION, TOOL_ROLES
 from responder.mcp.server import build_server
 from responder.settings import Settings
@@ -25,11 +25,11 @@ DOCS = HERE.parents[1] / "docs" / "mcp.md"
 
 def current(tmp: Path) -> dict[str, Any]:
     settings = Settings.model_validate({"store_url": f"sqlite:///{tmp}/contract.db"})
-    runtime = build_runtime(settings)
+    rig = Responder(settings=settings)
     try:
-        tools = anyio.run(build_server(runtime).list_tools)
+        tools = anyio.run(build_server(rig.runtime).list_tools)
     finally:
-        runtime.store.close()
+        rig.store.close()
     return {
         tool.name: {
             "input_schema": tool.input_schema,

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import httpx
+from fixtures.explain import explain_request
 from fixtures.mcp_world import World, call, with_client
 from mcp import Client
 
@@ -85,14 +86,7 @@ def test_a_viewer_token_may_not_propose(world: World) -> None:
 
 
 def test_explain_decision_equals_the_cli(world: World) -> None:
-    request = {
-        "incident_type": "node_disk_pressure",
-        "environment": "production",
-        "severity": "critical",
-        "confidence": "high",
-        "action": "suspend_cronjob",
-        "target": "cronjob/trivy-system/trivy-db-warmup",
-    }
+    request = explain_request(environment="production", severity="critical")
 
     async def use(client: Client) -> dict[str, Any]:
         return await call(client, "explain_decision", **request)

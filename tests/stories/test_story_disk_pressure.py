@@ -86,6 +86,16 @@ def oci_settings(api: OciApi, tmp: Path, key: dict[str, str]) -> dict[str, Any]:
     return {"oci": chosen.model_dump()}
 
 
+def under_pressure(make_story: Any, cluster: KubeCluster, environment: str) -> Story:
+    """worker-1 under disk pressure (the protected objects beside it), and the
+    story in ``environment`` told of the pressure and its evictions."""
+    seed_disk_pressure(cluster)
+    seed_protected(cluster)
+    story: Story = make_story(environment)
+    story.fire(PRESSURE, EVICTIONS)
+    return story
+
+
 @pytest.fixture
 def make_story(
     kube_cluster: KubeCluster,
@@ -117,12 +127,8 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     kube_cluster: KubeCluster,
     oci_api: OciApi,  # noqa: F811
 ) -> None:
-    seed_disk_pressure(kube_cluster)
-    seed_protected(kube_cluster)
-    story: Story = make_story("demo")
-
     # T+0: Alertmanager posts the node's pressure and its evictions
-    story.fire(PRESSURE, EVICTIONS)
+    story = under_pressure(make_story, kube_cluster, "demo")
     incident = story.incident()
     assert (incident.incident_type, incident.resource_scope.key) == (
         "node_disk_pressure",
@@ -189,11 +195,7 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
 
     # T+10m: containment did not clear the pressure: the ladder climbs, the
     # cordon now waits for a person; reboot and replace wait for their steps
-    story.clock.advance(minutes=5)
-    story.poll()
-    assert story.events("ladder")[-1] == (
-        "step 2/4 ask_cordon: contain did not clear it within 10m"
-    )
+    assert story.next_step(5) == "step 2/4 ask_cordon: contain did not clear it within 10m"
     assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
     [cordon] = [a for a in story.approvals() if a.action == "cordon_node"]
     assert cordon.state == "pending"
@@ -253,11 +255,7 @@ def test_production_only_deletes_the_finished_pods(
     kube_cluster: KubeCluster,
     oci_api: OciApi,  # noqa: F811
 ) -> None:
-    seed_disk_pressure(kube_cluster)
-    seed_protected(kube_cluster)
-    story: Story = make_story("production")
-
-    story.fire(PRESSURE, EVICTIONS)
+    story = under_pressure(make_story, kube_cluster, "production")
 
     incident = story.incident()
     assert incident.confidence == "high"
@@ -275,11 +273,7 @@ def test_production_only_deletes_the_finished_pods(
     assert incident.state == IncidentState.contained
 
     # T+10m: the pressure persists; the cordon is asked for, nothing more is written
-    story.clock.advance(minutes=10)
-    story.poll()
-    assert story.events("ladder")[-1] == (
-        "step 2/4 ask_cordon: contain did not clear it within 10m"
-    )
+    assert story.next_step(10) == "step 2/4 ask_cordon: contain did not clear it within 10m"
     assert story.asked() == {
         ("drain_node", "node/worker-1"),
         ("cordon_node", "node/worker-1"),
