@@ -33,6 +33,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A unique Redis namespace, its keys removed afterwards."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    drop_redis_namespace(redis_url, namespace)
+
+
+@pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     """A fresh SQLite store in ``tmp_path``."""
     store = open_store(f"sqlite:///{tmp_path}/state.db")

@@ -23,7 +23,7 @@ from responder.settings import Settings
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _incident(index: int, created: datetime) -> Incident:
+def raised_at(index: int, created: datetime) -> Incident:
     return make_incident(
         f"i{index}",
         node=f"10.0.0.{index}",
@@ -49,7 +49,7 @@ def test_the_backtest_reads_only_its_window_and_judges_each_incident_when_raised
     # one incident a day for ten days, at 03:00 (inside a night window)
     for day in range(10):
         created = (NOW - timedelta(days=day)).replace(hour=3)
-        runtime.store.save_incident(_incident(day, created))
+        runtime.store.save_incident(raised_at(day, created))
     rule = runtime.rules.clone("builtin.node_disk_pressure", "test", "test")
     night = SuppressionWindow.model_validate({"start": "01:00", "end": "05:00"})
     draft = rule.model_copy(update={"suppression_schedule": (night,)})

@@ -334,11 +334,8 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [prompt] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == [
         "approve",
         "deny",
@@ -369,11 +366,8 @@ def test_a_window_that_closed_after_the_prompt_offers_the_override(make_harness:
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [prompt] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == ["approve", "deny"]  # inside the window
     harness.clock.advance(6 * 60)  # the window closed; the request is still open
     press(harness, "slack", reboot.id, "approve", "alice")

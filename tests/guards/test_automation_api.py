@@ -6,7 +6,6 @@ the explain answer names the pause."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 from fixtures.clock import T0, Clock
 from fixtures.explain import explain_request
-from fixtures.redis_namespace import drop_redis_namespace
 from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
@@ -224,13 +222,6 @@ def test_explain_names_the_pause_in_its_guards(client: TestClient) -> None:
 
 
 # replicas
-
-
-@pytest.fixture
-def redis_namespace(redis_url: str) -> Iterator[str]:
-    namespace = f"guards-{uuid.uuid4().hex[:8]}"
-    yield namespace
-    drop_redis_namespace(redis_url, namespace)
 
 
 def test_a_replica_sharing_redis_sees_a_pause_within_a_second(

@@ -8,7 +8,6 @@ audited and counted, bad requests answered with the field."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -20,7 +19,6 @@ from fixtures.alerts import disk
 from fixtures.clock import T0, Clock
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
-from fixtures.redis_namespace import drop_redis_namespace
 from fixtures.rigs import Responder
 
 from responder.accounts.models import Role
@@ -527,13 +525,6 @@ def test_the_openapi_document_describes_marks_and_readiness(make: Any) -> None:
 
 
 # the Redis store
-
-
-@pytest.fixture
-def redis_namespace(redis_url: str) -> Iterator[str]:
-    namespace = f"robot-sre-test-{uuid.uuid4().hex[:8]}"
-    yield namespace
-    drop_redis_namespace(redis_url, namespace)
 
 
 def test_marks_and_readiness_on_the_redis_store(

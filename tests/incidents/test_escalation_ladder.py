@@ -49,6 +49,15 @@ def make(
     return Responder(store, executors=[executor], collectors=collectors, **settings)
 
 
+def disk_pressure(
+    store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: Any
+) -> Responder:
+    """A responder told of a high-confidence disk-pressure incident on 10.0.10.202."""
+    rig = make(store, executor_stub, *collectors, **settings)
+    rig.fire(DISK, FILESYSTEM)
+    return rig
+
+
 def poll_at(rig: Responder, minutes: float) -> Incident:
     """Move the clock to T0 + ``minutes`` and run the observation poll."""
     rig.clock.now = T0 + timedelta(minutes=minutes)
@@ -83,8 +92,7 @@ def notified(incident: Incident) -> list[str]:
 def test_an_opened_incident_stands_on_its_first_step(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = make(store, executor_stub)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub)
     incident = rig.only()
     assert incident.state == IncidentState.contained
     assert incident.ladder is not None
@@ -96,8 +104,7 @@ def test_an_opened_incident_stands_on_its_first_step(
 def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = make(store, executor_stub, ladder_holds_asks=True)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     opened = rig.only()
     assert asked(rig, opened, "cordon_node") == []  # held until its step
     assert poll_at(rig, 9).ladder.step_id == "contain"  # type: ignore[union-attr]
@@ -121,8 +128,7 @@ def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
 def test_escalation_window_setting_is_the_first_steps_wait(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = make(store, executor_stub, escalation_window_seconds=120)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, escalation_window_seconds=120)
     assert ladder_events(rig.only()) == ["step 1/4 contain: opened (waits 2m)"]
     assert poll_at(rig, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
     incident = poll_at(rig, 2)
@@ -130,8 +136,7 @@ def test_escalation_window_setting_is_the_first_steps_wait(
 
 
 def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubServer) -> None:
-    rig = make(store, executor_stub, ladder_holds_asks=True)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     incident = poll_at(rig, 10)
     [cordon] = asked(rig, incident, "cordon_node")
     assert rig.runtime.approvals is not None
@@ -152,8 +157,7 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     store: Store, executor_stub: StubServer
 ) -> None:
     executor_stub.fail("POST", r"/apply/.*", Answer(500, {}))
-    rig = make(store, executor_stub, ladder_holds_asks=True)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     incident = rig.only()
     assert incident.state == IncidentState.escalated
     assert incident.ladder is not None
@@ -218,8 +222,7 @@ def test_a_problem_whose_exit_criteria_hold_does_not_climb(
     store: Store, executor_stub: StubServer
 ) -> None:
     verdict = ExitCriteria()
-    rig = make(store, executor_stub, verdict)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, verdict)
     verdict.met = True
     incident = poll_at(rig, 11)
     assert incident.ladder is not None and incident.ladder.step_id == "contain"
@@ -230,8 +233,7 @@ def test_a_problem_whose_exit_criteria_hold_does_not_climb(
 
 
 def test_a_resolved_incident_stops_climbing(store: Store, executor_stub: StubServer) -> None:
-    rig = make(store, executor_stub)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub)
     rig.clock.advance(60)
     rig.resolve(DISK, FILESYSTEM)
     assert rig.only().state == IncidentState.recovering
@@ -270,8 +272,7 @@ def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
 def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = make(store, executor_stub, ladder_holds_asks=True)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     incident = rig.only()
     for action in LADDER_ACTIONS:
         assert asked(rig, incident, action) == []
@@ -287,8 +288,7 @@ def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
 def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = make(store, executor_stub)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub)
     record = rig.only().model_dump(mode="json")
     del record["ladder"]
     old = Incident.model_validate(record)
@@ -302,8 +302,7 @@ def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
 
 
 def test_the_api_shows_the_ladder(store: Store, executor_stub: StubServer) -> None:
-    rig = make(store, executor_stub)
-    rig.fire(DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub)
     poll_at(rig, 10)
     client = rig.client  # no lifespan: no workers
     incident_id = rig.only().id

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.alerts import evictions, filesystem, pressure
 from fixtures.kube import (
     KubeCluster,
     ago,
@@ -33,25 +34,9 @@ from stories.storyline import Story, write_paths
 
 from responder.records.lifecycle import IncidentState
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
-EVICTIONS = {
-    "alertname": "KubeNodeEviction",
-    "eviction_signal": "nodefs.available",
-    "node": "worker-1",
-    "severity": "warning",
-}
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "worker-1:9100",
-    "nodename": "worker-1",
-    "mountpoint": "/var/lib/containerd",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
+EVICTIONS = evictions("worker-1")
+FILESYSTEM = {**filesystem("worker-1"), "mountpoint": "/var/lib/containerd"}
 FINISHED = sorted(
     [
         f"/api/v1/namespaces/trivy-system/pods/trivy-db-warmup-2911{i:02d}-x{i:02d}"

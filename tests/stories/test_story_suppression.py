@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fixtures.alerts import pressure
 from fixtures.kube import (
     KubeCluster,
     event,
@@ -22,12 +23,7 @@ from responder.records.incident import RecommendedAction
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
 
 
 def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
