@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fixtures.alerts import DISK
+from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
@@ -18,14 +18,6 @@ SURFACES = ["slack", "telegram"]
 USERS: dict[str, dict[str, str | int]] = {
     "slack": {"alice": "U0ALICE", "paula": "U0PAULA", "mallory": "U0MALLORY"},
     "telegram": {"alice": 1001, "paula": 2002, "mallory": 3003},
-}
-#: with this second alert the incident's confidence is high: containment is ``auto``
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.202:9100",
-    "nodename": "10.0.10.202",
-    "mountpoint": "/",
-    "severity": "warning",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fixtures.alerts import evictions, pressure
+from fixtures.alerts import evictions, filesystem, pressure
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
@@ -22,13 +22,7 @@ from responder.store import IncidentFilter
 
 PRESSURE = pressure("worker-1")
 EVICTIONS = evictions("worker-1")
-OTHER_NODE = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "worker-2:9100",
-    "nodename": "worker-2",
-    "mountpoint": "/",
-    "severity": "warning",
-}
+OTHER_NODE = filesystem("worker-2")
 LABELS = {"incident_type": "node_disk_pressure", "environment": "demo"}
 
 
