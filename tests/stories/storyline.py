@@ -69,6 +69,12 @@ class Story:
         self.responder.close()
         self.runtime.store.close()
 
+    def __enter__(self) -> Story:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # Alertmanager's side, through the webhook and the queue
 
     def fire(self, *alerts: Labels) -> None:

@@ -52,10 +52,9 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         search_base=slapd.suffix,
         timeout_seconds=2.0,
     )
-    story = Story(
+    with Story(
         kube_cluster, tmp_path, environment="staging", dependencies=[endpoint.model_dump()]
-    )
-    try:
+    ) as story:
         story.fire(PROBE_FAILED)
 
         incident = story.incident()
@@ -93,5 +92,3 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         monkeypatch.setenv(PASSWORD_ENV, slapd.password)
         story.resolve_for_good(PROBE_FAILED)
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -39,8 +39,7 @@ def test_api_that_never_answers_fails_the_action_within_its_deadline(
 ) -> None:
     seed_disk_pressure(kube_cluster)
     kube_cluster.hang("pods", verbs=["delete"])
-    story = Story(kube_cluster, tmp_path, environment="demo", action_timeout_seconds=1.0)
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo", action_timeout_seconds=1.0) as story:
         started = time.monotonic()
         story.fire(PRESSURE, EVICTIONS)
         assert time.monotonic() - started < 8  # collectors, one 1 s deadline, the rest
@@ -72,8 +71,6 @@ def test_api_that_never_answers_fails_the_action_within_its_deadline(
         found = story.runtime.store.list_incidents(IncidentFilter())
         assert len([i for i in found if i.resource_scope.kind == "node"]) == 2
         story.assert_guard_rails()
-    finally:
-        story.close()
 
 
 def test_api_answering_500_fails_the_action_and_escalates(
@@ -81,8 +78,7 @@ def test_api_answering_500_fails_the_action_and_escalates(
 ) -> None:
     seed_disk_pressure(kube_cluster)
     kube_cluster.fail("cronjobs", 500, verbs=["patch"])
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         story.fire(PRESSURE, EVICTIONS)
 
         incident = story.incident()
@@ -102,5 +98,3 @@ def test_api_answering_500_fails_the_action_and_escalates(
         # the other step of the round went through
         assert ("delete_completed_pods", "cluster/cluster", "succeeded") in story.ran()
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -65,8 +65,7 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
             involved_namespace="image-factory",
         ),
     )
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         story.fire(WAITING)
 
         incident = story.incident()
@@ -121,5 +120,3 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
         kube_cluster.add(*(api_pod(name, pulling=False) for name in PODS))
         story.resolve_for_good(WAITING)
         story.assert_guard_rails()
-    finally:
-        story.close()

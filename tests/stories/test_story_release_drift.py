@@ -58,8 +58,7 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
         ),
         live_api("registry.example/api:1.9"),
     )
-    story = Story(kube_cluster, tmp_path, environment="staging")
-    try:
+    with Story(kube_cluster, tmp_path, environment="staging") as story:
         story.fire(STUCK)
 
         incident = story.incident()
@@ -115,5 +114,3 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
         )
         story.resolve_for_good(STUCK)
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -62,12 +62,11 @@ def redis_cache_down(
         shared=shared,
         timeout_seconds=0.5,
     )
-    story = Story(cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()])
-    try:
+    with Story(
+        cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()]
+    ) as story:
         story.fire(DOWN)
         yield story
-    finally:
-        story.close()
 
 
 def climb_past_the_restart(story: Story) -> None:

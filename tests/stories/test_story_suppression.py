@@ -39,8 +39,7 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
             host="worker-1",
         ),
     )
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         # T+0: high confidence, but the cleanup finds nothing: the incident is suppressed
         story.fire(PRESSURE)
         incident = story.incident()
@@ -105,5 +104,3 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
         assert story.incident().state == IncidentState.resolved
         assert story.writes() == []
         story.assert_guard_rails()
-    finally:
-        story.close()
