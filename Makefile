@@ -22,7 +22,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check responder tests bench scripts
 	$(BIN)/ruff format --check responder tests bench scripts
-	$(BIN)/mypy responder
+	$(BIN)/mypy responder tests
 	$(BIN)/lint-imports
 
 format: $(STAMP)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fixtures.alertmanager import alertmanager  # noqa: F401  (a fixture, registered here)
 from fixtures.backends import Backend
-from fixtures.executors import StubServer, serve_state
+from fixtures.executors import serve_state
+from fixtures.http_stub import StubServer
 from fixtures.processes import port_answers, start_redis
 from fixtures.redis_namespace import drop_redis_namespace
 
@@ -31,15 +32,29 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait()
 
 
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A unique Redis namespace, its keys removed afterwards."""
+    namespace = f"test-{uuid.uuid4().hex[:12]}"
+    yield namespace
+    drop_redis_namespace(redis_url, namespace)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh SQLite store in ``tmp_path``."""
+    store = open_store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store of each backend (Redis keys under a unique namespace)."""
     if request.param == "sqlite":
-        backend = open_store(f"sqlite:///{tmp_path}/state.db")
-        try:
-            yield backend
-        finally:
-            backend.close()
+        yield request.getfixturevalue("sqlite_store")
         return
     url = request.getfixturevalue("redis_url")
     namespace = f"test-{uuid.uuid4().hex[:12]}"

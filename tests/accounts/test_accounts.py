@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from responder.accounts.models import Role
@@ -15,18 +12,9 @@ from responder.accounts.tokens import TokenBook
 from responder.accounts.users import COLLECTION as USERS
 from responder.accounts.users import AccountError, UserBook
 from responder.settings import AccountSettings, Settings
-from responder.store import Store, open_store
+from responder.store import Store
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/accounts.db")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def test_passwords_are_stored_as_argon2id_hashes_only(sqlite_store: Store) -> None:

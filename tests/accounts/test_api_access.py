@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fixtures.accounts import login
+from fixtures.explain import explain_request
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
@@ -81,12 +82,7 @@ def test_reads_need_viewer_and_rule_changes_need_operator(secured: TestClient) -
 
 
 def test_explain_is_a_read(secured: TestClient) -> None:
-    body = {
-        "incident_type": "node_disk_pressure",
-        "environment": "demo",
-        "confidence": "high",
-        "action": "collect_evidence",
-    }
+    body = explain_request(action="collect_evidence", target=None)
     response = secured.post(
         "/api/v1/policy/explain", json=body, headers=_token(secured, Role.viewer)
     )

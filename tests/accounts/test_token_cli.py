@@ -11,12 +11,18 @@ from responder.cli import main
 from responder.store import open_store
 
 
-def test_token_create_prints_the_token_alone_on_its_last_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = f"sqlite:///{tmp_path}/s.db"
-    monkeypatch.setenv("ROBOT_SRE_STORE_URL", url)
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The store the command line uses (from the environment, no config file)."""
+    chosen = f"sqlite:///{tmp_path}/s.db"
+    monkeypatch.setenv("ROBOT_SRE_STORE_URL", chosen)
     monkeypatch.delenv("ROBOT_SRE_CONFIG", raising=False)
+    return chosen
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(
         ["token", "create", "--name", "grafana", "--role", "viewer", "--scope", "incidents"]
     )
@@ -45,11 +51,8 @@ def test_token_create_refuses_an_unknown_role(
 
 
 def test_a_token_lives_its_expires_in_or_the_default_lifetime(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"sqlite:///{tmp_path}/s.db"
-    monkeypatch.setenv("ROBOT_SRE_STORE_URL", url)
-    monkeypatch.delenv("ROBOT_SRE_CONFIG", raising=False)
     assert main(["token", "create", "--name", "ci", "--role", "viewer", "--expires-in", "12h"]) == 0
     assert main(["token", "create", "--name", "dflt", "--role", "viewer"]) == 0
     assert (

@@ -134,7 +134,9 @@ def test_suspend_cronjob_round_trip(
 
     assert (plan.previous, plan.changes) == ({"suspend": False}, {"suspend": True})
     assert outcome.result == "succeeded"
-    assert kube_cluster.get("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"] is True
+    assert (
+        kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"] is True
+    )
     [write] = kube_cluster.writes()
     assert (write.method, write.content_type, write.body) == (
         "PATCH",
@@ -147,7 +149,7 @@ def test_suspend_cronjob_round_trip(
     )
     assert undo(executor, plan).result == "succeeded"
     assert (
-        kube_cluster.get("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"] is False
+        kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"] is False
     )
 
 
@@ -180,13 +182,13 @@ def test_scale_to_zero_round_trip(
 
     assert plan.previous == {"replicas": 3}
     assert outcome.result == "succeeded", outcome.detail
-    assert kube_cluster.get(kind_name, "headlamp", "headlamp")["spec"]["replicas"] == 0
+    assert kube_cluster.live(kind_name, "headlamp", "headlamp")["spec"]["replicas"] == 0
     [write] = kube_cluster.writes()
     assert write.path.endswith("/headlamp/scale")
     inverse = executor.inverse(plan)
     assert inverse == request("resume_workload", f"{kind}/headlamp/headlamp", replicas=3)
     assert undo(executor, plan).result == "succeeded"
-    assert kube_cluster.get(kind_name, "headlamp", "headlamp")["spec"]["replicas"] == 3
+    assert kube_cluster.live(kind_name, "headlamp", "headlamp")["spec"]["replicas"] == 3
 
 
 def test_resume_workload_needs_the_recorded_replicas(executor: KubernetesExecutor) -> None:
@@ -206,7 +208,7 @@ def test_rollout_restart_stamps_the_pod_template(
 
     assert outcome.result == "succeeded"
     assert plan.previous == {"restartedAt": None}
-    template = kube_cluster.get("Deployment", "redis", "runtime")["spec"]["template"]
+    template = kube_cluster.live("Deployment", "redis", "runtime")["spec"]["template"]
     assert template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == (
         "2026-11-26T09:30:00Z"
     )
@@ -223,11 +225,11 @@ def test_cordon_round_trip(kube_cluster: KubeCluster, executor: KubernetesExecut
     plan, outcome = run(executor, request("cordon_node", "node/worker-1"))
 
     assert outcome.result == "succeeded"
-    assert kube_cluster.get("Node", "worker-1")["spec"]["unschedulable"] is True
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
     assert executor.inverse(plan) == request("uncordon_node", "node/worker-1")
     uncordon_plan = executor.plan(request("uncordon_node", "node/worker-1"))
     assert executor.apply(uncordon_plan).result == "succeeded"
-    assert kube_cluster.get("Node", "worker-1")["spec"]["unschedulable"] is False
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is False
     assert executor.inverse(uncordon_plan) == request("cordon_node", "node/worker-1")
 
 
@@ -271,7 +273,7 @@ def test_drain_cordons_and_evicts_all_but_daemonset_and_mirror_pods(
     assert outcome.result == "succeeded", outcome.detail
     assert sorted(p["name"] for p in plan.changes["evict"]) == ["done-1", "web-1"]
     assert sorted(p["why"] for p in plan.changes["skipped"]) == ["DaemonSet pod", "mirror pod"]
-    assert kube_cluster.get("Node", "worker-1")["spec"]["unschedulable"] is True
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
     assert kube_cluster.names("Pod") == ["elsewhere", "fluent-bit-x1", "kube-proxy-worker-1"]
     evictions = [w.path for w in kube_cluster.writes() if w.method == "POST"]
     assert sorted(evictions) == [
@@ -293,7 +295,7 @@ def test_drain_blocked_by_a_pod_disruption_budget_fails_with_the_reason(
     assert "blocked by a PodDisruptionBudget" in outcome.detail
     assert "429" in outcome.detail
     assert "web-1" in kube_cluster.names("Pod", "shop")
-    assert kube_cluster.get("Node", "worker-1")["spec"]["unschedulable"] is True
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
     assert executor.inverse(plan) == request("uncordon_node", "node/worker-1")
 
 
@@ -330,12 +332,12 @@ def test_patch_config_round_trip_restores_the_previous_value(
 
     assert plan.previous == {"key": "LDAP_URL", "value": "ldap://old"}
     assert outcome.result == "succeeded"
-    assert kube_cluster.get("ConfigMap", "backend", "image-factory")["data"] == {
+    assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"] == {
         "LDAP_URL": "ldaps://new",
         "A": "1",
     }
     assert undo(executor, plan).result == "succeeded"
-    assert kube_cluster.get("ConfigMap", "backend", "image-factory")["data"]["LDAP_URL"] == (
+    assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"]["LDAP_URL"] == (
         "ldap://old"
     )
 
@@ -348,10 +350,13 @@ def test_undoing_a_new_config_key_removes_it(
     plan, _ = run(
         executor, request("patch_config", "configmap/image-factory/backend", key="B", value="2")
     )
-    assert kube_cluster.get("ConfigMap", "backend", "image-factory")["data"] == {"A": "1", "B": "2"}
+    assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"] == {
+        "A": "1",
+        "B": "2",
+    }
 
     assert undo(executor, plan).result == "succeeded"
-    assert kube_cluster.get("ConfigMap", "backend", "image-factory")["data"] == {"A": "1"}
+    assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"] == {"A": "1"}
 
 
 # plans only read
@@ -393,7 +398,7 @@ def test_api_answering_500_on_the_write_is_a_failed_outcome(
 
     assert outcome.result == "failed"
     assert outcome.detail.startswith("patch node worker-1: 500")
-    assert kube_cluster.get("Node", "worker-1")["spec"].get("unschedulable") is None
+    assert kube_cluster.live("Node", "worker-1")["spec"].get("unschedulable") is None
 
 
 def test_api_that_hangs_fails_the_apply_within_the_timeout(

@@ -7,47 +7,39 @@ that every test can count what reached it."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fixtures.clock import T0, Clock
+from fixtures.clock import T0
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import Answer, StubServer
+from fixtures.incidents import make_incident
+from fixtures.rigs import TAXONOMY, RunnerRig
 
 from responder.actions.registry import ExecutorRegistry, RegistryError
-from responder.actions.runner import ActionRefused, ActionRunner
-from responder.approvals.requests import ApprovalRequests
-from responder.metrics import Metrics
-from responder.records.action import ActionRequest, ActionRun, Plan
-from responder.records.incident import Incident, RecommendedAction, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.actions.runner import ActionRefused
+from responder.records.action import ActionRequest, Plan
+from responder.records.incident import RecommendedAction
+from responder.records.levels import Confidence
+from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
-from responder.settings import ActionSettings, Settings
 from responder.store import Store, held_lock
-from responder.taxonomy import builtin_taxonomy
 
-TAXONOMY = builtin_taxonomy()
 ACTIONS = frozenset({"delete_completed_pods", "scale_to_zero", "reboot_worker", "cordon_node"})
 
 
-@dataclass
-class Rig:
-    store: Store
-    executor_stub: StubServer
-    runner: ActionRunner
-    approvals: ApprovalRequests
-    metrics: Metrics
-    clock: Clock
-    incident: Incident
+class Rig(RunnerRig):
+    def __init__(self, store: Store, executor_stub: StubServer, **settings: Any) -> None:
+        incident = make_incident(
+            "inc-runner", node=NODE.name, confidence=Confidence.high, state=IncidentState.observed
+        )
+        super().__init__(store, [HttpExecutor(executor_stub, ACTIONS)], incident, **settings)
+        self.executor_stub = executor_stub
 
-    def run(self, action: str, target: Target, decision: str = "auto", **kw: Any) -> ActionRun:
-        request = ActionRequest(action=action, target=target, incident_id=self.incident.id)
-        return self.runner.run(self.incident, request, decision, **kw)
-
-    def sample(self, name: str, action: str) -> float:
-        labels = {"incident_type": "node_disk_pressure", "action": action, "environment": "demo"}
-        return self.metrics.registry.get_sample_value(name, labels) or 0.0
+    def count(self, name: str, action: str) -> float:
+        return self.sample(
+            name, incident_type="node_disk_pressure", action=action, environment="demo"
+        )
 
 
 NODE = Target(kind="node", name="10.0.10.202")
@@ -55,38 +47,9 @@ OTHER_NODE = Target(kind="node", name="10.0.10.203")
 CLUSTER = Target(kind="cluster", name="cluster")
 
 
-def _incident() -> Incident:
-    return Incident(
-        id="inc-runner",
-        incident_type="node_disk_pressure",
-        domain="infrastructure",
-        display_name="Node Disk Pressure",
-        severity=Severity.warning,
-        confidence=Confidence.high,
-        environment=Environment.demo,
-        correlation_key="node_disk_pressure|node//10.0.10.202",
-        resource_scope=ResourceScope(kind="node", name="10.0.10.202"),
-        created_at=T0,
-    )
-
-
-def _rig(store: Store, executor_stub: StubServer, **settings: object) -> Rig:
-    values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 2.0}
-    values.update(settings)
-    chosen = Settings.model_validate(values)
-    metrics = Metrics(lambda: store, lambda t: "infrastructure")
-    clock = Clock()
-    approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
-    registry = ExecutorRegistry(TAXONOMY, [HttpExecutor(executor_stub, ACTIONS)])
-    runner = ActionRunner(
-        store, TAXONOMY, registry, chosen.section(ActionSettings), metrics, approvals, clock
-    )
-    return Rig(store, executor_stub, runner, approvals, metrics, clock, _incident())
-
-
 @pytest.fixture
 def rig(store: Store, executor_stub: StubServer) -> Rig:
-    return _rig(store, executor_stub)
+    return Rig(store, executor_stub)
 
 
 # refusals
@@ -129,8 +92,7 @@ def test_action_without_executor_is_not_available(rig: Rig) -> None:
 
 
 def test_auto_action_runs_and_records_who_what_when_result(rig: Rig) -> None:
-    run = rig.run("delete_completed_pods", CLUSTER)
-    executed = run.executed
+    executed = rig.executed("delete_completed_pods", CLUSTER)
     assert (executed.action, executed.actor, executed.result) == (
         "delete_completed_pods",
         "robot",
@@ -142,10 +104,9 @@ def test_auto_action_runs_and_records_who_what_when_result(rig: Rig) -> None:
 
 
 def test_run_records_previous_state_and_inverse(rig: Rig) -> None:
-    executed = rig.run(
-        "scale_to_zero", Target(kind="deployment", namespace="if", name="web")
-    ).executed
+    executed = rig.executed("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
     assert executed.previous == {"replicas": 3}
+    assert executed.inverse is not None
     assert executed.inverse["action"] == "resume_workload"
     assert executed.inverse["params"] == {"restore": {"replicas": 3}}
 
@@ -160,37 +121,37 @@ def test_run_is_audited_with_before_and_after(rig: Rig) -> None:
 
 def test_run_counts_in_auto_remediations_total(rig: Rig) -> None:
     rig.run("delete_completed_pods", CLUSTER)
-    assert rig.sample("ops_auto_remediations_total", "delete_completed_pods") == 1
-    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 0
+    assert rig.count("ops_auto_remediations_total", "delete_completed_pods") == 1
+    assert rig.count("ops_auto_remediations_failed_total", "delete_completed_pods") == 0
 
 
 def test_backend_500_fails_cleanly_and_counts(rig: Rig) -> None:
     rig.executor_stub.fail("POST", r"/apply/.*", Answer(500, {"message": "boom"}))
-    run = rig.run("delete_completed_pods", CLUSTER)
-    assert run.executed.result == "failed"
-    assert "500" in run.executed.detail
-    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
+    executed = rig.executed("delete_completed_pods", CLUSTER)
+    assert executed.result == "failed"
+    assert "500" in executed.detail
+    assert rig.count("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
     assert [e.action for e in rig.store.list_audit()] == ["action.failed"]
 
 
 def test_backend_that_hangs_fails_after_the_deadline(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = _rig(store, executor_stub, action_timeout_seconds=0.5)
+    rig = Rig(store, executor_stub, action_timeout_seconds=0.5)
     executor_stub.fail("POST", r"/apply/.*", "hang")
     started = time.monotonic()
-    run = rig.run("delete_completed_pods", CLUSTER)
+    executed = rig.executed("delete_completed_pods", CLUSTER)
     assert time.monotonic() - started < 3
-    assert run.executed.result == "failed"
-    assert "timed out after 0.5s" in run.executed.detail
-    assert rig.sample("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
+    assert executed.result == "failed"
+    assert "timed out after 0.5s" in executed.detail
+    assert rig.count("ops_auto_remediations_failed_total", "delete_completed_pods") == 1
 
 
 def test_plan_that_fails_is_a_failed_run_without_a_write(rig: Rig) -> None:
     rig.executor_stub.fail("GET", r"/state/.*", Answer(503, {}))
-    run = rig.run("delete_completed_pods", CLUSTER)
-    assert run.executed.result == "failed"
-    assert run.executed.detail.startswith("plan failed")
+    executed = rig.executed("delete_completed_pods", CLUSTER)
+    assert executed.result == "failed"
+    assert executed.detail.startswith("plan failed")
     assert applies(rig.executor_stub) == 0
 
 
@@ -280,22 +241,22 @@ def test_action_whose_lock_is_held_elsewhere_is_skipped(rig: Rig) -> None:
 
 
 def test_dry_run_records_the_plan_without_writing(store: Store, executor_stub: StubServer) -> None:
-    rig = _rig(store, executor_stub, dry_run=True)
-    run = rig.run("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
-    assert run.executed.result == "dry_run"
-    assert run.executed.detail.startswith("dry-run: scale_to_zero on deployment/web")
+    rig = Rig(store, executor_stub, dry_run=True)
+    executed = rig.executed("scale_to_zero", Target(kind="deployment", namespace="if", name="web"))
+    assert executed.result == "dry_run"
+    assert executed.detail.startswith("dry-run: scale_to_zero on deployment/web")
     assert applies(executor_stub) == 0
-    assert rig.sample("ops_auto_remediations_total", "scale_to_zero") == 0
+    assert rig.count("ops_auto_remediations_total", "scale_to_zero") == 0
 
 
 def test_dry_run_without_a_reachable_backend_says_no_cluster(
     store: Store, executor_stub: StubServer
 ) -> None:
-    rig = _rig(store, executor_stub, dry_run=True)
+    rig = Rig(store, executor_stub, dry_run=True)
     executor_stub.stop()
-    run = rig.run("delete_completed_pods", CLUSTER)
-    assert run.executed.result == "dry_run"
-    assert run.executed.detail.startswith("dry-run: no cluster")
+    executed = rig.executed("delete_completed_pods", CLUSTER)
+    assert executed.result == "dry_run"
+    assert executed.detail.startswith("dry-run: no cluster")
 
 
 # approvals
@@ -303,8 +264,8 @@ def test_dry_run_without_a_reachable_backend_says_no_cluster(
 
 def test_approved_action_runs_once_and_uses_up_the_approval(rig: Rig) -> None:
     approval_id = _approved(rig, "cordon_node", NODE)
-    run = rig.run("cordon_node", NODE, "approval", approval_id=approval_id, actor="robot")
-    assert run.executed.approval_id == approval_id
+    executed = rig.executed("cordon_node", NODE, "approval", approval_id=approval_id, actor="robot")
+    assert executed.approval_id == approval_id
     found = rig.approvals.get(approval_id)
     assert found is not None and found.state == "executed"
     rig.clock.advance(16 * 60)

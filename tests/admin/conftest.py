@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from fixtures.rigs import post_storm
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
 from responder.app import create_app
 from responder.settings import Settings
 
-STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json"))
 PASSWORD = "correct horse battery"
 USERS = {"root": Role.admin, "olga": Role.operator, "abe": Role.approver, "vera": Role.viewer}
 
@@ -32,14 +30,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         )
     )
     with TestClient(app, base_url="http://127.0.0.1:8080") as client:
-        for path in STORM:
-            assert (
-                client.post("/webhooks/alertmanager", content=path.read_bytes()).status_code == 200
-            )
+        post_storm(client)
         runtime = app.state.runtime
-        deadline = time.monotonic() + 10
-        while runtime.store.queue_depth() and time.monotonic() < deadline:
-            time.sleep(0.02)
         runtime.accounts.prepare()
         for name, role in USERS.items():
             if name != "root":

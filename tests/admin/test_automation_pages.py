@@ -5,13 +5,12 @@ example storm."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.accounts import csrf_of, login
+from fixtures.rigs import post_storm
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
@@ -19,7 +18,6 @@ from responder.app import create_app
 from responder.settings import PromotionBar, Settings
 
 PASSWORD = "correct horse battery"
-STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json"))
 BANNER = re.compile(r'<aside class="paused" id="pause-banner".*?</aside>', re.S)
 
 
@@ -308,13 +306,7 @@ def shadow_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient
             follow_redirects=False,
         )
         assert shadowed.status_code == 303
-        for path in STORM:
-            assert (
-                client.post("/webhooks/alertmanager", content=path.read_bytes()).status_code == 200
-            )
-        deadline = time.monotonic() + 10
-        while runtime.store.queue_depth() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        post_storm(client)
         client.cookies.clear()
         yield client
 

@@ -24,11 +24,11 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from fixtures.processes import Responder, free_port
+from fixtures.rigs import STORM
 from fixtures.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-STORM = sorted((ROOT / "examples" / "storm").glob("*.json"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 from fixtures.accounts import login
-from fixtures.clock import Clock
+from fixtures.alerts import DISK
+from fixtures.explain import explain_request
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
-from responder.app import build_runtime, create_app
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.settings import Settings
 from responder.store import IncidentFilter
 
@@ -59,28 +59,17 @@ def test_an_incident_page_tells_the_whole_story(fresh: TestClient) -> None:
 
 
 def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Path) -> None:
-    clock = Clock()
-    runtime = build_runtime(
-        Settings(
+    rig = Responder(
+        settings=Settings(
             store_url=f"sqlite:///{tmp_path}/s.db", admin_user="root", admin_password=PASSWORD
-        ),
-        clock=clock,
-    )
-    runtime.accounts.prepare()
-    disk = {
-        "alertname": "KubeNodePressure",
-        "condition": "DiskPressure",
-        "node": "10.0.10.202",
-        "severity": "warning",
-    }
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4", status="firing", alerts=[WebhookAlert(status="firing", labels=disk)]
         )
     )
-    [incident] = runtime.store.list_incidents(IncidentFilter())
+    runtime, clock = rig.runtime, rig.clock
+    runtime.accounts.prepare()
+    rig.fire(DISK)
+    incident = rig.only()
     assert incident.incident_type == "node_disk_pressure"
-    client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
+    client = rig.client  # no lifespan: no workers
     login(client, "root", PASSWORD)
 
     page = client.get(f"/admin/incidents/{incident.id}").text
@@ -138,29 +127,14 @@ def test_the_policy_page_shows_the_matrix_and_explains(fresh: TestClient) -> Non
     for environment in ("demo", "staging", "production"):
         assert f"<caption>{environment}</caption>" in page
     assert page.count('<th scope="row">node_disk_pressure</th>') == 3
-    explained = fresh.get(
-        "/admin/policy",
-        params={
-            "incident_type": "node_disk_pressure",
-            "environment": "production",
-            "severity": "warning",
-            "confidence": "high",
-            "action": "reboot_worker",
-            "target": "node/10.0.10.202",
-        },
-    ).text
-    api = fresh.post(
-        "/api/v1/policy/explain",
-        json={
-            "incident_type": "node_disk_pressure",
-            "environment": "production",
-            "severity": "warning",
-            "confidence": "high",
-            "action": "reboot_worker",
-            "target": "node/10.0.10.202",
-        },
-        headers={"X-CSRF-Token": csrf},
-    ).json()
+    request = explain_request(
+        environment="production",
+        severity="warning",
+        action="reboot_worker",
+        target="node/10.0.10.202",
+    )
+    explained = fresh.get("/admin/policy", params=request).text
+    api = fresh.post("/api/v1/policy/explain", json=request, headers={"X-CSRF-Token": csrf}).json()
     assert 'id="explain-answer"' in explained
     assert f'class="badge d-{api["decision"]}"' in explained
     for layer in api["layers"]:

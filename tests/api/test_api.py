@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.rigs import STORM
 from starlette.testclient import TestClient
 
 from responder.app import create_app
 from responder.settings import Settings
-
-STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json"))
 
 OPS_METRICS = (
     "ops_incidents_open_total",

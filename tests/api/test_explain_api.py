@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.explain import explain_request
 from starlette.testclient import TestClient
 
 from responder import cli
@@ -18,14 +19,7 @@ from responder.app import create_app
 from responder.settings import Settings
 
 LAYERS = ["taxonomy", "defaults", "environment", "operator", "hard_constraints"]
-DISK = {
-    "incident_type": "node_disk_pressure",
-    "environment": "demo",
-    "severity": "warning",
-    "confidence": "high",
-    "action": "suspend_cronjob",
-    "target": "cronjob/x/trivy-db-warmup",
-}
+DISK = explain_request(severity="warning", target="cronjob/x/trivy-db-warmup")
 
 
 @pytest.fixture

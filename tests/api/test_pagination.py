@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fixtures.incidents import make_incident
+from fixtures.rigs import post_storm
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
@@ -22,8 +23,6 @@ from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.settings import Settings
 from responder.store import Store
-
-STORM = sorted((Path(__file__).parents[2] / "examples" / "storm").glob("*.json"))
 
 
 def incident(n: int, second: int) -> Incident:
@@ -98,14 +97,7 @@ def test_a_cursor_the_api_did_not_give_is_refused(client: TestClient) -> None:
 def test_approval_pages_show_each_request_once(tmp_path: Path) -> None:
     app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/s.db", ladder_holds_asks=False))
     with TestClient(app) as client:
-        for path in STORM:
-            assert (
-                client.post("/webhooks/alertmanager", content=path.read_bytes()).status_code == 200
-            )
-        runtime = app.state.runtime
-        deadline = time.monotonic() + 10
-        while runtime.store.queue_depth() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        post_storm(client)
         everything = client.get("/api/v1/approvals", params={"limit": "500"}).json()["approvals"]
         assert len(everything) > 7
         paged = pages(client, "/api/v1/approvals", "approvals", lambda turn: None)

@@ -22,6 +22,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err
 from starlette.applications import Starlette
 
 from responder.accounts.models import Role
@@ -58,6 +59,8 @@ def test_every_operation_answers_as_documented(fuzzed_app: tuple[Starlette, str]
     headers = {"Authorization": f"Bearer {token}"}
     tried = []
     for result in api.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()
         operation = result.ok()
 
         @given(case=operation.as_strategy())

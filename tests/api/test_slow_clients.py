@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,7 +150,7 @@ def test_requests_beyond_the_in_flight_limit_get_503_but_healthz_does_not(
 ) -> None:
     app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/s.db", max_requests_in_flight=1))
     with TestClient(app) as client:
-        limiter = app.middleware_stack
+        limiter: Any = app.middleware_stack
         while not hasattr(limiter, "in_flight"):
             limiter = limiter.app
         limiter.in_flight = 1  # one request being served

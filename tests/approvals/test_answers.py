@@ -115,7 +115,7 @@ def test_an_expired_request_cannot_execute(inbox: ChatOpsHarness) -> None:
 def test_a_resolved_incident_supersedes_the_request(inbox: ChatOpsHarness) -> None:
     inbox.fire(DISK)
     reboot = inbox.approval("reboot_worker")
-    inbox.fire(DISK, status="resolved")
+    inbox.resolve(DISK)
     response = inbox.inbox_answer(reboot.id, "approve")
     assert response.status_code == 409
     body = response.json()

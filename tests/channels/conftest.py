@@ -8,6 +8,5 @@ from fixtures.chatops import (  # noqa: F401  (fixtures, registered here)
     harness,
     make_harness,
     slack_api,
-    sqlite_store,
     telegram_api,
 )

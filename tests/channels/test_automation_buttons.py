@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fixtures.alerts import DISK
+from fixtures.alerts import DISK, FILESYSTEM
 from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.slack_api import interaction, signed
 
@@ -18,14 +18,6 @@ SURFACES = ["slack", "telegram"]
 USERS: dict[str, dict[str, str | int]] = {
     "slack": {"alice": "U0ALICE", "paula": "U0PAULA", "mallory": "U0MALLORY"},
     "telegram": {"alice": 1001, "paula": 2002, "mallory": 3003},
-}
-#: with this second alert the incident's confidence is high: containment is ``auto``
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.202:9100",
-    "nodename": "10.0.10.202",
-    "mountpoint": "/",
-    "severity": "warning",
 }
 
 
@@ -47,13 +39,20 @@ def told(harness: ChatOpsHarness, surface: str) -> list[str]:
     return [str(c.args["text"]) for c in harness.telegram_api.called("answerCallbackQuery")]
 
 
-def resolve(harness: ChatOpsHarness, *alerts: dict[str, str]) -> Incident:
+def resolved_incident(harness: ChatOpsHarness, *alerts: dict[str, str]) -> Incident:
+    """The incident of ``alerts`` announced, then resolved after its quiet period."""
+    harness.fire(*alerts)
+    harness.flush()
     incident = harness.incident()
-    harness.fire(*alerts, status="resolved")
+    harness.resolve(*alerts)
     harness.clock.advance(3600)  # past the type's quiet period
     assert harness.runtime.scheduler.sweep() == [incident.id]
     harness.flush()
     return incident
+
+
+def mark_of(harness: ChatOpsHarness, incident_id: str) -> dict[str, Any] | None:
+    return harness.runtime.marks.get(incident_id)
 
 
 def marks_counted(harness: ChatOpsHarness, kind: str) -> float:
@@ -82,9 +81,7 @@ def active_pauses(harness: ChatOpsHarness) -> list[dict[str, Any]]:
 def test_resolution_is_a_reply_in_every_thread_with_right_and_false_positive(
     harness: ChatOpsHarness,
 ) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     slack_head = next(c for c in harness.slack_api.posted() if "thread_ts" not in c.args)
     [slack_reply] = [c for c in harness.slack_api.posted() if c.text.startswith("Resolved:")]
     assert slack_reply.args["thread_ts"] == slack_head.answer["ts"]
@@ -115,9 +112,7 @@ def test_resolution_says_what_the_robot_did_and_would_have_done(harness: ChatOps
         "alice",
         "test",
     )
-    harness.fire(DISK, FILESYSTEM)
-    harness.flush()
-    incident = resolve(harness, DISK, FILESYSTEM)
+    incident = resolved_incident(harness, DISK, FILESYSTEM)
     [reply] = [c for c in harness.telegram_api.sent() if c.text.startswith("Resolved:")]
     assert "The robot would have (shadow): delete completed pods" in reply.text
     assert f"Incident {incident.id} (node_disk_pressure)" in reply.text
@@ -130,11 +125,9 @@ def test_resolution_says_what_the_robot_did_and_would_have_done(harness: ChatOps
 def test_right_marks_the_classification_and_the_action_right(
     harness: ChatOpsHarness, surface: str
 ) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     press(harness, surface, incident.id, "right", "alice")
-    mark = harness.runtime.marks.get(incident.id)
+    mark = mark_of(harness, incident.id)
     assert mark is not None
     assert (mark["classification"], mark["action"], mark["marked_by"]) == (
         "right",
@@ -156,11 +149,9 @@ def test_right_marks_the_classification_and_the_action_right(
 def test_false_positive_marks_the_classification_and_counts(
     harness: ChatOpsHarness, surface: str
 ) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     press(harness, surface, incident.id, "false_positive", "alice")
-    mark = harness.runtime.marks.get(incident.id)
+    mark = mark_of(harness, incident.id)
     assert mark is not None and mark["classification"] == "false_positive"
     assert mark["action"] is None
     assert marks_counted(harness, "classification") == 1
@@ -177,49 +168,41 @@ def test_false_positive_marks_the_classification_and_counts(
 def test_someone_who_may_not_answer_here_cannot_mark(
     harness: ChatOpsHarness, surface: str, who: str, why: str
 ) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     press(harness, surface, incident.id, "false_positive", who)
-    assert harness.runtime.marks.get(incident.id) is None
+    assert mark_of(harness, incident.id) is None
     assert marks_counted(harness, "classification") == 0
     assert any(why in text for text in told(harness, surface))
     assert "chat.press_refused" in harness.audit_actions(f"incident:{incident.id}")
 
 
 def test_a_slack_mark_with_a_bad_signature_is_refused_with_401(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     body = interaction(harness.slack_value(incident.id, "right"), "right")
     forged = signed(body, secret="not-the-signing-secret")
     response = harness.client.post("/webhooks/slack/interactions", content=body, headers=forged)
     assert response.status_code == 401
     harness.flush()
-    assert harness.runtime.marks.get(incident.id) is None
+    assert mark_of(harness, incident.id) is None
 
 
 def test_a_telegram_mark_with_a_wrong_secret_is_refused_with_401(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     response = harness.press_telegram(incident.id, "right", secret="guessed-secret")
     assert response.status_code == 401
     harness.flush()
-    assert harness.runtime.marks.get(incident.id) is None
+    assert mark_of(harness, incident.id) is None
 
 
 def test_a_mark_button_edited_into_an_approval_is_refused(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    incident = resolve(harness, DISK)
+    incident = resolved_incident(harness, DISK)
     # a real "Right" token sent as if it were an Approve button
     body = interaction(harness.slack_value(incident.id, "right"), "approve")
     response = harness.client.post(
         "/webhooks/slack/interactions", content=body, headers=signed(body)
     )
     assert response.status_code == 400
-    assert harness.runtime.marks.get(incident.id) is None
+    assert mark_of(harness, incident.id) is None
 
 
 # pausing automation from an incident's notification
@@ -339,11 +322,8 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [prompt] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == [
         "approve",
         "deny",
@@ -374,11 +354,8 @@ def test_a_window_that_closed_after_the_prompt_offers_the_override(make_harness:
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [prompt] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == ["approve", "deny"]  # inside the window
     harness.clock.advance(6 * 60)  # the window closed; the request is still open
     press(harness, "slack", reboot.id, "approve", "alice")

@@ -7,20 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fixtures.alerts import DISK
-from fixtures.chatops import ONLY_SLACK, ChatOpsHarness, failures
+from fixtures.chatops import ONLY_SLACK, ChatOpsHarness, Make, failures
 
 from responder.records.lifecycle import IncidentState
 
 
-def test_slack_down_fails_over_to_telegram_and_opens_an_incident(
-    make_harness: Any,
-) -> None:
-    harness: ChatOpsHarness = make_harness(channels=ONLY_SLACK)
-    assert harness.slack is not None and harness.telegram is not None
+@pytest.fixture
+def slack_down(make_harness: Make) -> ChatOpsHarness:
+    """Notifications routed to Slack, Slack down, a disk-pressure incident fired."""
+    harness = make_harness(channels=ONLY_SLACK)
     harness.slack_api.down()
     harness.fire(DISK)
     harness.flush()
+    return harness
+
+
+def test_slack_down_fails_over_to_telegram_and_opens_an_incident(
+    slack_down: ChatOpsHarness,
+) -> None:
+    harness = slack_down
     heads = [c for c in harness.telegram_api.sent() if c.text.startswith("Robot SRE: Node Disk")]
     assert len(heads) == 1  # Telegram received it
     assert failures(harness, "slack") >= 1
@@ -37,12 +44,8 @@ def test_slack_down_fails_over_to_telegram_and_opens_an_incident(
     assert {"chat.delivery_failed", "chat.failover", "incident.open"} <= set(actions)
 
 
-def test_a_failed_send_is_retried_with_backoff_then_fails_over(make_harness: Any) -> None:
-    harness: ChatOpsHarness = make_harness(channels=ONLY_SLACK)
-    assert harness.slack is not None
-    harness.slack_api.down()
-    harness.fire(DISK)
-    harness.flush()
+def test_a_failed_send_is_retried_with_backoff_then_fails_over(slack_down: ChatOpsHarness) -> None:
+    harness = slack_down
     messages = failures(harness, "slack")
     assert messages > 1
     # the first message: retry_attempts (3); once Slack is known to be down,
@@ -95,12 +98,8 @@ def test_every_channel_down_during_an_active_incident_is_critical(make_harness: 
     assert listed["pending"] >= 1
 
 
-def test_a_channel_that_delivers_again_resolves_its_alert(make_harness: Any) -> None:
-    harness: ChatOpsHarness = make_harness(channels=ONLY_SLACK)
-    assert harness.slack is not None
-    harness.slack_api.down()
-    harness.fire(DISK)
-    harness.flush()
+def test_a_channel_that_delivers_again_resolves_its_alert(slack_down: ChatOpsHarness) -> None:
+    harness = slack_down
     assert harness.incident("chatops_delivery_failure").state == IncidentState.triaged
     harness.slack_api.up()
     harness.clock.advance(60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from fixtures.alerts import DISK
@@ -21,26 +22,21 @@ def harness(make_harness: Make) -> ChatOpsHarness:
 
 
 def test_approval_request_is_block_kit_with_approve_and_deny(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [call] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    call = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in call.buttons] == ["approve", "deny"]
     assert [b["style"] for b in call.buttons] == ["primary", "danger"]
     assert call.section_text.startswith(
         "Robot SRE requests approval: reboot worker 10.0.10.202. Reason: "
     )
     # the button carries neither the action nor the target
+    value = harness.slack_value(reboot.id, "approve")
     assert "reboot" not in value and "10.0.10.202" not in value
 
 
 def test_prompt_states_all_six_elements_of_section_14(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    value = harness.slack_value(reboot.id, "approve")
-    [call] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    call = harness.slack_prompt(reboot.id)
     text = call.section_text
     assert "reboot worker" in text  # action
     assert "10.0.10.202" in text  # target
@@ -74,9 +70,7 @@ def test_incident_notifications_thread_under_one_message(harness: ChatOpsHarness
 
 
 def test_signed_approve_runs_the_action_and_edits_the_message(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     response = harness.press_slack(reboot.id, "approve")
     assert response.status_code == 200
     harness.flush()
@@ -91,9 +85,7 @@ def test_signed_approve_runs_the_action_and_edits_the_message(harness: ChatOpsHa
 
 
 def test_deny_from_slack_is_kept_and_not_asked_again(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     assert harness.press_slack(reboot.id, "deny").status_code == 200
     harness.flush()
     denied = harness.approval("reboot_worker")
@@ -113,36 +105,36 @@ def test_deny_from_slack_is_kept_and_not_asked_again(harness: ChatOpsHarness) ->
     assert "approval.denied" in harness.audit_actions()
 
 
-def test_forged_signature_is_refused_with_401(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+def forged(body: bytes) -> dict[str, str]:
+    return signed(body, secret="not-the-signing-secret")
+
+
+def stale(body: bytes) -> dict[str, str]:
+    return signed(body, timestamp=int(time.time()) - 6 * 60)  # correctly signed, 6 min ago
+
+
+@pytest.mark.parametrize(
+    ("headers_of", "error"),
+    [(forged, "does not verify"), (stale, "stale")],
+    ids=["forged", "stale"],
+)
+def test_a_forged_or_stale_signature_is_refused_with_401(
+    harness: ChatOpsHarness, headers_of: Callable[[bytes], dict[str, str]], error: str
+) -> None:
+    reboot = harness.approval_after(DISK)
     body = interaction(harness.slack_value(reboot.id, "approve"), "approve")
-    forged = signed(body, secret="not-the-signing-secret")
-    response = harness.client.post("/webhooks/slack/interactions", content=body, headers=forged)
+    response = harness.client.post(
+        "/webhooks/slack/interactions", content=body, headers=headers_of(body)
+    )
     assert response.status_code == 401
-    assert "does not verify" in response.json()["error"]
+    assert error in response.json()["error"]
     assert harness.approval("reboot_worker").state == "pending"
+    assert harness.applies() == 0
     assert "chat.callback_rejected" in harness.audit_actions()
 
 
-def test_stale_signature_is_refused_as_a_replay(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    body = interaction(harness.slack_value(reboot.id, "approve"), "approve")
-    old = signed(body, timestamp=int(time.time()) - 6 * 60)  # correctly signed, 6 min ago
-    response = harness.client.post("/webhooks/slack/interactions", content=body, headers=old)
-    assert response.status_code == 401
-    assert "stale" in response.json()["error"]
-    assert harness.approval("reboot_worker").state == "pending"
-    assert harness.applies() == 0
-
-
 def test_unsigned_or_altered_body_is_refused(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     body = interaction(harness.slack_value(reboot.id, "approve"), "approve")
     bare = harness.client.post("/webhooks/slack/interactions", content=body)
     assert bare.status_code == 401
@@ -155,9 +147,7 @@ def test_unsigned_or_altered_body_is_refused(harness: ChatOpsHarness) -> None:
 
 
 def test_user_who_is_no_approver_cannot_approve(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     assert harness.press_slack(reboot.id, "approve", user="U0MALLORY").status_code == 200
     harness.flush()
     assert harness.approval("reboot_worker").state == "pending"
@@ -170,9 +160,7 @@ def test_user_who_is_no_approver_cannot_approve(harness: ChatOpsHarness) -> None
 
 
 def test_approver_of_another_environment_cannot_approve(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     harness.press_slack(reboot.id, "approve", user="U0PAULA")  # production only
     harness.flush()
     assert harness.approval("reboot_worker").state == "pending"
@@ -180,9 +168,7 @@ def test_approver_of_another_environment_cannot_approve(harness: ChatOpsHarness)
 
 
 def test_double_press_executes_once(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     start = threading.Barrier(4)
     codes: list[int] = []
 
@@ -213,9 +199,7 @@ def test_signature_check_follows_slacks_recipe() -> None:
 
 
 def test_an_expired_request_cannot_be_approved_from_slack(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     harness.clock.advance(10 * 60 + 1)
     assert harness.press_slack(reboot.id, "approve").status_code == 200
     harness.flush()

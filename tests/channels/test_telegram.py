@@ -28,11 +28,8 @@ def harness(make_harness: Make) -> ChatOpsHarness:
 
 
 def test_approval_request_has_an_inline_keyboard(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    _, message_id = harness.telegram_data(reboot.id, "approve")
-    [call] = [c for c in harness.telegram_api.sent() if c.answer["message_id"] == message_id]
+    reboot = harness.approval_after(DISK)
+    call = harness.telegram_prompt(reboot.id)
     assert [b["text"] for b in call.keyboard] == ["Approve", "Deny"]
     assert call.args["chat_id"] == CHAT_ID
     assert call.text.startswith("Robot SRE requests approval: reboot worker 10.0.10.202.")
@@ -43,9 +40,7 @@ def test_approval_request_has_an_inline_keyboard(harness: ChatOpsHarness) -> Non
 
 
 def test_callback_data_is_short_opaque_and_signed(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     approve, _ = harness.telegram_data(reboot.id, "approve")
     deny, _ = harness.telegram_data(reboot.id, "deny")
     assert len(approve.encode()) <= 64 and approve != deny
@@ -54,22 +49,16 @@ def test_callback_data_is_short_opaque_and_signed(harness: ChatOpsHarness) -> No
 
 
 def test_the_same_prompt_in_slack_telegram_and_the_inbox(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
-    _, message_id = harness.telegram_data(reboot.id, "approve")
-    [telegram] = [c for c in harness.telegram_api.sent() if c.answer["message_id"] == message_id]
-    value = harness.slack_value(reboot.id, "approve")
-    [slack] = [c for c in harness.slack_api.posted() if value in [b["value"] for b in c.buttons]]
+    reboot = harness.approval_after(DISK)
+    telegram = harness.telegram_prompt(reboot.id)
+    slack = harness.slack_prompt(reboot.id)
     listed = harness.client.get("/api/v1/approvals", params={"state": "pending"}).json()
     [inbox] = [a for a in listed["approvals"] if a["id"] == reboot.id]
     assert telegram.text == slack.section_text == inbox["prompt"]
 
 
 def test_wrong_or_missing_secret_token_is_refused_with_401(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     assert harness.press_telegram(reboot.id, secret="guessed-secret").status_code == 401
     assert harness.press_telegram(reboot.id, secret=None).status_code == 401
     harness.flush()
@@ -81,9 +70,7 @@ def test_wrong_or_missing_secret_token_is_refused_with_401(harness: ChatOpsHarne
 def test_press_by_an_approver_runs_the_action_and_edits_the_message(
     harness: ChatOpsHarness,
 ) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     _, message_id = harness.telegram_data(reboot.id, "approve")
     assert harness.press_telegram(reboot.id).status_code == 200
     harness.flush()
@@ -104,9 +91,7 @@ def test_press_by_an_approver_runs_the_action_and_edits_the_message(
 
 
 def test_tampered_callback_data_is_not_acted_on(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     data, _ = harness.telegram_data(reboot.id, "deny")
     tampered = ("B" if data[0] != "B" else "C") + data[1:]  # flip the answer's byte
     assert harness.press_telegram(reboot.id, data=tampered).status_code == 200
@@ -118,9 +103,7 @@ def test_tampered_callback_data_is_not_acted_on(harness: ChatOpsHarness) -> None
 
 
 def test_user_who_is_no_approver_cannot_approve(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     assert harness.press_telegram(reboot.id, user_id=666).status_code == 200
     harness.flush()
     assert harness.approval("reboot_worker").state == "pending"
@@ -130,9 +113,7 @@ def test_user_who_is_no_approver_cannot_approve(harness: ChatOpsHarness) -> None
 
 
 def test_second_press_after_approval_is_refused(harness: ChatOpsHarness) -> None:
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     harness.press_telegram(reboot.id)
     harness.press_slack(reboot.id, "approve")  # the same request, the other channel
     harness.press_telegram(reboot.id, verb="deny")
@@ -144,11 +125,28 @@ def test_second_press_after_approval_is_refused(harness: ChatOpsHarness) -> None
     assert "is executed by alice via telegram" in texts[1]
 
 
-def test_other_updates_are_acknowledged_and_ignored(harness: ChatOpsHarness) -> None:
-    message = {"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "/start"}}
+def callback_without_data() -> dict[str, Any]:
+    update = callback_update("x")
+    del update["callback_query"]["data"]
+    return update
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        pytest.param(
+            {"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "/start"}},
+            id="a message",
+        ),
+        pytest.param(callback_without_data(), id="a callback without data"),
+    ],
+)
+def test_updates_other_than_a_press_are_acknowledged_and_ignored(
+    harness: ChatOpsHarness, update: dict[str, Any]
+) -> None:
     response = harness.client.post(
         "/webhooks/telegram",
-        content=json.dumps(message),
+        content=json.dumps(update),
         headers={"X-Telegram-Bot-Api-Secret-Token": "telegram-webhook-secret-0123456789"},
     )
     assert response.status_code == 200
@@ -161,9 +159,7 @@ def test_bot_token_never_reaches_the_logs(
     # the bot is made with DEBUG logging on; about the logs of answering an
     # approval, not about when the ladder raises it
     harness: ChatOpsHarness = make_harness(ladder_holds_asks=False)
-    harness.fire(DISK)
-    harness.flush()
-    reboot = harness.approval("reboot_worker")
+    reboot = harness.approval_after(DISK)
     harness.press_telegram(reboot.id)
     harness.flush()
     assert harness.telegram_api.sent()
@@ -172,17 +168,6 @@ def test_bot_token_never_reaches_the_logs(
     assert all(BOT_TOKEN not in r.getMessage() for r in caplog.records)
     shown = repr(harness.runtime.chatops)
     assert BOT_TOKEN not in shown and SIGNING_SECRET not in shown
-
-
-def test_update_without_callback_data_is_ignored(harness: ChatOpsHarness) -> None:
-    update = callback_update("x")
-    del update["callback_query"]["data"]
-    response = harness.client.post(
-        "/webhooks/telegram",
-        content=json.dumps(update),
-        headers={"X-Telegram-Bot-Api-Secret-Token": "telegram-webhook-secret-0123456789"},
-    )
-    assert response.status_code == 200
 
 
 def test_the_webhook_is_registered_with_its_secret_at_start(

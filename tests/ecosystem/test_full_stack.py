@@ -17,6 +17,7 @@ import math
 import re
 import secrets
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,10 @@ KEY_PANELS = {
 }
 
 
+def answers_with_numbers(prometheus: Prometheus, expr: str) -> bool:
+    return has_numbers(prometheus.query(expr))
+
+
 def has_numbers(answer: dict[str, Any]) -> bool:
     if answer.get("status") != "success":
         return False
@@ -222,11 +227,15 @@ def test_disk_pressure_becomes_an_incident_and_every_dashboard_query_answers(
     assert {title for title, _, _ in targets} >= KEY_PANELS
     for title, ref, expr in targets:
         if title in KEY_PANELS:
+
+            def last_answer(expr: str = expr) -> str:
+                return f"last answer: {prometheus.query(expr)}\n{logs()}"
+
             eventually(
-                lambda expr=expr: has_numbers(prometheus.query(expr)),
+                partial(answers_with_numbers, prometheus, expr),
                 WAIT,
                 f"data for panel {title!r} ({ref}): {expr}",
-                lambda expr=expr: f"last answer: {prometheus.query(expr)}\n{logs()}",
+                last_answer,
             )
     # ... and every query of every panel parses and evaluates.
     failures = []

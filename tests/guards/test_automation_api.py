@@ -6,19 +6,19 @@ the explain answer names the pause."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.clock import Clock
-from fixtures.redis_namespace import drop_redis_namespace
+from fixtures.clock import T0, Clock
+from fixtures.explain import explain_request
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.guards.automation import AutomationBook, AutomationMode
 from responder.guards.rails import GuardRails, GuardSubject, judge
 from responder.settings import GuardSettings, Settings
@@ -27,7 +27,6 @@ from responder.taxonomy import builtin_taxonomy
 
 TAXONOMY = builtin_taxonomy()
 ACTOR = {"X-Robot-SRE-Actor": "alice@example.org"}
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -37,9 +36,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/s.db")
-    runtime = build_runtime(settings, clock=clock)
-    with TestClient(create_app(settings, runtime)) as client:
+    rig = Responder(settings=Settings(store_url=f"sqlite:///{tmp_path}/s.db"), clock=clock)
+    with rig.client as client:
         yield client
 
 
@@ -202,13 +200,7 @@ def test_writes_need_the_operator_role_reads_the_viewer_role(client: TestClient)
 
 
 def test_explain_names_the_pause_in_its_guards(client: TestClient) -> None:
-    request = {
-        "incident_type": "node_disk_pressure",
-        "environment": "demo",
-        "confidence": "high",
-        "action": "suspend_cronjob",
-        "target": "cronjob/trivy-system/trivy-db-warmup",
-    }
+    request = explain_request()
     before = client.post("/api/v1/policy/explain", json=request).json()
     assert (before["decision"], before["guards"]) == ("auto", [])
     pause = _pause(client, reason="database migration in progress")
@@ -230,13 +222,6 @@ def test_explain_names_the_pause_in_its_guards(client: TestClient) -> None:
 
 
 # replicas
-
-
-@pytest.fixture
-def redis_namespace(redis_url: str) -> Iterator[str]:
-    namespace = f"guards-{uuid.uuid4().hex[:8]}"
-    yield namespace
-    drop_redis_namespace(redis_url, namespace)
 
 
 def test_a_replica_sharing_redis_sees_a_pause_within_a_second(

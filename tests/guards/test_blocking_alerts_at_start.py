@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.alertmanager import Alertmanager
+from fixtures.clock import Clock
 from fixtures.processes import free_port, wait_until
+from fixtures.rigs import Responder
 from starlette.testclient import TestClient
 
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.settings import Settings
 from responder.store import IncidentFilter
 
@@ -29,9 +31,10 @@ def test_blocking_alerts_firing_before_start_hold_automatic_actions(
         alertmanager_url=alertmanager.url,
         blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}],
     )
-    runtime = build_runtime(settings)
+    rig = Responder(settings=settings, clock=Clock.from_now())
+    runtime = rig.runtime
     assert runtime.guards.snapshot().blocking == ()
-    with TestClient(create_app(settings, runtime)):
+    with rig.client:
         names = {
             a.alertname
             for i in runtime.store.list_incidents(IncidentFilter())

@@ -6,14 +6,14 @@ Redis store; the act stage escalating a refused run."""
 
 from __future__ import annotations
 
-import threading
-import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 from fixtures.clock import T0, Clock
+from fixtures.incidents import make_incident
 from fixtures.kube import (
     KubeCluster,
     deployment,
@@ -21,12 +21,9 @@ from fixtures.kube import (
     kube_fixture,  # noqa: F401
     pod,
 )
-from fixtures.redis_namespace import drop_redis_namespace
+from fixtures.rigs import RunnerRig, at_once, shared_redis
 
 from responder.actions.kubernetes import KubernetesExecutor
-from responder.actions.registry import ExecutorRegistry
-from responder.actions.runner import ActionRunner
-from responder.approvals.requests import ApprovalRequests
 from responder.guards.caps import (
     CLUSTER,
     PODS_DELETED,
@@ -37,56 +34,38 @@ from responder.guards.caps import (
     used_by,
 )
 from responder.kube import Kube
-from responder.metrics import Metrics
 from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Plan, record_runs
-from responder.records.incident import Incident, RecommendedAction, ResourceScope
-from responder.records.levels import Confidence, Environment, Severity
+from responder.records.incident import RecommendedAction, ResourceScope
+from responder.records.levels import Confidence
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
-from responder.settings import (
-    ActionCapSettings,
-    ActionSettings,
-    Settings,
-    SettingsError,
-    load_settings,
-)
-from responder.store import Store, open_store
-from responder.taxonomy import builtin_taxonomy
+from responder.settings import ActionCapSettings, Settings, SettingsError, load_settings
+from responder.store import Store
 
-TAXONOMY = builtin_taxonomy()
 HOUR = 3600
 COOLDOWN = 900  # the action retry window of background_job_buildup
 
 
-def _incident() -> Incident:
-    return Incident(
-        id="inc-caps",
-        incident_type="background_job_buildup",
-        domain="workloads",
-        display_name="Background Job Buildup",
-        severity=Severity.warning,
-        confidence=Confidence.high,
-        environment=Environment.demo,
-        state=IncidentState.triaged,
-        correlation_key="background_job_buildup|cluster//cluster",
-        resource_scope=ResourceScope(kind="cluster", name="cluster"),
-        created_at=T0,
-    )
+INCIDENT: dict[str, Any] = {
+    "incident_type": "background_job_buildup",
+    "domain": "workloads",
+    "display_name": "Background Job Buildup",
+    "confidence": Confidence.high,
+    "key": "background_job_buildup|cluster//cluster",
+    "resource_scope": ResourceScope(kind="cluster", name="cluster"),
+}
 
 
-@dataclass
-class Rig:
-    store: Store
-    cluster: KubeCluster
-    runner: ActionRunner
-    approvals: ApprovalRequests
-    metrics: Metrics
-    clock: Clock
-    incident: Incident
+class Rig(RunnerRig):
+    """A runner with the real Kubernetes executor on kmock."""
 
-    def run(self, action: str, target: Target, decision: str = "auto", **kw: Any) -> ActionRun:
-        request = ActionRequest(action=action, target=target, incident_id=self.incident.id)
-        return self.runner.run(self.incident, request, decision, **kw)
+    def __init__(
+        self, store: Store, cluster: KubeCluster, kube: Kube, clock: Clock, **settings: Any
+    ) -> None:
+        executor = KubernetesExecutor(kube, clock=clock)
+        incident = make_incident("inc-caps", **INCIDENT)
+        super().__init__(store, [executor], incident, clock, action_timeout_seconds=5.0, **settings)
+        self.cluster = cluster
 
     def clean(self, namespace: str | None = None) -> ActionRun:
         target = (
@@ -106,30 +85,26 @@ class Rig:
         return sum(1 for w in self.cluster.writes() if w.method == "DELETE" and where in w.path)
 
     def refusals(self) -> float:
-        labels = {
-            "incident_type": "background_job_buildup",
-            "environment": "demo",
-            "guard": "action_cap",
-        }
-        return self.metrics.registry.get_sample_value("ops_guard_refusals_total", labels) or 0.0
+        return self.sample(
+            "ops_guard_refusals_total",
+            incident_type="background_job_buildup",
+            environment="demo",
+            guard="action_cap",
+        )
 
 
-def _rig(store: Store, cluster: KubeCluster, kube: Kube, clock: Clock, **settings: Any) -> Rig:
-    values: dict[str, Any] = {"dry_run": False, "action_timeout_seconds": 5.0}
-    values.update(settings)
-    chosen = Settings.model_validate(values)
-    metrics = Metrics(lambda: store, lambda t: "workloads")
-    approvals = ApprovalRequests(store, TAXONOMY, metrics, clock=clock)
-    registry = ExecutorRegistry(TAXONOMY, [KubernetesExecutor(kube, clock=clock)])
-    runner = ActionRunner(
-        store, TAXONOMY, registry, chosen.section(ActionSettings), metrics, approvals, clock
-    )
-    return Rig(store, cluster, runner, approvals, metrics, clock, _incident())
+MakeRig = Callable[..., Rig]
 
 
 @pytest.fixture
-def rig(store: Store, kube_cluster: KubeCluster, kube: Kube) -> Rig:
-    return _rig(store, kube_cluster, kube, Clock())
+def make_rig(store: Store, kube_cluster: KubeCluster, kube: Kube) -> MakeRig:
+    """``make_rig(**settings)``: a rig on the test's store and cluster."""
+    return lambda **settings: Rig(store, kube_cluster, kube, Clock(), **settings)
+
+
+@pytest.fixture
+def rig(make_rig: MakeRig) -> Rig:
+    return make_rig()
 
 
 # settings
@@ -249,10 +224,8 @@ def test_an_approved_deletion_over_the_cap_is_refused_too(rig: Rig) -> None:
 # pods deleted per cluster
 
 
-def test_the_cluster_cap_counts_across_namespaces(
-    store: Store, kube_cluster: KubeCluster, kube: Kube
-) -> None:
-    rig = _rig(store, kube_cluster, kube, Clock(), action_caps={"pods_deleted_per_cluster": 12})
+def test_the_cluster_cap_counts_across_namespaces(make_rig: MakeRig) -> None:
+    rig = make_rig(action_caps={"pods_deleted_per_cluster": 12})
     rig.finished("ci", 8)
     rig.finished("batch", 5)
 
@@ -265,10 +238,8 @@ def test_the_cluster_cap_counts_across_namespaces(
     assert (rig.deletes("ci"), rig.deletes("batch")) == (8, 0)
 
 
-def test_a_cluster_wide_cleanup_counts_per_namespace(
-    store: Store, kube_cluster: KubeCluster, kube: Kube
-) -> None:
-    rig = _rig(store, kube_cluster, kube, Clock(), action_caps={"pods_deleted_per_namespace": 6})
+def test_a_cluster_wide_cleanup_counts_per_namespace(make_rig: MakeRig) -> None:
+    rig = make_rig(action_caps={"pods_deleted_per_namespace": 6})
     rig.finished("ci", 4)
     rig.finished("batch", 7)
 
@@ -300,8 +271,8 @@ def test_pods_the_api_would_not_delete_are_not_counted(rig: Rig) -> None:
     assert rig.runner.caps.count(PODS_DELETED) == 0
 
 
-def test_dry_run_counts_nothing(store: Store, kube_cluster: KubeCluster, kube: Kube) -> None:
-    rig = _rig(store, kube_cluster, kube, Clock(), dry_run=True)
+def test_dry_run_counts_nothing(make_rig: MakeRig) -> None:
+    rig = make_rig(dry_run=True)
     rig.finished("ci", 60)
 
     run = rig.clean("ci")
@@ -378,62 +349,32 @@ def test_a_scale_that_changes_nothing_counts_nothing(rig: Rig) -> None:
 # replicas
 
 
-def at_once(rigs: list[Rig], namespaces: list[str]) -> list[ActionRun]:
-    """Each rig cleans its namespace, all starting together."""
-    start = threading.Barrier(len(rigs))
-    runs: list[ActionRun] = []
-    errors: list[BaseException] = []
-
-    def clean(rig: Rig, name: str) -> None:
-        start.wait()
-        try:
-            runs.append(rig.clean(name))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=clean, args=(r, n)) for r, n in zip(rigs, namespaces, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
-    return runs
-
-
 def test_two_runners_sharing_one_redis_cannot_pass_the_last_slot_together(
     redis_url: str, kube_cluster: KubeCluster
 ) -> None:
     """Each runner cleans its own namespace of 6 finished pods at once; the
     cluster has room for 10: exactly one of them runs, every round."""
-    namespace = f"test-{uuid.uuid4().hex[:12]}"
-    stores = [open_store(redis_url, namespace=namespace) for _ in range(2)]
     clock = Clock()
-    rigs = [
-        _rig(
-            store,
-            kube_cluster,
-            kube_cluster.kube(),
-            clock,
-            action_caps={"pods_deleted_per_cluster": 10},
-        )
-        for store in stores
-    ]
-    try:
+    with shared_redis(redis_url) as stores:
+        rigs = [
+            Rig(
+                store,
+                kube_cluster,
+                kube_cluster.kube(),
+                clock,
+                action_caps={"pods_deleted_per_cluster": 10},
+            )
+            for store in stores
+        ]
         for round_ in range(3):
             names = [f"r{round_}-a", f"r{round_}-b"]
             for name in names:
                 rigs[0].finished(name, 6)
-            runs = at_once(rigs, names)
+            runs = at_once(*(partial(r.clean, n) for r, n in zip(rigs, names, strict=True)))
             assert sorted(r.outcome.result for r in runs) == ["refused", "succeeded"]
             assert sum(rigs[0].deletes(n) for n in names) == 6
             assert rigs[1].runner.caps.count(PODS_DELETED) == 6
             clock.advance(HOUR + 1)  # the next round starts with an empty window
-    finally:
-        for store in stores:
-            store.close()
-        drop_redis_namespace(redis_url, namespace)
 
 
 def test_the_counts_are_rolling(store: Store) -> None:

@@ -10,96 +10,53 @@ the steps' waits pass (``Responder.climb_to``) before answering them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Iterator
+from datetime import time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.clock import Clock
+from fixtures.alerts import disk, filesystem, pressure
+from fixtures.clock import T0  # a Thursday
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
 from fixtures.polling import eventually
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.approvals.approvers import Approver
 from responder.guards.rails import NODE_ACTION_LOCK
 from responder.records.action import ActionRequest
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
-from responder.runtime import Runtime
-from responder.settings import Settings
 from responder.store import IncidentFilter, open_store
 
 CONTAIN = frozenset({"delete_completed_pods", "suspend_cronjob", "scale_to_zero"})
 NODE = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)  # a Thursday
 BOB = Approver(name="bob", environments=frozenset({"demo"}))
 
 
-def disk(node: str, **extra: str) -> list[dict[str, str]]:
-    """The two alerts of a high-confidence disk-pressure incident on ``node``."""
-    return [
-        {
-            "alertname": "KubeNodePressure",
-            "condition": "DiskPressure",
-            "node": node,
-            "severity": "warning",
-            **extra,
-        },
-        {
-            "alertname": "NodeFilesystemAlmostOutOfSpace",
-            "instance": f"{node}:9100",
-            "nodename": node,
-            "mountpoint": "/",
-            "severity": "warning",
-        },
-    ]
-
-
+#: disk pressure on 10.0.10.202 as a control-plane node's alert labels it
+CONTROL_PLANE_PRESSURE = {
+    **pressure("10.0.10.202"),
+    "label_node_role_kubernetes_io_control_plane": "",
+}
 BLOCKER = {"alertname": "KubeAPIErrorBudgetBurn", "severity": "critical", "long": "1h"}
 #: node_disk_pressure's ladder: each step and the wait of the step before it
 STEP_AFTER = {"ask_cordon": ("contain", 600), "ask_reboot": ("ask_cordon", 600)}
 
 
-def payload(alerts: list[dict[str, str]] | list[Mapping[str, str]], status: str = "firing") -> Any:
-    return WebhookPayload(
-        version="4",
-        status=status,
-        alerts=[
-            WebhookAlert(status=status, labels=dict(a), annotations={"summary": a["alertname"]})
-            for a in alerts
-        ],
-    )
-
-
-class Responder:
+class Robot(Responder):
     def __init__(self, executor_stub: StubServer, tmp: Path, **settings: Any) -> None:
-        values: dict[str, Any] = {
-            "dry_run": False,
-            "action_timeout_seconds": 2.0,
-            "observation_poll_seconds": 60,
-        }
-        values.update(settings)
-        self.clock = Clock()
-        self.runtime: Runtime = build_runtime(
-            Settings.model_validate(values),
-            store=open_store(f"sqlite:///{tmp}/state.db"),
+        super().__init__(
+            open_store(f"sqlite:///{tmp}/state.db"),
             executors=[HttpExecutor(executor_stub, CONTAIN | NODE)],
-            clock=self.clock,
+            **{"action_timeout_seconds": 2.0, "observation_poll_seconds": 60, **settings},
         )
         self.executor_stub = executor_stub
         self.automation = self.runtime.automation
         self.automation.refresh_seconds = 0.0  # read the store every time: the test moves fast
-
-    def fire(self, alerts: list[dict[str, str]]) -> None:
-        self.runtime.pipeline.process(payload(alerts))
-
-    def resolve(self, alerts: list[dict[str, str]]) -> None:
-        self.runtime.pipeline.process(payload(alerts, "resolved"))
 
     def poll(self) -> None:
         self.clock.advance(61)
@@ -179,15 +136,16 @@ class Responder:
         return self.runtime.desk.answer(request.id, "approve", BOB, "in_app", "bob", **options)
 
     def close(self) -> None:
-        self.runtime.store.close()
+        super().close()
+        self.store.close()
 
 
 @pytest.fixture
 def make(executor_stub: StubServer, tmp_path: Path) -> Iterator[Any]:
-    made: list[Responder] = []
+    made: list[Robot] = []
 
-    def build(**settings: Any) -> Responder:
-        responder = Responder(executor_stub, tmp_path, **settings)
+    def build(**settings: Any) -> Robot:
+        responder = Robot(executor_stub, tmp_path, **settings)
         made.append(responder)
         return responder
 
@@ -201,7 +159,7 @@ def make(executor_stub: StubServer, tmp_path: Path) -> Iterator[Any]:
 
 def test_without_guard_rails_auto_containment_runs(make: Any) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
     assert applies(robot.executor_stub) == 1
 
@@ -212,7 +170,7 @@ def test_without_guard_rails_auto_containment_runs(make: Any) -> None:
 def test_while_paused_auto_becomes_approval_and_the_reason_is_on_the_trace(make: Any) -> None:
     robot = make()
     pause_id = robot.pause()
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert applies(robot.executor_stub) == 0
     decision, reason = robot.decision("delete_completed_pods")
     assert decision == "approval"
@@ -229,14 +187,14 @@ def test_a_pause_elsewhere_changes_nothing_here(make: Any) -> None:
     robot.pause(environment="production")
     robot.pause(incident_type="runtime_dependency_outage")
     robot.pause(namespace="somewhere-else")
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
 
 def test_after_resume_the_next_poll_acts(make: Any) -> None:
     robot = make()
     pause_id = robot.pause()
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert applies(robot.executor_stub) == 0
     assert robot.automation.resume(pause_id, "alice", "test") is not None
     robot.poll()
@@ -247,14 +205,14 @@ def test_a_pause_that_ran_out_holds_nothing(make: Any) -> None:
     robot = make()
     robot.pause(duration_seconds=30)
     robot.clock.advance(31)
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
 
 def test_the_pause_effect_may_be_shadow(make: Any) -> None:
     robot = make(pause_effect="shadow")
     robot.pause()
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert applies(robot.executor_stub) == 0
     assert ("delete_completed_pods", "shadow") in robot.ran()
     [shadow] = [
@@ -273,7 +231,7 @@ def test_shadow_mode_records_what_would_have_run_and_runs_nothing(make: Any) -> 
     robot = make()
     robot.set_mode("shadow")
     for alert in disk("10.0.10.202"):
-        robot.fire([alert])  # one payload each: first at low, then at high confidence
+        robot.fire(alert)  # one payload each: first at low, then at high confidence
     assert applies(robot.executor_stub) == 0
     assert robot.asked() == set()
     shadows = [a for a in robot.incident().executed_actions if a.result == "shadow"]
@@ -306,7 +264,7 @@ def test_shadow_mode_records_what_would_have_run_and_runs_nothing(make: Any) -> 
 def test_approval_mode_asks_even_for_auto_decisions(make: Any) -> None:
     robot = make()
     robot.set_mode("approval")
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert applies(robot.executor_stub) == 0
     assert robot.decision("delete_completed_pods")[0] == "approval"
     assert "delete_completed_pods" in robot.asked()
@@ -315,7 +273,7 @@ def test_approval_mode_asks_even_for_auto_decisions(make: Any) -> None:
 def test_off_mode_neither_acts_nor_asks_but_still_notifies(make: Any) -> None:
     robot = make()
     robot.set_mode("off")
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert applies(robot.executor_stub) == 0
     assert robot.asked() == set()
     assert robot.decision("delete_completed_pods")[0] == "off"
@@ -326,7 +284,7 @@ def test_off_mode_neither_acts_nor_asks_but_still_notifies(make: Any) -> None:
 def test_a_mode_of_another_type_changes_nothing_here(make: Any) -> None:
     robot = make()
     robot.set_mode("off", incident_type="runtime_dependency_outage")
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
 
@@ -337,12 +295,12 @@ def test_a_node_action_beyond_the_blast_radius_is_refused_and_the_storm_escalate
     make: Any,
 ) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.201"))
     assert "cordon_node" not in robot.asked("10.0.10.201")  # held for its ladder step
     robot.climb_to("ask_cordon", "10.0.10.201")
     assert "cordon_node" in robot.asked("10.0.10.201")  # one node: the policy asks
     assert robot.storms() == []
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     [storm] = robot.storms()
     decision, reason = robot.decision("cordon_node", "10.0.10.202")
     assert decision == "off"
@@ -381,11 +339,11 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
 ) -> None:
     robot = make(blast_radius={"cluster_nodes": 5}, quiet_period_seconds={"*": 60})
     nodes = ["10.0.10.201", "10.0.10.202", "10.0.10.203"]
-    robot.fire(disk(nodes[0]))
+    robot.fire(*disk(nodes[0]))
     robot.climb_to("ask_cordon", nodes[0])  # the first node alone: the policy asks to cordon
     assert "cordon_node" in robot.asked(nodes[0])
     for node in nodes[1:]:
-        robot.fire(disk(node))
+        robot.fire(*disk(node))
     robot.poll()  # every incident decided again, now that all three are known
     for node in nodes:
         for action in ("cordon_node", "drain_node", "reboot_worker", "replace_worker"):
@@ -420,7 +378,7 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
     assert sorted(audited) == ["incident.escalated", "incident.open"]
     # the storm calms down: two nodes recover, the storm recovers and resolves
     for node in nodes[1:]:
-        robot.resolve(disk(node))
+        robot.resolve(*disk(node))
     robot.poll()
     [storm] = robot.storms()
     assert storm.state == IncidentState.recovering
@@ -435,13 +393,13 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
 
 def test_the_breach_opens_a_storm_cooldown_that_holds_automatic_actions(make: Any) -> None:
     robot = make(blast_radius={"storm_cooldown_seconds": 600})
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
     # the second incident's containment waits (the breach was seen at its decision)
     assert robot.decision("delete_completed_pods", "10.0.10.202")[0] == "approval"
     assert "storm cooldown" in robot.decision("delete_completed_pods", "10.0.10.202")[1]
     # the breach ends; the storm holds until its cooldown has passed
-    robot.resolve(disk("10.0.10.201"))
+    robot.resolve(*disk("10.0.10.201"))
     robot.clock.advance(300)
     robot.poll()
     assert robot.decision("delete_completed_pods", "10.0.10.202")[0] == "approval"
@@ -452,16 +410,16 @@ def test_the_breach_opens_a_storm_cooldown_that_holds_automatic_actions(make: An
 
 def test_a_percentage_of_a_known_cluster_size_may_allow_more_nodes(make: Any) -> None:
     robot = make(blast_radius={"cluster_nodes": 6})  # 34 % of 6 = 2 nodes
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
     assert robot.decision("cordon_node", "10.0.10.202")[0] == "approval"
-    robot.fire(disk("10.0.10.203"))
+    robot.fire(*disk("10.0.10.203"))
     assert robot.decision("cordon_node", "10.0.10.203")[0] == "off"
 
 
 def test_a_control_plane_node_is_never_acted_on(make: Any) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.202", label_node_role_kubernetes_io_control_plane=""))
+    robot.fire(CONTROL_PLANE_PRESSURE, filesystem("10.0.10.202"))
     decision, reason = robot.decision("cordon_node")
     assert decision == "off"
     assert "control-plane" in reason
@@ -471,7 +429,7 @@ def test_a_control_plane_node_is_never_acted_on(make: Any) -> None:
 
 def test_at_most_one_node_action_is_in_flight_cluster_wide(make: Any) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     runner = robot.runtime.runner
     assert runner is not None
     incident = robot.incident()
@@ -496,7 +454,7 @@ def test_at_most_one_node_action_is_in_flight_cluster_wide(make: Any) -> None:
 def test_outside_the_windows_an_approval_needs_the_override(make: Any) -> None:
     window = {"days": ["sat", "sun"], "start": time(2, 0), "end": time(4, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_cordon", "10.0.10.202")
     assert "cordon_node" in robot.asked()
     refused = robot.approve("cordon_node")
@@ -514,7 +472,7 @@ def test_outside_the_windows_an_approval_needs_the_override(make: Any) -> None:
 def test_inside_the_windows_an_approval_runs_without_override(make: Any) -> None:
     window = {"days": ["thu"], "start": time(7, 0), "end": time(9, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_cordon", "10.0.10.202")  # 08:10
     assert robot.approve("cordon_node").result == "executed"
 
@@ -522,7 +480,7 @@ def test_inside_the_windows_an_approval_runs_without_override(make: Any) -> None
 def test_windows_hold_no_contain_action(make: Any) -> None:
     window = {"days": ["sat"], "start": time(2, 0), "end": time(4, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
 
@@ -531,13 +489,13 @@ def test_windows_hold_no_contain_action(make: Any) -> None:
 
 def test_a_firing_blocking_alert_makes_automatic_actions_wait(make: Any) -> None:
     robot = make(blocking_alerts=[{"alertname": "KubeAPIErrorBudgetBurn"}])
-    robot.fire([BLOCKER])
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(BLOCKER)
+    robot.fire(*disk("10.0.10.202"))
     decision, reason = robot.decision("delete_completed_pods")
     assert decision == "approval"
     assert "KubeAPIErrorBudgetBurn" in reason
     assert applies(robot.executor_stub) == 0
-    robot.resolve([BLOCKER])
+    robot.resolve(BLOCKER)
     robot.poll()
     assert ("delete_completed_pods", "succeeded") in robot.ran()
 
@@ -546,9 +504,9 @@ def test_disk_pressure_and_notready_nodes_make_one_storm_of_the_breaching_type(
     make: Any,
 ) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.201"))
     notready = {"alertname": "KubeNodeNotReady", "node": "10.0.10.202", "severity": "warning"}
-    robot.fire([notready])
+    robot.fire(notready)
     robot.poll()
     [storm] = robot.storms()
     # the NotReady node's decision saw the breach first: the storm has its type
@@ -561,13 +519,13 @@ def test_disk_pressure_and_notready_nodes_make_one_storm_of_the_breaching_type(
 
 def test_a_storm_that_broke_out_again_pages_again(make: Any) -> None:
     robot = make(quiet_period_seconds={"*": 600})
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
-    robot.resolve(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
+    robot.resolve(*disk("10.0.10.202"))
     robot.poll()
     [storm] = robot.storms()
     assert storm.state == IncidentState.recovering
-    robot.fire(disk("10.0.10.203"))
+    robot.fire(*disk("10.0.10.203"))
     [storm] = robot.storms()
     assert storm.state == IncidentState.escalated
     pages = [a.detail for a in storm.executed_actions if a.action == "notify_operator"]
@@ -576,11 +534,11 @@ def test_a_storm_that_broke_out_again_pages_again(make: Any) -> None:
 
 def test_a_breach_found_on_a_poll_pages_once_through_the_storm(make: Any) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.201"))
     first = robot.incident("10.0.10.201")
     assert first.state == IncidentState.contained
     notified = sum(1 for a in first.executed_actions if a.action == "notify_operator")
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     robot.poll()
     robot.poll()
     [storm] = robot.storms()
@@ -600,8 +558,8 @@ def test_a_breach_found_on_a_poll_pages_once_through_the_storm(make: Any) -> Non
 
 def test_a_control_plane_refusal_inside_a_storm_still_escalates_its_incident(make: Any) -> None:
     robot = make()
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202", label_node_role_kubernetes_io_control_plane=""))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(CONTROL_PLANE_PRESSURE, filesystem("10.0.10.202"))
     [storm] = robot.storms()
     control = robot.incident("10.0.10.202")
     assert control.state == IncidentState.escalated
@@ -620,8 +578,8 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
     robot = make(**settings)
     replica = make(**settings)  # a second replica sharing the store
     released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
     replica.clock.now = robot.clock.now
     assert {"reboot_worker"} <= robot.asked("10.0.10.201") & robot.asked("10.0.10.202")
@@ -676,7 +634,7 @@ def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) ->
     # opens five minutes later
     window = {"days": ["thu"], "start": time(8, 25), "end": time(9, 0), "timezone": "UTC"}
     robot = make(action_windows=[window])
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.202")
     reboots = r"/apply/reboot_worker/node/10.0.10.202"
     refused = robot.approve("reboot_worker")
@@ -694,8 +652,8 @@ def _reboot_in_flight(robot: Any) -> tuple[threading.Event, threading.Thread, An
     """Approve the reboot of 10.0.10.201 (held by the executor_stub) and, while it
     is in flight, the reboot of 10.0.10.202: the second one waits."""
     released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
     first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
     first.start()
@@ -713,7 +671,7 @@ def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> No
     robot = make(blast_radius={"cluster_nodes": 6}, action_timeout_seconds=30.0)
     released, first, second = _reboot_in_flight(robot)
     try:
-        robot.resolve(disk("10.0.10.202"))  # the node recovers while it waits
+        robot.resolve(*disk("10.0.10.202"))  # the node recovers while it waits
     finally:
         released.set()
         first.join(30)
@@ -745,8 +703,8 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
         approval_expiry_per_action={"reboot_worker": 7200},
     )
     released = robot.executor_stub.hold("POST", r"/apply/reboot_worker/node/10.0.10.201")
-    robot.fire(disk("10.0.10.201"))
-    robot.fire(disk("10.0.10.202"))
+    robot.fire(*disk("10.0.10.201"))
+    robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
     assert robot.clock() < T0 + timedelta(minutes=30)  # inside the first window
     first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))

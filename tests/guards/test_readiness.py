@@ -8,7 +8,6 @@ audited and counted, bad requests answered with the field."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -16,20 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.alerts import disk
 from fixtures.clock import T0, Clock
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
-from fixtures.redis_namespace import drop_redis_namespace
-from starlette.testclient import TestClient
+from fixtures.rigs import Responder
 
 from responder.accounts.models import Role
-from responder.app import build_runtime, create_app
 from responder.records.action import ActionRequest
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import ExecutedAction, Incident
 from responder.records.target import Target
-from responder.runtime import Runtime
-from responder.settings import Settings
 from responder.store import IncidentFilter, Store, open_store
 
 ACTOR = {"X-Robot-SRE-Actor": "alice@example.org"}
@@ -67,51 +62,23 @@ def rollout_stuck(deployment: str) -> list[dict[str, str]]:
     ]
 
 
-def disk(node: str) -> list[dict[str, str]]:
-    """The two alerts of a high-confidence disk-pressure incident on ``node``."""
-    return [
-        {
-            "alertname": "KubeNodePressure",
-            "condition": "DiskPressure",
-            "node": node,
-            "severity": "warning",
-        },
-        {
-            "alertname": "NodeFilesystemAlmostOutOfSpace",
-            "instance": f"{node}:9100",
-            "nodename": node,
-            "mountpoint": "/",
-            "severity": "warning",
-        },
-    ]
-
-
-class Robot:
-    """A responder as ``build_runtime`` wires it, its HTTP API, and a clock."""
+class Robot(Responder):
+    """A responder with its HTTP API."""
 
     def __init__(
         self, executor_stub: StubServer, store: Store, clock: Clock | None = None, **settings: Any
     ) -> None:
-        values: dict[str, Any] = {
-            "dry_run": False,
-            "action_timeout_seconds": 2.0,
-            "observation_poll_seconds": 60,
-            **settings,
-        }
-        self.settings = Settings.model_validate(values)
-        self.executor_stub = executor_stub
-        self.clock = clock or Clock()
-        self.runtime: Runtime = build_runtime(
-            self.settings,
-            store=store,
+        super().__init__(
+            store,
             executors=[HttpExecutor(executor_stub, ACTIONS)],
-            clock=self.clock,
+            clock=clock,
+            **{"action_timeout_seconds": 2.0, "observation_poll_seconds": 60, **settings},
         )
+        self.executor_stub = executor_stub
         self.runtime.automation.refresh_seconds = 0.0  # the test moves faster than the cache
-        self.api = TestClient(create_app(self.settings, self.runtime))
 
     def set_mode(self, incident_type: str, mode: str) -> None:
-        answer = self.api.put(
+        answer = self.client.put(
             "/api/v1/automation/modes",
             json={
                 "modes": [
@@ -126,17 +93,9 @@ class Robot:
         )
         assert answer.status_code == 200, answer.text
 
-    def fire(self, alerts: list[dict[str, str]]) -> Incident:
-        self.runtime.pipeline.process(
-            WebhookPayload(
-                version="4",
-                status="firing",
-                alerts=[
-                    WebhookAlert(status="firing", labels=a, annotations={"summary": a["alertname"]})
-                    for a in alerts
-                ],
-            )
-        )
+    def open_incident(self, alerts: list[dict[str, str]]) -> Incident:
+        """Fire ``alerts``; the incident they made or updated."""
+        self.fire(*alerts)
         key_label = alerts[0].get("deployment") or alerts[0].get("node") or "cluster"
         [found] = [
             i
@@ -150,13 +109,13 @@ class Robot:
         self.runtime.scheduler.poll()
 
     def mark(self, incident_id: str, **body: Any) -> dict[str, Any]:
-        answer = self.api.post(f"/api/v1/incidents/{incident_id}/mark", json=body, headers=ACTOR)
+        answer = self.client.post(f"/api/v1/incidents/{incident_id}/mark", json=body, headers=ACTOR)
         assert answer.status_code == 200, answer.text
         mark: dict[str, Any] = answer.json()
         return mark
 
     def readiness(self, **query: str) -> dict[str, Any]:
-        answer = self.api.get("/api/v1/automation/readiness", params=query)
+        answer = self.client.get("/api/v1/automation/readiness", params=query)
         assert answer.status_code == 200, answer.text
         found: dict[str, Any] = answer.json()
         return found
@@ -193,7 +152,7 @@ def make(executor_stub: StubServer, tmp_path: Path) -> Iterator[Any]:
 def test_nineteen_shadow_decisions_are_not_enough_twenty_are(make: Any) -> None:
     robot = make()
     robot.set_mode(CHATOPS, "shadow")
-    incident = robot.fire(channel_failing())
+    incident = robot.open_incident(channel_failing())
     before = robot.row(CHATOPS)
     assert before["mode"] == "shadow"
     assert (before["shadow_decisions"], before["marked"]) == (1, 0)
@@ -236,7 +195,7 @@ def test_nineteen_shadow_decisions_are_not_enough_twenty_are(make: Any) -> None:
 def test_eighteen_of_nineteen_agreeing_is_not_ready_nineteen_of_twenty_is(make: Any) -> None:
     robot = make()
     robot.set_mode(DRIFT, "shadow")
-    incidents = [robot.fire(rollout_stuck(f"web-{n}")) for n in range(20)]
+    incidents = [robot.open_incident(rollout_stuck(f"web-{n}")) for n in range(20)]
     for n, incident in enumerate(incidents[:19]):
         robot.mark(
             incident.id,
@@ -278,7 +237,7 @@ def test_eighteen_of_nineteen_agreeing_is_not_ready_nineteen_of_twenty_is(make: 
 def test_a_rolled_back_mark_holds_the_class_back_for_fourteen_days(make: Any) -> None:
     robot = make(promotion_bar={"min_shadow_decisions": 1})
     robot.set_mode(CHATOPS, "shadow")
-    incident = robot.fire(channel_failing())
+    incident = robot.open_incident(channel_failing())
     robot.mark(incident.id, action="right", rolled_back=True)
     row = robot.readiness(incident_type=CHATOPS, environment="demo")["classes"][0]
     assert (row["rollbacks"], row["last_rollback_at"]) == (1, T0.isoformat())
@@ -298,7 +257,7 @@ def test_a_rolled_back_mark_holds_the_class_back_for_fourteen_days(make: Any) ->
 
 def test_a_robot_write_a_person_undid_is_a_rollback(make: Any) -> None:
     robot = make(promotion_bar={"min_shadow_decisions": 0})
-    incident = robot.fire(disk("10.0.10.202"))  # a built-in type: auto, the robot contains
+    incident = robot.open_incident(disk("10.0.10.202"))  # a built-in type: auto, the robot contains
     [done] = [
         a
         for a in incident.executed_actions
@@ -361,9 +320,9 @@ def test_another_type_or_environment_does_not_leak_into_a_class(make: Any) -> No
     demo.set_mode(CHATOPS, "shadow")
     demo.set_mode(DRIFT, "shadow")
     staging.set_mode(DRIFT, "shadow")
-    chat = demo.fire(channel_failing())
-    drift_demo = demo.fire(rollout_stuck("web"))
-    drift_staging = staging.fire(rollout_stuck("api"))
+    chat = demo.open_incident(channel_failing())
+    drift_demo = demo.open_incident(rollout_stuck("web"))
+    drift_staging = staging.open_incident(rollout_stuck("api"))
     demo.mark(chat.id, action="right", classification="right")
     demo.mark(drift_demo.id, action="false_positive", classification="false_positive")
     staging.mark(drift_staging.id, action="right", rolled_back=True)
@@ -400,8 +359,8 @@ def test_readiness_pages_through_thousands_of_incidents(make: Any) -> None:
     robot = make()
     robot.set_mode(CHATOPS, "shadow")
     robot.set_mode(DRIFT, "shadow")
-    chat = robot.fire(channel_failing())
-    drift = robot.fire(rollout_stuck("web"))
+    chat = robot.open_incident(channel_failing())
+    drift = robot.open_incident(rollout_stuck("web"))
     store = robot.runtime.store
     for n in range(1, 1201):
         template = chat if n % 2 else drift
@@ -431,7 +390,7 @@ def test_readiness_pages_through_thousands_of_incidents(make: Any) -> None:
 def test_marking_again_replaces_the_mark_keeps_history_audits_and_counts(make: Any) -> None:
     robot = make()
     robot.set_mode(CHATOPS, "shadow")
-    incident = robot.fire(channel_failing())
+    incident = robot.open_incident(channel_failing())
     assert robot.runtime.marks.get(incident.id) is None
     first = robot.mark(
         incident.id, classification="false_positive", action="false_positive", note=" noisy "
@@ -466,7 +425,7 @@ def test_marking_again_replaces_the_mark_keeps_history_audits_and_counts(make: A
     assert robot.counted("ops_false_positives_total", **labels, kind="action") == 1.0
     history = robot.runtime.store.document_history("incident_marks", incident.id)
     assert [v for v, _ in history] == [1, 2, 3, 4]
-    audit = robot.api.get("/api/v1/audit", params={"subject": f"incident:{incident.id}"}).json()
+    audit = robot.client.get("/api/v1/audit", params={"subject": f"incident:{incident.id}"}).json()
     marks = [e for e in audit["entries"] if e["action"] == "incident.mark"]
     assert len(marks) == 4
     newest = marks[0]
@@ -497,8 +456,8 @@ def test_a_bad_mark_is_refused_naming_the_field(
     make: Any, body: dict[str, Any], field: str, says: str
 ) -> None:
     robot = make()
-    incident = robot.fire(channel_failing())
-    answer = robot.api.post(f"/api/v1/incidents/{incident.id}/mark", json=body, headers=ACTOR)
+    incident = robot.open_incident(channel_failing())
+    answer = robot.client.post(f"/api/v1/incidents/{incident.id}/mark", json=body, headers=ACTOR)
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == field
     assert says in answer.json()["error"]
@@ -507,25 +466,29 @@ def test_a_bad_mark_is_refused_naming_the_field(
 
 def test_unknown_incidents_bad_json_and_bad_queries_are_answered(make: Any) -> None:
     robot = make()
-    missing = robot.api.post("/api/v1/incidents/nope/mark", json={"action": "right"}, headers=ACTOR)
+    missing = robot.client.post(
+        "/api/v1/incidents/nope/mark", json={"action": "right"}, headers=ACTOR
+    )
     assert missing.status_code == 404
     assert "nope" in missing.json()["error"]
-    incident = robot.fire(channel_failing())
-    broken = robot.api.post(
+    incident = robot.open_incident(channel_failing())
+    broken = robot.client.post(
         f"/api/v1/incidents/{incident.id}/mark", content=b"{not json", headers=ACTOR
     )
     assert broken.status_code == 400
-    listed = robot.api.post(f"/api/v1/incidents/{incident.id}/mark", json=["right"], headers=ACTOR)
+    listed = robot.client.post(
+        f"/api/v1/incidents/{incident.id}/mark", json=["right"], headers=ACTOR
+    )
     assert listed.status_code == 400
-    moon = robot.api.get("/api/v1/automation/readiness", params={"environment": "moon"})
+    moon = robot.client.get("/api/v1/automation/readiness", params={"environment": "moon"})
     assert (moon.status_code, moon.json()["field"]) == (400, "environment")
-    typo = robot.api.get("/api/v1/automation/readiness", params={"type": DISK})
+    typo = robot.client.get("/api/v1/automation/readiness", params={"type": DISK})
     assert (typo.status_code, typo.json()["field"]) == (400, "type")
 
 
 def test_marking_needs_the_operator_role_readiness_the_viewer_role(make: Any) -> None:
     robot = make()
-    incident = robot.fire(channel_failing())
+    incident = robot.open_incident(channel_failing())
     accounts = robot.runtime.accounts
     assert accounts is not None
     _, viewer = accounts.tokens.create("dashboards", Role.viewer, (), "admin", "test")
@@ -534,19 +497,19 @@ def test_marking_needs_the_operator_role_readiness_the_viewer_role(make: Any) ->
     url = f"/api/v1/incidents/{incident.id}/mark"
     as_viewer = {"Authorization": f"Bearer {viewer}"}
     as_operator = {"Authorization": f"Bearer {operator}"}
-    assert robot.api.post(url, json={"action": "right"}).status_code == 401
-    assert robot.api.post(url, json={"action": "right"}, headers=as_viewer).status_code == 403
-    made = robot.api.post(url, json={"action": "right"}, headers=as_operator)
+    assert robot.client.post(url, json={"action": "right"}).status_code == 401
+    assert robot.client.post(url, json={"action": "right"}, headers=as_viewer).status_code == 403
+    made = robot.client.post(url, json={"action": "right"}, headers=as_operator)
     assert made.status_code == 200, made.text
     assert made.json()["marked_by"] == "token/on-call"
-    assert robot.api.get("/api/v1/automation/readiness").status_code == 401
-    read = robot.api.get("/api/v1/automation/readiness", headers=as_viewer)
+    assert robot.client.get("/api/v1/automation/readiness").status_code == 401
+    read = robot.client.get("/api/v1/automation/readiness", headers=as_viewer)
     assert read.status_code == 200
     assert read.json()["classes"][0]["marked"] == 1
 
 
 def test_the_openapi_document_describes_marks_and_readiness(make: Any) -> None:
-    document = make().api.get("/openapi.json").json()
+    document = make().client.get("/openapi.json").json()
     paths = document["paths"]
     mark = paths["/api/v1/incidents/{incident_id}/mark"]
     assert set(mark) == {"post"}
@@ -563,13 +526,6 @@ def test_the_openapi_document_describes_marks_and_readiness(make: Any) -> None:
 # the Redis store
 
 
-@pytest.fixture
-def redis_namespace(redis_url: str) -> Iterator[str]:
-    namespace = f"robot-sre-test-{uuid.uuid4().hex[:8]}"
-    yield namespace
-    drop_redis_namespace(redis_url, namespace)
-
-
 def test_marks_and_readiness_on_the_redis_store(
     executor_stub: StubServer, redis_url: str, redis_namespace: str
 ) -> None:
@@ -577,7 +533,7 @@ def test_marks_and_readiness_on_the_redis_store(
     try:
         robot = Robot(executor_stub, store, promotion_bar={"min_shadow_decisions": 2})
         robot.set_mode(CHATOPS, "shadow")
-        incident = robot.fire(channel_failing())
+        incident = robot.open_incident(channel_failing())
         robot.poll_after_cooldown()
         mark = robot.mark(incident.id, classification="right", action="right")
         assert mark["version"] == 1

@@ -7,38 +7,24 @@ clock, so windows and quiet periods are crossed without sleeping."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fixtures.clock import T0, Clock
-from fixtures.quiet import tie_hands
+from fixtures.alerts import filesystem, pressure
+from fixtures.clock import T0
+from fixtures.rigs import PipelineRig
 
-from responder.app import build_runtime
-from responder.metrics import Metrics
-from responder.pipeline.runner import AlertOutcome, Pipeline
-from responder.pipeline.schedule import Scheduler
+from responder.pipeline.runner import AlertOutcome
 from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import UNCLASSIFIED, Incident
 from responder.records.levels import Confidence, Environment
 from responder.records.lifecycle import IncidentState
 from responder.settings import Settings
-from responder.store import IncidentFilter, Store
+from responder.store import Store
 
-DISK_201 = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "10.0.10.201",
-    "severity": "warning",
-}
-DISK_202 = {**DISK_201, "node": "10.0.10.202"}
-FILESYSTEM_201 = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "10.0.10.201:9100",
-    "nodename": "10.0.10.201",
-    "mountpoint": "/",
-    "severity": "critical",
-}
+DISK_201 = pressure("10.0.10.201")
+DISK_202 = pressure("10.0.10.202")
+FILESYSTEM_201 = {**filesystem("10.0.10.201"), "severity": "critical"}
 PULL_REPLICA_1 = {
     "alertname": "KubeContainerWaiting",
     "namespace": "image-factory",
@@ -72,67 +58,21 @@ RECORD_FIELDS = {
 }
 
 
-@dataclass
-class Rig:
-    pipeline: Pipeline
-    scheduler: Scheduler
-    store: Store
-    metrics: Metrics
-    clock: Clock
-
-    def send(self, status: str, *alerts: Mapping[str, str]) -> list[AlertOutcome]:
-        payload = WebhookPayload(
-            version="4",
-            status=status,
-            alerts=[
-                WebhookAlert(
-                    status=status,
-                    labels=dict(labels),
-                    annotations={"summary": f"{labels['alertname']} test"},
-                    generatorURL=f"http://prometheus:9090/graph?g0.expr={labels['alertname']}",
-                )
-                for labels in alerts
-            ],
-        )
-        return self.pipeline.process(payload)
-
-    def fire(self, *alerts: Mapping[str, str]) -> list[AlertOutcome]:
-        return self.send("firing", *alerts)
-
-    def resolve(self, *alerts: Mapping[str, str]) -> list[AlertOutcome]:
-        return self.send("resolved", *alerts)
-
+class Rig(PipelineRig):
     def incident(self, outcome: AlertOutcome) -> Incident:
         assert outcome.incident_id is not None
         found = self.store.get_incident(outcome.incident_id)
         assert found is not None
         return found
 
-    def incidents(self) -> list[Incident]:
-        return self.store.list_incidents(IncidentFilter())
-
     def sample(self, name: str, labels: dict[str, str]) -> float | None:
-        value: float | None = self.metrics.registry.get_sample_value(name, labels)
+        value: float | None = self.runtime.metrics.registry.get_sample_value(name, labels)
         return value
-
-
-def _rig(store: Store, settings: Settings | None = None) -> Rig:
-    """The pipeline as ``build_runtime`` wires it, its hands tied (nothing runs,
-    nobody is asked) and a blast radius no test here reaches: what is left is
-    correlation, the lifecycle and the notifications."""
-    clock = Clock()
-    chosen = settings or Settings()
-    chosen = chosen.model_copy(
-        update={"blast_radius": chosen.blast_radius.model_copy(update={"max_unhealthy_nodes": 100})}
-    )
-    runtime = build_runtime(chosen, store=store, clock=clock)
-    tie_hands(runtime.pipeline)
-    return Rig(runtime.pipeline, runtime.scheduler, store, runtime.metrics, clock)
 
 
 @pytest.fixture
 def rig(store: Store) -> Rig:
-    return _rig(store)
+    return Rig(store)
 
 
 def _notifications(incident: Incident) -> int:
@@ -282,7 +222,7 @@ def test_sweep_before_the_disk_quiet_period_leaves_it_recovering(rig: Rig) -> No
     rig.fire(DISK_201)
     rig.resolve(DISK_201)
     rig.clock.advance(599)
-    assert rig.scheduler.sweep() == []
+    assert rig.runtime.scheduler.sweep() == []
     assert rig.incidents()[0].state == IncidentState.recovering
 
 
@@ -290,7 +230,7 @@ def test_sweep_after_the_disk_quiet_period_resolves(rig: Rig) -> None:
     rig.fire(DISK_201)
     rig.resolve(DISK_201)
     rig.clock.advance(600)
-    [resolved_id] = rig.scheduler.sweep()
+    [resolved_id] = rig.runtime.scheduler.sweep()
     incident = rig.store.get_incident(resolved_id)
     assert incident is not None
     assert incident.state == IncidentState.resolved
@@ -301,38 +241,31 @@ def test_sweep_resolution_counts_in_resolved_total(rig: Rig) -> None:
     rig.fire(DISK_201)
     rig.resolve(DISK_201)
     rig.clock.advance(600)
-    rig.scheduler.sweep()
+    rig.runtime.scheduler.sweep()
     labels = {"incident_type": "node_disk_pressure", "severity": "warning", "environment": "demo"}
     assert rig.sample("ops_incidents_resolved_total", labels) == 1.0
     assert rig.sample("ops_incidents_open_total", labels) is None
 
 
-def test_other_types_resolve_after_300_seconds(rig: Rig) -> None:
-    rig.fire(PULL_REPLICA_1)
-    rig.resolve(PULL_REPLICA_1)
-    rig.clock.advance(299)
-    assert rig.scheduler.sweep() == []
+@pytest.mark.parametrize(
+    ("quiet_periods", "alert", "seconds"),
+    [
+        pytest.param({}, PULL_REPLICA_1, 300, id="other types: 300 seconds"),
+        pytest.param({"node_disk_pressure": 30}, DISK_201, 30, id="the setting overrides the type"),
+        pytest.param({"*": 5}, PULL_REPLICA_1, 5, id="a wildcard applies to every type"),
+    ],
+)
+def test_a_resolved_incident_closes_after_its_quiet_period(
+    store: Store, quiet_periods: dict[str, int], alert: dict[str, str], seconds: int
+) -> None:
+    rig = Rig(store, Settings(quiet_period_seconds=quiet_periods))
+    rig.fire(alert)
+    rig.resolve(alert)
+    rig.clock.advance(seconds - 1)
+    assert rig.runtime.scheduler.sweep() == []
     rig.clock.advance(1)
-    assert len(rig.scheduler.sweep()) == 1
+    assert len(rig.runtime.scheduler.sweep()) == 1
     assert rig.incidents()[0].state == IncidentState.resolved
-
-
-def test_quiet_period_setting_overrides_the_type(store: Store) -> None:
-    rig = _rig(store, Settings(quiet_period_seconds={"node_disk_pressure": 30}))
-    rig.fire(DISK_201)
-    rig.resolve(DISK_201)
-    rig.clock.advance(29)
-    assert rig.scheduler.sweep() == []
-    rig.clock.advance(1)
-    assert len(rig.scheduler.sweep()) == 1
-
-
-def test_wildcard_quiet_period_setting_applies_to_every_type(store: Store) -> None:
-    rig = _rig(store, Settings(quiet_period_seconds={"*": 5}))
-    rig.fire(PULL_REPLICA_1)
-    rig.resolve(PULL_REPLICA_1)
-    rig.clock.advance(5)
-    assert len(rig.scheduler.sweep()) == 1
 
 
 def test_refire_while_recovering_goes_back_to_triaged(rig: Rig) -> None:
@@ -346,14 +279,14 @@ def test_refire_while_recovering_goes_back_to_triaged(rig: Rig) -> None:
     assert incident.recovering_since is None
     assert _notifications(incident) == 2
     rig.clock.advance(600)
-    assert rig.scheduler.sweep() == []
+    assert rig.runtime.scheduler.sweep() == []
 
 
 def test_firing_after_resolution_opens_a_new_incident(rig: Rig) -> None:
     first = rig.fire(DISK_201)[0]
     rig.resolve(DISK_201)
     rig.clock.advance(600)
-    rig.scheduler.sweep()
+    rig.runtime.scheduler.sweep()
     rig.clock.advance(60)
     [again] = rig.fire(DISK_201)
     assert again.outcome == "opened"
@@ -404,7 +337,7 @@ def test_incident_record_has_every_evidence_field(rig: Rig) -> None:
 
 
 def test_incident_records_the_configured_environment(store: Store) -> None:
-    rig = _rig(store, Settings(environment=Environment.staging))
+    rig = Rig(store, Settings(environment=Environment.staging))
     incident = rig.incident(rig.fire(DISK_201)[0])
     assert incident.environment == Environment.staging
 
@@ -449,7 +382,7 @@ def test_resolving_an_incident_is_audited(rig: Rig) -> None:
     incident = rig.incident(rig.fire(DISK_201)[0])
     rig.resolve(DISK_201)
     rig.clock.advance(600)
-    rig.scheduler.sweep()
+    rig.runtime.scheduler.sweep()
     actions = [e.action for e in rig.store.list_audit(subject=f"incident:{incident.id}")]
     assert actions == ["incident.resolve", "incident.open"]
 
@@ -459,7 +392,7 @@ def test_resolving_an_incident_is_audited(rig: Rig) -> None:
 
 def _episode(rig: Rig, status: str, labels: Mapping[str, str], minute: int) -> AlertOutcome:
     started = T0.replace(minute=minute)
-    [outcome] = rig.pipeline.process(
+    [outcome] = rig.runtime.pipeline.process(
         WebhookPayload(
             version="4",
             status=status,

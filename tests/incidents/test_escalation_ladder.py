@@ -7,24 +7,21 @@ wires it, against a hand-moved clock and a real store."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 from fixtures.alerts import DISK, FILESYSTEM
-from fixtures.clock import T0, Clock
+from fixtures.clock import T0
 from fixtures.executors import HttpExecutor
 from fixtures.http_stub import Answer, StubServer
-from starlette.testclient import TestClient
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime, create_app
 from responder.evidence.collector import Evidence
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.runtime import Runtime
-from responder.settings import Settings
-from responder.store import IncidentFilter, Store
+from responder.store import Store
 
 UNKNOWN = {"alertname": "KubeCPUOvercommit", "severity": "warning"}
 NODE = "node//10.0.10.202"
@@ -46,54 +43,42 @@ class ExitCriteria:
 
 
 def make(
-    store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: object
-) -> Runtime:
-    values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
-    values.update(settings)
-    return build_runtime(
-        Settings.model_validate(values),
-        store=store,
-        executors=[HttpExecutor(executor_stub, frozenset({"delete_completed_pods"}))],
-        collectors=collectors,
-        clock=Clock(),
-    )
+    store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: Any
+) -> Responder:
+    executor = HttpExecutor(executor_stub, frozenset({"delete_completed_pods"}))
+    return Responder(store, executors=[executor], collectors=collectors, **settings)
 
 
-def fire(runtime: Runtime, *alerts: Mapping[str, str], status: str = "firing") -> None:
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4",
-            status=status,
-            alerts=[WebhookAlert(status=status, labels=dict(a)) for a in alerts],
-        )
-    )
+def disk_pressure(
+    store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: Any
+) -> Responder:
+    """A responder told of a high-confidence disk-pressure incident on 10.0.10.202."""
+    rig = make(store, executor_stub, *collectors, **settings)
+    rig.fire(DISK, FILESYSTEM)
+    return rig
 
 
-def only(runtime: Runtime) -> Incident:
-    [found] = runtime.store.list_incidents(IncidentFilter())
-    return found
-
-
-def clock_of(runtime: Runtime) -> Clock:
-    found = runtime.pipeline.clock
-    assert isinstance(found, Clock)
-    return found
-
-
-def poll_at(runtime: Runtime, minutes: float) -> Incident:
+def poll_at(rig: Responder, minutes: float) -> Incident:
     """Move the clock to T0 + ``minutes`` and run the observation poll."""
-    clock = clock_of(runtime)
-    clock.advance((T0 - clock.now).total_seconds() + minutes * 60)
-    runtime.scheduler.poll()
-    return only(runtime)
+    rig.clock.now = T0 + timedelta(minutes=minutes)
+    rig.runtime.scheduler.poll()
+    return rig.only()
+
+
+def assert_on_step(incident: Incident, step_id: str, since_minute: int) -> None:
+    assert incident.ladder is not None
+    assert (incident.ladder.step_id, incident.ladder.entered_at) == (
+        step_id,
+        T0.replace(minute=since_minute),
+    )
 
 
 def ladder_events(incident: Incident) -> list[str]:
     return [e.detail for e in incident.timeline if e.event == "ladder"]
 
 
-def asked(runtime: Runtime, incident: Incident, action: str) -> list[ApprovalRequest]:
-    return [a for a in runtime.approvals.for_incident(incident.id) if a.action == action]
+def asked(rig: Responder, incident: Incident, action: str) -> list[ApprovalRequest]:
+    return [a for a in rig.runtime.approvals.for_incident(incident.id) if a.action == action]
 
 
 def notified(incident: Incident) -> list[str]:
@@ -106,9 +91,8 @@ def notified(incident: Incident) -> list[str]:
 def test_an_opened_incident_stands_on_its_first_step(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, DISK, FILESYSTEM)
-    incident = only(runtime)
+    rig = disk_pressure(store, executor_stub)
+    incident = rig.only()
     assert incident.state == IncidentState.contained
     assert incident.ladder is not None
     assert (incident.ladder.step, incident.ladder.step_id) == (0, "contain")
@@ -119,21 +103,16 @@ def test_an_opened_incident_stands_on_its_first_step(
 def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub, ladder_holds_asks=True)
-    fire(runtime, DISK, FILESYSTEM)
-    opened = only(runtime)
-    assert asked(runtime, opened, "cordon_node") == []  # held until its step
-    assert poll_at(runtime, 9).ladder.step_id == "contain"  # type: ignore[union-attr]
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
+    opened = rig.only()
+    assert asked(rig, opened, "cordon_node") == []  # held until its step
+    assert poll_at(rig, 9).ladder.step_id == "contain"  # type: ignore[union-attr]
 
-    incident = poll_at(runtime, 10)
-    assert incident.ladder is not None
-    assert (incident.ladder.step_id, incident.ladder.entered_at) == (
-        "ask_cordon",
-        T0.replace(minute=10),
-    )
+    incident = poll_at(rig, 10)
+    assert_on_step(incident, "ask_cordon", since_minute=10)
     assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 10m"
     assert incident.state == IncidentState.contained  # climbing is not escalating
-    [cordon] = asked(runtime, incident, "cordon_node")
+    [cordon] = asked(rig, incident, "cordon_node")
     assert (cordon.state, cordon.target["name"]) == ("pending", "10.0.10.202")
     assert "escalation ladder step 2 ask_cordon" in cordon.why_now
     assert notified(incident)[-1] == (
@@ -141,35 +120,33 @@ def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
         "not clear it within 10m; now: Cordon node"
     )
     # the later steps still wait
-    assert asked(runtime, incident, "reboot_worker") == []
-    assert asked(runtime, incident, "replace_worker") == []
+    assert asked(rig, incident, "reboot_worker") == []
+    assert asked(rig, incident, "replace_worker") == []
 
 
 def test_escalation_window_setting_is_the_first_steps_wait(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub, escalation_window_seconds=120)
-    fire(runtime, DISK, FILESYSTEM)
-    assert ladder_events(only(runtime)) == ["step 1/4 contain: opened (waits 2m)"]
-    assert poll_at(runtime, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
-    incident = poll_at(runtime, 2)
+    rig = disk_pressure(store, executor_stub, escalation_window_seconds=120)
+    assert ladder_events(rig.only()) == ["step 1/4 contain: opened (waits 2m)"]
+    assert poll_at(rig, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
+    incident = poll_at(rig, 2)
     assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 2m"
 
 
 def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubServer) -> None:
-    runtime = make(store, executor_stub, ladder_holds_asks=True)
-    fire(runtime, DISK, FILESYSTEM)
-    incident = poll_at(runtime, 10)
-    [cordon] = asked(runtime, incident, "cordon_node")
-    runtime.approvals.deny(cordon.id, "alice", "not this node")
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
+    incident = poll_at(rig, 10)
+    [cordon] = asked(rig, incident, "cordon_node")
+    rig.runtime.approvals.deny(cordon.id, "alice", "not this node")
 
-    incident = poll_at(runtime, 11)
+    incident = poll_at(rig, 11)
     assert incident.ladder is not None
     assert incident.ladder.step_id == "ask_reboot"
     assert ladder_events(incident)[-1] == (
         f"step 3/4 ask_reboot: ask_cordon failed (cordon_node on {NODE} denied)"
     )
-    [reboot] = asked(runtime, incident, "reboot_worker")
+    [reboot] = asked(rig, incident, "reboot_worker")
     assert reboot.state == "pending"
     assert "Reboot worker" in notified(incident)[-1]
 
@@ -178,9 +155,8 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     store: Store, executor_stub: StubServer
 ) -> None:
     executor_stub.fail("POST", r"/apply/.*", Answer(500, {}))
-    runtime = make(store, executor_stub, ladder_holds_asks=True)
-    fire(runtime, DISK, FILESYSTEM)
-    incident = only(runtime)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
+    incident = rig.only()
     assert incident.state == IncidentState.escalated
     assert incident.ladder is not None
     assert incident.ladder.step_id == "ask_cordon"
@@ -192,45 +168,45 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     assert len(notified(incident)) == 2
     assert notified(incident)[-1] == "in-app: incident escalated"
     # the step entered asks for its approval in the same round
-    [cordon] = asked(runtime, incident, "cordon_node")
+    [cordon] = asked(rig, incident, "cordon_node")
     assert cordon.state == "pending"
 
 
 def test_the_last_step_escalates_the_incident(store: Store, executor_stub: StubServer) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, DISK)  # one alert: low confidence, nothing runs, the incident stays triaged
-    assert only(runtime).state == IncidentState.triaged
+    rig = make(store, executor_stub)
+    rig.fire(DISK)  # one alert: low confidence, nothing runs, the incident stays triaged
+    assert rig.only().state == IncidentState.triaged
     steps = [(10, "ask_cordon"), (20, "ask_reboot"), (40, "ask_replace")]
     for minutes, step_id in steps:
-        incident = poll_at(runtime, minutes)
+        incident = poll_at(rig, minutes)
         assert incident.ladder is not None and incident.ladder.step_id == step_id
         assert incident.state == IncidentState.triaged
-    assert poll_at(runtime, 69).state == IncidentState.triaged
+    assert poll_at(rig, 69).state == IncidentState.triaged
 
-    incident = poll_at(runtime, 70)
+    incident = poll_at(rig, 70)
     assert incident.state == IncidentState.escalated
     assert incident.ladder is not None
-    assert incident.ladder.escalated_at == clock_of(runtime).now
+    assert incident.ladder.escalated_at == rig.clock.now
     detail = "step 4/4 ask_replace: ask_replace did not clear it within 30m; escalated"
     assert ladder_events(incident)[-1] == detail
     assert [e.detail for e in incident.timeline if e.event == "state:escalated"] == [detail]
     assert notified(incident)[-1] == "in-app: incident escalated"
-    audited = [e for e in runtime.store.list_audit() if e.action == "incident.escalated"]
+    audited = [e for e in rig.runtime.store.list_audit() if e.action == "incident.escalated"]
     assert [e.detail for e in audited] == [detail]
 
     # the climb is over: later polls add nothing
     before = len(ladder_events(incident))
-    assert len(ladder_events(poll_at(runtime, 200))) == before
+    assert len(ladder_events(poll_at(rig, 200))) == before
 
 
 def test_an_incident_of_an_unknown_type_notifies_then_escalates(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, UNKNOWN)
-    assert ladder_events(only(runtime)) == ["step 1/1 notify: opened (waits 15m)"]
-    assert poll_at(runtime, 14).state == IncidentState.triaged
-    incident = poll_at(runtime, 15)
+    rig = make(store, executor_stub)
+    rig.fire(UNKNOWN)
+    assert ladder_events(rig.only()) == ["step 1/1 notify: opened (waits 15m)"]
+    assert poll_at(rig, 14).state == IncidentState.triaged
+    incident = poll_at(rig, 15)
     assert incident.state == IncidentState.escalated
     assert ladder_events(incident)[-1] == (
         "step 1/1 notify: notify did not clear it within 15m; escalated"
@@ -244,27 +220,25 @@ def test_a_problem_whose_exit_criteria_hold_does_not_climb(
     store: Store, executor_stub: StubServer
 ) -> None:
     verdict = ExitCriteria()
-    runtime = make(store, executor_stub, verdict)
-    fire(runtime, DISK, FILESYSTEM)
+    rig = disk_pressure(store, executor_stub, verdict)
     verdict.met = True
-    incident = poll_at(runtime, 11)
+    incident = poll_at(rig, 11)
     assert incident.ladder is not None and incident.ladder.step_id == "contain"
     # the pressure is back: the step's wait has long passed, so it climbs
     verdict.met = False
-    incident = poll_at(runtime, 12)
+    incident = poll_at(rig, 12)
     assert incident.ladder is not None and incident.ladder.step_id == "ask_cordon"
 
 
 def test_a_resolved_incident_stops_climbing(store: Store, executor_stub: StubServer) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, DISK, FILESYSTEM)
-    clock_of(runtime).advance(60)
-    fire(runtime, DISK, FILESYSTEM, status="resolved")
-    assert only(runtime).state == IncidentState.recovering
-    assert runtime.scheduler.poll() == []  # a recovering incident is not polled
-    clock_of(runtime).advance(11 * 60)
-    assert runtime.scheduler.sweep() == [only(runtime).id]
-    incident = poll_at(runtime, 60)
+    rig = disk_pressure(store, executor_stub)
+    rig.clock.advance(60)
+    rig.resolve(DISK, FILESYSTEM)
+    assert rig.only().state == IncidentState.recovering
+    assert rig.runtime.scheduler.poll() == []  # a recovering incident is not polled
+    rig.clock.advance(11 * 60)
+    assert rig.runtime.scheduler.sweep() == [rig.only().id]
+    incident = poll_at(rig, 60)
     assert incident.state == IncidentState.resolved
     assert incident.ladder is not None and incident.ladder.step_id == "contain"
     assert ladder_events(incident) == ["step 1/4 contain: opened (waits 10m)"]
@@ -276,18 +250,18 @@ def test_a_resolved_incident_stops_climbing(store: Store, executor_stub: StubSer
 def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub, ladder_holds_asks=False)  # the default is True
-    fire(runtime, DISK, FILESYSTEM)
-    incident = only(runtime)
+    rig = make(store, executor_stub, ladder_holds_asks=False)  # the default is True
+    rig.fire(DISK, FILESYSTEM)
+    incident = rig.only()
     for action in LADDER_ACTIONS:
-        [request] = asked(runtime, incident, action)
+        [request] = asked(rig, incident, action)
         assert request.state == "pending"
     assert not any(e.event == "approval_held" for e in incident.timeline)
     # the cordon request expired unanswered at T+10m: entering its step asks again
-    incident = poll_at(runtime, 10)
+    incident = poll_at(rig, 10)
     assert incident.ladder is not None and incident.ladder.step_id == "ask_cordon"
-    now = clock_of(runtime).now
-    assert [a.state_at(now) for a in asked(runtime, incident, "cordon_node")] == [
+    now = rig.clock.now
+    assert [a.state_at(now) for a in asked(rig, incident, "cordon_node")] == [
         "expired",
         "pending",
     ]
@@ -296,13 +270,12 @@ def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
 def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub, ladder_holds_asks=True)
-    fire(runtime, DISK, FILESYSTEM)
-    incident = only(runtime)
+    rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
+    incident = rig.only()
     for action in LADDER_ACTIONS:
-        assert asked(runtime, incident, action) == []
+        assert asked(rig, incident, action) == []
     # drain and the shared scale-down are on no step: the policy's ask stands
-    assert [a.state for a in asked(runtime, incident, "drain_node")] == ["pending"]
+    assert [a.state for a in asked(rig, incident, "drain_node")] == ["pending"]
     held = {e.detail for e in incident.timeline if e.event == "approval_held"}
     assert held == {f"{a} waits for its ladder step" for a in LADDER_ACTIONS}
 
@@ -313,30 +286,24 @@ def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
 def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
     store: Store, executor_stub: StubServer
 ) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, DISK, FILESYSTEM)
-    record = only(runtime).model_dump(mode="json")
+    rig = disk_pressure(store, executor_stub)
+    record = rig.only().model_dump(mode="json")
     del record["ladder"]
     old = Incident.model_validate(record)
     assert old.ladder is None
-    runtime.store.save_incident(old)
-    assert only(runtime).ladder is None
+    rig.runtime.store.save_incident(old)
+    assert rig.only().ladder is None
 
-    incident = poll_at(runtime, 5)
-    assert incident.ladder is not None
-    assert (incident.ladder.step_id, incident.ladder.entered_at) == (
-        "contain",
-        T0.replace(minute=5),
-    )
+    incident = poll_at(rig, 5)
+    assert_on_step(incident, "contain", since_minute=5)
     assert ladder_events(incident)[-1] == "step 1/4 contain: joined its ladder (waits 10m)"
 
 
 def test_the_api_shows_the_ladder(store: Store, executor_stub: StubServer) -> None:
-    runtime = make(store, executor_stub)
-    fire(runtime, DISK, FILESYSTEM)
-    poll_at(runtime, 10)
-    client = TestClient(create_app(runtime.settings, runtime))  # no lifespan: no workers
-    incident_id = only(runtime).id
+    rig = disk_pressure(store, executor_stub)
+    poll_at(rig, 10)
+    client = rig.client  # no lifespan: no workers
+    incident_id = rig.only().id
     body = client.get(f"/api/v1/incidents/{incident_id}").json()
     ladder = body["ladder"]
     assert (ladder["step"], ladder["step_id"]) == (1, "ask_cordon")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from fixtures.clock import T0
 from fixtures.incidents import make_incident
 
-from responder.records.incident import Incident
 from responder.records.lifecycle import (
     OPEN_STATES,
     TRANSITIONS,
@@ -18,7 +18,6 @@ from responder.records.lifecycle import (
 )
 
 S = IncidentState
-T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 ALLOWED = sorted((src, dst) for src, targets in TRANSITIONS.items() for dst in targets)
 FORBIDDEN = sorted(
@@ -26,10 +25,6 @@ FORBIDDEN = sorted(
     for src, dst in itertools.product(IncidentState, repeat=2)
     if dst not in TRANSITIONS[src]
 )
-
-
-def _incident(state: IncidentState = S.observed) -> Incident:
-    return make_incident(state=state)
 
 
 def test_table_covers_every_state() -> None:
@@ -45,7 +40,7 @@ def test_normal_path_is_in_the_table() -> None:
 @pytest.mark.parametrize(("src", "dst"), ALLOWED, ids=[f"{s}->{d}" for s, d in ALLOWED])
 def test_allowed_transition_is_accepted(src: IncidentState, dst: IncidentState) -> None:
     check_transition(src, dst)
-    incident = _incident(src)
+    incident = make_incident(state=src)
     incident.move_to(dst, "test", T0)
     assert incident.state == dst
 
@@ -59,7 +54,7 @@ def test_transition_outside_the_table_raises(src: IncidentState, dst: IncidentSt
 
 
 def test_illegal_move_leaves_the_incident_unchanged() -> None:
-    incident = _incident(S.triaged)
+    incident = make_incident(state=S.triaged)
     with pytest.raises(IllegalTransition):
         incident.move_to(S.resolved, "skipping recovery", T0 + timedelta(seconds=1))
     assert incident.state == S.triaged
@@ -90,7 +85,7 @@ def test_every_open_state_can_reach_resolved() -> None:
 
 
 def test_move_to_records_a_timeline_entry() -> None:
-    incident = _incident()
+    incident = make_incident(state=S.observed)
     at = T0 + timedelta(seconds=5)
     incident.move_to(S.triaged, "classified", at)
     assert [(e.at, e.event, e.detail) for e in incident.timeline] == [
@@ -100,7 +95,7 @@ def test_move_to_records_a_timeline_entry() -> None:
 
 
 def test_move_to_recovering_sets_recovering_since() -> None:
-    incident = _incident(S.triaged)
+    incident = make_incident(state=S.triaged)
     at = T0 + timedelta(minutes=3)
     incident.move_to(S.recovering, "all alerts resolved", at)
     assert incident.recovering_since == at
@@ -108,7 +103,7 @@ def test_move_to_recovering_sets_recovering_since() -> None:
 
 
 def test_move_to_resolved_sets_resolved_at() -> None:
-    incident = _incident(S.triaged)
+    incident = make_incident(state=S.triaged)
     incident.move_to(S.recovering, "all alerts resolved", T0)
     done = T0 + timedelta(minutes=10)
     incident.move_to(S.resolved, "quiet", done)
@@ -118,7 +113,7 @@ def test_move_to_resolved_sets_resolved_at() -> None:
 
 
 def test_leaving_recovering_clears_recovering_since() -> None:
-    incident = _incident(S.triaged)
+    incident = make_incident(state=S.triaged)
     incident.move_to(S.recovering, "all alerts resolved", T0)
     incident.move_to(S.triaged, "fired again", T0 + timedelta(seconds=30))
     assert incident.recovering_since is None

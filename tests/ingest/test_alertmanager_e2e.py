@@ -9,17 +9,13 @@ from typing import Any
 
 import httpx
 from fixtures.alertmanager import Alertmanager
+from fixtures.alerts import pressure
 from fixtures.polling import eventually, list_incidents
 from fixtures.processes import Responder
 
 WAIT = 30.0
 
-DISK = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
+DISK = pressure("worker-1")
 REGISTRY = {
     "alertname": "KubeContainerWaiting",
     "taxonomy_type": "registry_pull_failure",

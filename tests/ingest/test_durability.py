@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fixtures.alerts import pressure
 from fixtures.backends import Backend, node_incident_lock
 from fixtures.polling import eventually, incidents_by_fingerprint, list_incidents
 from fixtures.processes import Responder
@@ -34,13 +35,7 @@ WAIT = 20.0
 def disk_alert(node: str, fingerprint: str, **extra: str) -> dict[str, Any]:
     return {
         "status": "firing",
-        "labels": {
-            "alertname": "KubeNodePressure",
-            "condition": "DiskPressure",
-            "node": node,
-            "severity": "warning",
-            **extra,
-        },
+        "labels": {**pressure(node), **extra},
         "annotations": {"summary": f"{node} has DiskPressure"},
         "startsAt": "2026-11-26T08:00:00Z",
         "endsAt": "0001-01-01T00:00:00Z",

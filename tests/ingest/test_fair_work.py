@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures import rigs
 from fixtures.backends import Backend
+from fixtures.clock import Clock
 from fixtures.polling import eventually, incidents_by_fingerprint
 from fixtures.processes import Responder
 from fixtures.redis_namespace import drop_redis_namespace
 from starlette.testclient import TestClient
 
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
@@ -91,7 +93,8 @@ def test_a_payload_at_the_alert_cap_is_accepted(client: TestClient) -> None:
 
 
 def runtime_on(store: Store, **settings: object) -> Runtime:
-    return build_runtime(Settings.model_validate({"dry_run": True, **settings}), store=store)
+    chosen = Settings.model_validate({"dry_run": True, **settings})
+    return rigs.Responder(store, settings=chosen, clock=Clock.from_now()).runtime
 
 
 def opened(store: Store, prefix: str) -> int:

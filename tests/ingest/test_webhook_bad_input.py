@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from fixtures.backends import node_incident_lock
-from fixtures.polling import eventually, incidents_by_fingerprint, list_incidents
+from fixtures.polling import (
+    HttpAnswer,
+    HttpClient,
+    eventually,
+    incidents_by_fingerprint,
+    list_incidents,
+)
 from fixtures.processes import Responder, free_port
 from starlette.testclient import TestClient
 
@@ -62,11 +68,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield client
 
 
-def post(client: httpx.Client, content: bytes, headers: dict[str, str] = AUTH) -> httpx.Response:
+def post(client: HttpClient, content: bytes, headers: dict[str, str] = AUTH) -> HttpAnswer:
     return client.post(ROUTE, content=content, headers=headers)
 
 
-def wait_for_incidents(client: httpx.Client, fingerprints: set[str]) -> dict[str, Any]:
+def wait_for_incidents(client: HttpClient, fingerprints: set[str]) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
         by_fingerprint = incidents_by_fingerprint(list_incidents(client))
         return by_fingerprint if fingerprints <= by_fingerprint.keys() else None
@@ -237,32 +243,37 @@ def test_webhook_token_never_appears_in_the_responder_log(tmp_path: Path) -> Non
     assert TOKEN.removeprefix("whk-") not in log
 
 
-def test_unreachable_store_answers_503_on_readyz_and_webhook_never_200(tmp_path: Path) -> None:
-    nothing_listens = free_port()
+@contextlib.contextmanager
+def on_unreachable_redis(
+    tmp_path: Path, credentials: str = ""
+) -> Iterator[tuple[Responder, httpx.Client]]:
+    """A responder process whose Redis store nothing listens for, and a client."""
+    store_url = f"redis://{credentials}127.0.0.1:{free_port()}/0"
     responder = Responder(
-        {
-            "ROBOT_SRE_STORE_URL": f"redis://127.0.0.1:{nothing_listens}/0",
-            "ROBOT_SRE_STORE_NAMESPACE": "unreachable",
-        },
-        tmp_path,
+        {"ROBOT_SRE_STORE_URL": store_url, "ROBOT_SRE_STORE_NAMESPACE": "unreachable"}, tmp_path
     ).start(ready_path="/healthz")
     try:
         with httpx.Client(base_url=responder.url, timeout=10) as client:
-            ready = client.get("/readyz")
-            assert ready.status_code == 503, ready.text
-            assert ready.json()["status"] == "unavailable"
-            for n in range(3):
-                answer = client.post(
-                    ROUTE,
-                    content=body(alert(f"down-{n}")),
-                    headers={"Content-Type": "application/json"},
-                )
-                assert answer.status_code == 503, answer.text
-                assert answer.headers.get("Retry-After")
-                assert answer.json()["error"]
-            assert client.get("/healthz").status_code == 200
+            yield responder, client
     finally:
         responder.stop()
+
+
+def test_unreachable_store_answers_503_on_readyz_and_webhook_never_200(tmp_path: Path) -> None:
+    with on_unreachable_redis(tmp_path) as (_, client):
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["status"] == "unavailable"
+        for n in range(3):
+            answer = client.post(
+                ROUTE,
+                content=body(alert(f"down-{n}")),
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 503, answer.text
+            assert answer.headers.get("Retry-After")
+            assert answer.json()["error"]
+        assert client.get("/healthz").status_code == 200
 
 
 def test_full_queue_answers_503_with_retry_after_until_the_worker_catches_up(
@@ -293,26 +304,16 @@ def test_full_queue_answers_503_with_retry_after_until_the_worker_catches_up(
 
 def test_store_password_never_appears_in_the_responder_log_or_answers(tmp_path: Path) -> None:
     password = "pw-" + secrets.token_hex(12)
-    responder = Responder(
-        {
-            "ROBOT_SRE_STORE_URL": f"redis://robot:{password}@127.0.0.1:{free_port()}/0",
-            "ROBOT_SRE_STORE_NAMESPACE": "unreachable",
-        },
-        tmp_path,
-    ).start(ready_path="/healthz")
-    try:
-        with httpx.Client(base_url=responder.url, timeout=10) as client:
-            answers = [client.get("/readyz"), client.post(ROUTE, content=body(alert("pw")))]
-            assert [a.status_code for a in answers] == [503, 503]
-            assert all(password not in a.text for a in answers)
-            eventually(
-                lambda: "store unavailable" in responder.log_tail(),
-                WAIT,
-                "the worker to log that the store is unavailable",
-                responder.log_tail,
-            )
-    finally:
-        responder.stop()
+    with on_unreachable_redis(tmp_path, f"robot:{password}@") as (responder, client):
+        answers = [client.get("/readyz"), client.post(ROUTE, content=body(alert("pw")))]
+        assert [a.status_code for a in answers] == [503, 503]
+        assert all(password not in a.text for a in answers)
+        eventually(
+            lambda: "store unavailable" in responder.log_tail(),
+            WAIT,
+            "the worker to log that the store is unavailable",
+            responder.log_tail,
+        )
     log = responder.log.read_text(errors="replace")
     leaks = [line for line in log.splitlines() if password in line]
     assert leaks == [], "the Redis password is in the log:\n" + "\n".join(leaks)

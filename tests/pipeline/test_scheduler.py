@@ -5,15 +5,12 @@ its own), each looked at once and scheduled again one interval later."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import pytest
-from fixtures.clock import Clock
+from fixtures.alerts import disk
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
-from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.lifecycle import IncidentState
-from responder.runtime import Runtime
 from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 
@@ -30,30 +27,9 @@ def pod_alert(n: int) -> dict[str, str]:
     }
 
 
-def disk(node: str) -> list[dict[str, str]]:
-    return [
-        {"alertname": "KubeNodePressure", "condition": "DiskPressure", "node": node},
-        {"alertname": "NodeFilesystemAlmostOutOfSpace", "instance": f"{node}:9100"},
-    ]
-
-
-def fire(runtime: Runtime, alerts: list[Mapping[str, str]]) -> None:
-    runtime.pipeline.process(
-        WebhookPayload(
-            version="4",
-            status="firing",
-            alerts=[
-                WebhookAlert(status="firing", labels={"severity": "warning", **a}) for a in alerts
-            ],
-        )
-    )
-
-
-def responder(store: Store, **settings: object) -> tuple[Runtime, Clock]:
-    clock = Clock()
-    values: dict[str, object] = {"observation_poll_seconds": POLL_SECONDS, **settings}
-    runtime = build_runtime(Settings.model_validate(values), store=store, clock=clock)
-    return runtime, clock
+def responder(store: Store, **settings: object) -> Responder:
+    values = {"observation_poll_seconds": POLL_SECONDS, **settings}
+    return Responder(store, settings=Settings.model_validate(values))
 
 
 def open_ids(store: Store) -> set[str]:
@@ -61,49 +37,49 @@ def open_ids(store: Store) -> set[str]:
 
 
 def test_open_incidents_cost_nothing_until_they_are_due(store: Store) -> None:
-    runtime, clock = responder(store)
-    fire(runtime, [pod_alert(n) for n in range(150)])
+    rig = responder(store)
+    rig.fire(*(pod_alert(n) for n in range(150)))
     opened = open_ids(store)
     assert len(opened) == 150
-    clock.advance(POLL_SECONDS - 1)
-    assert store.due_incidents(clock.now.timestamp(), 1000) == []
-    assert runtime.scheduler.run_due() == []
-    clock.advance(1)
-    assert set(store.due_incidents(clock.now.timestamp(), 1000)) == opened
-    assert set(runtime.scheduler.run_due()) == opened
+    rig.clock.advance(POLL_SECONDS - 1)
+    assert store.due_incidents(rig.clock.now.timestamp(), 1000) == []
+    assert rig.runtime.scheduler.run_due() == []
+    rig.clock.advance(1)
+    assert set(store.due_incidents(rig.clock.now.timestamp(), 1000)) == opened
+    assert set(rig.runtime.scheduler.run_due()) == opened
     # each looked at once, and due again one interval later
-    assert store.due_incidents(clock.now.timestamp(), 1000) == []
+    assert store.due_incidents(rig.clock.now.timestamp(), 1000) == []
     for incident in store.list_incidents(IncidentFilter(limit=1000)):
-        assert incident.polled_at == clock.now
-    clock.advance(POLL_SECONDS)
-    assert set(store.due_incidents(clock.now.timestamp(), 1000)) == opened
+        assert incident.polled_at == rig.clock.now
+    rig.clock.advance(POLL_SECONDS)
+    assert set(store.due_incidents(rig.clock.now.timestamp(), 1000)) == opened
 
 
 def test_a_round_stops_when_asked_and_the_rest_stay_due(store: Store) -> None:
-    runtime, clock = responder(store)
-    fire(runtime, [pod_alert(n) for n in range(150)])
-    clock.advance(POLL_SECONDS)
+    rig = responder(store)
+    rig.fire(*(pod_alert(n) for n in range(150)))
+    rig.clock.advance(POLL_SECONDS)
     rounds = iter([False, True])
-    first = runtime.scheduler.run_due(stop=lambda: next(rounds, True))
+    first = rig.runtime.scheduler.run_due(stop=lambda: next(rounds, True))
     assert 0 < len(first) < 150
-    left = set(store.due_incidents(clock.now.timestamp(), 1000))
+    left = set(store.due_incidents(rig.clock.now.timestamp(), 1000))
     assert left == open_ids(store) - set(first)
-    assert set(runtime.scheduler.run_due()) == left
+    assert set(rig.runtime.scheduler.run_due()) == left
 
 
 def test_a_node_storm_and_its_members_are_polled_in_one_round(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime, clock = responder(store, blast_radius={"max_unhealthy_nodes": 1})
+    rig = responder(store, blast_radius={"max_unhealthy_nodes": 1})
     for node in ("10.0.10.201", "10.0.10.202", "10.0.10.203"):
-        fire(runtime, disk(node))
+        rig.fire(*disk(node))
     incidents = store.list_incidents(IncidentFilter())
     [storm] = [i for i in incidents if i.is_storm]
     assert storm.state == IncidentState.escalated
-    clock.advance(POLL_SECONDS)
+    rig.clock.advance(POLL_SECONDS)
     with caplog.at_level(logging.ERROR):
-        polled = runtime.scheduler.run_due()
+        polled = rig.runtime.scheduler.run_due()
     assert set(polled) == {i.id for i in incidents}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     [storm] = [i for i in store.list_incidents(IncidentFilter()) if i.is_storm]
-    assert storm.polled_at == clock.now
+    assert storm.polled_at == rig.clock.now

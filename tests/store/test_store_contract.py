@@ -84,7 +84,9 @@ def test_window_counters_on_one_store_count_together(store: Store) -> None:
     now = [1_000_000.5]
     one = WindowCounter(store, "calls", 60.0, clock=lambda: now[0])
     other = WindowCounter(store, "calls", 60.0, clock=lambda: now[0])  # another replica
-    assert one.add("agent") == (1, pytest.approx(19.5))
+    count, retry_after = one.add("agent")
+    assert count == 1
+    assert retry_after == pytest.approx(19.5)
     assert other.add("agent")[0] == 2
     assert other.add("someone else")[0] == 1
     now[0] += 20  # the next window

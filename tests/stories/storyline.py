@@ -19,19 +19,18 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fixtures.clock import Clock
 from fixtures.kube import KubeCluster, Seen
 from fixtures.processes import port_answers, require_binary, wait_until
-from starlette.testclient import TestClient
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime, create_app
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident
-from responder.runtime import Runtime
+from responder.records.lifecycle import IncidentState
 from responder.settings import Settings
 from responder.store import IncidentFilter
 from responder.taxonomy.models import ActionClass
@@ -60,18 +59,23 @@ class Story:
             "sweep_interval_seconds": 3600.0,
         }
         values.update(settings)
-        self.settings = Settings.model_validate(values)
+        self.responder = Responder(settings=Settings.model_validate(values), clock=Clock.from_now())
+        self.settings, self.clock = self.responder.settings, self.responder.clock
+        self.runtime, self.client = self.responder.runtime, self.responder.client
         self.cluster = cluster
-        self.clock = Clock(datetime.now(UTC).replace(microsecond=0))
-        self.runtime: Runtime = build_runtime(self.settings, clock=self.clock)
-        self.client = TestClient(create_app(self.settings, self.runtime))
         self._started: dict[str, datetime] = {}
 
     def close(self) -> None:
-        self.client.close()
+        self.responder.close()
         self.runtime.store.close()
 
-    # Alertmanager's side
+    def __enter__(self) -> Story:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Alertmanager's side, through the webhook and the queue
 
     def fire(self, *alerts: Labels) -> None:
         self._send("firing", alerts)
@@ -119,6 +123,24 @@ class Story:
 
     def sweep(self) -> list[str]:
         return self.runtime.scheduler.sweep()
+
+    def next_step(self, minutes: float) -> str:
+        """Let ``minutes`` pass and poll: the newest ladder event."""
+        self.clock.advance(minutes=minutes)
+        self.poll()
+        return self.events("ladder")[-1]
+
+    def resolve_for_good(self, *alerts: Labels) -> None:
+        """Resolve ``alerts``: after the 5-minute quiet period the sweep
+        resolves the incident, its exit criteria holding, and nothing was
+        written to the cluster."""
+        incident = self.incident()
+        self.resolve(*alerts)
+        self.clock.advance(minutes=5)
+        assert self.sweep() == [incident.id]
+        assert self.incident().state == IncidentState.resolved
+        assert self.events("exit_criteria")[-1] == "hold"
+        assert self.writes() == []
 
     # what the responder recorded
 
@@ -202,13 +224,6 @@ def target(found: Mapping[str, str] | None) -> str:
     namespace = found.get("namespace") or ""
     where = f"{namespace}/" if namespace else ""
     return f"{found['kind']}/{where}{found['name']}"
-
-
-def live(cluster: KubeCluster, kind: str, name: str, namespace: str | None = None) -> Any:
-    """The object as kmock holds it now (it must exist)."""
-    found = cluster.get(kind, name, namespace)
-    assert found is not None, f"{kind} {namespace}/{name} is gone"
-    return found
 
 
 def write_paths(writes: list[Seen], method: str) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.alerts import evictions, filesystem, pressure
 from fixtures.kube import (
     KubeCluster,
     ago,
@@ -29,29 +30,13 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
     oci_api,
     oci_key,
 )
-from storyline import Story, live, write_paths
+from stories.storyline import Story, write_paths
 
 from responder.records.lifecycle import IncidentState
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
-EVICTIONS = {
-    "alertname": "KubeNodeEviction",
-    "eviction_signal": "nodefs.available",
-    "node": "worker-1",
-    "severity": "warning",
-}
-FILESYSTEM = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "worker-1:9100",
-    "nodename": "worker-1",
-    "mountpoint": "/var/lib/containerd",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
+EVICTIONS = evictions("worker-1")
+FILESYSTEM = {**filesystem("worker-1"), "mountpoint": "/var/lib/containerd"}
 FINISHED = sorted(
     [
         f"/api/v1/namespaces/trivy-system/pods/trivy-db-warmup-2911{i:02d}-x{i:02d}"
@@ -86,6 +71,16 @@ def oci_settings(api: OciApi, tmp: Path, key: dict[str, str]) -> dict[str, Any]:
     return {"oci": chosen.model_dump()}
 
 
+def under_pressure(make_story: Any, cluster: KubeCluster, environment: str) -> Story:
+    """worker-1 under disk pressure (the protected objects beside it), and the
+    story in ``environment`` told of the pressure and its evictions."""
+    seed_disk_pressure(cluster)
+    seed_protected(cluster)
+    story: Story = make_story(environment)
+    story.fire(PRESSURE, EVICTIONS)
+    return story
+
+
 @pytest.fixture
 def make_story(
     kube_cluster: KubeCluster,
@@ -117,12 +112,8 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     kube_cluster: KubeCluster,
     oci_api: OciApi,  # noqa: F811
 ) -> None:
-    seed_disk_pressure(kube_cluster)
-    seed_protected(kube_cluster)
-    story: Story = make_story("demo")
-
     # T+0: Alertmanager posts the node's pressure and its evictions
-    story.fire(PRESSURE, EVICTIONS)
+    story = under_pressure(make_story, kube_cluster, "demo")
     incident = story.incident()
     assert (incident.incident_type, incident.resource_scope.key) == (
         "node_disk_pressure",
@@ -137,14 +128,14 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     [suspend] = [w for w in writes if w.method == "PATCH"]
     assert (suspend.path, suspend.body) == (TRIVY, {"spec": {"suspend": True}})
     assert len(writes) == len(FINISHED) + 1
-    assert live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert kube_cluster.names("Pod", "trivy-system") == []
     assert kube_cluster.names("Pod", "ingress-nginx") == [
         "ingress-nginx-admission-create-7xk2p",
         "ingress-nginx-controller-7d9f8b6c5-x2x9z",
     ]
     assert kube_cluster.names("Pod", "cert-manager") == ["cert-manager-startupapicheck-9qz4m"]
-    assert live(kube_cluster, "Deployment", "headlamp", "headlamp")["spec"]["replicas"] == 1
+    assert kube_cluster.live("Deployment", "headlamp", "headlamp")["spec"]["replicas"] == 1
     assert story.ran() == [
         ("delete_completed_pods", "cluster/cluster", "succeeded"),
         ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup", "succeeded"),
@@ -189,11 +180,7 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
 
     # T+10m: containment did not clear the pressure: the ladder climbs, the
     # cordon now waits for a person; reboot and replace wait for their steps
-    story.clock.advance(minutes=5)
-    story.poll()
-    assert story.events("ladder")[-1] == (
-        "step 2/4 ask_cordon: contain did not clear it within 10m"
-    )
+    assert story.next_step(5) == "step 2/4 ask_cordon: contain did not clear it within 10m"
     assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
     [cordon] = [a for a in story.approvals() if a.action == "cordon_node"]
     assert cordon.state == "pending"
@@ -253,18 +240,14 @@ def test_production_only_deletes_the_finished_pods(
     kube_cluster: KubeCluster,
     oci_api: OciApi,  # noqa: F811
 ) -> None:
-    seed_disk_pressure(kube_cluster)
-    seed_protected(kube_cluster)
-    story: Story = make_story("production")
-
-    story.fire(PRESSURE, EVICTIONS)
+    story = under_pressure(make_story, kube_cluster, "production")
 
     incident = story.incident()
     assert incident.confidence == "high"
     writes = story.writes()
     assert write_paths(writes, "DELETE") == FINISHED
     assert len(writes) == len(FINISHED)
-    assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
+    assert not kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
     # the contain step's suspension and the drain (on no step) are asked at once
     suspend = ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")
@@ -275,11 +258,7 @@ def test_production_only_deletes_the_finished_pods(
     assert incident.state == IncidentState.contained
 
     # T+10m: the pressure persists; the cordon is asked for, nothing more is written
-    story.clock.advance(minutes=10)
-    story.poll()
-    assert story.events("ladder")[-1] == (
-        "step 2/4 ask_cordon: contain did not clear it within 10m"
-    )
+    assert story.next_step(10) == "step 2/4 ask_cordon: contain did not clear it within 10m"
     assert story.asked() == {
         ("drain_node", "node/worker-1"),
         ("cordon_node", "node/worker-1"),

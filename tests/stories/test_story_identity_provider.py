@@ -16,7 +16,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint
@@ -52,10 +52,9 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         search_base=slapd.suffix,
         timeout_seconds=2.0,
     )
-    story = Story(
+    with Story(
         kube_cluster, tmp_path, environment="staging", dependencies=[endpoint.model_dump()]
-    )
-    try:
+    ) as story:
         story.fire(PROBE_FAILED)
 
         incident = story.incident()
@@ -82,11 +81,7 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         assert story.asked() == {("rollout_restart", GLAUTH)}
 
         # T+10m: still refused, nobody restarted: the ladder climbs and asks for the patch
-        story.clock.advance(minutes=9)
-        story.poll()
-        assert story.events("ladder")[-1] == (
-            "step 2/2 ask_patch: ask_restart did not clear it within 10m"
-        )
+        assert story.next_step(9) == "step 2/2 ask_patch: ask_restart did not clear it within 10m"
         assert story.asked() == {("patch_ldap_config", GLAUTH), ("rollout_restart", GLAUTH)}
         assert story.decided("disable_auth") == {"human_only"}
         assert story.writes() == []
@@ -95,12 +90,5 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         # T+13m: the bind password is right again; the alert resolves
         story.clock.advance(minutes=3)
         monkeypatch.setenv(PASSWORD_ENV, slapd.password)
-        story.resolve(PROBE_FAILED)
-        story.clock.advance(minutes=5)
-        assert story.sweep() == [incident.id]
-        assert story.incident().state == IncidentState.resolved
-        assert story.events("exit_criteria")[-1] == "hold"
-        assert story.writes() == []
+        story.resolve_for_good(PROBE_FAILED)
         story.assert_guard_rails()
-    finally:
-        story.close()

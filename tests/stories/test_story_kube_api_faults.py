@@ -9,26 +9,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fixtures.alerts import evictions, pressure
+from fixtures.alerts import evictions, filesystem, pressure
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     seed_disk_pressure,
 )
-from storyline import Story, live
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 from responder.store import IncidentFilter
 
 PRESSURE = pressure("worker-1")
 EVICTIONS = evictions("worker-1")
-OTHER_NODE = {
-    "alertname": "NodeFilesystemAlmostOutOfSpace",
-    "instance": "worker-2:9100",
-    "nodename": "worker-2",
-    "mountpoint": "/",
-    "severity": "warning",
-}
+OTHER_NODE = filesystem("worker-2")
 LABELS = {"incident_type": "node_disk_pressure", "environment": "demo"}
 
 
@@ -45,8 +39,7 @@ def test_api_that_never_answers_fails_the_action_within_its_deadline(
 ) -> None:
     seed_disk_pressure(kube_cluster)
     kube_cluster.hang("pods", verbs=["delete"])
-    story = Story(kube_cluster, tmp_path, environment="demo", action_timeout_seconds=1.0)
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo", action_timeout_seconds=1.0) as story:
         started = time.monotonic()
         story.fire(PRESSURE, EVICTIONS)
         assert time.monotonic() - started < 8  # collectors, one 1 s deadline, the rest
@@ -78,8 +71,6 @@ def test_api_that_never_answers_fails_the_action_within_its_deadline(
         found = story.runtime.store.list_incidents(IncidentFilter())
         assert len([i for i in found if i.resource_scope.kind == "node"]) == 2
         story.assert_guard_rails()
-    finally:
-        story.close()
 
 
 def test_api_answering_500_fails_the_action_and_escalates(
@@ -87,8 +78,7 @@ def test_api_answering_500_fails_the_action_and_escalates(
 ) -> None:
     seed_disk_pressure(kube_cluster)
     kube_cluster.fail("cronjobs", 500, verbs=["patch"])
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         story.fire(PRESSURE, EVICTIONS)
 
         incident = story.incident()
@@ -101,12 +91,10 @@ def test_api_answering_500_fails_the_action_and_escalates(
             story.metric("ops_auto_remediations_failed_total", action="suspend_cronjob", **LABELS)
             == 1
         )
-        assert not live(kube_cluster, "CronJob", "trivy-db-warmup", "trivy-system")["spec"][
+        assert not kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"][
             "suspend"
         ]
         assert escalations(story) == ["in-app: incident escalated"]
         # the other step of the round went through
         assert ("delete_completed_pods", "cluster/cluster", "succeeded") in story.ran()
         story.assert_guard_rails()
-    finally:
-        story.close()

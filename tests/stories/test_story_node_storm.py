@@ -48,14 +48,13 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
         ),
         *(node(n) for n in NODES[3:]),
     )
-    story = Story(
+    with Story(
         kube_cluster,
         tmp_path,
         environment="demo",
         observation_poll_seconds=60,
         blast_radius={"cluster_nodes": 5},
-    )
-    try:
+    ) as story:
         story.fire(pressure("worker-1"), evictions("worker-1"))
         first = on_node(story, "worker-1")
         asked = [
@@ -104,5 +103,3 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
         for member in decided:
             assert any(e.event == "node_storm" and storm.id in e.detail for e in member.timeline)
         story.assert_guard_rails()
-    finally:
-        story.close()

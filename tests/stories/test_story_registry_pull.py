@@ -16,7 +16,7 @@ from fixtures.kube import (
     pod,
     secret,
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 
@@ -65,8 +65,7 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
             involved_namespace="image-factory",
         ),
     )
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         story.fire(WAITING)
 
         incident = story.incident()
@@ -96,18 +95,14 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
         assert len(story.approvals()) == 2
 
         # T+15m: the pulls still fail, nobody patched: the ladder asks for a reconcile
-        story.clock.advance(minutes=14)
-        story.poll()
-        assert story.events("ladder")[-1] == (
+        assert story.next_step(14) == (
             "step 2/3 ask_reconcile: ask_patch did not clear it within 15m"
         )
         assert ("helm_reconcile", API) in story.asked()
         assert story.writes() == []
 
         # T+30m: still failing: the last step asks for the rollback
-        story.clock.advance(minutes=15)
-        story.poll()
-        assert story.events("ladder")[-1] == (
+        assert story.next_step(15) == (
             "step 3/3 ask_rollback: ask_reconcile did not clear it within 15m"
         )
         # asked about each change, nothing executed
@@ -123,12 +118,5 @@ def test_rate_limited_pulls_are_notified_and_asked_about_never_acted_on(
         # T+35m: the rate-limit window passed, the kubelet pulled the image
         story.clock.advance(minutes=5)
         kube_cluster.add(*(api_pod(name, pulling=False) for name in PODS))
-        story.resolve(WAITING)
-        story.clock.advance(minutes=5)
-        assert story.sweep() == [incident.id]
-        assert story.incident().state == IncidentState.resolved
-        assert story.events("exit_criteria")[-1] == "hold"
-        assert story.writes() == []
+        story.resolve_for_good(WAITING)
         story.assert_guard_rails()
-    finally:
-        story.close()

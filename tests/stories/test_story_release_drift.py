@@ -16,7 +16,7 @@ from fixtures.kube import (
     helm_release_secret,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.lifecycle import IncidentState
 
@@ -58,8 +58,7 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
         ),
         live_api("registry.example/api:1.9"),
     )
-    story = Story(kube_cluster, tmp_path, environment="staging")
-    try:
+    with Story(kube_cluster, tmp_path, environment="staging") as story:
         story.fire(STUCK)
 
         incident = story.incident()
@@ -84,17 +83,13 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
         assert incident.state == IncidentState.triaged
 
         # T+15m: still drifted, nobody reconciled: the ladder asks to restart
-        story.clock.advance(minutes=15)
-        story.poll()
-        assert story.events("ladder")[-1] == (
+        assert story.next_step(15) == (
             "step 2/3 ask_restart: ask_reconcile did not clear it within 15m"
         )
         assert ("rollout_restart", API) in story.asked()
 
         # T+25m: still drifted: the last step asks to force the field ownership
-        story.clock.advance(minutes=10)
-        story.poll()
-        assert story.events("ladder")[-1] == (
+        assert story.next_step(10) == (
             "step 3/3 ask_force_ownership: ask_restart did not clear it within 10m"
         )
         assert story.asked() == {
@@ -117,12 +112,5 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
             ),
             live_api("registry.example/api:2.0"),
         )
-        story.resolve(STUCK)
-        story.clock.advance(minutes=5)
-        assert story.sweep() == [incident.id]
-        assert story.incident().state == IncidentState.resolved
-        assert story.events("exit_criteria")[-1] == "hold"
-        assert story.writes() == []
+        story.resolve_for_good(STUCK)
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -8,6 +8,7 @@ resolved for the quiet period."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.processes import free_port
-from storyline import RedisServer, Story
+from stories.storyline import RedisServer, Story
 
 from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint
@@ -47,9 +48,12 @@ def redis_cache(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-def open_story(
+@contextmanager
+def redis_cache_down(
     cluster: KubeCluster, tmp: Path, redis: RedisServer, environment: str, shared: bool = False
-) -> Story:
+) -> Iterator[Story]:
+    """A story in ``environment`` whose redis-cache dependency (``shared`` or
+    not) Alertmanager reports down."""
     cluster.add(deployment("redis-cache", "platform", image="redis:7.2", replicas=1))
     endpoint = DependencyEndpoint(
         name="redis-cache",
@@ -58,26 +62,24 @@ def open_story(
         shared=shared,
         timeout_seconds=0.5,
     )
-    return Story(cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()])
+    with Story(
+        cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()]
+    ) as story:
+        story.fire(DOWN)
+        yield story
 
 
 def climb_past_the_restart(story: Story) -> None:
     """The dependency stays down: after the restart step's 10 minutes the
     ladder asks for the config patch and the scaling, 15 minutes later for
     the reconcile."""
-    story.clock.advance(minutes=10)
-    story.poll()
-    assert story.events("ladder")[-1] == "step 2/3 ask_patch: restart did not clear it within 10m"
+    assert story.next_step(10) == "step 2/3 ask_patch: restart did not clear it within 10m"
     assert story.asked() >= {
         ("patch_config", "deployment/platform/redis-cache"),
         ("scale_dependency", "deployment/platform/redis-cache"),
     }
     assert ("helm_reconcile", "deployment/platform/redis-cache") not in story.asked()
-    story.clock.advance(minutes=15)
-    story.poll()
-    assert story.events("ladder")[-1] == (
-        "step 3/3 ask_reconcile: ask_patch did not clear it within 15m"
-    )
+    assert story.next_step(15) == "step 3/3 ask_reconcile: ask_patch did not clear it within 15m"
 
 
 def recover_and_resolve(story: Story, redis: RedisServer) -> None:
@@ -99,10 +101,7 @@ def recover_and_resolve(story: Story, redis: RedisServer) -> None:
 def test_staging_restarts_a_non_shared_dependency_at_high_confidence(
     kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
 ) -> None:
-    story = open_story(kube_cluster, tmp_path, redis_cache, "staging")
-    try:
-        story.fire(DOWN)
-
+    with redis_cache_down(kube_cluster, tmp_path, redis_cache, "staging") as story:
         incident = story.incident()
         assert incident.incident_type == "runtime_dependency_outage"
         assert incident.confidence == "high"  # the alert and the responder's own probe
@@ -131,33 +130,23 @@ def test_staging_restarts_a_non_shared_dependency_at_high_confidence(
         # nothing but the two restarts was written
         assert [(w.method, w.path) for w in story.writes()] == [("PATCH", DEPLOYMENT)] * 2
         story.assert_guard_rails()
-    finally:
-        story.close()
 
 
 def test_staging_asks_before_restarting_a_shared_dependency(
     kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
 ) -> None:
-    story = open_story(kube_cluster, tmp_path, redis_cache, "staging", shared=True)
-    try:
-        story.fire(DOWN)
-
+    with redis_cache_down(kube_cluster, tmp_path, redis_cache, "staging", shared=True) as story:
         assert story.incident().confidence == "high"
         assert story.writes() == []
         assert story.decisions()[RESTART] == "approval"
         assert RESTART in story.asked()
         story.assert_guard_rails()
-    finally:
-        story.close()
 
 
 def test_production_asks_for_the_restart_and_resolves_without_it(
     kube_cluster: KubeCluster, tmp_path: Path, redis_cache: RedisServer
 ) -> None:
-    story = open_story(kube_cluster, tmp_path, redis_cache, "production")
-    try:
-        story.fire(DOWN)
-
+    with redis_cache_down(kube_cluster, tmp_path, redis_cache, "production") as story:
         incident = story.incident()
         assert incident.confidence == "high"
         assert story.writes() == []
@@ -176,5 +165,3 @@ def test_production_asks_for_the_restart_and_resolves_without_it(
         recover_and_resolve(story, redis_cache)
         assert story.writes() == []
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -9,25 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fixtures.alerts import pressure
 from fixtures.kube import (
     KubeCluster,
     event,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     node,
 )
-from storyline import Story
+from stories.storyline import Story
 
 from responder.records.action import ActionRequest
 from responder.records.incident import RecommendedAction
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
 
-PRESSURE = {
-    "alertname": "KubeNodePressure",
-    "condition": "DiskPressure",
-    "node": "worker-1",
-    "severity": "warning",
-}
+PRESSURE = pressure("worker-1")
 
 
 def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
@@ -43,8 +39,7 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
             host="worker-1",
         ),
     )
-    story = Story(kube_cluster, tmp_path, environment="demo")
-    try:
+    with Story(kube_cluster, tmp_path, environment="demo") as story:
         # T+0: high confidence, but the cleanup finds nothing: the incident is suppressed
         story.fire(PRESSURE)
         incident = story.incident()
@@ -108,5 +103,3 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
         assert story.incident().state == IncidentState.resolved
         assert story.writes() == []
         story.assert_guard_rails()
-    finally:
-        story.close()

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from fixtures.mcp_world import World, call, with_client
 from mcp import Client
-from mcp_world import World, call, with_client
 
 from responder.accounts.models import Role
 from responder.mcp.frame import Caller, ToolFailure

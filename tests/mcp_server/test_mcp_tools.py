@@ -12,11 +12,12 @@ from typing import Any
 
 import anyio
 import pytest
+from fixtures.clock import Clock
 from fixtures.quiet import hands_tied
+from fixtures.rigs import Responder
 from mcp import Client
 
 from responder.accounts.models import Role
-from responder.app import build_runtime
 from responder.mcp.frame import Caller, RateLimit, ToolFailure
 from responder.mcp.server import build_server
 from responder.mcp.tools import McpTools
@@ -36,7 +37,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     settings = Settings.model_validate(
         {"environment": "demo", "store_url": f"sqlite:///{tmp_path}/t.db"}
     )
-    built = build_runtime(settings)
+    built = Responder(settings=settings, clock=Clock.from_now()).runtime
     body = json.loads((STORM / "02-image-pull.json").read_text())
     alert = body["alerts"][0]
     alert["labels"]["api_token"] = "abc123"

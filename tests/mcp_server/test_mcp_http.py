@@ -10,8 +10,9 @@ import sys
 from typing import Any
 
 import httpx
+from fixtures.explain import explain_request
+from fixtures.mcp_world import World, call, with_client
 from mcp import Client
-from mcp_world import World, call, with_client
 
 from responder.records.incident import Incident
 
@@ -85,14 +86,7 @@ def test_a_viewer_token_may_not_propose(world: World) -> None:
 
 
 def test_explain_decision_equals_the_cli(world: World) -> None:
-    request = {
-        "incident_type": "node_disk_pressure",
-        "environment": "production",
-        "severity": "critical",
-        "confidence": "high",
-        "action": "suspend_cronjob",
-        "target": "cronjob/trivy-system/trivy-db-warmup",
-    }
+    request = explain_request(environment="production", severity="critical")
 
     async def use(client: Client) -> dict[str, Any]:
         return await call(client, "explain_decision", **request)
@@ -116,34 +110,27 @@ def test_proposals_are_decided_by_the_policy(world: World) -> None:
     before = len(world.cluster.writes())
 
     async def use(client: Client) -> list[dict[str, Any]]:
-        contain = {
-            "incident_id": world.incident_id,
-            "action": "delete_completed_pods",
-            "target": "cluster/cluster",
-            "rationale": "40 finished pods hold the node's disk",
-        }
-        first = await call(client, "propose_action", **contain)
-        again = await call(client, "propose_action", **contain)
-        cordon = await call(
-            client,
-            "propose_action",
-            incident_id=world.incident_id,
-            action="cordon_node",
-            target="node/worker-1",
-            rationale="evictions continue after the cleanup",
-        )
-        human = await call(
-            client,
-            "propose_action",
-            incident_id=world.incident_id,
-            action="delete_pvc",
-            target="persistentvolumeclaim/image-factory/scratch",
-            rationale="free the disk",
-        )
+        proposals = [
+            ("delete_completed_pods", "cluster/cluster", "40 finished pods hold the node's disk"),
+            ("delete_completed_pods", "cluster/cluster", "40 finished pods hold the node's disk"),
+            ("cordon_node", "node/worker-1", "evictions continue after the cleanup"),
+            ("delete_pvc", "persistentvolumeclaim/image-factory/scratch", "free the disk"),
+        ]
+        answers = [
+            await call(
+                client,
+                "propose_action",
+                incident_id=world.incident_id,
+                action=action,
+                target=target,
+                rationale=rationale,
+            )
+            for action, target, rationale in proposals
+        ]
         note = await call(
             client, "add_incident_note", incident_id=world.incident_id, text="looked at it"
         )
-        return [first, again, cordon, human, note]
+        return [*answers, note]
 
     first, again, cordon, human, note = with_client(world, world.operator_token, use)
 

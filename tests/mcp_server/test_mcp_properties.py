@@ -12,16 +12,16 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fixtures.clock import Clock
 from fixtures.quiet import hands_tied
+from fixtures.rigs import Responder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from responder.accounts.models import Role
-from responder.app import build_runtime
 from responder.evidence.collector import Evidence
 from responder.mcp.frame import Caller, RateLimit, ToolFailure
 from responder.mcp.tools import McpTools
@@ -47,7 +47,7 @@ TARGETS = [
 ]
 
 
-STRONG = [
+STRONG: list[tuple[str, Literal["strong", "weak"], bool]] = [
     ("disk_pressure_condition", "strong", False),
     ("disk_pressure_taint", "strong", False),
     ("eviction_threshold_met", "strong", True),
@@ -106,7 +106,7 @@ def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
         {"environment": "demo", "store_url": f"sqlite:///{tmp}/fuzz.db"}
     )
     evidence = StandInCollector()
-    runtime = build_runtime(chosen, clock=clock, collectors=[evidence])
+    runtime = Responder(settings=chosen, clock=clock, collectors=[evidence]).runtime
     with hands_tied(runtime.pipeline):  # only proposals act
         for name in ("01-disk-pressure.json", "02-image-pull.json", "04-unclassified.json"):
             body = json.loads((STORM / name).read_text())

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from fixtures.clock import Clock
+from fixtures.rigs import Responder
 from mcp import Client, StdioServerParameters
-from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
-from responder.app import build_runtime, create_app
 from responder.settings import Settings
 
 STORM = Path(__file__).resolve().parents[2] / "examples" / "storm"
@@ -26,9 +26,10 @@ def storm_store(tmp: Path) -> tuple[str, str, str]:
     """A store holding the storm's incidents; (store url, mcp token, other token)."""
     store_url = f"sqlite:///{tmp}/storm.db"
     settings = Settings.model_validate({"environment": "demo", "store_url": store_url})
-    runtime = build_runtime(settings)
+    rig = Responder(settings=settings, clock=Clock.from_now())
+    runtime = rig.runtime
     try:
-        with TestClient(create_app(settings, runtime)) as client:
+        with rig.client as client:
             for path in sorted(STORM.glob("0[1-4]-*.json")):
                 answer = client.post("/webhooks/alertmanager", json=json.loads(path.read_text()))
                 assert answer.status_code == 200, answer.text
@@ -36,7 +37,8 @@ def storm_store(tmp: Path) -> tuple[str, str, str]:
             # whichever worker took it
             deadline = time.monotonic() + 30
             while runtime.store.queue_depth() and time.monotonic() < deadline:
-                runtime.worker.drain_once() or time.sleep(0.05)
+                if not runtime.worker.drain_once():
+                    time.sleep(0.05)
             assert runtime.store.queue_depth() == 0
         _, token = runtime.accounts.tokens.create("desk", Role.viewer, ["mcp"], "t", "t")
         _, other = runtime.accounts.tokens.create("api", Role.viewer, [], "t", "t")

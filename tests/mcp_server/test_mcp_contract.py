@@ -1,7 +1,7 @@
 """The tools' schemas are a contract: a change to any tool's name, input or
 output schema or hints must come with a new ``CONTRACT_VERSION`` (and its
-snapshot, ``tests/mcp/contract/v<N>.json``; write it with
-``ROBOT_SRE_WRITE_MCP_SNAPSHOT=1 pytest tests/mcp/test_mcp_contract.py``).
+snapshot, ``tests/mcp_server/contract/v<N>.json``; write it with
+``ROBOT_SRE_WRITE_MCP_SNAPSHOT=1 pytest tests/mcp_server/test_mcp_contract.py``).
 docs/mcp.md lists every tool."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import anyio
 import pytest
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.mcp.frame import CONTRACT_VERSION, TOOL_ROLES
 from responder.mcp.server import build_server
 from responder.settings import Settings
@@ -25,11 +25,11 @@ DOCS = HERE.parents[1] / "docs" / "mcp.md"
 
 def current(tmp: Path) -> dict[str, Any]:
     settings = Settings.model_validate({"store_url": f"sqlite:///{tmp}/contract.db"})
-    runtime = build_runtime(settings)
+    rig = Responder(settings=settings)
     try:
-        tools = anyio.run(build_server(runtime).list_tools)
+        tools = anyio.run(build_server(rig.runtime).list_tools)
     finally:
-        runtime.store.close()
+        rig.store.close()
     return {
         tool.name: {
             "input_schema": tool.input_schema,

@@ -1,3 +1,0 @@
-"""The MCP tests' shared responder (``mcp_world.py``)."""
-
-from mcp_world import world  # noqa: F401  (a fixture, registered here)
