@@ -270,7 +270,7 @@ def build_runtime(
     indexer = PipelineIndexer(settings.blocking_alerts, timings, observe.serves_type)
     store.use_index(indexer)
     scheduler = Scheduler(store, pipeline, indexer, timings, metrics, chatops.notifier, now)
-    desk = ApprovalAnswers(
+    answers = ApprovalAnswers(
         store,
         approvals,
         runner,
@@ -288,7 +288,7 @@ def build_runtime(
         scheduler,
         settings.section(QueueSettings),
         metrics,
-        waiting=desk.run_waiting,
+        waiting=answers.run_waiting,
     )
     return Runtime(
         settings=settings,
@@ -302,12 +302,12 @@ def build_runtime(
         policy=policy,
         rules=rulebook,
         executors=registry,
-        approvals=approvals,
+        approval_requests=approvals,
         runner=runner,
         observer=observer,
         accounts=Accounts(store, settings.section(AccountSettings)),
         chatops=chatops,
-        desk=desk,
+        approval_answers=answers,
         approvers=ApproverDirectory(settings.approvers),
         automation=automation,
         guards=guards,
@@ -366,8 +366,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     audit = AuditApi(runtime.store)
     automation = AutomationApi(runtime.automation, runtime.marks, runtime.taxonomy)
     approvals = ApprovalsApi(
-        runtime.approvals,
-        runtime.desk,
+        runtime.approval_requests,
+        runtime.approval_answers,
         runtime.approvers,
         runtime.accounts,
         runtime.chatops,
@@ -376,7 +376,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     presses = ChatPresses(
         runtime.store,
         runtime.approvers,
-        runtime.desk,
+        runtime.approval_answers,
         runtime.chatops.notifier,
         runtime.marks,
         runtime.automation,

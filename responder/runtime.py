@@ -40,11 +40,11 @@ class Runtime:
     rules: RuleBook
     worker: QueueWorker
     executors: ExecutorRegistry
-    approvals: ApprovalRequests
+    approval_requests: ApprovalRequests
     runner: ActionRunner
     observer: Observer
     chatops: ChatOps
-    desk: ApprovalAnswers
+    approval_answers: ApprovalAnswers
     approvers: ApproverDirectory
     accounts: Accounts
     automation: AutomationBook

@@ -84,9 +84,9 @@ def time_left(approval: ApprovalRequest, now: datetime) -> str:
 
 
 def approval_rows(
-    approvals: list[ApprovalRequest], now: datetime, desk: ApprovalAnswers
+    approvals: list[ApprovalRequest], now: datetime, answers: ApprovalAnswers
 ) -> list[ApprovalRow]:
-    guards = desk.guards
+    guards = answers.guards
     rows = []
     for a in map(redacted, approvals):
         state = a.state_at(now)
@@ -124,7 +124,7 @@ async def approvals_page(request: Request, principal: Principal) -> Response:
         return [ApprovalRequest.model_validate(doc) for _, doc in docs]
 
     approvals = await anyio.to_thread.run_sync(load)
-    rows = approval_rows(approvals, now, admin.runtime.desk)
+    rows = approval_rows(approvals, now, admin.runtime.approval_answers)
     if state:
         rows = [r for r in rows if r.state == state]
     rows.sort(key=lambda r: (ORDER.get(r.state, 9), -r.approval.requested_at.timestamp()))
@@ -154,7 +154,7 @@ def _back(form: FormData, approval_id: str) -> str:
 
 async def _answer(request: Request, principal: Principal, form: FormData, verb: str) -> Response:
     admin = services(request)
-    desk = admin.runtime.desk
+    answers = admin.runtime.approval_answers
     approver = approver_for(principal, str(admin.runtime.settings.environment))
     if approver is None:
         return refuse(
@@ -167,7 +167,7 @@ async def _answer(request: Request, principal: Principal, form: FormData, verb: 
         return refuse(request, 400, "Say why you deny the request: the reason is kept with it.")
     override_window = verb == "approve" and form.get("override_window") == "on"
     answer = await anyio.to_thread.run_sync(
-        lambda: desk.answer(
+        lambda: answers.answer(
             approval_id, verb, approver, "in_app", approver.name, note, override_window
         )
     )

@@ -199,7 +199,11 @@ async def _incident_page(
         incident = admin.runtime.store.get_incident(incident_id)
         if incident is None:
             return None, [], None
-        return incident, admin.runtime.approvals.for_incident(incident_id), marks.get(incident_id)
+        return (
+            incident,
+            admin.runtime.approval_requests.for_incident(incident_id),
+            marks.get(incident_id),
+        )
 
     incident, approvals, mark = await anyio.to_thread.run_sync(load)
     if incident is None:
@@ -210,7 +214,7 @@ async def _incident_page(
         "incident.html",
         status=status,
         incident=redacted(incident),
-        approvals=approval_rows(approvals, now, admin.runtime.desk),
+        approvals=approval_rows(approvals, now, admin.runtime.approval_answers),
         answering=approver_for(principal, str(admin.runtime.settings.environment)) is not None,
         notice=answer_notice(request),
         known=admin.runtime.taxonomy.incident_types.get(incident.incident_type),

@@ -1,7 +1,7 @@
 """The in-app inbox API: list approval requests and in-app notifications,
 approve or deny a request.
 
-Answers go through the same desk as the chat buttons and the admin UI. The
+Answers go through the same path as the chat buttons and the admin UI. The
 caller is an approver token from the settings or an account with the
 ``approver`` role."""
 
@@ -99,7 +99,7 @@ def _answer_operation(summary: str) -> Operation:
 @dataclass(frozen=True)
 class ApprovalsApi:
     approvals: ApprovalRequests
-    desk: ApprovalAnswers
+    answers: ApprovalAnswers
     approvers: ApproverDirectory
     accounts: Accounts
     chatops: ChatOps
@@ -206,7 +206,7 @@ class ApprovalsApi:
             override_window = body.get("override_window", False)
         approval_id = request.path_params["approval_id"]
         answer = await anyio.to_thread.run_sync(
-            lambda: self.desk.answer(
+            lambda: self.answers.answer(
                 approval_id, verb, approver, "in_app", approver.name, note, override_window
             )
         )

@@ -2,7 +2,7 @@
 answer an approval (also outside the action windows), mark an incident right
 or a false positive, pause or resume automation.
 
-Only approvers of the environment concerned may press; others get the desk's
+Only approvers of the environment concerned may press; others get the
 refusal, audited as ``chat.press_refused``."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ MARKS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class PressOutcome:
-    """How a press ended: ``result`` is the desk's answer for the approval
+    """How a press ended: ``result`` is the answer for the approval
     verbs, else ``marked``, ``paused``, ``resumed`` or a refusal
     (``forbidden``, ``unknown``, ``invalid``)."""
 
@@ -66,7 +66,7 @@ class PressOutcome:
 
 
 def _refusal(approver: Approver | None, who: str, environment: str | None) -> PressOutcome | None:
-    """The desk's refusal for someone who may not answer in ``environment``
+    """The refusal for someone who may not answer in ``environment``
     (None: every environment), or None when ``approver`` may."""
     if approver is None:
         return PressOutcome("forbidden", f"{who} is not an approver")
@@ -85,7 +85,7 @@ class ChatPresses:
 
     store: Store
     approvers: ApproverDirectory
-    desk: ApprovalAnswers
+    answers: ApprovalAnswers
     notifier: Notifier
     marks: MarkBook
     automation: AutomationBook
@@ -116,7 +116,7 @@ class ChatPresses:
     ) -> PressOutcome:
         override = press.verb == "approve_outside_window"
         verb = "deny" if press.verb == "deny" else "approve"
-        answer = self.desk.answer(
+        answer = self.answers.answer(
             press.subject_id, verb, approver, surface, who, override_window=override
         )
         if answer.result == "outside_window":

@@ -1,7 +1,7 @@
 """Answering approval requests: one path for every surface (API, admin UI,
 chat buttons).
 
-An approval executes at most once, and the desk looks at the incident again
+An approval executes at most once, and it looks at the incident again
 under its lock before granting: a request the incident or the policy no longer
 supports is superseded. An approved node action waits for one in flight."""
 

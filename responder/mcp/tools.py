@@ -132,7 +132,7 @@ class McpTools(WriteTools):
         self, caller: Caller, incident_id: str | None = None, state: str | None = None
     ) -> dict[str, Any]:
         def work() -> dict[str, Any]:
-            book = self.runtime.approvals
+            book = self.runtime.approval_requests
             if book is None:
                 return {"approvals": []}
             now = self.clock()

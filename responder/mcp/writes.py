@@ -247,7 +247,7 @@ class WriteTools(ToolFrame):
         base: dict[str, Any],
         now: datetime,
     ) -> dict[str, Any]:
-        book = self.runtime.approvals
+        book = self.runtime.approval_requests
         if book is None:
             return {**base, "outcome": "refused", "detail": "approvals are not configured"}
         text = f"proposed by {caller.actor}: {why} | {why_now(incident, rec, now)}"

@@ -108,7 +108,7 @@ def test_human_only_actions_stay_recommendations(rig: Responder, executor_stub: 
     assert decisions["delete_persistent_data"] == "human_only"
     executed = {a.action for a in incident.executed_actions}
     assert not executed & {"delete_pvc", "delete_persistent_data"}
-    asked = {a.action for a in rig.runtime.approvals.for_incident(incident.id)}
+    asked = {a.action for a in rig.runtime.approval_requests.for_incident(incident.id)}
     assert not asked & {"delete_pvc", "delete_persistent_data"}
 
 

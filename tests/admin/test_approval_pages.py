@@ -1,4 +1,4 @@
-"""Approve / Deny in the admin UI (through the approval desk, like the chat
+"""Approve / Deny in the admin UI (through the approval answers, like the chat
 buttons and the API) and the Channels page, over the example storm."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_an_approver_approves_and_denies_through_the_desk(fresh: TestClient) -> 
     executed = after.split('id="executed-actions"', 1)[1].split("</table>", 1)[0]
     assert "delete_completed_pods" in executed and "dry run" in executed
     assert _approval(fresh, first["id"])["decided_by"] == "abe"
-    # single use: the same answer again is refused by the desk
+    # single use: the same answer again is refused
     again = fresh.post(
         f"/admin/approvals/{first['id']}/approve",
         data={"csrf_token": csrf},
@@ -225,7 +225,7 @@ def test_outside_the_action_windows_approving_needs_the_override(
     fresh: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = fresh.app.state.runtime  # type: ignore[attr-defined]
-    monkeypatch.setattr(runtime.desk, "guards", _ClosedWindows())
+    monkeypatch.setattr(runtime.approval_answers, "guards", _ClosedWindows())
     [target, *_] = _pending(fresh, "registry_pull_failure", "helm_reconcile")
     csrf = login(fresh, "abe", PASSWORD)
     assert f'id="override-{target["id"]}"' in fresh.get("/admin/approvals").text

@@ -47,7 +47,7 @@ def runtime(store: Store) -> Iterator[Runtime]:
 
 
 def book(runtime: Runtime) -> ApprovalRequests:
-    return runtime.approvals
+    return runtime.approval_requests
 
 
 def incident(runtime: Runtime) -> Incident:

@@ -104,7 +104,9 @@ class Robot(Responder):
         return rec.decision, rec.reason
 
     def asked(self, node: str = "10.0.10.202") -> set[str]:
-        return {a.action for a in self.runtime.approvals.for_incident(self.incident(node).id)}
+        return {
+            a.action for a in self.runtime.approval_requests.for_incident(self.incident(node).id)
+        }
 
     def ran(self, node: str = "10.0.10.202") -> list[tuple[str, str]]:
         return [
@@ -130,10 +132,12 @@ class Robot(Responder):
     def approve(self, action: str, node: str = "10.0.10.202", **options: Any) -> Any:
         [request] = [
             a
-            for a in self.runtime.approvals.for_incident(self.incident(node).id)
+            for a in self.runtime.approval_requests.for_incident(self.incident(node).id)
             if a.action == action and a.state == "pending"
         ]
-        return self.runtime.desk.answer(request.id, "approve", BOB, "in_app", "bob", **options)
+        return self.runtime.approval_answers.answer(
+            request.id, "approve", BOB, "in_app", "bob", **options
+        )
 
     def close(self) -> None:
         super().close()
@@ -598,7 +602,7 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
         assert second.result == "waiting", second.detail
         assert second.status == 202
         assert "reboot_worker on 10.0.10.201" in second.detail
-        waiting = robot.runtime.approvals.get(second.approval.id)
+        waiting = robot.runtime.approval_requests.get(second.approval.id)
         assert waiting is not None and waiting.state == "approved"
         assert any(e.event == "approval_waiting" for e in robot.incident("10.0.10.202").timeline)
         # while the first is in flight, neither replica's rounds start the second
@@ -621,11 +625,11 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
     robot.runtime.worker.drain_once()
     replica.runtime.worker.drain_once()
     assert len(robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202")) == 1
-    done = robot.runtime.approvals.get(second.approval.id)
+    done = robot.runtime.approval_requests.get(second.approval.id)
     assert done is not None and done.state == "executed"
     assert done.decided_by == "bob"
     assert ("reboot_worker", "succeeded") in robot.ran("10.0.10.202")
-    assert robot.runtime.approvals.waiting() == []
+    assert robot.runtime.approval_requests.waiting() == []
 
 
 def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) -> None:
@@ -675,15 +679,15 @@ def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> No
     finally:
         released.set()
         first.join(30)
-    [ended] = robot.runtime.desk.run_waiting()
+    [ended] = robot.runtime.approval_answers.run_waiting()
     assert ended.result == "superseded"
     assert "recovering" in ended.detail
     assert robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
-    withdrawn = robot.runtime.approvals.get(second.approval.id)
+    withdrawn = robot.runtime.approval_requests.get(second.approval.id)
     assert withdrawn is not None and withdrawn.state == "superseded"
     assert withdrawn.decided_by == "bob"  # who approved it is kept
     assert any(e.event == "approval_superseded" for e in robot.incident("10.0.10.202").timeline)
-    assert robot.runtime.approvals.waiting() == []
+    assert robot.runtime.approval_requests.waiting() == []
 
 
 @pytest.mark.parametrize("override", [False, True])
@@ -723,18 +727,18 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
         first.join(30)
     reboots = r"/apply/reboot_worker/node/10.0.10.202"
     if override:
-        [ended] = robot.runtime.desk.run_waiting()
+        [ended] = robot.runtime.approval_answers.run_waiting()
         assert ended.result == "executed", ended.detail
         assert len(robot.executor_stub.seen("POST", reboots)) == 1
         return
-    assert robot.runtime.desk.run_waiting() == []  # the window closed: it keeps waiting
+    assert robot.runtime.approval_answers.run_waiting() == []  # the window closed: it keeps waiting
     assert robot.executor_stub.seen("POST", reboots) == []
-    assert [a.id for a, _ in robot.runtime.approvals.waiting()] == [second.approval.id]
+    assert [a.id for a, _ in robot.runtime.approval_requests.waiting()] == [second.approval.id]
     robot.clock.now = T0 + timedelta(hours=1, minutes=1)  # the next window
-    [ended] = robot.runtime.desk.run_waiting()
+    [ended] = robot.runtime.approval_answers.run_waiting()
     assert ended.result == "executed", ended.detail
     assert len(robot.executor_stub.seen("POST", reboots)) == 1
-    assert robot.runtime.approvals.waiting() == []
+    assert robot.runtime.approval_requests.waiting() == []
 
 
 def test_a_reboot_that_waits_past_its_expiry_lapses_unrun(make: Any) -> None:
@@ -742,12 +746,12 @@ def test_a_reboot_that_waits_past_its_expiry_lapses_unrun(make: Any) -> None:
     released, first, second = _reboot_in_flight(robot)
     try:
         robot.clock.advance(11 * 60)  # the approval expires after 10 min
-        assert robot.runtime.desk.run_waiting() == []  # still in flight: nothing ends
+        assert robot.runtime.approval_answers.run_waiting() == []  # still in flight: nothing ends
     finally:
         released.set()
         first.join(30)
-    [ended] = robot.runtime.desk.run_waiting()
+    [ended] = robot.runtime.approval_answers.run_waiting()
     assert ended.result == "expired"
     assert robot.executor_stub.seen("POST", r"/apply/reboot_worker/node/10.0.10.202") == []
-    lapsed = robot.runtime.approvals.get(second.approval.id)
+    lapsed = robot.runtime.approval_requests.get(second.approval.id)
     assert lapsed is not None and lapsed.state == "expired"

@@ -37,7 +37,7 @@ def test_two_replicas_count_each_others_unhealthy_node(
     with shared_redis(redis_url) as stores:
         replicas = [replica(executor_stub, store) for store in stores]
         at_once(*(partial(r.fire, *disk(n)) for r, n in zip(replicas, NODES, strict=True)))
-        store, approvals = replicas[0].store, replicas[0].runtime.approvals
+        store, approvals = replicas[0].store, replicas[0].runtime.approval_requests
         assert approvals is not None
         incidents = store.list_incidents(IncidentFilter())
         storms = [i for i in incidents if i.is_storm]

@@ -78,7 +78,9 @@ def ladder_events(incident: Incident) -> list[str]:
 
 
 def asked(rig: Responder, incident: Incident, action: str) -> list[ApprovalRequest]:
-    return [a for a in rig.runtime.approvals.for_incident(incident.id) if a.action == action]
+    return [
+        a for a in rig.runtime.approval_requests.for_incident(incident.id) if a.action == action
+    ]
 
 
 def notified(incident: Incident) -> list[str]:
@@ -138,7 +140,7 @@ def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubSer
     rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     incident = poll_at(rig, 10)
     [cordon] = asked(rig, incident, "cordon_node")
-    rig.runtime.approvals.deny(cordon.id, "alice", "not this node")
+    rig.runtime.approval_requests.deny(cordon.id, "alice", "not this node")
 
     incident = poll_at(rig, 11)
     assert incident.ladder is not None

@@ -146,7 +146,7 @@ def test_proposals_are_decided_by_the_policy(world: World) -> None:
 
     # the cordon is asked for, with the rationale
     assert cordon["outcome"] == "approval_requested", cordon
-    approvals = world.story.runtime.approvals
+    approvals = world.story.runtime.approval_requests
     assert approvals is not None
     asked = approvals.get(cordon["approval_id"])
     assert asked is not None and asked.action == "cordon_node"

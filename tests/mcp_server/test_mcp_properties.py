@@ -235,6 +235,6 @@ def check_invariants(fuzz: Fuzz) -> None:
             ).lower()
             if executed.result != "skipped":
                 assert (incident.id, executed.action, key) in fuzz.allowed, executed
-    for approval in fuzz.runtime.approvals.all():
+    for approval in fuzz.runtime.approval_requests.all():
         assert taxonomy.actions[approval.action].action_class != ActionClass.human_only
         assert approval.state_at(fuzz.clock.now) in ("pending", "expired", "superseded")

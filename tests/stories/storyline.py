@@ -149,7 +149,7 @@ class Story:
         return found
 
     def approvals(self) -> list[ApprovalRequest]:
-        return self.runtime.approvals.for_incident(self.incident().id)
+        return self.runtime.approval_requests.for_incident(self.incident().id)
 
     def asked(self) -> set[tuple[str, str]]:
         """(action, KIND/NAMESPACE/NAME) of every approval request."""
@@ -203,7 +203,7 @@ class Story:
             for recommendation in incident.recommended_actions:
                 if recommendation.action in human:
                     assert recommendation.decision == "human_only", recommendation
-            asked = {a.action for a in self.runtime.approvals.for_incident(incident.id)}
+            asked = {a.action for a in self.runtime.approval_requests.for_incident(incident.id)}
             assert not asked & human
         for entry in self.runtime.store.list_audit():
             if entry.action in ("action.succeeded", "action.failed", "action.dry_run"):

@@ -58,7 +58,9 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
         story.fire(pressure("worker-1"), evictions("worker-1"))
         first = on_node(story, "worker-1")
         asked = [
-            a for a in story.runtime.approvals.for_incident(first.id) if a.action in NODE_ACTIONS
+            a
+            for a in story.runtime.approval_requests.for_incident(first.id)
+            if a.action in NODE_ACTIONS
         ]
         assert asked, "one node alone: the policy asks for its node actions"
         for name in PRESSURED[1:]:
@@ -68,7 +70,9 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
 
         # the node actions asked for before the storm are superseded when approved
         for request in asked:
-            answer = story.runtime.desk.answer(request.id, "approve", BOB, "in_app", "bob")
+            answer = story.runtime.approval_answers.answer(
+                request.id, "approve", BOB, "in_app", "bob"
+            )
             assert answer.result == "superseded", answer.detail
         # no node action anywhere: refused, and kmock saw no write to a node
         for name in PRESSURED:

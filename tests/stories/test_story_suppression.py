@@ -76,7 +76,7 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
         # a person lifts it early: the recorded inverse, approved, run by the runner
         runtime = story.runtime
         target = {"kind": "incident", "namespace": "", "name": incident.id}
-        asked = runtime.approvals.request(
+        asked = runtime.approval_requests.request(
             again,
             RecommendedAction(
                 action="unsuppress_incident",
@@ -89,7 +89,7 @@ def test_nothing_to_contain_suppresses_for_the_cooldown_then_looks_again(
             story.clock.now,
         )
         assert asked is not None
-        runtime.approvals.grant(asked.id, "alice")
+        runtime.approval_requests.grant(asked.id, "alice")
         request = ActionRequest("unsuppress_incident", Target.parse(me), incident.id)
         run = runtime.runner.run(again, request, "approval", approval_id=asked.id, actor="alice")
         assert run.executed is not None and run.executed.result == "succeeded"
