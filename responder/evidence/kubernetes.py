@@ -7,35 +7,24 @@ reported itself. A collector only reads; an API failure is a weak
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 from responder.evidence.collector import Evidence
-from responder.kube import Kube, KubeError, labels_of, meta
+from responder.evidence.kube_objects import JSON
+from responder.kube import Kube, KubeError, labels_of
 from responder.records.incident import Incident, Signal
-from responder.records.target import Target
 
 Clock = Callable[[], datetime]
-
-
-JSON = dict[str, Any]
 
 
 COLLECTOR_ERROR = "collector_error"
 
 
 DEFAULT_CORE_LABELS: Mapping[str, str] = {"tier": "core"}
-
-
-FINISHED_PHASES = ("Succeeded", "Failed")
-
-
-PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff"})
-
-
-MAX_REFS_PER_KIND = 10
 
 
 def utcnow() -> datetime:
@@ -47,23 +36,22 @@ def is_core(labels: Mapping[str, str], core_labels: Mapping[str, str]) -> bool:
     return any(labels.get(key) == value for key, value in core_labels.items())
 
 
+@dataclass(eq=False)
 class KubeCollector:
     """What every Kubernetes collector shares: the client, the clock, the
-    core-workload labels and the never-raise rule."""
+    core-workload labels and the never-raise rule. A collector with settings
+    of its own declares them as keyword-only fields of a dataclass subclass."""
 
     name = "kubernetes"
-    incident_types: frozenset[str] = frozenset()
+    incident_types: frozenset[str] = field(default=frozenset(), init=False)
 
-    def __init__(
-        self,
-        kube: Kube,
-        *,
-        core_labels: Mapping[str, str] = DEFAULT_CORE_LABELS,
-        clock: Clock = utcnow,
-    ) -> None:
-        self.kube = kube
-        self.core_labels = dict(core_labels)
-        self.clock = clock
+    kube: Kube
+    _: KW_ONLY
+    core_labels: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_CORE_LABELS))
+    clock: Clock = utcnow
+
+    def __post_init__(self) -> None:
+        self.core_labels = dict(self.core_labels)
 
     def collect(self, incident: Incident) -> Evidence:
         try:
@@ -137,83 +125,6 @@ class KubeCollector:
 
     def _is_core_pod(self, pod: Mapping[str, Any]) -> bool:
         return is_core(labels_of(pod), self.core_labels)
-
-
-def _suspend_targets(cronjobs: list[JSON]) -> dict[str, tuple[Target, ...]]:
-    if not cronjobs:
-        return {}
-    return {
-        "suspend_cronjob": tuple(
-            Target(kind="cronjob", namespace=ns, name=name) for ns, name in _pairs(cronjobs)
-        )
-    }
-
-
-def node_name(node: Mapping[str, Any]) -> str:
-    return str(meta(node).get("name", ""))
-
-
-def _condition(node: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == kind:
-            return condition  # type: ignore[no-any-return]
-    return None
-
-
-def _disk_pressure(node: Mapping[str, Any]) -> bool:
-    return (_condition(node, "DiskPressure") or {}).get("status") == "True"
-
-
-def _phase(pod: Mapping[str, Any]) -> str:
-    return str((pod.get("status") or {}).get("phase", ""))
-
-
-def _pod_node(pod: Mapping[str, Any]) -> str | None:
-    return (pod.get("spec") or {}).get("nodeName")
-
-
-def _container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    status = pod.get("status") or {}
-    return list(status.get("initContainerStatuses") or []) + list(
-        status.get("containerStatuses") or []
-    )
-
-
-def _waiting_reasons(pod: Mapping[str, Any]) -> set[str]:
-    return {
-        str((c.get("state") or {}).get("waiting", {}).get("reason", ""))
-        for c in _container_statuses(pod)
-        if (c.get("state") or {}).get("waiting")
-    }
-
-
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
-    """(namespace, name) of an object."""
-    return str(meta(obj).get("namespace") or ""), str(meta(obj).get("name") or "")
-
-
-def _involved(event: Mapping[str, Any]) -> tuple[str, str]:
-    """(namespace, name) of the object an event is about."""
-    involved = event.get("involvedObject") or {}
-    return str(involved.get("namespace") or ""), str(involved.get("name") or "")
-
-
-def _event_refs(events: list[JSON]) -> list[str]:
-    return [f"k8s://events/{meta(e).get('uid')}" for e in events[:MAX_REFS_PER_KIND]]
-
-
-def _pairs(objects: list[JSON]) -> list[tuple[str, str]]:
-    return [(str(meta(o).get("namespace", "")), str(meta(o).get("name", ""))) for o in objects]
-
-
-def _keys(objects: list[JSON]) -> list[str]:
-    return [f"{ns}/{name}" for ns, name in _pairs(objects)]
-
-
-def _names(names: Iterable[str]) -> str:
-    listed = list(names)
-    shown = ", ".join(listed[:5])
-    return shown + (f" and {len(listed) - 5} more" if len(listed) > 5 else "")
 
 
 def secret_exists(kube: Kube, namespace: str, name: str) -> bool | None:

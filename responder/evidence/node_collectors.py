@@ -9,34 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from responder.evidence import kube_objects as objects
 from responder.evidence.collector import Evidence
-from responder.evidence.kubernetes import (
-    DEFAULT_CORE_LABELS,
-    FINISHED_PHASES,
-    JSON,
-    MAX_REFS_PER_KIND,
-    PULL_ERRORS,
-    Clock,
-    KubeCollector,
-    _condition,
-    _disk_pressure,
-    _event_refs,
-    _involved,
-    _key,
-    _keys,
-    _names,
-    _pairs,
-    _phase,
-    _pod_node,
-    _suspend_targets,
-    _waiting_reasons,
-    node_name,
-    utcnow,
-)
-from responder.kube import Kube, controller_of, labels_of, meta, parse_time, ref
+from responder.evidence.kube_objects import FINISHED_PHASES, JSON, MAX_REFS_PER_KIND, PULL_ERRORS
+from responder.evidence.kubernetes import KubeCollector
+from responder.kube import controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
 from responder.records.node_role import CONTROL_PLANE_FACT, is_control_plane_node
 
@@ -54,6 +35,7 @@ FAILING_WAIT_REASONS = PULL_ERRORS | {
 }
 
 
+@dataclass(eq=False, kw_only=True)
 class DiskPressureCollector(KubeCollector):
     """Evidence and exit criteria for ``node_disk_pressure``.
 
@@ -63,44 +45,32 @@ class DiskPressureCollector(KubeCollector):
     name = "kubernetes.disk_pressure"
     incident_types = frozenset({"node_disk_pressure"})
 
-    def __init__(
-        self,
-        kube: Kube,
-        *,
-        core_labels: Mapping[str, str] = DEFAULT_CORE_LABELS,
-        clock: Clock = utcnow,
-        eviction_burst: int = 3,
-        backlog_threshold: int = 20,
-        repeated_pulls: int = 3,
-        lookback_seconds: int = 3600,
-        quiet_seconds: int = 600,
-        cronjob_backlog: int = 3,
-    ) -> None:
-        """``cronjob_backlog``: how many finished pods one CronJob must have
-        left on the node(s) to be named as a target to suspend."""
-        super().__init__(kube, core_labels=core_labels, clock=clock)
-        self.eviction_burst = eviction_burst
-        self.backlog_threshold = backlog_threshold
-        self.repeated_pulls = repeated_pulls
-        self.cronjob_backlog = cronjob_backlog
-        self.lookback = timedelta(seconds=lookback_seconds)
-        self.quiet = timedelta(seconds=quiet_seconds)
+    eviction_burst: int = 3
+    backlog_threshold: int = 20
+    repeated_pulls: int = 3
+    lookback: timedelta = timedelta(hours=1)
+    quiet: timedelta = timedelta(minutes=10)
+    cronjob_backlog: int = 3
+    """How many finished pods one CronJob must have left on the node(s) to
+    be named as a target to suspend."""
 
     def _collect(self, incident: Incident) -> Evidence:
         now = self.clock()
         nodes = self._nodes()
-        pressured = [n for n in nodes if _disk_pressure(n) or _has_taint(n, DISK_PRESSURE_TAINT)]
+        pressured = [
+            n for n in nodes if objects.disk_pressure(n) or _has_taint(n, DISK_PRESSURE_TAINT)
+        ]
         own = _focus_nodes(incident, nodes)
         focus = own or pressured
-        names = {node_name(n) for n in focus}
+        names = {objects.node_name(n) for n in focus}
         node_events = [
             e
             for e in self._events("involvedObject.kind=Node")
             if (e.get("involvedObject") or {}).get("name") in names
         ]
         pods = self._pods()
-        on_focus = [p for p in pods if _pod_node(p) in names]
-        pod_node = {_key(p): _pod_node(p) for p in pods}
+        on_focus = [p for p in pods if objects.pod_node(p) in names]
+        pod_node = {objects.key(p): objects.pod_node(p) for p in pods}
         evictions = [
             e
             for e in self._events("reason=Evicted")
@@ -111,24 +81,26 @@ class DiskPressureCollector(KubeCollector):
         signals: list[Signal] = []
         refs = [ref("nodes", name) for name in sorted(names)]
         parts: list[str] = []
-        with_condition = [node_name(n) for n in focus if _disk_pressure(n)]
+        with_condition = [objects.node_name(n) for n in focus if objects.disk_pressure(n)]
         if with_condition:
             signals.append(
                 self._signal(
                     "disk_pressure_condition",
                     "strong",
-                    "DiskPressure=True on " + _names(with_condition),
+                    "DiskPressure=True on " + objects.name_list(with_condition),
                 )
             )
-            parts.append("DiskPressure=True on " + _names(with_condition))
-        tainted = [node_name(n) for n in focus if _has_taint(n, DISK_PRESSURE_TAINT)]
+            parts.append("DiskPressure=True on " + objects.name_list(with_condition))
+        tainted = [objects.node_name(n) for n in focus if _has_taint(n, DISK_PRESSURE_TAINT)]
         if tainted:
             signals.append(
                 self._signal(
-                    "disk_pressure_taint", "strong", f"{DISK_PRESSURE_TAINT} on {_names(tainted)}"
+                    "disk_pressure_taint",
+                    "strong",
+                    f"{DISK_PRESSURE_TAINT} on {objects.name_list(tainted)}",
                 )
             )
-            parts.append(f"taint {DISK_PRESSURE_TAINT} on {_names(tainted)}")
+            parts.append(f"taint {DISK_PRESSURE_TAINT} on {objects.name_list(tainted)}")
         for reason, signal_name in (
             ("EvictionThresholdMet", "eviction_threshold_met"),
             ("FreeDiskSpaceFailed", "free_disk_space_failed"),
@@ -141,18 +113,18 @@ class DiskPressureCollector(KubeCollector):
             if found:
                 detail = f"{reason} x{_count(found)}: {found[-1].get('message', '')}"
                 signals.append(self._signal(signal_name, "strong", detail[:300], direct=True))
-                refs.extend(_event_refs(found))
+                refs.extend(objects.event_refs(found))
                 parts.append(f"{reason} x{_count(found)}")
         evicted = {
-            _key(p) for p in on_focus if (p.get("status") or {}).get("reason") == "Evicted"
-        } | {_involved(e) for e in evictions}
+            objects.key(p) for p in on_focus if (p.get("status") or {}).get("reason") == "Evicted"
+        } | {objects.involved(e) for e in evictions}
         if len(evicted) >= self.eviction_burst:
             signals.append(
                 self._signal("evicted_pods_burst", "strong", f"{len(evicted)} pods evicted")
             )
             parts.append(f"{len(evicted)} pods evicted")
             refs.extend(ref("pods", name, ns) for ns, name in sorted(evicted)[:MAX_REFS_PER_KIND])
-        finished = [p for p in on_focus if _phase(p) in FINISHED_PHASES]
+        finished = [p for p in on_focus if objects.phase(p) in FINISHED_PHASES]
         if len(finished) >= self.backlog_threshold:
             signals.append(
                 self._signal(
@@ -162,23 +134,27 @@ class DiskPressureCollector(KubeCollector):
             parts.append(f"{len(finished)} finished pods")
         behind = self._cronjobs_behind(finished)
         if behind:
-            parts.append("finished pods left by CronJobs " + _names(_keys(behind)))
-            refs.extend(ref("cronjobs", name, ns) for ns, name in _pairs(behind))
+            parts.append(
+                "finished pods left by CronJobs " + objects.name_list(objects.keys(behind))
+            )
+            refs.extend(ref("cronjobs", name, ns) for ns, name in objects.pairs(behind))
         repeated = _repeated_images(pulls, self.repeated_pulls)
         if repeated:
             signals.append(
                 self._signal("repeated_image_pulls", "weak", "pulled again and again: " + repeated)
             )
-        backoff = [p for p in on_focus if _waiting_reasons(p) & PULL_ERRORS]
+        backoff = [p for p in on_focus if objects.waiting_reasons(p) & PULL_ERRORS]
         if backoff:
             signals.append(
                 self._signal(
                     "image_pull_retries", "weak", f"{len(backoff)} pods retrying image pulls"
                 )
             )
-        pressured_names = {node_name(n) for n in pressured}
+        pressured_names = {objects.node_name(n) for n in pressured}
         customer_facing = any(
-            self._is_core_pod(p) and _failing(p) for p in pods if _pod_node(p) in pressured_names
+            self._is_core_pod(p) and _failing(p)
+            for p in pods
+            if objects.pod_node(p) in pressured_names
         )
         quiet_since = now - self.quiet
         exit_met = (
@@ -200,9 +176,9 @@ class DiskPressureCollector(KubeCollector):
             facts=facts,
             refs=tuple(dict.fromkeys(refs)),
             summary="; ".join(parts)
-            or f"no disk pressure on {_names(sorted(names)) or 'any node'}",
+            or f"no disk pressure on {objects.name_list(sorted(names)) or 'any node'}",
             exit_criteria_met=exit_met,
-            targets=_suspend_targets(behind),
+            targets=objects.suspend_targets(behind),
         )
 
     def _cronjobs_behind(self, finished: list[JSON]) -> list[JSON]:
@@ -221,7 +197,9 @@ class DiskPressureCollector(KubeCollector):
             "list cronjobs", self.kube.batch.list_cron_job_for_all_namespaces
         )
         return [
-            c for c in cronjobs if _key(c) in wanted and not (c.get("spec") or {}).get("suspend")
+            c
+            for c in cronjobs
+            if objects.key(c) in wanted and not (c.get("spec") or {}).get("suspend")
         ]
 
 
@@ -239,8 +217,8 @@ class NodeReadinessCollector(KubeCollector):
         signals: list[Signal] = []
         parts: list[str] = []
         for node in focus:
-            name = node_name(node)
-            condition = _condition(node, "Ready") or {}
+            name = objects.node_name(node)
+            condition = objects.condition(node, "Ready") or {}
             status = condition.get("status", "Unknown")
             if status != "True":
                 detail = f"{name}: Ready={status} ({condition.get('reason', '')}: "
@@ -257,15 +235,15 @@ class NodeReadinessCollector(KubeCollector):
                     )
                 )
                 parts.append(f"{name} tainted unreachable")
-        down_names = {node_name(n) for n in down}
+        down_names = {objects.node_name(n) for n in down}
         customer_facing = False
         if down_names:
             customer_facing = any(
-                self._is_core_pod(p) and _phase(p) not in FINISHED_PHASES
+                self._is_core_pod(p) and objects.phase(p) not in FINISHED_PHASES
                 for p in self._pods()
-                if _pod_node(p) in down_names
+                if objects.pod_node(p) in down_names
             )
-        focus_names = sorted(node_name(n) for n in focus)
+        focus_names = sorted(objects.node_name(n) for n in focus)
         exit_met = all(
             _ready_status(n) == "True" and not _has_taint(n, UNREACHABLE_TAINT) for n in focus
         )
@@ -277,7 +255,7 @@ class NodeReadinessCollector(KubeCollector):
                 **_role_facts(own),
             },
             refs=tuple(ref("nodes", name) for name in focus_names),
-            summary="; ".join(parts) or f"{_names(focus_names) or 'every node'} Ready",
+            summary="; ".join(parts) or f"{objects.name_list(focus_names) or 'every node'} Ready",
             exit_criteria_met=exit_met,
         )
 
@@ -297,7 +275,7 @@ def _focus_nodes(incident: Incident, nodes: list[JSON]) -> list[JSON]:
     for node in nodes:
         addresses = {a.get("address") for a in (node.get("status") or {}).get("addresses") or []}
         hostname = labels_of(node).get("kubernetes.io/hostname")
-        if scope.name in {node_name(node), hostname} or scope.name in addresses:
+        if scope.name in {objects.node_name(node), hostname} or scope.name in addresses:
             return [node]
     return []
 
@@ -308,7 +286,7 @@ def _role_facts(own: list[JSON]) -> dict[str, bool | int]:
 
 
 def _ready_status(node: Mapping[str, Any]) -> str:
-    return str((_condition(node, "Ready") or {}).get("status", "Unknown"))
+    return str((objects.condition(node, "Ready") or {}).get("status", "Unknown"))
 
 
 def _has_taint(node: Mapping[str, Any], key: str) -> bool:
@@ -316,14 +294,14 @@ def _has_taint(node: Mapping[str, Any], key: str) -> bool:
 
 
 def _failing(pod: Mapping[str, Any]) -> bool:
-    if _phase(pod) == "Failed":
+    if objects.phase(pod) == "Failed":
         return True
-    if _waiting_reasons(pod) & FAILING_WAIT_REASONS:
+    if objects.waiting_reasons(pod) & FAILING_WAIT_REASONS:
         return True
     ready = [
         c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"
     ]
-    return _phase(pod) == "Running" and any(c.get("status") != "True" for c in ready)
+    return objects.phase(pod) == "Running" and any(c.get("status") != "True" for c in ready)
 
 
 def _event_time(event: Mapping[str, Any]) -> datetime | None:
@@ -352,7 +330,11 @@ def _count(events: list[JSON]) -> int:
 def _event_host(event: Mapping[str, Any], pod_node: Mapping[tuple[str, str], str | None]) -> Any:
     """The node an event happened on: the kubelet's host, else the pod's node."""
     source = event.get("source") or {}
-    return source.get("host") or event.get("reportingInstance") or pod_node.get(_involved(event))
+    return (
+        source.get("host")
+        or event.get("reportingInstance")
+        or pod_node.get(objects.involved(event))
+    )
 
 
 def _repeated_images(pulls: list[JSON], threshold: int) -> str:

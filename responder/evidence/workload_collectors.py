@@ -5,36 +5,19 @@ that keep producing them (named as ``suspend_cronjob`` targets)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from responder.evidence import kube_objects as objects
 from responder.evidence.collector import Evidence
+from responder.evidence.kube_objects import FINISHED_PHASES, JSON, MAX_REFS_PER_KIND, PULL_ERRORS
 from responder.evidence.kubernetes import (
-    DEFAULT_CORE_LABELS,
-    FINISHED_PHASES,
-    JSON,
-    MAX_REFS_PER_KIND,
-    PULL_ERRORS,
-    Clock,
     KubeCollector,
-    _container_statuses,
-    _disk_pressure,
-    _event_refs,
-    _involved,
-    _key,
-    _keys,
-    _names,
-    _pairs,
-    _phase,
-    _pod_node,
-    _suspend_targets,
-    _waiting_reasons,
-    node_name,
     secret_exists,
-    utcnow,
 )
-from responder.kube import Kube, controller_of, labels_of, meta, parse_time, ref
+from responder.kube import controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
 
 # Registry error classes, tried in order against the lower-cased message.
@@ -67,23 +50,23 @@ class ImagePullCollector(KubeCollector):
         scope = incident.resource_scope
         namespace = scope.namespace
         pods = [p for p in self._pods(namespace) if _belongs(p, scope.kind, scope.name)]
-        failing = [p for p in pods if _waiting_reasons(p) & PULL_ERRORS]
+        failing = [p for p in pods if objects.waiting_reasons(p) & PULL_ERRORS]
         if not failing:
             return Evidence(
                 summary="no pod is failing to pull its image",
                 exit_criteria_met=True,
                 facts={"core_workload": any(self._is_core_pod(p) for p in pods)},
             )
-        failing_keys = {_key(p) for p in failing}
+        failing_keys = {objects.key(p) for p in failing}
         events = [
             e
             for e in self._events("involvedObject.kind=Pod,reason=Failed", namespace)
-            if _involved(e) in failing_keys
+            if objects.involved(e) in failing_keys
         ]
         messages = [m for p in failing for m in _waiting_messages(p, PULL_ERRORS)]
         messages += [str(e.get("message", "")) for e in events]
         classes = Counter(c for c in map(classify_pull_error, messages) if c is not None)
-        reasons = sorted({r for p in failing for r in _waiting_reasons(p) & PULL_ERRORS})
+        reasons = sorted({r for p in failing for r in objects.waiting_reasons(p) & PULL_ERRORS})
         signals = [
             self._signal(
                 "image_pull_error",
@@ -98,23 +81,27 @@ class ImagePullCollector(KubeCollector):
         missing, absent = self._pull_secrets(failing)
         if missing:
             signals.append(
-                self._signal("missing_pull_secret", "strong", "not found: " + _names(missing))
+                self._signal(
+                    "missing_pull_secret", "strong", "not found: " + objects.name_list(missing)
+                )
             )
         auth = {"registry_unauthorized", "registry_forbidden"} & set(classes)
         if absent and auth:
             signals.append(
                 self._signal(
-                    "no_pull_secret", "weak", "pods name no imagePullSecrets: " + _names(absent)
+                    "no_pull_secret",
+                    "weak",
+                    "pods name no imagePullSecrets: " + objects.name_list(absent),
                 )
             )
         refs = [ref("pods", name, ns) for ns, name in sorted(failing_keys)[:MAX_REFS_PER_KIND]]
-        refs += _event_refs(events)
+        refs += objects.event_refs(events)
         refs += [ref("secrets", name.split("/", 1)[1], name.split("/", 1)[0]) for name in missing]
         summary = f"{len(failing)} pods cannot pull ({', '.join(reasons)})"
         if classes:
             summary += "; registry says " + ", ".join(sorted(classes))
         if missing:
-            summary += "; missing pull secrets " + _names(missing)
+            summary += "; missing pull secrets " + objects.name_list(missing)
         return Evidence(
             signals=tuple(signals),
             facts={"core_workload": any(self._is_core_pod(p) for p in failing)},
@@ -145,6 +132,7 @@ class ImagePullCollector(KubeCollector):
         return missing, absent
 
 
+@dataclass(eq=False, kw_only=True)
 class JobBacklogCollector(KubeCollector):
     """Evidence and exit criteria for ``background_job_buildup`` (cluster-wide:
     the allowlisted cleanup is cluster-wide too)."""
@@ -152,22 +140,10 @@ class JobBacklogCollector(KubeCollector):
     name = "kubernetes.job_backlog"
     incident_types = frozenset({"background_job_buildup"})
 
-    def __init__(
-        self,
-        kube: Kube,
-        *,
-        core_labels: Mapping[str, str] = DEFAULT_CORE_LABELS,
-        clock: Clock = utcnow,
-        backlog_threshold: int = 20,
-        tekton_threshold: int = 20,
-        noisy_cronjobs: Iterable[str] = ("trivy-db-warmup",),
-        frequent_runs_per_hour: float = 4.0,
-    ) -> None:
-        super().__init__(kube, core_labels=core_labels, clock=clock)
-        self.backlog_threshold = backlog_threshold
-        self.tekton_threshold = tekton_threshold
-        self.noisy_cronjobs = frozenset(noisy_cronjobs)
-        self.frequent_runs_per_hour = frequent_runs_per_hour
+    backlog_threshold: int = 20
+    tekton_threshold: int = 20
+    noisy_cronjobs: Collection[str] = ("trivy-db-warmup",)
+    frequent_runs_per_hour: float = 4.0
 
     def _collect(self, incident: Incident) -> Evidence:
         now = self.clock()
@@ -175,9 +151,9 @@ class JobBacklogCollector(KubeCollector):
             p
             for phase in FINISHED_PHASES
             for p in self._pods(field_selector=f"status.phase={phase}")
-            if _phase(p) == phase
+            if objects.phase(p) == phase
         ]
-        phases = Counter(_phase(p) for p in finished)
+        phases = Counter(objects.phase(p) for p in finished)
         by_namespace = Counter(str(meta(p).get("namespace")) for p in finished)
         tekton = [p for p in finished if "tekton.dev/taskRun" in labels_of(p)]
         cronjobs = self.kube.items(
@@ -194,8 +170,8 @@ class JobBacklogCollector(KubeCollector):
             >= self.frequent_runs_per_hour
         ]
         nodes = self._nodes()
-        pressured = {node_name(n) for n in nodes if _disk_pressure(n)}
-        contributes = any(_pod_node(p) in pressured for p in finished)
+        pressured = {objects.node_name(n) for n in nodes if objects.disk_pressure(n)}
+        contributes = any(objects.pod_node(p) in pressured for p in finished)
 
         signals: list[Signal] = []
         counts = f"{phases['Succeeded']} Succeeded, {phases['Failed']} Failed"
@@ -211,15 +187,21 @@ class JobBacklogCollector(KubeCollector):
                 )
             )
         if noisy:
-            signals.append(self._signal("noisy_cronjob", "strong", _names(_keys(noisy))))
+            signals.append(
+                self._signal("noisy_cronjob", "strong", objects.name_list(objects.keys(noisy)))
+            )
         if frequent:
-            signals.append(self._signal("frequent_cronjob", "weak", _names(_keys(frequent))))
-        refs = [ref("cronjobs", name, ns) for ns, name in _pairs(noisy + frequent)]
+            signals.append(
+                self._signal("frequent_cronjob", "weak", objects.name_list(objects.keys(frequent)))
+            )
+        refs = [ref("cronjobs", name, ns) for ns, name in objects.pairs(noisy + frequent)]
         summary = f"{len(finished)} finished pods ({counts})"
         if noisy or frequent:
-            summary += "; repeating CronJobs: " + _names(_keys(noisy + frequent))
+            summary += "; repeating CronJobs: " + objects.name_list(objects.keys(noisy + frequent))
         if contributes:
-            summary += "; finished pods sit on nodes in DiskPressure: " + _names(sorted(pressured))
+            summary += "; finished pods sit on nodes in DiskPressure: " + objects.name_list(
+                sorted(pressured)
+            )
         return Evidence(
             signals=tuple(signals),
             facts={"contributes_to_disk_pressure": contributes},
@@ -227,7 +209,7 @@ class JobBacklogCollector(KubeCollector):
             summary=summary,
             exit_criteria_met=len(finished) < self.backlog_threshold
             and len(tekton) < self.tekton_threshold,
-            targets=_suspend_targets(noisy),
+            targets=objects.suspend_targets(noisy),
         )
 
 
@@ -253,7 +235,7 @@ def runs_per_hour(schedule: str) -> float:
 def _waiting_messages(pod: Mapping[str, Any], reasons: frozenset[str]) -> list[str]:
     return [
         str(waiting.get("message", ""))
-        for c in _container_statuses(pod)
+        for c in objects.container_statuses(pod)
         for waiting in [(c.get("state") or {}).get("waiting") or {}]
         if waiting.get("reason") in reasons and waiting.get("message")
     ]
