@@ -440,7 +440,7 @@ class Settings(BaseModel):
     )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
-    # Guard rails of gradual automation (responder/guards/).
+    # Guard rails of gradual automation.
     pause_effect: Literal["approval", "shadow"] = Field(
         default="approval", description="what an automatic decision becomes while paused"
     )
@@ -474,14 +474,14 @@ class Settings(BaseModel):
         description="Alertmanager's base URL: at start, its firing blocking alerts are read "
         "from /api/v2/alerts",
     )
-    # Operator channels and approvers (responder/channels/, responder/approvals/).
+    # Operator channels and approvers.
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     approvers: list[ApproverSettings] = []
-    # Accounts and access (responder/accounts/, the admin UI under /admin).
+    # Accounts and access (the admin UI under /admin).
     api_auth: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="auth on /api/v1: auto = on once any user or API token exists",

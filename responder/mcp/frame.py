@@ -28,7 +28,7 @@ from responder.store.windows import WindowCounter
 R = TypeVar("R")
 
 #: bump when a tool's name, input schema or output shape changes
-#: (tests/mcp/test_contract.py keeps a snapshot of the schemas per version)
+#: (the MCP contract test keeps a snapshot of the schemas per version)
 CONTRACT_VERSION = "2"
 
 READ_TOOLS = (

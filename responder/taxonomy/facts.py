@@ -33,6 +33,6 @@ FACT_DEFAULTS: dict[str, bool | int] = {
     # error rate keeps rising between checks
     "rising": False,
     # the incident's node is a control-plane node (its labels or taints); the
-    # guard rails never act on one (``responder/guards/rails.py``)
+    # guard rails never act on one
     "control_plane_node": False,
 }
