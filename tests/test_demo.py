@@ -103,6 +103,8 @@ def test_approving_the_node_action_in_the_admin_ui_changes_the_emulated_node() -
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(timeout=30)
+        if demo.stdout is not None:
+            demo.stdout.close()
 
 
 def kube_url(kubeconfig: Path) -> str:
