@@ -10,6 +10,7 @@ import asyncio
 import logging
 import resource
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -103,14 +104,14 @@ def bounded_protocol(header_timeout: float, max_connections: int) -> type[Bounde
     )
 
 
+@dataclass(eq=False)
 class RequestLimit:
     """ASGI middleware: 503 with ``Retry-After`` beyond ``limit`` requests in
     flight (the liveness probe excepted)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self.in_flight = 0
+    app: ASGIApp
+    limit: int
+    in_flight: int = field(default=0, init=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") == LIVENESS_PATH:
@@ -138,13 +139,13 @@ class RequestLimit:
             self.in_flight -= 1
 
 
+@dataclass(eq=False)
 class QuietLoopErrors:
     """An event-loop exception handler that logs each kind of error at most
     once per ``every`` seconds, saying how many were left out."""
 
-    def __init__(self, every: float = LOG_EVERY_SECONDS) -> None:
-        self.every = every
-        self._last: dict[str, tuple[float, int]] = {}
+    every: float = LOG_EVERY_SECONDS
+    _last: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exception = context.get("exception")

@@ -7,6 +7,8 @@ approvals area is left to its own handlers (approver tokens)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,9 +45,9 @@ def authentication_required(how: str) -> JSONResponse:
     )
 
 
+@dataclass(eq=False)
 class ApiAuth:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")

@@ -47,11 +47,11 @@ def load_secret(store: Store, configured: str | None) -> bytes:
     return str(found[1]["secret"]).encode()
 
 
+@dataclass(eq=False)
 class SessionBook:
-    def __init__(self, store: Store, secret: bytes, ttl_seconds: int) -> None:
-        self.store = store
-        self.secret = secret
-        self.ttl_seconds = ttl_seconds
+    store: Store
+    secret: bytes
+    ttl_seconds: int
 
     def _sign(self, session_id: str) -> str:
         return hmac.new(self.secret, session_id.encode(), hashlib.sha256).hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from responder.store import Store
 
@@ -23,24 +24,15 @@ def _name(kind: str, *parts: str) -> str:
     return f"login:{kind}:{digest}"
 
 
+@dataclass(eq=False)
 class LoginThrottle:
-    def __init__(
-        self,
-        store: Store,
-        free: int = 5,
-        address_free: int = 20,
-        global_limit: int = 300,
-        window_seconds: float = WINDOW_SECONDS,
-        max_delay: float = 900.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.free = free
-        self.address_free = address_free
-        self.global_limit = global_limit
-        self.window_seconds = window_seconds
-        self.max_delay = max_delay
-        self.clock = clock
+    store: Store
+    free: int = 5
+    address_free: int = 20
+    global_limit: int = 300
+    window_seconds: float = WINDOW_SECONDS
+    max_delay: float = 900.0
+    clock: Callable[[], float] = time.time
 
     def wait_seconds(self, username: str, address: str) -> float:
         """How long this (user name, address) must still wait (0: try now)."""

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from responder.accounts.models import SCOPES, ApiToken, Role
@@ -42,9 +43,9 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(eq=False)
 class TokenBook:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    store: Store
 
     def create(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -28,9 +29,9 @@ class AccountError(ValueError):
         self.message = message
 
 
+@dataclass(eq=False)
 class UserBook:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    store: Store
 
     def get(self, username: str) -> User | None:
         found = self.store.get_document(COLLECTION, username.lower())

@@ -8,6 +8,7 @@ disruptive: policy never lets them run without an approval."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from responder.oci_clients import NodeInstances, OciClients, describe_error, short
@@ -40,14 +41,14 @@ def _retry_token(request: ActionRequest) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:64]
 
 
+@dataclass(eq=False)
 class _WorkerAction:
     """An action on the OCI instance behind a node. Neither can be undone: a
     reboot's fallback is replace_worker; a replaced instance is gone (the
     pool's size was kept)."""
 
-    def __init__(self, clients: OciClients, instances: NodeInstances) -> None:
-        self.clients = clients
-        self.instances = instances
+    clients: OciClients
+    instances: NodeInstances
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         return None

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar
 
@@ -64,25 +65,19 @@ def target_key(request: ActionRequest) -> str:
     return f"{target.kind}/{target.namespace or ''}/{target.name}"
 
 
+@dataclass(eq=False)
 class ActionRunner:
-    def __init__(
-        self,
-        store: Store,
-        taxonomy: Taxonomy,
-        registry: ExecutorRegistry,
-        settings: ActionSettings,
-        metrics: Metrics,
-        approvals: ApprovalConsumer | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.taxonomy = taxonomy
-        self.registry = registry
-        self.settings = settings
-        self.metrics = metrics
-        self.approvals = approvals
-        self.clock = clock
-        self.caps = ActionCaps(store, settings.action_caps, clock)
+    store: Store
+    taxonomy: Taxonomy
+    registry: ExecutorRegistry
+    settings: ActionSettings
+    metrics: Metrics
+    approvals: ApprovalConsumer | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    caps: ActionCaps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.caps = ActionCaps(self.store, self.settings.action_caps, self.clock)
 
     def run(
         self,

@@ -8,7 +8,7 @@ the incident under its lock, moving it to contained or escalated."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from responder.actions.runner import ActionRefused, ActionRunner, target_key
@@ -27,12 +27,12 @@ ACTING_CLASSES = frozenset({ActionClass.contain, ActionClass.recover})
 SUPPRESS = "suppress_incident"
 
 
+@dataclass(eq=False)
 class ActStage:
     name = "act"
 
-    def __init__(self, runner: ActionRunner, store: Store) -> None:
-        self.runner = runner
-        self.store = store
+    runner: ActionRunner
+    store: Store
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,11 +100,11 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     return response
 
 
+@dataclass(eq=False)
 class SecurityHeaders:
     """Adds the CSP and friends to every admin response."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    app: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

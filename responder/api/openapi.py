@@ -96,12 +96,12 @@ def operation_of(endpoint: Callable[..., Any]) -> Operation | None:
     return found or FOREIGN.get(getattr(endpoint, "__func__", endpoint))
 
 
+@dataclass(eq=False)
 class OpenApi:
     """The document of ``routes`` (the app's own), built on the first request."""
 
-    def __init__(self, routes: Sequence[BaseRoute]) -> None:
-        self.routes = routes
-        self._document: dict[str, Any] | None = None
+    routes: Sequence[BaseRoute]
+    _document: dict[str, Any] | None = field(default=None, init=False)
 
     def document(self) -> dict[str, Any]:
         if self._document is None:

@@ -101,30 +101,18 @@ class IncidentReview(Protocol):
         """An operator rule's cooldown for the incident's actions, if any."""
 
 
+@dataclass(eq=False)
 class ApprovalAnswers:
-    def __init__(
-        self,
-        store: Store,
-        requests: ApprovalRequests,
-        runner: ActionRunner,
-        review: IncidentReview,
-        metrics: Metrics,
-        clock: Callable[[], datetime],
-        announce: Callable[[ApprovalRequest, str], None] | None = None,
-        notify: Callable[[Incident, str, datetime], None] | None = None,
-        lock_ttl_seconds: float = 15.0,
-        guards: GuardRails | None = None,
-    ) -> None:
-        self.store = store
-        self.requests = requests
-        self.runner = runner
-        self.review = review
-        self.metrics = metrics
-        self.clock = clock
-        self.announce = announce
-        self.notify = notify
-        self.lock_ttl_seconds = lock_ttl_seconds
-        self.guards = guards
+    store: Store
+    requests: ApprovalRequests
+    runner: ActionRunner
+    review: IncidentReview
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    announce: Callable[[ApprovalRequest, str], None] | None = None
+    notify: Callable[[Incident, str, datetime], None] | None = None
+    lock_ttl_seconds: float = 15.0
+    guards: GuardRails | None = None
 
     def answer(
         self,

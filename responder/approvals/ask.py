@@ -6,6 +6,7 @@ not come yet wait (``Update.held``). The requests go with the turn's writes."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from responder.approvals.requests import ApprovalRequests
@@ -16,11 +17,11 @@ from responder.records.writes import Writes
 from responder.taxonomy.models import CHANGING_CLASSES
 
 
+@dataclass(eq=False)
 class AskStage:
     name = "ask"
 
-    def __init__(self, requests: ApprovalRequests) -> None:
-        self.requests = requests
+    requests: ApprovalRequests
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from responder.channels.delivery import HealthChange
@@ -43,12 +44,12 @@ def channel_alert(change: HealthChange) -> WebhookAlert:
     )
 
 
+@dataclass(eq=False)
 class ChannelFailureReporter:
     """``Notifier.on_health``: turns a channel's health change into an alert
     for the pipeline (called from the delivery thread, holding no lock)."""
 
-    def __init__(self, process: Callable[[WebhookPayload], object]) -> None:
-        self.process = process
+    process: Callable[[WebhookPayload], object]
 
     def __call__(self, change: HealthChange) -> None:
         log.warning(
@@ -61,6 +62,7 @@ class ChannelFailureReporter:
         self.process(WebhookPayload(version="4", alerts=[channel_alert(change)]))
 
 
+@dataclass(eq=False)
 class ChannelHealthCollector:
     """Evidence for the robot's own ``chatops_delivery_failure`` incidents,
     read from the notifier's ``chat:down:<channel>`` keys."""
@@ -68,9 +70,8 @@ class ChannelHealthCollector:
     name = "chat_channels"
     incident_types = frozenset({INCIDENT_TYPE})
 
-    def __init__(self, store: Store, channels: tuple[str, ...]) -> None:
-        self.store = store
-        self.channels = channels
+    store: Store
+    channels: tuple[str, ...]
 
     def collect(self, incident: Incident) -> Evidence:
         if not any(a.alertname == ALERTNAME for a in incident.alerts.values()):

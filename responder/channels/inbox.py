@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,9 +24,9 @@ COLLECTION = "inbox"
 MAX_ENTRIES = 50
 
 
+@dataclass(eq=False)
 class Inbox:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    store: Store
 
     def incident(
         self,

@@ -48,12 +48,12 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+@dataclass(eq=False)
 class SlackChannel:
     name = "slack"
 
-    def __init__(self, client: WebClient, codec: ButtonCodec) -> None:
-        self.client = client
-        self.codec = codec
+    client: WebClient
+    codec: ButtonCodec
 
     @classmethod
     def connect(

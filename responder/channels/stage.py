@@ -6,6 +6,7 @@ otherwise the incident's timeline says the notification was suppressed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from responder.channels.notifier import Notifier
@@ -15,12 +16,12 @@ from responder.records.update import Update
 from responder.records.writes import Writes
 
 
+@dataclass(eq=False)
 class NotifyStage:
     name = "notify"
 
-    def __init__(self, notifier: Notifier | None, metrics: Metrics) -> None:
-        self.notifier = notifier
-        self.metrics = metrics
+    notifier: Notifier | None
+    metrics: Metrics
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident

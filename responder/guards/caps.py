@@ -115,15 +115,13 @@ def used_by(reserved: Usage, outcome: ActionOutcome) -> Usage:
     )
 
 
+@dataclass(eq=False)
 class ActionCaps:
     """The rolling counts in the store, and the check against the caps."""
 
-    def __init__(
-        self, store: Store, settings: ActionCapSettings, clock: Callable[[], datetime]
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
+    store: Store
+    settings: ActionCapSettings
+    clock: Callable[[], datetime]
 
     def cap(self, counter: str, namespace: str) -> tuple[str, int]:
         """The setting's name and value that limits ``counter`` in ``namespace``."""

@@ -298,21 +298,18 @@ def subject_of(
     )
 
 
+@dataclass(eq=False)
 class GuardRails:
     """Builds ``GuardState`` snapshots from the store and keeps the storm key."""
 
-    def __init__(
-        self,
-        store: Store,
-        automation: AutomationBook,
-        settings: GuardSettings,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.automation = automation
-        self.settings = settings
-        self.clock = clock
-        radius = settings.blast_radius
+    store: Store
+    automation: AutomationBook
+    settings: GuardSettings
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    node_limit: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        radius = self.settings.blast_radius
         self.node_limit = node_limit(
             radius.max_unhealthy_nodes, radius.max_unhealthy_percent, radius.cluster_nodes
         )

@@ -106,20 +106,13 @@ def undone_robot_actions(incident: Incident) -> list[datetime]:
     return undone
 
 
+@dataclass(eq=False)
 class MarkBook:
-    def __init__(
-        self,
-        store: Store,
-        automation: AutomationBook,
-        bar: PromotionBar,
-        metrics: Metrics,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.automation = automation
-        self.bar = bar
-        self.metrics = metrics
-        self.clock = clock
+    store: Store
+    automation: AutomationBook
+    bar: PromotionBar
+    metrics: Metrics
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # marks
 

@@ -8,6 +8,7 @@ decision that differs from the last one kept goes to the decision log."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from responder.guards.rails import (
     GUARDED_CLASSES,
@@ -27,12 +28,12 @@ from responder.records.update import Update
 GUARDED = frozenset({"auto", "approval"})
 
 
+@dataclass(eq=False)
 class GuardStage:
     name = "guard"
 
-    def __init__(self, rails: GuardRails, storms: NodeStorms) -> None:
-        self.rails = rails
-        self.storms = storms
+    rails: GuardRails
+    storms: NodeStorms
 
     def view(self, update: Update) -> GuardView:
         """The batch's view of the guard rails (read once per batch)."""

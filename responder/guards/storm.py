@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from responder.records.audit import audit_incident
@@ -39,18 +40,13 @@ def _split(value: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
+@dataclass(eq=False)
 class NodeStorms:
     """Opens, updates and settles the storm incident of an environment."""
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Callable[[], datetime],
-        notify: Callable[[Incident, str, datetime], None] = lambda incident, why, now: None,
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.notify = notify
+    store: Store
+    clock: Callable[[], datetime]
+    notify: Callable[[Incident, str, datetime], None] = lambda incident, why, now: None
 
     def open_storm(self, environment: str) -> Incident | None:
         found = self.store.open_incident_id(storm_key(environment))

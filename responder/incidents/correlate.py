@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -47,22 +48,15 @@ def correlate(classifier: Classifier, taxonomy: Taxonomy, alert: WebhookAlert) -
     return Correlated(alert, type_id, classification.reason, scope, key)
 
 
+@dataclass(eq=False)
 class CorrelateStage:
     name = "correlate"
 
-    def __init__(
-        self,
-        taxonomy: Taxonomy,
-        environment: Environment,
-        metrics: Metrics,
-        timings: Timings,
-        window_override: Callable[[Incident, datetime], int | None],
-    ) -> None:
-        self.taxonomy = taxonomy
-        self.environment = environment
-        self.metrics = metrics
-        self.timings = timings
-        self.window_override = window_override
+    taxonomy: Taxonomy
+    environment: Environment
+    metrics: Metrics
+    timings: Timings
+    window_override: Callable[[Incident, datetime], int | None]
 
     def __call__(self, update: Update) -> bool:
         now = update.now

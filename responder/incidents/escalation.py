@@ -8,6 +8,7 @@ actions. A node storm is a person's from its start: it does not climb."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from responder.incidents.ladder import CLIMBING_STATES, Climb, climb, enter_first, held_actions
@@ -19,20 +20,14 @@ from responder.records.update import Update
 from responder.taxonomy.models import Taxonomy
 
 
+@dataclass(eq=False)
 class EscalationStage:
     name = "escalate"
 
-    def __init__(
-        self,
-        taxonomy: Taxonomy,
-        timings: Timings,
-        approvals: Callable[[str], Sequence[ApprovalRequest]],
-        ladder_holds_asks: bool,
-    ) -> None:
-        self.taxonomy = taxonomy
-        self.timings = timings
-        self.approvals = approvals
-        self.ladder_holds_asks = ladder_holds_asks
+    taxonomy: Taxonomy
+    timings: Timings
+    approvals: Callable[[str], Sequence[ApprovalRequest]]
+    ladder_holds_asks: bool
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident

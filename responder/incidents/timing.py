@@ -3,16 +3,18 @@ quiet periods, as the settings override them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from responder.incidents.ladder import ladder_for
 from responder.records.incident import Incident
 from responder.settings import TimingSettings
 from responder.taxonomy.models import LadderStep, Taxonomy
 
 
+@dataclass(eq=False)
 class Timings:
-    def __init__(self, settings: TimingSettings, taxonomy: Taxonomy) -> None:
-        self.settings = settings
-        self.taxonomy = taxonomy
+    settings: TimingSettings
+    taxonomy: Taxonomy
 
     def poll_window(self, incident_type: str) -> float:
         """How often an open incident is looked at again."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from responder.channels.notifier import Notifier
@@ -30,25 +31,19 @@ ROUND = 5000
 POLLED = POLLED_STATES | {IncidentState.suppressed}
 
 
+@dataclass(eq=False)
 class Scheduler:
-    def __init__(
-        self,
-        store: Store,
-        pipeline: Pipeline,
-        indexer: PipelineIndexer,
-        timings: Timings,
-        metrics: Metrics,
-        notifier: Notifier | None,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self.store = store
-        self.pipeline = pipeline
-        self.indexer = indexer
-        self.timings = timings
-        self.metrics = metrics
-        self.notifier = notifier
-        self.clock = clock
-        self.poll_stages: list[Stage] = pipeline.stages.deciding()
+    store: Store
+    pipeline: Pipeline
+    indexer: PipelineIndexer
+    timings: Timings
+    metrics: Metrics
+    notifier: Notifier | None
+    clock: Callable[[], datetime]
+    poll_stages: list[Stage] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.poll_stages = self.pipeline.stages.deciding()
 
     def run_due(self, stop: Callable[[], bool] = lambda: False) -> list[str]:
         """Poll and resolve what is due; the ids polled or resolved."""

@@ -77,10 +77,10 @@ class CompiledPolicy:
         return str(decision), str(output.get("reason", ""))
 
 
+@dataclass(eq=False)
 class _Compiler:
-    def __init__(self, file: str, engine: Engine) -> None:
-        self.file = file
-        self.engine = engine
+    file: str
+    engine: Engine
 
     def check(self, expression: str, where: str) -> None:
         try:

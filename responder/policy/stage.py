@@ -8,7 +8,7 @@ storm is observed and notified, never acted on."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,12 +47,12 @@ def incident_view(incident: Incident, now: datetime) -> IncidentView:
     )
 
 
+@dataclass(eq=False)
 class DecideStage:
     name = "decide"
 
-    def __init__(self, engine: PolicyEngine, severity_rules: SeverityRules) -> None:
-        self.engine = engine
-        self.severity_rules = severity_rules
+    engine: PolicyEngine
+    severity_rules: SeverityRules
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident

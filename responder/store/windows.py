@@ -7,25 +7,20 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from responder.store.base import Store
 
 
+@dataclass(eq=False)
 class WindowCounter:
     """How many times each subject was counted in the current window of
     ``seconds`` (windows of the wall clock, alike on every replica)."""
 
-    def __init__(
-        self,
-        store: Store,
-        name: str,
-        seconds: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.name = name
-        self.seconds = seconds
-        self.clock = clock
+    store: Store
+    name: str
+    seconds: float
+    clock: Callable[[], float] = time.time
 
     def add(self, subject: str) -> tuple[int, float]:
         """Count one for ``subject``; return its count in this window, this
