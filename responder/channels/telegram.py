@@ -74,16 +74,16 @@ class TelegramChannel:
         )
         self._thread.start()
 
-        async def make() -> Bot:
+        async def make() -> tuple[Bot, HTTPXRequest]:
             request = HTTPXRequest(
                 connect_timeout=timeout_seconds,
                 read_timeout=timeout_seconds,
                 write_timeout=timeout_seconds,
                 pool_timeout=timeout_seconds,
             )
-            return Bot(token, base_url=api_url, request=request)
+            return Bot(token, base_url=api_url, request=request), request
 
-        self._bot = self._run(make)
+        self._bot, self._request = self._run(make)
 
     def __repr__(self) -> str:
         return "TelegramChannel(<token>)"
@@ -165,7 +165,9 @@ class TelegramChannel:
             return
 
         async def shutdown() -> None:
-            await self._bot.shutdown()
+            # Bot.shutdown closes nothing for a bot never initialize()d (which
+            # would cost a getMe call): close its connection pool ourselves
+            await self._request.shutdown()
 
         try:
             self._run(shutdown)
