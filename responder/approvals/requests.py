@@ -20,7 +20,7 @@ from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalError, ApprovalRequest, ApprovalState
 from responder.records.audit import AuditLog, audit
 from responder.records.incident import Incident, RecommendedAction
-from responder.records.writes import Writes
+from responder.records.writes import DocumentPut, Writes
 from responder.store import Store, VersionConflict
 from responder.taxonomy.models import Taxonomy
 
@@ -125,9 +125,7 @@ class ApprovalRequests:
             requested_at=now,
             expires_at=now + timedelta(seconds=expiry),
         )
-        batch.put_document(
-            COLLECTION, approval_id, approval.model_dump(mode="json"), expected_version=0
-        )
+        batch.put(DocumentPut(COLLECTION, approval_id, approval.model_dump(mode="json"), 0))
         self.metrics.approvals_requested.labels(
             incident.incident_type, recommendation.action, str(incident.environment)
         ).inc()

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
+
+
+class DocumentPut(NamedTuple):
+    """A whole document written as its next version; ``expected_version``
+    makes it a compare-and-set (0: must not exist yet)."""
+
+    collection: str
+    doc_id: str
+    doc: dict[str, Any]
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class Writes:
     concurrent writer; ``after`` callbacks run once the writes are stored."""
 
     incidents: dict[str, Incident] = field(default_factory=dict)
-    documents: list[tuple[str, str, dict[str, Any], int | None]] = field(default_factory=list)
+    documents: list[DocumentPut] = field(default_factory=list)
     changes: list[DocumentChange] = field(default_factory=list)
     audits: list[AuditEntry] = field(default_factory=list)
     keys: list[tuple[str, str | None, float]] = field(default_factory=list)
@@ -52,14 +62,8 @@ class Writes:
         incident.compact()
         self.incidents[incident.id] = incident
 
-    def put_document(
-        self,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None = None,
-    ) -> None:
-        self.documents.append((collection, doc_id, doc, expected_version))
+    def put(self, document: DocumentPut) -> None:
+        self.documents.append(document)
 
     def change_document(
         self,

@@ -12,6 +12,7 @@ from responder.records.audit import AuditEntry
 from responder.records.incident import HISTORY_LIMITS, TIMELINE_HEAD, Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.lifecycle import IncidentState
+from responder.records.writes import DocumentPut
 from responder.store import (
     IncidentFilter,
     IncidentIndex,
@@ -251,7 +252,7 @@ def test_documents_listed_by_id_prefix(store: Store) -> None:
     assert len(store.list_documents("approvals", prefix="inc")) == 4
     assert store.list_documents("approvals", prefix="nope") == []
     writes = Writes()
-    writes.put_document("approvals", "inc1-c", {"id": "inc1-c"}, expected_version=0)
+    writes.put(DocumentPut("approvals", "inc1-c", {"id": "inc1-c"}, 0))
     store.commit(writes)
     listed = store.list_documents("approvals", prefix="inc1-")
     assert [d["id"] for _, d in listed] == ["inc1-a", "inc1-c"]
@@ -338,8 +339,8 @@ def test_commit_writes_everything_together_and_reports_stale_documents(store: St
     incident = make_incident("a", key="k1")
     writes.save_incident(incident)
     incident.record("later", "a change made before the commit is stored too", datetime.now(UTC))
-    writes.put_document("approvals", "new", {"v": 1}, expected_version=0)
-    writes.put_document("approvals", "x", {"v": 2}, expected_version=0)  # stale
+    writes.put(DocumentPut("approvals", "new", {"v": 1}, 0))
+    writes.put(DocumentPut("approvals", "x", {"v": 2}, 0))  # stale
     writes.change_document("inbox", "a", lambda doc: doc.setdefault("events", []).append(1))
     writes.change_document("inbox", "a", lambda doc: doc["events"].append(2))
     writes.append_audit(AuditEntry(actor="robot", surface="worker", action="a", subject="s"))

@@ -64,7 +64,7 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
         args += keys
         with self._guard():
             taken, bodies = cast(
-                tuple[list[int], list[bytes]], self._lock_open_incidents(args=args)
+                tuple[list[int], list[bytes]], self._scripts.lock_open_incidents(args=args)
             )
         held = {name: token for (name, token), ok in zip(tokens.items(), taken, strict=True) if ok}
         found: dict[str, Incident] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import cast
 from urllib.parse import parse_qsl, urlsplit
@@ -60,6 +61,34 @@ def chunks(items: Sequence[str], size: int = PAGE) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class Scripts:
+    """The Lua scripts, registered once per client (sent by their SHA,
+    loaded again by redis-py when the server answers NOSCRIPT)."""
+
+    claim: Script
+    renew_leases: Script
+    delete_if: Script
+    put_document: Script
+    get_document: Script
+    delete_document: Script
+    list_documents: Script
+    append_audit: Script
+    commit: Script
+    acquire_locks: Script
+    release_locks: Script
+    lock_open_incidents: Script
+
+    @classmethod
+    def register(cls, client: redis.Redis) -> Scripts:
+        return cls(
+            **{
+                f.name: client.register_script(getattr(scripts, f.name.upper()))
+                for f in fields(cls)
+            }
+        )
+
+
 class RedisConnection:
     """One ``redis.Redis`` client under a namespace."""
 
@@ -70,18 +99,7 @@ class RedisConnection:
         self.namespace = namespace
         self.url = redact_url(url) if url else "redis"
         self._password = password_of(url) if url else None
-        self._claim: Script = client.register_script(scripts.CLAIM)
-        self._renew_leases: Script = client.register_script(scripts.RENEW_LEASES)
-        self._delete_if: Script = client.register_script(scripts.DELETE_IF)
-        self._put_document: Script = client.register_script(scripts.PUT_DOCUMENT)
-        self._get_document: Script = client.register_script(scripts.GET_DOCUMENT)
-        self._delete_document: Script = client.register_script(scripts.DELETE_DOCUMENT)
-        self._list_documents: Script = client.register_script(scripts.LIST_DOCUMENTS)
-        self._append_audit: Script = client.register_script(scripts.APPEND_AUDIT)
-        self._commit: Script = client.register_script(scripts.COMMIT)
-        self._acquire_locks: Script = client.register_script(scripts.ACQUIRE_LOCKS)
-        self._release_locks: Script = client.register_script(scripts.RELEASE_LOCKS)
-        self._lock_open_incidents: Script = client.register_script(scripts.LOCK_OPEN_INCIDENTS)
+        self._scripts = Scripts.register(client)
 
     def _key(self, tag: str, *rest: str) -> str:
         return ":".join((self.namespace, f"{{{tag}}}", *rest))

@@ -66,7 +66,7 @@ class RedisDocuments(RedisConnection):
         with self._guard():
             if expected is None:
                 return self._client.delete(name) > 0
-            return int(self._delete_if(keys=[name], args=[expected])) > 0
+            return int(self._scripts.delete_if(keys=[name], args=[expected])) > 0
 
     def acquire_locks(self, names: Sequence[str], ttl_seconds: float) -> dict[str, str]:
         tokens = {name: secrets.token_hex(8) for name in dict.fromkeys(names)}
@@ -76,7 +76,7 @@ class RedisDocuments(RedisConnection):
         for name, token in tokens.items():
             args += [self.key_name(f"lock:{name}"), token]
         with self._guard():
-            taken = cast(list[int], self._acquire_locks(args=args))
+            taken = cast(list[int], self._scripts.acquire_locks(args=args))
         return {name: token for (name, token), ok in zip(tokens.items(), taken, strict=True) if ok}
 
     def release_locks(self, held: Mapping[str, str]) -> None:
@@ -86,7 +86,7 @@ class RedisDocuments(RedisConnection):
         for name, token in held.items():
             args += [self.key_name(f"lock:{name}"), token]
         with self._guard():
-            self._release_locks(args=args)
+            self._scripts.release_locks(args=args)
 
     # documents
 
@@ -112,7 +112,7 @@ class RedisDocuments(RedisConnection):
         with self._guard():
             result = cast(
                 list[int],
-                self._put_document(
+                self._scripts.put_document(
                     keys=[*self._doc_keys(collection, doc_id), self._ids_key(collection)],
                     args=[doc_id, expected, json.dumps(doc)],
                 ),
@@ -127,7 +127,7 @@ class RedisDocuments(RedisConnection):
     def queue_get_document(self, pipe: Pipeline, collection: str, doc_id: str) -> None:
         """Queue a read on ``pipe``; its reply goes to ``document_of``."""
         _, live_key, history_key = self._doc_keys(collection, doc_id)
-        self._get_document(keys=[live_key, history_key], args=[doc_id], client=pipe)
+        self._scripts.get_document(keys=[live_key, history_key], args=[doc_id], client=pipe)
 
     @staticmethod
     def document_of(reply: Any) -> tuple[int, dict[str, Any]] | None:
@@ -138,7 +138,7 @@ class RedisDocuments(RedisConnection):
     def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
         _, live_key, history_key = self._doc_keys(collection, doc_id)
         with self._guard():
-            reply = self._get_document(keys=[live_key, history_key], args=[doc_id])
+            reply = self._scripts.get_document(keys=[live_key, history_key], args=[doc_id])
         return self.document_of(reply)
 
     def list_documents(self, collection: str, prefix: str = "") -> list[tuple[int, dict[str, Any]]]:
@@ -148,7 +148,7 @@ class RedisDocuments(RedisConnection):
             with self._guard():
                 reply = cast(
                     list[bytes],
-                    self._list_documents(
+                    self._scripts.list_documents(
                         keys=[live_key, self._ids_key(collection)], args=[history_key, prefix]
                     ),
                 )
@@ -174,7 +174,7 @@ class RedisDocuments(RedisConnection):
     def delete_document(self, collection: str, doc_id: str) -> bool:
         last_key, live_key, _ = self._doc_keys(collection, doc_id)
         with self._guard():
-            deleted = self._delete_document(
+            deleted = self._scripts.delete_document(
                 keys=[last_key, live_key, self._ids_key(collection)], args=[doc_id]
             )
         return int(cast(int, deleted)) == 1
@@ -193,7 +193,7 @@ class RedisDocuments(RedisConnection):
     def append_audit(self, entry: AuditEntry) -> AuditEntry:
         stored = entry.model_copy(update={"id": ""}).model_dump_json()
         with self._guard():
-            entry_id = self._append_audit(
+            entry_id = self._scripts.append_audit(
                 keys=[self._key("audit", "log"), self._key("audit", "subject", entry.subject)],
                 args=[entry.subject, stored],
             )

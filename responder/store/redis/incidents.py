@@ -38,7 +38,7 @@ class RedisIncidents(RedisConnection, IndexerSlot):
                     if op == "I":
                         assert isinstance(head, list)
                         pipe.set(self._inc("body", str(head[0])), body)
-                pipe.evalsha(self._commit.sha, 0, *args)
+                pipe.evalsha(self._scripts.commit.sha, 0, *args)
                 try:
                     reply = text(cast(bytes, pipe.execute()[-1]))
                     break

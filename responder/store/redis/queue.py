@@ -74,7 +74,7 @@ class RedisQueue(RedisConnection):
     def _run_claim(self, consumer: str, max_entries: int, lease_ms: int) -> list[Any]:
         return cast(
             list[Any],
-            self._claim(
+            self._scripts.claim(
                 keys=[self._stream, self._leases], args=[GROUP, consumer, max_entries, lease_ms]
             ),
         )
@@ -88,7 +88,7 @@ class RedisQueue(RedisConnection):
         with self._guard():
             renewed = cast(
                 list[bytes],
-                self._renew_leases(
+                self._scripts.renew_leases(
                     keys=[self._stream, self._leases],
                     args=[GROUP, consumer, lease_ms, *entry_ids],
                 ),

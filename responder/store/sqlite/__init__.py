@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from responder.records.incident import Incident
-from responder.records.writes import Writes
+from responder.records.writes import DocumentPut, Writes
 from responder.store.base import Committed
 from responder.store.sqlite.base import DUE_COLUMN, DUE_INDEX, STATE_SCHEMA, queue_path
 from responder.store.sqlite.database import Database
@@ -85,7 +85,7 @@ class SQLiteStore(SQLiteQueue, SQLiteDocuments, SQLiteIncidents):
             changed = []
             for change in changes:
                 version, doc = change.applied(found.get((change.collection, change.doc_id)))
-                changed.append((change.collection, change.doc_id, doc, version))
+                changed.append(DocumentPut(change.collection, change.doc_id, doc, version))
             # read in this transaction: no other writer can have moved them
             self._put_documents(conn, changed)
             audits = self._append_audits(conn, writes.audits)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from responder.records.audit import AuditEntry
+from responder.records.writes import DocumentPut
 from responder.store.base import VersionConflict
 from responder.store.sqlite.base import SQLiteBase, chunks
 
@@ -211,7 +212,7 @@ class SQLiteDocuments(SQLiteBase):
     def _put_documents(
         self,
         conn: sqlite3.Connection,
-        puts: Sequence[tuple[str, str, dict[str, Any], int | None]],
+        puts: Sequence[DocumentPut],
     ) -> list[tuple[str, str]]:
         """Store each document as its next version; the ones whose expected
         version is stale are left out and returned."""
