@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.records.writes import Writes
+from responder.records.writes import DocumentPut, Writes
 
 
 class StoreUnavailable(RuntimeError):
@@ -101,6 +101,9 @@ class IncidentFilter:
 
 
 class Store(Protocol):
+    """What every backend offers; the backends subclass it, so the few
+    methods written here in terms of others are written once."""
+
     def ping(self) -> None:
         """Return if the backend answers; raise ``StoreUnavailable`` if not."""
 
@@ -210,6 +213,10 @@ class Store(Protocol):
         expected_version: int | None = None,
     ) -> int:
         """Store ``doc`` as the next version and return that version number."""
+        return self.put(DocumentPut(collection, doc_id, doc, expected_version))
+
+    def put(self, document: DocumentPut) -> int:
+        """``put_document`` of one record: what each backend implements."""
 
     def get_document(self, collection: str, doc_id: str) -> tuple[int, dict[str, Any]] | None:
         """The current (version, document), or None if absent or deleted."""

@@ -16,8 +16,8 @@ from redis.exceptions import ConnectionError
 from redis.retry import Retry
 
 from responder.records.incident import Incident
-from responder.records.writes import DocumentChange, Writes
-from responder.store.base import Committed, VersionConflict
+from responder.records.writes import DocumentChange, DocumentPut, Writes
+from responder.store.base import Committed, Store, VersionConflict
 from responder.store.redis.connection import Arg
 from responder.store.redis.documents import RedisDocuments, ttl_ms
 from responder.store.redis.incidents import RedisIncidents
@@ -30,7 +30,7 @@ HEALTH_CHECK_INTERVAL = 15
 _CHANGE_ATTEMPTS = 8
 
 
-class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
+class RedisStore(RedisQueue, RedisDocuments, RedisIncidents, Store):
     @classmethod
     def from_url(cls, url: str, namespace: str = "robot-sre") -> RedisStore:
         """A store on ``redis://``, ``rediss://`` or ``unix://`` ``url`` with
@@ -132,7 +132,7 @@ class RedisStore(RedisQueue, RedisDocuments, RedisIncidents):
         for _ in range(_CHANGE_ATTEMPTS):
             version, doc = change.applied(self.get_document(change.collection, change.doc_id))
             try:
-                self.put_document(change.collection, change.doc_id, doc, expected_version=version)
+                self.put(DocumentPut(change.collection, change.doc_id, doc, version))
                 return
             except VersionConflict:
                 continue

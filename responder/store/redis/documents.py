@@ -17,6 +17,7 @@ from typing import Any, cast
 from redis.client import Pipeline
 
 from responder.records.audit import AuditEntry
+from responder.records.writes import DocumentPut
 from responder.store.base import VersionConflict
 from responder.store.redis.connection import Arg, RedisConnection, text
 
@@ -101,13 +102,8 @@ class RedisDocuments(RedisConnection):
     def _ids_key(self, collection: str) -> str:
         return self._key(f"docs:{collection}", "ids")
 
-    def put_document(
-        self,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None = None,
-    ) -> int:
+    def put(self, document: DocumentPut) -> int:
+        collection, doc_id, doc, expected_version = document
         expected = "" if expected_version is None else str(int(expected_version))
         with self._guard():
             result = cast(

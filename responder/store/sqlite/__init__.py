@@ -14,7 +14,7 @@ from pathlib import Path
 
 from responder.records.incident import Incident
 from responder.records.writes import DocumentPut, Writes
-from responder.store.base import Committed
+from responder.store.base import Committed, Store
 from responder.store.sqlite.base import DUE_COLUMN, DUE_INDEX, STATE_SCHEMA, queue_path
 from responder.store.sqlite.database import Database
 from responder.store.sqlite.documents import SQLiteDocuments
@@ -22,7 +22,7 @@ from responder.store.sqlite.incidents import SQLiteIncidents
 from responder.store.sqlite.queue import QUEUE_SCHEMA, SQLiteQueue
 
 
-class SQLiteStore(SQLiteQueue, SQLiteDocuments, SQLiteIncidents):
+class SQLiteStore(SQLiteQueue, SQLiteDocuments, SQLiteIncidents, Store):
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)
         self._clock = clock

@@ -122,26 +122,12 @@ class SQLiteDocuments(SQLiteBase):
 
     # documents
 
-    def put_document(
-        self,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None = None,
-    ) -> int:
-        result: int = self._state.run(
-            lambda conn: self._put_document(conn, collection, doc_id, doc, expected_version)
-        )
+    def put(self, document: DocumentPut) -> int:
+        result: int = self._state.run(lambda conn: self._put_document(conn, document))
         return result
 
-    def _put_document(
-        self,
-        conn: sqlite3.Connection,
-        collection: str,
-        doc_id: str,
-        doc: dict[str, Any],
-        expected_version: int | None,
-    ) -> int:
+    def _put_document(self, conn: sqlite3.Connection, document: DocumentPut) -> int:
+        collection, doc_id, doc, expected_version = document
         row = conn.execute(
             "SELECT version, deleted FROM documents WHERE collection = ? AND id = ?"
             " ORDER BY version DESC LIMIT 1",
@@ -218,11 +204,11 @@ class SQLiteDocuments(SQLiteBase):
         version is stale are left out and returned."""
         if len({(c, i) for c, i, _, _ in puts}) != len(puts):
             conflicts = []
-            for collection, doc_id, doc, expected in puts:  # one document twice: in order
+            for put in puts:  # one document twice: in order
                 try:
-                    self._put_document(conn, collection, doc_id, doc, expected)
+                    self._put_document(conn, put)
                 except VersionConflict:
-                    conflicts.append((collection, doc_id))
+                    conflicts.append((put.collection, put.doc_id))
             return conflicts
         versions = self._versions(conn, [(c, i) for c, i, _, _ in puts])
         rows: list[tuple[str, str, int, str]] = []
