@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio.to_thread
 
@@ -33,30 +33,29 @@ log = logging.getLogger(__name__)
 MAX_DELIVERIES = 5
 
 
+def consumer_name() -> str:
+    """This process's name in the queue's consumer group."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(eq=False)
 class QueueWorker:
-    def __init__(
-        self,
-        store: Store,
-        pipeline: Pipeline,
-        scheduler: Scheduler,
-        settings: QueueSettings,
-        metrics: Metrics,
-        waiting: Callable[[], object] | None = None,
-    ) -> None:
-        self.store = store
-        self.waiting = waiting
-        self.pipeline = pipeline
-        self.scheduler = scheduler
-        self.settings = settings
-        self.metrics = metrics
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self.wake = asyncio.Event()
-        self.depth = 0
-        self._stopping = False
-        self._held: list[Held] = []
-        self._round = threading.Lock()
-        self._next_sweep = 0.0
-        self.running = False
+    store: Store
+    pipeline: Pipeline
+    scheduler: Scheduler
+    settings: QueueSettings
+    metrics: Metrics
+    waiting: Callable[[], object] | None = None
+    consumer: str = field(
+        init=False, default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
+    )
+    wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    depth: int = field(init=False, default=0)
+    running: bool = field(init=False, default=False)
+    _stopping: bool = field(init=False, default=False)
+    _held: list[Held] = field(init=False, default_factory=list)
+    _round: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _next_sweep: float = field(init=False, default=0.0)
 
     def stop(self) -> None:
         self._stopping = True

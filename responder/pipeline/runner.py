@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from responder.guards.rails import is_node_incident, nodes_lock
@@ -48,33 +48,24 @@ class AlertOutcome:
     incident_id: str | None
 
 
+@dataclass(eq=False)
 class Pipeline:
-    def __init__(
-        self,
-        store: Store,
-        taxonomy: Taxonomy,
-        classifier: Classifier,
-        metrics: Metrics,
-        stages: Stages,
-        environment: str,
-        clock: Callable[[], datetime],
-        lock_ttl_seconds: float = LOCK_TTL_SECONDS,
-    ) -> None:
-        self.store = store
-        self.taxonomy = taxonomy
-        self.classifier = classifier
-        self.metrics = metrics
-        self.stages = stages
-        self.environment = environment
-        self.clock = clock
-        self.lock_ttl = lock_ttl_seconds
-        self.alert_stages: list[Stage] = [stages.correlate, *stages.deciding()]
-        self.acted_stages: list[Stage] = [
-            stages.record_runs,
-            stages.escalate,
-            stages.notify,
-            stages.ask,
-        ]
+    store: Store
+    taxonomy: Taxonomy
+    classifier: Classifier
+    metrics: Metrics
+    stages: Stages
+    environment: str
+    clock: Callable[[], datetime]
+    lock_ttl: float = LOCK_TTL_SECONDS
+    """how long an incident's lock lives (evidence is collected under it)"""
+    alert_stages: list[Stage] = field(init=False)
+    acted_stages: list[Stage] = field(init=False)
+
+    def __post_init__(self) -> None:
+        stages = self.stages
+        self.alert_stages = [stages.correlate, *stages.deciding()]
+        self.acted_stages = [stages.record_runs, stages.escalate, stages.notify, stages.ask]
 
     def process(
         self, payload: WebhookPayload, on_batch: Callable[[], object] = lambda: None
