@@ -5,20 +5,19 @@ items then), on both stores; and API tokens that expire."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures.incidents import make_incident
-from fixtures.rigs import post_storm
+from fixtures.rigs import Responder, post_storm
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
 from responder.accounts.tokens import parse_lifetime
 from responder.accounts.users import AccountError
-from responder.app import build_runtime, create_app
+from responder.app import create_app
 from responder.records.audit import AuditEntry
 from responder.records.incident import Incident
 from responder.settings import Settings
@@ -32,9 +31,8 @@ def incident(n: int, second: int) -> Incident:
 
 
 @pytest.fixture
-def client(store: Store, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(store_url=f"sqlite:///{tmp_path}/unused.db")
-    yield TestClient(create_app(settings, build_runtime(settings, store=store)))
+def client(store: Store) -> TestClient:
+    return Responder(store).client
 
 
 def pages(client: TestClient, path: str, key: str, between: Any) -> list[dict[str, Any]]:

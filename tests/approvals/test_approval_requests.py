@@ -5,16 +5,16 @@ versioned documents changed by compare-and-set."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 
 import pytest
 from fixtures.alerts import DISK, payload
 from fixtures.clock import Clock
-from fixtures.executors import HttpExecutor, serve_state
+from fixtures.executors import HttpExecutor
 from fixtures.http_stub import StubServer
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.approvals.requests import COLLECTION, ApprovalRequests
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.incident import Incident
@@ -30,20 +30,14 @@ def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
 
 
 @pytest.fixture
-def runtime(store: Store) -> Iterator[Runtime]:
-    backend = StubServer().start()
-    serve_state(backend)
-    try:
-        yield build_runtime(
-            # about approval requests' content and lifecycle, not about when the
-            # ladder raises them
-            Settings(dry_run=False, ladder_holds_asks=False),
-            store=store,
-            executors=[HttpExecutor(backend, frozenset({"cordon_node", "reboot_worker"}))],
-            clock=Clock(),
-        )
-    finally:
-        backend.stop()
+def runtime(store: Store, executor_stub: StubServer) -> Runtime:
+    return Responder(
+        store,
+        # about approval requests' content and lifecycle, not about when the
+        # ladder raises them
+        settings=Settings(dry_run=False, ladder_holds_asks=False),
+        executors=[HttpExecutor(executor_stub, frozenset({"cordon_node", "reboot_worker"}))],
+    ).runtime
 
 
 def book(runtime: Runtime) -> ApprovalRequests:
@@ -190,9 +184,8 @@ def test_concurrent_decisions_on_one_request_have_one_winner(runtime: Runtime) -
 
 def test_expiry_follows_the_setting(store: Store) -> None:
     # about approval expiry, not about when the ladder raises the asks
-    runtime = build_runtime(
-        Settings(approval_expiry_seconds=120, ladder_holds_asks=False), store=store, clock=Clock()
-    )
+    settings = Settings(approval_expiry_seconds=120, ladder_holds_asks=False)
+    runtime = Responder(store, settings=settings).runtime
     fire(runtime, DISK)
     reboot = request_for(runtime, "reboot_worker")
     assert reboot.expires_at - reboot.requested_at == timedelta(minutes=2)

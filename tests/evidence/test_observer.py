@@ -15,8 +15,8 @@ from fixtures.clock import Clock
 from fixtures.executors import HttpExecutor, applies
 from fixtures.http_stub import StubServer
 from fixtures.processes import free_port
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.evidence.collector import Collector, Evidence
 from responder.records.incident import Incident, Signal
 from responder.records.lifecycle import IncidentState
@@ -77,15 +77,14 @@ def make(
 ) -> Runtime:
     values: dict[str, object] = {"dry_run": False, "action_timeout_seconds": 1.0}
     values.update(settings)
-    return build_runtime(
-        Settings.model_validate(values),
-        store=store,
+    return Responder(
+        store,
+        settings=Settings.model_validate(values),
         executors=[
             HttpExecutor(executor_stub, frozenset({"rollout_restart", "delete_completed_pods"}))
         ],
         collectors=collectors,
-        clock=Clock(),
-    )
+    ).runtime
 
 
 def observed(

@@ -14,8 +14,8 @@ import pytest
 from fixtures.alerts import payload
 from fixtures.clock import Clock
 from fixtures.quiet import tie_hands
+from fixtures.rigs import Responder
 
-from responder.app import build_runtime
 from responder.pipeline.runner import AlertOutcome
 from responder.pipeline.runner import Pipeline as RunnerPipeline
 from responder.policy.allowlist import Allowlist
@@ -604,7 +604,7 @@ def pipeline(rig: Rig, store: Store) -> Pipeline:
     """The pipeline as ``build_runtime`` wires it, reading the rig's rules from
     the same store (hands tied: nothing runs, nobody is asked)."""
     clock = Clock(T0)
-    runtime = build_runtime(Settings(rules_refresh_seconds=0), store=store, clock=clock)
+    runtime = Responder(store, settings=Settings(rules_refresh_seconds=0), clock=clock).runtime
     tie_hands(runtime.pipeline)
     return Pipeline(rig, runtime.pipeline.stages.decide, runtime.pipeline, store, clock)
 

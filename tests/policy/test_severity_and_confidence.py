@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pytest
+from fixtures.incidents import make_incident
 
 from responder.evidence.confidence import confidence_band
 from responder.policy.cel import Engine, available_engines, default_engine
@@ -16,8 +17,9 @@ from responder.policy.decision import Decision
 from responder.policy.engine import IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage, incident_view
-from responder.records.incident import Incident, ResourceScope, Signal
+from responder.records.incident import Incident, Signal
 from responder.records.levels import Confidence, Environment, Severity
+from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.facts import FACT_DEFAULTS
@@ -188,19 +190,19 @@ def _incident(
     signals: list[Signal] | None = None,
 ) -> Incident:
     known = TAXONOMY.incident_types[incident_type]
-    return Incident(
-        id="0123456789abcdef",
+    return make_incident(
+        "0123456789abcdef",
+        node="10.0.10.201",
+        key=f"{incident_type}|node//10.0.10.201",
+        created_at=NOW - age,
+        state=IncidentState.observed,
         incident_type=incident_type,
         domain=known.domain,
         display_name=known.display_name,
         severity=severity,
         confidence=confidence_band(signals or []).confidence,
-        environment=Environment.demo,
-        correlation_key=f"{incident_type}|node//10.0.10.201",
-        resource_scope=ResourceScope(kind="node", name="10.0.10.201"),
         facts=dict(facts or {}),
         signals=signals or [],
-        created_at=NOW - age,
         updated_at=NOW,
     )
 
