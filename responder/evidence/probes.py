@@ -233,6 +233,10 @@ def probe_ldap(endpoint: DependencyEndpoint, username: str | None, password: str
         raise ProbeError("connection_failed", f"{type(exc).__name__}: {exc}") from None
     finally:
         connection.unbind()
+        if connection.socket is not None:
+            # ldap3 keeps (open) the socket of a connect that failed, and unbind
+            # leaves it: a probe of a refused LDAP server leaked a descriptor
+            connection.socket.close()
     return f"bind as {bind_dn or 'anonymous'} succeeded" + (
         f", {endpoint.search_base} found" if endpoint.search_base else ""
     )

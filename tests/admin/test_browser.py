@@ -293,6 +293,7 @@ def test_a_cross_site_post_without_the_csrf_token_is_refused(
         expect(page.locator("main")).to_contain_text("Cross-site request refused")
     finally:
         server.shutdown()
+        server.server_close()
     page.close()
 
 

@@ -125,11 +125,12 @@ def test_healthz_answers_within_a_second_under_2000_slow_clients(
 
 
 def test_a_connection_that_sends_no_headers_is_closed(tmp_path: Path) -> None:
+    stack = contextlib.ExitStack()
     env = {**Backend.sqlite(tmp_path).env, "ROBOT_SRE_HTTP_HEADER_TIMEOUT_SECONDS": "1"}
     responder = Responder(env, tmp_path).start()
     try:
-        silent = socket.create_connection(("127.0.0.1", responder.port))
-        trickling = socket.create_connection(("127.0.0.1", responder.port))
+        silent = stack.enter_context(socket.create_connection(("127.0.0.1", responder.port)))
+        trickling = stack.enter_context(socket.create_connection(("127.0.0.1", responder.port)))
         trickling.sendall(b"GET /healthz HTTP/1.1\r\n")
         silent.settimeout(5)
         started = time.monotonic()
@@ -142,6 +143,7 @@ def test_a_connection_that_sends_no_headers_is_closed(tmp_path: Path) -> None:
         # a request that arrives in time is answered as ever
         assert httpx.get(f"{responder.url}/healthz", timeout=5).status_code == 200
     finally:
+        stack.close()
         responder.stop()
 
 
