@@ -142,8 +142,11 @@ def test_the_lease_of_an_entry_worked_on_is_renewed(store: Store) -> None:
     started = time.monotonic()
     runtime.worker.drain_once()  # claims the entry, works its first slice
     claimed_by = time.monotonic()
-    time.sleep(max(0.0, started + lease / 2 - time.monotonic()))
-    runtime.worker.drain_once()  # half the lease has passed: renewed first
+    # half the lease has passed, and the renewal comes clearly after the
+    # first slice, even when that slice was slow: the check below falls
+    # between the first lease's end and the renewed one's
+    time.sleep(max(0.5, started + lease / 2 - time.monotonic()))
+    runtime.worker.drain_once()  # renewed first
     time.sleep(max(0.0, claimed_by + lease + 0.1 - time.monotonic()))  # past the first lease
     assert store.claim("another-replica", 8, 30.0) == []
     while store.queue_depth():
