@@ -70,17 +70,17 @@ from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
 from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
-from responder.serving import QuietLoopErrors, RequestLimit
-from responder.settings import (
+from responder.sections import (
     AccountSettings,
     ActionSettings,
     ChatOpsSettings,
     GuardSettings,
     QueueSettings,
-    Settings,
     TimingSettings,
     WebhookSettings,
 )
+from responder.serving import QuietLoopErrors, RequestLimit
+from responder.settings import Settings
 from responder.store import Store, StoreUnavailable, open_store
 from responder.taxonomy import builtin_taxonomy
 from responder.taxonomy.models import Taxonomy

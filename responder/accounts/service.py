@@ -23,7 +23,7 @@ from responder.accounts.throttle import LoginThrottle
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import UserBook
 from responder.records.audit import audit
-from responder.settings import AccountSettings
+from responder.sections import AccountSettings
 from responder.store import Store
 
 PROXY_USER = "x-auth-request-user"

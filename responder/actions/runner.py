@@ -24,7 +24,7 @@ from responder.records.action import ActionOutcome, ActionRequest, ActionRun, Pl
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.audit import audit
 from responder.records.incident import ExecutedAction, Incident
-from responder.settings import ActionSettings
+from responder.sections import ActionSettings
 from responder.store import LockBusy, Store, held_lock
 from responder.taxonomy.models import ActionClass, Cooldowns, Taxonomy
 

@@ -24,7 +24,7 @@ from responder.policy.engine import History, PolicyEngine
 from responder.policy.rules import NotificationPolicy
 from responder.policy.stage import incident_view
 from responder.records.incident import Incident
-from responder.settings import ChatOpsSettings
+from responder.sections import ChatOpsSettings
 from responder.store import Store
 
 log = logging.getLogger(__name__)

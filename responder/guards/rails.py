@@ -23,7 +23,7 @@ from responder.records.node_role import (
 )
 from responder.records.window import SuppressionWindow
 from responder.records.writes import Writes
-from responder.settings import GuardSettings
+from responder.sections import GuardSettings
 from responder.store import Store
 from responder.taxonomy.loader import builtin_taxonomy
 from responder.taxonomy.models import CHANGING_CLASSES

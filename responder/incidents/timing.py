@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from responder.incidents.ladder import ladder_for
 from responder.records.incident import Incident
-from responder.settings import TimingSettings
+from responder.sections import TimingSettings
 from responder.taxonomy.models import LadderStep, Taxonomy
 
 

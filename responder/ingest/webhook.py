@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from responder.ingest.payload import PayloadError, parse_payload
 from responder.ingest.worker import QueueWorker
 from responder.metrics import Metrics
-from responder.settings import WebhookSettings
+from responder.sections import WebhookSettings
 from responder.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

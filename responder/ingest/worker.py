@@ -25,7 +25,7 @@ from responder.pipeline.runner import Pipeline
 from responder.pipeline.schedule import Scheduler
 from responder.records.alert import WebhookPayload
 from responder.records.audit import audit
-from responder.settings import QueueSettings
+from responder.sections import QueueSettings
 from responder.store import LockBusy, QueueEntry, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)

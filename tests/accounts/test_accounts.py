@@ -11,7 +11,8 @@ from responder.accounts.tokens import COLLECTION as TOKENS
 from responder.accounts.tokens import TokenBook
 from responder.accounts.users import COLLECTION as USERS
 from responder.accounts.users import AccountError, UserBook
-from responder.settings import AccountSettings, Settings
+from responder.sections import AccountSettings
+from responder.settings import Settings
 from responder.store import Store
 
 PASSWORD = "correct horse battery"

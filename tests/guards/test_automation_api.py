@@ -21,7 +21,8 @@ from responder.accounts.models import Role
 from responder.app import create_app
 from responder.guards.automation import AutomationBook, AutomationMode
 from responder.guards.rails import GuardRails, GuardSubject, judge
-from responder.settings import GuardSettings, Settings
+from responder.sections import GuardSettings
+from responder.settings import Settings
 from responder.store import open_store
 from responder.taxonomy import builtin_taxonomy
 
