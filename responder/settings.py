@@ -26,6 +26,7 @@ from pydantic import (
 from responder.records.levels import Environment, Severity
 from responder.records.target import AllowEntry, TargetPattern
 from responder.records.window import SuppressionWindow
+from responder.remedies import Remedies
 from responder.store.urls import redact_url
 
 ENV_PREFIX = "ROBOT_SRE_"
@@ -363,6 +364,10 @@ class Settings(BaseModel):
     )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
+    remedies: Remedies = Field(
+        default_factory=Remedies,
+        description="the standbys, recovery Jobs, subsystems and controllers actions may use",
+    )
     # Guard rails of gradual automation.
     pause_effect: Literal["approval", "shadow"] = Field(
         default="approval", description="what an automatic decision becomes while paused"

@@ -25,16 +25,31 @@ class ActionRequest:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One thing a plan changes, as an approver reads it: ``what`` (for
+    example "image of container app"), its value now and after the write."""
+
+    what: str
+    before: str
+    after: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"what": self.what, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
 class Plan:
     """What applying a request would change, read from the live state.
 
     ``previous`` is the state the inverse restores (for example the replica
-    count before scaling to zero); ``changes`` describes the write."""
+    count before scaling to zero); ``changes`` describes the write; ``diff``
+    is the same write as before → after lines for the approval prompt."""
 
     request: ActionRequest
     previous: dict[str, Any]
     changes: dict[str, Any]
     summary: str
+    diff: tuple[Change, ...] = ()
 
 
 @dataclass(frozen=True)

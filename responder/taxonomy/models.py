@@ -43,8 +43,18 @@ class Domain(Frozen):
     covers: str
 
 
+class ActionParam(Frozen):
+    """One parameter an action's executor needs (the action contract)."""
+
+    type: Literal["string", "integer", "boolean", "object", "list"] = "string"
+    required: bool = False
+    description: str = ""
+
+
 class ActionSpec(Frozen):
-    """One action identifier of the catalogue (architecture guide section 2)."""
+    """One action identifier of the catalogue (architecture guide section 2).
+    ``target_kinds`` and ``params`` are its contract: what it acts on and what
+    its executor needs besides the target."""
 
     id: str
     action_class: ActionClass
@@ -55,6 +65,7 @@ class ActionSpec(Frozen):
     inverse: str | None = None
     expected_impact: str = ""
     rollback: str = ""
+    params: dict[str, ActionParam] = {}
 
 
 class SeverityRule(Frozen):
