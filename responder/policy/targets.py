@@ -6,6 +6,8 @@ the policy then never lets it run on its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from responder.records.incident import Incident
 from responder.records.target import Target
 from responder.taxonomy.loader import builtin_taxonomy
@@ -52,3 +54,9 @@ def candidate_target(action_id: str, incident: Incident) -> Target | None:
 def _scope_target(incident: Incident) -> Target:
     scope = incident.resource_scope
     return Target(kind=scope.kind, namespace=scope.namespace, name=scope.name)
+
+
+def candidate_params(action_id: str, incident: Incident, target: Target | None) -> dict[str, Any]:
+    """The params the evidence named for ``action_id`` on ``target`` (empty:
+    none named; the executor's plan then reads what it needs live)."""
+    return {}
