@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 from responder.accounts.http_auth import ApiAuth
 from responder.accounts.service import Accounts
 from responder.actions.executor import Executor
+from responder.actions.feasibility import Feasibility, FeasibilityStage
 from responder.actions.registry import ExecutorRegistry, builtin_executors
 from responder.actions.runner import ActionRunner
 from responder.actions.stage import ActStage, RecordRunsStage
@@ -187,7 +188,7 @@ def build_runtime(
 
     ``executors`` and ``collectors`` come on top of the ones the settings
     configure (``build_backends``); an extra executor takes its actions over
-    from a configured one. ``clock`` replaces the wall clock (tests)."""
+    from a configured one, which keeps the others. ``clock`` replaces the wall clock (tests)."""
     now = clock or (lambda: datetime.now(UTC))
     taxonomy = builtin_taxonomy()
     store = store or open_store(settings.store_url, settings.store_namespace)
@@ -200,16 +201,10 @@ def build_runtime(
     classifier = build_classifier(taxonomy, settings.alertname_map)
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
-    configured_executors, configured_collectors = build_backends(settings, now)
-    serving = list(executors)
-    served = {action for executor in serving for action in executor.actions}
-    for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
-        if executor.actions & served:
-            log.info("%s: replaced by an executor given in code", type(executor).__name__)
-            continue
-        serving.append(executor)
-        served |= executor.actions
-    registry = ExecutorRegistry(taxonomy, serving)
+    configured, configured_collectors = build_backends(settings, now)
+    registry = ExecutorRegistry(
+        taxonomy, executors, fallbacks=[*builtin_executors(store, taxonomy, now), *configured]
+    )
 
     def process_health_alert(payload: WebhookPayload) -> object:
         # a channel reports its health through the pipeline, which is built
@@ -247,6 +242,7 @@ def build_runtime(
     decide = DecideStage(policy, SeverityRules(taxonomy, policy.engine))
     notify = NotifyStage(chatops.notifier, metrics)
     observe = ObserveStage(observer)
+    feasibility = Feasibility(taxonomy, registry)
     stages = Stages(
         correlate=CorrelateStage(
             taxonomy, settings.environment, metrics, timings, decide.cooldown_override
@@ -256,10 +252,11 @@ def build_runtime(
             taxonomy, timings, approvals.for_incident, settings.ladder_holds_asks
         ),
         decide=decide,
+        feasibility=FeasibilityStage(feasibility),
         guard=GuardStage(guards, NodeStorms(store, now, notify.notify)),
         notify=notify,
         act=ActStage(runner, store),
-        ask=AskStage(approvals),
+        ask=AskStage(approvals, feasibility),
         record_runs=RecordRunsStage(),
     )
     # evidence is collected under the incident's lock: the lock outlives it
@@ -302,6 +299,7 @@ def build_runtime(
         policy=policy,
         rules=rulebook,
         executors=registry,
+        feasibility=feasibility,
         approval_requests=approvals,
         runner=runner,
         observer=observer,
@@ -311,7 +309,14 @@ def build_runtime(
         approvers=ApproverDirectory(settings.approvers),
         automation=automation,
         guards=guards,
-        marks=MarkBook(store, automation, settings.promotion_bar, metrics, now),
+        marks=MarkBook(
+            store,
+            automation,
+            settings.promotion_bar,
+            metrics,
+            now,
+            cannot_run=feasibility.cannot_run,
+        ),
     )
 
 

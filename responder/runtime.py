@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from responder.accounts.service import Accounts
+from responder.actions.feasibility import Feasibility
 from responder.actions.registry import ExecutorRegistry
 from responder.actions.runner import ActionRunner
 from responder.approvals.answers import ApprovalAnswers
@@ -40,6 +41,7 @@ class Runtime:
     rules: RuleBook
     worker: QueueWorker
     executors: ExecutorRegistry
+    feasibility: Feasibility
     approval_requests: ApprovalRequests
     runner: ActionRunner
     observer: Observer

@@ -7,9 +7,10 @@ plan, or None."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.incident import Incident
 
 
 class Executor(Protocol):
@@ -20,3 +21,20 @@ class Executor(Protocol):
     def apply(self, plan: Plan) -> ActionOutcome: ...
 
     def inverse(self, plan: Plan) -> ActionRequest | None: ...
+
+
+@runtime_checkable
+class Configured(Protocol):
+    """An executor some of whose actions need an operator's configuration."""
+
+    def unavailable(self, action: str) -> str | None:
+        """Why ``action`` cannot run as configured (e.g. "no standby
+        configured for switch_db_target"), or None."""
+
+
+@runtime_checkable
+class PlansOnIncident(Protocol):
+    """An executor acting on the responder's own record of the incident: it
+    plans on the incident in hand, which may not be stored yet."""
+
+    def plan_for(self, incident: Incident, request: ActionRequest) -> Plan: ...

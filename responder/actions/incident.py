@@ -36,7 +36,11 @@ class IncidentSuppressor:
     # the protocol
 
     def plan(self, request: ActionRequest) -> Plan:
-        incident = self._incident(request)
+        return self.plan_for(self._incident(request), request)
+
+    def plan_for(self, incident: Incident, request: ActionRequest) -> Plan:
+        """``plan`` on the incident in hand (one being opened is not stored yet)."""
+        self._check(request)
         suppress = request.action == ACTION
         state = incident.state
         previous: dict[str, Any] = {"state": str(state)}
@@ -127,6 +131,13 @@ class IncidentSuppressor:
     # helpers
 
     def _incident(self, request: ActionRequest) -> Incident:
+        self._check(request)
+        incident = self.store.get_incident(request.target.name)
+        if incident is None:
+            raise LookupError(f"no incident {request.target.name}")
+        return incident
+
+    def _check(self, request: ActionRequest) -> None:
         target = request.target
         if request.action not in self.actions:
             raise ValueError(f"the incident executor does not serve {request.action}")
@@ -134,10 +145,6 @@ class IncidentSuppressor:
             raise ValueError(f"{request.action} acts on an incident, not a {target.kind}")
         if target.name != request.incident_id:
             raise ValueError(f"{request.action} acts on its own incident, not {target.name}")
-        incident = self.store.get_incident(target.name)
-        if incident is None:
-            raise LookupError(f"no incident {target.name}")
-        return incident
 
     def _seconds(self, request: ActionRequest, incident: Incident) -> int:
         given = request.params.get("seconds")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from responder.actions.executor import Executor
+from responder.actions.executor import Configured, Executor
 from responder.actions.incident import IncidentSuppressor
 from responder.store import Store
 from responder.taxonomy.models import ActionClass, Taxonomy
@@ -21,16 +21,26 @@ class RegistryError(ValueError):
 
 
 class ExecutorRegistry:
-    def __init__(self, taxonomy: Taxonomy, executors: Iterable[Executor] = ()) -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        executors: Iterable[Executor] = (),
+        fallbacks: Iterable[Executor] = (),
+    ) -> None:
+        """``fallbacks`` serve the actions none of ``executors`` serves."""
         self.taxonomy = taxonomy
         self._by_action: dict[str, Executor] = {}
         for executor in executors:
             self.register(executor)
+        for fallback in fallbacks:
+            self.register(fallback, fallback.actions - self.actions)
 
-    def register(self, executor: Executor) -> None:
-        """Serve every action of ``executor``; raise ``RegistryError`` for an
-        unknown or human-only action, or one that already has an executor."""
-        for action in sorted(executor.actions):
+    def register(self, executor: Executor, actions: frozenset[str] | None = None) -> None:
+        """Serve ``actions`` (default: every action of ``executor``); raise
+        ``RegistryError`` for an unknown or human-only action, or one that
+        already has an executor."""
+        actions = executor.actions if actions is None else actions
+        for action in sorted(actions):
             spec = self.taxonomy.actions.get(action)
             if spec is None:
                 raise RegistryError(f"{type(executor).__name__}: unknown action {action!r}")
@@ -43,11 +53,21 @@ class ExecutorRegistry:
                 raise RegistryError(
                     f"{type(executor).__name__}: {action} is already served by {other}"
                 )
-        for action in executor.actions:
+        for action in actions:
             self._by_action[action] = executor
 
     def get(self, action: str) -> Executor | None:
         return self._by_action.get(action)
+
+    def unavailable(self, action: str) -> str | None:
+        """Why ``action`` cannot run here, or None: no executor serves it, or
+        its executor lacks what it needs (a remedy not configured)."""
+        executor = self._by_action.get(action)
+        if executor is None:
+            return f"no executor serves {action} here"
+        if isinstance(executor, Configured):
+            return executor.unavailable(action)
+        return None
 
     @property
     def actions(self) -> frozenset[str]:

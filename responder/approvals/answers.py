@@ -274,9 +274,17 @@ class ApprovalAnswers:
         return self._finish(incident.id, self.requests.get(granted.id) or granted, run)
 
     def _finish(self, incident_id: str, final: ApprovalRequest, run: ActionRun) -> Answer:
-        """Announce how the approved action ended and notify the incident's update."""
+        """Announce how the approved action ended and notify the incident's
+        update. A request that could not run, or whose run failed, ends
+        ``failed`` with the reason."""
         raw: str = run.executed.result if run.executed is not None else run.outcome.result
-        result = {"succeeded": "executed", "not_available": "skipped"}.get(raw, raw)
+        if raw in ("failed", "not_available") and final.state in ("approved", "executed"):
+            try:
+                final = self.requests.fail(final.id, run.outcome.detail)
+            except ApprovalError as exc:  # another answer moved it meanwhile
+                log.info("approval %s not marked failed: %s", final.id, exc)
+            raw = "failed"
+        result = {"succeeded": "executed"}.get(raw, raw)
         detail = f"{final.action_name.lower()} {final.target_label}: {run.outcome.detail}"
         self._announce(final, detail)
         if self.notify is not None:
@@ -445,6 +453,7 @@ class ApprovalAnswers:
             action=approval.action,
             target=Target.from_dict(approval.target),
             incident_id=incident.id,
+            params=dict(approval.params),
         )
         described = None
         if approval.action in self.runner.taxonomy.node_actions:

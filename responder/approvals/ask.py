@@ -1,17 +1,23 @@
 """The ask stage: an approval request (spec section 14) for every
 ``approval`` decision with a target, one per (incident, action, target)
 while it is pending; the asks of actions whose escalation-ladder step has
-not come yet wait (``Update.held``). The requests go with the turn's writes."""
+not come yet wait (``Update.held``). A request shows the executor's plan;
+an action whose plan is refused is recommended with the reason instead.
+The requests go with the turn's writes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from responder.actions.feasibility import RECOMMEND, CannotRun, Feasibility
 from responder.approvals.requests import ApprovalRequests
+from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
+from responder.records.target import Target
 from responder.records.update import Update
 from responder.records.writes import Writes
 from responder.taxonomy.models import CHANGING_CLASSES
@@ -22,6 +28,7 @@ class AskStage:
     name = "ask"
 
     requests: ApprovalRequests
+    feasibility: Feasibility
 
     def __call__(self, update: Update) -> bool:
         incident = update.incident
@@ -58,9 +65,25 @@ class AskStage:
             if rec.action in held:
                 incident.note("approval_held", f"{rec.action} waits for its ladder step", now)
                 continue
-            approval = self.requests.request(
-                incident, rec, why_now(incident, rec, now), now, writes, fresh=fresh
+            request = ActionRequest(
+                action=rec.action,
+                target=Target.from_dict(rec.target),
+                incident_id=incident.id,
+                params=dict(rec.params),
             )
+            try:
+                approval = self.requests.request(
+                    incident,
+                    rec,
+                    why_now(incident, rec, now),
+                    now,
+                    writes,
+                    fresh=fresh,
+                    planned=functools.partial(self.feasibility.planned, request, incident),
+                )
+            except CannotRun as exc:
+                recommend(incident, rec, str(exc), now)
+                continue
             if approval is not None:
                 incident.record("approval_requested", f"{approval.id}: {approval.prompt(now)}", now)
                 created.append(approval)
@@ -72,6 +95,17 @@ class AskStage:
         else:
             incident.approval_state = self.requests.incident_state(incident.id, now)
         return created
+
+
+def recommend(incident: Incident, rec: RecommendedAction, why: str, now: datetime) -> None:
+    """Show ``rec`` as a recommendation with ``why`` instead of asking."""
+    reason = f"cannot run here: {why}"
+    incident.recommended_actions = [
+        replace(r, decision=RECOMMEND, reason=reason) if r is rec else r
+        for r in incident.recommended_actions
+    ]
+    label = Target.from_dict(rec.target).label if rec.target else "-"
+    incident.note("approval_not_asked", f"{rec.action} on {label} recommended: {why}", now)
 
 
 def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from prometheus_client import Counter
 
+from responder.actions.feasibility import Planned
 from responder.metrics import Metrics
 from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalError, ApprovalRequest, ApprovalState
@@ -32,7 +33,9 @@ WAITS = "approval-waits"
 DECIDED = frozenset({"approved", "denied", "expired", "superseded"})
 #: how long a denial keeps the robot from asking again for the same incident
 DENIAL_MEMORY_SECONDS = 7 * 24 * 3600.0
-IncidentApprovalState = Literal["none", "pending", "approved", "denied", "expired", "superseded"]
+IncidentApprovalState = Literal[
+    "none", "pending", "approved", "denied", "expired", "superseded", "failed"
+]
 RequestListener = Callable[[ApprovalRequest, Incident, Writes], None]
 
 
@@ -77,13 +80,16 @@ class ApprovalRequests:
         now: datetime,
         writes: Writes | None = None,
         fresh: bool = False,
+        planned: Callable[[], Planned] | None = None,
     ) -> ApprovalRequest | None:
         """Create a pending request for the recommendation's action and
         target, unless one is already pending; return the new request or None.
 
         With ``writes`` the request is stored with them (the caller holds the
         incident's lock, which keeps requests for it one at a time); a
-        ``fresh`` incident (opened in this turn) has no requests to look up."""
+        ``fresh`` incident (opened in this turn) has no requests to look up.
+        ``planned`` plans the change shown in the prompt, only when a request
+        is to be made; its ``CannotRun`` propagates, and nothing is kept."""
         if recommendation.target is None:
             raise ApprovalError(f"{recommendation.action}: no target to ask approval for")
         guard = self._guard(incident.id, recommendation.action, recommendation.target)
@@ -100,6 +106,7 @@ class ApprovalRequests:
         # prefixed by the incident, so that its requests are read by an id
         # range rather than a scan of every request (and short enough for a
         # signed Telegram button)
+        plan = planned() if planned is not None else None
         approval_id = f"{incident.id}-{secrets.token_hex(4)}"
         expiry = self.expiry_for(recommendation.action)
         batch = writes if writes is not None else Writes()
@@ -122,6 +129,10 @@ class ApprovalRequests:
             expected_impact=spec.expected_impact or "see the action's runbook.",
             rollback=spec.rollback or "none recorded; see the action's runbook.",
             policy_reason=recommendation.reason,
+            params=dict(recommendation.params),
+            change=[c.as_dict() for c in plan.plan.diff] if plan else [],
+            plan_summary=plan.plan.summary if plan else "",
+            undo=plan.undo if plan else "",
             requested_at=now,
             expires_at=now + timedelta(seconds=expiry),
         )
@@ -209,6 +220,12 @@ class ApprovalRequests:
         approval = self._move(approval_id, ("pending",), state, actor, note, via)
         answers.labels(approval.incident_type, approval.action, approval.environment).inc()
         return approval
+
+    def fail(self, approval_id: str, reason: str) -> ApprovalRequest:
+        """approved or executed → failed: the approved action could not run
+        after all (no executor, its plan refused) or its run failed."""
+        self.stop_waiting(approval_id)
+        return self._move(approval_id, ("approved", "executed"), "failed", "robot", reason)
 
     def expire(self, approval_id: str) -> ApprovalRequest:
         return self._move(approval_id, ("expired",), "expired", "robot", "expired unanswered")
@@ -305,6 +322,8 @@ class ApprovalRequests:
         if target == "executed" and now >= approval.expires_at:
             raise ApprovalError(f"approval {approval_id} expired at {approval.expires_at}")
         update: dict[str, Any] = {"state": target}
+        if target == "failed":
+            update["failure"] = note[:500]
         # a waiting approval that lapses or is withdrawn keeps who approved it
         if target in DECIDED and approval.state == "pending":
             update |= {

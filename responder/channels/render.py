@@ -187,6 +187,8 @@ def answer_line(approval: ApprovalRequest, detail: str = "") -> str:
         return f"Expired unanswered{when}{tail}"
     if approval.state == "superseded":
         return f"Answered{who}{via}{when}, not carried out{tail}"
+    if approval.state == "failed":
+        return f"Approved{who}{via}{when}, could not run: {approval.failure or detail}"
     return f"{approval.state.capitalize()}{who}{via}{when}{tail}"
 
 

@@ -113,6 +113,9 @@ class MarkBook:
     bar: PromotionBar
     metrics: Metrics
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    cannot_run: Callable[[str], list[str]] = lambda incident_type: []
+    """why the actions a promotion would let the robot run on its own
+    cannot run here, by incident type (none: they can)"""
 
     # marks
 
@@ -308,6 +311,7 @@ class MarkBook:
             if len(recent) > 1:
                 text += f" ({len(recent)} rollbacks in {bar.rollback_free_days} days)"
             missing.append(text)
+        missing += [f"cannot run here: {why}" for why in self.cannot_run(incident_type)]
         last = max(tally.rollbacks, default=None)
         return {
             "incident_type": incident_type,

@@ -61,13 +61,12 @@ class GuardStage:
                 view.changed()
         guarded: list[GuardVerdict] = []
         for decided in update.decided:
-            if decided.action_class in GUARDED_CLASSES and decided.policy_decision in GUARDED:
+            if decided.action_class in GUARDED_CLASSES and decided.decision in GUARDED:
                 subject = subject_of(incident, decided.action, decided.action_class, decided.target)
                 found = view.judge(decided.policy_decision, decided.policy_reason, subject)
-            else:  # nothing to tighten: observe and notify, or not the robot's to do
-                found = GuardVerdict(
-                    decided.policy_decision, decided.policy_reason, decided.policy_decision
-                )
+            else:  # nothing to tighten: observe and notify, not the robot's to do, or
+                # an action that cannot run here (recommended)
+                found = GuardVerdict(decided.decision, decided.reason, decided.policy_decision)
             guarded.append(found)
             decided.decision, decided.reason = found.decision, found.reason
             decided.would_have = found.would_have

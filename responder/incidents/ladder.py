@@ -130,7 +130,9 @@ def step_failure(
             continue  # an executed request ended in a run: its record below says how
         key = (approval.action, _target(approval.target))
         when = approval.decided_at or approval.requested_at
-        keep(key, (when, 0, state == "denied", f"{approval.action} on {key[1]} denied"))
+        ended = "could not run" if state == "failed" else "denied"
+        failed = state in ("denied", "failed")
+        keep(key, (when, 0, failed, f"{approval.action} on {key[1]} {ended}"))
     for executed in incident.executed_actions:
         if executed.action not in step.actions or executed.result not in (
             "succeeded",

@@ -4,13 +4,15 @@ for approval when it needs one, refused otherwise)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from responder.actions.feasibility import RECOMMEND, CannotRun
 from responder.actions.stage import ACTING_CLASSES
 from responder.approvals.answers import NOT_ACTING
-from responder.approvals.ask import why_now
+from responder.approvals.ask import recommend, why_now
 from responder.mcp.frame import (
     MAX_NOTE,
     MAX_RATIONALE,
@@ -172,7 +174,7 @@ class WriteTools(ToolFrame):
                 }
             rec = matches[0]
             base["decision"] = rec.decision
-            if rec.decision in ("human_only", "off"):
+            if rec.decision in ("human_only", "off", RECOMMEND):
                 return {
                     **base,
                     "outcome": "refused",
@@ -233,7 +235,10 @@ class WriteTools(ToolFrame):
         if rec.target is None:
             return {**base, "outcome": "skipped", "detail": "the act stage planned no run"}
         request = ActionRequest(
-            action=rec.action, target=Target.from_dict(rec.target), incident_id=incident.id
+            action=rec.action,
+            target=Target.from_dict(rec.target),
+            incident_id=incident.id,
+            params=dict(rec.params),
         )
         planned.append(PlannedRun(request, rec.decision, rec.action_class))
         return {**base, "outcome": "executing", "detail": rec.reason}
@@ -251,7 +256,24 @@ class WriteTools(ToolFrame):
         if book is None:
             return {**base, "outcome": "refused", "detail": "approvals are not configured"}
         text = f"proposed by {caller.actor}: {why} | {why_now(incident, rec, now)}"
-        created = book.request(incident, rec, text, now)
+        assert rec.target is not None  # an approval decision always has one
+        request = ActionRequest(
+            action=rec.action,
+            target=Target.from_dict(rec.target),
+            incident_id=incident.id,
+            params=dict(rec.params),
+        )
+        try:
+            created = book.request(
+                incident,
+                rec,
+                text,
+                now,
+                planned=functools.partial(self.runtime.feasibility.planned, request, incident),
+            )
+        except CannotRun as exc:
+            recommend(incident, rec, str(exc), now)
+            return {**base, "outcome": "refused", "detail": f"cannot run here: {exc}"}
         incident.approval_state = book.incident_state(incident.id, now)
         if created is None:
             pending = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from responder.actions.feasibility import FeasibilityStage
 from responder.actions.stage import ActStage, RecordRunsStage
 from responder.approvals.ask import AskStage
 from responder.channels.stage import NotifyStage
@@ -21,6 +22,7 @@ class Stages:
     observe: ObserveStage | None
     escalate: EscalationStage
     decide: DecideStage
+    feasibility: FeasibilityStage
     guard: GuardStage
     notify: NotifyStage
     act: ActStage
@@ -30,7 +32,7 @@ class Stages:
     def looking(self) -> list[Stage]:
         """Evidence, then the decisions with the guard rails."""
         observe: list[Stage] = [self.observe] if self.observe is not None else []
-        return [*observe, self.decide, self.guard]
+        return [*observe, self.decide, self.feasibility, self.guard]
 
     def deciding(self) -> list[Stage]:
         """A turn that looks again: evidence, ladder, decisions, and what follows."""
@@ -39,6 +41,7 @@ class Stages:
             *observe,
             self.escalate,
             self.decide,
+            self.feasibility,
             self.guard,
             self.notify,
             self.act,

@@ -16,9 +16,10 @@ from responder.evidence.confidence import confidence_band
 from responder.incidents.correlate import SEVERITY_LABEL
 from responder.policy.engine import History, IncidentView, PolicyEngine
 from responder.policy.severity import SeverityRules
-from responder.policy.targets import candidate_targets
+from responder.policy.targets import candidate_params, candidate_targets
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.levels import Severity
+from responder.records.target import Target
 from responder.records.update import Decided, Update
 from responder.taxonomy.facts import FACT_DEFAULTS
 
@@ -92,19 +93,26 @@ class DecideStage:
             for action_id in actions
             for target in candidate_targets(action_id, incident)
         ]
-        return [
-            Decided(
-                action=decision.action,
-                action_class=decision.action_class,
-                target=cast(dict[str, str] | None, answer["target"]),
-                policy_decision=decision.decision.value,
-                policy_reason=decision.reason,
-                answer=answer,
-                decision=decision.decision.value,
-                reason=decision.reason,
+        decided: list[Decided] = []
+        for decision, answer in self.engine.explain_all(view, wanted, at=now):
+            target = cast(dict[str, str] | None, answer["target"])
+            params = candidate_params(
+                decision.action, incident, Target.from_dict(target) if target else None
             )
-            for decision, answer in self.engine.explain_all(view, wanted, at=now)
-        ]
+            decided.append(
+                Decided(
+                    action=decision.action,
+                    action_class=decision.action_class,
+                    target=target,
+                    policy_decision=decision.decision.value,
+                    policy_reason=decision.reason,
+                    answer=answer,
+                    decision=decision.decision.value,
+                    reason=decision.reason,
+                    params=params,
+                )
+            )
+        return decided
 
     def recommend(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
         """The policy's recommendations for ``incident`` (no guard rails)."""
@@ -116,6 +124,7 @@ class DecideStage:
                 decision=d.decision,
                 reason=d.reason,
                 target=d.target,
+                params=d.params,
             )
             for d in update_decided
         ]

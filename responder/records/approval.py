@@ -1,19 +1,22 @@
 """The approval request (spec section 14): what the robot asks a human for.
 
 States: pending → approved | denied | expired | superseded; an approved request
-is single use and becomes executed when the runner carries it out. Superseded:
+is single use and becomes executed when the runner carries it out, or failed
+(with the reason) when it could not run after all. Superseded:
 by the time somebody answered, the incident or the policy no longer called for
 the action."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-ApprovalState = Literal["pending", "approved", "denied", "expired", "superseded", "executed"]
-TERMINAL: frozenset[str] = frozenset({"denied", "expired", "superseded", "executed"})
+ApprovalState = Literal[
+    "pending", "approved", "denied", "expired", "superseded", "executed", "failed"
+]
+TERMINAL: frozenset[str] = frozenset({"denied", "expired", "superseded", "executed", "failed"})
 
 
 class ApprovalRequest(BaseModel):
@@ -32,6 +35,15 @@ class ApprovalRequest(BaseModel):
     expected_impact: str
     rollback: str
     policy_reason: str
+    params: dict[str, Any] = {}
+    """what the executor gets besides the target"""
+    change: list[dict[str, str]] = []
+    """the planned write as ``what``, ``before``, ``after`` lines"""
+    plan_summary: str = ""
+    undo: str = ""
+    """what the inverse will do"""
+    failure: str = ""
+    """why an approved request could not run (state ``failed``)"""
     requested_at: datetime
     expires_at: datetime
     state: ApprovalState = "pending"
@@ -58,11 +70,18 @@ class ApprovalRequest(BaseModel):
         """The request in the words of spec section 14."""
         minutes = max(0, int((self.expires_at - now).total_seconds() // 60))
         evidence = f"Evidence: {self.evidence.rstrip('.')}. " if self.evidence else ""
+        change = f"Change: {self.change_text}. " if self.change else ""
+        undo = f"Undo: {self.undo}. " if self.undo else ""
         return (
             f"Robot SRE requests approval: {self.action_name.lower()} {self.target_label}. "
-            f"Reason: {self.why_now}. {evidence}Expected impact: {self.expected_impact} "
-            f"Rollback/fallback: {self.rollback} Approval expires in {minutes}m."
+            f"Reason: {self.why_now}. {evidence}{change}Expected impact: {self.expected_impact} "
+            f"Rollback/fallback: {self.rollback} {undo}Approval expires in {minutes}m."
         )
+
+    @property
+    def change_text(self) -> str:
+        """``image of container api: a:1.4.2 → a:1.4.1; replicas: 3 → 0``"""
+        return "; ".join(f"{c['what']}: {c['before']} → {c['after']}" for c in self.change)
 
 
 class ApprovalError(ValueError):

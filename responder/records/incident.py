@@ -100,6 +100,7 @@ class RecommendedAction:
     target: dict[str, str] | None = None
     would_have: str | None = None
     """under ``shadow``: the decision the robot would have acted on"""
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -161,9 +162,9 @@ class Incident(BaseModel):
     signals: list[Signal] = Field(default_factory=list)
     recommended_actions: list[RecommendedAction] = Field(default_factory=list)
     executed_actions: list[ExecutedAction] = Field(default_factory=list)
-    approval_state: Literal["none", "pending", "approved", "denied", "expired", "superseded"] = (
-        "none"
-    )
+    approval_state: Literal[
+        "none", "pending", "approved", "denied", "expired", "superseded", "failed"
+    ] = "none"
     alerts: dict[str, AlertRef] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     facts: dict[str, bool | int] = Field(default_factory=dict)

@@ -18,6 +18,12 @@ class Target(BaseModel):
     namespace: str | None = None
     name: str
 
+    @property
+    def label(self) -> str:
+        """``deployment app/api``; ``node worker-1``."""
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
     def as_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "namespace": self.namespace or "", "name": self.name}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from responder.records.action import ActionRequest, ActionRun
 from responder.records.alert import WebhookAlert
@@ -56,6 +56,8 @@ class Decided:
     reason: str
     would_have: str | None = None
     """under the shadow mode: the decision the robot would have acted on"""
+    params: dict[str, Any] = field(default_factory=dict)
+    """what the action's executor needs besides the target, from the evidence"""
 
     def recommendation(self) -> RecommendedAction:
         return RecommendedAction(
@@ -65,6 +67,7 @@ class Decided:
             reason=self.reason,
             target=self.target,
             would_have=self.would_have,
+            params=self.params,
         )
 
 

@@ -23,6 +23,7 @@ from responder.settings import Settings
 from responder.store import IncidentFilter, Store
 
 NODE = {"kind": "node", "namespace": "", "name": "10.0.10.202"}
+NODE_ACTIONS = frozenset({"cordon_node", "drain_node", "reboot_worker", "replace_worker"})
 
 
 def fire(runtime: Runtime, *alerts: Mapping[str, str]) -> None:
@@ -36,7 +37,7 @@ def runtime(store: Store, executor_stub: StubServer) -> Runtime:
         # about approval requests' content and lifecycle, not about when the
         # ladder raises them
         settings=Settings(dry_run=False, ladder_holds_asks=False),
-        executors=[HttpExecutor(executor_stub, frozenset({"cordon_node", "reboot_worker"}))],
+        executors=[HttpExecutor(executor_stub, NODE_ACTIONS)],
     ).runtime
 
 
@@ -67,6 +68,11 @@ def test_approval_decisions_become_pending_requests(runtime: Runtime) -> None:
     # actions wait for one too while confidence is low
     assert {"cordon_node", "reboot_worker", "replace_worker", "drain_node"} <= set(asked)
     assert "scale_shared_controller" not in asked  # no target known: stays a recommendation
+    shown = {r.action: r for r in incident(runtime).recommended_actions}
+    # no executor serves it in this responder: recommended with the reason, not asked
+    assert "delete_completed_pods" not in asked
+    assert shown["delete_completed_pods"].decision == "recommend"
+    assert "no executor serves delete_completed_pods" in shown["delete_completed_pods"].reason
 
 
 def test_request_states_every_element_of_section_14(runtime: Runtime) -> None:
@@ -182,10 +188,11 @@ def test_concurrent_decisions_on_one_request_have_one_winner(runtime: Runtime) -
     assert final is not None and final.decided_by == won[0]
 
 
-def test_expiry_follows_the_setting(store: Store) -> None:
+def test_expiry_follows_the_setting(store: Store, executor_stub: StubServer) -> None:
     # about approval expiry, not about when the ladder raises the asks
     settings = Settings(approval_expiry_seconds=120, ladder_holds_asks=False)
-    runtime = Responder(store, settings=settings).runtime
+    executors = [HttpExecutor(executor_stub, NODE_ACTIONS)]
+    runtime = Responder(store, settings=settings, executors=executors).runtime
     fire(runtime, DISK)
     reboot = request_for(runtime, "reboot_worker")
     assert reboot.expires_at - reboot.requested_at == timedelta(minutes=2)

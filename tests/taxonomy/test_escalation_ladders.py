@@ -37,11 +37,29 @@ def test_ladder_steps_name_only_the_types_own_non_human_actions(taxonomy: Taxono
             assert not set(step.actions) & set(incident_type.human_only)
 
 
+def test_every_approval_required_action_has_its_ladder_step(taxonomy: Taxonomy) -> None:
+    # an approval-required action on no step would be asked the moment the
+    # policy allows it, before the steps below it had their time
+    for incident_type in taxonomy.incident_types.values():
+        on_ladder = {a for step in incident_type.escalation_ladder for a in step.actions}
+        missing = set(incident_type.approval_required) - on_ladder
+        assert not missing, (incident_type.id, sorted(missing))
+
+
+def test_drain_comes_after_cordon_on_every_node_ladder(taxonomy: Taxonomy) -> None:
+    for type_id in ("node_disk_pressure", "node_unreachable_or_notready"):
+        steps = [s.actions for s in taxonomy.incident_type(type_id).escalation_ladder]
+        cordon = next(i for i, a in enumerate(steps) if "cordon_node" in a)
+        drain = next(i for i, a in enumerate(steps) if "drain_node" in a)
+        assert cordon < drain, type_id
+
+
 def test_disk_pressure_ladder_is_the_issues(taxonomy: Taxonomy) -> None:
     ladder = taxonomy.incident_type("node_disk_pressure").escalation_ladder
     assert [(s.id, s.actions, s.on_failure) for s in ladder] == [
         ("contain", ("delete_completed_pods", "suspend_cronjob", "scale_to_zero"), "next"),
         ("ask_cordon", ("cordon_node",), "next"),
+        ("ask_drain", ("drain_node", "scale_shared_controller"), "next"),
         ("ask_reboot", ("reboot_worker",), "next"),
         ("ask_replace", ("replace_worker",), "escalate"),
     ]
