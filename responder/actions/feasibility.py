@@ -16,10 +16,9 @@ from responder.actions.executor import PlansOnIncident
 from responder.actions.registry import ExecutorRegistry
 from responder.records.action import ActionRequest, Plan
 from responder.records.incident import Incident
-from responder.records.update import Update
+from responder.records.update import RECOMMEND, Update
 from responder.taxonomy.models import CHANGING_CLASSES, Taxonomy
 
-RECOMMEND = "recommend"
 #: the decisions that make the robot act or ask
 ACTING = frozenset({"auto", "approval"})
 

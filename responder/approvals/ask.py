@@ -12,13 +12,13 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from responder.actions.feasibility import RECOMMEND, CannotRun, Feasibility
+from responder.actions.feasibility import CannotRun, Feasibility
 from responder.approvals.requests import ApprovalRequests
 from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.target import Target
-from responder.records.update import Update
+from responder.records.update import RECOMMEND, Update
 from responder.records.writes import Writes
 from responder.taxonomy.models import CHANGING_CLASSES
 

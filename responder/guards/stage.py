@@ -8,7 +8,7 @@ decision that differs from the last one kept goes to the decision log."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from responder.guards.rails import (
     GUARDED_CLASSES,
@@ -22,7 +22,7 @@ from responder.guards.rails import (
 from responder.guards.storm import NodeStorms
 from responder.records.incident import Incident
 from responder.records.lifecycle import IncidentState
-from responder.records.update import Update
+from responder.records.update import RECOMMEND, Update
 
 #: the decisions the guard rails may tighten
 GUARDED = frozenset({"auto", "approval"})
@@ -61,11 +61,13 @@ class GuardStage:
                 view.changed()
         guarded: list[GuardVerdict] = []
         for decided in update.decided:
-            if decided.action_class in GUARDED_CLASSES and decided.decision in GUARDED:
+            if decided.action_class in GUARDED_CLASSES and decided.policy_decision in GUARDED:
                 subject = subject_of(incident, decided.action, decided.action_class, decided.target)
                 found = view.judge(decided.policy_decision, decided.policy_reason, subject)
-            else:  # nothing to tighten: observe and notify, not the robot's to do, or
-                # an action that cannot run here (recommended)
+                if decided.decision == RECOMMEND and found.decision != "off":
+                    # it cannot run here anyway: recommended, unless a guard refuses it
+                    found = replace(found, decision=RECOMMEND, reason=decided.reason)
+            else:  # nothing to tighten: observe and notify, or not the robot's to do
                 found = GuardVerdict(decided.decision, decided.reason, decided.policy_decision)
             guarded.append(found)
             decided.decision, decided.reason = found.decision, found.reason

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from responder.actions.feasibility import RECOMMEND, CannotRun
+from responder.actions.feasibility import CannotRun
 from responder.actions.stage import ACTING_CLASSES
 from responder.approvals.answers import NOT_ACTING
 from responder.approvals.ask import recommend, why_now
@@ -29,7 +29,7 @@ from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence
 from responder.records.redaction import redact
 from responder.records.target import Target
-from responder.records.update import PlannedRun
+from responder.records.update import RECOMMEND, PlannedRun
 
 
 class WriteTools(ToolFrame):

@@ -18,6 +18,9 @@ Outcome = Literal[
     "opened", "updated", "duplicate", "resolved_alert", "ignored", "orphan_resolve", "stale"
 ]
 Kind = Literal["alerts", "poll", "acted", "review"]
+#: the decision of an action the robot may not carry out here (no executor,
+#: no valid target, no params, or its plan refused): shown with the reason
+RECOMMEND = "recommend"
 
 
 @dataclass(frozen=True)

@@ -69,10 +69,10 @@ def test_approval_decisions_become_pending_requests(runtime: Runtime) -> None:
     assert {"cordon_node", "reboot_worker", "replace_worker", "drain_node"} <= set(asked)
     assert "scale_shared_controller" not in asked  # no target known: stays a recommendation
     shown = {r.action: r for r in incident(runtime).recommended_actions}
-    # no executor serves it in this responder: recommended with the reason, not asked
+    # no cluster to plan it on here: recommended with the reason, not asked
     assert "delete_completed_pods" not in asked
     assert shown["delete_completed_pods"].decision == "recommend"
-    assert "no executor serves delete_completed_pods" in shown["delete_completed_pods"].reason
+    assert "no Kubernetes cluster is configured" in shown["delete_completed_pods"].reason
 
 
 def test_request_states_every_element_of_section_14(runtime: Runtime) -> None:

@@ -120,20 +120,20 @@ def test_without_chat_channels_the_inbox_is_the_channel(make_harness: Any) -> No
     assert entry["text"].startswith("Robot SRE: Node Disk Pressure on node 10.0.10.202")
     assert {e["event"] for e in entry["events"]} == {"opened", "approval_requested"}
     # the reboot is asked when the incident climbs to its ladder step: past
-    # the contain step's 10 minutes, then the cordon step's 10 minutes
+    # the contain step's 10 minutes, then the cordon and drain steps' 10 minutes
     assert not any(a["action"] == "reboot_worker" for a in listed["approvals"])
-    for _ in range(2):
+    for _ in range(3):
         harness.clock.advance(10 * 60 + 1)
         harness.runtime.scheduler.poll()
     ladder = [e.detail for e in harness.incident().timeline if e.event == "ladder"]
-    assert ladder[-1] == "step 3/4 ask_reboot: ask_cordon did not clear it within 10m"
+    assert ladder[-1] == "step 4/5 ask_reboot: ask_drain did not clear it within 10m"
     listed = harness.client.get("/api/v1/approvals").json()
     [entry] = listed["notifications"]
     assert entry["text"].startswith("Robot SRE: Node Disk Pressure on node 10.0.10.202")
     events = [e["event"] for e in entry["events"]]
     climbs = [e["detail"] for e in entry["events"] if e["event"] == "climbed"]
-    assert len(climbs) == 2
-    assert "climbed its escalation ladder: step 3/4 ask_reboot" in climbs[-1]
+    assert len(climbs) == 3
+    assert "climbed its escalation ladder: step 4/5 ask_reboot" in climbs[-1]
     assert "; now: Reboot worker" in climbs[-1]
     assert set(events) == {"opened", "approval_requested", "climbed"}
     assert any(

@@ -44,7 +44,11 @@ CONTROL_PLANE_PRESSURE = {
 }
 BLOCKER = {"alertname": "KubeAPIErrorBudgetBurn", "severity": "critical", "long": "1h"}
 #: node_disk_pressure's ladder: each step and the wait of the step before it
-STEP_AFTER = {"ask_cordon": ("contain", 600), "ask_reboot": ("ask_cordon", 600)}
+STEP_AFTER = {
+    "ask_cordon": ("contain", 600),
+    "ask_drain": ("ask_cordon", 600),
+    "ask_reboot": ("ask_drain", 600),
+}
 
 
 class Robot(Responder):
@@ -633,10 +637,10 @@ def test_a_second_reboot_approval_waits_while_the_first_node_action_is_in_flight
 
 
 def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) -> None:
-    # the reboot is asked at 08:20 (the injected clock starts Thursday 08:00 UTC,
-    # the ladder asks to reboot after 10m contain and 10m ask_cordon); the window
-    # opens five minutes later
-    window = {"days": ["thu"], "start": time(8, 25), "end": time(9, 0), "timezone": "UTC"}
+    # the reboot is asked at 08:30 (the injected clock starts Thursday 08:00 UTC,
+    # the ladder asks to reboot after 10m contain, 10m ask_cordon and 10m
+    # ask_drain); the window opens five minutes later
+    window = {"days": ["thu"], "start": time(8, 35), "end": time(9, 10), "timezone": "UTC"}
     robot = make(action_windows=[window])
     robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.202")
@@ -645,7 +649,7 @@ def test_a_reboot_outside_the_window_is_refused_and_inside_it_runs(make: Any) ->
     assert (refused.result, refused.status) == ("outside_window", 409)
     assert robot.executor_stub.seen("POST", reboots) == []
     assert "reboot_worker" in robot.asked()  # still pending
-    robot.clock.advance(6 * 60)  # 08:26, inside the window
+    robot.clock.advance(6 * 60)  # 08:36, inside the window
     answer = robot.approve("reboot_worker")
     assert answer.result == "executed", answer.detail
     assert len(robot.executor_stub.seen("POST", reboots)) == 1
@@ -694,10 +698,10 @@ def test_a_waiting_reboot_whose_incident_recovered_is_withdrawn(make: Any) -> No
 def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overrode(
     make: Any, override: bool
 ) -> None:
-    # Thursday 08:00-08:30 and 09:00-10:00: approved inside the first window,
+    # Thursday 08:00-08:40 and 09:00-10:00: approved inside the first window,
     # the reboot waits past its end behind the first node action
     windows = [
-        {"days": ["thu"], "start": time(8, 0), "end": time(8, 30), "timezone": "UTC"},
+        {"days": ["thu"], "start": time(8, 0), "end": time(8, 40), "timezone": "UTC"},
         {"days": ["thu"], "start": time(9, 0), "end": time(10, 0), "timezone": "UTC"},
     ]
     robot = make(
@@ -710,7 +714,7 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
     robot.fire(*disk("10.0.10.201"))
     robot.fire(*disk("10.0.10.202"))
     robot.climb_to("ask_reboot", "10.0.10.201", "10.0.10.202")
-    assert robot.clock() < T0 + timedelta(minutes=30)  # inside the first window
+    assert robot.clock() < T0 + timedelta(minutes=40)  # inside the first window
     first = threading.Thread(target=lambda: robot.approve("reboot_worker", "10.0.10.201"))
     first.start()
     try:
@@ -721,7 +725,7 @@ def test_a_waiting_reboot_keeps_to_the_action_windows_unless_its_approver_overro
         )
         second = robot.approve("reboot_worker", "10.0.10.202", override_window=override)
         assert second.result == "waiting", second.detail
-        robot.clock.now = T0 + timedelta(minutes=40)  # between the windows
+        robot.clock.now = T0 + timedelta(minutes=45)  # between the windows
     finally:
         released.set()
         first.join(30)

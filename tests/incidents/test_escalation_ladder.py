@@ -25,7 +25,7 @@ from responder.store import Store
 
 UNKNOWN = {"alertname": "KubeCPUOvercommit", "severity": "warning"}
 NODE = "node//10.0.10.202"
-LADDER_ACTIONS = {"cordon_node", "reboot_worker", "replace_worker"}
+LADDER_ACTIONS = {"cordon_node", "drain_node", "reboot_worker", "replace_worker"}
 
 
 @dataclass
@@ -45,7 +45,7 @@ class ExitCriteria:
 def make(
     store: Store, executor_stub: StubServer, *collectors: ExitCriteria, **settings: Any
 ) -> Responder:
-    executor = HttpExecutor(executor_stub, frozenset({"delete_completed_pods"}))
+    executor = HttpExecutor(executor_stub, frozenset({"delete_completed_pods", *LADDER_ACTIONS}))
     return Responder(store, executors=[executor], collectors=collectors, **settings)
 
 
@@ -99,7 +99,7 @@ def test_an_opened_incident_stands_on_its_first_step(
     assert incident.ladder is not None
     assert (incident.ladder.step, incident.ladder.step_id) == (0, "contain")
     assert incident.ladder.entered_at == T0
-    assert ladder_events(incident) == ["step 1/4 contain: opened (waits 10m)"]
+    assert ladder_events(incident) == ["step 1/5 contain: opened (waits 10m)"]
 
 
 def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
@@ -112,13 +112,13 @@ def test_contain_step_that_does_not_clear_it_in_10m_asks_to_cordon(
 
     incident = poll_at(rig, 10)
     assert_on_step(incident, "ask_cordon", since_minute=10)
-    assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 10m"
+    assert ladder_events(incident)[-1] == "step 2/5 ask_cordon: contain did not clear it within 10m"
     assert incident.state == IncidentState.contained  # climbing is not escalating
     [cordon] = asked(rig, incident, "cordon_node")
     assert (cordon.state, cordon.target["name"]) == ("pending", "10.0.10.202")
     assert "escalation ladder step 2 ask_cordon" in cordon.why_now
     assert notified(incident)[-1] == (
-        "in-app: incident climbed its escalation ladder: step 2/4 ask_cordon: contain did "
+        "in-app: incident climbed its escalation ladder: step 2/5 ask_cordon: contain did "
         "not clear it within 10m; now: Cordon node"
     )
     # the later steps still wait
@@ -130,10 +130,10 @@ def test_escalation_window_setting_is_the_first_steps_wait(
     store: Store, executor_stub: StubServer
 ) -> None:
     rig = disk_pressure(store, executor_stub, escalation_window_seconds=120)
-    assert ladder_events(rig.only()) == ["step 1/4 contain: opened (waits 2m)"]
+    assert ladder_events(rig.only()) == ["step 1/5 contain: opened (waits 2m)"]
     assert poll_at(rig, 1).ladder.step_id == "contain"  # type: ignore[union-attr]
     incident = poll_at(rig, 2)
-    assert ladder_events(incident)[-1] == "step 2/4 ask_cordon: contain did not clear it within 2m"
+    assert ladder_events(incident)[-1] == "step 2/5 ask_cordon: contain did not clear it within 2m"
 
 
 def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubServer) -> None:
@@ -144,13 +144,13 @@ def test_a_denied_step_moves_on_to_the_next(store: Store, executor_stub: StubSer
 
     incident = poll_at(rig, 11)
     assert incident.ladder is not None
-    assert incident.ladder.step_id == "ask_reboot"
+    assert incident.ladder.step_id == "ask_drain"
     assert ladder_events(incident)[-1] == (
-        f"step 3/4 ask_reboot: ask_cordon failed (cordon_node on {NODE} denied)"
+        f"step 3/5 ask_drain: ask_cordon failed (cordon_node on {NODE} denied)"
     )
-    [reboot] = asked(rig, incident, "reboot_worker")
-    assert reboot.state == "pending"
-    assert "Reboot worker" in notified(incident)[-1]
+    [drain] = asked(rig, incident, "drain_node")
+    assert drain.state == "pending"
+    assert "Drain node" in notified(incident)[-1]
 
 
 def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
@@ -163,7 +163,7 @@ def test_a_failed_contain_step_climbs_at_once_and_notifies_once(
     assert incident.ladder is not None
     assert incident.ladder.step_id == "ask_cordon"
     assert ladder_events(incident)[-1] == (
-        "step 2/4 ask_cordon: contain failed (delete_completed_pods on cluster//cluster failed)"
+        "step 2/5 ask_cordon: contain failed (delete_completed_pods on cluster//cluster failed)"
     )
     # opened (both alerts of the payload in one turn), escalated: the climb adds
     # no third message
@@ -178,18 +178,18 @@ def test_the_last_step_escalates_the_incident(store: Store, executor_stub: StubS
     rig = make(store, executor_stub)
     rig.fire(DISK)  # one alert: low confidence, nothing runs, the incident stays triaged
     assert rig.only().state == IncidentState.triaged
-    steps = [(10, "ask_cordon"), (20, "ask_reboot"), (40, "ask_replace")]
+    steps = [(10, "ask_cordon"), (20, "ask_drain"), (30, "ask_reboot"), (50, "ask_replace")]
     for minutes, step_id in steps:
         incident = poll_at(rig, minutes)
         assert incident.ladder is not None and incident.ladder.step_id == step_id
         assert incident.state == IncidentState.triaged
-    assert poll_at(rig, 69).state == IncidentState.triaged
+    assert poll_at(rig, 79).state == IncidentState.triaged
 
-    incident = poll_at(rig, 70)
+    incident = poll_at(rig, 80)
     assert incident.state == IncidentState.escalated
     assert incident.ladder is not None
     assert incident.ladder.escalated_at == rig.clock.now
-    detail = "step 4/4 ask_replace: ask_replace did not clear it within 30m; escalated"
+    detail = "step 5/5 ask_replace: ask_replace did not clear it within 30m; escalated"
     assert ladder_events(incident)[-1] == detail
     assert [e.detail for e in incident.timeline if e.event == "state:escalated"] == [detail]
     assert notified(incident)[-1] == "in-app: incident escalated"
@@ -243,7 +243,7 @@ def test_a_resolved_incident_stops_climbing(store: Store, executor_stub: StubSer
     incident = poll_at(rig, 60)
     assert incident.state == IncidentState.resolved
     assert incident.ladder is not None and incident.ladder.step_id == "contain"
-    assert ladder_events(incident) == ["step 1/4 contain: opened (waits 10m)"]
+    assert ladder_events(incident) == ["step 1/5 contain: opened (waits 10m)"]
 
 
 # holding the asks back, or not
@@ -269,17 +269,20 @@ def test_without_holding_every_ask_comes_at_once_and_the_ladder_still_climbs(
     ]
 
 
-def test_holding_asks_back_leaves_actions_off_the_ladder_asked(
+def test_holding_asks_back_asks_no_node_action_before_its_step(
     store: Store, executor_stub: StubServer
 ) -> None:
     rig = disk_pressure(store, executor_stub, ladder_holds_asks=True)
     incident = rig.only()
+    # drain sits after cordon: nothing of the node is asked while containment has its time
     for action in LADDER_ACTIONS:
         assert asked(rig, incident, action) == []
-    # drain and the shared scale-down are on no step: the policy's ask stands
-    assert [a.state for a in asked(rig, incident, "drain_node")] == ["pending"]
     held = {e.detail for e in incident.timeline if e.event == "approval_held"}
     assert held == {f"{a} waits for its ladder step" for a in LADDER_ACTIONS}
+    incident = poll_at(rig, 10)
+    assert [a.action for a in rig.runtime.approval_requests.for_incident(incident.id)] == [
+        "cordon_node"
+    ]
 
 
 # stored incidents and the API
@@ -298,7 +301,7 @@ def test_a_stored_incident_without_a_ladder_loads_and_joins_it(
 
     incident = poll_at(rig, 5)
     assert_on_step(incident, "contain", since_minute=5)
-    assert ladder_events(incident)[-1] == "step 1/4 contain: joined its ladder (waits 10m)"
+    assert ladder_events(incident)[-1] == "step 1/5 contain: joined its ladder (waits 10m)"
 
 
 def test_the_api_shows_the_ladder(store: Store, executor_stub: StubServer) -> None:
@@ -315,6 +318,7 @@ def test_the_api_shows_the_ladder(store: Store, executor_stub: StubServer) -> No
     assert [s["id"] for s in ladder["steps"]] == [
         "contain",
         "ask_cordon",
+        "ask_drain",
         "ask_reboot",
         "ask_replace",
     ]
