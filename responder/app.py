@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -175,6 +176,16 @@ def build_backends(
             )
         )
     return executors, collectors
+
+
+def build_feasibility(settings: Settings, taxonomy: Taxonomy, store: Store) -> Feasibility:
+    """What can run here, from the executors the settings configure."""
+    executors, _ = build_backends(settings)
+    fallbacks = [
+        *builtin_executors(store, taxonomy, functools.partial(datetime.now, UTC)),
+        *executors,
+    ]
+    return Feasibility(taxonomy, ExecutorRegistry(taxonomy, fallbacks=fallbacks))
 
 
 def build_runtime(
@@ -366,7 +377,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     settings = runtime.settings
     incidents = IncidentsApi(runtime.store, runtime.taxonomy, settings.escalation_window_seconds)
     taxonomy = TaxonomyApi(runtime.taxonomy)
-    policy = PolicyApi(runtime.policy, runtime.guards)
+    policy = PolicyApi(runtime.policy, runtime.guards, runtime.feasibility)
     rules = RulesApi(runtime.rules)
     audit = AuditApi(runtime.store)
     automation = AutomationApi(runtime.automation, runtime.marks, runtime.taxonomy)

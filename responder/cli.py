@@ -160,7 +160,8 @@ def _taxonomy(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from responder.app import build_guards, build_policy
+    from responder.actions.feasibility import explain_runnable
+    from responder.app import build_feasibility, build_guards, build_policy
     from responder.guards.explain import explain_guarded
     from responder.policy.explain import ExplainError, parse_request
 
@@ -186,7 +187,10 @@ def _explain(args: argparse.Namespace) -> int:
             taxonomy = builtin_taxonomy()
             policy, _ = build_policy(settings, taxonomy, store)
             _, guards = build_guards(settings, taxonomy, store)
-            answer = explain_guarded(policy, parse_request(body), guards)
+            answer = explain_runnable(
+                explain_guarded(policy, parse_request(body), guards),
+                build_feasibility(settings, taxonomy, store),
+            )
         except ExplainError as exc:
             print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
             return 2
@@ -201,6 +205,8 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"  {layer['layer']:<17} {layer['decision'] or '-':<11} {layer['reason']}")
     for note in answer.get("guards", []):
         print(f"  guard {note['guard']:<11} {note['decision']:<11} {note['reason']}")
+    if answer.get("cannot_run"):
+        print(f"  cannot run here: {answer['cannot_run']}")
     return 0
 
 

@@ -122,6 +122,19 @@ class Feasibility:
         return f"{name} {inverse.target.label}" + (f" ({shown})" if shown else "")
 
 
+def explain_runnable(answer: dict[str, Any], feasibility: Feasibility) -> dict[str, Any]:
+    """The explain answer with whether the action can run here: ``cannot_run``
+    (None: it can), and ``recommend`` for a decision that would act or ask."""
+    target = answer.get("target")
+    why = feasibility.obstacle(
+        str(answer["action"]), target if isinstance(target, dict) else None, {}
+    )
+    shown = {**answer, "cannot_run": why}
+    if why is not None and answer.get("decision") in ACTING:
+        shown |= {"decision": RECOMMEND, "reason": f"cannot run here: {why}"}
+    return shown
+
+
 @dataclass(eq=False)
 class FeasibilityStage:
     """Turns the decisions the robot cannot carry out here into

@@ -1,6 +1,7 @@
-"""``POST /api/v1/policy/explain``: the five policy layers, and the guard
+"""``POST /api/v1/policy/explain``: the five policy layers, the guard
 rails of the current state (pauses, automation modes, windows, blocking
-alerts, blast radius) in ``guards``."""
+alerts, blast radius) in ``guards``, and whether the action can run here
+(``cannot_run``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from responder.actions.feasibility import Feasibility, explain_runnable
 from responder.api.errors import error
 from responder.api.openapi import Operation
 from responder.guards.explain import explain_guarded
@@ -23,6 +25,7 @@ from responder.policy.explain import ExplainError, ExplainRequest, parse_request
 class PolicyApi:
     policy: PolicyEngine
     guards: GuardRails
+    feasibility: Feasibility
 
     @Operation(
         "Decision and layer-by-layer trace for a hypothetical incident",
@@ -38,7 +41,9 @@ class PolicyApi:
         try:
             parsed = parse_request(body)
             answer = await anyio.to_thread.run_sync(
-                lambda: explain_guarded(self.policy, parsed, self.guards)
+                lambda: explain_runnable(
+                    explain_guarded(self.policy, parsed, self.guards), self.feasibility
+                )
             )
         except ExplainError as exc:
             return error(400, exc.message, exc.field)

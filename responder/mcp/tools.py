@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from responder.actions.feasibility import explain_runnable
 from responder.admin import whatif
 from responder.api.taxonomy import taxonomy_document
 from responder.guards.explain import explain_guarded
@@ -113,8 +114,9 @@ class McpTools(WriteTools):
         def work() -> dict[str, Any]:
             body = {k: v for k, v in request.items() if v is not None}
             try:
-                return explain_guarded(
-                    self.runtime.policy, parse_request(body), self.runtime.guards
+                return explain_runnable(
+                    explain_guarded(self.runtime.policy, parse_request(body), self.runtime.guards),
+                    self.runtime.feasibility,
                 )
             except ExplainError as exc:
                 raise ToolFailure(f"{exc.field}: {exc.message}") from exc
