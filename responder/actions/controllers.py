@@ -1,11 +1,7 @@
-"""The controller executor: the replicas of what other workloads depend on
-(a runtime dependency, a shared controller) and the switches of configured
-subsystems.
-
-Shared controllers and subsystems are the ones the operator configured
-(``settings.remedies``); anything else is refused with the reason. Every
-inverse is an action of the Kubernetes executor: ``resume_workload`` with the
-recorded replicas, or ``patch_config`` with the recorded value."""
+"""The controller executor: the replicas of a runtime dependency or of a
+shared controller, and the switch of a subsystem. Shared controllers and
+subsystems are only the configured ones (``settings.remedies``); every
+inverse is ``resume_workload`` or ``patch_config`` with the recorded value."""
 
 from __future__ import annotations
 

@@ -1,13 +1,8 @@
-"""Server-side apply of a few fields, as ``force_field_ownership`` plans it:
-the fields as leaf paths, who manages each (``metadata.managedFields``), and
-the body to apply.
-
-An apply body is a field manager's whole intent for the object: a field it
-applied before and leaves out is removed. So the body carries the fields the
-manager already applies (at their live values) besides the ones asked for,
-and a field asked for as null is left out (released, hence removed when no
-other manager holds it). Lists are applied whole; lists of objects, which
-the API server merges by key, are refused."""
+"""Server-side apply of a few fields: the fields as leaf paths, their field
+managers (``managedFields``) and the body. A body is the manager's whole
+intent (a field it applied before and leaves out is removed), so it carries
+the fields the manager already applies besides the asked ones; a null
+releases a field. Lists are applied whole; lists of objects are refused."""
 
 from __future__ import annotations
 

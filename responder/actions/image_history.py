@@ -1,13 +1,8 @@
-"""Which image a workload's container last ran healthy with, read from the
-revisions its controller keeps: a Deployment's ReplicaSets, a StatefulSet's
-or DaemonSet's ControllerRevisions.
-
-A revision counts as having run healthy when its pods serve now: a
-ReplicaSet with ready or available replicas, a ControllerRevision with a
-Ready pod. That is the case of a rollout stuck on a bad image (the old pods
-stay until the new ones are available). A revision scaled to 0 keeps no
-record of whether its pods were ever ready, so it does not count: a person
-then names the image (``params.image``)."""
+"""The image a workload's container last ran healthy: a Deployment's
+ReplicaSets, a StatefulSet's or DaemonSet's ControllerRevisions. A revision
+ran healthy when its pods serve now (ready or available replicas, a Ready
+pod), as in a rollout stuck on a bad image; one scaled to 0 keeps no record
+of its health and does not count (a person names ``params.image``)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,8 @@
-"""The workload executor: what a workload runs and how it is declared —
-its image, its pull secrets, the ownership of drifted fields.
-
-``patch_image_ref`` is a JSON patch that first tests the container's name
-and image as planned (a workload changed since is refused by the API, never
-overwritten); ``patch_pull_secret`` a merge patch of the whole
-``imagePullSecrets`` list; ``force_field_ownership`` a server-side apply
-with force."""
+"""The workload executor: a workload's image, its pull secrets, the
+ownership of drifted fields. An image is a JSON patch that first tests the
+planned image (a workload changed since is refused, never overwritten); pull
+secrets a merge patch of the whole list; fields a server-side apply with
+force."""
 
 from __future__ import annotations
 
@@ -149,14 +146,23 @@ class WorkloadExecutor:
             {"op": "test", "path": f"{path}/image", "value": plan.previous["image"]},
             {"op": "replace", "path": f"{path}/image", "value": changes["image"]},
         ]
-        kube.call(
-            f"patch {named(target)}",
-            workload_call(kube, target.kind, "patch"),
-            target.name,
-            namespace_of(target),
-            patch,
-            _content_type=JSON_PATCH,
-        )
+        try:
+            kube.call(
+                f"patch {named(target)}",
+                workload_call(kube, target.kind, "patch"),
+                target.name,
+                namespace_of(target),
+                patch,
+                _content_type=JSON_PATCH,
+            )
+        except KubeError as exc:
+            if exc.status != 422:
+                raise
+            detail = (
+                f"container {changes['container']} of {named(target)} no longer runs "
+                f"{plan.previous['image']} (changed since the plan); nothing written: {exc.reason}"
+            )
+            return ActionOutcome("failed", detail, plan)
         detail = f"container {changes['container']} of {named(target)} now runs {changes['image']}"
         return ActionOutcome("succeeded", detail, plan)
 

@@ -257,7 +257,10 @@ def test_an_image_changed_since_the_plan_is_not_overwritten(
     outcome = executor.apply(plan)
 
     assert outcome.result == "failed"
-    assert "422" in outcome.detail
+    assert outcome.detail.startswith(
+        f"container main of deployment app/api no longer runs {REGISTRY}:1.4.2 "
+        "(changed since the plan); nothing written: 422"
+    )
     assert kube_cluster.applied() == []
     assert container(kube_cluster, "Deployment", "api", "app")["image"] == f"{REGISTRY}:1.4.3"
 
