@@ -131,8 +131,10 @@ def build_backends(
     clock) is what the Kubernetes collectors and executor read the time
     from, so that their windows ("no new evictions for 10 min") are measured
     on the same clock as the pipeline's."""
+    from responder.actions.controllers import ControllerExecutor
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
+    from responder.actions.workloads import WorkloadExecutor
     from responder.evidence.helm import HelmDriftCollector
     from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
     from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
@@ -142,6 +144,10 @@ def build_backends(
     kube = load_kube(settings.kubeconfig)
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
+        WorkloadExecutor(kube),
+        ControllerExecutor(
+            kube, settings.remedies.shared_controllers, settings.remedies.subsystems
+        ),
         HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
     ]
     collectors: list[Collector] = []

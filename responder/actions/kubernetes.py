@@ -11,9 +11,23 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from responder.actions.kube_calls import (
+    Applier,
+    apply_config_key,
+    apply_scale,
+    expect_kind,
+    guarded_apply,
+    named,
+    namespace_of,
+    plan_config_key,
+    plan_scale,
+    shown,
+    undo,
+    workload_call,
+)
 from responder.kube import MERGE_PATCH, Kube, KubeError, controller_of, meta
 from responder.policy.allowlist import never_auto_reason
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.records.target import Target
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -56,16 +70,16 @@ class KubernetesExecutor:
             "drain_node": self._plan_drain_node,
             "patch_config": self._plan_patch_config,
         }
-        self._appliers: dict[str, Callable[[Kube, Plan], ActionOutcome]] = {
+        self._appliers: dict[str, Applier] = {
             "delete_completed_pods": self._apply_delete_completed_pods,
             "suspend_cronjob": self._apply_suspend,
-            "scale_to_zero": self._apply_scale,
+            "scale_to_zero": apply_scale,
             "resume_workload": self._apply_resume_workload,
             "rollout_restart": self._apply_rollout_restart,
             "cordon_node": self._apply_cordon_node,
             "uncordon_node": self._apply_uncordon_node,
             "drain_node": self._apply_drain_node,
-            "patch_config": self._apply_patch_config,
+            "patch_config": apply_config_key,
         }
 
     # the protocol
@@ -78,19 +92,7 @@ class KubernetesExecutor:
         return planner(kube, request)
 
     def apply(self, plan: Plan) -> ActionOutcome:
-        if self.kube is None:
-            return ActionOutcome("not_available", "no Kubernetes cluster is configured", plan)
-        applier = self._appliers.get(plan.request.action)
-        if applier is None:
-            return ActionOutcome("failed", f"not a Kubernetes action: {plan.request.action}", plan)
-        if plan.changes.get("refused"):
-            return ActionOutcome("failed", str(plan.changes["refused"]), plan)
-        if not plan.changes:
-            return ActionOutcome("skipped", f"nothing to do: {plan.summary}", plan)
-        try:
-            return applier(self.kube, plan)
-        except KubeError as exc:
-            return ActionOutcome("failed", str(exc), plan)
+        return guarded_apply(self.kube, plan, self._appliers, "Kubernetes")
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         request, previous = plan.request, plan.previous
@@ -100,23 +102,23 @@ class KubernetesExecutor:
         if action == "cordon_node" or action == "drain_node":
             if previous.get("unschedulable"):
                 return None
-            return _undo(request, "uncordon_node", {})
+            return undo(request, "uncordon_node", {})
         if action == "uncordon_node":
-            return _undo(request, "cordon_node", {}) if previous.get("unschedulable") else None
+            return undo(request, "cordon_node", {}) if previous.get("unschedulable") else None
         if action == "suspend_cronjob":
-            return _undo(request, "resume_workload", {"suspend": bool(previous.get("suspend"))})
+            return undo(request, "resume_workload", {"suspend": bool(previous.get("suspend"))})
         if action == "scale_to_zero":
-            return _undo(request, "resume_workload", {"replicas": previous["replicas"]})
+            return undo(request, "resume_workload", {"replicas": previous["replicas"]})
         if action == "resume_workload":
             if "suspend" in previous:
                 if previous["suspend"]:
-                    return _undo(request, "suspend_cronjob", {})
-                return _undo(request, "resume_workload", {"suspend": False})
+                    return undo(request, "suspend_cronjob", {})
+                return undo(request, "resume_workload", {"suspend": False})
             if previous["replicas"] == 0:
-                return _undo(request, "scale_to_zero", {})
-            return _undo(request, "resume_workload", {"replicas": previous["replicas"]})
+                return undo(request, "scale_to_zero", {})
+            return undo(request, "resume_workload", {"replicas": previous["replicas"]})
         if action == "patch_config":
-            return _undo(
+            return undo(
                 request, "patch_config", {"key": previous["key"], "value": previous["value"]}
             )
         return None  # delete_completed_pods, rollout_restart: nothing to restore
@@ -130,7 +132,7 @@ class KubernetesExecutor:
 
     def _plan_delete_completed_pods(self, kube: Kube, request: ActionRequest) -> Plan:
         target = request.target
-        _expect(request, ("cluster", "namespace"))
+        expect_kind(request, ("cluster", "namespace"))
         namespace = target.name if target.kind == "namespace" else None
         pods: list[dict[str, Any]] = []
         for phase in FINISHED_PHASES:
@@ -178,8 +180,10 @@ class KubernetesExecutor:
         )
         if protected:
             summary += f"; {protected} left alone (never-auto list)"
-        changes: dict[str, Any] = {"delete": listed} if listed else {}
-        return Plan(request, previous={}, changes=changes, summary=summary)
+        if not listed:
+            return Plan(request, previous={}, changes={}, summary=summary)
+        diff = (Change(f"finished pods {where}", str(len(listed)), "0"),)
+        return Plan(request, {}, {"delete": listed}, summary, diff)
 
     def _apply_delete_completed_pods(self, kube: Kube, plan: Plan) -> ActionOutcome:
         deleted, gone, failed = 0, 0, []
@@ -217,12 +221,12 @@ class KubernetesExecutor:
     # suspend_cronjob, resume_workload, scale_to_zero
 
     def _plan_suspend_cronjob(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, ("cronjob",))
+        expect_kind(request, ("cronjob",))
         return self._plan_suspend(kube, request, True)
 
     def _plan_suspend(self, kube: Kube, request: ActionRequest, suspend: bool) -> Plan:
         target = request.target
-        namespace = _namespace(target)
+        namespace = namespace_of(target)
         cronjob = kube.call(
             f"get cronjob {namespace}/{target.name}",
             kube.batch.read_namespaced_cron_job,
@@ -233,12 +237,15 @@ class KubernetesExecutor:
         verb = "suspend" if suspend else "resume"
         if current == suspend:
             state = "suspended" if current else "running"
-            return Plan(request, {"suspend": current}, {}, f"{_key(target)} is already {state}")
-        return Plan(request, {"suspend": current}, {"suspend": suspend}, f"{verb} {_key(target)}")
+            return Plan(request, {"suspend": current}, {}, f"{named(target)} is already {state}")
+        diff = (Change("spec.suspend", str(current).lower(), str(suspend).lower()),)
+        return Plan(
+            request, {"suspend": current}, {"suspend": suspend}, f"{verb} {named(target)}", diff
+        )
 
     def _apply_suspend(self, kube: Kube, plan: Plan) -> ActionOutcome:
         target = plan.request.target
-        namespace = _namespace(target)
+        namespace = namespace_of(target)
         suspend = bool(plan.changes["suspend"])
         kube.call(
             f"patch cronjob {namespace}/{target.name}",
@@ -249,14 +256,14 @@ class KubernetesExecutor:
             _content_type=MERGE_PATCH,
         )
         state = "suspended" if suspend else "resumed"
-        return ActionOutcome("succeeded", f"{_key(target)} {state}", plan)
+        return ActionOutcome("succeeded", f"{named(target)} {state}", plan)
 
     def _plan_scale_to_zero(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, SCALABLE)
-        return self._plan_scale(kube, request, 0)
+        expect_kind(request, SCALABLE)
+        return plan_scale(kube, request, 0)
 
     def _plan_resume_workload(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, ("cronjob", *SCALABLE))
+        expect_kind(request, ("cronjob", *SCALABLE))
         if request.target.kind.lower() == "cronjob":
             return self._plan_suspend(kube, request, bool(request.params.get("suspend", False)))
         replicas = request.params.get("replicas")
@@ -264,75 +271,48 @@ class KubernetesExecutor:
             raise ValueError(
                 "resume_workload of a workload needs params.replicas, the recorded replica count"
             )
-        return self._plan_scale(kube, request, replicas)
-
-    def _plan_scale(self, kube: Kube, request: ActionRequest, replicas: int) -> Plan:
-        target = request.target
-        namespace = _namespace(target)
-        read = _scale_call(kube, target.kind, "read")
-        scale = kube.call(f"get {_key(target)} scale", read, target.name, namespace)
-        current = int((scale.get("spec") or {}).get("replicas") or 0)
-        previous = {"replicas": current}
-        if current == replicas:
-            return Plan(request, previous, {}, f"{_key(target)} already has {current} replicas")
-        summary = f"scale {_key(target)} from {current} to {replicas} replicas"
-        return Plan(request, previous, {"replicas": replicas}, summary)
+        return plan_scale(kube, request, replicas)
 
     def _apply_resume_workload(self, kube: Kube, plan: Plan) -> ActionOutcome:
         if "suspend" in plan.changes:
             return self._apply_suspend(kube, plan)
-        return self._apply_scale(kube, plan)
-
-    def _apply_scale(self, kube: Kube, plan: Plan) -> ActionOutcome:
-        target = plan.request.target
-        replicas = int(plan.changes["replicas"])
-        patch = _scale_call(kube, target.kind, "patch")
-        kube.call(
-            f"scale {_key(target)}",
-            patch,
-            target.name,
-            _namespace(target),
-            {"spec": {"replicas": replicas}},
-            _content_type=MERGE_PATCH,
-        )
-        before = plan.previous["replicas"]
-        return ActionOutcome(
-            "succeeded", f"{_key(target)} scaled from {before} to {replicas} replicas", plan
-        )
+        return apply_scale(kube, plan)
 
     # rollout_restart
 
     def _plan_rollout_restart(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, RESTARTABLE)
+        expect_kind(request, RESTARTABLE)
         target = request.target
         workload = kube.call(
-            f"get {_key(target)}",
-            _workload_call(kube, target.kind, "read"),
+            f"get {named(target)}",
+            workload_call(kube, target.kind, "read"),
             target.name,
-            _namespace(target),
+            namespace_of(target),
         )
         template = (workload.get("spec") or {}).get("template") or {}
         annotations = (template.get("metadata") or {}).get("annotations") or {}
         stamp = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        before = annotations.get(RESTARTED_AT)
         return Plan(
             request,
-            previous={"restartedAt": annotations.get(RESTARTED_AT)},
+            previous={"restartedAt": before},
             changes={"restartedAt": stamp},
-            summary=f"restart {_key(target)} (rolling: pods are replaced one by one)",
+            summary=f"restart {named(target)} (rolling: pods are replaced one by one)",
+            diff=(Change("restartedAt", shown(before), stamp),),
         )
 
     def _apply_rollout_restart(self, kube: Kube, plan: Plan) -> ActionOutcome:
         target = plan.request.target
         annotation = {RESTARTED_AT: plan.changes["restartedAt"]}
         kube.call(
-            f"patch {_key(target)}",
-            _workload_call(kube, target.kind, "patch"),
+            f"patch {named(target)}",
+            workload_call(kube, target.kind, "patch"),
             target.name,
-            _namespace(target),
+            namespace_of(target),
             {"spec": {"template": {"metadata": {"annotations": annotation}}}},
             _content_type=MERGE_PATCH,
         )
-        return ActionOutcome("succeeded", f"{_key(target)} restarting", plan)
+        return ActionOutcome("succeeded", f"{named(target)} restarting", plan)
 
     # cordon_node, uncordon_node, drain_node
 
@@ -343,7 +323,7 @@ class KubernetesExecutor:
         return self._plan_schedulable(kube, request, unschedulable=False)
 
     def _plan_schedulable(self, kube: Kube, request: ActionRequest, unschedulable: bool) -> Plan:
-        _expect(request, ("node",))
+        expect_kind(request, ("node",))
         current = self._unschedulable(kube, request.target.name)
         node = request.target.name
         verb = "cordon" if unschedulable else "uncordon"
@@ -355,6 +335,7 @@ class KubernetesExecutor:
             {"unschedulable": current},
             {"unschedulable": unschedulable},
             f"{verb} node {node}",
+            (Change("unschedulable", str(current).lower(), str(unschedulable).lower()),),
         )
 
     def _unschedulable(self, kube: Kube, node: str) -> bool:
@@ -381,7 +362,7 @@ class KubernetesExecutor:
         )
 
     def _plan_drain_node(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, ("node",))
+        expect_kind(request, ("node",))
         node = request.target.name
         current = self._unschedulable(kube, node)
         pods = kube.items(
@@ -416,7 +397,12 @@ class KubernetesExecutor:
                 f"{', '.join(unmanaged[:5])}; approve again with params.force=true to evict them"
             )
             summary = str(changes["refused"])
-        return Plan(request, {"unschedulable": current}, changes, summary)
+            return Plan(request, {"unschedulable": current}, changes, summary)
+        diff = (
+            *(() if current else (Change("unschedulable", "false", "true"),)),
+            Change(f"pods to evict from {node}", str(len(evict)), "0"),
+        )
+        return Plan(request, {"unschedulable": current}, changes, summary, diff)
 
     def _apply_drain_node(self, kube: Kube, plan: Plan) -> ActionOutcome:
         node = plan.request.target.name
@@ -460,40 +446,13 @@ class KubernetesExecutor:
     # patch_config
 
     def _plan_patch_config(self, kube: Kube, request: ActionRequest) -> Plan:
-        _expect(request, ("configmap",))
+        expect_kind(request, ("configmap",))
         key, value = request.params.get("key"), request.params.get("value")
         if not isinstance(key, str) or not key:
             raise ValueError("patch_config needs params.key, the ConfigMap key to set")
         if value is not None and not isinstance(value, str):
             raise ValueError("patch_config params.value must be a string (or null to remove)")
-        target = request.target
-        configmap = kube.call(
-            f"get configmap {_namespace(target)}/{target.name}",
-            kube.core.read_namespaced_config_map,
-            target.name,
-            _namespace(target),
-        )
-        data = configmap.get("data") or {}
-        previous = {"key": key, "value": data.get(key)}
-        if data.get(key) == value:
-            return Plan(request, previous, {}, f"{_key(target)} key {key} already has that value")
-        verb = "remove" if value is None else "set"
-        return Plan(
-            request, previous, {"key": key, "value": value}, f"{verb} {key} in {_key(target)}"
-        )
-
-    def _apply_patch_config(self, kube: Kube, plan: Plan) -> ActionOutcome:
-        target = plan.request.target
-        key = plan.changes["key"]
-        kube.call(
-            f"patch configmap {_namespace(target)}/{target.name}",
-            kube.core.patch_namespaced_config_map,
-            target.name,
-            _namespace(target),
-            {"data": {key: plan.changes["value"]}},
-            _content_type=MERGE_PATCH,
-        )
-        return ActionOutcome("succeeded", f"{_key(target)} key {key} patched", plan)
+        return plan_config_key(kube, request, key, value)
 
 
 def _protected(action: str, pod: Mapping[str, Any]) -> bool:
@@ -501,41 +460,3 @@ def _protected(action: str, pod: Mapping[str, Any]) -> bool:
         kind="pod", namespace=meta(pod).get("namespace") or None, name=str(meta(pod).get("name"))
     )
     return never_auto_reason(action, target) is not None
-
-
-def _expect(request: ActionRequest, kinds: tuple[str, ...]) -> None:
-    if request.target.kind.lower() not in kinds:
-        raise ValueError(
-            f"{request.action} acts on a {' or '.join(kinds)}, not a {request.target.kind}"
-        )
-
-
-def _namespace(target: Target) -> str:
-    if not target.namespace:
-        raise ValueError(f"{target.kind} {target.name}: the target needs a namespace")
-    return target.namespace
-
-
-def _key(target: Target) -> str:
-    where = f"{target.namespace}/" if target.namespace else ""
-    return f"{target.kind.lower()} {where}{target.name}"
-
-
-def _undo(request: ActionRequest, action: str, params: dict[str, Any]) -> ActionRequest:
-    return ActionRequest(
-        action=action, target=request.target, incident_id=request.incident_id, params=params
-    )
-
-
-def _scale_call(kube: Kube, kind: str, verb: str) -> Callable[..., Any]:
-    name = {"deployment": "deployment", "statefulset": "stateful_set"}[kind.lower()]
-    method: Callable[..., Any] = getattr(kube.apps, f"{verb}_namespaced_{name}_scale")
-    return method
-
-
-def _workload_call(kube: Kube, kind: str, verb: str) -> Callable[..., Any]:
-    name = {"deployment": "deployment", "statefulset": "stateful_set", "daemonset": "daemon_set"}[
-        kind.lower()
-    ]
-    method: Callable[..., Any] = getattr(kube.apps, f"{verb}_namespaced_{name}")
-    return method

@@ -23,7 +23,7 @@ from fixtures.kube import (
 
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.kube import MERGE_PATCH, Kube, KubeError
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.records.target import Target
 
 FIXED = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -63,6 +63,7 @@ def test_delete_completed_pods_deletes_only_succeeded_and_failed_pods(
 
     plan = executor.plan(request("delete_completed_pods", "cluster/cluster"))
     assert kube_cluster.writes() == []
+    assert plan.diff == (Change("finished pods cluster-wide", "40", "0"),)
     outcome = executor.apply(plan)
 
     assert outcome.result == "succeeded", outcome.detail
@@ -133,6 +134,7 @@ def test_suspend_cronjob_round_trip(
     )
 
     assert (plan.previous, plan.changes) == ({"suspend": False}, {"suspend": True})
+    assert plan.diff == (Change("spec.suspend", "false", "true"),)
     assert outcome.result == "succeeded"
     assert (
         kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"] is True
@@ -181,6 +183,7 @@ def test_scale_to_zero_round_trip(
     plan, outcome = run(executor, request("scale_to_zero", f"{kind}/headlamp/headlamp"))
 
     assert plan.previous == {"replicas": 3}
+    assert plan.diff == (Change("replicas", "3", "0"),)
     assert outcome.result == "succeeded", outcome.detail
     assert kube_cluster.live(kind_name, "headlamp", "headlamp")["spec"]["replicas"] == 0
     [write] = kube_cluster.writes()
@@ -208,6 +211,7 @@ def test_rollout_restart_stamps_the_pod_template(
 
     assert outcome.result == "succeeded"
     assert plan.previous == {"restartedAt": None}
+    assert plan.diff == (Change("restartedAt", "(none)", "2026-11-26T09:30:00Z"),)
     template = kube_cluster.live("Deployment", "redis", "runtime")["spec"]["template"]
     assert template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] == (
         "2026-11-26T09:30:00Z"
@@ -225,9 +229,11 @@ def test_cordon_round_trip(kube_cluster: KubeCluster, executor: KubernetesExecut
     plan, outcome = run(executor, request("cordon_node", "node/worker-1"))
 
     assert outcome.result == "succeeded"
+    assert plan.diff == (Change("unschedulable", "false", "true"),)
     assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
     assert executor.inverse(plan) == request("uncordon_node", "node/worker-1")
     uncordon_plan = executor.plan(request("uncordon_node", "node/worker-1"))
+    assert uncordon_plan.diff == (Change("unschedulable", "true", "false"),)
     assert executor.apply(uncordon_plan).result == "succeeded"
     assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is False
     assert executor.inverse(uncordon_plan) == request("cordon_node", "node/worker-1")
@@ -273,6 +279,10 @@ def test_drain_cordons_and_evicts_all_but_daemonset_and_mirror_pods(
     assert outcome.result == "succeeded", outcome.detail
     assert sorted(p["name"] for p in plan.changes["evict"]) == ["done-1", "web-1"]
     assert sorted(p["why"] for p in plan.changes["skipped"]) == ["DaemonSet pod", "mirror pod"]
+    assert plan.diff == (
+        Change("unschedulable", "false", "true"),
+        Change("pods to evict from worker-1", "2", "0"),
+    )
     assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
     assert kube_cluster.names("Pod") == ["elsewhere", "fluent-bit-x1", "kube-proxy-worker-1"]
     evictions = [w.path for w in kube_cluster.writes() if w.method == "POST"]
@@ -304,9 +314,10 @@ def test_drain_refuses_pods_without_a_controller_unless_forced(
 ) -> None:
     kube_cluster.add(node("worker-1"), pod("debug-shell", "default"))
 
-    _, outcome = run(executor, request("drain_node", "node/worker-1"))
+    plan, outcome = run(executor, request("drain_node", "node/worker-1"))
 
     assert outcome.result == "failed"
+    assert plan.diff == ()
     assert "without a controller would be lost: default/debug-shell" in outcome.detail
     assert kube_cluster.writes() == []
 
@@ -331,6 +342,7 @@ def test_patch_config_round_trip_restores_the_previous_value(
     )
 
     assert plan.previous == {"key": "LDAP_URL", "value": "ldap://old"}
+    assert plan.diff == (Change("data.LDAP_URL", "ldap://old", "ldaps://new"),)
     assert outcome.result == "succeeded"
     assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"] == {
         "LDAP_URL": "ldaps://new",
@@ -350,6 +362,7 @@ def test_undoing_a_new_config_key_removes_it(
     plan, _ = run(
         executor, request("patch_config", "configmap/image-factory/backend", key="B", value="2")
     )
+    assert plan.diff == (Change("data.B", "(none)", "2"),)
     assert kube_cluster.live("ConfigMap", "backend", "image-factory")["data"] == {
         "A": "1",
         "B": "2",
@@ -375,7 +388,8 @@ def test_plans_never_write(kube_cluster: KubeCluster, executor: KubernetesExecut
         request("drain_node", "node/worker-1"),
         request("patch_config", "configmap/image-factory/backend", key="A", value="2"),
     ):
-        assert executor.plan(wanted).changes
+        plan = executor.plan(wanted)
+        assert plan.changes and plan.diff
     assert kube_cluster.writes() == []
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from fixtures.kube import (
     KubeCluster,
@@ -16,12 +17,17 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     kube_fixture,  # noqa: F401
     pod,
+    replica_set,
+    secret,
     seed_disk_pressure,
+    service_account,
     workload,
 )
 
+from responder.actions.controllers import ControllerExecutor
 from responder.actions.helm import HelmExecutor
 from responder.actions.kubernetes import KubernetesExecutor
+from responder.actions.workloads import WorkloadExecutor
 from responder.evidence.helm import HelmDriftCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
 from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
@@ -30,7 +36,9 @@ from responder.records.action import ActionRequest
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
+from responder.remedies import Subsystem
 
+DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
 RBAC_DOC = Path(__file__).resolve().parents[2] / "docs" / "rbac.md"
 Permission = tuple[str, str, str]
 
@@ -142,7 +150,52 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
         assert executor.apply(executor.plan(request)).result == "succeeded", request
     release = Target(kind="helmrelease", namespace="image-factory", name="image-factory")
     HelmExecutor(kube, None).plan(ActionRequest("rollback_release", release, "inc-rbac"))
+    run_workload_and_controller_executors(kube_cluster, kube, desired)
 
     used = {permission(r.method, r.path) for r in kube_cluster.requests()}
 
     assert used == documented()
+
+
+def run_workload_and_controller_executors(
+    kube_cluster: KubeCluster, kube: Kube, api: dict[str, object]
+) -> None:
+    kube_cluster.add(
+        replica_set(api, "api-5d9c7b8f5", revision=1, image="registry.example/app:0.9", ready=1),
+        service_account("builder", "image-factory"),
+        secret("regcred", "image-factory", {".dockerconfigjson": b"{}"}, type_=DOCKER_CONFIG),
+    )
+    workloads = WorkloadExecutor(kube)
+    subsystem = Subsystem(configmap="image-factory/backend", key="SCAN", off_value="off")
+    controllers = ControllerExecutor(kube, ["deployment/headlamp/headlamp"], {"scan": subsystem})
+    for executor, request in (
+        (workloads, act("patch_image_ref", "deployment/image-factory/api")),
+        (
+            workloads,
+            act("patch_pull_secret", "serviceaccount/image-factory/builder", secret="regcred"),
+        ),
+        (
+            workloads,
+            act("patch_pull_secret", "deployment/image-factory/api", secret="regcred", remove=True),
+        ),
+        (
+            workloads,
+            act(
+                "force_field_ownership",
+                "configmap/image-factory/backend",
+                fields={"data": {"B": "1"}},
+            ),
+        ),
+        (controllers, act("scale_dependency", "statefulset/runtime/redis", replicas=2)),
+        (controllers, act("scale_shared_controller", "deployment/headlamp/headlamp", replicas=2)),
+        (
+            controllers,
+            act("disable_subsystem", "configmap/image-factory/backend", subsystem="scan"),
+        ),
+    ):
+        assert executor.apply(executor.plan(request)).result == "succeeded", request
+    # a StatefulSet's history is its ControllerRevisions (none here: refused after reading)
+    with pytest.raises(ValueError, match="no earlier revision"):
+        workloads.plan(act("patch_image_ref", "statefulset/runtime/redis"))
+    with pytest.raises(ValueError, match="does not exist"):
+        workloads.plan(act("patch_pull_secret", "deployment/image-factory/api", secret="gone"))
