@@ -131,9 +131,12 @@ def build_backends(
     clock) is what the Kubernetes collectors and executor read the time
     from, so that their windows ("no new evictions for 10 min") are measured
     on the same clock as the pipeline's."""
+    from responder.actions.configs import ConfigRemedyExecutor
     from responder.actions.controllers import ControllerExecutor
     from responder.actions.helm import HelmExecutor
+    from responder.actions.jobs import BulkCleanupExecutor, RecoveryJobExecutor
     from responder.actions.kubernetes import KubernetesExecutor
+    from responder.actions.networking import IngressExecutor
     from responder.actions.workloads import WorkloadExecutor
     from responder.evidence.helm import HelmDriftCollector
     from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
@@ -142,13 +145,16 @@ def build_backends(
 
     now = clock or (lambda: datetime.now(UTC))
     kube = load_kube(settings.kubeconfig)
+    remedies = settings.remedies
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
         WorkloadExecutor(kube),
-        ControllerExecutor(
-            kube, settings.remedies.shared_controllers, settings.remedies.subsystems
-        ),
+        ControllerExecutor(kube, remedies.shared_controllers, remedies.subsystems),
         HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
+        IngressExecutor(kube, clock=now),
+        ConfigRemedyExecutor(kube, remedies.ldap, remedies.database),
+        RecoveryJobExecutor(kube, remedies.recovery_jobs, clock=now),
+        BulkCleanupExecutor(kube, remedies.bulk_cleanup, clock=now),
     ]
     collectors: list[Collector] = []
     if kube is not None:

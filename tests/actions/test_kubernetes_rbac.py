@@ -11,7 +11,9 @@ import pytest
 import yaml
 from fixtures.kube import (
     KubeCluster,
+    ago,
     configmap,
+    cronjob,
     deployment,
     helm_release_secret,
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
@@ -23,10 +25,16 @@ from fixtures.kube import (
     service_account,
     workload,
 )
+from fixtures.manifests import certificate, ingress, ingress_class, job, service
+from fixtures.tls import tls_secret
 
+from responder.actions.configs import ConfigRemedyExecutor
 from responder.actions.controllers import ControllerExecutor
+from responder.actions.executor import Executor
 from responder.actions.helm import HelmExecutor
+from responder.actions.jobs import BulkCleanupExecutor, RecoveryJobExecutor
 from responder.actions.kubernetes import KubernetesExecutor
+from responder.actions.networking import IngressExecutor
 from responder.actions.workloads import WorkloadExecutor
 from responder.evidence.helm import HelmDriftCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
@@ -36,7 +44,7 @@ from responder.records.action import ActionRequest
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
 from responder.records.target import Target
-from responder.remedies import Subsystem
+from responder.remedies import DatabaseTarget, LdapFallback, RecoveryJob, Subsystem
 
 DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
 RBAC_DOC = Path(__file__).resolve().parents[2] / "docs" / "rbac.md"
@@ -47,7 +55,9 @@ def documented() -> set[Permission]:
     found = set()
     for line in RBAC_DOC.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not re.fullmatch(r'(""|apps|batch|policy)', cells[0]):
+        if len(cells) < 3 or not re.fullmatch(
+            r'(""|apps|batch|policy|networking\.k8s\.io|cert-manager\.io)', cells[0]
+        ):
             continue
         group = "" if cells[0] == '""' else cells[0]
         found |= {
@@ -151,6 +161,8 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
     release = Target(kind="helmrelease", namespace="image-factory", name="image-factory")
     HelmExecutor(kube, None).plan(ActionRequest("rollback_release", release, "inc-rbac"))
     run_workload_and_controller_executors(kube_cluster, kube, desired)
+    for remedy, request in remedy_requests(kube_cluster, kube):
+        assert remedy.apply(remedy.plan(request)).result == "succeeded", request
 
     used = {permission(r.method, r.path) for r in kube_cluster.requests()}
 
@@ -199,3 +211,52 @@ def run_workload_and_controller_executors(
         workloads.plan(act("patch_image_ref", "statefulset/runtime/redis"))
     with pytest.raises(ValueError, match="does not exist"):
         workloads.plan(act("patch_pull_secret", "deployment/image-factory/api", secret="gone"))
+
+
+def remedy_requests(kube_cluster: KubeCluster, kube: Kube) -> list[tuple[Executor, ActionRequest]]:
+    """The Ingress, ConfigMap remedy and Job executors, each with a request
+    that succeeds in the cluster seeded here."""
+    kube_cluster.add(
+        ingress(
+            "web",
+            "shop",
+            class_name="gone",
+            routes=(("shop.example.test", "/", "old", 80),),
+            tls=((("shop.example.test",), "old-tls"),),
+        ),
+        ingress("admin", "shop", class_name="gone"),
+        ingress_class("nginx"),
+        service("storefront", "shop"),
+        tls_secret("web-tls", "shop", ["shop.example.test"]),
+        certificate("web", "shop", secret_name="web-tls", dns_names=["shop.example.test"]),
+        configmap("glauth-config", "auth", {"LDAP_URL": "ldaps://ldap:636"}),
+        configmap("db", "image-factory", {"DATABASE_URL": "postgres://primary/app"}),
+        cronjob("db-migrate", "image-factory"),
+        job("scan-old", "image-factory", at=ago(days=1)),
+    )
+    ingresses = IngressExecutor(kube)
+    configs = ConfigRemedyExecutor(
+        kube,
+        LdapFallback(configmap="auth/glauth-config", key="LDAP_URL", fallback="ldaps://standby"),
+        DatabaseTarget(
+            configmap="image-factory/db",
+            key="DATABASE_URL",
+            primary="postgres://primary/app",
+            standby="postgres://standby/app",
+        ),
+    )
+    recovery = RecoveryJobExecutor(
+        kube, [RecoveryJob(namespace="image-factory", cronjob="db-migrate")]
+    )
+    backend = {"service": "storefront", "port": 80}
+    return [
+        (ingresses, act("patch_ingress", "ingress/shop/web", ingress_class="nginx")),
+        (ingresses, act("patch_ingress", "ingress/shop/admin")),
+        (ingresses, act("patch_ingress", "ingress/shop/web", backend=backend)),
+        (ingresses, act("patch_tls", "ingress/shop/web", secret="web-tls")),
+        (ingresses, act("patch_tls", "certificate/shop/web")),
+        (configs, act("patch_ldap_config", "configmap/auth/glauth-config")),
+        (configs, act("switch_db_target", "configmap/image-factory/db")),
+        (recovery, act("run_recovery_job", "job/image-factory/db-migrate")),
+        (BulkCleanupExecutor(kube), act("bulk_cleanup", "namespace/image-factory")),
+    ]

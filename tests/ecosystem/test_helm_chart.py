@@ -116,6 +116,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "chat-exposed": {
         "replicaCount": 2,
         "redis": {"enabled": True},
+        "rbac": {"tlsSecrets": {"namespaces": ["shop", "monitoring"]}},
         "ingress": {
             "enabled": True,
             "className": "nginx",
@@ -390,6 +391,21 @@ def test_helm_release_secrets_are_read_through_roles_by_default() -> None:
     assert cluster_wide["rules"] == [
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
     ]
+
+
+def test_tls_secrets_are_read_only_where_asked() -> None:
+    assert not [r for r in by_kind(rendered("defaults"), "Role") if "tls" in r["metadata"]["name"]]
+    roles = [r for r in by_kind(rendered("chat-exposed"), "Role") if "tls" in r["metadata"]["name"]]
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["monitoring", "shop"]
+    for role in roles:
+        assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    bindings = [
+        b
+        for b in by_kind(rendered("chat-exposed"), "RoleBinding")
+        if "tls" in b["metadata"]["name"]
+    ]
+    assert {b["roleRef"]["name"] for b in bindings} == {"rs-robot-sre-tls-secrets"}
+    assert all(b["subjects"][0]["name"] == "rs-robot-sre" for b in bindings)
 
 
 def test_no_rbac_when_switched_off() -> None:
