@@ -47,7 +47,7 @@ class AlertnameRule(BaseModel):
     ignore: bool = False
 
 
-DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap"]
+DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap", "postgres"]
 
 
 class DependencyEndpoint(BaseModel):
@@ -76,6 +76,14 @@ class DependencyEndpoint(BaseModel):
     search_base: str | None = None
     search_filter: str = "(objectClass=*)"
 
+    # PostgreSQL only
+    saturation_percent: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="connections in use, of max_connections (or of the database's own "
+        "limit), at or above which the database counts as saturated",
+    )
     def patterns(self) -> list[str]:
         return self.workloads or [f"{self.name}*"]
 
