@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
@@ -41,8 +42,10 @@ from responder.channels.build import build_chatops, rule_policies
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
 from responder.evidence.collector import Collector
+from responder.evidence.error_rates import ErrorRateCollector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
+from responder.evidence.prometheus_api import PrometheusApi
 from responder.evidence.stage import ObserveStage
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
@@ -68,6 +71,7 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySe
 from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
+from responder.prometheus_settings import PrometheusSettings
 from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.sections import (
@@ -123,9 +127,10 @@ def build_backends(
 
     Kubernetes and Helm executors are always there (without a cluster they
     plan nothing and the runner reports dry-run: no cluster); their
-    collectors need a cluster. Probes need ``dependencies``; OCI needs an
-    ``oci`` section. A configured backend that cannot be set up stops the
-    start with a message naming the setting. ``clock`` (default: the wall
+    collectors need a cluster. Probes need ``dependencies``; the HTTP
+    error-rate collector a ``prometheus`` section; OCI an ``oci`` section.
+    A configured backend that cannot be set up stops the start with a
+    message naming the setting. ``clock`` (default: the wall
     clock) is what the Kubernetes collectors and executor read the time
     from, so that their windows ("no new evictions for 10 min") are measured
     on the same clock as the pipeline's."""
@@ -153,6 +158,8 @@ def build_backends(
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
+    if settings.prometheus is not None:
+        collectors.append(error_rate_collector(settings.prometheus, now))
     if settings.oci is not None:
         from responder.actions.oci_workers import RebootWorker, ReplaceWorker
         from responder.evidence.oci_instances import KubeNodes, OciInstanceCollector
@@ -174,6 +181,23 @@ def build_backends(
             )
         )
     return executors, collectors
+
+
+def error_rate_collector(
+    settings: PrometheusSettings, clock: Callable[[], datetime]
+) -> ErrorRateCollector:
+    """The HTTP error-rate collector reading ``settings``' Prometheus; its
+    bearer token is read from the environment now."""
+    token = None
+    if settings.bearer_token_env:
+        token = os.environ.get(settings.bearer_token_env)
+        if not token:
+            raise RuntimeError(
+                f"settings prometheus: bearer_token_env names {settings.bearer_token_env}, "
+                "which is not set"
+            )
+    api = PrometheusApi(settings.url, settings.timeout_seconds, token)
+    return ErrorRateCollector(api=api, settings=settings, clock=clock)
 
 
 def build_runtime(

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from responder.prometheus_settings import PrometheusSettings
 from responder.records.levels import Environment, Severity
 from responder.records.target import AllowEntry, TargetPattern
 from responder.records.window import SuppressionWindow
@@ -75,7 +76,6 @@ class DependencyEndpoint(BaseModel):
     bind_dn: str | None = None
     search_base: str | None = None
     search_filter: str = "(objectClass=*)"
-
     # PostgreSQL only
     saturation_percent: float = Field(
         default=90.0,
@@ -84,6 +84,7 @@ class DependencyEndpoint(BaseModel):
         description="connections in use, of max_connections (or of the database's own "
         "limit), at or above which the database counts as saturated",
     )
+
     def patterns(self) -> list[str]:
         return self.workloads or [f"{self.name}*"]
 
@@ -372,6 +373,7 @@ class Settings(BaseModel):
     )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
+    prometheus: PrometheusSettings | None = None
     remedies: Remedies = Field(
         default_factory=Remedies,
         description="the standbys, recovery Jobs, subsystems and controllers actions may use",
@@ -527,6 +529,8 @@ class Settings(BaseModel):
         shown["store_url"] = redact_url(self.store_url)
         for dependency in shown.get("dependencies", []):
             dependency["url"] = redact_url(dependency["url"])
+        if shown.get("prometheus"):
+            shown["prometheus"]["url"] = redact_url(shown["prometheus"]["url"])
         return shown
 
 
