@@ -137,6 +137,7 @@ def build_backends(
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
     from responder.evidence.helm import HelmDriftCollector
+    from responder.evidence.ingress import IngressCollector
     from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
     from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
     from responder.kube import load_kube
@@ -155,6 +156,7 @@ def build_backends(
             ImagePullCollector(kube, clock=now),
             JobBacklogCollector(kube, clock=now),
             HelmDriftCollector(kube, clock=now),
+            IngressCollector(kube, clock=now),
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))

@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 
 import yaml
+from fixtures.ingress import ingress, ingress_class, service, tls_secret
 from fixtures.kube import (
     KubeCluster,
+    ago,
     configmap,
     deployment,
     helm_release_secret,
@@ -23,6 +25,7 @@ from fixtures.kube import (
 from responder.actions.helm import HelmExecutor
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.evidence.helm import HelmDriftCollector
+from responder.evidence.ingress import IngressCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
 from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
 from responder.kube import Kube
@@ -39,7 +42,9 @@ def documented() -> set[Permission]:
     found = set()
     for line in RBAC_DOC.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not re.fullmatch(r'(""|apps|batch|policy)', cells[0]):
+        if len(cells) < 3 or not re.fullmatch(
+            r'(""|apps|batch|policy|networking\.k8s\.io)', cells[0]
+        ):
             continue
         group = "" if cells[0] == '""' else cells[0]
         found |= {
@@ -110,6 +115,10 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             waiting=("ErrImagePull", "401 Unauthorized"),
             pull_secrets=["regcred"],
         ),
+        ingress_class("nginx"),
+        service("web", "shop"),
+        ingress("web", "shop", tls_secret="web-tls"),
+        tls_secret("web-tls", "shop", ["shop.example.com"], ago(days=90), ago(days=1)),
     )
     for collector, scope in (
         (DiskPressureCollector(kube), incident("node_disk_pressure", "node", "worker-1")),
@@ -123,6 +132,7 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             HelmDriftCollector(kube),
             incident("release_drift_or_partial_apply", "deployment", "api", "image-factory"),
         ),
+        (IngressCollector(kube), incident("ingress_configuration_drift", "ingress", "web", "shop")),
     ):
         evidence = collector.collect(scope)
         assert "collector_error" not in {s.name for s in evidence.signals}, evidence
