@@ -123,17 +123,12 @@ def build_guards(
 def build_backends(
     settings: Settings, clock: Callable[[], datetime] | None = None
 ) -> tuple[list[Executor], list[Collector]]:
-    """The executors and collectors the settings make available.
-
-    Kubernetes and Helm executors are always there (without a cluster they
-    plan nothing and the runner reports dry-run: no cluster); their
-    collectors need a cluster. Probes need ``dependencies``; the HTTP
-    error-rate collector a ``prometheus`` section; OCI an ``oci`` section.
-    A configured backend that cannot be set up stops the start with a
-    message naming the setting. ``clock`` (default: the wall
-    clock) is what the Kubernetes collectors and executor read the time
-    from, so that their windows ("no new evictions for 10 min") are measured
-    on the same clock as the pipeline's."""
+    """The executors and collectors the settings make available: Kubernetes
+    and Helm executors always (dry-run without a cluster), their collectors
+    with a cluster, probes with ``dependencies``, the error-rate collector with
+    ``prometheus``, OCI with ``oci``; a backend that cannot be set up stops the
+    start, naming the setting. The Kubernetes collectors and executor read
+    ``clock`` (default: the wall clock), the pipeline's, for their windows."""
     from responder.actions.helm import HelmExecutor
     from responder.actions.kubernetes import KubernetesExecutor
     from responder.evidence.helm import HelmDriftCollector

@@ -1,11 +1,8 @@
-"""HTTP error-rate evidence for ``http_error_rate_spike``, from Prometheus:
-the share of 5xx answers of the incident's service now, and its trend over
-the last ``trend_window_seconds``.
-
-The ratio is rising when the mean of the window's last third exceeds the
-mean of its first third by more than ``rising_margin``: a spike still
-growing, not one already falling back. Several matching series (routes of
-one service) are read as their worst at each moment."""
+"""HTTP error-rate evidence for ``http_error_rate_spike`` from Prometheus:
+the share of 5xx answers of the incident's scope now, and its trend. It is
+rising when the mean of the window's last third exceeds its first third's by
+more than ``rising_margin`` (a spike still growing, not one falling back);
+several matching series (routes of one service) are read as their worst."""
 
 from __future__ import annotations
 

@@ -1,14 +1,9 @@
-"""Kubernetes evidence for ``ingress_configuration_drift``: the Ingresses
-serving the incident's scope, their IngressClass, backend Services and
-admission, the ingress controller's Warning events about them, and the
-certificates of their TLS Secrets (expired, not yet valid, a key that is not
-the certificate's, a host not covered: the signal ``tls_failure``).
-
-Targets: ``patch_ingress`` the Ingresses with a routing problem (every one
-served when none shows one), ``patch_tls`` those whose TLS fails. A valid TLS
-Secret of the namespace covering the failing hosts is named in a weak
-``tls_secret_available:<namespace>/<ingress>`` signal; ``replacement_tls_secret``
-reads it back."""
+"""Kubernetes evidence for ``ingress_configuration_drift``: the Ingresses of
+the scope (or of the URL its alerts probed), their class, backends and
+admission, the controller's Warning events, and their TLS certificates
+(``tls_failure``). Names ``patch_ingress`` and ``patch_tls`` targets; a valid
+TLS Secret for a failing Ingress goes in a weak ``tls_secret_available:
+<namespace>/<ingress>`` signal, which ``replacement_tls_secret`` reads back."""
 
 from __future__ import annotations
 
@@ -127,21 +122,35 @@ class IngressCollector(KubeCollector):
 
     def _collect(self, incident: Incident) -> Evidence:
         scope = incident.resource_scope
+        hosts = probed_hosts(incident)
+        # a probed URL's Ingress may live in any namespace (the alert's is the prober's)
         listed = self._list(
             "ingresses",
-            scope.namespace,
+            None if hosts else scope.namespace,
             "",
             self.kube.networking.list_namespaced_ingress,
             self.kube.networking.list_ingress_for_all_namespaces,
         )
-        served = sorted((i for i in listed if _serves(i, scope.kind, scope.name)), key=objects.key)
+        served = sorted(
+            (
+                i
+                for i in listed
+                if (
+                    scope.namespace in (None, objects.key(i)[0])
+                    and _serves(i, scope.kind, scope.name)
+                )
+                or any(host_matches(h, host) for h in ingress_hosts(i) for host in hosts)
+            ),
+            key=objects.key,
+        )
         if not served:
             return self._none_served(scope.kind, scope.namespace, scope.name)
         shown, more = served[: self.max_ingresses], len(served) - self.max_ingresses
         findings = [Findings(i) for i in shown]
+        namespaces = {found.key[0] for found in findings}
         self._check_class(findings)
         self._check_backends(findings)
-        self._check_events(findings, scope.namespace)
+        self._check_events(findings, namespaces.pop() if len(namespaces) == 1 else None)
         secrets: dict[tuple[str, str], JSON | None] = {}
         for found in findings:
             self._check_tls(found, secrets)
@@ -402,6 +411,19 @@ class IngressCollector(KubeCollector):
             exit_criteria_met=False if troubled else (None if unreadable else True),
             targets=targets,
         )
+
+
+def probed_hosts(incident: Incident) -> set[str]:
+    """The hosts the incident's alerts name: the URL of a blackbox probe in
+    ``instance``, or a ``host`` label."""
+    hosts = set()
+    for alert in incident.alerts.values():
+        instance, host = alert.labels.get("instance", ""), alert.labels.get("host")
+        if "://" in instance and urlsplit(instance).hostname:
+            hosts.add(str(urlsplit(instance).hostname))
+        if host:
+            hosts.add(host)
+    return hosts
 
 
 def _serves(ingress: Mapping[str, Any], kind: str, name: str) -> bool:

@@ -1,7 +1,5 @@
-"""Direct health probes of the runtime dependencies (Redis, NATS, MinIO, a
-registry, LDAP, PostgreSQL), each talking to the dependency the way its
-clients do.
-
+"""Direct health probes of the runtime dependencies and databases (Redis,
+NATS, MinIO, a registry, LDAP, PostgreSQL), each the way its clients talk.
 A failed probe is a strong signal, and ``direct`` when the dependency itself
 answered with an error. Passwords are read from the environment at probe time
 and never appear in a signal, a log line or a reference."""
@@ -366,14 +364,11 @@ PROBES: dict[str, Callable[[DependencyEndpoint, str | None, str | None], str]] =
 
 
 class ProbeCollector:
-    """Probes the dependencies an incident is about, and every other
-    configured dependency to see whether the outage cascades.
-
-    The incident's dependencies are those of its type whose ``workloads``
-    globs match its workload; when none matches (the alert did not name one),
-    every dependency serving that type. ``impact_cascades`` holds when one of
-    them fails and, with it, more than one configured dependency fails.
-    Exit criteria hold when every dependency of the incident is healthy."""
+    """Probes the incident's dependencies: those of its type whose
+    ``workloads`` globs match its workload, else all of its type. Every other
+    dependency is probed too: ``impact_cascades`` holds when one of the
+    incident's fails and more than one fails in all. Exit criteria hold when
+    every dependency of the incident is healthy."""
 
     name = "probes"
 

@@ -21,7 +21,7 @@ from responder.evidence.collector import Evidence
 from responder.evidence.ingress import IngressCollector, TlsReplacement, replacement_tls_secret
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.kube import Kube
-from responder.records.incident import Incident, ResourceScope
+from responder.records.incident import AlertRef, Incident, ResourceScope
 from responder.records.target import Target
 
 HOST = "shop.example.com"
@@ -264,6 +264,24 @@ def test_a_probed_url_finds_the_ingress_of_its_host_in_any_namespace(
     )
     assert evidence.targets == {"patch_tls": (WEB,)}
     assert evidence.summary.startswith("1 Ingress served (shop/web)")
+
+
+def test_the_url_a_blackbox_alert_probed_finds_its_ingress(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    seed(kube_cluster, ingress("blog", "media", hosts=("blog.example.com",)), secret=expired())
+    # the probe's job names the scope (a service of the prober's namespace)
+    incident = drift("service", "blackbox-http", namespace="monitoring")
+    labels = {"alertname": "IngressRouteProbeFailing", "job": "blackbox-http"}
+    labels |= {"namespace": "monitoring", "instance": f"https://{HOST}/healthz"}
+    incident.alerts = {
+        "f1": AlertRef(
+            fingerprint="f1", alertname=labels["alertname"], status="firing", labels=labels
+        )
+    }
+    evidence = IngressCollector(kube).collect(incident)
+    assert evidence.targets == {"patch_tls": (WEB,)}
+    assert set(signals(evidence)) == {"tls_failure"}
 
 
 def test_a_service_scope_finds_the_ingresses_routing_to_it(
