@@ -88,6 +88,13 @@ class DependencyEndpoint(BaseModel):
     def patterns(self) -> list[str]:
         return self.workloads or [f"{self.name}*"]
 
+    @model_validator(mode="after")
+    def _postgres_url_is_a_url(self) -> DependencyEndpoint:
+        # a key=value DSN could not have its password hidden where settings are shown
+        if self.kind == "postgres" and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a postgres url is postgresql://user@host:port/database")
+        return self
+
 
 class OciSettings(BaseModel):
     """Where the OCI executors and the OCI evidence collector reach OCI.

@@ -18,6 +18,7 @@ from fixtures.postgres import (
     scratch_database,
 )
 from fixtures.processes import free_port, port_answers
+from pydantic import ValidationError
 
 from responder.evidence.probes import ProbeCollector, probe
 from responder.records.incident import Incident, ResourceScope
@@ -116,6 +117,11 @@ def test_the_password_comes_from_the_environment_and_never_shows() -> None:
     in_url = _postgres(f"postgresql://postgres:{SECRET}@127.0.0.1:5432/test")
     assert SECRET not in probe(in_url).detail
     assert SECRET not in str(Settings(dependencies=[in_url]).redacted())
+
+
+def test_a_key_value_dsn_is_refused_so_no_password_can_hide_in_it() -> None:
+    with pytest.raises(ValidationError, match="a postgres url is postgresql://"):
+        _postgres(f"host=127.0.0.1 dbname=test password={SECRET}")
 
 
 def _database_incident() -> Incident:
