@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
@@ -43,8 +44,10 @@ from responder.channels.build import build_chatops, rule_policies
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
 from responder.evidence.collector import Collector
+from responder.evidence.error_rates import ErrorRateCollector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
+from responder.evidence.prometheus_api import PrometheusApi
 from responder.evidence.stage import ObserveStage
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
@@ -70,6 +73,7 @@ from responder.policy.engine import DEFAULT_POLICIES_DIR, PolicyEngine, PolicySe
 from responder.policy.rulebook import RuleBook
 from responder.policy.severity import SeverityRules
 from responder.policy.stage import DecideStage
+from responder.prometheus_settings import PrometheusSettings
 from responder.records.alert import WebhookPayload
 from responder.runtime import Runtime
 from responder.sections import (
@@ -121,16 +125,12 @@ def build_guards(
 def build_backends(
     settings: Settings, clock: Callable[[], datetime] | None = None
 ) -> tuple[list[Executor], list[Collector]]:
-    """The executors and collectors the settings make available.
-
-    Kubernetes and Helm executors are always there (without a cluster they
-    plan nothing and the runner reports dry-run: no cluster); their
-    collectors need a cluster. Probes need ``dependencies``; OCI needs an
-    ``oci`` section. A configured backend that cannot be set up stops the
-    start with a message naming the setting. ``clock`` (default: the wall
-    clock) is what the Kubernetes collectors and executor read the time
-    from, so that their windows ("no new evictions for 10 min") are measured
-    on the same clock as the pipeline's."""
+    """The executors and collectors the settings make available: Kubernetes
+    and Helm executors always (dry-run without a cluster), their collectors
+    with a cluster, probes with ``dependencies``, the error-rate collector with
+    ``prometheus``, OCI with ``oci``; a backend that cannot be set up stops the
+    start, naming the setting. The Kubernetes collectors and executor read
+    ``clock`` (default: the wall clock), the pipeline's, for their windows."""
     from responder.actions.configs import ConfigRemedyExecutor
     from responder.actions.controllers import ControllerExecutor
     from responder.actions.helm import HelmExecutor
@@ -139,6 +139,7 @@ def build_backends(
     from responder.actions.networking import IngressExecutor
     from responder.actions.workloads import WorkloadExecutor
     from responder.evidence.helm import HelmDriftCollector
+    from responder.evidence.ingress import IngressCollector
     from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
     from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
     from responder.kube import load_kube
@@ -164,9 +165,12 @@ def build_backends(
             ImagePullCollector(kube, clock=now),
             JobBacklogCollector(kube, clock=now),
             HelmDriftCollector(kube, clock=now),
+            IngressCollector(kube, clock=now),
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
+    if settings.prometheus is not None:
+        collectors.append(error_rate_collector(settings.prometheus, now))
     if settings.oci is not None:
         from responder.actions.oci_workers import RebootWorker, ReplaceWorker
         from responder.evidence.oci_instances import KubeNodes, OciInstanceCollector
@@ -198,6 +202,23 @@ def build_feasibility(settings: Settings, taxonomy: Taxonomy, store: Store) -> F
         *executors,
     ]
     return Feasibility(taxonomy, ExecutorRegistry(taxonomy, fallbacks=fallbacks))
+
+
+def error_rate_collector(
+    settings: PrometheusSettings, clock: Callable[[], datetime]
+) -> ErrorRateCollector:
+    """The HTTP error-rate collector reading ``settings``' Prometheus; its
+    bearer token is read from the environment now."""
+    token = None
+    if settings.bearer_token_env:
+        token = os.environ.get(settings.bearer_token_env)
+        if not token:
+            raise RuntimeError(
+                f"settings prometheus: bearer_token_env names {settings.bearer_token_env}, "
+                "which is not set"
+            )
+    api = PrometheusApi(settings.url, settings.timeout_seconds, token)
+    return ErrorRateCollector(api=api, settings=settings, clock=clock)
 
 
 def build_runtime(

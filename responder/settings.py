@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from responder.prometheus_settings import PrometheusSettings
 from responder.records.levels import Environment, Severity
 from responder.records.target import AllowEntry, TargetPattern
 from responder.records.window import SuppressionWindow
@@ -47,7 +48,7 @@ class AlertnameRule(BaseModel):
     ignore: bool = False
 
 
-DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap"]
+DependencyKind = Literal["redis", "nats", "minio", "registry", "ldap", "postgres"]
 
 
 class DependencyEndpoint(BaseModel):
@@ -75,9 +76,24 @@ class DependencyEndpoint(BaseModel):
     bind_dn: str | None = None
     search_base: str | None = None
     search_filter: str = "(objectClass=*)"
+    # PostgreSQL only
+    saturation_percent: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="connections in use, of max_connections (or of the database's own "
+        "limit), at or above which the database counts as saturated",
+    )
 
     def patterns(self) -> list[str]:
         return self.workloads or [f"{self.name}*"]
+
+    @model_validator(mode="after")
+    def _postgres_url_is_a_url(self) -> DependencyEndpoint:
+        # a key=value DSN could not have its password hidden where settings are shown
+        if self.kind == "postgres" and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("a postgres url is postgresql://user@host:port/database")
+        return self
 
 
 class OciSettings(BaseModel):
@@ -364,6 +380,7 @@ class Settings(BaseModel):
     )
     dependencies: list[DependencyEndpoint] = []
     oci: OciSettings | None = None
+    prometheus: PrometheusSettings | None = None
     remedies: Remedies = Field(
         default_factory=Remedies,
         description="the standbys, recovery Jobs, subsystems and controllers actions may use",
@@ -519,6 +536,8 @@ class Settings(BaseModel):
         shown["store_url"] = redact_url(self.store_url)
         for dependency in shown.get("dependencies", []):
             dependency["url"] = redact_url(dependency["url"])
+        if shown.get("prometheus"):
+            shown["prometheus"]["url"] = redact_url(shown["prometheus"]["url"])
         return shown
 
 

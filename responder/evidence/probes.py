@@ -1,6 +1,5 @@
-"""Direct health probes of the runtime dependencies (Redis, NATS, MinIO, a
-registry, LDAP), each talking to the dependency the way its clients do.
-
+"""Direct health probes of the runtime dependencies and databases (Redis,
+NATS, MinIO, a registry, LDAP, PostgreSQL), each the way its clients talk.
 A failed probe is a strong signal, and ``direct`` when the dependency itself
 answered with an error. Passwords are read from the environment at probe time
 and never appear in a signal, a log line or a reference."""
@@ -14,8 +13,10 @@ import os
 import socket
 import ssl
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -28,15 +29,53 @@ from responder.store.urls import redact_url
 
 log = logging.getLogger(__name__)
 
+MAX_PARALLEL_PROBES = 8
+
 RUNTIME_TYPE = "runtime_dependency_outage"
 IDENTITY_TYPE = "identity_provider_unreachable"
+DATABASE_TYPE = "database_connectivity_degraded"
 TYPE_OF_KIND = {
     "redis": RUNTIME_TYPE,
     "nats": RUNTIME_TYPE,
     "minio": RUNTIME_TYPE,
     "registry": RUNTIME_TYPE,
     "ldap": IDENTITY_TYPE,
+    "postgres": DATABASE_TYPE,
 }
+# What PostgreSQL (or libpq) says when a connection fails, tried in order
+# against the lower-cased message: (failure, direct, needles). The server
+# sends no SQLSTATE a client can read for a refused start-up.
+POSTGRES_FAILURES: tuple[tuple[str, bool, tuple[str, ...]], ...] = (
+    (
+        "connections_exhausted",
+        True,
+        ("too many connections", "too many clients", "connection slots are reserved"),
+    ),
+    (
+        "auth_error",
+        True,
+        (
+            "authentication failed",
+            "no pg_hba.conf entry",
+            'role "',
+            "not permitted to log in",
+            "permission denied for database",
+        ),
+    ),
+    ("database_missing", True, ('database "',)),
+    ("unavailable", True, ("starting up", "shutting down", "in recovery mode")),
+    ("timeout", False, ("timeout expired", "timed out")),
+    ("connection_refused", False, ("connection refused",)),
+)
+# One round trip: client connections in use, of the server and of this database.
+SATURATION_QUERY = """
+SELECT
+  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+  current_setting('max_connections')::int,
+  (SELECT count(*) FROM pg_stat_activity
+     WHERE backend_type = 'client backend' AND datname = current_database()),
+  (SELECT datconnlimit FROM pg_database WHERE datname = current_database())
+"""
 
 
 @dataclass(frozen=True)
@@ -242,6 +281,67 @@ def probe_ldap(endpoint: DependencyEndpoint, username: str | None, password: str
     )
 
 
+def probe_postgres(endpoint: DependencyEndpoint, username: str | None, password: str | None) -> str:
+    import psycopg
+
+    options: dict[str, Any] = {
+        # libpq counts whole seconds, and treats less than 2 as 2
+        "connect_timeout": max(2, math.ceil(endpoint.timeout_seconds)),
+        "application_name": "robot-sre-probe",
+        "autocommit": True,
+    }
+    if username:
+        options["user"] = username
+    if password:
+        options["password"] = password
+    try:
+        with psycopg.connect(endpoint.url, **options) as connection:
+            milliseconds = str(math.ceil(endpoint.timeout_seconds * 1000))
+            connection.execute("SELECT set_config('statement_timeout', %s, false)", [milliseconds])
+            connection.execute("SELECT 1").fetchone()
+            row = connection.execute(SATURATION_QUERY).fetchone()
+    except psycopg.errors.QueryCanceled:
+        raise ProbeError("timeout", f"no answer within {endpoint.timeout_seconds:g}s") from None
+    except psycopg.Error as exc:
+        raise _postgres_error(str(exc)) from None
+    used, limit, database_used, database_limit = row or (0, 0, 0, -1)
+    percent, of_what = _saturation(used, limit, database_used, database_limit)
+    shown = f"{used} of {limit} connections in use" + (
+        f", {database_used} of this database's {database_limit}" if database_limit >= 0 else ""
+    )
+    if percent >= endpoint.saturation_percent:
+        raise ProbeError(
+            "saturated",
+            f"{shown}: {percent:.0f}% of {of_what} (threshold {endpoint.saturation_percent:g}%)",
+            direct=True,
+        )
+    return f"SELECT 1 answered; {shown} ({percent:.0f}%)"
+
+
+def _saturation(
+    used: int, limit: int, database_used: int, database_limit: int
+) -> tuple[float, str]:
+    """The fuller of the server's and the database's connection limits, as
+    (percent used, which limit); a database limit of -1 means none."""
+    server = 100.0 * used / limit if limit > 0 else 0.0
+    if database_limit < 0:
+        return server, "the server's max_connections"
+    database = 100.0 * database_used / database_limit if database_limit > 0 else 100.0
+    if database > server:
+        return database, "the database's connection limit"
+    return server, "the server's max_connections"
+
+
+def _postgres_error(message: str) -> ProbeError:
+    # psycopg: "connection failed: connection to server at ... failed: FATAL:  role ..."
+    reason = " ".join((message.split("failed:")[-1].strip().splitlines() or [""])[0].split())
+    text = message.lower()
+    for failure, direct, needles in POSTGRES_FAILURES:
+        if any(needle in text for needle in needles):
+            return ProbeError(failure, reason[:300], direct)
+    return ProbeError("connection_failed", reason[:300])
+
+
 def _connection_error(exc: BaseException, endpoint: DependencyEndpoint) -> ProbeError:
     text = str(exc)
     if isinstance(exc, ConnectionRefusedError) or "refused" in text.lower():
@@ -259,16 +359,16 @@ PROBES: dict[str, Callable[[DependencyEndpoint, str | None, str | None], str]] =
     "minio": probe_minio,
     "registry": probe_registry,
     "ldap": probe_ldap,
+    "postgres": probe_postgres,
 }
 
 
 class ProbeCollector:
-    """Probes the dependencies an incident is about.
-
-    For a runtime-dependency incident, the dependencies whose ``workloads``
-    globs match the incident's workload; when none matches (the alert did
-    not name one), every dependency serving that type. Exit criteria hold
-    when every probed dependency is healthy."""
+    """Probes the incident's dependencies: those of its type whose
+    ``workloads`` globs match its workload, else all of its type. Every other
+    dependency is probed too: ``impact_cascades`` holds when one of the
+    incident's fails and more than one fails in all. Exit criteria hold when
+    every dependency of the incident is healthy."""
 
     name = "probes"
 
@@ -287,7 +387,9 @@ class ProbeCollector:
 
     def collect(self, incident: Incident) -> Evidence:
         chosen = self.select(incident)
-        results = [(d, probe(d, self.environ)) for d in chosen]
+        found = self._probe_all()
+        mine = {id(d) for d in chosen}
+        results = [(d, r) for d, r in found if id(d) in mine]
         signals: list[Signal] = []
         refs: list[str] = []
         facts: dict[str, bool | int] = {}
@@ -309,9 +411,24 @@ class ProbeCollector:
             if endpoint.shared:
                 facts["shared_dependency"] = True
         failing = [r for _, r in results if not r.healthy]
+        others = [r for d, r in found if id(d) not in mine and not r.healthy]
+        facts["impact_cascades"] = bool(failing) and len(failing) + len(others) > 1
+        if facts["impact_cascades"]:
+            signals.append(
+                Signal(
+                    name="impact_cascades",
+                    strength="weak",
+                    source=self.name,
+                    detail=f"{len(failing) + len(others)} of {len(found)} dependencies fail: "
+                    + ", ".join(f"{r.dependency} {r.failure}" for r in failing + others),
+                )
+            )
+            refs += [f"probe:{r.kind}:{r.dependency}" for r in others]
         summary = "; ".join(
             f"{r.dependency} {'ok' if r.healthy else r.failure}" for _, r in results
         )
+        if others:
+            summary += "; also failing: " + ", ".join(f"{r.dependency} {r.failure}" for r in others)
         return Evidence(
             signals=tuple(signals),
             facts=facts,
@@ -319,3 +436,12 @@ class ProbeCollector:
             summary=summary,
             exit_criteria_met=(not failing) if results else None,
         )
+
+    def _probe_all(self) -> list[tuple[DependencyEndpoint, ProbeResult]]:
+        """Every configured dependency probed at once (each within its own timeout)."""
+        if not self.dependencies:
+            return []
+        workers = min(MAX_PARALLEL_PROBES, len(self.dependencies))
+        with ThreadPoolExecutor(workers, thread_name_prefix="probe") as pool:
+            answers = pool.map(lambda d: probe(d, self.environ), self.dependencies)
+            return list(zip(self.dependencies, answers, strict=True))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixtures.ingress import ingress, ingress_class, service, tls_secret
 from fixtures.kube import (
     KubeCluster,
     ago,
@@ -37,6 +38,7 @@ from responder.actions.kubernetes import KubernetesExecutor
 from responder.actions.networking import IngressExecutor
 from responder.actions.workloads import WorkloadExecutor
 from responder.evidence.helm import HelmDriftCollector
+from responder.evidence.ingress import IngressCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
 from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
 from responder.kube import Kube
@@ -128,6 +130,10 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             waiting=("ErrImagePull", "401 Unauthorized"),
             pull_secrets=["regcred"],
         ),
+        ingress_class("nginx"),
+        service("web", "shop"),
+        ingress("web", "shop", tls_secret="web-tls"),
+        tls_secret("web-tls", "shop", ["shop.example.com"], ago(days=90), ago(days=1)),
     )
     for collector, scope in (
         (DiskPressureCollector(kube), incident("node_disk_pressure", "node", "worker-1")),
@@ -141,6 +147,7 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             HelmDriftCollector(kube),
             incident("release_drift_or_partial_apply", "deployment", "api", "image-factory"),
         ),
+        (IngressCollector(kube), incident("ingress_configuration_drift", "ingress", "web", "shop")),
     ):
         evidence = collector.collect(scope)
         assert "collector_error" not in {s.name for s in evidence.signals}, evidence

@@ -228,8 +228,57 @@ def test_collector_probes_every_dependency_when_none_is_named() -> None:
     collector = _healthy_cache_and_broken_core_bus()
     evidence = collector.collect(_incident("runtime_dependency_outage", "backend"))
     assert [s.name for s in evidence.signals] == ["bus:connection_refused"]
-    assert evidence.facts == {"core_workload": True}
+    assert evidence.facts == {"core_workload": True, "impact_cascades": False}
     assert evidence.exit_criteria_met is False
+
+
+# impact_cascades: more than one configured dependency fails, the incident's among them
+
+
+def _closed(kind: str, name: str) -> DependencyEndpoint:
+    scheme = {"nats": "nats", "minio": "http", "ldap": "ldap"}[kind]
+    return _endpoint(kind, f"{scheme}://127.0.0.1:{_closed_port()}", timeout_seconds=1).model_copy(
+        update={"name": name}
+    )
+
+
+def test_a_second_failing_dependency_means_the_impact_cascades() -> None:
+    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
+    collector = ProbeCollector(
+        [cache, _closed("nats", "bus"), _closed("minio", "blobs"), _closed("ldap", "glauth")], {}
+    )
+    evidence = collector.collect(_incident("runtime_dependency_outage", "bus"))
+    assert evidence.facts["impact_cascades"] is True
+    signals = {s.name: s for s in evidence.signals}
+    assert set(signals) == {"bus:connection_refused", "impact_cascades"}
+    assert signals["impact_cascades"].strength == "weak"
+    assert signals["impact_cascades"].detail == (
+        "3 of 4 dependencies fail: bus connection_refused, blobs connection_refused, "
+        "glauth connection_refused"
+    )
+    assert evidence.refs == ("probe:nats:bus", "probe:minio:blobs", "probe:ldap:glauth")
+    assert "also failing: blobs connection_refused, glauth connection_refused" in (evidence.summary)
+
+
+def test_one_failing_dependency_alone_does_not_cascade() -> None:
+    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
+    collector = ProbeCollector([cache, _closed("nats", "bus")], {})
+    evidence = collector.collect(_incident("runtime_dependency_outage", "bus"))
+    assert evidence.facts["impact_cascades"] is False
+    assert [s.name for s in evidence.signals] == ["bus:connection_refused"]
+
+
+def test_others_failing_while_the_incidents_dependency_is_healthy_is_no_cascade() -> None:
+    cache = _endpoint("redis", "redis://127.0.0.1:6379/0").model_copy(update={"name": "cache"})
+    collector = ProbeCollector([cache, _closed("nats", "bus"), _closed("minio", "blobs")], {})
+    evidence = collector.collect(_incident("runtime_dependency_outage", "cache"))
+    assert evidence.facts["impact_cascades"] is False
+    assert evidence.signals == ()
+    assert evidence.exit_criteria_met is True
+    assert (
+        evidence.summary
+        == "cache ok; also failing: bus connection_refused, blobs connection_refused"
+    )
 
 
 def test_probe_secrets_come_from_the_environment_and_never_show(tmp_path: Path) -> None:
