@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,7 +139,7 @@ def build_backends(
     kube = load_kube(settings.kubeconfig)
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
-        HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
+        HelmExecutor(kube, settings.kubeconfig),
     ]
     collectors: list[Collector] = []
     if kube is not None:
