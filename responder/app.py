@@ -37,6 +37,7 @@ from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.ask import AskStage
 from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import build_chatops, rule_policies
+from responder.channels.failover import ChannelFailover
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
 from responder.evidence.collector import Collector
@@ -200,15 +201,6 @@ def build_runtime(
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
     configured_executors, configured_collectors = build_backends(settings, now)
-    serving = list(executors)
-    served = {action for executor in serving for action in executor.actions}
-    for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
-        if executor.actions & served:
-            log.info("%s: replaced by an executor given in code", type(executor).__name__)
-            continue
-        serving.append(executor)
-        served |= executor.actions
-    registry = ExecutorRegistry(taxonomy, serving)
 
     def process_health_alert(payload: WebhookPayload) -> object:
         # a channel reports its health through the pipeline, which is built
@@ -224,6 +216,17 @@ def build_runtime(
         guards,
         on_health=ChannelFailureReporter(process_health_alert),
     )
+    if chatops.chat_channels:
+        configured_executors.append(ChannelFailover(chatops.notifier.delivery, now))
+    serving = list(executors)
+    served = {action for executor in serving for action in executor.actions}
+    for executor in [*builtin_executors(store, taxonomy, now), *configured_executors]:
+        if executor.actions & served:
+            log.info("%s: replaced by an executor given in code", type(executor).__name__)
+            continue
+        serving.append(executor)
+        served |= executor.actions
+    registry = ExecutorRegistry(taxonomy, serving)
     approvals = ApprovalRequests(
         store,
         taxonomy,
