@@ -140,7 +140,8 @@ def build_backends(
     kube = load_kube(settings.kubeconfig)
     executors: list[Executor] = [
         KubernetesExecutor(kube, clock=now),
-        HelmExecutor(kube, settings.kubeconfig),
+        # inside the runner's deadline, so that Helm's own cancellation is what ends it
+        HelmExecutor(kube, settings.kubeconfig, 0.8 * settings.action_timeout_seconds),
     ]
     collectors: list[Collector] = []
     if kube is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fixtures.helm_releases import NAMESPACE, RELEASE, history, install, write_chart
+from fixtures.incidents import make_incident
 from fixtures.kube import (
     KubeCluster,
     Seen,
@@ -16,11 +17,14 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     kube_fixture,  # noqa: F401
 )
+from fixtures.rigs import Responder
 
 from responder.actions.helm import HelmExecutor
 from responder.kube import Kube, KubeError
 from responder.records.action import ActionRequest, Change
+from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
+from responder.store import Store
 
 V1 = {"image": "registry.example/web:1.0", "db": {"password": "first"}}
 V2 = {"image": "registry.example/web:2.0", "db": {"password": "second"}}
@@ -177,6 +181,33 @@ def test_reconcile_with_a_chart_upgrades_to_it_reusing_the_values(
     assert image(released) == "registry.example/web:2.0"  # revision 2's values, reused
     assert history(released)[-1] == (3, "deployed", "1.1.0")
     assert executor.inverse(plan) == request("rollback_release", revision=2)
+
+
+def test_the_runner_rolls_back_through_the_configured_executor_and_audits_it(
+    released: KubeCluster, sqlite_store: Store
+) -> None:
+    rig = Responder(sqlite_store, kubeconfig=str(released.kubeconfig), action_timeout_seconds=20.0)
+    incident = make_incident("inc-3", state=IncidentState.triaged)
+
+    try:
+        run = rig.runtime.runner.run(incident, request("rollback_release"), "auto")
+    finally:
+        rig.close()
+
+    assert run.executed is not None
+    assert (run.executed.result, run.executed.detail) == (
+        "succeeded",
+        "helm rollback web 1: revision 3 deployed",
+    )
+    assert run.executed.previous == {"revision": 2, "status": "deployed"}
+    assert run.executed.inverse == {
+        "action": "rollback_release",
+        "target": {"kind": "helmrelease", "namespace": NAMESPACE, "name": RELEASE},
+        "params": {"revision": 2},
+    }
+    [audited] = [e for e in sqlite_store.list_audit(50) if e.action == "action.succeeded"]
+    assert audited.after["changes"] == {"rollback_to": 1}
+    assert image(released) == "registry.example/web:1.0"
 
 
 def test_a_rollback_helm_cannot_apply_fails_with_helms_error(
