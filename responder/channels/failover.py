@@ -1,15 +1,8 @@
-"""The ``failover_channel`` executor: operators are reached through the
-alternate chat channel while one fails, as an action the runner plans,
-audits and can undo.
-
-The target is the channel that fails (``channel/slack``); the alternate is
-``params.to``, else the first channel of the failover order that is not
-down. Applying stores a switch (see ``switch``): while the channel is down,
-the delivery sends its new messages to the alternate first, without waiting
-for the failed channel's retries, until the switch lapses (``params.seconds``,
-by default as long as a channel stays marked down) or is switched back,
-which is the inverse. Messages are not sent again: each one that failed was
-failed over as it was sent (or kept in the in-app inbox)."""
+"""The ``failover_channel`` executor: while a chat channel fails, operators
+are reached through the alternate one, as an action the runner plans,
+audits and can undo. Applying stores a switch (``switch``) that the delivery
+honours while the channel is down; the inverse switches back. No message is
+sent again: each one that failed was failed over as it was sent."""
 
 from __future__ import annotations
 
@@ -24,10 +17,17 @@ from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.store import VersionConflict
 
 ACTION = "failover_channel"
+#: the target the policy gives failover_channel when the evidence names none
+ANY_DOWN = "alternate"
 
 
 @dataclass(eq=False)
 class ChannelFailover:
+    """Target: the failing channel (``alternate``, the policy's target when the
+    evidence names none: the first channel marked down). Alternate:
+    ``params.to``, else the first of the failover order that is up. The
+    switch holds ``params.seconds`` (as long as a channel stays marked down)."""
+
     delivery: Delivery
     clock: Callable[[], datetime]
 
@@ -38,6 +38,11 @@ class ChannelFailover:
             raise ValueError(f"the channel failover does not serve {request.action}")
         chats = self.delivery.router.default_chats
         failed = request.target.name
+        if request.target.kind == "channel" and failed == ANY_DOWN and chats:
+            down = self.delivery.channels_down()
+            if not down:
+                raise ValueError(f"no chat channel is down ({', '.join(chats)} deliver)")
+            failed = down[0]
         if request.target.kind != "channel" or failed not in chats:
             raise ValueError(
                 f"{ACTION} acts on the chat channel that fails, one of "

@@ -1,10 +1,8 @@
 """Which chat channel stands in for another: the switches ``failover_channel``
-makes, kept in the store so that every replica delivers the same way.
-
-While the channel is down, a switch sends the new messages routed to it
-(incident notifications and approval requests) to another one first, until
-it lapses or is switched back; replies and edits stay with the messages they
-belong to."""
+makes, in the store so that every replica delivers the same way. While the
+channel is down, its new messages (incident notifications, approval
+requests) go to the stand-in first, until the switch lapses or is switched
+back; replies and edits stay with the messages they belong to."""
 
 from __future__ import annotations
 

@@ -65,7 +65,9 @@ def test_the_plan_names_the_failed_channel_and_the_alternate(harness: ChatOpsHar
 
 def test_a_failover_that_cannot_run_says_why(make_harness: Make) -> None:
     both = executor_of(make_harness())
-    with pytest.raises(ValueError, match="one of slack, telegram; not channel/alternate"):
+    with pytest.raises(ValueError, match="one of slack, telegram; not channel/whatsapp"):
+        both.plan(ActionRequest("failover_channel", Target(kind="channel", name="whatsapp"), "i"))
+    with pytest.raises(ValueError, match=r"no chat channel is down \(slack, telegram deliver\)"):
         both.plan(ActionRequest("failover_channel", Target(kind="channel", name="alternate"), "i"))
     with pytest.raises(ValueError, match="whatsapp is not a chat channel configured here"):
         both.plan(failover(to="whatsapp"))
@@ -83,6 +85,10 @@ def test_a_failover_to_a_channel_that_is_down_too_is_refused(make_harness: Make)
 
     with pytest.raises(ValueError, match="telegram is down too"):
         executor_of(harness).plan(failover())
+    # the policy's target when the evidence names none: the first channel down
+    anything = ActionRequest("failover_channel", Target(kind="channel", name="alternate"), "i")
+    with pytest.raises(ValueError, match="to fail slack over to: telegram is down too"):
+        executor_of(harness).plan(anything)
 
 
 def test_the_robot_fails_a_down_channel_over_through_the_runner(
