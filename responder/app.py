@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ from responder.approvals.approvers import ApproverDirectory
 from responder.approvals.ask import AskStage
 from responder.approvals.requests import ApprovalRequests
 from responder.channels.build import build_chatops, rule_policies
+from responder.channels.failover import ChannelFailover
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
 from responder.evidence.collector import Collector
@@ -151,7 +151,8 @@ def build_backends(
         KubernetesExecutor(kube, clock=now),
         WorkloadExecutor(kube),
         ControllerExecutor(kube, remedies.shared_controllers, remedies.subsystems),
-        HelmExecutor(kube, shutil.which("helm"), kubeconfig=settings.kubeconfig),
+        # inside the runner's deadline, so that Helm's own cancellation is what ends it
+        HelmExecutor(kube, settings.kubeconfig, 0.8 * settings.action_timeout_seconds),
         IngressExecutor(kube, clock=now),
         ConfigRemedyExecutor(kube, remedies.ldap, remedies.database),
         RecoveryJobExecutor(kube, remedies.recovery_jobs, clock=now),
@@ -246,9 +247,6 @@ def build_runtime(
     policy, rulebook = build_policy(settings, taxonomy, store)
     automation, guards = build_guards(settings, taxonomy, store, now)
     configured, configured_collectors = build_backends(settings, now)
-    registry = ExecutorRegistry(
-        taxonomy, executors, fallbacks=[*builtin_executors(store, taxonomy, now), *configured]
-    )
 
     def process_health_alert(payload: WebhookPayload) -> object:
         # a channel reports its health through the pipeline, which is built
@@ -263,6 +261,11 @@ def build_runtime(
         rule_policies(policy, now),
         guards,
         on_health=ChannelFailureReporter(process_health_alert),
+    )
+    if chatops.chat_channels:
+        configured.append(ChannelFailover(chatops.notifier.delivery, now))
+    registry = ExecutorRegistry(
+        taxonomy, executors, fallbacks=[*builtin_executors(store, taxonomy, now), *configured]
     )
     approvals = ApprovalRequests(
         store,

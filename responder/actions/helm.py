@@ -1,42 +1,44 @@
-"""The Helm executor: reconcile or roll back a release with the ``helm`` binary.
+"""The Helm executor: reconcile or roll back a release in-process, through
+Helm's own Go SDK (helm-python-sdk), with no ``helm`` binary.
 
-``plan`` reads the release history from Helm's release secrets through the
-Kubernetes client; ``apply`` runs ``helm`` under a deadline (``not_available``
-without a configured binary). The inverse of either is a rollback to the
-revision that was current."""
+``plan`` reads the release history from Helm's release Secrets through the
+Kubernetes client; ``apply`` upgrades or rolls back under a deadline. The
+inverse of either is a rollback to the revision that was current."""
 
 from __future__ import annotations
 
-import subprocess
+import contextlib
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import helm_python
 
 from responder.evidence.helm import HelmRelease, read_releases
 from responder.kube import Kube, KubeError
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
+from responder.records.redaction import redact
 
 DEPLOYED = ("deployed", "superseded")
-OUTPUT_TAIL = 1000
+UNSET = "(unset)"
+#: how long a cancelled upgrade gets to unwind before it is left behind
+CANCEL_GRACE_SECONDS = 2.0
 
 
+@dataclass(eq=False)
 class HelmExecutor:
-    actions: frozenset[str] = frozenset({"helm_reconcile", "rollback_release"})
+    """``kubeconfig``: the cluster's kubeconfig (None: ``KUBECONFIG``, then
+    ``~/.kube/config``, then the pod's service account, as the Kubernetes
+    client finds it); ``timeout_seconds``: how long one upgrade or rollback
+    may take before its outcome is ``failed``."""
 
-    def __init__(
-        self,
-        kube: Kube | None,
-        helm_path: str | None,
-        *,
-        kubeconfig: str | None = None,
-        timeout_seconds: float = 25.0,
-    ) -> None:
-        """``helm_path``: the binary, None when not configured; ``kubeconfig``:
-        passed as ``--kubeconfig`` (None: helm's own default, which in a pod
-        is the service account); ``timeout_seconds``: how long one helm run
-        may take before it is stopped and the outcome is ``failed``."""
-        self.kube = kube
-        self.helm_path = helm_path
-        self.kubeconfig = kubeconfig
-        self.timeout_seconds = timeout_seconds
+    kube: Kube | None
+    kubeconfig: str | None = None
+    timeout_seconds: float = 25.0
+
+    actions = frozenset({"helm_reconcile", "rollback_release"})
 
     def plan(self, request: ActionRequest) -> Plan:
         if request.action not in self.actions:
@@ -52,48 +54,43 @@ class HelmExecutor:
             raise ValueError(f"no Helm release {target.namespace}/{target.name}")
         current = history[-1]
         previous = {"revision": current.revision, "status": current.status}
+        now = f"{current.revision} ({current.status})"
         chart = request.params.get("chart")
         if request.action == "helm_reconcile" and chart:
             version = request.params.get("version")
             changes: dict[str, Any] = {"upgrade": str(chart)}
             if version:
                 changes["version"] = str(version)
-            summary = (
-                f"helm upgrade {target.name} {chart} --reuse-values (from v{current.revision})"
+            wanted = f"{chart} {version}" if version else f"{chart} (its latest version)"
+            return Plan(
+                request,
+                previous,
+                changes,
+                f"upgrade {target.name} from revision {current.revision} to {wanted}, "
+                "reusing its values",
+                (
+                    Change("revision", now, f"upgrade to {current.revision + 1}"),
+                    Change("chart", current.chart, wanted),
+                ),
             )
-            return Plan(request, previous, changes, summary)
-        revision = self._revision(request, history, current)
-        verb = "re-apply" if request.action == "helm_reconcile" else "roll back to"
-        summary = (
-            f"{verb} revision {revision} of {target.name} "
-            f"(current v{current.revision} {current.status}): "
-            f"helm rollback {target.name} {revision}"
+        to = self._revision(request, history, current)
+        verb = "re-apply" if request.action == "helm_reconcile" else "rollback to"
+        return Plan(
+            request,
+            previous,
+            {"rollback_to": to.revision},
+            f"{verb} revision {to.revision} of {target.name} "
+            f"(current {current.revision} {current.status}): a new revision "
+            f"{current.revision + 1} with revision {to.revision}'s chart and values",
+            (Change("revision", now, f"{verb} {to.revision}"), *_release_diff(current, to)),
         )
-        return Plan(request, previous, {"rollback_to": revision}, summary)
 
     def apply(self, plan: Plan) -> ActionOutcome:
-        if self.helm_path is None:
-            return ActionOutcome("not_available", "helm binary not configured", plan)
         if plan.request.action not in self.actions:
             return ActionOutcome("failed", f"not a Helm action: {plan.request.action}", plan)
-        argv = self._argv(plan)
-        try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.timeout_seconds, check=False
-            )
-        except subprocess.TimeoutExpired:
-            return ActionOutcome(
-                "failed", f"helm did not finish within {self.timeout_seconds:g}s", plan
-            )
-        except OSError as exc:
-            return ActionOutcome("failed", f"cannot run {self.helm_path}: {exc}", plan)
-        shown = " ".join(argv[1:4])
-        if done.returncode != 0:
-            error = (done.stderr or done.stdout).strip()[-OUTPUT_TAIL:]
-            return ActionOutcome("failed", f"helm {shown} exited {done.returncode}: {error}", plan)
-        return ActionOutcome(
-            "succeeded", f"helm {shown}: {done.stdout.strip()[-OUTPUT_TAIL:]}", plan
-        )
+        if self.kube is None:
+            return ActionOutcome("not_available", "no Kubernetes cluster is configured", plan)
+        return _HelmRun(self, plan).outcome()
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         revision = plan.previous.get("revision")
@@ -108,12 +105,13 @@ class HelmExecutor:
 
     def _revision(
         self, request: ActionRequest, history: list[HelmRelease], current: HelmRelease
-    ) -> int:
+    ) -> HelmRelease:
         wanted = request.params.get("revision")
         if wanted is not None:
-            if not any(r.revision == wanted for r in history):
+            found = next((r for r in history if r.revision == wanted), None)
+            if found is None:
                 raise ValueError(f"{request.target.name} has no stored revision {wanted}")
-            return int(wanted)
+            return found
         if request.action == "helm_reconcile":
             good = [r for r in history if r.status in DEPLOYED]
         else:
@@ -123,20 +121,93 @@ class HelmExecutor:
                 f"{request.target.name} has no deployed revision to "
                 + ("re-apply" if request.action == "helm_reconcile" else "roll back to")
             )
-        return good[-1].revision
+        return good[-1]
 
-    def _argv(self, plan: Plan) -> list[str]:
-        assert self.helm_path is not None
+
+class _HelmRun:
+    """One upgrade or rollback on a thread of its own, so that the caller
+    gets its outcome by the deadline. An upgrade is cancelled there (Helm
+    stops and marks the revision failed); a rollback takes no cancellation
+    in the SDK and is left to finish."""
+
+    def __init__(self, executor: HelmExecutor, plan: Plan) -> None:
+        self.executor = executor
+        self.plan = plan
+        self.context = helm_python.HelmContext()
+        self.done = threading.Event()
+        self.error: helm_python.HelmError | None = None
+        self.release: dict[str, Any] = {}
         target = plan.request.target
-        assert target.namespace is not None
-        if "upgrade" in plan.changes:
-            argv = [self.helm_path, "upgrade", target.name, plan.changes["upgrade"]]
-            argv += ["--reuse-values"]
-            if plan.changes.get("version"):
-                argv += ["--version", plan.changes["version"]]
+        self.upgrade = "upgrade" in plan.changes
+        self.label = (
+            f"helm upgrade {target.name}"
+            if self.upgrade
+            else f"helm rollback {target.name} {plan.changes['rollback_to']}"
+        )
+
+    def outcome(self) -> ActionOutcome:
+        seconds = self.executor.timeout_seconds
+        threading.Thread(target=self._run, name="helm", daemon=True).start()
+        if not self.done.wait(seconds):
+            with contextlib.suppress(helm_python.HelmError):
+                self.context.cancel()
+            left = "" if self.done.wait(CANCEL_GRACE_SECONDS) else "; it may still complete"
+            detail = f"{self.label} did not finish within {seconds:g}s{left}"
+            return ActionOutcome("failed", detail, self.plan)
+        if self.error is not None:
+            return ActionOutcome("failed", f"{self.label}: {self.error}", self.plan)
+        revision, status = self.release.get("revision", "?"), self.release.get("status", "?")
+        return ActionOutcome("succeeded", f"{self.label}: revision {revision} {status}", self.plan)
+
+    def _run(self) -> None:
+        target = self.plan.request.target
+        timeout = max(1, int(self.executor.timeout_seconds))
+        try:
+            with helm_python.Config(
+                kubeconfig_path=self.executor.kubeconfig, namespace=target.namespace
+            ) as config:
+                if self.upgrade:
+                    self.release = config.upgrade(
+                        self.plan.changes["upgrade"],
+                        target.name,
+                        context=self.context,
+                        timeout=timeout,
+                        reuse_values=True,
+                        chart_version=self.plan.changes.get("version"),
+                    )
+                else:
+                    config.rollback(
+                        target.name, version=int(self.plan.changes["rollback_to"]), timeout=timeout
+                    )
+                    self.release = config.status(target.name)
+        except helm_python.HelmError as exc:
+            self.error = exc
+        finally:
+            self.context.close()
+            self.done.set()
+
+
+def _release_diff(current: HelmRelease, to: HelmRelease) -> list[Change]:
+    """The chart and the user-supplied values that differ between two
+    revisions (values named like secrets masked)."""
+    changes = []
+    if current.chart != to.chart:
+        changes.append(Change("chart", current.chart, to.chart))
+    before, after = _flat(current.values), _flat(to.values)
+    for path in sorted(before.keys() | after.keys()):
+        if before.get(path) != after.get(path):
+            what = f"values.{path}"
+            shown = redact({what: before.get(path, UNSET)}), redact({what: after.get(path, UNSET)})
+            changes.append(Change(what, shown[0][what], shown[1][what]))
+    return changes
+
+
+def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat |= _flat(value, f"{path}.")
         else:
-            argv = [self.helm_path, "rollback", target.name, str(plan.changes["rollback_to"])]
-        argv += ["--namespace", target.namespace]
-        if self.kubeconfig:
-            argv += ["--kubeconfig", self.kubeconfig]
-        return argv
+            flat[path] = value if isinstance(value, str) else json.dumps(value)
+    return flat

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.records.incident import Incident
 from responder.records.lifecycle import TRANSITIONS, IncidentState
 from responder.store import LockBusy, Store, held_lock
@@ -52,6 +52,7 @@ class IncidentSuppressor:
                 previous,
                 {"state": str(IncidentState.triaged)},
                 f"lift the suppression of incident {incident.id}",
+                (Change("incident state", str(state), str(IncidentState.triaged)),),
             )
         if state == IncidentState.suppressed:
             return Plan(request, previous, {}, f"incident {incident.id} is already suppressed")
@@ -69,6 +70,7 @@ class IncidentSuppressor:
             previous,
             {"state": str(IncidentState.suppressed), "seconds": seconds},
             f"suppress incident {incident.id} for {seconds}s",
+            (Change("incident state", str(state), f"suppressed for {seconds}s"),),
         )
 
     def apply(self, plan: Plan) -> ActionOutcome:

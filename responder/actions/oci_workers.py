@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from responder.oci_clients import NodeInstances, OciClients, describe_error, short
-from responder.records.action import ActionOutcome, ActionRequest, Plan
+from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 
 
 class OciPlanError(LookupError):
@@ -73,6 +73,7 @@ class RebootWorker(_WorkerAction):
                 f"soft-reset OCI instance {instance.display_name} ({short(instance_id)}) "
                 f"behind node {request.target.name}, now {state}"
             ),
+            diff=(Change("instance state", state, "soft reset"),),
         )
 
     def apply(self, plan: Plan) -> ActionOutcome:
@@ -116,6 +117,13 @@ class ReplaceWorker(_WorkerAction):
             summary=(
                 f"delete node {request.target.name} ({short(instance_id)}) from node pool "
                 f"{pool.name} keeping its size {size}: the pool replaces it"
+            ),
+            diff=(
+                Change(
+                    f"instance of node {request.target.name}",
+                    short(instance_id),
+                    f"replaced from node pool {pool.name}",
+                ),
             ),
         )
 

@@ -1,7 +1,8 @@
 """The delivery thread: every chat message the notifier queues, delivered.
 
 It keeps one thread per incident and chat, retries with backoff, fails over
-to the next channel, marks channels down and up, and caps new messages per
+to the next channel, sends a switched channel's new messages to the channel
+standing in for it first, marks channels down and up, and caps new messages per
 window (counted in the store, so replicas share the cap) with a digest for
 the rest."""
 
@@ -23,6 +24,7 @@ from responder.channels.base import Channel, DeliveryFailed, MessageRef, Outgoin
 from responder.channels.buttons import Button
 from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
+from responder.channels.switch import read_switch
 from responder.metrics import Metrics
 from responder.records.audit import audit
 from responder.records.incident import Incident
@@ -233,10 +235,11 @@ class Delivery:
         results: list[dict[str, str]] = []
         reached = False
         tried: list[str] = []
-        for destination in post.destinations:
+        destinations = self._switched(post.destinations)
+        for destination in destinations:
             tried.append(destination.channel)
             reached = self._post_to(post, destination, results) or reached
-        if post.destinations and not reached:
+        if destinations and not reached:
             for destination in self.router.failover(tried):
                 tried.append(destination.channel)
                 if self._post_to(post, destination, results):
@@ -259,6 +262,21 @@ class Delivery:
                     {"tried": tried},
                 )
         self.inbox.deliveries(post.incident_id, results, self.clock())
+
+    def _switched(self, destinations: tuple[Destination, ...]) -> list[Destination]:
+        """``destinations`` in sending order: a channel switched away
+        (``failover_channel``) and still down comes after the default chat
+        of the channel standing in for it. It is still tried, once (it is
+        known down): that is how it is noticed when it delivers again."""
+        chats = self.router.default_chats
+        found: list[Destination] = []
+        for destination in destinations:
+            name = destination.channel
+            to = read_switch(self.store, name).stand_in(self.clock())
+            if to is not None and to in chats and self.store.get_key(f"chat:down:{name}"):
+                found.append(Destination(to, chats[to]))
+            found.append(destination)
+        return list(dict.fromkeys(found))
 
     def _post_to(self, post: Post, destination: Destination, results: list[dict[str, str]]) -> bool:
         if not self._allow(destination.channel):

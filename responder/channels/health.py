@@ -16,12 +16,14 @@ from responder.channels.delivery import HealthChange
 from responder.evidence.collector import Evidence
 from responder.records.alert import WebhookAlert, WebhookPayload
 from responder.records.incident import Incident, Signal
+from responder.records.target import Target
 from responder.store import Store
 
 log = logging.getLogger(__name__)
 
 INCIDENT_TYPE = "chatops_delivery_failure"
 ALERTNAME = "RobotSREChatDeliveryFailing"
+FAILOVER = "failover_channel"
 
 
 def channel_alert(change: HealthChange) -> WebhookAlert:
@@ -65,7 +67,8 @@ class ChannelFailureReporter:
 @dataclass(eq=False)
 class ChannelHealthCollector:
     """Evidence for the robot's own ``chatops_delivery_failure`` incidents,
-    read from the notifier's ``chat:down:<channel>`` keys."""
+    read from the notifier's ``chat:down:<channel>`` keys; the channels down
+    are ``failover_channel``'s targets while another one delivers."""
 
     name = "chat_channels"
     incident_types = frozenset({INCIDENT_TYPE})
@@ -100,13 +103,17 @@ class ChannelHealthCollector:
             if down
             else f"every channel delivers ({', '.join(self.channels)})"
         )
+        all_down = bool(self.channels) and len(down) == len(self.channels)
         return Evidence(
             signals=signals,
             facts={
                 "channels_down": len(down),
-                "all_channels_down": bool(self.channels) and len(down) == len(self.channels),
+                "all_channels_down": all_down,
                 "active_incident": active,
             },
+            targets={}
+            if all_down or not down
+            else {FAILOVER: tuple(Target(kind="channel", name=name) for name in down)},
             summary=summary,
             exit_criteria_met=not down,
         )

@@ -49,6 +49,8 @@ class HelmRelease:
     manifest: str
     chart: str
     secret: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    """the user-supplied values of the revision (Helm's ``config``)"""
 
     @property
     def ref(self) -> str:
@@ -107,6 +109,7 @@ def read_releases(kube: Kube, namespace: str, name: str | None = None) -> list[H
                 manifest=str(release.get("manifest", "")),
                 chart=f"{chart.get('name', '?')}-{chart.get('version', '?')}",
                 secret=secret_name,
+                values=config if isinstance(config := release.get("config"), dict) else {},
             )
         )
     return sorted(found, key=lambda r: (r.name, r.revision))

@@ -1,15 +1,18 @@
 """docs/rbac.md lists exactly the permissions the collectors and executors use:
 run every one of them against kmock and turn the requests it saw into
-(API group, resource, verb)."""
+(API group, resource, verb). Discovery documents (``/api``, ``/apis``,
+``/version``, ``/openapi``) are left out: every authenticated user may read
+them (the cluster's ``system:discovery`` role)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import fixtures.ingress as seen_by_collector
 import pytest
 import yaml
-from fixtures.ingress import ingress, ingress_class, service, tls_secret
+from fixtures.helm_releases import NAMESPACE, RELEASE, install, write_chart
 from fixtures.kube import (
     KubeCluster,
     ago,
@@ -70,6 +73,11 @@ def documented() -> set[Permission]:
     return found
 
 
+def is_discovery(path: str) -> bool:
+    parts = path.strip("/").split("/")
+    return parts[0] not in ("api", "apis") or len(parts) <= (2 if parts[0] == "api" else 3)
+
+
 def permission(method: str, path: str) -> Permission:
     parts = path.strip("/").split("/")
     group = "" if parts[0] == "api" else parts[1]
@@ -84,6 +92,7 @@ def permission(method: str, path: str) -> Permission:
         "PATCH": "patch",
         "DELETE": "delete",
         "POST": "create",
+        "PUT": "update",
     }[method]
     return group, resource, verb
 
@@ -107,8 +116,11 @@ def act(action: str, target: str, **params: object) -> ActionRequest:
 
 
 def test_the_documented_permissions_are_exactly_the_ones_used(
-    kube_cluster: KubeCluster, kube: Kube
+    kube_cluster: KubeCluster, kube: Kube, tmp_path: Path
 ) -> None:
+    # a release Helm itself installed, for the Helm executor to roll back
+    install(kube_cluster, write_chart(tmp_path), [{"replicas": 1}, {"replicas": 2}])
+    installed = len(kube_cluster.requests())
     seed_disk_pressure(kube_cluster)
     desired = deployment("api", "image-factory", pull_secrets=["regcred"])
     kube_cluster.add(
@@ -130,10 +142,12 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             waiting=("ErrImagePull", "401 Unauthorized"),
             pull_secrets=["regcred"],
         ),
-        ingress_class("nginx"),
-        service("web", "shop"),
-        ingress("web", "shop", tls_secret="web-tls"),
-        tls_secret("web-tls", "shop", ["shop.example.com"], ago(days=90), ago(days=1)),
+        seen_by_collector.ingress_class("nginx"),
+        seen_by_collector.service("web", "shop"),
+        seen_by_collector.ingress("web", "shop", tls_secret="web-tls"),
+        seen_by_collector.tls_secret(
+            "web-tls", "shop", ["shop.example.com"], ago(days=90), ago(days=1)
+        ),
     )
     for collector, scope in (
         (DiskPressureCollector(kube), incident("node_disk_pressure", "node", "worker-1")),
@@ -170,8 +184,15 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
     run_workload_and_controller_executors(kube_cluster, kube, desired)
     for remedy, request in remedy_requests(kube_cluster, kube):
         assert remedy.apply(remedy.plan(request)).result == "succeeded", request
+    helm = HelmExecutor(kube, str(kube_cluster.kubeconfig))
+    rollback = act("rollback_release", f"helmrelease/{NAMESPACE}/{RELEASE}")
+    assert helm.apply(helm.plan(rollback)).result == "succeeded"
 
-    used = {permission(r.method, r.path) for r in kube_cluster.requests()}
+    used = {
+        permission(r.method, r.path)
+        for r in kube_cluster.requests()[installed:]
+        if not is_discovery(r.path)
+    }
 
     assert used == documented()
 

@@ -23,8 +23,8 @@ from fixtures.rigs import Responder, at_once, shared_redis
 
 from responder.actions.executor import Executor
 from responder.actions.oci_workers import RebootWorker, ReplaceWorker
-from responder.oci_clients import ProviderIdInstances
-from responder.records.action import ActionRequest, ActionRun
+from responder.oci_clients import ProviderIdInstances, short
+from responder.records.action import ActionRequest, ActionRun, Change
 from responder.records.levels import Confidence, Severity
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
@@ -104,6 +104,7 @@ def test_reboot_plan_records_the_instance_state_before(oci_api: OciApi) -> None:
         "lifecycle_state": "RUNNING",
         "display_name": "oke-worker-202",
     }
+    assert plan.diff == (Change("instance state", "RUNNING", "soft reset"),)
     assert oci_api.writes() == []
 
 
@@ -126,6 +127,14 @@ def test_replace_deletes_the_node_from_its_pool_keeping_the_pool_size(
     plan = worker.plan(_request("replace_worker"))
     assert plan.previous["node_pool_id"] == POOL
     assert plan.previous["node_pool_size"] == 2
+    assert plan.diff == (
+        Change(
+            f"instance of node {NODE}",
+            short(instance_ocid(202)),
+            f"replaced from node pool {plan.previous['node_pool_name']}",
+        ),
+    )
+    assert oci_api.writes() == []
     outcome = worker.apply(plan)
     assert outcome.result == "succeeded", outcome.detail
     assert "ocid1.workrequest" in outcome.detail

@@ -389,7 +389,7 @@ def test_helm_release_secrets_are_read_through_roles_by_default() -> None:
     assert by_kind(rendered("everything-configured"), "Role") == []
     cluster_wide = only(by_kind(rendered("everything-configured"), "ClusterRole"), "helm-releases")
     assert cluster_wide["rules"] == [
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "update"]}
     ]
 
 
