@@ -110,6 +110,13 @@ class ConfigRemedyExecutor:
             plan.request, "patch_config", {"key": previous["key"], "value": previous["value"]}
         )
 
+    def unavailable(self, action: str) -> str | None:
+        try:
+            self._remedy(action)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
     def _remedy(self, action: str) -> ConfigKey:
         if action == "patch_ldap_config":
             if self.ldap is None:

@@ -65,6 +65,14 @@ class ControllerExecutor:
 
     # the protocol
 
+    def unavailable(self, action: str) -> str | None:
+        if action in ("scale_shared_controller", "pause_shared_controller"):
+            if not self.shared_controllers:
+                return f"no shared controller configured for {action} (settings remedies)"
+        elif action == "disable_subsystem" and not self.subsystems:
+            return "no subsystem configured for disable_subsystem (settings remedies.subsystems)"
+        return None
+
     def plan(self, request: ActionRequest) -> Plan:
         if self.kube is None:
             raise KubeError("plan", 0, "no Kubernetes cluster is configured (dry-run)")

@@ -25,6 +25,10 @@ RECOVERY_LABEL = "robot-sre.io/recovery-job"
 INCIDENT_ANNOTATION = "robot-sre.io/incident"
 JOB_NAME_LIMIT = 63
 
+NO_RECOVERY_JOB = (
+    "no recovery job configured for run_recovery_job (settings remedies.recovery_jobs)"
+)
+
 
 class RecoveryJobExecutor:
     actions: frozenset[str] = frozenset({"run_recovery_job"})
@@ -42,13 +46,16 @@ class RecoveryJobExecutor:
         self.jobs = tuple(jobs)
         self.clock = clock
 
+    def unavailable(self, action: str) -> str | None:
+        if not self.jobs:
+            return NO_RECOVERY_JOB
+        return None
+
     def plan(self, request: ActionRequest) -> Plan:
         if request.action not in self.actions:
             raise ValueError(f"the recovery job executor does not serve {request.action}")
         if not self.jobs:
-            raise ValueError(
-                "no recovery job configured for run_recovery_job (settings remedies.recovery_jobs)"
-            )
+            raise ValueError(NO_RECOVERY_JOB)
         expect_kind(request, ("job",))
         remedy = self._remedy(request.target)
         kube = _client(self.kube)

@@ -103,3 +103,16 @@ def test_the_explain_answer_says_when_the_action_cannot_run_here(rig: Responder)
     answer = rig.client.post("/api/v1/policy/explain", json=body).json()
     assert answer["cannot_run"] is None
     assert answer["decision"] == "approval"
+
+
+def test_an_action_whose_remedy_is_not_configured_says_which_setting(rig: Responder) -> None:
+    body = explain_request(
+        incident_type="database_connectivity_degraded",
+        action="switch_db_target",
+        target="configmap/app/db-config",
+    )
+    answer = rig.client.post("/api/v1/policy/explain", json=body).json()
+    assert answer["cannot_run"] == (
+        "no standby configured for switch_db_target (settings remedies.database)"
+    )
+    assert answer["decision"] == "recommend"
