@@ -17,6 +17,7 @@ from fixtures.kube import (
     kube_fixture,  # noqa: F401
     pod,
     seed_disk_pressure,
+    service,
     workload,
 )
 
@@ -24,6 +25,7 @@ from responder.actions.helm import HelmExecutor
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.evidence.helm import HelmDriftCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+from responder.evidence.scope_targets import ScopeTargetCollector
 from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
 from responder.kube import Kube
 from responder.records.action import ActionRequest
@@ -94,6 +96,7 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
     kube_cluster.add(
         configmap("backend", "image-factory", {"A": "1"}),
         workload("StatefulSet", "redis", "runtime"),
+        service("redis", "runtime"),
         workload("DaemonSet", "fluent-bit", "logging"),
         deployment(
             "api",
@@ -122,6 +125,10 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
         (
             HelmDriftCollector(kube),
             incident("release_drift_or_partial_apply", "deployment", "api", "image-factory"),
+        ),
+        (
+            ScopeTargetCollector(kube),
+            incident("runtime_dependency_outage", "service", "redis", "runtime"),
         ),
     ):
         evidence = collector.collect(scope)
