@@ -5,8 +5,14 @@ action whose remedy is not configured is recommended, never asked for."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Remedies(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    registry_mirror: str | None = Field(
+        default=None,
+        description="a registry mirror (e.g. mirror.gcr.io) named as the way out when a "
+        "registry rate-limits pulls (toomanyrequests); nothing is patched to use it",
+    )
