@@ -141,6 +141,7 @@ def build_backends(
     from responder.evidence.helm import HelmDriftCollector
     from responder.evidence.ingress import IngressCollector
     from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+    from responder.evidence.scope_targets import ScopeTargetCollector
     from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
     from responder.kube import load_kube
 
@@ -163,10 +164,11 @@ def build_backends(
         collectors += [
             DiskPressureCollector(kube, clock=now),
             NodeReadinessCollector(kube, clock=now),
-            ImagePullCollector(kube, clock=now),
+            ImagePullCollector(kube, clock=now, registry_mirror=settings.remedies.registry_mirror),
             JobBacklogCollector(kube, clock=now),
             HelmDriftCollector(kube, clock=now),
             IngressCollector(kube, clock=now),
+            ScopeTargetCollector(kube, clock=now),
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))

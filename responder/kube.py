@@ -176,6 +176,39 @@ class Kube:
                 raise client.ApiException.from_response(http_resp=response, body=None, data=None)
         return True
 
+    def names(self, what: str, path: str, field_selector: str = "") -> list[str]:
+        """The names of the objects a list at the API ``path`` answers,
+        asking for their metadata only: listing Secrets by type never
+        transfers their values. Raises :class:`KubeError` on failure."""
+        api = self.api_client
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", 500)]
+            if field_selector:
+                query.append(("fieldSelector", field_selector))
+            if token:
+                query.append(("continue", token))
+            request = api.param_serialize(
+                "GET",
+                path,
+                query_params=query,
+                header_params={"Accept": PARTIAL_METADATA_LIST},
+                auth_settings=["BearerToken"],
+            )
+            with self._answering(what):
+                response = api.call_api(*request, _request_timeout=self.timeout.pair)
+                body = response.read()  # type: ignore[no-untyped-call]
+                if not 200 <= response.status <= 299:
+                    raise client.ApiException.from_response(
+                        http_resp=response, body=None, data=None
+                    )
+                page = json.loads(body or b"{}")
+            found += [str(meta(item).get("name", "")) for item in page.get("items") or []]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return found
+
     def _limit(self, exc: Exception) -> float:
         connect = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
         return self.timeout.connect if connect else self.timeout.read

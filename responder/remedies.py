@@ -194,3 +194,8 @@ class Remedies(BaseModel):
     bulk_cleanup: BulkCleanup = Field(
         default_factory=BulkCleanup, description="the cap and age limit of bulk_cleanup"
     )
+    registry_mirror: str | None = Field(
+        default=None,
+        description="a registry mirror (e.g. mirror.gcr.io) named as the way out when a "
+        "registry rate-limits pulls (toomanyrequests); nothing is patched to use it",
+    )

@@ -7,10 +7,11 @@ rather than raising."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from responder.records.incident import Incident, Signal
+from responder.records.incident import Incident, ParamValue, Signal
 from responder.records.target import Target
 
 
@@ -27,6 +28,10 @@ class Evidence:
     """Action id → the targets the evidence names for it. The decide stage
     puts each before the policy in place of the target the incident's scope
     gives; the policy still decides (allowlist, never-auto list)."""
+    params: dict[tuple[str, Target], Mapping[str, ParamValue]] = field(default_factory=dict)
+    """(action id, target) → the params the evidence names for the action on
+    that target (one of ``targets``), e.g. the container and the image a
+    ``patch_image_ref`` goes back to."""
 
 
 class Collector(Protocol):

@@ -139,3 +139,28 @@ def secret_exists(kube: Kube, namespace: str, name: str) -> bool | None:
         if exc.status == 403:
             return None
         raise
+
+
+#: the Secret types that hold registry credentials (``imagePullSecrets``)
+DOCKER_CONFIG_TYPES = ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg")
+
+
+def pull_secret_names(kube: Kube, namespace: str) -> list[str] | None:
+    """The names of the registry credential Secrets in ``namespace`` (their
+    metadata only, never their values); None when the responder may not
+    list Secrets there (403: no Role in that namespace)."""
+    path = f"/api/v1/namespaces/{quote(namespace)}/secrets"
+    try:
+        return sorted(
+            {
+                name
+                for secret_type in DOCKER_CONFIG_TYPES
+                for name in kube.names(
+                    f"list pull secrets in {namespace}", path, f"type={secret_type}"
+                )
+            }
+        )
+    except KubeError as exc:
+        if exc.status == 403:
+            return None
+        raise

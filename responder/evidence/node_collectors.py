@@ -1,5 +1,6 @@
 """Kubernetes evidence about nodes: disk pressure (condition, taint, kubelet
-events, the finished-pod backlog and the CronJobs behind it) and readiness.
+events, the finished-pod backlog and the CronJobs behind it, the workloads
+whose pods it evicted) and readiness.
 
 Both collectors set the fact ``control_plane_node`` from the Node itself, so
 the guard rails refuse node actions on a control-plane node even when no
@@ -17,6 +18,7 @@ from responder.evidence import kube_objects as objects
 from responder.evidence.collector import Evidence
 from responder.evidence.kube_objects import FINISHED_PHASES, JSON, MAX_REFS_PER_KIND, PULL_ERRORS
 from responder.evidence.kubernetes import KubeCollector
+from responder.evidence.noisy_workloads import noisy_workloads
 from responder.kube import controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
 from responder.records.node_role import CONTROL_PLANE_FACT, is_control_plane_node
@@ -138,6 +140,9 @@ class DiskPressureCollector(KubeCollector):
                 "finished pods left by CronJobs " + objects.name_list(objects.keys(behind))
             )
             refs.extend(ref("cronjobs", name, ns) for ns, name in objects.pairs(behind))
+        noisy = noisy_workloads(on_focus, evictions, self._is_core_pod)
+        if noisy:
+            parts.append("evicted most: " + ", ".join(w.describe() for w in noisy))
         repeated = _repeated_images(pulls, self.repeated_pulls)
         if repeated:
             signals.append(
@@ -178,7 +183,10 @@ class DiskPressureCollector(KubeCollector):
             summary="; ".join(parts)
             or f"no disk pressure on {objects.name_list(sorted(names)) or 'any node'}",
             exit_criteria_met=exit_met,
-            targets=objects.suspend_targets(behind),
+            targets={
+                **objects.suspend_targets(behind),
+                **({"scale_to_zero": tuple(w.target for w in noisy)} if noisy else {}),
+            },
         )
 
     def _cronjobs_behind(self, finished: list[JSON]) -> list[JSON]:

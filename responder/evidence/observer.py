@@ -158,6 +158,7 @@ class Observer:
                 namespace=target.namespace,
                 name=target.name,
                 source=collector,
+                params=dict(evidence.params.get((action, target), {})),
             )
             for action, targets in sorted(evidence.targets.items())
             for target in targets

@@ -4,6 +4,7 @@ that keep producing them (named as ``suspend_cronjob`` targets)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -11,40 +12,46 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from responder.evidence import kube_objects as objects
+from responder.evidence import owners
 from responder.evidence.collector import Evidence
 from responder.evidence.kube_objects import FINISHED_PHASES, JSON, MAX_REFS_PER_KIND, PULL_ERRORS
-from responder.evidence.kubernetes import (
-    KubeCollector,
-    secret_exists,
-)
+from responder.evidence.kubernetes import KubeCollector, pull_secret_names, secret_exists
+from responder.evidence.pull_targets import failing_workloads, pull_targets
 from responder.kube import controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
 
-# Registry error classes, tried in order against the lower-cased message.
+# Registry error classes, tried in order against the lower-cased message;
+# whole words only, so that a digest's hex ("sha256:ab403f") is no status.
 PULL_ERROR_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("registry_rate_limited", ("toomanyrequests", "429 too many requests", "rate limit")),
+    ("registry_rate_limited", ("toomanyrequests", "429", "rate limit")),
     ("registry_unauthorized", ("unauthorized", "authentication required", "401")),
-    ("registry_forbidden", ("403 forbidden", "forbidden", "denied")),
+    ("registry_forbidden", ("403", "forbidden", "denied")),
     ("image_manifest_unknown", ("manifest unknown", "not found", "404")),
+)
+_PULL_ERROR_PATTERNS = tuple(
+    (name, re.compile(r"\b(?:" + "|".join(map(re.escape, needles)) + r")\b"))
+    for name, needles in PULL_ERROR_CLASSES
 )
 
 
 def classify_pull_error(message: str) -> str | None:
     """The registry error class of a pull failure message, or None."""
     text = message.lower()
-    for name, needles in PULL_ERROR_CLASSES:
-        if any(needle in text for needle in needles):
-            return name
-    return None
+    return next((name for name, pattern in _PULL_ERROR_PATTERNS if pattern.search(text)), None)
 
 
+@dataclass(eq=False, kw_only=True)
 class ImagePullCollector(KubeCollector):
     """Evidence and exit criteria for ``registry_pull_failure``: the pods of
     the incident's workload (or of its namespace, or of the cluster) that
-    cannot pull, why, and whether their pull secrets exist."""
+    cannot pull, why, and whether their pull secrets exist; the targets of
+    the actions the pull errors support (see ``pull_targets``)."""
 
     name = "kubernetes.image_pulls"
     incident_types = frozenset({"registry_pull_failure"})
+
+    registry_mirror: str | None = None
+    """named as the way out of a registry's rate limit, when configured"""
 
     def _collect(self, incident: Incident) -> Evidence:
         scope = incident.resource_scope
@@ -63,8 +70,12 @@ class ImagePullCollector(KubeCollector):
             for e in self._events("involvedObject.kind=Pod,reason=Failed", namespace)
             if objects.involved(e) in failing_keys
         ]
-        messages = [m for p in failing for m in _waiting_messages(p, PULL_ERRORS)]
-        messages += [str(e.get("message", "")) for e in events]
+        said: dict[tuple[str, str], list[str]] = {
+            objects.key(p): _waiting_messages(p, PULL_ERRORS) for p in failing
+        }
+        for e in events:
+            said[objects.involved(e)].append(str(e.get("message", "")))
+        messages = [m for pod_messages in said.values() for m in pod_messages]
         classes = Counter(c for c in map(classify_pull_error, messages) if c is not None)
         reasons = sorted({r for p in failing for r in objects.waiting_reasons(p) & PULL_ERRORS})
         signals = [
@@ -102,12 +113,28 @@ class ImagePullCollector(KubeCollector):
             summary += "; registry says " + ", ".join(sorted(classes))
         if missing:
             summary += "; missing pull secrets " + objects.name_list(missing)
+        named = pull_targets(
+            failing_workloads(
+                failing,
+                pods,
+                lambda pod: {
+                    c for m in said[objects.key(pod)] if (c := classify_pull_error(m)) is not None
+                },
+            ),
+            lambda target: owners.read_workload(self.kube, target),
+            lambda namespace: pull_secret_names(self.kube, namespace),
+            self.registry_mirror,
+        )
+        if named.notes:
+            summary += "; " + "; ".join(named.notes)
         return Evidence(
             signals=tuple(signals),
             facts={"core_workload": any(self._is_core_pod(p) for p in failing)},
             refs=tuple(dict.fromkeys(refs)),
             summary=summary,
             exit_criteria_met=False,
+            targets=named.targets,
+            params=named.params,
         )
 
     def _pull_secrets(self, pods: list[JSON]) -> tuple[list[str], list[str]]:

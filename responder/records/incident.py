@@ -61,17 +61,24 @@ class Signal:
     observed_at: datetime = field(default_factory=utcnow)
 
 
+#: the value of an action's param the evidence names (JSON: the incident is stored so)
+ParamValue = str | int | bool
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NamedTarget:
     """A target the evidence names for one of the incident's actions (for
     example the noisy CronJob whose suspension would contain a disk-pressure
-    incident). ``source`` is the collector that named it."""
+    incident). ``source`` is the collector that named it; ``params`` are the
+    action's params the evidence names for it (the container and the image
+    to go back to), left out of the hash so that the record stays hashable."""
 
     action: str
     kind: str
     namespace: str | None = None
     name: str
     source: str
+    params: dict[str, ParamValue] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,8 +14,9 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     kube_fixture,  # noqa: F401
     secret,
+    service,
 )
-from fixtures.manifests import certificate, ingress, ingress_class, service
+from fixtures.manifests import certificate, ingress, ingress_class
 from fixtures.tls import tls_secret
 
 from responder.actions.networking import IngressExecutor
@@ -58,7 +59,7 @@ def shop(**options: Any) -> dict[str, Any]:
 def test_patch_ingress_points_a_path_at_an_existing_service_and_the_inverse_restores(
     kube_cluster: KubeCluster, executor: IngressExecutor
 ) -> None:
-    kube_cluster.add(shop(), service("shop-api", "shop", ((8080, "http"),)))
+    kube_cluster.add(shop(), service("shop-api", "shop", ports=((8080, "http"),)))
     before = kube_cluster.live("Ingress", "web", "shop")["spec"]
 
     plan = executor.plan(
@@ -96,7 +97,7 @@ def test_patch_ingress_points_a_path_at_an_existing_service_and_the_inverse_rest
 
 
 def test_patch_ingress_by_port_name(kube_cluster: KubeCluster, executor: IngressExecutor) -> None:
-    kube_cluster.add(shop(), service("shop-api", "shop", ((8080, "http"),)))
+    kube_cluster.add(shop(), service("shop-api", "shop", ports=((8080, "http"),)))
 
     plan = executor.plan(
         request(
@@ -115,7 +116,7 @@ def test_patch_ingress_by_port_name(kube_cluster: KubeCluster, executor: Ingress
 def test_patch_ingress_refuses_a_service_or_port_that_does_not_exist(
     kube_cluster: KubeCluster, executor: IngressExecutor
 ) -> None:
-    kube_cluster.add(shop(), service("shop-api", "shop", ((8080, "http"),)))
+    kube_cluster.add(shop(), service("shop-api", "shop", ports=((8080, "http"),)))
 
     with pytest.raises(ValueError, match="service shop/nope does not exist"):
         executor.plan(
@@ -137,7 +138,7 @@ def test_patch_ingress_refuses_a_service_or_port_that_does_not_exist(
 def test_patch_ingress_asks_which_path_when_several_match(
     kube_cluster: KubeCluster, executor: IngressExecutor
 ) -> None:
-    kube_cluster.add(shop(), service("shop-api", "shop", ((8080, "http"),)))
+    kube_cluster.add(shop(), service("shop-api", "shop", ports=((8080, "http"),)))
 
     with pytest.raises(ValueError, match=r"has 2 paths for host shop\.example\.test: name params"):
         executor.plan(
@@ -206,7 +207,7 @@ def test_a_route_already_as_asked_writes_nothing(
 def test_an_ingress_changed_since_the_plan_is_not_patched(
     kube_cluster: KubeCluster, executor: IngressExecutor
 ) -> None:
-    kube_cluster.add(shop(), service("shop-api", "shop", ((8080, "http"),)))
+    kube_cluster.add(shop(), service("shop-api", "shop", ports=((8080, "http"),)))
     plan = executor.plan(
         request(
             "patch_ingress",

@@ -26,10 +26,11 @@ from fixtures.kube import (
     replica_set,
     secret,
     seed_disk_pressure,
+    service,
     service_account,
     workload,
 )
-from fixtures.manifests import certificate, ingress, ingress_class, job, service
+from fixtures.manifests import certificate, ingress, ingress_class, job
 from fixtures.tls import tls_secret
 
 from responder.actions.configs import ConfigRemedyExecutor
@@ -43,6 +44,7 @@ from responder.actions.workloads import WorkloadExecutor
 from responder.evidence.helm import HelmDriftCollector
 from responder.evidence.ingress import IngressCollector
 from responder.evidence.node_collectors import DiskPressureCollector, NodeReadinessCollector
+from responder.evidence.scope_targets import ScopeTargetCollector
 from responder.evidence.workload_collectors import ImagePullCollector, JobBacklogCollector
 from responder.kube import Kube
 from responder.records.action import ActionRequest
@@ -126,6 +128,7 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
     kube_cluster.add(
         configmap("backend", "image-factory", {"A": "1"}),
         workload("StatefulSet", "redis", "runtime"),
+        service("redis", "runtime"),
         workload("DaemonSet", "fluent-bit", "logging"),
         deployment(
             "api",
@@ -143,7 +146,7 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             pull_secrets=["regcred"],
         ),
         seen_by_collector.ingress_class("nginx"),
-        seen_by_collector.service("web", "shop"),
+        service("web", "shop"),
         seen_by_collector.ingress("web", "shop", tls_secret="web-tls"),
         seen_by_collector.tls_secret(
             "web-tls", "shop", ["shop.example.com"], ago(days=90), ago(days=1)
@@ -162,6 +165,10 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             incident("release_drift_or_partial_apply", "deployment", "api", "image-factory"),
         ),
         (IngressCollector(kube), incident("ingress_configuration_drift", "ingress", "web", "shop")),
+        (
+            ScopeTargetCollector(kube),
+            incident("runtime_dependency_outage", "service", "redis", "runtime"),
+        ),
     ):
         evidence = collector.collect(scope)
         assert "collector_error" not in {s.name for s in evidence.signals}, evidence

@@ -97,7 +97,7 @@ def test_an_approver_approves_and_denies_through_the_desk(fresh: TestClient) -> 
 
 
 def test_no_answer_without_the_approver_role_or_the_csrf_token(fresh: TestClient) -> None:
-    [target, *_] = _pending(fresh, "registry_pull_failure", "rollback_release")
+    [target, *_] = _pending(fresh, "node_disk_pressure", "reboot_worker")
     for user in ("vera", "olga"):
         fresh.cookies.clear()
         csrf = login(fresh, user, PASSWORD)
@@ -133,7 +133,7 @@ def test_no_answer_without_the_approver_role_or_the_csrf_token(fresh: TestClient
 
 
 def test_the_api_still_takes_a_session_approver_with_its_csrf_header(fresh: TestClient) -> None:
-    [target, *_] = _pending(fresh, "registry_pull_failure", "patch_image_ref")
+    [target, *_] = _pending(fresh, "node_disk_pressure", "replace_worker")
     csrf = login(fresh, "abe", PASSWORD)
     assert fresh.post(f"/api/v1/approvals/{target['id']}/deny").status_code == 401
     answered = fresh.post(
@@ -226,7 +226,7 @@ def test_outside_the_action_windows_approving_needs_the_override(
 ) -> None:
     runtime = fresh.app.state.runtime  # type: ignore[attr-defined]
     monkeypatch.setattr(runtime.approval_answers, "guards", _ClosedWindows())
-    [target, *_] = _pending(fresh, "registry_pull_failure", "helm_reconcile")
+    [target, *_] = _pending(fresh, "node_disk_pressure", "cordon_node")
     csrf = login(fresh, "abe", PASSWORD)
     assert f'id="override-{target["id"]}"' in fresh.get("/admin/approvals").text
     url = f"/admin/approvals/{target['id']}/approve"

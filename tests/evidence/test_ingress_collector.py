@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fixtures.incidents import make_incident
-from fixtures.ingress import ingress, ingress_class, service, tls_secret
+from fixtures.ingress import ingress, ingress_class, tls_secret
 from fixtures.kube import (
     KubeCluster,
     ago,
     event,
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
     kube_fixture,  # noqa: F401
+    service,
 )
 
 from responder.evidence.collector import Evidence

@@ -22,6 +22,7 @@ from responder.mcp.frame import Caller, RateLimit, ToolFailure
 from responder.mcp.server import build_server
 from responder.mcp.tools import McpTools
 from responder.records.alert import WebhookPayload
+from responder.records.incident import NamedTarget
 from responder.records.redaction import redact
 from responder.runtime import Runtime
 from responder.settings import Settings
@@ -92,9 +93,28 @@ def test_draft_rule_previews_and_never_saves(runtime: Runtime) -> None:
     assert [r.id for r in runtime.rules.all()] == before
 
 
+def image_patch_named(runtime: Runtime) -> str:
+    """The incident, with the image patch on the backend Deployment named by
+    the evidence (as the image-pull collector names it on a manifest unknown)."""
+    incident = runtime.store.get_incident(only(runtime))
+    assert incident is not None
+    incident.named_targets.append(
+        NamedTarget(
+            action="patch_image_ref",
+            kind="deployment",
+            namespace="image-factory",
+            name="backend",
+            source="kubernetes.image_pulls",
+            params={"container": "backend"},
+        )
+    )
+    runtime.store.save_incident(incident)
+    return incident.id
+
+
 def test_proposals_are_rate_limited_per_client(runtime: Runtime) -> None:
     tools = McpTools(runtime, propose_limit=RateLimit(runtime.store, 2, 60.0))
-    incident_id = only(runtime)
+    incident_id = image_patch_named(runtime)
     args = (incident_id, "patch_image_ref", "deployment/image-factory/backend", "mirror it")
     first = tools.propose_action(AGENT, *args)
     assert first["outcome"] == "approval_requested", first

@@ -1,8 +1,9 @@
 """identity_provider_unreachable end to end against a real OpenLDAP
 (``slapd``): the responder's LDAP probe binds with a password that no
 longer works (the directory refuses it: a direct error). The robot asks to
-patch the LDAP config or restart; disabling auth is only ever recommended
-(human only); nothing is executed. The story ends when the bind works again
+restart the Deployment behind the glauth Service (the LDAP config patch has
+no ConfigMap named by the evidence yet); disabling auth is only ever
+recommended (human only); nothing is executed. The story ends when the bind works again
 and the alert has been resolved for the quiet period."""
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from fixtures.kube import (
     KubeCluster,
     deployment,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
+    service,
 )
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
 from stories.storyline import Story
 
+from responder.evidence.hypothesis import hypothesis
 from responder.records.lifecycle import IncidentState
 from responder.settings import DependencyEndpoint
 
@@ -32,16 +35,20 @@ PROBE_FAILED = {
     "instance": "ldap://glauth.auth.svc:3893",
     "severity": "critical",
 }
-GLAUTH = "service/auth/glauth"
+GLAUTH = "deployment/auth/glauth"  # the Deployment the glauth Service selects
 
 
-def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
+def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
     kube_cluster: KubeCluster,
     tmp_path: Path,
     slapd: Slapd,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    kube_cluster.add(deployment("glauth", "auth"), deployment("backend", "image-factory"))
+    kube_cluster.add(
+        service("glauth", "auth"),
+        deployment("glauth", "auth"),
+        deployment("backend", "image-factory"),
+    )
     monkeypatch.setenv(PASSWORD_ENV, "the-password-before-rotation")
     endpoint = DependencyEndpoint(
         name="glauth",
@@ -67,7 +74,9 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         assert PASSWORD_ENV not in probe.detail and "rotation" not in probe.detail
         # the ladder's first step asks for the restart; the config patch waits for its step
         assert story.asked() == {("rollout_restart", GLAUTH)}
-        assert any("patch_ldap_config" in d for d in story.events("approval_held"))
+        assert (hypothesis(incident) or "").startswith(
+            "the identity provider refuses the bind credentials"
+        )
         assert story.decided("disable_auth") == {"human_only"}
         assert [a.action for a in incident.executed_actions] == ["notify_operator"]
         assert story.writes() == []
@@ -80,9 +89,10 @@ def test_refused_ldap_bind_asks_for_a_config_patch_and_never_disables_auth(
         assert story.ran() == []
         assert story.asked() == {("rollout_restart", GLAUTH)}
 
-        # T+10m: still refused, nobody restarted: the ladder climbs and asks for the patch
+        # T+10m: still refused, nobody restarted: the ladder climbs to the patch,
+        # which no evidence gives a ConfigMap to act on (a Service is none): not asked
         assert story.next_step(9) == "step 2/2 ask_patch: ask_restart did not clear it within 10m"
-        assert story.asked() == {("patch_ldap_config", GLAUTH), ("rollout_restart", GLAUTH)}
+        assert story.asked() == {("rollout_restart", GLAUTH)}
         assert story.decided("disable_auth") == {"human_only"}
         assert story.writes() == []
         assert story.ran() == []

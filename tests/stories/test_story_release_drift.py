@@ -66,7 +66,7 @@ def test_failed_release_with_image_drift_asks_for_a_reconcile_and_runs_nothing(
         assert incident.confidence == "high"
         assert {"helm_release_failed", "image_drift"} <= {s.name for s in incident.signals}
         # the exact drift, for the operator
-        [drift] = story.events("evidence")
+        [drift] = [e for e in story.events("evidence") if e.startswith("helm.release_drift")]
         assert "image-factory v2 failed" in drift
         assert (
             "container main: live registry.example/api:1.9, release registry.example/api:2.0"

@@ -31,11 +31,10 @@ DOWN = {
 }
 DEPLOYMENT = "/apis/apps/v1/namespaces/platform/deployments/redis-cache"
 RESTART = ("rollout_restart", "deployment/platform/redis-cache")
-ASKED = {
-    ("patch_config", "deployment/platform/redis-cache"),
-    ("scale_dependency", "deployment/platform/redis-cache"),
-    ("helm_reconcile", "deployment/platform/redis-cache"),
-}
+RECONCILE = ("helm_reconcile", "helmrelease/platform/cache")  # the release managing redis-cache
+# patch_config is never asked: no evidence names a ConfigMap of the dependency
+ASKED = {("scale_dependency", "deployment/platform/redis-cache"), RECONCILE}
+HELM = {"meta.helm.sh/release-name": "cache", "meta.helm.sh/release-namespace": "platform"}
 
 
 @pytest.fixture
@@ -54,7 +53,9 @@ def redis_cache_down(
 ) -> Iterator[Story]:
     """A story in ``environment`` whose redis-cache dependency (``shared`` or
     not) Alertmanager reports down."""
-    cluster.add(deployment("redis-cache", "platform", image="redis:7.2", replicas=1))
+    cluster.add(
+        deployment("redis-cache", "platform", image="redis:7.2", replicas=1, annotations=HELM)
+    )
     endpoint = DependencyEndpoint(
         name="redis-cache",
         kind="redis",
@@ -71,14 +72,11 @@ def redis_cache_down(
 
 def climb_past_the_restart(story: Story) -> None:
     """The dependency stays down: after the restart step's 10 minutes the
-    ladder asks for the config patch and the scaling, 15 minutes later for
-    the reconcile."""
+    ladder asks for the scaling, 15 minutes later for the reconcile of the
+    Helm release."""
     assert story.next_step(10) == "step 2/3 ask_patch: restart did not clear it within 10m"
-    assert story.asked() >= {
-        ("patch_config", "deployment/platform/redis-cache"),
-        ("scale_dependency", "deployment/platform/redis-cache"),
-    }
-    assert ("helm_reconcile", "deployment/platform/redis-cache") not in story.asked()
+    assert ("scale_dependency", "deployment/platform/redis-cache") in story.asked()
+    assert RECONCILE not in story.asked()
     assert story.next_step(15) == "step 3/3 ask_reconcile: ask_patch did not clear it within 15m"
 
 
@@ -114,7 +112,7 @@ def test_staging_restarts_a_non_shared_dependency_at_high_confidence(
         assert annotations == {"kubectl.kubernetes.io/restartedAt": stamp}
         assert story.ran() == [(*RESTART, "succeeded")]
         assert incident.state == IncidentState.contained
-        # config patch, scaling, reconcile: a person decides, once the ladder gets there
+        # scaling, reconcile: a person decides, once the ladder gets there
         assert story.asked() == set()
         assert {d.split()[0] for d in story.events("approval_held")} == {a for a, _ in ASKED}
 
