@@ -13,10 +13,13 @@ RUN=.run/demo
 rm -rf "$RUN" && mkdir -p "$RUN"
 
 # Embedded defaults, except a short quiet period so the resolve is visible now
-# rather than after the real 5–10 minutes.
+# rather than after the real 5–10 minutes, and a 2-second first ladder step
+# (the real one gives containment 10 minutes) polled every second, so that the
+# robot asks a person to cordon while you watch.
 export ROBOT_SRE_STORE_URL="sqlite:///${RUN}/robot-sre.db"
 export ROBOT_SRE_QUIET_PERIOD_SECONDS='{"*": 3}'
 export ROBOT_SRE_SWEEP_INTERVAL_SECONDS=1
+export ROBOT_SRE_ESCALATION_WINDOW_SECONDS=2 ROBOT_SRE_OBSERVATION_POLL_SECONDS=1
 unset ROBOT_SRE_CONFIG ROBOT_SRE_WEBHOOK_TOKEN ROBOT_SRE_KUBECONFIG KUBECONFIG
 
 # an admin for the UI (Approve / Deny); the API stays open on this machine
@@ -55,7 +58,9 @@ echo "== Robot SRE is listening on $URL (state: $RUN/robot-sre.db, actions: $ACT
 if [ "$CLUSTER" = emulated ]; then
   echo "== First, one node fills its disk (examples/demo/)"
   "$BIN/robot-sre" replay examples/demo/00-first-node.json --url "$URL"
-  sleep 3   # evidence from the cluster, then the decision and the actions
+  # evidence from the cluster, the decision and the containment; the pressure
+  # persists past the first ladder step, so the robot asks to cordon the node
+  sleep 4
 fi
 echo "== Replaying the alert storm from examples/storm/"
 for f in examples/storm/*.json; do

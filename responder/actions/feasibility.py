@@ -127,9 +127,11 @@ def explain_runnable(answer: dict[str, Any], feasibility: Feasibility) -> dict[s
     """The explain answer with whether the action can run here: ``cannot_run``
     (None: it can), and ``recommend`` for a decision that would act or ask."""
     target = answer.get("target")
-    why = feasibility.obstacle(
-        str(answer["action"]), target if isinstance(target, dict) else None, {}
-    )
+    why = None
+    if answer.get("action_class") in CHANGING_CLASSES:
+        why = feasibility.obstacle(
+            str(answer["action"]), target if isinstance(target, dict) else None, {}
+        )
     shown = {**answer, "cannot_run": why}
     if why is not None and answer.get("decision") in ACTING:
         shown |= {"decision": RECOMMEND, "reason": f"cannot run here: {why}"}

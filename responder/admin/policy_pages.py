@@ -1,5 +1,6 @@
 """Policy: the resolved matrix per environment and the explain form (the
-same ``explain`` as ``POST /api/v1/policy/explain``)."""
+same answer as ``POST /api/v1/policy/explain``: policy layers, guard rails,
+whether the action can run here)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from responder.accounts.models import Principal
+from responder.actions.feasibility import explain_runnable
 from responder.admin.access import page
 from responder.admin.forms import LEVEL_CHOICES
 from responder.admin.render import render
 from responder.admin.services import services
-from responder.policy.explain import ExplainError, explain, parse_request
+from responder.guards.explain import explain_guarded
+from responder.policy.explain import ExplainError, parse_request
 
 EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
 
@@ -28,7 +31,11 @@ async def policy_page(request: Request, principal: Principal) -> Response:
     if "action" in params:
         body = {k: params[k] for k in EXPLAIN_FIELDS if params.get(k)}
         try:
-            answer = explain(admin.runtime.policy, parse_request(body))
+            runtime = admin.runtime
+            answer = explain_runnable(
+                explain_guarded(runtime.policy, parse_request(body), runtime.guards),
+                runtime.feasibility,
+            )
         except ExplainError as exc:
             errors[exc.field.split(".")[0]] = exc.message
     matrix = await anyio.to_thread.run_sync(admin.matrix)

@@ -1,10 +1,12 @@
-"""An admin UI over a responder fed the example storm, with one user per role."""
+"""An admin UI over a responder fed the example storm (on the storm's
+emulated cluster), with one user per role."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from fixtures.demo_world import storm_world
 from fixtures.rigs import post_storm
 from starlette.testclient import TestClient
 
@@ -18,25 +20,28 @@ USERS = {"root": Role.admin, "olga": Role.operator, "abe": Role.approver, "vera"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db = tmp_path_factory.mktemp("admin") / "s.db"
-    app = create_app(
-        Settings(
-            store_url=f"sqlite:///{db}",
-            admin_user="root",
-            admin_password=PASSWORD,
-            # these pages are about answering approvals (roles, CSRF, windows), not about
-            # when the ladder raises them: every ask of the storm is pending at once
-            ladder_holds_asks=False,
+    tmp = tmp_path_factory.mktemp("admin")
+    with storm_world(tmp) as world:
+        app = create_app(
+            Settings(
+                store_url=f"sqlite:///{tmp}/s.db",
+                kubeconfig=str(world.kubeconfig),
+                dry_run=False,
+                admin_user="root",
+                admin_password=PASSWORD,
+                # these pages are about answering approvals (roles, CSRF, windows), not
+                # about when the ladder raises them: every ask of the storm is pending at once
+                ladder_holds_asks=False,
+            )
         )
-    )
-    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
-        post_storm(client)
-        runtime = app.state.runtime
-        runtime.accounts.prepare()
-        for name, role in USERS.items():
-            if name != "root":
-                runtime.accounts.users.create(name, PASSWORD, role, "test", "test")
-        yield client
+        with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+            post_storm(client)
+            runtime = app.state.runtime
+            runtime.accounts.prepare()
+            for name, role in USERS.items():
+                if name != "root":
+                    runtime.accounts.users.create(name, PASSWORD, role, "test", "test")
+            yield client
 
 
 @pytest.fixture

@@ -60,12 +60,13 @@ def test_an_approver_approves_and_denies_through_the_desk(fresh: TestClient) -> 
         follow_redirects=False,
     )
     assert answered.status_code == 303
-    assert answered.headers["location"] == f"{back}?answered={first['id']}&result=dry_run"
+    assert answered.headers["location"] == f"{back}?answered={first['id']}&result=executed"
     after = fresh.get(answered.headers["location"]).text
-    assert "recorded as a dry run" in after
+    # carried out on the storm's emulated cluster, by the approver
     assert "approval_granted" in after and "approved by abe via in_app" in after
     executed = after.split('id="executed-actions"', 1)[1].split("</table>", 1)[0]
-    assert "delete_completed_pods" in executed and "dry run" in executed
+    assert "<td>delete_completed_pods</td>" in executed
+    assert "<td>abe</td><td>succeeded</td><td>deleted 30 of 30 finished pods</td>" in executed
     assert _approval(fresh, first["id"])["decided_by"] == "abe"
     # single use: the same answer again is refused
     again = fresh.post(
@@ -97,7 +98,7 @@ def test_an_approver_approves_and_denies_through_the_desk(fresh: TestClient) -> 
 
 
 def test_no_answer_without_the_approver_role_or_the_csrf_token(fresh: TestClient) -> None:
-    [target, *_] = _pending(fresh, "node_disk_pressure", "reboot_worker")
+    [target, *_] = _pending(fresh, "node_disk_pressure", "drain_node")
     for user in ("vera", "olga"):
         fresh.cookies.clear()
         csrf = login(fresh, user, PASSWORD)
@@ -133,7 +134,7 @@ def test_no_answer_without_the_approver_role_or_the_csrf_token(fresh: TestClient
 
 
 def test_the_api_still_takes_a_session_approver_with_its_csrf_header(fresh: TestClient) -> None:
-    [target, *_] = _pending(fresh, "node_disk_pressure", "replace_worker")
+    [target, *_] = _pending(fresh, "node_disk_pressure", "drain_node")
     csrf = login(fresh, "abe", PASSWORD)
     assert fresh.post(f"/api/v1/approvals/{target['id']}/deny").status_code == 401
     answered = fresh.post(

@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from fixtures.demo_world import storm_world
+from fixtures.kube import KubeCluster
 from fixtures.processes import Responder, free_port
 from fixtures.rigs import STORM
 from fixtures.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
@@ -54,11 +56,17 @@ def slack() -> Iterator[SlackApi]:
 
 
 @pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    with storm_world(tmp_path_factory.mktemp("world")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
 def responder(
-    tmp_path_factory: pytest.TempPathFactory, slack: SlackApi
+    tmp_path_factory: pytest.TempPathFactory, slack: SlackApi, world: KubeCluster
 ) -> Iterator[tuple[Responder, str]]:
-    """A responder with an admin and Slack (the local stub), fed the storm;
-    yields it and an admin API token."""
+    """A responder with an admin and Slack (the local stub), acting on the
+    storm's emulated cluster, fed the storm; yields it and an admin API token."""
     tmp = tmp_path_factory.mktemp("browser")
     config = tmp / "robot-sre.yaml"
     config.write_text(
@@ -76,6 +84,8 @@ def responder(
         "ROBOT_SRE_CONFIG": str(config),
         "ROBOT_SRE_SLACK_BOT_TOKEN": BOT_TOKEN,
         "ROBOT_SRE_SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "ROBOT_SRE_KUBECONFIG": str(world.kubeconfig),
+        "ROBOT_SRE_DRY_RUN": "false",
     }
     process = Responder(env, tmp).start()
     try:
@@ -416,13 +426,13 @@ def test_an_approver_approves_one_request_and_denies_another(
     expect(card.locator(".time-left")).to_contain_text("left")
     expect(page.locator("#executed-actions")).not_to_contain_text("delete_completed_pods")
     card.locator("button:has-text('Approve')").click()
-    expect(page.locator(".notice")).to_contain_text("recorded as a dry run")
+    expect(page.locator(".notice")).to_contain_text("Approved: the action ran.")
     expect(card).not_to_have_attribute("data-state", "pending")
     expect(card.locator("button")).to_have_count(0)
     expect(card).to_contain_text(f"by {APPROVER} via in-app")
     expect(page.locator("#timeline")).to_contain_text("approval_granted")
     executed = page.locator("#executed-actions tbody tr", has_text="delete_completed_pods")
-    expect(executed.first).to_contain_text("dry run")
+    expect(executed.first).to_contain_text("deleted 30 of 30 finished pods")
     assert card.get_attribute("data-state") in ("approved", "executed")
 
     # on the Approvals page: Deny with a reason

@@ -74,14 +74,20 @@ def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Pat
 
     page = client.get(f"/admin/incidents/{incident.id}").text
     assert '<h2 id="ladder">Escalation ladder</h2>' in page
-    assert LADDER_STEP.findall(page) == ["contain", "ask_cordon", "ask_reboot", "ask_replace"]
+    assert LADDER_STEP.findall(page) == [
+        "contain",
+        "ask_cordon",
+        "ask_drain",
+        "ask_reboot",
+        "ask_replace",
+    ]
     assert CURRENT_STEP.findall(page) == ["contain"]
     assert page.count('aria-current="step"') == 1
     for step in runtime.taxonomy.ladder("node_disk_pressure"):  # actions by display name
         names = ", ".join(runtime.taxonomy.action(a).display_name for a in step.actions)
         assert f"<td>{names}</td>" in page
     assert "<td>10m</td>" in page and "<td>30m</td>" in page
-    assert "1 of 4: <code>contain</code>" in page
+    assert "1 of 5: <code>contain</code>" in page
     assert "since 2026-11-26 08:00:00 UTC, waits until 2026-11-26 08:10:00 UTC" in page
     assert "<dt>Escalated</dt><dd>no</dd>" in page
 
@@ -89,7 +95,7 @@ def test_an_incident_page_shows_its_escalation_ladder_as_it_climbs(tmp_path: Pat
     runtime.scheduler.poll()
     climbed = client.get(f"/admin/incidents/{incident.id}").text
     assert CURRENT_STEP.findall(climbed) == ["ask_cordon"]
-    assert "2 of 4: <code>ask_cordon</code>" in climbed
+    assert "2 of 5: <code>ask_cordon</code>" in climbed
     assert "since 2026-11-26 08:10:00 UTC, waits until 2026-11-26 08:20:00 UTC" in climbed
     assert climbed.count("climbed past") == 1
 

@@ -110,7 +110,7 @@ def test_decisions_for_a_few_inputs(
     client: TestClient, overrides: dict[str, Any], decision: str, action_class: str
 ) -> None:
     answer = _explain(client, {**DISK, **overrides})
-    assert (answer["decision"], answer["action_class"]) == (decision, action_class)
+    assert (answer["policy_decision"], answer["action_class"]) == (decision, action_class)
     assert [layer["layer"] for layer in answer["layers"]] == LAYERS
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.demo_world import storm_world
 from fixtures.incidents import make_incident
 from fixtures.rigs import Responder, post_storm
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from responder.accounts.models import Role
@@ -35,9 +37,11 @@ def client(store: Store) -> TestClient:
     return Responder(store).client
 
 
-def pages(client: TestClient, path: str, key: str, between: Any) -> list[dict[str, Any]]:
+def pages(
+    client: TestClient, path: str, key: str, between: Any, limit: int = 7
+) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    params: dict[str, str] = {"limit": "7"}
+    params: dict[str, str] = {"limit": str(limit)}
     for turn in range(100):
         answer = client.get(path, params=params)
         assert answer.status_code == 200, answer.text
@@ -46,7 +50,7 @@ def pages(client: TestClient, path: str, key: str, between: Any) -> list[dict[st
         if body["next_cursor"] is None:
             return seen
         between(turn)
-        params = {"limit": "7", "cursor": body["next_cursor"]}
+        params = {"limit": str(limit), "cursor": body["next_cursor"]}
     raise AssertionError("no end to the pages")
 
 
@@ -93,13 +97,25 @@ def test_a_cursor_the_api_did_not_give_is_refused(client: TestClient) -> None:
 
 
 def test_approval_pages_show_each_request_once(tmp_path: Path) -> None:
-    app = create_app(Settings(store_url=f"sqlite:///{tmp_path}/s.db", ladder_holds_asks=False))
+    with storm_world(tmp_path) as world:
+        settings = Settings(
+            store_url=f"sqlite:///{tmp_path}/s.db",
+            ladder_holds_asks=False,
+            kubeconfig=str(world.kubeconfig),
+            dry_run=False,
+        )
+        paged, everything = approval_pages(create_app(settings))
+    assert len(everything) > 3  # more than one page
+    assert [a["id"] for a in paged] == [a["id"] for a in everything]
+
+
+def approval_pages(app: Starlette) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The storm's approval requests read page by page, and all at once."""
     with TestClient(app) as client:
         post_storm(client)
         everything = client.get("/api/v1/approvals", params={"limit": "500"}).json()["approvals"]
-        assert len(everything) > 7
-        paged = pages(client, "/api/v1/approvals", "approvals", lambda turn: None)
-    assert [a["id"] for a in paged] == [a["id"] for a in everything]
+        paged = pages(client, "/api/v1/approvals", "approvals", lambda turn: None, limit=3)
+    return paged, list(everything)
 
 
 # tokens that expire
