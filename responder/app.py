@@ -47,8 +47,8 @@ from responder.evidence.collector import Collector
 from responder.evidence.error_rates import ErrorRateCollector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
-from responder.evidence.remedy_targets import RemedyTargetCollector
 from responder.evidence.prometheus_api import PrometheusApi
+from responder.evidence.remedy_targets import RemedyTargetCollector
 from responder.evidence.stage import ObserveStage
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails

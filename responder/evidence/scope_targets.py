@@ -115,8 +115,8 @@ class ScopeTargetCollector(KubeCollector):
                 found=[f"ingress {where} routes to " + (", ".join(services) or "no Service")],
                 refs=[ref("ingresses", name, namespace)],
             )
-            for service in services:
-                found = self._behind("service", namespace, service)
+            for backend in services:
+                found = self._behind("service", namespace, backend)
                 behind.workloads += found.workloads
                 behind.managed += found.managed
                 behind.found += found.found

@@ -55,17 +55,19 @@ def approve(story: Story, approval_id: str) -> dict[str, Any]:
 
 def approved_run(story: Story, action: str) -> ExecutedAction:
     """The one run of ``action`` a person's approval carried out."""
-    [done] = [
-        a for a in story.incident().executed_actions if a.action == action and a.approval_id
-    ]
+    [done] = [a for a in story.incident().executed_actions if a.action == action and a.approval_id]
     return done
 
 
-def undo(story: Story, done: ExecutedAction, reason: str) -> ActionRun:
+def undo(
+    story: Story, done: ExecutedAction, reason: str, incident_id: str | None = None
+) -> ActionRun:
     """Run ``done``'s recorded inverse as a person would: asked for (its plan
     shown), approved by alice, carried out by the runner and put on the
-    incident."""
-    runtime, incident = story.runtime, story.incident()
+    incident (``incident_id``; default: the story's only one)."""
+    runtime = story.runtime
+    incident = story.incident() if incident_id is None else runtime.store.get_incident(incident_id)
+    assert incident is not None
     assert done.inverse is not None, f"{done.action} recorded no inverse"
     inverse = done.inverse
     request = ActionRequest(
@@ -89,7 +91,8 @@ def undo(story: Story, done: ExecutedAction, reason: str) -> ActionRun:
     assert asked is not None
     runtime.approval_requests.grant(asked.id, APPROVER, reason, "in_app")
     run = runtime.runner.run(incident, request, "approval", approval_id=asked.id, actor=APPROVER)
-    current = story.incident()
+    current = runtime.store.get_incident(incident.id)
+    assert current is not None
     record_runs(current, [run], story.clock.now)
     runtime.store.save_incident(current)
     return run

@@ -106,6 +106,9 @@ def test_a_refused_ldap_bind_gets_an_approved_restart_of_the_deployment_behind_g
         assert asked["params"] == {}
         assert asked["change"] == [{"what": "restartedAt", "before": "(none)", "after": asked_at}]
         assert asked["undo"].startswith("nothing undoes it by itself")
+        assert f"Change: restartedAt: (none) → {asked_at}. " in asked["prompt"]
+        assert "Undo: nothing undoes it by itself: " in asked["prompt"]
+        assert "roll back the release. Approval expires in 10m." in asked["prompt"]
 
         # T+1m: alice approves: one merge patch of the template annotation, nothing
         # else (planned again as it runs: the restart is stamped with its own time)

@@ -58,7 +58,9 @@ def test_an_expired_certificate_is_replaced_by_the_renewed_secret_on_approval_an
         assert incident.incident_type == "ingress_configuration_drift"
         assert incident.severity == "critical"  # TLS fails
         [failure] = [s for s in incident.signals if s.name == "tls_failure"]
-        assert failure.detail.startswith("shop/shop: the certificate of Secret shop/shop-tls expired")
+        assert failure.detail.startswith(
+            "shop/shop: the certificate of Secret shop/shop-tls expired"
+        )
         # the first step (ask_patch) asks for the TLS patch; the routes are right, so
         # there is nothing for patch_ingress; the reconcile waits for its step
         assert story.asked() == {("patch_tls", SHOP)}
