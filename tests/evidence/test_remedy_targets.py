@@ -45,9 +45,7 @@ def test_the_database_remedy_names_its_configmap_for_switch_db_target() -> None:
 
 
 def test_each_remedy_is_named_only_for_the_type_it_remedies() -> None:
-    collector = RemedyTargetCollector(
-        Remedies.model_validate({"database": DATABASE, "ldap": LDAP})
-    )
+    collector = RemedyTargetCollector(Remedies.model_validate({"database": DATABASE, "ldap": LDAP}))
     assert collector.incident_types == {
         "database_connectivity_degraded",
         "identity_provider_unreachable",

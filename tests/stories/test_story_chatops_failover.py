@@ -12,19 +12,18 @@ Slack first again. Nothing is written to the cluster."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from fixtures.chatops import slack_api, telegram_api  # noqa: F401  (fixtures)
 from fixtures.kube import (
     KubeCluster,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.slack_api import BOT_TOKEN as SLACK_TOKEN
-from fixtures.slack_api import SIGNING_SECRET, SlackApi, serve_slack
+from fixtures.slack_api import SIGNING_SECRET, SlackApi
 from fixtures.telegram_api import BOT_TOKEN as TELEGRAM_TOKEN
-from fixtures.telegram_api import CHAT_ID, WEBHOOK_SECRET, TelegramApi, serve_telegram
+from fixtures.telegram_api import CHAT_ID, WEBHOOK_SECRET, TelegramApi
 from stories.approving import undo
 from stories.storyline import Story
 
@@ -41,16 +40,6 @@ SPIKE = {
     "severity": "warning",
 }
 SLACK = {"kind": "channel", "namespace": "", "name": "slack"}
-
-
-@pytest.fixture
-def slack_api() -> Iterator[SlackApi]:
-    yield from serve_slack()
-
-
-@pytest.fixture
-def telegram_api() -> Iterator[TelegramApi]:
-    yield from serve_telegram()
 
 
 def chat_settings(slack: SlackApi, telegram: TelegramApi) -> dict[str, Any]:
@@ -99,8 +88,8 @@ def first_delivery(story: Story, incident_id: str) -> list[tuple[str, str]]:
 def test_a_slack_outage_is_failed_over_to_telegram_and_switched_back_by_its_inverse(
     kube_cluster: KubeCluster,
     tmp_path: Path,
-    slack_api: SlackApi,
-    telegram_api: TelegramApi,
+    slack_api: SlackApi,  # noqa: F811
+    telegram_api: TelegramApi,  # noqa: F811
 ) -> None:
     slack_api.down()
     with Story(
