@@ -48,6 +48,7 @@ from responder.evidence.error_rates import ErrorRateCollector
 from responder.evidence.observer import CollectorRegistry, Observer
 from responder.evidence.probes import ProbeCollector
 from responder.evidence.prometheus_api import PrometheusApi
+from responder.evidence.remedy_targets import RemedyTargetCollector
 from responder.evidence.stage import ObserveStage
 from responder.guards.automation import AutomationBook
 from responder.guards.rails import GuardRails
@@ -172,6 +173,8 @@ def build_backends(
         ]
     if settings.dependencies:
         collectors.append(ProbeCollector(settings.dependencies))
+    if remedies.database is not None or remedies.ldap is not None:
+        collectors.append(RemedyTargetCollector(remedies))
     if settings.prometheus is not None:
         collectors.append(error_rate_collector(settings.prometheus, now))
     if settings.oci is not None:

@@ -39,6 +39,16 @@ CAUSES: dict[str, tuple[tuple[str, str], ...]] = {
         (":connection_failed", "the identity provider is unreachable"),
         (":tls_error", "the identity provider's TLS setup does not match"),
     ),
+    "database_connectivity_degraded": (
+        (":database_missing", "the configured database is gone (a stale DB target)"),
+        (":auth_error", "the database refuses the credentials it is given"),
+        (":connections_exhausted", "the database's connection limit is reached"),
+        (":saturated", "the database's connections are nearly all in use"),
+        (":unavailable", "the database is starting, stopping or in recovery"),
+        (":connection_refused", "the database is down: nothing listens"),
+        (":timeout", "the database is down or unreachable: no answer"),
+        (":connection_failed", "the database is unreachable"),
+    ),
     "release_drift_or_partial_apply": (
         ("helm_release_failed", "a failed helm upgrade"),
         ("helm_release_pending", "an interrupted helm upgrade"),

@@ -3,7 +3,8 @@ the scope (or of the URL its alerts probed), their class, backends and
 admission, the controller's Warning events, and their TLS certificates
 (``tls_failure``). Names ``patch_ingress`` and ``patch_tls`` targets; a valid
 TLS Secret for a failing Ingress goes in a weak ``tls_secret_available:
-<namespace>/<ingress>`` signal, which ``replacement_tls_secret`` reads back."""
+<namespace>/<ingress>`` signal, which ``replacement_tls_secret`` reads back,
+and in the ``patch_tls`` params of that Ingress."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from responder.evidence.tls_certificates import (
     read_tls_secret,
 )
 from responder.kube import KubeError, labels_of, meta, parse_time, ref
-from responder.records.incident import Incident, Signal
+from responder.records.incident import Incident, ParamValue, Signal
 from responder.records.target import Target
 
 INGRESS_TYPE = "ingress_configuration_drift"
@@ -89,6 +90,9 @@ class Findings:
     expiring: list[str] = field(default_factory=list)
     replacement: str | None = None
     """the ``tls_secret_available`` signal's detail, when a Secret was found"""
+    replacement_params: dict[str, str] = field(default_factory=dict)
+    """``patch_tls`` params that put the replacement in: the Secret, and the
+    host of its TLS entry when the Ingress has more than one"""
     unreadable: list[str] = field(default_factory=list)
     """the TLS Secrets (``namespace/name``) the responder may not read"""
 
@@ -238,6 +242,9 @@ class IngressCollector(KubeCollector):
                 candidate = self._replacement(namespace, name, hosts, now)
                 if candidate is not None:
                     replacement, certificate = candidate
+                    found.replacement_params = {"secret": replacement}
+                    if len(spec.get("tls") or []) > 1 and entry.get("hosts"):
+                        found.replacement_params["host"] = str(entry["hosts"][0])
                     found.replacement = (
                         f"secret/{namespace}/{replacement} replaces {name or '-'} "
                         f"(hosts {', '.join(hosts)}; valid until {certificate.not_after:%Y-%m-%d})"
@@ -387,6 +394,11 @@ class IngressCollector(KubeCollector):
             targets["patch_ingress"] = tuple(f.target for f in broken or findings)
         if failing_tls:
             targets["patch_tls"] = tuple(f.target for f in failing_tls)
+        params: dict[tuple[str, Target], Mapping[str, ParamValue]] = {
+            ("patch_tls", f.target): f.replacement_params
+            for f in failing_tls
+            if f.replacement_params
+        }
         refs = [ref("ingresses", f.key[1], f.key[0]) for f in findings[:MAX_REFS_PER_KIND]]
         plural = "Ingress" if len(findings) == 1 else "Ingresses"
         summary = f"{len(findings)} {plural} served ({objects.name_list(map(_key, findings))})"
@@ -410,6 +422,7 @@ class IngressCollector(KubeCollector):
             # a certificate it may not read could be the one failing
             exit_criteria_met=False if troubled else (None if unreadable else True),
             targets=targets,
+            params=params,
         )
 
 

@@ -105,6 +105,22 @@ def read_service(kube: Kube, namespace: str, name: str) -> JSON | None:
     return found
 
 
+def read_ingress(kube: Kube, namespace: str, name: str) -> JSON | None:
+    """The Ingress ``namespace/name``; None when it does not exist."""
+    try:
+        found: JSON = kube.call(
+            f"get ingress {namespace}/{name}",
+            kube.networking.read_namespaced_ingress,
+            name,
+            namespace,
+        )
+    except KubeError as exc:
+        if exc.not_found:
+            return None
+        raise
+    return found
+
+
 def workloads_selected_by(kube: Kube, service: Mapping[str, Any]) -> list[tuple[Target, JSON]]:
     """The Deployments, StatefulSets and DaemonSets of the Service's
     namespace whose pod template labels its selector selects."""

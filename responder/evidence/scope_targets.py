@@ -1,8 +1,9 @@
-"""The targets behind an incident's scope: an alert names a Service or a
-pod, the actions act on the Deployment, StatefulSet or DaemonSet behind it
-(``rollout_restart`` on ``service/auth/glauth`` restarts the glauth
-Deployment its selector selects), and the release actions on the Helm
-release that manages that workload."""
+"""The targets behind an incident's scope: an alert names an Ingress, a
+Service or a pod, the actions act on the Deployment, StatefulSet or
+DaemonSet behind it (``rollout_restart`` on ``service/auth/glauth`` restarts
+the glauth Deployment its selector selects; on an Ingress, the workloads of
+its backend Services), and the release actions on the Helm release that
+manages that workload."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 
 from responder.evidence import owners
 from responder.evidence.collector import Evidence
+from responder.evidence.ingress import backend_services
 from responder.evidence.kube_objects import JSON
 from responder.evidence.kubernetes import KubeCollector
 from responder.kube import ref
@@ -103,6 +105,23 @@ class ScopeTargetCollector(KubeCollector):
                 refs=[ref("services", name, namespace)]
                 + [ref(f"{t.kind}s", t.name, namespace) for t, _ in workloads],
             )
+        if kind == "ingress":
+            ingress = owners.read_ingress(self.kube, namespace, name)
+            if ingress is None:
+                return Behind(found=[f"ingress {where} not found"])
+            services = backend_services(ingress)
+            behind = Behind(
+                managed=[ingress],
+                found=[f"ingress {where} routes to " + (", ".join(services) or "no Service")],
+                refs=[ref("ingresses", name, namespace)],
+            )
+            for backend in services:
+                found = self._behind("service", namespace, backend)
+                behind.workloads += found.workloads
+                behind.managed += found.managed
+                behind.found += found.found
+                behind.refs += found.refs
+            return behind
         if kind == "pod":
             pods = self._pods(namespace, field_selector=f"metadata.name={name}")
             workload = owners.pod_workload(pods[0]) if pods else None

@@ -71,7 +71,7 @@ class ApprovalRequest(BaseModel):
         minutes = max(0, int((self.expires_at - now).total_seconds() // 60))
         evidence = f"Evidence: {self.evidence.rstrip('.')}. " if self.evidence else ""
         change = f"Change: {self.change_text}. " if self.change else ""
-        undo = f"Undo: {self.undo}. " if self.undo else ""
+        undo = f"Undo: {self.undo.rstrip('.')}. " if self.undo else ""
         return (
             f"Robot SRE requests approval: {self.action_name.lower()} {self.target_label}. "
             f"Reason: {self.why_now}. {evidence}{change}Expected impact: {self.expected_impact} "

@@ -120,6 +120,29 @@ def test_a_valid_secret_covering_the_host_is_named_as_the_replacement(
     )
     other = Target(kind="ingress", namespace="shop", name="blog")
     assert replacement_tls_secret(incident, other) is None
+    # the patch_tls that puts it in: its params name the Secret
+    [named] = [t for t in incident.named_targets if t.action == "patch_tls"]
+    assert (named.kind, named.namespace, named.name) == ("ingress", "shop", "web")
+    assert named.params == {"secret": "web-tls-2027"}
+
+
+def test_the_replacement_of_one_of_several_tls_entries_names_its_host(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    two = ingress("web", "shop", hosts=(HOST, "blog.example.com"), tls_secret="web-tls")
+    two["spec"]["tls"] = [
+        {"hosts": ["blog.example.com"], "secretName": "blog-tls"},
+        {"hosts": [HOST], "secretName": "web-tls"},
+    ]
+    seed(
+        kube_cluster,
+        two,
+        valid("blog-tls", names=("blog.example.com",)),
+        valid("web-tls-2027", days=400),
+        secret=expired(),
+    )
+    evidence = IngressCollector(kube).collect(drift())
+    assert evidence.params == {("patch_tls", WEB): {"secret": "web-tls-2027", "host": HOST}}
 
 
 def test_no_replacement_is_named_when_no_secret_covers_the_host(
@@ -128,6 +151,7 @@ def test_no_replacement_is_named_when_no_secret_covers_the_host(
     seed(kube_cluster, valid("other-host", names=("blog.example.com",)), secret=expired())
     evidence = IngressCollector(kube).collect(drift())
     assert set(signals(evidence)) == {"tls_failure"}
+    assert evidence.params == {}
 
 
 def test_a_certificate_for_other_hosts_fails(kube_cluster: KubeCluster, kube: Kube) -> None:

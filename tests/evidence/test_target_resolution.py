@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fixtures.incidents import make_incident
+from fixtures.ingress import ingress
 from fixtures.kube import (
     KubeCluster,
     deployment,
@@ -118,6 +119,35 @@ def test_a_pod_scope_names_the_deployment_that_runs_the_pod(
     )
 
     assert evidence.targets == {"rollout_restart": (API,)}
+
+
+def test_an_ingress_scope_names_the_workloads_behind_its_backend_services(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    kube_cluster.add(
+        ingress("checkout", "shop", service="api"),
+        service("api", "shop"),
+        deployment("api", "shop", annotations=HELM),
+    )
+
+    evidence = ScopeTargetCollector(kube).collect(
+        incident("http_error_rate_spike", "ingress", "checkout", "shop")
+    )
+
+    assert evidence.targets == {"rollout_restart": (API,), "rollback_release": (SHOP_RELEASE,)}
+    assert evidence.summary.startswith(
+        "ingress shop/checkout routes to api; service shop/api selects deployment shop/api"
+    )
+    assert "k8s://ingresses/shop/checkout" in evidence.refs
+
+
+def test_an_ingress_that_does_not_exist_names_nothing(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    evidence = ScopeTargetCollector(kube).collect(
+        incident("http_error_rate_spike", "ingress", "checkout", "shop")
+    )
+    assert (evidence.targets, evidence.summary) == ({}, "ingress shop/checkout not found")
 
 
 # the Helm release that manages a workload

@@ -1,10 +1,13 @@
 """identity_provider_unreachable end to end against a real OpenLDAP
 (``slapd``): the responder's LDAP probe binds with a password that no
-longer works (the directory refuses it: a direct error). The robot asks to
-restart the Deployment behind the glauth Service (the LDAP config patch has
-no ConfigMap named by the evidence yet); disabling auth is only ever
-recommended (human only); nothing is executed. The story ends when the bind works again
-and the alert has been resolved for the quiet period."""
+longer works (the directory refuses it: a direct error). The ladder's first
+step asks to restart the Deployment behind the glauth Service; a person
+approves, and kmock shows one merge patch of its pod template's
+``restartedAt`` annotation and nothing else (a restart has no inverse: the
+request says so). The bind is still refused, so the next step asks to fall
+back to the configured LDAP URL (settings ``remedies.ldap``); disabling auth
+is only ever recommended (human only). The story ends when the bind works
+again and the alert has been resolved for the quiet period."""
 
 from __future__ import annotations
 
@@ -13,11 +16,13 @@ from pathlib import Path
 import pytest
 from fixtures.kube import (
     KubeCluster,
+    configmap,
     deployment,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     service,
 )
 from fixtures.slapd import Slapd, slapd  # noqa: F401  (a fixture)
+from stories.approving import approve, approved_run, approvers, listed, since
 from stories.storyline import Story
 
 from responder.evidence.hypothesis import hypothesis
@@ -36,9 +41,13 @@ PROBE_FAILED = {
     "severity": "critical",
 }
 GLAUTH = "deployment/auth/glauth"  # the Deployment the glauth Service selects
+GLAUTH_PATH = "/apis/apps/v1/namespaces/auth/deployments/glauth"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+LDAP_CONFIG = "configmap/auth/backend-ldap"
+FALLBACK = "ldaps://ldap-standby.auth.svc:636"
 
 
-def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
+def test_a_refused_ldap_bind_gets_an_approved_restart_of_the_deployment_behind_glauth(
     kube_cluster: KubeCluster,
     tmp_path: Path,
     slapd: Slapd,  # noqa: F811
@@ -48,6 +57,7 @@ def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
         service("glauth", "auth"),
         deployment("glauth", "auth"),
         deployment("backend", "image-factory"),
+        configmap("backend-ldap", "auth", {"LDAP_URL": "ldap://glauth.auth.svc:3893"}),
     )
     monkeypatch.setenv(PASSWORD_ENV, "the-password-before-rotation")
     endpoint = DependencyEndpoint(
@@ -59,8 +69,14 @@ def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
         search_base=slapd.suffix,
         timeout_seconds=2.0,
     )
+    ldap = {"configmap": "auth/backend-ldap", "key": "LDAP_URL", "fallback": FALLBACK}
     with Story(
-        kube_cluster, tmp_path, environment="staging", dependencies=[endpoint.model_dump()]
+        kube_cluster,
+        tmp_path,
+        environment="staging",
+        dependencies=[endpoint.model_dump()],
+        remedies={"ldap": ldap},
+        approvers=approvers(monkeypatch, "staging"),
     ) as story:
         story.fire(PROBE_FAILED)
 
@@ -72,8 +88,9 @@ def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
         assert (probe.name, probe.direct) == ("glauth:auth_error", True)
         assert "invalidCredentials" in probe.detail
         assert PASSWORD_ENV not in probe.detail and "rotation" not in probe.detail
-        # the ladder's first step asks for the restart; the config patch waits for its step
+        # the ladder's first step asks for the restart; the LDAP fallback waits for its step
         assert story.asked() == {("rollout_restart", GLAUTH)}
+        assert any("patch_ldap_config" in d for d in story.events("approval_held"))
         assert (hypothesis(incident) or "").startswith(
             "the identity provider refuses the bind credentials"
         )
@@ -82,23 +99,47 @@ def test_refused_ldap_bind_asks_for_a_restart_and_never_disables_auth(
         assert story.writes() == []
         assert incident.state == IncidentState.triaged
 
-        # T+1m: the poll binds again, still refused; still nothing executed
-        story.clock.advance(minutes=1)
-        story.poll()
-        assert story.writes() == []
-        assert story.ran() == []
-        assert story.asked() == {("rollout_restart", GLAUTH)}
+        # the request names the Deployment, the exact change, and that nothing undoes it
+        asked = listed(story, "rollout_restart")
+        asked_at = story.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert asked["target"] == {"kind": "deployment", "namespace": "auth", "name": "glauth"}
+        assert asked["params"] == {}
+        assert asked["change"] == [{"what": "restartedAt", "before": "(none)", "after": asked_at}]
+        assert asked["undo"].startswith("nothing undoes it by itself")
+        assert f"Change: restartedAt: (none) → {asked_at}. " in asked["prompt"]
+        assert "Undo: nothing undoes it by itself: " in asked["prompt"]
+        assert "roll back the release. Approval expires in 10m." in asked["prompt"]
 
-        # T+10m: still refused, nobody restarted: the ladder climbs to the patch,
-        # which no evidence gives a ConfigMap to act on (a Service is none): not asked
+        # T+1m: alice approves: one merge patch of the template annotation, nothing
+        # else (planned again as it runs: the restart is stamped with its own time)
+        story.clock.advance(minutes=1)
+        stamp = story.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        before = kube_cluster.live("Deployment", "glauth", "auth")
+        mark = len(story.writes())
+        answer = approve(story, asked["id"])
+        assert answer["result"] == "executed", answer["detail"]
+        annotation = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        assert since(story, mark) == [("PATCH", GLAUTH_PATH, annotation)]
+        after = kube_cluster.live("Deployment", "glauth", "auth")
+        assert after["spec"]["template"]["metadata"]["annotations"] == {RESTARTED_AT: stamp}
+        after["spec"]["template"]["metadata"].pop("annotations")
+        assert after["spec"] == before["spec"]
+        done = approved_run(story, "rollout_restart")
+        assert (done.result, done.actor, done.inverse) == ("succeeded", "alice", None)
+        assert story.incident().state == IncidentState.contained
+
+        # T+10m: the bind is still refused: the ladder climbs and asks for the LDAP fallback
         assert story.next_step(9) == "step 2/2 ask_patch: ask_restart did not clear it within 10m"
-        assert story.asked() == {("rollout_restart", GLAUTH)}
+        assert story.asked() == {("patch_ldap_config", LDAP_CONFIG), ("rollout_restart", GLAUTH)}
+        fallback = listed(story, "patch_ldap_config")
+        assert fallback["change"] == [
+            {"what": "data.LDAP_URL", "before": "ldap://glauth.auth.svc:3893", "after": FALLBACK}
+        ]
         assert story.decided("disable_auth") == {"human_only"}
-        assert story.writes() == []
-        assert story.ran() == []
+        assert since(story, mark + 1) == []
 
         # T+13m: the bind password is right again; the alert resolves
         story.clock.advance(minutes=3)
         monkeypatch.setenv(PASSWORD_ENV, slapd.password)
         story.resolve_for_good(PROBE_FAILED)
-        story.assert_guard_rails()
+        story.assert_guard_rails(approved=frozenset({"rollout_restart"}))
