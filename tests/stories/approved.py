@@ -77,7 +77,8 @@ def approved_run(story: Story, asked: ApprovalRequest) -> ExecutedAction:
 
 def undo(story: Story, ran: ExecutedAction) -> tuple[ActionRun, list[Seen]]:
     """Run the recorded inverse of ``ran`` as the approver; the run and the
-    cluster writes it made. It succeeded."""
+    cluster writes it made. It succeeded. An inverse that is the same action
+    on the same target waits for that action's cooldown, as any run does."""
     assert ran.inverse is not None
     incident = story.incident()
     request = ActionRequest(
@@ -86,6 +87,9 @@ def undo(story: Story, ran: ExecutedAction) -> tuple[ActionRun, list[Seen]]:
         incident_id=incident.id,
         params=dict(ran.inverse["params"]),
     )
+    if (request.action, request.target.as_dict()) == (ran.action, ran.target):
+        cooldown = story.runtime.runner.cooldown_for(incident, ran.action)
+        story.clock.advance(seconds=cooldown + 1)
     before = len(story.writes())
     run = story.runtime.runner.run(incident, request, "auto", actor=APPROVER)
     assert run.executed is not None and run.executed.result == "succeeded", run.outcome.detail
