@@ -32,9 +32,10 @@ def approver(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"approvers": [{"name": APPROVER, "environments": environments, "token_env": TOKEN_ENV}]}
 
 
-def runnable_ask(story: Story, action: str) -> ApprovalRequest:
+def runnable_ask(story: Story, action: str, *, undoable: bool = True) -> ApprovalRequest:
     """The pending request for ``action``, checked runnable: a target of an
-    accepted kind, a change that changes something, and its undo."""
+    accepted kind, its required params, a change that changes something, and
+    what undoes it (``undoable`` False: that nothing does, in the prompt)."""
     [asked] = [a for a in story.approvals() if a.action == action and a.state == "pending"]
     spec = story.runtime.taxonomy.actions[action]
     assert asked.target["kind"] in spec.target_kinds, asked.target
@@ -42,7 +43,8 @@ def runnable_ask(story: Story, action: str) -> ApprovalRequest:
         assert not param.required or name in asked.params, (name, asked.params)
     assert asked.change, asked
     assert all(c["before"] != c["after"] for c in asked.change), asked.change
-    assert asked.undo and not asked.undo.startswith("nothing undoes it"), asked.undo
+    assert asked.undo, asked
+    assert asked.undo.startswith("nothing undoes it by itself") != undoable, asked.undo
     assert asked.change_text in asked.prompt(story.clock.now)
     return asked
 
@@ -71,7 +73,7 @@ def approved_run(story: Story, asked: ApprovalRequest) -> ExecutedAction:
         target(asked.target),
         "succeeded",
     ), ran
-    assert ran.actor == APPROVER and ran.inverse is not None
+    assert ran.actor == APPROVER
     return ran
 
 
