@@ -14,6 +14,7 @@ from typing import Any
 
 from responder.actions.executor import PlansOnIncident
 from responder.actions.registry import ExecutorRegistry
+from responder.policy.targets import missing_target_reason
 from responder.records.action import ActionRequest, Plan
 from responder.records.incident import Incident
 from responder.records.update import RECOMMEND, Update
@@ -149,12 +150,16 @@ class FeasibilityStage:
     feasibility: Feasibility
 
     def __call__(self, update: Update) -> bool:
+        incident = update.incident
+        assert incident is not None
         for decided in update.decided:
             if decided.decision not in ACTING or decided.action_class not in CHANGING_CLASSES:
                 continue
             why = self.feasibility.obstacle(decided.action, decided.target, decided.params)
             if why is None:
                 continue
+            if decided.target is None and self.feasibility.registry.get(decided.action):
+                why = missing_target_reason(decided.action, incident)
             decided.decision = RECOMMEND
             decided.reason = f"cannot run here: {why}"
             decided.answer = {

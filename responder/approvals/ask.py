@@ -14,6 +14,7 @@ from datetime import datetime
 
 from responder.actions.feasibility import CannotRun, Feasibility
 from responder.approvals.requests import ApprovalRequests
+from responder.evidence.hypothesis import hypothesis
 from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
@@ -124,10 +125,12 @@ def why_now(incident: Incident, rec: RecommendedAction, now: datetime) -> str:
     else:
         minutes = int((now - incident.created_at).total_seconds() // 60)
         text = f"{problem} for {minutes}m"
+    cause = hypothesis(incident)
+    pointing = f"; the evidence points at {cause}" if cause else ""
     ladder = ""
     if incident.ladder is not None and incident.ladder.escalated_at is None:
         ladder = f"; escalation ladder step {incident.ladder.step + 1} {incident.ladder.step_id}"
     return (
         f"{text} (severity {incident.severity}, confidence {incident.confidence}; "
-        f"policy: {rec.reason}{ladder})"
+        f"policy: {rec.reason}{ladder}){pointing}"
     )

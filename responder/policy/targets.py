@@ -68,7 +68,7 @@ def missing_target_reason(action_id: str, incident: Incident) -> str:
         return why + (f": it points at {cause}" if cause else "")
     scope = incident.resource_scope
     where = "/".join(p for p in (scope.namespace, scope.name) if p)
-    return f"{why}, and the incident's scope ({scope.kind} {where}) is none"
+    return f"{why}; the incident's scope is a {scope.kind} ({where})"
 
 
 def accepts(action_id: str, target: Target) -> bool:

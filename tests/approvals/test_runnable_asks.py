@@ -61,7 +61,8 @@ def test_an_action_whose_plan_cannot_be_made_is_recommended_not_asked(rig: Respo
     # a target but no cluster to plan on: neither is asked
     shown = {r.action: r for r in incident.recommended_actions}
     assert shown["suspend_cronjob"].reason == (
-        "cannot run here: no cronjob was found for suspend_cronjob"
+        "cannot run here: the evidence names no cronjob for suspend_cronjob; "
+        "the incident's scope is a node (10.0.10.202)"
     )
     assert "no Kubernetes cluster is configured" in shown["delete_completed_pods"].reason
     assert not {"suspend_cronjob", "delete_completed_pods"} & set(asked(rig, incident))

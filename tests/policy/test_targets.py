@@ -114,8 +114,8 @@ def test_a_missing_target_is_explained_by_the_scope_or_by_what_the_evidence_poin
     )
 
     assert missing_target_reason("rollout_restart", glauth) == (
-        "the evidence names no deployment or statefulset or daemonset for rollout_restart, "
-        "and the incident's scope (service auth/glauth) is none"
+        "the evidence names no deployment or statefulset or daemonset for rollout_restart; "
+        "the incident's scope is a service (auth/glauth)"
     )
     assert missing_target_reason("patch_pull_secret", limited) == (
         "the evidence names no deployment or serviceaccount for patch_pull_secret: it points "
