@@ -102,7 +102,10 @@ def climb_past_the_restart(story: Story) -> None:
     assert reasons["scale_dependency"] == (
         "cannot run here: scale_dependency needs params.replicas and the evidence gives none"
     )
-    assert reasons["patch_config"] == "cannot run here: no configmap was found for patch_config"
+    assert reasons["patch_config"] == (
+        "cannot run here: the evidence names no configmap for patch_config; "
+        "the incident's scope is a deployment (platform/redis-cache)"
+    )
 
 
 def recover_and_resolve(story: Story, redis: RedisServer) -> None:
