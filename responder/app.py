@@ -166,7 +166,7 @@ def build_backends(
             DiskPressureCollector(kube, clock=now),
             NodeReadinessCollector(kube, clock=now),
             ImagePullCollector(kube, clock=now, registry_mirror=settings.remedies.registry_mirror),
-            JobBacklogCollector(kube, clock=now),
+            JobBacklogCollector(kube, clock=now, shared_controllers=remedies.shared_controllers),
             HelmDriftCollector(kube, clock=now),
             IngressCollector(kube, clock=now),
             ScopeTargetCollector(kube, clock=now),

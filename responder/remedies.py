@@ -176,7 +176,9 @@ class Remedies(BaseModel):
         default_factory=list,
         description="controllers other workloads depend on, which scale_shared_controller "
         "and pause_shared_controller may act on (kind/namespace/name, or namespace/name "
-        "for a Deployment), e.g. tekton-pipelines/tekton-pipelines-controller",
+        "for a Deployment), e.g. tekton-pipelines/tekton-pipelines-controller; a job "
+        "backlog names the running one whose pods fill it (their app.kubernetes.io/managed-by "
+        "is its app.kubernetes.io/part-of, name or namespace) as the pause target",
     )
     subsystems: dict[str, Subsystem] = Field(
         default_factory=dict,

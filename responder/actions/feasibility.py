@@ -120,7 +120,11 @@ class Feasibility:
         spec = self.taxonomy.actions.get(inverse.action)
         name = spec.display_name.lower() if spec else inverse.action
         shown = ", ".join(f"{k}={v}" for k, v in sorted(inverse.params.items()))
-        return f"{name} {inverse.target.label}" + (f" ({shown})" if shown else "")
+        label = inverse.target.label
+        if name.endswith(f" {inverse.target.kind.lower()}"):
+            # "uncordon node worker-1", not "uncordon node node worker-1"
+            label = label.partition(" ")[2]
+        return f"{name} {label}" + (f" ({shown})" if shown else "")
 
 
 def explain_runnable(answer: dict[str, Any], feasibility: Feasibility) -> dict[str, Any]:

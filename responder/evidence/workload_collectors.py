@@ -1,6 +1,7 @@
 """Kubernetes evidence about workloads: pods that cannot pull their image
-(the registry's error classified), and the finished pods and the CronJobs
-that keep producing them (named as ``suspend_cronjob`` targets)."""
+(the registry's error classified), and the finished pods and what keeps
+producing them: CronJobs (named as ``suspend_cronjob`` targets) and the
+configured shared controllers (``pause_shared_controller`` targets)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from responder.evidence.kubernetes import KubeCollector, pull_secret_names, secr
 from responder.evidence.pull_targets import failing_workloads, pull_targets
 from responder.kube import controller_of, labels_of, meta, parse_time, ref
 from responder.records.incident import Incident, Signal
+from responder.records.target import Target
 
 # Registry error classes, tried in order against the lower-cased message;
 # whole words only, so that a digest's hex ("sha256:ab403f") is no status.
@@ -171,6 +173,10 @@ class JobBacklogCollector(KubeCollector):
     tekton_threshold: int = 20
     noisy_cronjobs: Collection[str] = ("trivy-db-warmup",)
     frequent_runs_per_hour: float = 4.0
+    shared_controllers: Collection[str] = ()
+    """``kind/namespace/name`` of the shared controllers the operator
+    configured (settings remedies); one that made pods of the backlog is
+    named as the ``pause_shared_controller`` target while it runs"""
 
     def _collect(self, incident: Incident) -> Evidence:
         now = self.clock()
@@ -229,15 +235,41 @@ class JobBacklogCollector(KubeCollector):
             summary += "; finished pods sit on nodes in DiskPressure: " + objects.name_list(
                 sorted(pressured)
             )
+        cleared = len(finished) < self.backlog_threshold and len(tekton) < self.tekton_threshold
+        targets = objects.suspend_targets(noisy)
+        producing = [] if cleared else self._producing_controllers(finished)
+        if producing:
+            targets["pause_shared_controller"] = tuple(target for target, _ in producing)
+            summary += "; made by running shared controllers: " + ", ".join(
+                f"{t.kind} {t.namespace}/{t.name} ({count} pods)" for t, count in producing
+            )
         return Evidence(
             signals=tuple(signals),
             facts={"contributes_to_disk_pressure": contributes},
             refs=tuple(refs),
             summary=summary,
-            exit_criteria_met=len(finished) < self.backlog_threshold
-            and len(tekton) < self.tekton_threshold,
-            targets=objects.suspend_targets(noisy),
+            exit_criteria_met=cleared,
+            targets=targets,
         )
+
+    def _producing_controllers(self, finished: list[JSON]) -> list[tuple[Target, int]]:
+        """The configured shared controllers that run (replicas above 0) and
+        made finished pods: a pod's ``app.kubernetes.io/managed-by`` names
+        the controller's ``app.kubernetes.io/part-of``, its name or its
+        namespace (Tekton: ``tekton-pipelines``). With how many pods each."""
+        makers = Counter(labels_of(p).get(owners.MANAGED_BY_LABEL) for p in finished)
+        found = []
+        for configured in sorted(self.shared_controllers):
+            kind, namespace, name = configured.split("/")
+            target = Target(kind=kind, namespace=namespace, name=name)
+            live = owners.read_workload(self.kube, target)
+            if live is None or (live.get("spec") or {}).get("replicas", 1) == 0:
+                continue
+            part_of = labels_of(live).get("app.kubernetes.io/part-of")
+            count = sum(makers[n] for n in {part_of, name, namespace} if n)
+            if count:
+                found.append((target, count))
+        return found
 
 
 def runs_per_hour(schedule: str) -> float:

@@ -159,7 +159,10 @@ def test_the_documented_permissions_are_exactly_the_ones_used(
             ImagePullCollector(kube),
             incident("registry_pull_failure", "deployment", "api", "image-factory"),
         ),
-        (JobBacklogCollector(kube), incident("background_job_buildup", "cluster", "cluster")),
+        (
+            JobBacklogCollector(kube, shared_controllers=["deployment/headlamp/headlamp"]),
+            incident("background_job_buildup", "cluster", "cluster"),
+        ),
         (
             HelmDriftCollector(kube),
             incident("release_drift_or_partial_apply", "deployment", "api", "image-factory"),

@@ -12,6 +12,7 @@ from fixtures.kube import (
     KubeCluster,
     ago,
     cronjob,
+    deployment,
     event,
     eviction_threshold_met,
     kube_cluster_fixture,  # noqa: F401  (fixtures, registered here)
@@ -450,6 +451,58 @@ def test_tekton_history_growth(kube_cluster: KubeCluster, kube: Kube) -> None:
     evidence = collect(JobBacklogCollector, kube, "cluster", "cluster")
 
     assert by_name(evidence)["tekton_history_growth"] == ("strong", False)
+
+
+def tekton_builds(count: int) -> list[dict[str, Any]]:
+    """Finished TaskRun pods, labelled as Tekton labels the pods it makes."""
+    labels = {"app.kubernetes.io/managed-by": "tekton-pipelines"}
+    return [
+        pod(
+            f"build-{i}-pod",
+            "tekton-builds",
+            phase="Succeeded",
+            labels={"tekton.dev/taskRun": f"build-{i}", **labels},
+        )
+        for i in range(count)
+    ]
+
+
+def test_the_running_shared_controller_that_made_the_backlog_is_the_pause_target(
+    kube_cluster: KubeCluster, kube: Kube
+) -> None:
+    part_of = {"app.kubernetes.io/part-of": "tekton-pipelines"}
+    kube_cluster.add(
+        deployment("tekton-pipelines-controller", "tekton-pipelines", labels=part_of),
+        deployment("workflow-controller", "argo"),  # configured, made none of the pods
+        *tekton_builds(25),
+    )
+    configured = [
+        "deployment/tekton-pipelines/tekton-pipelines-controller",
+        "deployment/argo/workflow-controller",
+        "statefulset/gone/controller",  # configured, not in the cluster
+    ]
+    collector = JobBacklogCollector(kube, shared_controllers=configured)
+
+    evidence = collector.collect(incident("background_job_buildup", "cluster", "cluster"))
+
+    tekton = Target(
+        kind="deployment", namespace="tekton-pipelines", name="tekton-pipelines-controller"
+    )
+    assert evidence.targets == {"pause_shared_controller": (tekton,)}
+    assert evidence.summary.endswith(
+        "; made by running shared controllers: "
+        "deployment tekton-pipelines/tekton-pipelines-controller (25 pods)"
+    )
+    # paused already, or the backlog under its threshold: nothing to pause
+    kube_cluster.add(
+        deployment("tekton-pipelines-controller", "tekton-pipelines", labels=part_of, replicas=0)
+    )
+    assert collector.collect(incident("background_job_buildup", "cluster", "cluster")).targets == {}
+    kube_cluster.add(deployment("tekton-pipelines-controller", "tekton-pipelines", labels=part_of))
+    small = JobBacklogCollector(
+        kube, shared_controllers=configured, backlog_threshold=30, tekton_threshold=30
+    )
+    assert small.collect(incident("background_job_buildup", "cluster", "cluster")).targets == {}
 
 
 @pytest.mark.parametrize(

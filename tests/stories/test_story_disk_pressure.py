@@ -2,7 +2,9 @@
 DiskPressure with the taint and the kubelet's eviction events, 40 finished
 pods, the trivy-db-warmup CronJob, a headlamp Deployment, the ingress-nginx
 controller and cert-manager (with finished Job pods of their own), all in
-kmock; the OCI API behind the real SDK for the worker actions."""
+kmock; the OCI API behind the real SDK for the worker actions. No node
+action is asked before the contain step has had its 10 minutes; then a
+person may approve the cordon, and undo it."""
 
 from __future__ import annotations
 
@@ -30,6 +32,14 @@ from fixtures.oci_api import (  # noqa: F401  (oci_api, oci_key: fixtures)
     oci_api,
     oci_key,
 )
+from stories.approved import (
+    approve,
+    approved_run,
+    approver,  # noqa: F401  (a fixture, registered here)
+    runnable_ask,
+    undo,
+    write_of,
+)
 from stories.storyline import Story, write_paths
 
 from responder.records.lifecycle import IncidentState
@@ -45,8 +55,8 @@ FINISHED = sorted(
     + [f"/api/v1/namespaces/image-factory/pods/scan-job-{i:02d}" for i in range(20)]
 )
 TRIVY = "/apis/batch/v1/namespaces/trivy-system/cronjobs/trivy-db-warmup"
-#: the worker actions on later steps of the disk-pressure ladder, in the order they are held
-LADDER_ASKS = ("cordon_node", "reboot_worker", "replace_worker")
+#: the node actions on later steps of the disk-pressure ladder, in the order they are held
+LADDER_ASKS = ("cordon_node", "reboot_worker", "replace_worker", "drain_node")
 
 
 def seed_protected(cluster: KubeCluster) -> None:
@@ -87,6 +97,7 @@ def make_story(
     tmp_path: Path,
     oci_api: OciApi,  # noqa: F811
     oci_key: dict[str, str],  # noqa: F811
+    approver: dict[str, Any],  # noqa: F811
 ) -> Iterator[Any]:
     stories: list[Story] = []
 
@@ -96,6 +107,7 @@ def make_story(
             tmp_path,
             environment=environment,
             **oci_settings(oci_api, tmp_path, oci_key),
+            **approver,
         )
         stories.append(story)
         return story
@@ -152,15 +164,19 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     for action in ("delete_completed_pods", "suspend_cronjob"):
         assert story.metric("ops_auto_remediations_total", action=action, **labels) == 1
 
-    # the ladder's contain step runs first: cordon, reboot and replace wait for
-    # their steps; the drain, on no step, waits for a person right away
-    assert story.events("ladder") == ["step 1/4 contain: opened (waits 10m)"]
-    assert story.asked() == {("drain_node", "node/worker-1")}
+    # the ladder's contain step runs first: no node action is asked before
+    # it has had its 10 minutes (cordon, drain, reboot, replace wait for their steps)
+    assert story.events("ladder") == ["step 1/5 contain: opened (waits 10m)"]
+    assert story.asked() == set()
     assert story.events("approval_held") == [
         f"{action} waits for its ladder step" for action in LADDER_ASKS
     ]
-    assert all(a.state == "pending" for a in story.approvals())
-    assert incident.approval_state == "pending"
+    assert incident.approval_state == "none"
+    # what cannot run here is recommended with the reason, never asked: no
+    # evicted pod of a Deployment names a workload to scale to zero, and no
+    # shared controller is configured
+    assert story.decided("scale_to_zero") == {"recommend"}
+    assert story.decided("scale_shared_controller") == {"recommend"}
     assert story.decided("delete_pvc") == {"human_only"}
     assert story.decided("delete_persistent_data") == {"human_only"}
     assert oci_api.writes() == []
@@ -176,12 +192,12 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
     assert story.incident().duplicates_suppressed == 2
     assert any("cooldown" in d for d in story.events("action_skipped"))
     assert story.metric("ops_policy_suppressions_total", reason="cooldown", **labels) >= 1
-    assert story.asked() == {("drain_node", "node/worker-1")}  # asked once, still pending
+    assert story.asked() == set()  # the contain step still has its time
 
     # T+10m: containment did not clear the pressure: the ladder climbs, the
     # cordon now waits for a person; reboot and replace wait for their steps
-    assert story.next_step(5) == "step 2/4 ask_cordon: contain did not clear it within 10m"
-    assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
+    assert story.next_step(5) == "step 2/5 ask_cordon: contain did not clear it within 10m"
+    assert story.asked() == {("cordon_node", "node/worker-1")}
     [cordon] = [a for a in story.approvals() if a.action == "cordon_node"]
     assert cordon.state == "pending"
     assert "Approval expires in 10m" in cordon.prompt(story.clock.now)
@@ -229,10 +245,61 @@ def test_demo_cleans_up_suspends_trivy_asks_for_the_worker_and_resolves(
         story.metric("ops_incidents_resolved_total", severity=str(resolved.severity), **labels) == 1
     )
     assert len(story.writes()) == len(FINISHED) + 1
-    # the pressure went before the ladder reached the reboot and the replacement
-    assert story.asked() == {("drain_node", "node/worker-1"), ("cordon_node", "node/worker-1")}
+    # the pressure went before the ladder reached the drain, the reboot and the replacement
+    assert story.asked() == {("cordon_node", "node/worker-1")}
     assert oci_api.writes() == []
     story.assert_guard_rails()
+
+
+def test_demo_a_person_approves_the_cordon_after_the_contain_step_and_undoes_it(
+    make_story: Any,
+    kube_cluster: KubeCluster,
+    oci_api: OciApi,  # noqa: F811
+) -> None:
+    story = under_pressure(make_story, kube_cluster, "demo")
+    contained = len(story.writes())  # the contain step's cleanup and suspension
+    assert story.asked() == set()
+
+    # T+9m: the contain step still has its time: no node action is asked yet
+    story.clock.advance(minutes=9)
+    story.poll()
+    assert story.asked() == set()
+    assert len(story.writes()) == contained
+
+    # T+10m: the pressure persists: the ladder's first approval step asks to cordon
+    assert story.next_step(1) == "step 2/5 ask_cordon: contain did not clear it within 10m"
+    assert story.asked() == {("cordon_node", "node/worker-1")}
+    cordon = runnable_ask(story, "cordon_node")
+    assert cordon.target == {"kind": "node", "namespace": "", "name": "worker-1"}
+    assert cordon.params == {}
+    assert cordon.change == [{"what": "unschedulable", "before": "false", "after": "true"}]
+    assert cordon.undo == "uncordon node worker-1"
+    assert "escalation ladder step 2 ask_cordon" in cordon.why_now
+
+    # a person approves: kmock sees the cordon of worker-1 and nothing else
+    writes = approve(story, cordon)
+    assert [write_of(w) for w in writes] == [
+        ("PATCH", "/api/v1/nodes/worker-1", {"spec": {"unschedulable": True}})
+    ]
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is True
+    assert not kube_cluster.live("Node", "worker-2")["spec"].get("unschedulable")
+    ran = approved_run(story, cordon)
+    assert ran.inverse == {
+        "action": "uncordon_node",
+        "target": {"kind": "node", "namespace": "", "name": "worker-1"},
+        "params": {},
+    }
+    assert oci_api.writes() == []
+
+    # the space is reclaimed; the person undoes the cordon: worker-1 schedulable again
+    _, undone = undo(story, ran)
+    assert [write_of(w) for w in undone] == [
+        ("PATCH", "/api/v1/nodes/worker-1", {"spec": {"unschedulable": False}})
+    ]
+    assert kube_cluster.live("Node", "worker-1")["spec"]["unschedulable"] is False
+    assert len(story.writes()) == contained + 2
+    assert oci_api.writes() == []
+    story.assert_guard_rails(approved=frozenset({"cordon_node"}))
 
 
 def test_production_only_deletes_the_finished_pods(
@@ -249,21 +316,17 @@ def test_production_only_deletes_the_finished_pods(
     assert len(writes) == len(FINISHED)
     assert not kube_cluster.live("CronJob", "trivy-db-warmup", "trivy-system")["spec"]["suspend"]
     assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
-    # the contain step's suspension and the drain (on no step) are asked at once
+    # the contain step's suspension is asked at once; no node action before its step
     suspend = ("suspend_cronjob", "cronjob/trivy-system/trivy-db-warmup")
-    assert story.asked() == {("drain_node", "node/worker-1"), suspend}
+    assert story.asked() == {suspend}
     assert story.events("approval_held") == [
         f"{action} waits for its ladder step" for action in LADDER_ASKS
     ]
     assert incident.state == IncidentState.contained
 
     # T+10m: the pressure persists; the cordon is asked for, nothing more is written
-    assert story.next_step(10) == "step 2/4 ask_cordon: contain did not clear it within 10m"
-    assert story.asked() == {
-        ("drain_node", "node/worker-1"),
-        ("cordon_node", "node/worker-1"),
-        suspend,
-    }
+    assert story.next_step(10) == "step 2/5 ask_cordon: contain did not clear it within 10m"
+    assert story.asked() == {("cordon_node", "node/worker-1"), suspend}
     assert len(story.writes()) == len(FINISHED)
     assert story.ran() == [("delete_completed_pods", "cluster/cluster", "succeeded")]
     assert oci_api.writes() == []

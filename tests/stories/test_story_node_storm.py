@@ -3,8 +3,9 @@
 The limit for a cluster of five is one node (1 node or 34 %, whichever is
 larger), so the three disk-pressure incidents are a storm: no node action
 runs (kmock sees no write to a node), the cordon asked while the first node
-was alone is superseded when approved, and one cluster-level incident is
-escalated and notified once, naming the three nodes and their incidents."""
+was alone (once its contain step had its 10 minutes) is superseded when
+approved, and one cluster-level incident is escalated and notified once,
+naming the three nodes and their incidents."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from fixtures.alerts import evictions, pressure
 from fixtures.kube import (
     KubeCluster,
+    job_pod,
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
     node,
 )
@@ -47,6 +49,8 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
             for n in PRESSURED
         ),
         *(node(n) for n in NODES[3:]),
+        # what worker-1's contain step cleans up (so that it contains, not suppresses)
+        job_pod("scan-job-00", "scan-job-00", "image-factory", "Failed", "worker-1"),
     )
     with Story(
         kube_cluster,
@@ -57,12 +61,15 @@ def test_with_3_of_5_nodes_in_disk_pressure_no_node_action_runs_and_one_cluster_
     ) as story:
         story.fire(pressure("worker-1"), evictions("worker-1"))
         first = on_node(story, "worker-1")
+        # one node alone: after the contain step's 10 minutes the ladder asks to cordon it
+        story.clock.advance(minutes=10)
+        story.poll()
         asked = [
             a
             for a in story.runtime.approval_requests.for_incident(first.id)
             if a.action in NODE_ACTIONS
         ]
-        assert asked, "one node alone: the policy asks for its node actions"
+        assert [a.action for a in asked] == ["cordon_node"]
         for name in PRESSURED[1:]:
             story.fire(pressure(name), evictions(name))
         story.clock.advance(seconds=61)

@@ -1,15 +1,20 @@
 """runtime_dependency_outage end to end: the responder's own Redis probe
 fails against a local port nobody listens on; in staging, at high
 confidence, the robot restarts the (non-shared) dependency through kmock;
-a shared one, or any in production, waits for an approval. The story ends
-when a real redis-server answers on that port again and the alert has been
-resolved for the quiet period."""
+a shared one, or any in production, waits for an approval, and a person's
+approval makes exactly that restart (nothing undoes a restart: the prompt
+says so). Scaling it needs a replica count and patching its config a
+ConfigMap that no evidence names, and the release that manages it is not
+stored in the cluster: those are recommended with the reason, never asked.
+A story ends when a real redis-server answers on that port again and the
+alert has been resolved for the quiet period."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures.kube import (
@@ -18,6 +23,13 @@ from fixtures.kube import (
     kube_cluster_fixture,  # noqa: F401  (a fixture, registered here)
 )
 from fixtures.processes import free_port
+from stories.approved import (
+    approve,
+    approved_run,
+    approver,  # noqa: F401  (a fixture, registered here)
+    runnable_ask,
+    write_of,
+)
 from stories.storyline import RedisServer, Story
 
 from responder.records.lifecycle import IncidentState
@@ -32,8 +44,7 @@ DOWN = {
 DEPLOYMENT = "/apis/apps/v1/namespaces/platform/deployments/redis-cache"
 RESTART = ("rollout_restart", "deployment/platform/redis-cache")
 RECONCILE = ("helm_reconcile", "helmrelease/platform/cache")  # the release managing redis-cache
-# patch_config is never asked: no evidence names a ConfigMap of the dependency
-ASKED = {("scale_dependency", "deployment/platform/redis-cache"), RECONCILE}
+SCALE = ("scale_dependency", "deployment/platform/redis-cache")
 HELM = {"meta.helm.sh/release-name": "cache", "meta.helm.sh/release-namespace": "platform"}
 
 
@@ -49,7 +60,12 @@ def redis_cache(tmp_path: Path) -> Iterator[RedisServer]:
 
 @contextmanager
 def redis_cache_down(
-    cluster: KubeCluster, tmp: Path, redis: RedisServer, environment: str, shared: bool = False
+    cluster: KubeCluster,
+    tmp: Path,
+    redis: RedisServer,
+    environment: str,
+    shared: bool = False,
+    **settings: Any,
 ) -> Iterator[Story]:
     """A story in ``environment`` whose redis-cache dependency (``shared`` or
     not) Alertmanager reports down."""
@@ -64,20 +80,32 @@ def redis_cache_down(
         timeout_seconds=0.5,
     )
     with Story(
-        cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()]
+        cluster, tmp, environment=environment, dependencies=[endpoint.model_dump()], **settings
     ) as story:
         story.fire(DOWN)
         yield story
 
 
 def climb_past_the_restart(story: Story) -> None:
-    """The dependency stays down: after the restart step's 10 minutes the
-    ladder asks for the scaling, 15 minutes later for the reconcile of the
-    Helm release."""
+    """The dependency stays down: the ladder climbs past the restart step
+    (10 minutes) and the patch step (15 minutes) to the reconcile step; none
+    of their actions can run here, so none is asked."""
     assert story.next_step(10) == "step 2/3 ask_patch: restart did not clear it within 10m"
-    assert ("scale_dependency", "deployment/platform/redis-cache") in story.asked()
-    assert RECONCILE not in story.asked()
+    assert story.decisions()[SCALE] == "recommend"
+    assert story.decided("patch_config") == {"recommend"}
     assert story.next_step(15) == "step 3/3 ask_reconcile: ask_patch did not clear it within 15m"
+    assert story.decisions()[RECONCILE] == "recommend"
+    assert story.events("approval_not_asked") == [
+        "helm_reconcile on helmrelease platform/cache recommended: no Helm release platform/cache"
+    ]
+    reasons = {r.action: r.reason for r in story.incident().recommended_actions}
+    assert reasons["scale_dependency"] == (
+        "cannot run here: scale_dependency needs params.replicas and the evidence gives none"
+    )
+    assert reasons["patch_config"] == (
+        "cannot run here: the evidence names no configmap for patch_config; "
+        "the incident's scope is a deployment (platform/redis-cache)"
+    )
 
 
 def recover_and_resolve(story: Story, redis: RedisServer) -> None:
@@ -112,12 +140,12 @@ def test_staging_restarts_a_non_shared_dependency_at_high_confidence(
         assert annotations == {"kubectl.kubernetes.io/restartedAt": stamp}
         assert story.ran() == [(*RESTART, "succeeded")]
         assert incident.state == IncidentState.contained
-        # scaling, reconcile: a person decides, once the ladder gets there
+        # the reconcile waits for its step; nothing else could be asked
         assert story.asked() == set()
-        assert {d.split()[0] for d in story.events("approval_held")} == {a for a, _ in ASKED}
+        assert {d.split()[0] for d in story.events("approval_held")} == {"helm_reconcile"}
 
         climb_past_the_restart(story)
-        assert story.asked() == ASKED
+        assert story.asked() == set()
         # 25 minutes down: past the containment window it escalated, and the
         # restart ran once more when its 15-minute cooldown was over (repeating
         # the robot's own containment leaves the incident escalated)
@@ -156,10 +184,54 @@ def test_production_asks_for_the_restart_and_resolves_without_it(
         assert incident.state == IncidentState.triaged
 
         climb_past_the_restart(story)
-        assert story.asked() == ASKED | {RESTART}
+        assert story.asked() == {RESTART}  # asked again each time the last expired
         assert story.writes() == []
         assert story.ran() == []
 
         recover_and_resolve(story, redis_cache)
         assert story.writes() == []
         story.assert_guard_rails()
+
+
+def test_production_a_person_approves_the_restart_the_ladder_asks_first(
+    kube_cluster: KubeCluster,
+    tmp_path: Path,
+    redis_cache: RedisServer,
+    approver: dict[str, Any],  # noqa: F811
+) -> None:
+    with redis_cache_down(kube_cluster, tmp_path, redis_cache, "production", **approver) as story:
+        # the ladder's first step, the restart, needs a person in production
+        restart = runnable_ask(story, "rollout_restart", undoable=False)
+        assert restart.target == {
+            "kind": "deployment",
+            "namespace": "platform",
+            "name": "redis-cache",
+        }
+        assert restart.params == {}
+        stamp = story.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert restart.change == [{"what": "restartedAt", "before": "(none)", "after": stamp}]
+        assert restart.undo == (
+            "nothing undoes it by itself: None; if pods do not become ready, roll back the release."
+        )
+        assert story.writes() == []
+
+        # a person approves: kmock sees the restart annotation and nothing else
+        writes = approve(story, restart)
+        annotations = {"kubectl.kubernetes.io/restartedAt": stamp}
+        assert [write_of(w) for w in writes] == [
+            (
+                "PATCH",
+                DEPLOYMENT,
+                {"spec": {"template": {"metadata": {"annotations": annotations}}}},
+            )
+        ]
+        template = kube_cluster.live("Deployment", "redis-cache", "platform")["spec"]["template"]
+        assert template["metadata"]["annotations"] == annotations
+        assert template["spec"]["containers"][0]["image"] == "redis:7.2"
+        # a restart replaces the pods; there is nothing to put back
+        assert approved_run(story, restart).inverse is None
+        assert story.incident().state == IncidentState.contained
+
+        recover_and_resolve(story, redis_cache)
+        assert len(story.writes()) == 1
+        story.assert_guard_rails(approved=frozenset({"rollout_restart"}))
