@@ -23,7 +23,7 @@ from responder.records.action import ActionOutcome, ActionRequest, ActionRun, re
 from responder.records.approval import ApprovalError, ApprovalRequest
 from responder.records.audit import audit, audit_incident
 from responder.records.incident import Incident
-from responder.records.lifecycle import IncidentState
+from responder.records.lifecycle import NOT_ACTING
 from responder.records.target import Target
 from responder.records.update import Update
 from responder.records.writes import Writes
@@ -31,8 +31,6 @@ from responder.store import LockBusy, Store, held_lock
 
 log = logging.getLogger(__name__)
 
-#: incident states in which an approved action is no longer carried out
-NOT_ACTING = (IncidentState.resolved, IncidentState.recovering, IncidentState.suppressed)
 _LOCK_WAIT_SECONDS = 10.0
 #: what the node action run from an answer is, while it runs (names it to the ones that wait)
 NODE_ACTION_CURRENT = "node-action:current"

@@ -18,6 +18,7 @@ from responder.evidence.hypothesis import hypothesis
 from responder.records.action import ActionRequest
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
+from responder.records.lifecycle import NOT_ACTING
 from responder.records.target import Target
 from responder.records.update import RECOMMEND, Update
 from responder.records.writes import Writes
@@ -34,7 +35,8 @@ class AskStage:
     def __call__(self, update: Update) -> bool:
         incident = update.incident
         assert incident is not None
-        if update.ask:
+        # a suppressed, recovering or resolved incident is not acted on: no ask
+        if update.ask and incident.state not in NOT_ACTING:
             self.ask(
                 incident,
                 update.recommendations,

@@ -11,7 +11,6 @@ from typing import Any
 
 from responder.actions.feasibility import CannotRun
 from responder.actions.stage import ACTING_CLASSES
-from responder.approvals.answers import NOT_ACTING
 from responder.approvals.ask import recommend, why_now
 from responder.mcp.frame import (
     MAX_NOTE,
@@ -27,6 +26,7 @@ from responder.policy.stage import incident_view
 from responder.records.action import ActionRequest, record_runs
 from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence
+from responder.records.lifecycle import NOT_ACTING
 from responder.records.redaction import redact
 from responder.records.target import Target
 from responder.records.update import RECOMMEND, PlannedRun

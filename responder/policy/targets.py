@@ -102,7 +102,7 @@ def _scope_candidate(action_id: str, incident: Incident) -> Target | None:
         return Target(kind="incident", name=incident.id)
     if action_id == "failover_channel":
         return Target(kind="channel", name="alternate")
-    if action_id == "delete_completed_pods":
+    if action_id in ("delete_completed_pods", "bulk_cleanup"):
         if scope.kind in WORKLOAD_KINDS and scope.namespace:
             return Target(kind="namespace", name=scope.namespace)
         return Target(kind="cluster", name="cluster")

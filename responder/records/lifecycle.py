@@ -22,6 +22,9 @@ class IncidentState(StrEnum):
 
 S = IncidentState
 
+#: the states in which the robot neither carries out nor asks for an action
+NOT_ACTING = (IncidentState.resolved, IncidentState.recovering, IncidentState.suppressed)
+
 TRANSITIONS: dict[IncidentState, frozenset[IncidentState]] = {
     S.observed: frozenset({S.triaged, S.suppressed, S.escalated, S.recovering}),
     S.triaged: frozenset({S.contained, S.recovering, S.suppressed, S.escalated}),

@@ -3,7 +3,8 @@ pages, exports, chat messages and MCP answers.
 
 The store keeps the raw values (they are evidence); only what leaves through
 a surface is masked: values of keys named like secrets, and bearer, API and
-Slack tokens, private keys and ``password=``-style pairs in any text."""
+Slack tokens, private keys, ``password=``-style pairs and URL passwords in
+any text."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ _SECRET_TEXT = [
     re.compile(r"xox[abpr]-[A-Za-z0-9\-]+"),
 ]
 REDACTED = "[redacted]"
+#: the password of a URL's user info (``postgresql://app:PASSWORD@db``); the user stays
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+):[^@\s/]+@")
 #: keys whose values are identifiers, not secrets, even though the name matches
 _NOT_SECRET_KEYS = frozenset({"missing_pull_secret", "token_id"})
 
@@ -51,7 +54,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, str):
         for pattern in _SECRET_TEXT:
             value = pattern.sub(REDACTED, value)
-        return value
+        return _URL_PASSWORD.sub(rf"\1:{REDACTED}@", value)
     return value
 
 

@@ -13,7 +13,7 @@ from fixtures.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
 from starlette.testclient import TestClient
 
 from responder.app import create_app
-from responder.approvals.answers import NOT_ACTING
+from responder.records.lifecycle import NOT_ACTING
 from responder.settings import ChannelSettings, Settings, SlackSettings
 
 PASSWORD = "correct horse battery"

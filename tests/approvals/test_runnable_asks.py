@@ -16,6 +16,7 @@ from fixtures.rigs import Responder
 
 from responder.approvals.approvers import Approver
 from responder.records.incident import Incident
+from responder.records.lifecycle import IncidentState
 from responder.settings import Settings
 from responder.store import Store
 
@@ -117,3 +118,15 @@ def test_an_action_whose_remedy_is_not_configured_says_which_setting(rig: Respon
         "no standby configured for switch_db_target (settings remedies.database)"
     )
     assert answer["decision"] == "recommend"
+
+
+def test_a_suppressed_incident_is_asked_about_no_more(rig: Responder) -> None:
+    rig.fire(DISK)
+    incident = rig.only()
+    assert asked(rig, incident)
+    incident.move_to(IncidentState.suppressed, "suppressed by hand for the test", rig.clock.now)
+    rig.runtime.store.save_incident(incident)
+    rig.clock.advance(11 * 60)  # every request expired: an acting incident would be asked again
+    rig.runtime.scheduler.poll()
+    requests = rig.runtime.approval_requests.for_incident(incident.id)
+    assert {a.state_at(rig.clock.now) for a in requests} == {"expired"}

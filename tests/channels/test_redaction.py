@@ -10,6 +10,7 @@ from fixtures.alerts import DISK
 from fixtures.chatops import ChatOpsHarness
 
 from responder.accounts.models import Role
+from responder.records.redaction import redact
 
 PASSWORD = "correct horse battery"
 # a label named like a secret, and a token inside a value shown everywhere
@@ -50,3 +51,16 @@ def test_a_secret_looking_label_is_masked_on_the_api_the_admin_page_and_in_chat(
     assert page.status_code == 200 and "password=[redacted]" in page.text
     listing = harness.client.get("/admin/incidents").text
     assert shows_no_secret(page.text) and shows_no_secret(listing)
+
+
+def test_a_urls_password_is_masked_in_any_text_the_user_and_host_stay() -> None:
+    undo = (
+        "patch configuration configmap shop/orders-db (value=postgresql://app:s3cret@db:5432/shop)"
+    )
+    assert redact(undo) == (
+        "patch configuration configmap shop/orders-db "
+        "(value=postgresql://app:[redacted]@db:5432/shop)"
+    )
+    assert (
+        redact("see https://grafana.example/d/abc?x=1") == "see https://grafana.example/d/abc?x=1"
+    )

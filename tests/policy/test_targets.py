@@ -205,3 +205,10 @@ def test_no_action_of_any_type_is_offered_a_target_it_does_not_accept(
             kinds = catalogue.action(action).target_kinds
             for target in candidate_targets(action, case):
                 assert target is None or target.kind in kinds, (incident_type.id, action, target)
+
+
+def test_bulk_cleanup_of_a_job_backlog_acts_on_the_jobs_namespace() -> None:
+    backlog = incident(
+        "background_job_buildup", ResourceScope(kind="cronjob", namespace="ci", name="nightly")
+    )
+    assert candidate_targets("bulk_cleanup", backlog) == [Target(kind="namespace", name="ci")]
