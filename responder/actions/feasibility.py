@@ -160,7 +160,10 @@ class FeasibilityStage:
             why = self.feasibility.obstacle(decided.action, decided.target, decided.params)
             if why is None:
                 continue
-            if decided.target is None and self.feasibility.registry.get(decided.action):
+            # an action whose remedy is not configured names the setting to add,
+            # not what the evidence lacks
+            registry = self.feasibility.registry
+            if decided.target is None and registry.unavailable(decided.action) is None:
                 why = missing_target_reason(decided.action, incident)
             decided.decision = RECOMMEND
             decided.reason = f"cannot run here: {why}"

@@ -22,6 +22,10 @@ WORKLOAD_KINDS = frozenset({"deployment", "statefulset", "daemonset", "cronjob",
 #: or which workload fills a node's disk
 EVIDENCE_ONLY = frozenset({"patch_image_ref", "patch_pull_secret", "scale_to_zero"})
 
+#: actions that clean up finished pods (and Jobs): in the namespace of a
+#: workload scope, else cluster-wide
+CLEANUP_ACTIONS = frozenset({"delete_completed_pods", "bulk_cleanup"})
+
 #: actions never offered on what the never-auto list protects: a noisy
 #: workload to scale to zero is never the ingress controller or cert-manager
 NEVER_ON_PROTECTED = frozenset({"scale_to_zero"})
@@ -102,7 +106,7 @@ def _scope_candidate(action_id: str, incident: Incident) -> Target | None:
         return Target(kind="incident", name=incident.id)
     if action_id == "failover_channel":
         return Target(kind="channel", name="alternate")
-    if action_id in ("delete_completed_pods", "bulk_cleanup"):
+    if action_id in CLEANUP_ACTIONS:
         if scope.kind in WORKLOAD_KINDS and scope.namespace:
             return Target(kind="namespace", name=scope.namespace)
         return Target(kind="cluster", name="cluster")

@@ -138,6 +138,19 @@ def test_scale_to_zero_never_targets_what_the_never_auto_list_protects() -> None
     assert candidate_targets("scale_to_zero", make_incident()) == [None]
 
 
+@pytest.mark.parametrize("action", ["delete_completed_pods", "bulk_cleanup"])
+def test_a_cleanup_acts_on_the_namespace_of_a_workload_scope_else_the_cluster(
+    action: str,
+) -> None:
+    backlog = incident(
+        "background_job_buildup",
+        ResourceScope(kind="job", namespace="trivy-system", name="trivy-db-warmup-291103"),
+    )
+
+    assert candidate_targets(action, backlog) == [Target(kind="namespace", name="trivy-system")]
+    assert candidate_targets(action, make_incident()) == [Target(kind="cluster", name="cluster")]
+
+
 def test_two_collectors_naming_one_target_offer_it_once() -> None:
     drift = incident(
         "release_drift_or_partial_apply",
@@ -205,10 +218,3 @@ def test_no_action_of_any_type_is_offered_a_target_it_does_not_accept(
             kinds = catalogue.action(action).target_kinds
             for target in candidate_targets(action, case):
                 assert target is None or target.kind in kinds, (incident_type.id, action, target)
-
-
-def test_bulk_cleanup_of_a_job_backlog_acts_on_the_jobs_namespace() -> None:
-    backlog = incident(
-        "background_job_buildup", ResourceScope(kind="cronjob", namespace="ci", name="nightly")
-    )
-    assert candidate_targets("bulk_cleanup", backlog) == [Target(kind="namespace", name="ci")]
