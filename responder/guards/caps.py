@@ -88,7 +88,9 @@ def usage_of(plan: Plan) -> Usage:
             str(p.get("namespace") or "") for p in changes.get("delete") or []
         )
         return Usage(pods_deleted=dict(pods))
-    if action in ("scale_to_zero", "resume_workload") and "replicas" in changes:
+    # any scale-down: scale_to_zero, and resume_workload, scale_dependency,
+    # the shared-controller actions and disable_subsystem when they lower replicas
+    if "replicas" in changes and "replicas" in plan.previous:
         before = int(plan.previous.get("replicas") or 0)
         if int(changes["replicas"]) < before:
             return Usage(workloads_scaled={plan.request.target.namespace or "": 1})

@@ -388,3 +388,25 @@ def test_the_counts_are_rolling(store: Store) -> None:
     assert caps.count(PODS_DELETED, "ci") == 4
     caps.reserve(Usage(pods_deleted={"ci": 6}))
     assert caps.count(PODS_DELETED, "ci") == 10
+
+
+@pytest.mark.parametrize(
+    ("action", "params"),
+    [
+        ("pause_shared_controller", {}),
+        ("scale_shared_controller", {"replicas": 1}),
+        ("scale_dependency", {"replicas": 1}),
+    ],
+)
+def test_every_action_that_lowers_replicas_counts_as_a_scale_down(
+    action: str, params: dict[str, int]
+) -> None:
+    target = Target(kind="deployment", namespace="tekton-pipelines", name="controller")
+    lower = Plan(
+        ActionRequest(action, target, "inc-1", params), {"replicas": 3}, {"replicas": 1}, ""
+    )
+    assert usage_of(lower).workloads_scaled == {"tekton-pipelines": 1}
+    higher = Plan(
+        ActionRequest(action, target, "inc-1", params), {"replicas": 1}, {"replicas": 3}, ""
+    )
+    assert usage_of(higher).workloads_scaled == {}
