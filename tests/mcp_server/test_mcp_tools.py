@@ -13,6 +13,8 @@ from typing import Any
 import anyio
 import pytest
 from fixtures.clock import Clock
+from fixtures.executors import HttpExecutor
+from fixtures.http_stub import StubServer
 from fixtures.quiet import hands_tied
 from fixtures.rigs import Responder
 from mcp import Client
@@ -34,11 +36,13 @@ READER = Caller("reader", Role.viewer)
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
+def runtime(tmp_path: Path, executor_stub: StubServer) -> Iterator[Runtime]:
     settings = Settings.model_validate(
         {"environment": "demo", "store_url": f"sqlite:///{tmp_path}/t.db"}
     )
-    built = Responder(settings=settings, clock=Clock.from_now()).runtime
+    # the image patch an agent proposes runs on a stub backend (no cluster here)
+    patches = HttpExecutor(executor_stub, frozenset({"patch_image_ref"}))
+    built = Responder(settings=settings, clock=Clock.from_now(), executors=[patches]).runtime
     body = json.loads((STORM / "02-image-pull.json").read_text())
     alert = body["alerts"][0]
     alert["labels"]["api_token"] = "abc123"
