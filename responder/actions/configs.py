@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from responder.actions.kube_calls import expect_kind, named, undo
+from responder.actions.kube_calls import expect_kind, named, undo, verify_by_replan
 from responder.kube import MERGE_PATCH, Kube, KubeError
 from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.remedies import ConfigKey, DatabaseTarget, LdapFallback
@@ -100,6 +100,9 @@ class ConfigRemedyExecutor:
             f"{named(target)}: {plan.diff[0].what} {plan.diff[0].before} → {plan.diff[0].after}",
             plan,
         )
+
+    def verify(self, plan: Plan) -> str | None:
+        return verify_by_replan(self.plan, plan)
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         """``patch_config`` of the value the plan read (None: the key is removed)."""

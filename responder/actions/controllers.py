@@ -20,6 +20,7 @@ from responder.actions.kube_calls import (
     plan_scale,
     replica_count,
     undo,
+    verify_by_replan,
 )
 from responder.kube import Kube, KubeError
 from responder.records.action import ActionOutcome, ActionRequest, Plan
@@ -83,6 +84,9 @@ class ControllerExecutor:
 
     def apply(self, plan: Plan) -> ActionOutcome:
         return guarded_apply(self.kube, plan, self._appliers, "controller")
+
+    def verify(self, plan: Plan) -> str | None:
+        return verify_by_replan(self.plan, plan)
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         request, previous = plan.request, plan.previous

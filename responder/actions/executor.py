@@ -38,3 +38,12 @@ class PlansOnIncident(Protocol):
     plans on the incident in hand, which may not be stored yet."""
 
     def plan_for(self, incident: Incident, request: ActionRequest) -> Plan: ...
+
+
+@runtime_checkable
+class Verifies(Protocol):
+    """An executor that reads back what it wrote."""
+
+    def verify(self, plan: Plan) -> str | None:
+        """After ``plan`` was applied: what the live state shows did not
+        take, or None when it all did."""

@@ -176,3 +176,15 @@ def apply_config_key(kube: Kube, plan: Plan) -> ActionOutcome:
         _content_type=MERGE_PATCH,
     )
     return ActionOutcome("succeeded", f"{named(target)} key {key} patched", plan)
+
+
+def verify_by_replan(planner: Callable[[ActionRequest], Plan], plan: Plan) -> str | None:
+    """Plan ``plan``'s request again after it was applied: every field the
+    write set must now read as written (the fields both name)."""
+    again = planner(plan.request)
+    wrong = [
+        f"{key} reads {shown(again.previous[key])}, not {shown(plan.changes[key])}"
+        for key in sorted(set(plan.changes) & set(again.previous))
+        if again.previous[key] != plan.changes[key]
+    ]
+    return "; ".join(wrong) or None

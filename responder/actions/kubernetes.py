@@ -23,6 +23,7 @@ from responder.actions.kube_calls import (
     plan_scale,
     shown,
     undo,
+    verify_by_replan,
     workload_call,
 )
 from responder.kube import MERGE_PATCH, Kube, KubeError, controller_of, meta
@@ -93,6 +94,9 @@ class KubernetesExecutor:
 
     def apply(self, plan: Plan) -> ActionOutcome:
         return guarded_apply(self.kube, plan, self._appliers, "Kubernetes")
+
+    def verify(self, plan: Plan) -> str | None:
+        return verify_by_replan(self.plan, plan)
 
     def inverse(self, plan: Plan) -> ActionRequest | None:
         request, previous = plan.request, plan.previous

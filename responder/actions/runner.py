@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from responder.actions.executor import Executor
+from responder.actions.executor import Executor, Verifies
 from responder.actions.registry import ExecutorRegistry
 from responder.guards.caps import ActionCaps, CapExceeded, CapsBusy, Reservation, usage_of, used_by
 from responder.guards.rails import NODE_ACTION_LOCK
@@ -235,12 +235,27 @@ class ActionRunner:
             outcome = ActionOutcome("failed", f"apply failed: {_reason(exc)}", plan)
         if outcome.plan is None:
             outcome = ActionOutcome(outcome.result, outcome.detail, plan)
+        if outcome.result == "succeeded" and isinstance(executor, Verifies):
+            outcome = self._verified(executor, outcome, plan)
         if reservation is not None:
             try:
                 self.caps.settle(reservation, used_by(reservation.usage, outcome))
             except CapsBusy as exc:
                 # the reservation stands: the caps count high, never low
                 log.warning("action caps not settled after %s: %s", request.action, exc)
+        return outcome
+
+    def _verified(self, executor: Verifies, outcome: ActionOutcome, plan: Plan) -> ActionOutcome:
+        """``outcome`` read back: failed when the write did not take; a
+        read-back that cannot be made is said, the outcome stands."""
+        try:
+            problem = self._deadline(executor.verify, plan, "verify")
+        except Exception as exc:
+            return ActionOutcome(
+                "succeeded", f"{outcome.detail} (not verified: {_reason(exc)})", plan
+            )
+        if problem is not None:
+            return ActionOutcome("failed", f"{outcome.detail}, but read back: {problem}", plan)
         return outcome
 
     def _deadline(self, call: Callable[[A], T], argument: A, what: str) -> T:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fixtures.incidents import make_incident
 from fixtures.kube import (
     KubeCluster,
     configmap,
@@ -20,11 +21,13 @@ from fixtures.kube import (
     seed_disk_pressure,
     statefulset,
 )
+from fixtures.rigs import RunnerRig
 
 from responder.actions.kubernetes import KubernetesExecutor
 from responder.kube import MERGE_PATCH, Kube, KubeError
 from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
 from responder.records.target import Target
+from responder.store import Store
 
 FIXED = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
@@ -450,3 +453,22 @@ def test_without_a_cluster_plans_raise_and_applies_are_not_available() -> None:
         executor.plan(wanted)
     outcome = executor.apply(Plan(wanted, {"unschedulable": False}, {"unschedulable": True}, ""))
     assert outcome.result == "not_available"
+
+
+# reading back what was written
+
+
+def test_a_write_the_server_accepted_but_did_not_make_fails_on_read_back(
+    kube_cluster: KubeCluster, executor: KubernetesExecutor, store: Store
+) -> None:
+    kube_cluster.add(node("worker-1"))
+    incident = make_incident("inc-verify", incident_type="node_disk_pressure")
+    rig = RunnerRig(store, [executor], incident)
+    # the API answers the patch 200 without changing the node
+    kube_cluster.fail("nodes", 200, verbs=["patch"])
+    run = rig.run("cordon_node", Target(kind="node", name="worker-1"))
+    assert run.outcome.result == "failed"
+    assert run.outcome.detail == (
+        "node worker-1 cordoned, but read back: unschedulable reads false, not true"
+    )
+    assert kube_cluster.live("Node", "worker-1")["spec"].get("unschedulable") is not True

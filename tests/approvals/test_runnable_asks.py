@@ -5,6 +5,7 @@ run after all ends ``failed`` with the reason, never stays ``approved``."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -125,6 +126,7 @@ def test_a_suppressed_incident_is_asked_about_no_more(rig: Responder) -> None:
     incident = rig.only()
     assert asked(rig, incident)
     incident.move_to(IncidentState.suppressed, "suppressed by hand for the test", rig.clock.now)
+    incident.suppressed_until = rig.clock.now + timedelta(hours=1)
     rig.runtime.store.save_incident(incident)
     rig.clock.advance(11 * 60)  # every request expired: an acting incident would be asked again
     rig.runtime.scheduler.poll()
