@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from responder.chat_settings import ChannelSettings
 from responder.records.levels import Environment
 from responder.records.window import SuppressionWindow
-from responder.settings import ActionCapSettings, BlastRadiusSettings, ChannelSettings
+from responder.settings import ActionCapSettings, BlastRadiusSettings
 
 
 class Section(BaseModel):

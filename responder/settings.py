@@ -23,8 +23,12 @@ from pydantic import (
     model_validator,
 )
 
+from responder.chat_settings import (
+    ApproverSettings,
+    ChannelSettings,
+)
 from responder.prometheus_settings import PrometheusSettings
-from responder.records.levels import Environment, Severity
+from responder.records.levels import Environment
 from responder.records.target import AllowEntry, TargetPattern
 from responder.records.window import SuppressionWindow
 from responder.remedies import Remedies
@@ -120,7 +124,6 @@ class OciSettings(BaseModel):
     )
 
 
-ALL_ENVIRONMENTS = (Environment.demo, Environment.staging, Environment.production)
 #: the secrets ``redacted`` hides (tokens of chat channels and the webhook)
 SECRET_FIELDS = (
     "webhook_token",
@@ -129,93 +132,6 @@ SECRET_FIELDS = (
     "telegram_bot_token",
     "telegram_webhook_secret",
 )
-
-
-class SlackSettings(BaseModel):
-    """Where Slack messages go. The bot token and signing secret are never
-    written here: ``ROBOT_SRE_SLACK_BOT_TOKEN``, ``ROBOT_SRE_SLACK_SIGNING_SECRET``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    channel: str = Field(description="default channel id (or #name) for notifications")
-    api_url: str = Field(
-        default="https://slack.com/api/", description="Web API base URL (ends with /)"
-    )
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-
-
-class TelegramSettings(BaseModel):
-    """Where Telegram messages go. The bot token and webhook secret come from
-    ``ROBOT_SRE_TELEGRAM_BOT_TOKEN``, ``ROBOT_SRE_TELEGRAM_WEBHOOK_SECRET``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    chat_id: str = Field(description="default chat id (e.g. -1001234567890 or @channel)")
-    api_url: str = Field(
-        default="https://api.telegram.org/bot",
-        description="Bot API base URL; the token is appended to it",
-    )
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    webhook_url: str | None = Field(
-        default=None,
-        description="public URL of POST /webhooks/telegram; when set, registered with "
-        "setWebhook (and the secret token) at start",
-    )
-
-
-class ChannelRoute(BaseModel):
-    """Default routing (operator rules' ``notification_policy`` comes first):
-    incidents of these types, environments and at least this severity go to
-    ``channels`` (``slack``, ``slack:<channel>``, ``telegram``,
-    ``telegram:<chat>``, ``in_app``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    incident_types: tuple[str, ...] = ("*",)
-    environments: tuple[Environment, ...] = ALL_ENVIRONMENTS
-    min_severity: Severity = Severity.info
-    channels: tuple[str, ...]
-
-
-class ChannelSettings(BaseModel):
-    """Chat channels, routing, retries, failover and storm control."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    slack: SlackSettings | None = None
-    telegram: TelegramSettings | None = None
-    routes: list[ChannelRoute] = []
-    failover_order: tuple[str, ...] = ("slack", "telegram")
-    retry_attempts: int = Field(default=3, ge=1, le=10)
-    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
-    retry_backoff_max_seconds: float = Field(default=8.0, ge=0, le=300)
-    max_messages_per_window: int = Field(
-        default=20, ge=1, description="new chat messages per channel per window; beyond: a digest"
-    )
-    window_seconds: float = Field(default=60.0, gt=0)
-
-
-class ApproverSettings(BaseModel):
-    """A person who may answer approval requests in ``environments``.
-
-    ``token_env`` names the environment variable holding the API token of the
-    in-app inbox (``Authorization: Bearer``); ``slack_users`` and
-    ``telegram_users`` are the chat identities that may press the buttons."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1, max_length=100)
-    environments: tuple[Environment, ...] = Field(min_length=1)
-    token_env: str | None = None
-    slack_users: tuple[str, ...] = ()
-    telegram_users: tuple[str, ...] = ()
-
-    @field_validator("telegram_users", mode="before")
-    @classmethod
-    def _ids_as_text(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return tuple(str(v) for v in value)
-        return value
 
 
 class BlastRadiusSettings(BaseModel):

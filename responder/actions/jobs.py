@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from responder.actions.kube_calls import expect_kind
-from responder.actions.kubernetes import FINISHED_PHASES
+from responder.actions.kube_calls import expect_kind, finished_pods
 from responder.kube import Kube, KubeError, controller_of, meta, parse_time
 from responder.policy.allowlist import never_auto_reason
 from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
@@ -206,7 +205,7 @@ class BulkCleanupExecutor:
         namespace = target.name if target.kind.lower() == "namespace" else None
         where = f"in {namespace}" if namespace else "cluster-wide"
         cutoff = self.clock() - timedelta(minutes=minutes)
-        jobs, pods = _jobs(kube, namespace), _finished_pods(kube, namespace)
+        jobs, pods = _jobs(kube, namespace), finished_pods(kube, namespace)
         doomed_jobs = [
             job
             for job in jobs
@@ -316,26 +315,6 @@ def _jobs(kube: Kube, namespace: str | None) -> list[Any]:
     if namespace:
         return kube.items(f"list jobs in {namespace}", kube.batch.list_namespaced_job, namespace)
     return kube.items("list jobs", kube.batch.list_job_for_all_namespaces)
-
-
-def _finished_pods(kube: Kube, namespace: str | None) -> list[Any]:
-    pods: list[Any] = []
-    for phase in FINISHED_PHASES:
-        selector = f"status.phase={phase}"
-        if namespace:
-            found = kube.items(
-                f"list {phase} pods in {namespace}",
-                kube.core.list_namespaced_pod,
-                namespace,
-                field_selector=selector,
-            )
-        else:
-            found = kube.items(
-                f"list {phase} pods", kube.core.list_pod_for_all_namespaces, field_selector=selector
-            )
-        # the phase is checked here too, whatever a server's selector does
-        pods += [pod for pod in found if (pod.get("status") or {}).get("phase") == phase]
-    return pods
 
 
 def _finished_at(job: Mapping[str, Any]) -> datetime | None:

@@ -188,3 +188,28 @@ def verify_by_replan(planner: Callable[[ActionRequest], Plan], plan: Plan) -> st
         if again.previous[key] != plan.changes[key]
     ]
     return "; ".join(wrong) or None
+
+
+FINISHED_PHASES = ("Succeeded", "Failed")
+
+
+def finished_pods(kube: Kube, namespace: str | None) -> list[Any]:
+    """The Succeeded and Failed pods of ``namespace`` (None: every namespace),
+    the phase checked here too whatever a server's selector does: a cleanup
+    must never touch a pod that is not finished."""
+    pods: list[Any] = []
+    for phase in FINISHED_PHASES:
+        selector = f"status.phase={phase}"
+        if namespace:
+            found = kube.items(
+                f"list {phase} pods in {namespace}",
+                kube.core.list_namespaced_pod,
+                namespace,
+                field_selector=selector,
+            )
+        else:
+            found = kube.items(
+                f"list {phase} pods", kube.core.list_pod_for_all_namespaces, field_selector=selector
+            )
+        pods += [pod for pod in found if (pod.get("status") or {}).get("phase") == phase]
+    return pods

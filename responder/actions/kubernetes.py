@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from responder.actions.kube_calls import (
+    FINISHED_PHASES,
     Applier,
     apply_config_key,
     apply_scale,
     expect_kind,
+    finished_pods,
     guarded_apply,
     named,
     namespace_of,
@@ -33,7 +35,6 @@ from responder.records.target import Target
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-FINISHED_PHASES = ("Succeeded", "Failed")
 SCALABLE = ("deployment", "statefulset")
 RESTARTABLE = ("deployment", "statefulset", "daemonset")
 
@@ -138,30 +139,7 @@ class KubernetesExecutor:
         target = request.target
         expect_kind(request, ("cluster", "namespace"))
         namespace = target.name if target.kind == "namespace" else None
-        pods: list[dict[str, Any]] = []
-        for phase in FINISHED_PHASES:
-            selector = f"status.phase={phase}"
-            if namespace:
-                found = kube.items(
-                    f"list {phase} pods in {namespace}",
-                    kube.core.list_namespaced_pod,
-                    namespace,
-                    field_selector=selector,
-                )
-            else:
-                found = kube.items(
-                    f"list {phase} pods",
-                    kube.core.list_pod_for_all_namespaces,
-                    field_selector=selector,
-                )
-            # The phase is checked here too: this action must never touch
-            # a pod that is not finished, whatever a server's selector does.
-            pods += [
-                p
-                for p in found
-                if (p.get("status") or {}).get("phase") == phase
-                and not meta(p).get("deletionTimestamp")
-            ]
+        pods = [p for p in finished_pods(kube, namespace) if not meta(p).get("deletionTimestamp")]
         # A cluster-wide cleanup must not reach into what the never-auto list
         # protects (the ingress controller, cert-manager): their finished
         # pods (admission and start-up check Jobs) are left to a person.

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from responder.settings import ApproverSettings
+from responder.chat_settings import ApproverSettings
 
 log = logging.getLogger(__name__)
 

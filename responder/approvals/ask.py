@@ -15,7 +15,7 @@ from datetime import datetime
 from responder.actions.feasibility import CannotRun, Feasibility
 from responder.approvals.requests import ApprovalRequests
 from responder.evidence.hypothesis import hypothesis
-from responder.records.action import ActionRequest
+from responder.records.action import requested
 from responder.records.approval import ApprovalRequest
 from responder.records.incident import Incident, RecommendedAction
 from responder.records.lifecycle import NOT_ACTING
@@ -68,24 +68,11 @@ class AskStage:
             if rec.action in held:
                 incident.note("approval_held", f"{rec.action} waits for its ladder step", now)
                 continue
-            request = ActionRequest(
-                action=rec.action,
-                target=Target.from_dict(rec.target),
-                incident_id=incident.id,
-                params=dict(rec.params),
-            )
             try:
-                approval = self.requests.request(
-                    incident,
-                    rec,
-                    why_now(incident, rec, now),
-                    now,
-                    writes,
-                    fresh=fresh,
-                    planned=functools.partial(self.feasibility.planned, request, incident),
+                approval = self.request(
+                    incident, rec, why_now(incident, rec, now), now, writes, fresh
                 )
-            except CannotRun as exc:
-                recommend(incident, rec, str(exc), now)
+            except CannotRun:
                 continue
             if approval is not None:
                 incident.record("approval_requested", f"{approval.id}: {approval.prompt(now)}", now)
@@ -98,6 +85,33 @@ class AskStage:
         else:
             incident.approval_state = self.requests.incident_state(incident.id, now)
         return created
+
+    def request(
+        self,
+        incident: Incident,
+        rec: RecommendedAction,
+        why: str,
+        now: datetime,
+        writes: Writes | None = None,
+        fresh: bool = False,
+    ) -> ApprovalRequest | None:
+        """A request for ``rec`` showing its plan (None: one is pending or was
+        denied); ``CannotRun`` when the plan is refused, after ``rec`` was
+        turned into a recommendation with the reason."""
+        request = requested(rec, incident.id)
+        try:
+            return self.requests.request(
+                incident,
+                rec,
+                why,
+                now,
+                writes,
+                fresh=fresh,
+                planned=functools.partial(self.feasibility.planned, request, incident),
+            )
+        except CannotRun as exc:
+            recommend(incident, rec, str(exc), now)
+            raise
 
 
 def recommend(incident: Incident, rec: RecommendedAction, why: str, now: datetime) -> None:

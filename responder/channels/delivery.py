@@ -25,10 +25,10 @@ from responder.channels.buttons import Button
 from responder.channels.inbox import Inbox
 from responder.channels.routing import Destination, Router
 from responder.channels.switch import read_switch
+from responder.chat_settings import ChannelSettings
 from responder.metrics import Metrics
 from responder.records.audit import audit
 from responder.records.incident import Incident
-from responder.settings import ChannelSettings
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
 

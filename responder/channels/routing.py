@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from responder.chat_settings import ChannelRoute, ChannelSettings
 from responder.policy.rules import NotificationPolicy
 from responder.records.incident import Incident
-from responder.settings import ChannelRoute, ChannelSettings
 
 log = logging.getLogger(__name__)
 

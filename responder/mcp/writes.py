@@ -4,14 +4,13 @@ for approval when it needs one, refused otherwise)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from responder.actions.feasibility import CannotRun
 from responder.actions.stage import ACTING_CLASSES
-from responder.approvals.ask import recommend, why_now
+from responder.approvals.ask import why_now
 from responder.mcp.frame import (
     MAX_NOTE,
     MAX_RATIONALE,
@@ -23,12 +22,11 @@ from responder.mcp.frame import (
     parse_target,
 )
 from responder.policy.stage import incident_view
-from responder.records.action import ActionRequest, record_runs
+from responder.records.action import record_runs, requested
 from responder.records.incident import Incident, RecommendedAction, as_json
 from responder.records.levels import Confidence
 from responder.records.lifecycle import NOT_ACTING
 from responder.records.redaction import redact
-from responder.records.target import Target
 from responder.records.update import RECOMMEND, PlannedRun
 
 
@@ -234,13 +232,7 @@ class WriteTools(ToolFrame):
             }
         if rec.target is None:
             return {**base, "outcome": "skipped", "detail": "the act stage planned no run"}
-        request = ActionRequest(
-            action=rec.action,
-            target=Target.from_dict(rec.target),
-            incident_id=incident.id,
-            params=dict(rec.params),
-        )
-        planned.append(PlannedRun(request, rec.decision, rec.action_class))
+        planned.append(PlannedRun(requested(rec, incident.id), rec.decision, rec.action_class))
         return {**base, "outcome": "executing", "detail": rec.reason}
 
     def _ask(
@@ -256,23 +248,9 @@ class WriteTools(ToolFrame):
         if book is None:
             return {**base, "outcome": "refused", "detail": "approvals are not configured"}
         text = f"proposed by {caller.actor}: {why} | {why_now(incident, rec, now)}"
-        assert rec.target is not None  # an approval decision always has one
-        request = ActionRequest(
-            action=rec.action,
-            target=Target.from_dict(rec.target),
-            incident_id=incident.id,
-            params=dict(rec.params),
-        )
         try:
-            created = book.request(
-                incident,
-                rec,
-                text,
-                now,
-                planned=functools.partial(self.runtime.feasibility.planned, request, incident),
-            )
+            created = self.runtime.pipeline.stages.ask.request(incident, rec, text, now)
         except CannotRun as exc:
-            recommend(incident, rec, str(exc), now)
             return {**base, "outcome": "refused", "detail": f"cannot run here: {exc}"}
         incident.approval_state = book.incident_state(incident.id, now)
         if created is None:

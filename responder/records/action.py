@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from responder.records.incident import ExecutedAction, Incident
+from responder.records.incident import ExecutedAction, Incident, RecommendedAction
 from responder.records.lifecycle import IncidentState
 from responder.records.target import Target
 
@@ -22,6 +22,13 @@ class ActionRequest:
     target: Target
     incident_id: str
     params: dict[str, Any] = field(default_factory=dict)
+
+
+def requested(rec: RecommendedAction, incident_id: str) -> ActionRequest:
+    """The request a recommendation with a target makes."""
+    if rec.target is None:
+        raise ValueError(f"{rec.action}: a recommendation without a target requests nothing")
+    return ActionRequest(rec.action, Target.from_dict(rec.target), incident_id, dict(rec.params))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from fixtures.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApi
 from starlette.testclient import TestClient
 
 from responder.app import create_app
+from responder.chat_settings import ChannelSettings, SlackSettings
 from responder.records.lifecycle import NOT_ACTING
-from responder.settings import ChannelSettings, Settings, SlackSettings
+from responder.settings import Settings
 
 PASSWORD = "correct horse battery"
 

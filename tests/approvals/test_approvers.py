@@ -9,7 +9,8 @@ import logging
 import pytest
 
 from responder.approvals.approvers import ApproverDirectory, bearer_token
-from responder.settings import ApproverSettings, Settings, SettingsError, load_settings
+from responder.chat_settings import ApproverSettings
+from responder.settings import Settings, SettingsError, load_settings
 
 TOKEN = "a-long-enough-token-0123456789"
 

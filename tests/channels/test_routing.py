@@ -11,10 +11,10 @@ from fixtures.alerts import DISK
 from fixtures.chatops import ChatOpsHarness
 
 from responder.channels.routing import Destination, Router
+from responder.chat_settings import ChannelSettings
 from responder.policy.rules import NotificationPolicy
 from responder.records.incident import Incident, ResourceScope
 from responder.records.levels import Confidence, Environment, Severity
-from responder.settings import ChannelSettings
 
 CHATS = {"slack": "COPS", "telegram": "-100"}
 
