@@ -19,6 +19,7 @@ from responder.accounts.users import AccountError
 from responder.admin.access import action, page, principal_of, refuse
 from responder.admin.render import render
 from responder.admin.services import services
+from responder.console.identity import CODE_TTL_SECONDS, Identities, LinkRefused
 from responder.records.incident import utcnow
 
 #: the login form's anti-forgery token (double submit: cookie and field)
@@ -124,6 +125,56 @@ async def logout(request: Request, principal: Principal, form: FormData) -> Resp
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/admin/rules", 303)
+
+
+# the signed-in person's own account: linking a chat identity
+
+
+def _identities(request: Request) -> Identities:
+    runtime = services(request).runtime
+    return Identities(runtime.store, runtime.accounts.users, runtime.approvers)
+
+
+def _account_page(
+    request: Request,
+    principal: Principal,
+    status: int = 200,
+    code: str | None = None,
+    message: str | None = None,
+) -> Response:
+    identities = _identities(request)
+    local = identities.users.get(principal.name) if principal.via == "session" else None
+    return render(
+        request,
+        "account.html",
+        status=status,
+        local=local is not None,
+        linked=identities.linked_to(principal.name) if local else [],
+        code=code,
+        minutes=CODE_TTL_SECONDS // 60,
+        message=message,
+    )
+
+
+@page(None, Role.viewer)
+async def account_page(request: Request, principal: Principal) -> Response:
+    return await anyio.to_thread.run_sync(_account_page, request, principal)
+
+
+@action(None, Role.viewer)
+async def chat_link_code(request: Request, principal: Principal, form: FormData) -> Response:
+    def issue() -> Response:
+        if principal.via != "session":
+            return _account_page(
+                request, principal, 400, message="Only a local account logged in here can link."
+            )
+        try:
+            code = _identities(request).issue_code(principal.name, SURFACE)
+        except LinkRefused as exc:
+            return _account_page(request, principal, 400, message=str(exc))
+        return _account_page(request, principal, 201, code=code)
+
+    return await anyio.to_thread.run_sync(issue)
 
 
 # users

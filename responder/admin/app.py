@@ -33,6 +33,8 @@ def create_admin_app(runtime: Runtime) -> Starlette:
         Route("/login", account_pages.login_form),
         Route("/login", account_pages.login, methods=POST),
         Route("/logout", account_pages.logout, methods=POST),
+        Route("/account", account_pages.account_page),
+        Route("/account/chat-link", account_pages.chat_link_code, methods=POST),
         Route("/rules", rule_pages.rules_list),
         Route("/rules/{rule_id}", rule_pages.rule_detail),
         Route("/rules/{rule_id}", rule_pages.rule_save, methods=POST),

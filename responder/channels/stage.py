@@ -2,7 +2,8 @@
 something to tell (it opened, an alert brought news, it escalated or climbed
 its ladder) and the policy lets ``notify_operator`` run on its own;
 otherwise the incident's timeline says the notification was suppressed
-(``ops_policy_suppressions_total``)."""
+(``ops_policy_suppressions_total``). An acknowledged incident is not paged
+again until its state or severity changes."""
 
 from __future__ import annotations
 
@@ -31,7 +32,11 @@ class NotifyStage:
         for recommendation in update.recommendations:
             if recommendation.action != "notify_operator":
                 continue
-            if recommendation.decision == "auto":
+            if recommendation.decision == "auto" and incident.pages_held:
+                ack = incident.acknowledged
+                assert ack is not None
+                incident.note("notification_held", f"acknowledged by {ack.by}", update.now)
+            elif recommendation.decision == "auto":
                 self.notify(incident, update.why, update.now, update.writes, new=update.opened)
             else:
                 incident.record("notification_suppressed", recommendation.reason, update.now)

@@ -1,73 +1,188 @@
 """The console's commands, the same over Telegram and Slack: a command line
-in, a reply out. Every command is audited with the person's chat identity."""
+in, a reply out. Each command needs a role of the account linked to the chat
+identity (viewers read, operators act, approvers answer approvals); every
+command is audited with the person's chat identity."""
 
 from __future__ import annotations
 
-import html
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from responder.accounts.models import Role
+from responder.console import acts, reads, silences
+from responder.console.context import Asked, CommandError
+from responder.console.identity import HOW_TO_LINK, Identities, LinkRefused
+from responder.console.markup import Bold, Code, Page, plain
 from responder.console.reply import ChatUser, Reply
 from responder.records.audit import audit
+from responder.records.levels import Environment
 from responder.runtime import Runtime
 
-Handler = Callable[["Console", ChatUser, list[str]], Reply]
+Handler = Callable[[Asked], Reply]
+#: the set automation modes ``status`` lists one by one
+MAX_MODES_LISTED = 10
 
 
-def plain(text: str) -> Reply:
-    """A reply without markup: the HTML is the text, escaped."""
-    return Reply(text=text, html=html.escape(text))
+@dataclass(frozen=True)
+class Command:
+    """What a command does (one line), the role it needs (None: anyone) and
+    its handler."""
+
+    about: str
+    role: Role | None
+    handler: Handler
+    listed: bool = True
 
 
 @dataclass(eq=False)
 class Console:
     runtime: Runtime
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    identities: Identities = field(init=False)
+
+    def __post_init__(self) -> None:
+        runtime = self.runtime
+        self.identities = Identities(
+            runtime.store, runtime.accounts.users, runtime.approvers, self.clock
+        )
 
     def commands(self) -> list[tuple[str, str]]:
         """(name, what it does) of every command, in the order ``help`` lists them."""
-        return [(name, about) for name, (about, _) in COMMANDS.items()]
+        return [(name, command.about) for name, command in COMMANDS.items() if command.listed]
 
     def run(self, user: ChatUser, text: str) -> Reply:
         """Run one command line (``"status"``, ``"incidents staging"``)."""
         words = text.split()
-        if not words:
-            return self._help(user, [])
-        name, args = words[0].lower().lstrip("/"), words[1:]
-        found = COMMANDS.get(name)
-        if found is None:
-            reply = plain(f"Unknown command {name!r}. Send help for the list.")
+        name, args = (words[0].lower().lstrip("/"), words[1:]) if words else ("help", [])
+        name = name.split("@", 1)[0]  # Telegram's /cmd@botname in groups
+        command = COMMANDS.get(name)
+        action = f"chat.command.{name}"
+        if command is None:
+            reply, action = (
+                plain(f"Unknown command {name!r}. Send help for the list."),
+                ("chat.command_unknown"),
+            )
         else:
-            reply = found[1](self, user, args)
+            reply, refused = self._answer(user, name, command, args)
+            action = "chat.command_refused" if refused else action
         audit(
             self.runtime.store,
             actor=user.actor,
             surface=user.platform,
-            action=f"chat.command.{name}" if found else "chat.command_unknown",
+            action=action,
             subject=f"chat:{user.platform}:{user.chat_id}",
-            detail=text[:200],
+            # a link code is a secret until it is spent: never in the log
+            detail=f"{name} …" if name in LINKING and args else text[:200],
             at=self.clock(),
         )
         return reply
 
-    def _help(self, user: ChatUser, args: list[str]) -> Reply:
-        lines = [f"/{name} — {about}" for name, about in self.commands()]
-        return plain("Robot SRE commands:\n" + "\n".join(lines))
+    def _answer(
+        self, user: ChatUser, name: str, command: Command, args: list[str]
+    ) -> tuple[Reply, bool]:
+        """The reply, and whether the person was refused for who they are."""
+        account = self.identities.account_of(user)
+        if command.role is not None:
+            if account is None:
+                return plain(f"Sorry, I do not know you yet. {HOW_TO_LINK}"), True
+            if not account.can(command.role):
+                return (
+                    plain(
+                        f"Sorry, {name} needs the {command.role} role; "
+                        f"{account.name} is {account.role}."
+                    ),
+                    True,
+                )
+        asked = Asked(self.runtime, self.identities, user, account, args, self.clock())
+        try:
+            return command.handler(asked), False
+        except CommandError as exc:
+            return plain(str(exc)), False
 
-    def _status(self, user: ChatUser, args: list[str]) -> Reply:
-        runtime, now = self.runtime, self.clock()
-        depth = runtime.store.queue_depth()
-        pauses = runtime.automation.active_pauses(now)
-        paused = "; ".join(f"{p.id} until {p.expires_at:%H:%M} UTC ({p.reason})" for p in pauses)
-        lines = [
-            f"Robot SRE in {runtime.settings.environment}: queue depth {depth}",
-            f"pauses: {paused or 'none'}",
-        ]
-        return plain("\n".join(lines))
+
+def _help(asked: Asked) -> Reply:
+    page = Page().line(Bold("Robot SRE commands:"))
+    for name, command in COMMANDS.items():
+        if command.listed:
+            page.line(f"/{name} — {command.about}")
+    if asked.account is None:
+        page.line(HOW_TO_LINK)
+    return page.reply()
 
 
-COMMANDS: dict[str, tuple[str, Handler]] = {
-    "status": ("the responder: queue depth, pauses", Console._status),
-    "help": ("this list", Console._help),
+def _status(asked: Asked) -> Reply:
+    runtime, now = asked.runtime, asked.now
+    depth = runtime.store.queue_depth()
+    pauses = runtime.automation.active_pauses(now)
+    page = Page().line(
+        Bold(f"Robot SRE in {runtime.settings.environment}"), f": queue depth {depth}"
+    )
+    if not pauses:
+        page.line("pauses: none")
+    for pause in pauses:
+        page.line(
+            "pause ",
+            Code(pause.id),
+            f" of {pause.scope} until {pause.expires_at:%H:%M} UTC ({pause.reason})",
+        )
+    rows = runtime.automation.modes(runtime.taxonomy.incident_types)["modes"]
+    for environment in Environment:
+        counted = Counter(r["mode"] for r in rows if r["environment"] == environment.value)
+        shown = ", ".join(f"{mode} {n}" for mode, n in sorted(counted.items()))
+        page.line(f"modes in {environment.value}: {shown} (incident types)")
+    chosen = [r for r in rows if r["source"] == "set"]
+    for row in chosen[:MAX_MODES_LISTED]:
+        page.line(f"• {row['incident_type']} in {row['environment']}: {row['mode']}")
+    if len(chosen) > MAX_MODES_LISTED:
+        page.line(f"… and {len(chosen) - MAX_MODES_LISTED} more set on the Automation page")
+    return page.reply()
+
+
+def _link(asked: Asked) -> Reply:
+    if not asked.args:
+        return plain(HOW_TO_LINK)
+    try:
+        account = asked.identities.redeem(asked.user, asked.args[0])
+    except LinkRefused as exc:
+        return plain(f"Not linked: {exc}. Make a new code on the Account page.")
+    return (
+        Page()
+        .line("Linked: you are ", Bold(account.name), f" ({account.role}) to Robot SRE.")
+        .line("Send help for the commands.")
+        .reply()
+    )
+
+
+#: the names that link a chat identity: Telegram's /start CODE, Slack's link CODE
+LINKING = ("start", "link")
+
+COMMANDS: dict[str, Command] = {
+    "incidents": Command(
+        "open incidents [environment], newest first", Role.viewer, reads.incidents
+    ),
+    "incident": Command(
+        "one incident: state, evidence, decisions, ladder", Role.viewer, reads.incident
+    ),
+    "why": Command("why ID [ACTION]: the decision trace, layer by layer", Role.viewer, reads.why),
+    "approvals": Command("the approval requests you may answer", Role.viewer, reads.approvals),
+    "ack": Command("ack ID: acknowledge, no re-page until it changes", Role.operator, acts.ack),
+    "note": Command("note ID TEXT: a note on the incident's timeline", Role.operator, acts.note),
+    "silence": Command(
+        "silence ID DURATION: silence its alerts in Alertmanager", Role.operator, silences.silence
+    ),
+    "unsilence": Command("unsilence ID: expire that silence", Role.operator, silences.unsilence),
+    "pause": Command(
+        "pause DURATION [env|type|namespace=NS] REASON: pause automation", Role.operator, acts.pause
+    ),
+    "resume": Command("resume [PAUSE_ID]: lift a pause", Role.operator, acts.resume),
+    "status": Command("the responder: queue depth, pauses, modes", Role.viewer, _status),
+    "help": Command("this list", None, _help),
+    "start": Command(
+        "start CODE: link this chat identity to your account", None, _link, listed=False
+    ),
+    "link": Command(
+        "link CODE: link this chat identity to your account", None, _link, listed=False
+    ),
 }

@@ -147,6 +147,28 @@ class TimelineEntry:
     detail: str = ""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Acknowledgement:
+    """A person took the incident: no re-page while it stays in ``state``
+    at ``severity``."""
+
+    by: str
+    at: datetime
+    state: IncidentState
+    severity: Severity
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SilenceRef:
+    """The Alertmanager silences a person made for the incident's alerts
+    (one per alert name)."""
+
+    ids: tuple[str, ...]
+    by: str
+    at: datetime
+    ends_at: datetime
+
+
 class Incident(BaseModel):
     """One open or past problem: every field of spec section 13 plus identity,
     domain, lifecycle state, timestamps and the alerts it came from."""
@@ -192,6 +214,14 @@ class Incident(BaseModel):
     polled_at: datetime | None = None
     """when the robot last looked at it again (evidence, decisions, ladder)"""
     suppressed_until: datetime | None = None
+    acknowledged: Acknowledgement | None = None
+    silence: SilenceRef | None = None
+
+    @property
+    def pages_held(self) -> bool:
+        """Acknowledged, and still in the state and severity it was acknowledged in."""
+        ack = self.acknowledged
+        return ack is not None and (ack.state, ack.severity) == (self.state, self.severity)
 
     @property
     def fingerprints(self) -> list[str]:

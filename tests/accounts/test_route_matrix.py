@@ -91,6 +91,8 @@ EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("GET", "/admin/login"): OPEN,
     ("POST", "/admin/login"): ("own",),
     ("POST", "/admin/logout"): ("admin", Role.viewer, None),
+    ("GET", "/admin/account"): ("admin", Role.viewer, None),
+    ("POST", "/admin/account/chat-link"): ("admin", Role.viewer, None),
     ("GET", "/admin/rules"): ("admin", Role.viewer, "rules"),
     ("GET", "/admin/rules/{rule_id}"): ("admin", Role.viewer, "rules"),
     ("POST", "/admin/rules/{rule_id}"): ("admin", Role.operator, "rules"),
