@@ -150,7 +150,7 @@ class TimelineEntry:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Acknowledgement:
     """A person took the incident: no re-page while it stays in ``state``
-    at ``severity``."""
+    at ``severity`` (a move to another state ends it)."""
 
     by: str
     at: datetime
@@ -245,6 +245,7 @@ class Incident(BaseModel):
         check_transition(self.state, target)
         self.timeline.append(TimelineEntry(at=at, event=f"state:{target}", detail=reason))
         self.state = target
+        self.acknowledged = None  # an acknowledgement holds pages for one state
         self.updated_at = at
         if target == IncidentState.recovering:
             self.recovering_since = at
