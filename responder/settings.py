@@ -333,7 +333,7 @@ class Settings(BaseModel):
     alertmanager_url: str | None = Field(
         default=None,
         description="Alertmanager's base URL: at start, its firing blocking alerts are read "
-        "from /api/v2/alerts",
+        "from /api/v2/alerts; the chat console's silence command makes silences there",
     )
     # Operator channels and approvers.
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
