@@ -56,6 +56,9 @@ class Meta:
     topics: tuple[str, ...] = ()
 
 
+NO_META = Meta()
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """One message for one chat with its ``buttons`` (Approve / Deny on an
@@ -68,7 +71,7 @@ class OutgoingMessage:
     text: str
     buttons: tuple[Button, ...] = ()
     thread: str | None = None
-    meta: Meta = Meta()
+    meta: Meta = NO_META
 
     def __post_init__(self) -> None:
         # every text that goes to a chat passes here: nothing secret-looking leaves

@@ -17,18 +17,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from responder.channels import render
 from responder.channels.base import Channel, DeliveryFailed, MessageRef, Meta, OutgoingMessage
-from responder.channels.buttons import Button
 from responder.channels.inbox import Inbox
+from responder.channels.jobs import Edit, Post, Reply
 from responder.channels.routing import Destination, Router
 from responder.channels.switch import read_switch
 from responder.chat_settings import ChannelSettings
 from responder.metrics import Metrics
 from responder.records.audit import audit
-from responder.records.incident import Incident
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
 
@@ -41,79 +40,6 @@ THREADS = "chat_threads"
 THREAD_TTL_SECONDS = 30 * 24 * 3600.0
 DOWN_TTL_SECONDS = 6 * 3600.0
 MAX_QUEUE = 10_000
-
-
-@dataclass(frozen=True)
-class Post:
-    """A new message for the destinations: an incident notification (the
-    thread head's text plus the reply ``event``) or an approval request."""
-
-    kind: Literal["incident", "approval"]
-    incident_id: str
-    incident_type: str
-    environment: str
-    text: str
-    event: str
-    destinations: tuple[Destination, ...]
-    approval_id: str | None = None
-    buttons: tuple[Button, ...] = ()
-    meta: Meta = Meta()
-
-    @classmethod
-    def about(
-        cls,
-        incident: Incident,
-        kind: Literal["incident", "approval"],
-        text: str,
-        event: str,
-        destinations: tuple[Destination, ...],
-        approval_id: str | None = None,
-        buttons: tuple[Button, ...] = (),
-        meta: Meta = Meta(),
-    ) -> Post:
-        """A post about ``incident``, which names its id, type and environment."""
-        return cls(
-            kind,
-            incident.id,
-            incident.incident_type,
-            str(incident.environment),
-            text,
-            event,
-            destinations,
-            approval_id,
-            buttons,
-            meta,
-        )
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A new message in every thread the incident has (its resolution, a
-    pause made from its button), remembered under ``key`` to be edited."""
-
-    kind: Literal["resolved", "pause"]
-    incident_id: str
-    key: str
-    text: str
-    buttons: tuple[Button, ...]
-    head_text: str | None = None
-    """new text (and no buttons) for the thread's head, or None to leave it"""
-    meta: Meta = Meta()
-    """the head's title and links; its topics are the reply's too"""
-
-
-@dataclass(frozen=True)
-class Edit:
-    """New text for every message posted under ``key`` (an approval
-    request's id, ``resolved:<incident>``, ``pause:<pause>``). ``append``:
-    the text is the one the messages were posted with plus this line."""
-
-    key: str
-    incident_id: str
-    text: str
-    buttons: tuple[Button, ...] = ()
-    append: str | None = None
-    meta: Meta = Meta()
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,8 @@ def telegram_html(message: OutgoingMessage) -> str:
     occurrence), its links on a last line."""
     title = message.meta.title
     before, found, after = message.text.partition(title) if title else ("", "", "")
-    if found:
-        body = f"{_html(before)}<b>{_html(title)}</b>{_html(after)}"
-    else:
-        body = _html(message.text)
+    bold = f"{_html(before)}<b>{_html(title)}</b>{_html(after)}"
+    body = bold if found else _html(message.text)
     if message.meta.links:
         links = " · ".join(
             f'<a href="{_html(link.url)}">{_html(link.text)}</a>' for link in message.meta.links

@@ -12,14 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from responder.channels import render
-from responder.channels.links import approval_meta, incident_meta
 from responder.channels.buttons import (
     approval_buttons,
     incident_buttons,
     pause_buttons,
     resolved_buttons,
 )
-from responder.channels.delivery import MESSAGES, Delivery, Edit, Job, Post, Reply
+from responder.channels.delivery import MESSAGES, Delivery, Job
+from responder.channels.jobs import Edit, Post, Reply
+from responder.channels.links import approval_meta, incident_meta
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
 from responder.records.approval import ApprovalRequest

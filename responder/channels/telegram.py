@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import hmac
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
 from responder.channels.buttons import Button, ButtonCodec, Press
 from responder.channels.markup import telegram_html
 
+# python-telegram-bot 22 warns whenever a RetryAfter is made unless its
+# durations are timedeltas: this module reads either kind
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 T = TypeVar("T")
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Logger filters do not apply to records propagated from child loggers: the
