@@ -42,6 +42,12 @@ class TelegramSettings(BaseModel):
         description="public URL of POST /webhooks/telegram; when set, registered with "
         "setWebhook (and the secret token) at start",
     )
+    topics: dict[str, int] = Field(
+        default={},
+        description="forum topic (message_thread_id) per incident type or environment, e.g. "
+        "{production: 12, node_disk_pressure: 34}; the type's wins; an incident's follow-ups "
+        "go to its topic; without one, the chat's General topic",
+    )
 
 
 class ChannelRoute(BaseModel):
@@ -74,6 +80,22 @@ class ChannelSettings(BaseModel):
         default=20, ge=1, description="new chat messages per channel per window; beyond: a digest"
     )
     window_seconds: float = Field(default=60.0, gt=0)
+    public_url: str | None = Field(
+        default=None,
+        description="the responder's public base URL (e.g. https://robot-sre.example.com): "
+        "messages link to the admin incident page and the runbooks it serves; without it, "
+        "no such links",
+    )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="a Grafana dashboard linked from incident messages whose alerts carry "
+        "no dashboard_url or grafana_url annotation",
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
 
 
 class ApproverSettings(BaseModel):

@@ -37,20 +37,48 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link a message shows under its text (the incident page, the alert's
+    source, a dashboard, the runbook)."""
+
+    text: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a channel shows around a message's text: ``title`` in bold where
+    the text has it, ``links`` under it, and ``topics`` (the incident type,
+    then its environment): a forum chat posts in the first one with a topic."""
+
+    title: str = ""
+    links: tuple[Link, ...] = ()
+    topics: tuple[str, ...] = ()
+
+
+NO_META = Meta()
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     """One message for one chat with its ``buttons`` (Approve / Deny on an
     approval request, Pause automation on an incident,
     Right / False positive on its resolution, Resume on a pause); ``thread``
-    is the id of the message to reply under."""
+    is the id of the message to reply under; ``meta`` its title, links and
+    forum topics."""
 
     chat: str
     text: str
     buttons: tuple[Button, ...] = ()
     thread: str | None = None
+    meta: Meta = NO_META
 
     def __post_init__(self) -> None:
         # every text that goes to a chat passes here: nothing secret-looking leaves
         object.__setattr__(self, "text", redact(self.text))
+        links = tuple(Link(redact(link.text), redact(link.url)) for link in self.meta.links)
+        meta = Meta(redact(self.meta.title), links, self.meta.topics)
+        object.__setattr__(self, "meta", meta)
 
 
 class Channel(Protocol):

@@ -124,6 +124,7 @@ def build_chatops(
             settings.telegram_webhook_secret,
             config.telegram.api_url,
             config.telegram.timeout_seconds,
+            config.telegram.topics,
         )
         channels["telegram"], chats["telegram"] = telegram, config.telegram.chat_id
     inbox = Inbox(store)

@@ -17,18 +17,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from responder.channels import render
-from responder.channels.base import Channel, DeliveryFailed, MessageRef, OutgoingMessage
-from responder.channels.buttons import Button
+from responder.channels.base import Channel, DeliveryFailed, MessageRef, Meta, OutgoingMessage
 from responder.channels.inbox import Inbox
+from responder.channels.jobs import Edit, Post, Reply
 from responder.channels.routing import Destination, Router
 from responder.channels.switch import read_switch
 from responder.chat_settings import ChannelSettings
 from responder.metrics import Metrics
 from responder.records.audit import audit
-from responder.records.incident import Incident
 from responder.store import Store, StoreUnavailable, VersionConflict
 from responder.store.windows import WindowCounter
 
@@ -41,73 +40,6 @@ THREADS = "chat_threads"
 THREAD_TTL_SECONDS = 30 * 24 * 3600.0
 DOWN_TTL_SECONDS = 6 * 3600.0
 MAX_QUEUE = 10_000
-
-
-@dataclass(frozen=True)
-class Post:
-    """A new message for the destinations: an incident notification (the
-    thread head's text plus the reply ``event``) or an approval request."""
-
-    kind: Literal["incident", "approval"]
-    incident_id: str
-    incident_type: str
-    environment: str
-    text: str
-    event: str
-    destinations: tuple[Destination, ...]
-    approval_id: str | None = None
-    buttons: tuple[Button, ...] = ()
-
-    @classmethod
-    def about(
-        cls,
-        incident: Incident,
-        kind: Literal["incident", "approval"],
-        text: str,
-        event: str,
-        destinations: tuple[Destination, ...],
-        approval_id: str | None = None,
-        buttons: tuple[Button, ...] = (),
-    ) -> Post:
-        """A post about ``incident``, which names its id, type and environment."""
-        return cls(
-            kind,
-            incident.id,
-            incident.incident_type,
-            str(incident.environment),
-            text,
-            event,
-            destinations,
-            approval_id,
-            buttons,
-        )
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A new message in every thread the incident has (its resolution, a
-    pause made from its button), remembered under ``key`` to be edited."""
-
-    kind: Literal["resolved", "pause"]
-    incident_id: str
-    key: str
-    text: str
-    buttons: tuple[Button, ...]
-    head_text: str | None = None
-    """new text (and no buttons) for the thread's head, or None to leave it"""
-
-
-@dataclass(frozen=True)
-class Edit:
-    """New text for every message posted under ``key`` (an approval
-    request's id, ``resolved:<incident>``, ``pause:<pause>``). ``append``:
-    the text is the one the messages were posted with plus this line."""
-
-    key: str
-    incident_id: str
-    text: str
-    buttons: tuple[Button, ...] = ()
-    append: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +157,7 @@ class Delivery:
                 self._queue.task_done()
 
     def _until_window_ends(self) -> float:
-        if not self._held:
+        if not self._held or any(self._limited(d.channel) for d in self._held):
             return 1.0
         return max(0.01, self._sent.seconds_left())
 
@@ -287,10 +219,11 @@ class Delivery:
         head = self._thread_head(post.incident_id, destination)
         if post.kind == "incident" and head is not None:
             # the thread exists: reply with what changed, then edit its head
-            reply = OutgoingMessage(head.chat, post.event, thread=head.id)
+            follow_up = Meta(topics=post.meta.topics)
+            reply = OutgoingMessage(head.chat, post.event, thread=head.id, meta=follow_up)
             sent, _ = self._attempt(destination.channel, partial(channel.send, reply))
             if sent:
-                new_head = OutgoingMessage(head.chat, post.text, post.buttons)
+                new_head = OutgoingMessage(head.chat, post.text, post.buttons, meta=post.meta)
                 self._attempt(destination.channel, partial(channel.update, head, new_head))
         else:
             message = OutgoingMessage(
@@ -298,12 +231,17 @@ class Delivery:
                 post.text,
                 post.buttons,
                 thread=head.id if head else None,
+                meta=post.meta,
             )
             sent, ref = self._attempt(destination.channel, partial(channel.send, message))
             if ref is not None and post.kind == "incident":
                 self._set_thread_head(post.incident_id, destination, ref)
             if ref is not None and post.approval_id is not None:
                 self._remember(post.approval_id, ref)
+        if not sent and self._limited(destination.channel):
+            self._hold(destination, post.event)
+            results.append({"channel": str(destination), "result": "held", "detail": post.kind})
+            return True
         if not sent:
             results.append({"channel": str(destination), "result": "failed", "detail": post.kind})
             return False
@@ -330,7 +268,13 @@ class Delivery:
                     {"channel": str(destination), "result": "held", "detail": reply.kind}
                 )
                 continue
-            message = OutgoingMessage(head.chat, reply.text, reply.buttons, thread=head.id)
+            message = OutgoingMessage(
+                head.chat,
+                reply.text,
+                reply.buttons,
+                thread=head.id,
+                meta=Meta(topics=reply.meta.topics),
+            )
             sent, ref = self._attempt(destination.channel, partial(channel.send, message))
             if ref is not None:
                 self._remember(
@@ -338,7 +282,7 @@ class Delivery:
                 )
                 self.metrics.chat_messages.labels(destination.channel, reply.kind).inc()
             if sent and reply.head_text is not None:
-                new_head = OutgoingMessage(head.chat, reply.head_text)
+                new_head = OutgoingMessage(head.chat, reply.head_text, meta=reply.meta)
                 self._attempt(destination.channel, partial(channel.update, head, new_head))
             results.append(
                 {
@@ -359,7 +303,7 @@ class Delivery:
             channel = self.channels.get(ref.channel)
             if channel is None:
                 continue
-            message = OutgoingMessage(ref.chat, text, edit.buttons)
+            message = OutgoingMessage(ref.chat, text, edit.buttons, meta=edit.meta)
             done, _ = self._attempt(ref.channel, partial(channel.update, ref, message))
             results.append(
                 {
@@ -387,6 +331,8 @@ class Delivery:
                 value = call()
             except DeliveryFailed as exc:
                 failure = exc
+                if self._rate_limited(name, exc):
+                    return False, None
                 if not exc.retry or attempt == attempts:
                     break
                 self.metrics.chat_delivery_retries.labels(name).inc()
@@ -405,6 +351,25 @@ class Delivery:
         )
         self._unhealthy(name, failure.detail)
         return False, None
+
+    def _rate_limited(self, name: str, failure: DeliveryFailed) -> bool:
+        """A rate limit longer than the retries wait: the channel takes no
+        message until it passes (new ones go to the digest); not down."""
+        wait = failure.retry_after
+        if wait is None or wait <= self.settings.retry_backoff_max_seconds:
+            return False
+        if self.store.set_if_absent(f"chat:limited:{name}", failure.detail[:500], wait):
+            self.metrics.chat_delivery_retries.labels(name).inc()
+            self._audit(
+                "chat.rate_limited",
+                f"channel:{name}",
+                f"{name} asks for a pause of {wait:g}s: new messages go to the digest",
+                {"channel": name, "retry_after": wait},
+            )
+        return True
+
+    def _limited(self, name: str) -> bool:
+        return self.store.get_key(f"chat:limited:{name}") is not None
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         ceiling = self.settings.retry_backoff_max_seconds
@@ -477,6 +442,8 @@ class Delivery:
         return int(self.window_clock() // self.settings.window_seconds)
 
     def _allow(self, channel: str) -> bool:
+        if self._limited(channel):
+            return False
         sent, _ = self._sent.add(channel)
         return sent <= self.settings.max_messages_per_window
 
@@ -489,7 +456,7 @@ class Delivery:
     def _send_digests(self, force: bool) -> None:
         now_window = self._window()
         for destination, (window, lines) in list(self._held.items()):
-            if not force and window == now_window:
+            if (not force and window == now_window) or self._limited(destination.channel):
                 continue
             del self._held[destination]
             text = render.digest_text(

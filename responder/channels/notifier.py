@@ -18,7 +18,9 @@ from responder.channels.buttons import (
     pause_buttons,
     resolved_buttons,
 )
-from responder.channels.delivery import MESSAGES, Delivery, Edit, Job, Post, Reply
+from responder.channels.delivery import MESSAGES, Delivery, Job
+from responder.channels.jobs import Edit, Post, Reply
+from responder.channels.links import approval_meta, incident_meta
 from responder.guards.automation import Pause
 from responder.guards.rails import GuardRails
 from responder.records.approval import ApprovalRequest
@@ -82,6 +84,7 @@ class Notifier:
                 render.incident_event(incident, why, paused_until),
                 tuple(self.router.for_incident(incident)),
                 buttons=() if resolved else incident_buttons(incident.id),
+                meta=incident_meta(incident, self.delivery.settings),
             ),
             writes,
         )
@@ -108,6 +111,7 @@ class Notifier:
                 text=text,
                 buttons=resolved_buttons(incident.id),
                 head_text=head,
+                meta=incident_meta(incident, self.delivery.settings),
             )
         )
 
@@ -135,6 +139,7 @@ class Notifier:
                 key=f"pause:{pause.id}",
                 text=text,
                 buttons=pause_buttons(pause.id),
+                meta=incident_meta(incident, self.delivery.settings),
             )
         )
 
@@ -189,6 +194,7 @@ class Notifier:
                 tuple(self.router.for_approval(incident)),
                 approval_id=approval.id,
                 buttons=approval_buttons(approval.id, outside),
+                meta=approval_meta(approval, self.delivery.settings),
             ),
             writes,
         )
@@ -199,9 +205,9 @@ class Notifier:
         if not self.channels:
             return
         text = render.approval_text(approval, approval.requested_at)
-        self._send(
-            Edit(approval.id, approval.incident_id, text, approval_buttons(approval.id, True))
-        )
+        buttons = approval_buttons(approval.id, True)
+        meta = approval_meta(approval, self.delivery.settings)
+        self._send(Edit(approval.id, approval.incident_id, text, buttons, meta=meta))
 
     def approval_answered(self, approval: ApprovalRequest, detail: str) -> None:
         """Edit the request's messages to say how it ended."""
@@ -209,7 +215,9 @@ class Notifier:
         self.inbox.event(approval.incident_id, f"approval_{approval.state}", line, self.clock())
         if not self.channels:
             return
-        self._send(Edit(approval.id, approval.incident_id, render.approval_outcome(approval, line)))
+        text = render.approval_outcome(approval, line)
+        meta = approval_meta(approval, self.delivery.settings)
+        self._send(Edit(approval.id, approval.incident_id, text, meta=meta))
 
     def _send(self, job: Job, writes: Writes | None = None) -> None:
         """Queue ``job`` for the delivery thread (once ``writes`` are stored)."""

@@ -20,6 +20,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
 from responder.channels.buttons import VERBS, Button, ButtonCodec, Press, Verb
+from responder.channels.markup import slack_escape, slack_links
 
 #: Slack API errors worth another attempt (anything else will fail again)
 RETRYABLE = frozenset(
@@ -42,10 +43,11 @@ _BLOCK_IDS: dict[Verb, str] = {
 }
 
 
-def _escape(text: str) -> str:
-    """Slack's mrkdwn control characters (the fallback ``text`` is mrkdwn):
-    label values cannot become ``<!channel>`` mentions or links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _fallback(message: OutgoingMessage) -> str:
+    """The mrkdwn ``text`` (notifications, screen readers): escaped, with
+    the links."""
+    links = slack_links(message)
+    return slack_escape(message.text) + (f"\n{links}" if links else "")
 
 
 @dataclass(eq=False)
@@ -72,6 +74,15 @@ class SlackChannel:
         blocks: list[dict[str, Any]] = [
             {"type": "section", "text": {"type": "plain_text", "text": message.text}}
         ]
+        links = slack_links(message)
+        if links:
+            blocks.append(
+                {
+                    "type": "context",
+                    "block_id": "robot-sre-links",
+                    "elements": [{"type": "mrkdwn", "text": links}],
+                }
+            )
         if message.buttons:
             blocks.append(
                 {
@@ -99,7 +110,7 @@ class SlackChannel:
         try:
             answer = self.client.chat_postMessage(
                 channel=message.chat,
-                text=_escape(message.text),
+                text=_fallback(message),
                 blocks=self.blocks(message),
                 thread_ts=message.thread,
                 unfurl_links=False,
@@ -114,7 +125,7 @@ class SlackChannel:
             self.client.chat_update(
                 channel=ref.chat,
                 ts=ref.id,
-                text=_escape(message.text),
+                text=_fallback(message),
                 blocks=self.blocks(message),
             )
         except Exception as exc:
@@ -123,7 +134,7 @@ class SlackChannel:
     def tell(self, chat: str, user: str, text: str) -> None:
         """A message only ``user`` sees (why their press was refused)."""
         try:
-            self.client.chat_postEphemeral(channel=chat, user=user, text=_escape(text))
+            self.client.chat_postEphemeral(channel=chat, user=user, text=slack_escape(text))
         except Exception as exc:
             raise _failure(exc) from exc
 

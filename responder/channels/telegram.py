@@ -11,13 +11,21 @@ import asyncio
 import concurrent.futures
 import hmac
 import logging
+import os
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    ReplyParameters,
+)
+from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -31,12 +39,18 @@ from telegram.request import HTTPXRequest
 
 from responder.channels.base import DeliveryFailed, MessageRef, OutgoingMessage
 from responder.channels.buttons import Button, ButtonCodec, Press
+from responder.channels.markup import telegram_html
 
+# python-telegram-bot 22 warns whenever a RetryAfter is made unless its
+# durations are timedeltas: this module reads either kind
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 T = TypeVar("T")
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Logger filters do not apply to records propagated from child loggers: the
 # loggers that can see a Bot API URL are named one by one.
 _LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.HTTPXRequest", "telegram.BaseRequest")
+#: links in a message are for clicking, not for a preview card under it
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 #: buttons that share the row of the one before them
 _SECOND_OF_A_PAIR = frozenset({"deny", "false_positive"})
 
@@ -59,9 +73,15 @@ class TelegramChannel:
     name = "telegram"
 
     def __init__(
-        self, token: str, webhook_secret: str, api_url: str, timeout_seconds: float
+        self,
+        token: str,
+        webhook_secret: str,
+        api_url: str,
+        timeout_seconds: float,
+        topics: Mapping[str, int] | None = None,
     ) -> None:
         self._token = token
+        self.topics = dict(topics or {})
         self.timeout_seconds = timeout_seconds
         self.codec = ButtonCodec(webhook_secret, "telegram-callback")
         self._webhook_secret = webhook_secret
@@ -108,6 +128,10 @@ class TelegramChannel:
                 rows.append([key])
         return InlineKeyboardMarkup(rows)
 
+    def topic(self, message: OutgoingMessage) -> int | None:
+        """The forum topic of ``message``: its first topic key that has one."""
+        return next((self.topics[k] for k in message.meta.topics if k in self.topics), None)
+
     def send(self, message: OutgoingMessage) -> MessageRef:
         reply = (
             ReplyParameters(message_id=int(message.thread), allow_sending_without_reply=True)
@@ -118,9 +142,12 @@ class TelegramChannel:
         async def call() -> Any:
             return await self._bot.send_message(
                 chat_id=message.chat,
-                text=message.text,
+                text=telegram_html(message),
+                parse_mode=ParseMode.HTML,
                 reply_markup=self.keyboard(message.buttons),
                 reply_parameters=reply,
+                message_thread_id=self.topic(message),
+                link_preview_options=_NO_PREVIEW,
             )
 
         sent = self._call(call)
@@ -129,10 +156,12 @@ class TelegramChannel:
     def update(self, ref: MessageRef, message: OutgoingMessage) -> None:
         async def call() -> Any:
             return await self._bot.edit_message_text(
-                text=message.text,
+                text=telegram_html(message),
                 chat_id=ref.chat,
                 message_id=int(ref.id),
+                parse_mode=ParseMode.HTML,
                 reply_markup=self.keyboard(message.buttons),
+                link_preview_options=_NO_PREVIEW,
             )
 
         try:

@@ -28,7 +28,7 @@ def test_slack_down_fails_over_to_telegram_and_opens_an_incident(
     slack_down: ChatOpsHarness,
 ) -> None:
     harness = slack_down
-    heads = [c for c in harness.telegram_api.sent() if c.text.startswith("Robot SRE: Node Disk")]
+    heads = [c for c in harness.telegram_api.sent() if c.plain.startswith("Robot SRE: Node Disk")]
     assert len(heads) == 1  # Telegram received it
     assert failures(harness, "slack") >= 1
     chatops = harness.incident("chatops_delivery_failure")

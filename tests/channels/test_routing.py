@@ -116,4 +116,4 @@ def test_an_operator_rule_routes_real_notifications(make_harness: Any) -> None:
     harness.flush()
     assert harness.slack is not None and harness.telegram is not None
     assert harness.slack_api.posted() == []
-    assert harness.telegram_api.sent()[0].text.startswith("Robot SRE: Node Disk Pressure")
+    assert harness.telegram_api.sent()[0].plain.startswith("Robot SRE: Node Disk Pressure")
