@@ -106,7 +106,7 @@ class ApprovalDialogs:
                 step, question = ask
                 self._open(context, who, step, press, approval)
                 await query.answer(question[:190])
-                await self._say(update, html.escape(question))
+                await self._say(update, _escape(question))
                 return step
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press)
         if press.verb in APPROVAL_VERBS and not outcome.refused:
@@ -141,7 +141,7 @@ class ApprovalDialogs:
         note = "" if text.lower() in ("skip", "-") else text
         press = Press(dialog["approval"], "deny")
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press, note)
-        await self._say(update, html.escape(outcome.short()))
+        await self._say(update, _escape(outcome.short()))
         return ConversationHandler.END
 
     async def node_typed(self, update: Update, context: Context) -> str | int:
@@ -152,7 +152,7 @@ class ApprovalDialogs:
         if typed != dialog["name"]:
             await self._say(
                 update,
-                html.escape(
+                _escape(
                     f"{typed!r} is not the name of the target ({dialog['name']}): not approved. "
                     "Press Approve again to start over."
                 ),
@@ -165,7 +165,7 @@ class ApprovalDialogs:
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press)
         if not outcome.refused:
             self._forget(context, who, press.subject_id)
-        await self._say(update, html.escape(outcome.short()))
+        await self._say(update, _escape(outcome.short()))
         return ConversationHandler.END
 
     async def cancelled(self, update: Update, context: Context) -> int:
@@ -244,6 +244,11 @@ class ApprovalDialogs:
         message = update.effective_message
         thread = message.message_thread_id if message and message.is_topic_message else None
         await chat.send_message(text, parse_mode=ParseMode.HTML, message_thread_id=thread)
+
+
+def _escape(text: str) -> str:
+    """Text for Telegram's HTML parse mode (quotes need no escaping there)."""
+    return html.escape(text, quote=False)
 
 
 def _slot(who: str) -> str:
