@@ -43,6 +43,7 @@ from responder.channels.build import build_chatops, rule_policies
 from responder.channels.failover import ChannelFailover
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
+from responder.console.telegram_bot import telegram_bot
 from responder.evidence.collector import Collector
 from responder.evidence.error_rates import ErrorRateCollector
 from responder.evidence.observer import CollectorRegistry, Observer
@@ -391,6 +392,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         chats = runtime.chatops.chat_channels
         log.info("operator channels: in_app%s", "".join(f", {c}" for c in chats))
         await asyncio.to_thread(runtime.chatops.start)
+        if bot is not None:
+            await asyncio.to_thread(bot.start)
         settings = runtime.settings
         if settings.alertmanager_url and settings.blocking_alerts:
             await asyncio.to_thread(
@@ -439,7 +442,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         runtime.automation,
         settings.chat_pause_minutes,
     )
-    chat = ChatCallbacks(presses, runtime.chatops, runtime.store, runtime.metrics)
+    bot = telegram_bot(runtime, presses)
+    chat = ChatCallbacks(presses, runtime.chatops, runtime.store, runtime.metrics, bot)
     operations = Operations(
         runtime.store,
         runtime.worker,

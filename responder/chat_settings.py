@@ -3,7 +3,7 @@ failover and storm control, and the approvers with their chat identities."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -47,6 +47,29 @@ class TelegramSettings(BaseModel):
         description="forum topic (message_thread_id) per incident type or environment, e.g. "
         "{production: 12, node_disk_pressure: 34}; the type's wins; an incident's follow-ups "
         "go to its topic; without one, the chat's General topic",
+    )
+    mode: Literal["webhook", "polling"] = Field(
+        default="webhook",
+        description="how updates (commands, messages, button presses) come in: POST "
+        "/webhooks/telegram, or long polling with getUpdates for clusters without inbound "
+        "HTTPS (one replica polls at a time, holding a lease in the store)",
+    )
+    poll_timeout_seconds: int = Field(
+        default=20, ge=0, le=50, description="how long one getUpdates call waits for updates"
+    )
+    poll_lease_seconds: float = Field(
+        default=30.0,
+        ge=5,
+        le=600,
+        description="how long the polling replica's lease lasts unless renewed; another "
+        "replica takes over polling after that",
+    )
+    dialog_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="a conversation (deny reason, typed node name) not finished within this "
+        "time ends without doing anything, and says so",
     )
 
 

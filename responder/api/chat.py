@@ -7,6 +7,7 @@ response."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,13 +29,8 @@ from responder.channels.slack import (
     parse_interaction,
     verify_signature,
 )
-from responder.channels.telegram import (
-    SECRET_HEADER,
-    TelegramChannel,
-    TelegramPress,
-    TelegramRejected,
-    parse_update,
-)
+from responder.channels.telegram import SECRET_HEADER, TelegramRejected, parse_update
+from responder.console.telegram_bot import TelegramBot
 from responder.ingest.webhook import BodyTooLarge, read_limited
 from responder.metrics import Metrics
 from responder.records.audit import audit
@@ -55,6 +51,7 @@ class ChatCallbacks:
     chatops: ChatOps
     store: Store
     metrics: Metrics
+    telegram_bot: TelegramBot | None = None
 
     def _refuse(self, surface: str, status: int, reason: str) -> JSONResponse:
         self.metrics.webhook_rejections.labels(str(status)).inc()
@@ -125,31 +122,14 @@ class ChatCallbacks:
             )
         try:
             body = await read_limited(request, MAX_BODY)
-            press = parse_update(body)
+            parse_update(body)  # a body that is no update is refused here
         except BodyTooLarge:
             return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
         except TelegramRejected as exc:
             return await anyio.to_thread.run_sync(self._refuse, "telegram", 400, str(exc))
-        if press is None:
-            return JSONResponse({})  # messages and other updates: nothing to do
-        # Telegram delivers an update again until it gets a 2xx: even a refused
-        # press is answered 200 and explained to the person who pressed
-        task = BackgroundTask(self._answer_telegram, telegram, press)
+        if self.telegram_bot is None:
+            return JSONResponse({})
+        # Telegram delivers an update again until it gets a 2xx: the bot
+        # handles it right after the answer, and tells people what it did
+        task = BackgroundTask(self.telegram_bot.feed, json.loads(body))
         return JSONResponse({}, background=task)
-
-    def _answer_telegram(self, telegram: TelegramChannel, press: TelegramPress) -> None:
-        try:
-            decoded = press.decode(telegram.codec)
-        except BadButton as exc:
-            self._refuse("telegram", 400, f"callback data of user {press.user}: {exc}")
-            _tell(telegram, press, "This button is not valid.")
-            return
-        outcome = self.presses.handle("telegram", press.user, decoded)
-        _tell(telegram, press, outcome.short())
-
-
-def _tell(telegram: TelegramChannel, press: TelegramPress, text: str) -> None:
-    try:
-        telegram.answer_press(press.callback_query_id, text)
-    except DeliveryFailed as exc:
-        log.warning("telegram: could not answer the press of %s: %s", press.user, exc.detail)

@@ -91,12 +91,13 @@ class ChatPresses:
     automation: AutomationBook
     chat_pause_minutes: int
 
-    def handle(self, surface: str, user: str, press: Press) -> PressOutcome:
-        """Carry out ``press`` by chat user ``user`` of ``surface`` (slack | telegram)."""
+    def handle(self, surface: str, user: str, press: Press, note: str = "") -> PressOutcome:
+        """Carry out ``press`` by chat user ``user`` of ``surface`` (slack |
+        telegram); ``note``: the reason given for a deny."""
         approver = self.approvers.by_chat_user(surface, user)
         who = f"{surface} user {user}"
         if press.verb in APPROVAL_VERBS:
-            return self._answer_approval(surface, approver, who, press)
+            return self._answer_approval(surface, approver, who, press, note)
         if press.verb in MARKS or press.verb == "pause":
             found = self._incident_for(approver, who, press)
             if isinstance(found, PressOutcome):
@@ -112,12 +113,12 @@ class ChatPresses:
         return outcome
 
     def _answer_approval(
-        self, surface: str, approver: Approver | None, who: str, press: Press
+        self, surface: str, approver: Approver | None, who: str, press: Press, note: str
     ) -> PressOutcome:
         override = press.verb == "approve_outside_window"
         verb = "deny" if press.verb == "deny" else "approve"
         answer = self.answers.answer(
-            press.subject_id, verb, approver, surface, who, override_window=override
+            press.subject_id, verb, approver, surface, who, note, override_window=override
         )
         if answer.result == "outside_window":
             return self._outside_window(answer)

@@ -40,6 +40,8 @@ class ChatOps:
     telegram: TelegramChannel | None = None
     slack_signing_secret: str | None = field(default=None, repr=False)
     telegram_webhook_url: str | None = None
+    #: closed first by ``close`` (the chat bots that use the channels)
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def chat_channels(self) -> tuple[str, ...]:
@@ -59,6 +61,8 @@ class ChatOps:
             log.info("telegram: webhook set to %s", self.telegram_webhook_url)
 
     def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
         self.notifier.close()
 
 

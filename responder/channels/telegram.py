@@ -184,7 +184,9 @@ class TelegramChannel:
 
         async def call() -> Any:
             return await self._bot.set_webhook(
-                url, secret_token=self._webhook_secret, allowed_updates=["callback_query"]
+                url,
+                secret_token=self._webhook_secret,
+                allowed_updates=["message", "callback_query"],
             )
 
         self._call(call)

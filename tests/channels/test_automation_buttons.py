@@ -27,16 +27,25 @@ def press(harness: ChatOpsHarness, surface: str, subject_id: str, verb: str, who
         response = harness.press_slack(subject_id, verb, user=str(user))
     else:
         response = harness.press_telegram(subject_id, verb, user_id=int(user))
+        asked = harness.telegram_api.called("answerCallbackQuery")[-1].text
+        if asked.endswith("type the node name."):  # a disruptive approval's second step
+            approval = harness.runtime.approval_requests.get(subject_id)
+            assert approval is not None
+            harness.write_telegram(approval.target["name"], user_id=int(user))
     assert response.status_code == 200
     harness.flush()
     return response
 
 
 def told(harness: ChatOpsHarness, surface: str) -> list[str]:
-    """What the people who pressed were told."""
+    """What the people who pressed were told (in Telegram: the answers to
+    their presses, then the messages that ended their dialogs)."""
     if surface == "slack":
         return [c.text for c in harness.slack_api.ephemeral()]
-    return [str(c.args["text"]) for c in harness.telegram_api.called("answerCallbackQuery")]
+    api = harness.telegram_api
+    answers = [str(c.args["text"]) for c in api.called("answerCallbackQuery")]
+    # what a dialog's last step answers comes as a message
+    return answers + [c.text for c in api.sent() if c.text.startswith("Robot SRE:")]
 
 
 def resolved_incident(harness: ChatOpsHarness, *alerts: dict[str, str]) -> Incident:

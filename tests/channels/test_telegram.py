@@ -73,6 +73,8 @@ def test_press_by_an_approver_runs_the_action_and_edits_the_message(
     reboot = harness.approval_after(DISK)
     _, message_id = harness.telegram_data(reboot.id, "approve")
     assert harness.press_telegram(reboot.id).status_code == 200
+    assert harness.applies() == 0  # a reboot counts once the node's name is typed
+    assert harness.write_telegram("10.0.10.202").status_code == 200
     harness.flush()
     assert harness.applies() == 1
     done = harness.approval("reboot_worker")
@@ -85,7 +87,8 @@ def test_press_by_an_approver_runs_the_action_and_edits_the_message(
     assert "Approved by alice via telegram" in edit.text
     assert "reply_markup" not in edit.args  # the keyboard is gone
     [answered] = telegram.called("answerCallbackQuery")
-    assert answered.args["text"] == "Robot SRE: executed"
+    assert answered.args["text"] == "To approve reboot worker 10.0.10.202, type the node name."
+    assert "Robot SRE: executed" in [c.text for c in telegram.sent()]
     # the Slack copy of the same request says so too
     assert any("Approved by alice via telegram" in c.text for c in harness.slack_api.updated())
 
@@ -114,15 +117,15 @@ def test_user_who_is_no_approver_cannot_approve(harness: ChatOpsHarness) -> None
 
 def test_second_press_after_approval_is_refused(harness: ChatOpsHarness) -> None:
     reboot = harness.approval_after(DISK)
-    harness.press_telegram(reboot.id)
+    harness.approve_telegram(reboot)
     harness.press_slack(reboot.id, "approve")  # the same request, the other channel
-    harness.press_telegram(reboot.id, verb="deny")
+    harness.press_telegram(reboot.id, verb="deny")  # a stale button: the current state
     harness.flush()
     assert harness.applies() == 1
     assert harness.approval("reboot_worker").state == "executed"
+    assert "Robot SRE: executed" in [c.text for c in harness.telegram_api.sent()]
     texts = [c.args["text"] for c in harness.telegram_api.called("answerCallbackQuery")]
-    assert texts[0] == "Robot SRE: executed"
-    assert "is executed by alice via telegram" in texts[1]
+    assert "is executed by alice via telegram" in texts[-1]
 
 
 def callback_without_data() -> dict[str, Any]:
@@ -187,4 +190,4 @@ def test_the_webhook_is_registered_with_its_secret_at_start(
     [registered] = telegram_api.called("setWebhook")
     assert registered.args["url"] == "https://robot-sre.example.invalid/webhooks/telegram"
     assert registered.args["secret_token"] == WEBHOOK_SECRET
-    assert registered.args["allowed_updates"] == ["callback_query"]
+    assert registered.args["allowed_updates"] == ["message", "callback_query"]
