@@ -99,8 +99,7 @@ class SlackCommands:
                 reply = self.console.run(user, command.text)
         except Exception as exc:
             log.exception("slack: %s %r failed", command.command, command.text)
-            reply = plain(f"Robot SRE could not answer that now ({type(exc).__name__}).")
-            reply = Reply(reply.text, reply.html, refused=True)
+            reply = _refusal(f"Robot SRE could not answer that now ({type(exc).__name__}).")
         shown: Literal["in_channel", "ephemeral"] = "ephemeral"
         if name in ANNOUNCED and not reply.refused and not user.private:
             shown = "in_channel"
@@ -119,7 +118,9 @@ class SlackCommands:
             sent = WebhookClient(command.response_url, timeout=max(1, round(self.timeout_seconds)))
             response = sent.send_dict(body)
         except Exception as exc:
-            log.warning("slack: could not answer %s through its response_url: %s", command, exc)
+            log.warning(
+                "slack: could not answer %s through its response_url: %s", command.command, exc
+            )
             return
         if response.status_code != 200:
             log.warning(

@@ -19,9 +19,11 @@ from fixtures.slack_api import (
     envelope,
     slash_command,
 )
+from pydantic import ValidationError
 from slack_sdk import WebClient
 
 from responder.console.socket_mode import LEASE_KEY, SocketModeLink
+from responder.settings import Settings
 from responder.store import Store
 
 
@@ -108,3 +110,8 @@ def test_one_replica_holds_the_socket_and_another_takes_over(
         first.stop()
         second.stop()
     assert sqlite_store.get_key(LEASE_KEY) is None
+
+
+def test_socket_mode_without_the_app_token_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError, match="ROBOT_SRE_SLACK_APP_TOKEN is not set"):
+        Settings.model_validate({"channels": {"slack": {"channel": "COPS", "mode": "socket"}}})
