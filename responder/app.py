@@ -43,6 +43,9 @@ from responder.channels.build import build_chatops, rule_policies
 from responder.channels.failover import ChannelFailover
 from responder.channels.health import ChannelFailureReporter, ChannelHealthCollector
 from responder.channels.stage import NotifyStage
+from responder.console.commands import Console
+from responder.console.slack_commands import SlackCommands, SlashCommand
+from responder.console.socket_mode import SocketModeLink
 from responder.console.telegram_bot import telegram_bot
 from responder.evidence.collector import Collector
 from responder.evidence.error_rates import ErrorRateCollector
@@ -373,6 +376,23 @@ def build_runtime(
     )
 
 
+def slack_socket(
+    runtime: Runtime, commands: SlackCommands, chat: ChatCallbacks
+) -> SocketModeLink | None:
+    """The Socket Mode link when ``channels.slack.mode`` is socket (and Slack is set up)."""
+    slack, config = runtime.chatops.slack, runtime.settings.channels.slack
+    token = runtime.settings.slack_app_token
+    if slack is None or config is None or config.mode != "socket" or not token:
+        return None
+    return SocketModeLink(
+        runtime.store,
+        token,
+        slack.client,
+        on_command=lambda payload: commands.answer_later(SlashCommand.of(payload)),
+        on_interaction=chat.slack_socket_press,
+    )
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or build_runtime(settings)
     mcp = McpHttp(runtime)
@@ -394,6 +414,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         await asyncio.to_thread(runtime.chatops.start)
         if bot is not None:
             await asyncio.to_thread(bot.start)
+        if socket is not None:
+            socket.start()
         settings = runtime.settings
         if settings.alertmanager_url and settings.blocking_alerts:
             await asyncio.to_thread(
@@ -415,6 +437,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             except Exception:
                 log.exception("queue worker ended with an error")
             finally:
+                if socket is not None:
+                    await asyncio.to_thread(socket.stop)
                 await asyncio.to_thread(runtime.chatops.close)
                 runtime.store.close()
 
@@ -442,8 +466,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         runtime.automation,
         settings.chat_pause_minutes,
     )
-    bot = telegram_bot(runtime, presses)
-    chat = ChatCallbacks(presses, runtime.chatops, runtime.store, runtime.metrics, bot)
+    # one console for both platforms
+    console = Console(runtime, runtime.automation.clock)
+    bot = telegram_bot(runtime, presses, console)
+    slack_settings = settings.channels.slack
+    commands = SlackCommands(console, slack_settings.timeout_seconds if slack_settings else 5.0)
+    chat = ChatCallbacks(
+        presses,
+        runtime.chatops,
+        runtime.store,
+        runtime.metrics,
+        telegram_bot=bot,
+        commands=commands,
+        command_reply_seconds=slack_settings.command_reply_seconds if slack_settings else 2.5,
+    )
+    socket = slack_socket(runtime, commands, chat)
     operations = Operations(
         runtime.store,
         runtime.worker,
@@ -479,6 +516,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/api/v1/approvals/{approval_id}/approve", approvals.approve, methods=["POST"]),
         Route("/api/v1/approvals/{approval_id}/deny", approvals.deny, methods=["POST"]),
         Route("/webhooks/slack/interactions", chat.slack_interactions, methods=["POST"]),
+        Route("/webhooks/slack/commands", chat.slack_commands, methods=["POST"]),
         Route("/webhooks/telegram", chat.telegram_updates, methods=["POST"]),
         Route("/healthz", operations.healthz, methods=["GET"]),
         Route("/readyz", operations.readyz, methods=["GET"]),

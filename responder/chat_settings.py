@@ -13,8 +13,9 @@ ALL_ENVIRONMENTS = (Environment.demo, Environment.staging, Environment.productio
 
 
 class SlackSettings(BaseModel):
-    """Where Slack messages go. The bot token and signing secret are never
-    written here: ``ROBOT_SRE_SLACK_BOT_TOKEN``, ``ROBOT_SRE_SLACK_SIGNING_SECRET``."""
+    """Where Slack messages go and how Slack reaches us. The bot token, signing
+    secret and app-level token are never written here: ``ROBOT_SRE_SLACK_BOT_TOKEN``,
+    ``ROBOT_SRE_SLACK_SIGNING_SECRET``, ``ROBOT_SRE_SLACK_APP_TOKEN``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -23,6 +24,19 @@ class SlackSettings(BaseModel):
         default="https://slack.com/api/", description="Web API base URL (ends with /)"
     )
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    mode: Literal["http", "socket"] = Field(
+        default="http",
+        description="how slash commands and button presses arrive: http = Slack posts to "
+        "/webhooks/slack/commands and /webhooks/slack/interactions; socket = Socket Mode "
+        "(one replica holds the socket, with ROBOT_SRE_SLACK_APP_TOKEN)",
+    )
+    command_reply_seconds: float = Field(
+        default=2.5,
+        ge=0,
+        le=2.8,
+        description="how long a slash command may run before its answer goes to the "
+        "command's response_url instead (Slack waits 3 s for the HTTP answer)",
+    )
 
 
 class TelegramSettings(BaseModel):

@@ -129,6 +129,7 @@ SECRET_FIELDS = (
     "webhook_token",
     "slack_bot_token",
     "slack_signing_secret",
+    "slack_app_token",
     "telegram_bot_token",
     "telegram_webhook_secret",
 )
@@ -339,6 +340,9 @@ class Settings(BaseModel):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     slack_bot_token: str | None = None
     slack_signing_secret: str | None = None
+    slack_app_token: str | None = Field(
+        default=None, description="app-level token (xapp-…) for Slack's Socket Mode"
+    )
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     approvers: list[ApproverSettings] = []
@@ -373,6 +377,7 @@ class Settings(BaseModel):
         "session_secret",
         "slack_bot_token",
         "slack_signing_secret",
+        "slack_app_token",
         "telegram_bot_token",
         "telegram_webhook_secret",
     )
@@ -399,6 +404,12 @@ class Settings(BaseModel):
             raise ValueError(
                 "ROBOT_SRE_SLACK_BOT_TOKEN is set but ROBOT_SRE_SLACK_SIGNING_SECRET is not: "
                 "button presses could not be verified"
+            )
+        slack = self.channels.slack
+        if slack is not None and slack.mode == "socket" and not self.slack_app_token:
+            raise ValueError(
+                "channels.slack.mode is socket but ROBOT_SRE_SLACK_APP_TOKEN is not set: "
+                "Socket Mode connects with the app-level token (xapp-…)"
             )
         if self.telegram_bot_token and self.channels.telegram is None:
             raise ValueError(

@@ -7,10 +7,12 @@ response."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 from starlette.background import BackgroundTask
@@ -26,10 +28,12 @@ from responder.channels.slack import (
     SlackChannel,
     SlackPress,
     SlackRejected,
+    interaction_press,
     parse_interaction,
     verify_signature,
 )
 from responder.channels.telegram import SECRET_HEADER, TelegramRejected, parse_update
+from responder.console.slack_commands import SlackCommands, SlashCommand
 from responder.console.telegram_bot import TelegramBot
 from responder.ingest.webhook import BodyTooLarge, read_limited
 from responder.metrics import Metrics
@@ -52,6 +56,9 @@ class ChatCallbacks:
     store: Store
     metrics: Metrics
     telegram_bot: TelegramBot | None = None
+    commands: SlackCommands | None = None
+    #: how long a slash command may run before its answer goes to response_url
+    command_reply_seconds: float = 2.5
 
     def _refuse(self, surface: str, status: int, reason: str) -> JSONResponse:
         self.metrics.webhook_rejections.labels(str(status)).inc()
@@ -95,6 +102,51 @@ class ChatCallbacks:
         task = BackgroundTask(self._answer_slack, chatops.slack, press)
         return Response(status_code=200, background=task)
 
+    @Operation(
+        "The /robot-sre slash command (X-Slack-Signature v0, 5 min window)",
+        answers={200: "the answer, or empty when it follows through the response_url"},
+        errors={401: "bad signature", 404: "Slack is not configured here"},
+    )
+    async def slack_commands(self, request: Request) -> Response:
+        chatops, commands = self.chatops, self.commands
+        if chatops.slack is None or not chatops.slack_signing_secret or commands is None:
+            return _not_configured(
+                "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
+            )
+        try:
+            body = await read_limited(request, MAX_BODY)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            verify_signature(chatops.slack_signing_secret, body, headers, time.time())
+            command = SlashCommand.parse(body)
+        except SlackRejected as exc:
+            return await anyio.to_thread.run_sync(self._refuse, "slack", exc.status, str(exc))
+        # Slack waits 3 s for this answer: a slower command answers through its response_url
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(commands.answer, command))
+        waited = self.command_reply_seconds  # 0: always through the response_url
+        if waited > 0 and (await asyncio.wait({work}, timeout=waited))[0]:
+            return JSONResponse(work.result())
+        return Response(status_code=200, background=BackgroundTask(_later, commands, command, work))
+
+    def slack_socket_press(self, payload: dict[str, object]) -> None:
+        """A button press that came through Socket Mode (already authenticated
+        by the socket): carried out as a press on the HTTP route is."""
+        slack = self.chatops.slack
+        if slack is None:
+            return
+        try:
+            press = interaction_press(payload, slack.codec)
+        except SlackRejected as exc:
+            self._refuse("slack", exc.status, str(exc))
+            return
+        except BadButton as exc:
+            self._refuse("slack", 400, str(exc))
+            return
+        if press is not None:
+            self._answer_slack(slack, press)
+
     def _answer_slack(self, slack: SlackChannel, press: SlackPress) -> None:
         outcome = self.presses.handle("slack", press.user, press.press)
         if outcome.refused:
@@ -133,3 +185,10 @@ class ChatCallbacks:
         # handles it right after the answer, and tells people what it did
         task = BackgroundTask(self.telegram_bot.feed, json.loads(body))
         return JSONResponse({}, background=task)
+
+
+async def _later(
+    commands: SlackCommands, command: SlashCommand, work: asyncio.Future[dict[str, Any]]
+) -> None:
+    body = await work
+    await anyio.to_thread.run_sync(commands.respond, command, body)

@@ -219,6 +219,12 @@ def parse_interaction(body: bytes, codec: ButtonCodec) -> SlackPress | None:
         payload = json.loads(form["payload"][0])
     except (UnicodeDecodeError, ValueError, KeyError, IndexError) as exc:
         raise SlackRejected(400, "expected a form field payload holding JSON") from exc
+    return interaction_press(payload, codec)
+
+
+def interaction_press(payload: object, codec: ButtonCodec) -> SlackPress | None:
+    """The button press of an interaction ``payload`` (the form's JSON, or a
+    Socket Mode ``interactive`` envelope's payload), as ``parse_interaction``."""
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         return None
     try:

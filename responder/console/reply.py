@@ -29,9 +29,11 @@ class ChatUser:
 
 @dataclass(frozen=True)
 class Reply:
-    """An answer: ``text`` plain (Slack mrkdwn-safe), ``html`` for
-    Telegram's HTML parse mode with every label escaped, and buttons."""
+    """An answer: ``text`` plain, ``html`` for Telegram's HTML parse mode
+    with every label escaped, and buttons. ``refused``: the command did
+    nothing (no role, bad arguments); Slack shows it only to the asker."""
 
     text: str
     html: str
     buttons: tuple[Button, ...] = ()
+    refused: bool = False

@@ -263,9 +263,9 @@ class TelegramBot:
         return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=timeout)
 
 
-def telegram_bot(runtime: Runtime, presses: Presses) -> TelegramBot | None:
-    """The bot of the runtime's Telegram channel (None without one), closed
-    with the channels."""
+def telegram_bot(runtime: Runtime, presses: Presses, console: Console) -> TelegramBot | None:
+    """The bot of the runtime's Telegram channel (None without one) over
+    ``console``, closed with the channels."""
     settings = runtime.settings
     channel, config = runtime.chatops.telegram, settings.channels.telegram
     token = settings.telegram_bot_token
@@ -281,6 +281,6 @@ def telegram_bot(runtime: Runtime, presses: Presses) -> TelegramBot | None:
         clock,
         config.dialog_timeout_seconds,
     )
-    bot = TelegramBot(token, config, channel, Console(runtime, clock), dialogs, runtime.store)
+    bot = TelegramBot(token, config, channel, console, dialogs, runtime.store)
     runtime.chatops.closers.append(bot.close)
     return bot

@@ -55,6 +55,7 @@ OPEN = ("open",)
 EXPECTED: dict[tuple[str, str], tuple[object, ...]] = {
     ("POST", "/webhooks/alertmanager"): OPEN,  # its own token, when set
     ("POST", "/webhooks/slack/interactions"): ("own",),
+    ("POST", "/webhooks/slack/commands"): ("own",),
     ("POST", "/webhooks/telegram"): ("own",),
     ("GET", "/healthz"): OPEN,
     ("GET", "/readyz"): OPEN,
