@@ -457,17 +457,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         runtime.chatops,
         str(settings.environment),
     )
+    # one console for both platforms; its linked identities answer approvals too
+    console = Console(runtime, runtime.automation.clock)
     presses = ChatPresses(
         runtime.store,
-        runtime.approvers,
+        console.identities,
         runtime.approval_answers,
         runtime.chatops.notifier,
         runtime.marks,
         runtime.automation,
         settings.chat_pause_minutes,
     )
-    # one console for both platforms
-    console = Console(runtime, runtime.automation.clock)
     bot = telegram_bot(runtime, presses, console)
     slack_settings = settings.channels.slack
     commands = SlackCommands(console, slack_settings.timeout_seconds if slack_settings else 5.0)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from responder.approvals.answers import Answer, ApprovalAnswers
-from responder.approvals.approvers import Approver, ApproverDirectory
+from responder.approvals.approvers import Approver, ChatApprovers
 from responder.channels.buttons import APPROVAL_VERBS, Press
 from responder.channels.notifier import Notifier
 from responder.guards.automation import AutomationBook, AutomationError
@@ -84,7 +84,7 @@ class ChatPresses:
     """Carries out verified button presses with the services they need."""
 
     store: Store
-    approvers: ApproverDirectory
+    approvers: ChatApprovers
     answers: ApprovalAnswers
     notifier: Notifier
     marks: MarkBook

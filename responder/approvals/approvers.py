@@ -13,6 +13,7 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from responder.chat_settings import ApproverSettings
 
@@ -37,6 +38,12 @@ class Approver:
 class _Credential:
     approver: Approver
     digest: bytes = field(repr=False)
+
+
+class ChatApprovers(Protocol):
+    """Who a chat identity answers approval requests as."""
+
+    def by_chat_user(self, channel: str, user_id: str) -> Approver | None: ...
 
 
 class ApproverDirectory:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from responder.accounts.models import Role
@@ -61,8 +61,8 @@ class Console:
         action = f"chat.command.{name}"
         if command is None:
             reply, action = (
-                plain(f"Unknown command {name!r}. Send help for the list."),
-                ("chat.command_unknown"),
+                refusal(f"Unknown command {name!r}. Send help for the list."),
+                "chat.command_unknown",
             )
         else:
             reply, refused = self._answer(user, name, command, args)
@@ -86,10 +86,10 @@ class Console:
         account = self.identities.account_of(user)
         if command.role is not None:
             if account is None:
-                return plain(f"Sorry, I do not know you yet. {HOW_TO_LINK}"), True
+                return refusal(f"Sorry, I do not know you yet. {HOW_TO_LINK}"), True
             if not account.can(command.role):
                 return (
-                    plain(
+                    refusal(
                         f"Sorry, {name} needs the {command.role} role; "
                         f"{account.name} is {account.role}."
                     ),
@@ -99,7 +99,12 @@ class Console:
         try:
             return command.handler(asked), False
         except CommandError as exc:
-            return plain(str(exc)), False
+            return refusal(str(exc)), False
+
+
+def refusal(text: str) -> Reply:
+    """A reply saying the command did nothing (Slack shows it only to the asker)."""
+    return replace(plain(text), refused=True)
 
 
 def _help(asked: Asked) -> Reply:

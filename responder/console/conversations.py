@@ -28,7 +28,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from responder.approvals.approvers import ApproverDirectory
+from responder.approvals.approvers import ChatApprovers
 from responder.approvals.requests import ApprovalRequests
 from responder.channels.buttons import APPROVAL_VERBS, BadButton, ButtonCodec, Press
 from responder.records.approval import ApprovalRequest
@@ -64,7 +64,7 @@ class ApprovalDialogs:
 
     presses: Presses
     requests: ApprovalRequests
-    approvers: ApproverDirectory
+    approvers: ChatApprovers
     codec: ButtonCodec
     store: Store
     clock: Callable[[], datetime]

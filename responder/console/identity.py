@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from responder.accounts.models import Role
 from responder.accounts.users import UserBook
-from responder.approvals.approvers import ApproverDirectory
-from responder.console.reply import ChatUser
+from responder.approvals.approvers import Approver, ApproverDirectory
+from responder.console.reply import ChatUser, Platform
 from responder.records.audit import audit
 from responder.records.levels import Environment
 from responder.store import Store
@@ -125,6 +125,16 @@ class Identities:
             for _, doc in self.store.list_documents(LINKS)
             if doc.get("username") == username
         ]
+
+    def by_chat_user(self, channel: str, user_id: str) -> Approver | None:
+        """The approver a chat identity answers requests as: its linked
+        account when it has the approver role (in its environments), else the
+        approvers setting's entry naming it."""
+        platform: Platform = "slack" if channel == "slack" else "telegram"
+        account = self.account_of(ChatUser(platform=platform, user_id=user_id, chat_id=""))
+        if account is None or not account.can(Role.approver):
+            return None
+        return Approver(name=account.name, environments=account.environments)
 
     def account_of(self, user: ChatUser) -> ChatAccount | None:
         """The linked account (its role, all environments, narrowed to the

@@ -275,7 +275,7 @@ def telegram_bot(runtime: Runtime, presses: Presses, console: Console) -> Telegr
     dialogs = ApprovalDialogs(
         presses,
         runtime.approval_requests,
-        runtime.approvers,
+        console.identities,
         channel.codec,
         runtime.store,
         clock,

@@ -94,3 +94,16 @@ def test_the_account_page_makes_a_code_that_links(rig: ConsoleRig) -> None:
         "Linked: you are operator-person (operator)"
     )
     assert rig.store.get_document(LINKS, "slack:U9") is not None
+
+
+def test_a_linked_approver_account_answers_approval_buttons_a_viewer_does_not(
+    rig: ConsoleRig,
+) -> None:
+    identities = rig.console.identities
+    approver = rig.people[Role.approver]
+    found = identities.by_chat_user("telegram", approver.user_id)
+    assert found is not None and found.name == "approver-person"
+    assert found.may_answer("production") and found.may_answer("demo")
+    assert identities.by_chat_user("telegram", rig.people[Role.viewer].user_id) is None
+    assert identities.by_chat_user("telegram", rig.people[Role.operator].user_id) is None
+    assert identities.by_chat_user("telegram", STRANGER.user_id) is None
