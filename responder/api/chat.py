@@ -149,7 +149,7 @@ class ChatCallbacks:
 
     def _answer_slack(self, slack: SlackChannel, press: SlackPress) -> None:
         outcome = self.presses.handle("slack", press.user, press.press)
-        if outcome.refused:
+        if outcome.refused or outcome.result == "type_to_confirm":
             try:
                 slack.tell(press.chat, press.user, f"Robot SRE: {outcome.detail}")
             except DeliveryFailed as exc:

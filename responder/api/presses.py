@@ -60,7 +60,7 @@ class PressOutcome:
 
     def short(self) -> str:
         """The few words a person who pressed is told."""
-        if self.refused or self.result in ("marked", "paused", "resumed"):
+        if self.refused or self.result in ("marked", "paused", "resumed", "type_to_confirm"):
             return f"Robot SRE: {self.detail}"
         return f"Robot SRE: {self.result.replace('_', ' ')}"
 
@@ -96,6 +96,10 @@ class ChatPresses:
         telegram); ``note``: the reason given for a deny."""
         approver = self.approvers.by_chat_user(surface, user)
         who = f"{surface} user {user}"
+        if surface == "slack" and press.verb in ("approve", "approve_outside_window"):
+            typed = self._typed_step(press.subject_id, approver)
+            if typed is not None:
+                return typed
         if press.verb in APPROVAL_VERBS:
             return self._answer_approval(surface, approver, who, press, note)
         if press.verb in MARKS or press.verb == "pause":
@@ -111,6 +115,23 @@ class ChatPresses:
         if outcome.refused:
             self._audit_refusal(approver.name if approver else who, surface, press, outcome)
         return outcome
+
+    def _typed_step(self, approval_id: str, approver: Approver | None) -> PressOutcome | None:
+        """A disruptive approval counts only with its node typed (Slack has no
+        dialog: the slash command is the second step); None: press on (also
+        for someone who may not answer: the answer path refuses them)."""
+        approval = self.answers.requests.get(approval_id)
+        if approval is None or approval.action_class != "disruptive":
+            return None
+        if approver is None or not approver.may_answer(approval.environment):
+            return None
+        if approval.state_at(self.answers.clock()) != "pending":
+            return None  # answered with its current state
+        return PressOutcome(
+            "type_to_confirm",
+            f"{approval.action_name.lower()} needs the node typed to count: "
+            f"/robot-sre approve {approval.id} NODE-NAME",
+        )
 
     def _answer_approval(
         self, surface: str, approver: Approver | None, who: str, press: Press, note: str

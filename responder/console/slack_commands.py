@@ -159,7 +159,7 @@ class SlackCommands:
                 )
             if typed != node:
                 return _refusal(f"{typed!r} is not the node of this request: not approved.")
-        approver = runtime.approvers.by_chat_user("slack", user.user_id)
+        approver = self.console.identities.by_chat_user("slack", user.user_id)
         outcome = runtime.approval_answers.answer(
             approval.id, "approve", approver, "slack", f"slack user {user.user_id}"
         )

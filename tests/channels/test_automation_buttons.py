@@ -331,7 +331,8 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    reboot = harness.approval_after(DISK)
+    # a recover action: the windows hold it, no typed node name is asked
+    reboot = harness.approval_after(DISK, action="cordon_node")
     prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == [
         "approve",
@@ -344,11 +345,11 @@ def test_approve_outside_window_runs_where_plain_approve_is_refused(
     ]
     assert [b["text"] for b in keyboard] == ["Approve", "Deny", "Approve outside window"]
     press(harness, surface, reboot.id, "approve", "alice")
-    assert harness.approval("reboot_worker").state == "pending"
+    assert harness.approval("cordon_node").state == "pending"
     assert harness.applies() == 0
     assert any("outside them now" in t for t in told(harness, surface))
     press(harness, surface, reboot.id, "approve_outside_window", "alice")
-    done = harness.approval("reboot_worker")
+    done = harness.approval("cordon_node")
     assert (done.state, done.decided_by, done.decided_via) == ("executed", "alice", surface)
     assert harness.applies() == 1
     granted = [e for e in harness.incident().timeline if e.event == "approval_granted"]
@@ -363,12 +364,13 @@ def test_a_window_that_closed_after_the_prompt_offers_the_override(make_harness:
         ladder_holds_asks=False,
     )
     harness.clock.now = now
-    reboot = harness.approval_after(DISK)
+    # a recover action: the windows hold it, no typed node name is asked
+    reboot = harness.approval_after(DISK, action="cordon_node")
     prompt = harness.slack_prompt(reboot.id)
     assert [b["action_id"] for b in prompt.buttons] == ["approve", "deny"]  # inside the window
     harness.clock.advance(6 * 60)  # the window closed; the request is still open
     press(harness, "slack", reboot.id, "approve", "alice")
-    assert harness.approval("reboot_worker").state == "pending"
+    assert harness.approval("cordon_node").state == "pending"
     [offered] = [
         c
         for c in harness.slack_api.updated()
@@ -377,5 +379,5 @@ def test_a_window_that_closed_after_the_prompt_offers_the_override(make_harness:
     assert offered.args["ts"] == prompt.answer["ts"]
     assert offered.section_text == prompt.section_text
     press(harness, "slack", reboot.id, "approve_outside_window", "alice")
-    assert harness.approval("reboot_worker").state == "executed"
+    assert harness.approval("cordon_node").state == "executed"
     assert harness.applies() == 1

@@ -70,18 +70,30 @@ def test_incident_notifications_thread_under_one_message(harness: ChatOpsHarness
 
 
 def test_signed_approve_runs_the_action_and_edits_the_message(harness: ChatOpsHarness) -> None:
-    reboot = harness.approval_after(DISK)
-    response = harness.press_slack(reboot.id, "approve")
+    cordon = harness.approval_after(DISK, action="cordon_node")
+    response = harness.press_slack(cordon.id, "approve")
     assert response.status_code == 200
     harness.flush()
     assert harness.applies() == 1
-    done = harness.approval("reboot_worker")
+    done = harness.approval("cordon_node")
     assert (done.state, done.decided_by, done.decided_via) == ("executed", "alice", "slack")
     [edit] = [c for c in harness.slack_api.updated() if "Approved by alice via slack" in c.text]
     assert edit.buttons == []  # answered: no buttons any more
-    assert "reboot worker 10.0.10.202" in edit.section_text
+    assert "cordon node 10.0.10.202" in edit.section_text
     actions = harness.audit_actions()
     assert {"approval.approved", "approval.executed", "action.succeeded"} <= set(actions)
+
+
+def test_a_disruptive_approval_pressed_in_slack_waits_for_the_typed_node(
+    harness: ChatOpsHarness,
+) -> None:
+    reboot = harness.approval_after(DISK)
+    assert harness.press_slack(reboot.id, "approve").status_code == 200
+    harness.flush()
+    assert harness.applies() == 0
+    assert harness.approval("reboot_worker").state == "pending"
+    told = [c.text for c in harness.slack_api.called("chat.postEphemeral")]
+    assert any(f"/robot-sre approve {reboot.id} NODE-NAME" in text for text in told), told
 
 
 def test_deny_from_slack_is_kept_and_not_asked_again(harness: ChatOpsHarness) -> None:
@@ -168,7 +180,7 @@ def test_approver_of_another_environment_cannot_approve(harness: ChatOpsHarness)
 
 
 def test_double_press_executes_once(harness: ChatOpsHarness) -> None:
-    reboot = harness.approval_after(DISK)
+    reboot = harness.approval_after(DISK, action="cordon_node")
     start = threading.Barrier(4)
     codes: list[int] = []
 
@@ -184,7 +196,7 @@ def test_double_press_executes_once(harness: ChatOpsHarness) -> None:
     harness.flush()
     assert codes == [200] * 4
     assert harness.applies() == 1
-    assert harness.approval("reboot_worker").state == "executed"
+    assert harness.approval("cordon_node").state == "executed"
     actions = harness.audit_actions(f"approval:{reboot.id}")
     assert actions.count("approval.approved") == 1 and actions.count("approval.executed") == 1
     assert actions.count("approval.answer_refused") == 3
