@@ -6,13 +6,21 @@ or another replica between two steps)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from fixtures.alerts import DISK
 from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.polling import eventually
-from fixtures.telegram_api import CHAT_ID, TelegramApi, TelegramCall, message_update
+from fixtures.telegram_api import (
+    CHAT_ID,
+    WEBHOOK_SECRET,
+    TelegramApi,
+    TelegramCall,
+    callback_update,
+    message_update,
+)
 
 from responder.console.commands import Console
 from responder.console.telegram_bot import LEASE_KEY
@@ -212,3 +220,19 @@ def test_the_deny_reason_given_at_another_replica_is_kept(make_harness: Make) ->
         assert (denied.state, denied.decided_by) == ("denied", "alice")
         assert denied.decision_note == "cleaned by hand already"
         assert a.applies() + b.applies() == 0
+
+
+def test_a_dialog_in_a_private_chat_takes_the_answer_without_a_hint(
+    harness: ChatOpsHarness,
+) -> None:
+    reboot = harness.approval_after(DISK)
+    data, message_id = harness.telegram_data(reboot.id, "approve")
+    update = callback_update(data, chat_id="1001", message_id=message_id)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    harness.client.post("/webhooks/telegram", content=json.dumps(update), headers=headers)
+    harness.write_telegram("10.0.10.202", chat_id="1001")
+    harness.flush()
+    assert harness.approval().state == "executed"
+    texts = [c.text for c in replies_in(harness.telegram_api, "1001")]
+    assert texts[0] == "To approve reboot worker 10.0.10.202, type the node name."
+    assert "Send /help for what I can do." not in texts
