@@ -2,15 +2,14 @@
 disruptive approval wants the target's name typed, a dialog left open past
 its time ends and says so, a stale button answers with the current state.
 
-The dialog of a person in a chat lives in the chat's data under their id,
-so the persistence keeps it across restarts and replicas."""
+A person's open dialogs are in their user data, which the persistence reads
+from the store before every update: any replica, or a restarted one, hears the answer."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,14 +18,14 @@ from typing import Any, Protocol
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    ConversationHandler,
     MessageHandler,
     filters,
 )
-from telegram.warnings import PTBUserWarning
 
 from responder.approvals.approvers import ChatApprovers
 from responder.approvals.requests import ApprovalRequests
@@ -38,8 +37,8 @@ from responder.store import Store
 log = logging.getLogger(__name__)
 
 REASON, NODE = "reason", "node"
-#: the ConversationHandler's name: the key of its states in the persistence
-NAME = "approval_dialogs"
+#: how many approvals whose target a person typed right are remembered
+NAMED_KEPT = 20
 Context = ContextTypes.DEFAULT_TYPE
 
 
@@ -70,49 +69,41 @@ class ApprovalDialogs:
     clock: Callable[[], datetime]
     timeout_seconds: float
 
-    def handler(self) -> ConversationHandler[Any]:
-        text = filters.TEXT & ~filters.COMMAND
-        with warnings.catch_warnings():
-            # per_message=False on purpose: a dialog is a person in a chat,
-            # whichever message's button opened it
-            warnings.simplefilter("ignore", PTBUserWarning)
-            return ConversationHandler(
-                entry_points=[CallbackQueryHandler(self.pressed)],
-                states={
-                    REASON: [MessageHandler(text, self.reason_given)],
-                    NODE: [MessageHandler(text, self.node_typed)],
-                },
-                fallbacks=[CommandHandler("cancel", self.cancelled)],
-                allow_reentry=True,
-                name=NAME,
-                persistent=True,
-            )
+    def handlers(self) -> list[BaseHandler[Update, Context, None]]:
+        """The handlers of one group: presses, ``/cancel`` and the answers."""
+        return [
+            CallbackQueryHandler(self.pressed),
+            CommandHandler("cancel", self.cancelled),
+            MessageHandler(filters.TEXT & ~filters.COMMAND, self.answered),
+        ]
 
-    async def pressed(self, update: Update, context: Context) -> str | int:
-        query, user = update.callback_query, update.effective_user
-        if query is None or user is None or query.data is None:
-            return ConversationHandler.END
-        who = str(user.id)
+    async def pressed(self, update: Update, context: Context) -> None:
+        """A button: carried out, or a dialog opened first. Any press ends
+        the dialog the person had open in that chat."""
+        query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+        if query is None or user is None or chat is None or query.data is None:
+            return
+        who, dialogs = str(user.id), _dialogs(context)
+        dialogs.pop(str(chat.id), None)
         try:
             press = self.codec.decode(query.data)
         except BadButton as exc:
             await asyncio.to_thread(self._reject, who, str(exc))
             await query.answer("This button is not valid.")
-            return ConversationHandler.END
+            return
         if press.verb in APPROVAL_VERBS:
             approval = await asyncio.to_thread(self.requests.get, press.subject_id)
             ask = self._question(who, press, approval, context) if approval else None
             if ask is not None and approval is not None:
                 step, question = ask
-                self._open(context, who, step, press, approval)
+                dialogs[str(chat.id)] = self._dialog(step, press, approval)
                 await query.answer(question[:190])
                 await self._say(update, _escape(question))
-                return step
+                return
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press)
         if press.verb in APPROVAL_VERBS and not outcome.refused:
-            self._forget(context, who, press.subject_id)
+            self._forget(context, press.subject_id)
         await query.answer(outcome.short()[:190])
-        return ConversationHandler.END
 
     def _question(
         self, who: str, press: Press, approval: ApprovalRequest, context: Context
@@ -127,28 +118,49 @@ class ApprovalDialogs:
         what = f"{approval.action_name.lower()} {approval.target_label}"
         if press.verb == "deny":
             return REASON, f"Why deny {what}? Reply with the reason, or skip."
-        named = self._named(context, who)
-        if approval.action_class == "disruptive" and approval.id not in named:
+        if approval.action_class == "disruptive" and approval.id not in self._named(context):
             noun = "node" if approval.target.get("kind") == "node" else "target"
             return NODE, f"To approve {what}, type the {noun} name."
         return None
 
-    async def reason_given(self, update: Update, context: Context) -> str | int:
-        dialog = await self._current(update, context)
+    def _dialog(self, step: str, press: Press, approval: ApprovalRequest) -> dict[str, Any]:
+        until = self.clock() + timedelta(seconds=self.timeout_seconds)
+        return {
+            "step": step,
+            "approval": approval.id,
+            "verb": press.verb,
+            "name": approval.target.get("name", ""),
+            "until": until.isoformat(),
+        }
+
+    async def answered(self, update: Update, context: Context) -> None:
+        """A message: when its writer has a dialog open in that chat, the
+        answer to it (and no other handler sees the message)."""
+        dialog = self._take(update, context)
         if dialog is None:
-            return ConversationHandler.END
-        who, text = dialog["user"], _text(update)
+            return  # not an answer: left to the other handlers
+        if self.clock() >= datetime.fromisoformat(dialog["until"]):
+            minutes = max(1, round(self.timeout_seconds / 60))
+            await self._say(
+                update,
+                f"That dialog timed out after {minutes} min: nothing was done. "
+                "Press the button again to start anew.",
+            )
+        elif dialog["step"] == REASON:
+            await self._reason_given(update, dialog)
+        else:
+            await self._node_typed(update, context, dialog)
+        raise ApplicationHandlerStop
+
+    async def _reason_given(self, update: Update, dialog: dict[str, Any]) -> None:
+        who, text = _sender(update), _text(update)
         note = "" if text.lower() in ("skip", "-") else text
         press = Press(dialog["approval"], "deny")
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press, note)
         await self._say(update, _escape(outcome.short()))
-        return ConversationHandler.END
 
-    async def node_typed(self, update: Update, context: Context) -> str | int:
-        dialog = await self._current(update, context)
-        if dialog is None:
-            return ConversationHandler.END
-        who, typed = dialog["user"], _text(update)
+    async def _node_typed(self, update: Update, context: Context, dialog: dict[str, Any]) -> None:
+        who, typed = _sender(update), _text(update)
         if typed != dialog["name"]:
             await self._say(
                 update,
@@ -157,71 +169,40 @@ class ApprovalDialogs:
                     "Press Approve again to start over."
                 ),
             )
-            return ConversationHandler.END
-        named = self._named(context, who)
+            return
+        named = self._named(context)
         named.append(dialog["approval"])
-        del named[:-20]
+        del named[:-NAMED_KEPT]
         press = Press(dialog["approval"], dialog["verb"])
         outcome = await asyncio.to_thread(self.presses.handle, "telegram", who, press)
         if not outcome.refused:
-            self._forget(context, who, press.subject_id)
+            self._forget(context, press.subject_id)
         await self._say(update, _escape(outcome.short()))
-        return ConversationHandler.END
 
-    async def cancelled(self, update: Update, context: Context) -> int:
-        user = update.effective_user
-        if user is not None and context.chat_data is not None:
-            context.chat_data.pop(_slot(str(user.id)), None)
+    async def cancelled(self, update: Update, context: Context) -> None:
+        if self._take(update, context) is None:
+            return  # no dialog to end: the command is the console's
         await self._say(update, "Cancelled: nothing was done.")
-        return ConversationHandler.END
+        raise ApplicationHandlerStop
 
-    # the dialog of a person in a chat
+    # what is kept of a person
 
-    def _open(
-        self, context: Context, who: str, step: str, press: Press, approval: ApprovalRequest
-    ) -> None:
-        assert context.chat_data is not None
-        until = self.clock() + timedelta(seconds=self.timeout_seconds)
-        context.chat_data[_slot(who)] = {
-            "user": who,
-            "step": step,
-            "approval": approval.id,
-            "verb": press.verb,
-            "name": approval.target.get("name", ""),
-            "until": until.isoformat(),
-        }
-
-    async def _current(self, update: Update, context: Context) -> dict[str, Any] | None:
-        """The open dialog of the person who wrote, or None (said why) when
-        there is none any more or its time ran out."""
-        user = update.effective_user
-        if user is None or context.chat_data is None:
+    def _take(self, update: Update, context: Context) -> dict[str, Any] | None:
+        """The dialog the writer of ``update`` has open in its chat, ended."""
+        chat = update.effective_chat
+        if chat is None or context.user_data is None:
             return None
-        dialog: dict[str, Any] | None = context.chat_data.pop(_slot(str(user.id)), None)
-        if dialog is None:
-            await self._say(update, "That dialog is over. Press the button again to start anew.")
-            return None
-        if self.clock() >= datetime.fromisoformat(dialog["until"]):
-            minutes = max(1, round(self.timeout_seconds / 60))
-            await self._say(
-                update,
-                f"That dialog timed out after {minutes} min: nothing was done. "
-                "Press the button again to start anew.",
-            )
-            return None
-        return dialog
+        return _dialogs(context).pop(str(chat.id), None)
 
-    def _named(self, context: Context, who: str) -> list[str]:
-        """Approvals whose target ``who`` typed right: an "Approve outside
+    def _named(self, context: Context) -> list[str]:
+        """Approvals whose target the person typed right: an "Approve outside
         window" press of one of them does not ask again."""
-        assert context.chat_data is not None
-        named: list[str] = context.chat_data.setdefault(f"named:{who}", [])
+        assert context.user_data is not None
+        named: list[str] = context.user_data.setdefault("named", [])
         return named
 
-    def _forget(self, context: Context, who: str, approval_id: str) -> None:
-        if context.chat_data is None:
-            return
-        named = context.chat_data.get(f"named:{who}", [])
+    def _forget(self, context: Context, approval_id: str) -> None:
+        named = self._named(context)
         if approval_id in named:
             named.remove(approval_id)
 
@@ -251,8 +232,17 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _slot(who: str) -> str:
-    return f"dialog:{who}"
+def _dialogs(context: Context) -> dict[str, dict[str, Any]]:
+    """The open dialogs of the person an update is from, by chat id."""
+    assert context.user_data is not None
+    dialogs: dict[str, dict[str, Any]] = context.user_data.setdefault("dialogs", {})
+    return dialogs
+
+
+def _sender(update: Update) -> str:
+    user = update.effective_user
+    assert user is not None
+    return str(user.id)
 
 
 def _text(update: Update) -> str:

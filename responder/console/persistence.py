@@ -1,7 +1,6 @@
-"""The Telegram bot's conversations and chat and user data, kept as
-documents in the store: a dialog begun before a restart, or on another
-replica, goes on where it stopped. Chat and user data are read again
-before every update, so what another replica wrote is seen."""
+"""The Telegram bot's user data (a person's open dialogs), kept as
+documents in the store and read again before every update: a dialog begun
+before a restart, or on another replica, goes on where it stopped."""
 
 from __future__ import annotations
 
@@ -20,13 +19,13 @@ Data = dict[str, Any]
 
 
 class StorePersistence(BasePersistence[Data, Data, Data]):
-    """``BasePersistence`` over the store's documents (collection
-    ``telegram_bot``): ``chat:<id>``, ``user:<id>`` and
-    ``conversation:<name>:<key>``. Bot and callback data are not kept."""
+    """``BasePersistence`` over the store's documents ``user:<id>``
+    (collection ``telegram_bot``). Bot, chat and callback data and the
+    states of conversation handlers are not kept."""
 
     def __init__(self, store: Store, update_interval: float = 60) -> None:
         super().__init__(
-            store_data=PersistenceInput(bot_data=False, callback_data=False),
+            store_data=PersistenceInput(bot_data=False, chat_data=False, callback_data=False),
             update_interval=update_interval,
         )
         self.store = store
@@ -44,58 +43,44 @@ class StorePersistence(BasePersistence[Data, Data, Data]):
     async def _drop(self, doc_id: str) -> None:
         await self._io(lambda: self.store.delete_document(COLLECTION, doc_id))
 
-    async def _all(self, prefix: str) -> list[Data]:
-        found = await self._io(lambda: self.store.list_documents(COLLECTION, prefix))
-        return [doc for _, doc in found]
-
-    # chat and user data: {"id": <int>, "data": {...}}
+    # user data: {"id": <int>, "data": {...}}
 
     async def get_user_data(self) -> dict[int, Data]:
-        return {int(doc["id"]): dict(doc["data"]) for doc in await self._all("user:")}
-
-    async def get_chat_data(self) -> dict[int, Data]:
-        return {int(doc["id"]): dict(doc["data"]) for doc in await self._all("chat:")}
+        return {}  # nothing is loaded ahead: refresh_user_data reads it per update
 
     async def update_user_data(self, user_id: int, data: Data) -> None:
         await self._write(f"user:{user_id}", {"id": user_id, "data": data})
 
-    async def update_chat_data(self, chat_id: int, data: Data) -> None:
-        await self._write(f"chat:{chat_id}", {"id": chat_id, "data": data})
-
     async def drop_user_data(self, user_id: int) -> None:
         await self._drop(f"user:{user_id}")
 
-    async def drop_chat_data(self, chat_id: int) -> None:
-        await self._drop(f"chat:{chat_id}")
-
     async def refresh_user_data(self, user_id: int, user_data: Data) -> None:
-        await self._refresh(f"user:{user_id}", user_data)
+        doc = await self._read(f"user:{user_id}")
+        user_data.clear()
+        if doc is not None:
+            user_data.update(doc["data"])
+
+    # not kept
+
+    async def get_chat_data(self) -> dict[int, Data]:
+        return {}
+
+    async def update_chat_data(self, chat_id: int, data: Data) -> None:
+        return None
+
+    async def drop_chat_data(self, chat_id: int) -> None:
+        return None
 
     async def refresh_chat_data(self, chat_id: int, chat_data: Data) -> None:
-        await self._refresh(f"chat:{chat_id}", chat_data)
-
-    async def _refresh(self, doc_id: str, data: Data) -> None:
-        doc = await self._read(doc_id)
-        data.clear()
-        if doc is not None:
-            data.update(doc["data"])
-
-    # conversations: {"name": ..., "key": [...], "state": ...}
+        return None
 
     async def get_conversations(self, name: str) -> ConversationDict:
-        docs = await self._all(f"conversation:{name}:")
-        return {tuple(doc["key"]): doc["state"] for doc in docs}
+        return {}
 
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
-        doc_id = f"conversation:{name}:{':'.join(str(part) for part in key)}"
-        if new_state is None:
-            await self._drop(doc_id)
-        else:
-            await self._write(doc_id, {"name": name, "key": list(key), "state": new_state})
-
-    # not kept
+        return None
 
     async def get_bot_data(self) -> Data:
         return {}

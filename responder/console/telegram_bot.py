@@ -105,7 +105,7 @@ class TelegramBot:
         if self.settings.mode == "webhook":
             builder = builder.updater(None)
         application = builder.build()
-        application.add_handler(self.dialogs.handler(), group=0)
+        application.add_handlers(self.dialogs.handlers(), group=0)
         names = [name for name, _ in self.console.commands()]
         application.add_handler(CommandHandler([*names, "start"], self.command), group=1)
         private = filters.ChatType.PRIVATE

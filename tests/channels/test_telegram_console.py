@@ -2,17 +2,25 @@
 local Bot API: commands answered in the chat they were written in, over the
 webhook and over long polling, the command menu, and the dialogs behind the
 buttons (a deny's reason, a reboot's typed node name, a timeout, a restart
-between two steps)."""
+or another replica between two steps)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from fixtures.alerts import DISK
 from fixtures.chatops import ChatOpsHarness, Make
 from fixtures.polling import eventually
-from fixtures.telegram_api import CHAT_ID, TelegramApi, TelegramCall, message_update
+from fixtures.telegram_api import (
+    CHAT_ID,
+    WEBHOOK_SECRET,
+    TelegramApi,
+    TelegramCall,
+    callback_update,
+    message_update,
+)
 
 from responder.console.commands import Console
 from responder.console.telegram_bot import LEASE_KEY
@@ -178,3 +186,53 @@ def test_cancel_ends_a_dialog(harness: ChatOpsHarness) -> None:
     assert harness.approval().state == "pending"
     texts: list[Any] = [c.text for c in replies_in(harness.telegram_api, CHAT_ID)]
     assert "Cancelled: nothing was done." in texts
+
+
+def two_replicas(make: Make) -> tuple[ChatOpsHarness, ChatOpsHarness]:
+    """Two responders over one store, both fed by the webhook."""
+    return make(ladder_holds_asks=False), make(ladder_holds_asks=False)
+
+
+def test_the_node_name_typed_at_another_replica_approves_once(make_harness: Make) -> None:
+    a, b = two_replicas(make_harness)
+    with a.client, b.client:  # both started before the dialog
+        reboot = a.approval_after(DISK)
+        a.press_telegram(reboot.id)
+        assert b.approval().state == "pending"
+        b.write_telegram("10.0.10.202")
+        b.flush()
+        done = b.approval()
+        assert (done.state, done.decided_by, done.decided_via) == ("executed", "alice", "telegram")
+        assert a.applies() + b.applies() == 1
+        b.write_telegram("10.0.10.202")  # the dialog is over at both
+        a.write_telegram("10.0.10.202")
+        assert a.applies() + b.applies() == 1
+
+
+def test_the_deny_reason_given_at_another_replica_is_kept(make_harness: Make) -> None:
+    a, b = two_replicas(make_harness)
+    with a.client, b.client:  # both started before the dialog
+        reboot = a.approval_after(DISK)
+        b.press_telegram(reboot.id, "deny")
+        assert a.approval().state == "pending"
+        a.write_telegram("cleaned by hand already")
+        denied = a.approval()
+        assert (denied.state, denied.decided_by) == ("denied", "alice")
+        assert denied.decision_note == "cleaned by hand already"
+        assert a.applies() + b.applies() == 0
+
+
+def test_a_dialog_in_a_private_chat_takes_the_answer_without_a_hint(
+    harness: ChatOpsHarness,
+) -> None:
+    reboot = harness.approval_after(DISK)
+    data, message_id = harness.telegram_data(reboot.id, "approve")
+    update = callback_update(data, chat_id="1001", message_id=message_id)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    harness.client.post("/webhooks/telegram", content=json.dumps(update), headers=headers)
+    harness.write_telegram("10.0.10.202", chat_id="1001")
+    harness.flush()
+    assert harness.approval().state == "executed"
+    texts = [c.text for c in replies_in(harness.telegram_api, "1001")]
+    assert texts[0] == "To approve reboot worker 10.0.10.202, type the node name."
+    assert "Send /help for what I can do." not in texts
