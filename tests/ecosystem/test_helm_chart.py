@@ -711,6 +711,15 @@ def test_prometheus_values_reach_the_settings_with_the_token_by_reference(
     assert token["valueFrom"]["secretKeyRef"] == {"name": "prometheus-reader", "key": "token"}
 
 
+def test_the_network_policy_lets_the_responder_reach_alertmanager_and_prometheus() -> None:
+    def egress_ports(variant: str) -> set[int]:
+        policy = only(by_kind(rendered(variant), "NetworkPolicy"), "robot-sre")
+        return {port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]}
+
+    assert {9093, 9090} <= egress_ports("chat-console-and-remedies")
+    assert not {9093, 9090} & egress_ports("defaults")
+
+
 def test_remedies_reach_the_settings_whole(tmp_path: Path) -> None:
     remedies = responder_settings("chat-console-and-remedies", tmp_path).remedies
     given = VARIANTS["chat-console-and-remedies"]["remedies"]

@@ -147,6 +147,16 @@ app.kubernetes.io/part-of: robot-sre
 {{- toYaml (merge $settings (deepCopy .Values.settings)) }}
 {{- end }}
 
+{{/* The TCP port of an http(s) URL: its own, else the scheme's. */}}
+{{- define "robot-sre.urlPort" -}}
+{{- $url := urlParse . }}
+{{- with regexFind ":[0-9]+$" $url.host }}
+{{- trimPrefix ":" . }}
+{{- else }}
+{{- ternary "443" "80" (eq $url.scheme "https") }}
+{{- end }}
+{{- end }}
+
 {{/* policies.cel/ file path -> ConfigMap key (keys cannot hold "/"). */}}
 {{- define "robot-sre.policyKey" -}}
 {{- . | replace "/" "__" }}
