@@ -34,7 +34,8 @@ from fixtures.kube import KubeCluster, kube_cluster_fixture  # noqa: F401  (a fi
 from pydantic import BaseModel
 
 from responder.policy.engine import PolicyEngine
-from responder.settings import load_settings
+from responder.remedies import Remedies
+from responder.settings import Settings, load_settings
 from responder.taxonomy import builtin_taxonomy
 
 NAMESPACE = "monitoring"
@@ -127,6 +128,78 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "enabled": True,
             "parentRefs": [{"name": "public", "namespace": "gateway-system"}],
             "hostnames": ["robot-sre.example.test"],
+        },
+    },
+    "chat-console-and-remedies": {
+        "alertmanagerUrl": "http://kube-prometheus-stack-alertmanager.monitoring:9093",
+        "channels": {
+            "publicUrl": "https://robot-sre.example.test/",
+            "dashboardUrl": "https://grafana.example.test/d/robot-sre",
+            "slack": {
+                "enabled": True,
+                "channel": "C0OPS",
+                "existingSecret": "robot-sre-slack",
+                "mode": "socket",
+                "commandReplySeconds": 2,
+                "appTokenKey": "xapp",
+            },
+            "telegram": {
+                "enabled": True,
+                "chatId": "-1001234567890",
+                "existingSecret": "robot-sre-telegram",
+                "mode": "polling",
+                "pollTimeoutSeconds": 0,
+                "pollLeaseSeconds": 45,
+                "dialogTimeoutSeconds": 120.5,
+                "topics": {"production": 12, "node_disk_pressure": 34},
+            },
+        },
+        "prometheus": {
+            "url": "http://kube-prometheus-stack-prometheus.monitoring:9090",
+            "existingSecret": "prometheus-reader",
+            "settings": {"error_ratio_threshold": 0.1, "scope_labels": ["ingress", "service"]},
+        },
+        "remedies": {
+            "ldap": {
+                "configmap": "auth/glauth",
+                "key": "LDAP_URL",
+                "fallback": "ldaps://standby:636",
+            },
+            "database": {
+                "configmap": "shop/db",
+                "key": "DB_HOST",
+                "primary": "db-0.db",
+                "standby": "db-1.db",
+            },
+            "recovery_jobs": [
+                {"namespace": "shop", "cronjob": "reindex"},
+                {
+                    "name": "rebuild-cache",
+                    "namespace": "shop",
+                    "template": {
+                        "spec": {
+                            "backoffLimit": 2,
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [{"name": "rebuild", "image": "shop/tool:1.2"}],
+                                }
+                            },
+                        }
+                    },
+                },
+            ],
+            "bulk_cleanup": {"cap": 50, "older_than_minutes": 30},
+            "shared_controllers": ["tekton-pipelines/tekton-pipelines-controller"],
+            "subsystems": {
+                "search": {"description": "full-text search", "workload": "shop/search-indexer"},
+                "recommendations": {
+                    "configmap": "shop/features",
+                    "key": "RECOMMENDATIONS",
+                    "off_value": "false",
+                },
+            },
+            "registry_mirror": "mirror.gcr.io",
         },
     },
     "only-the-responder": {
@@ -283,10 +356,42 @@ BAD_VALUES = [
     {"secretEnv": [{"name": "ROBOT_SRE_WEBHOOK_TOKEN", "secretName": "x", "key": "y"}]},
     {"dependencies": [{"name": "r", "kind": "redis", "url": "redis://:pw@redis:6379"}]},
     {"typo": True},
+    {"channels": {"telegram": {"mode": "push"}}},
+    {"channels": {"slack": {"mode": "websocket"}}},
+    {
+        "channels": {
+            "telegram": {"mode": "polling", "webhookUrl": "https://rs.test/webhooks/telegram"}
+        }
+    },
+    {"channels": {"telegram": {"pollTimeoutSeconds": 60}}},
+    {"channels": {"telegram": {"topics": {"production": "general"}}}},
+    {"channels": {"slack": {"commandReplySeconds": 3}}},
+    {"channels": {"publicUrl": "robot-sre.example.test"}},
+    {"alertmanagerUrl": "http://admin:hunter2@alertmanager:9093"},
+    {"prometheus": {"url": "http://reader:hunter2@prometheus:9090"}},
+    {"prometheus": {"settings": {"bearer_token_env": "TOKEN"}}},
+    {"remedies": {"standby": "db-1"}},
+    {"remedies": {"ldap": {"configmap": "glauth", "key": "LDAP_URL", "fallback": "ldaps://b"}}},
+    {"remedies": {"shared_controllers": ["daemonset/kube-system/cilium"]}},
+    {"remedies": {"recovery_jobs": [{"namespace": "shop"}]}},
+    {"remedies": {"subsystems": {"s": {"configmap": "a/b", "key": "K", "off_value": False}}}},
+    {"remedies": {"subsystems": {"s": {"workload": "a/b", "configmap": "a/c", "key": "K"}}}},
+    {"settings": {"slack_app_token": "xapp-inline"}},
 ]
 
 
-@pytest.mark.parametrize("values", BAD_VALUES, ids=lambda v: next(iter(v)))
+def bad_values_id(values: dict[str, Any]) -> str:
+    """The path of the one leaf a bad value sets, e.g. channels.slack.mode."""
+    path: list[str] = []
+    node: Any = values
+    while isinstance(node, dict) and len(node) == 1:
+        key = next(iter(node))
+        path.append(str(key))
+        node = node[key]
+    return ".".join(path)
+
+
+@pytest.mark.parametrize("values", BAD_VALUES, ids=bad_values_id)
 def test_values_schema_rejects_bad_values(values: dict[str, Any]) -> None:
     engine = helm()
     with engine.Chart.load(str(CHART)) as chart, pytest.raises(engine.HelmError):
@@ -526,9 +631,21 @@ def settings_file(variant: str, tmp_path: Path) -> Path:
     return path
 
 
+def responder_settings(variant: str, tmp_path: Path) -> Settings:
+    """The settings the responder loads in the pod: the rendered settings file
+    and the container's environment, each Secret reference standing for a value."""
+    environ = {
+        entry["name"]: entry.get("value")
+        or "from-{name}-{key}".format(**entry["valueFrom"]["secretKeyRef"])
+        for entry in container(variant)["env"]
+    }
+    environ["ROBOT_SRE_CONFIG"] = str(settings_file(variant, tmp_path))
+    return load_settings(environ)
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_settings_file_is_accepted_by_the_responder(variant: str, tmp_path: Path) -> None:
-    settings = load_settings({"ROBOT_SRE_CONFIG": str(settings_file(variant, tmp_path))})
+    settings = responder_settings(variant, tmp_path)
     values = VARIANTS[variant]
     assert settings.environment.value == values.get("environment", "demo")
     assert settings.dry_run is values.get("dryRun", True)
@@ -546,6 +663,78 @@ def test_settings_file_is_accepted_by_the_responder(variant: str, tmp_path: Path
         assert settings.channels.telegram.chat_id == "-1001234567890"
     if variant == "external-redis-production":
         assert settings.quiet_period_seconds == {"*": 300}
+
+
+def test_chat_console_values_reach_the_settings(tmp_path: Path) -> None:
+    settings = responder_settings("chat-console-and-remedies", tmp_path)
+    channels = settings.channels
+    assert channels.public_url == "https://robot-sre.example.test"
+    assert channels.dashboard_url == "https://grafana.example.test/d/robot-sre"
+    assert channels.slack is not None and channels.telegram is not None
+    assert (channels.slack.mode, channels.slack.command_reply_seconds) == ("socket", 2.0)
+    assert settings.slack_app_token == "from-robot-sre-slack-xapp"
+    telegram = channels.telegram
+    assert (telegram.mode, telegram.webhook_url) == ("polling", None)
+    assert (telegram.poll_timeout_seconds, telegram.poll_lease_seconds) == (0, 45.0)
+    assert telegram.dialog_timeout_seconds == 120.5
+    assert telegram.topics == {"production": 12, "node_disk_pressure": 34}
+    assert settings.alertmanager_url == "http://kube-prometheus-stack-alertmanager.monitoring:9093"
+
+
+def test_default_chat_modes_are_webhooks_without_an_app_token(tmp_path: Path) -> None:
+    settings = responder_settings("everything-configured", tmp_path)
+    assert settings.channels.slack is not None and settings.channels.telegram is not None
+    assert settings.channels.slack.mode == "http"
+    assert settings.channels.slack.command_reply_seconds == 2.5
+    assert settings.channels.telegram.mode == "webhook"
+    assert settings.channels.telegram.poll_timeout_seconds == 20
+    assert settings.channels.telegram.dialog_timeout_seconds == 300
+    assert settings.channels.public_url is None
+    assert "ROBOT_SRE_SLACK_APP_TOKEN" not in env_of("everything-configured")
+    assert settings.alertmanager_url is None and settings.prometheus is None
+    assert settings.remedies == Remedies()
+
+
+def test_prometheus_values_reach_the_settings_with_the_token_by_reference(
+    tmp_path: Path,
+) -> None:
+    settings = responder_settings("chat-console-and-remedies", tmp_path)
+    prometheus = settings.prometheus
+    assert prometheus is not None
+    assert prometheus.url == "http://kube-prometheus-stack-prometheus.monitoring:9090"
+    assert (prometheus.error_ratio_threshold, prometheus.scope_labels) == (
+        0.1,
+        ("ingress", "service"),
+    )
+    assert prometheus.bearer_token_env is not None
+    token = env_of("chat-console-and-remedies")[prometheus.bearer_token_env]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "prometheus-reader", "key": "token"}
+
+
+def test_the_network_policy_lets_the_responder_reach_alertmanager_and_prometheus() -> None:
+    def egress_ports(variant: str) -> set[int]:
+        policy = only(by_kind(rendered(variant), "NetworkPolicy"), "robot-sre")
+        return {port["port"] for rule in policy["spec"]["egress"] for port in rule["ports"]}
+
+    assert {9093, 9090} <= egress_ports("chat-console-and-remedies")
+    assert not {9093, 9090} & egress_ports("defaults")
+
+
+def test_remedies_reach_the_settings_whole(tmp_path: Path) -> None:
+    remedies = responder_settings("chat-console-and-remedies", tmp_path).remedies
+    given = VARIANTS["chat-console-and-remedies"]["remedies"]
+    assert remedies == Remedies.model_validate(given)
+    assert remedies.ldap is not None and remedies.ldap.fallback == "ldaps://standby:636"
+    assert remedies.database is not None and remedies.database.standby == "db-1.db"
+    assert [job.source for job in remedies.recovery_jobs] == [
+        "cronjob/reindex",
+        "template rebuild-cache",
+    ]
+    assert remedies.bulk_cleanup.cap == 50
+    controller = "deployment/tekton-pipelines/tekton-pipelines-controller"
+    assert remedies.shared_controllers == [controller]
+    assert remedies.subsystems["recommendations"].off_value == "false"
+    assert remedies.registry_mirror == "mirror.gcr.io"
 
 
 def test_policy_files_mount_as_a_loadable_policies_dir(tmp_path: Path) -> None:
@@ -738,7 +927,7 @@ def test_the_ingress_and_route_expose_the_chat_callbacks_and_nothing_else() -> N
     ingress_rules = [(p["pathType"], p["path"]) for p in rule["http"]["paths"]]
     [route_rule] = only(by_kind(docs, "HTTPRoute"))["spec"]["rules"]
     route_rules = [(m["path"]["type"], m["path"]["value"]) for m in route_rule["matches"]]
-    chat = {"/webhooks/slack/interactions", "/webhooks/telegram"}
+    chat = {"/webhooks/slack/interactions", "/webhooks/slack/commands", "/webhooks/telegram"}
     assert {p for p in paths if _routed(p, ingress_rules)} == chat
     assert {p for p in paths if _routed(p, route_rules)} == chat
     assert not by_kind(rendered("defaults"), "Ingress")

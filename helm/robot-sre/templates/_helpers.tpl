@@ -94,15 +94,47 @@ app.kubernetes.io/part-of: robot-sre
 {{- end }}
 {{- $_ := set $settings "oci" (merge $oci (deepCopy .Values.oci.settings)) }}
 {{- end }}
+{{- if .Values.alertmanagerUrl }}
+{{- $_ := set $settings "alertmanager_url" .Values.alertmanagerUrl }}
+{{- end }}
+{{- with .Values.prometheus }}
+{{- if .url }}
+{{- $prometheus := dict "url" .url }}
+{{- if .existingSecret }}
+{{- $_ := set $prometheus "bearer_token_env" "PROMETHEUS_BEARER_TOKEN" }}
+{{- end }}
+{{- $_ := set $settings "prometheus" (merge $prometheus (deepCopy (default dict .settings))) }}
+{{- end }}
+{{- end }}
+{{- if .Values.remedies }}
+{{- $_ := set $settings "remedies" .Values.remedies }}
+{{- end }}
 {{- $channels := dict }}
+{{- with .Values.channels.publicUrl }}
+{{- $_ := set $channels "public_url" . }}
+{{- end }}
+{{- with .Values.channels.dashboardUrl }}
+{{- $_ := set $channels "dashboard_url" . }}
+{{- end }}
 {{- with .Values.channels.slack }}
 {{- if .enabled }}
-{{- $_ := set $channels "slack" (dict "channel" (required "channels.slack.channel is required when Slack is enabled" .channel)) }}
+{{- $_ := set $channels "slack" (dict
+  "channel" (required "channels.slack.channel is required when Slack is enabled" .channel)
+  "mode" .mode
+  "command_reply_seconds" .commandReplySeconds
+) }}
 {{- end }}
 {{- end }}
 {{- with .Values.channels.telegram }}
 {{- if .enabled }}
-{{- $telegram := dict "chat_id" (required "channels.telegram.chatId is required when Telegram is enabled" .chatId) }}
+{{- $telegram := dict
+  "chat_id" (required "channels.telegram.chatId is required when Telegram is enabled" .chatId)
+  "mode" .mode
+  "poll_timeout_seconds" .pollTimeoutSeconds
+  "poll_lease_seconds" .pollLeaseSeconds
+  "dialog_timeout_seconds" .dialogTimeoutSeconds
+  "topics" (default dict .topics)
+}}
 {{- if .webhookUrl }}
 {{- $_ := set $telegram "webhook_url" .webhookUrl }}
 {{- end }}
@@ -113,6 +145,16 @@ app.kubernetes.io/part-of: robot-sre
 {{- $_ := set $settings "channels" $channels }}
 {{- end }}
 {{- toYaml (merge $settings (deepCopy .Values.settings)) }}
+{{- end }}
+
+{{/* The TCP port of an http(s) URL: its own, else the scheme's. */}}
+{{- define "robot-sre.urlPort" -}}
+{{- $url := urlParse . }}
+{{- with regexFind ":[0-9]+$" $url.host }}
+{{- trimPrefix ":" . }}
+{{- else }}
+{{- ternary "443" "80" (eq $url.scheme "https") }}
+{{- end }}
 {{- end }}
 
 {{/* policies.cel/ file path -> ConfigMap key (keys cannot hold "/"). */}}
