@@ -79,9 +79,10 @@ class ChatCallbacks:
         answers={200: "taken"},
         errors={401: "bad signature", 404: "Slack is not configured here"},
     )
-    async def slack_interactions(self, request: Request) -> Response:
+    async def _slack_body(self, request: Request, ready: bool = True) -> bytes | Response:
+        """The body of a request Slack signed, or the answer refusing it."""
         chatops = self.chatops
-        if chatops.slack is None or not chatops.slack_signing_secret:
+        if chatops.slack is None or not chatops.slack_signing_secret or not ready:
             return _not_configured(
                 "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
             )
@@ -92,6 +93,17 @@ class ChatCallbacks:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             verify_signature(chatops.slack_signing_secret, body, headers, time.time())
+        except SlackRejected as exc:
+            return await anyio.to_thread.run_sync(self._refuse, "slack", exc.status, str(exc))
+        return body
+
+    async def slack_interactions(self, request: Request) -> Response:
+        body = await self._slack_body(request)
+        if isinstance(body, Response):
+            return body
+        chatops = self.chatops
+        assert chatops.slack is not None  # _slack_body checked
+        try:
             press = parse_interaction(body, chatops.slack.codec)
         except SlackRejected as exc:
             return await anyio.to_thread.run_sync(self._refuse, "slack", exc.status, str(exc))
@@ -108,18 +120,12 @@ class ChatCallbacks:
         errors={401: "bad signature", 404: "Slack is not configured here"},
     )
     async def slack_commands(self, request: Request) -> Response:
-        chatops, commands = self.chatops, self.commands
-        if chatops.slack is None or not chatops.slack_signing_secret or commands is None:
-            return _not_configured(
-                "Slack", "ROBOT_SRE_SLACK_BOT_TOKEN, ROBOT_SRE_SLACK_SIGNING_SECRET, channels.slack"
-            )
+        commands = self.commands
+        body = await self._slack_body(request, ready=commands is not None)
+        if isinstance(body, Response):
+            return body
+        assert commands is not None  # _slack_body checked
         try:
-            body = await read_limited(request, MAX_BODY)
-        except BodyTooLarge:
-            return JSONResponse({"error": f"body larger than {MAX_BODY} bytes"}, 413)
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        try:
-            verify_signature(chatops.slack_signing_secret, body, headers, time.time())
             command = SlashCommand.parse(body)
         except SlackRejected as exc:
             return await anyio.to_thread.run_sync(self._refuse, "slack", exc.status, str(exc))

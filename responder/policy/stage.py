@@ -116,18 +116,7 @@ class DecideStage:
 
     def recommend(self, incident: Incident, now: datetime) -> list[RecommendedAction]:
         """The policy's recommendations for ``incident`` (no guard rails)."""
-        update_decided = self.decide(incident, now)
-        return [
-            RecommendedAction(
-                action=d.action,
-                action_class=d.action_class,
-                decision=d.decision,
-                reason=d.reason,
-                target=d.target,
-                params=d.params,
-            )
-            for d in update_decided
-        ]
+        return [decided.recommendation() for decided in self.decide(incident, now)]
 
     def assess(self, incident: Incident, now: datetime) -> None:
         """Confidence, the alerts' severity and the evidence summary of ``incident`` now."""
