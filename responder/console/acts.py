@@ -7,7 +7,6 @@ from responder.console.context import Asked, CommandError, duration
 from responder.console.markup import Bold, Code, Page
 from responder.console.reply import Reply
 from responder.guards.automation import AutomationError
-from responder.records.audit import audit
 from responder.records.incident import Acknowledgement, Incident
 from responder.records.levels import Environment
 
@@ -29,7 +28,7 @@ def ack(asked: Asked) -> Reply:
         return taken
 
     taken = asked.change(found, take)
-    _audit(asked, "incident.acknowledge", found.id, f"acknowledged by {asked.who}")
+    asked.audit("incident.acknowledge", found.id, f"acknowledged by {asked.who}")
     return (
         Page()
         .line("Incident ", Code(found.id), " acknowledged by ", Bold(asked.who), ".")
@@ -50,7 +49,7 @@ def note(asked: Asked) -> Reply:
         raise CommandError(f"A note is at most {MAX_NOTE} characters.")
     detail = f"{asked.who}: {text}"
     asked.change(found, lambda incident: incident.record("note", detail, asked.now))
-    _audit(asked, "incident.note", found.id, detail)
+    asked.audit("incident.note", found.id, detail)
     return Page().line("Noted on incident ", Code(found.id), ": ", text).reply()
 
 
@@ -115,16 +114,4 @@ def resume(asked: Asked) -> Reply:
         Page()
         .line(Bold("Automation resumed"), f" for {lifted.scope} (", Code(lifted.id), ").")
         .reply()
-    )
-
-
-def _audit(asked: Asked, action: str, incident_id: str, detail: str) -> None:
-    audit(
-        asked.runtime.store,
-        actor=asked.user.actor,
-        surface=asked.user.platform,
-        action=action,
-        subject=f"incident:{incident_id}",
-        detail=detail,
-        at=asked.now,
     )

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from responder.console.identity import ChatAccount, Identities
 from responder.console.reply import ChatUser
+from responder.records.audit import audit
 from responder.records.incident import Incident
 from responder.runtime import Runtime
 from responder.store import IncidentFilter, LockBusy, held_lock
@@ -42,6 +43,27 @@ class Asked:
         """The person as the incident and the audit log name them."""
         name = self.account.name if self.account else self.user.name
         return f"{name} ({self.user.actor})" if name else self.user.actor
+
+    def audit(
+        self,
+        action: str,
+        incident_id: str,
+        detail: str,
+        before: object = None,
+        after: object = None,
+    ) -> None:
+        """An audit entry about an incident, by this person, from their chat."""
+        audit(
+            self.runtime.store,
+            actor=self.user.actor,
+            surface=self.user.platform,
+            action=action,
+            subject=f"incident:{incident_id}",
+            before=before,
+            after=after,
+            detail=detail,
+            at=self.now,
+        )
 
     def arg(self, index: int, usage: str) -> str:
         if len(self.args) <= index:

@@ -14,7 +14,6 @@ import httpx
 from responder.console.context import Asked, CommandError, duration
 from responder.console.markup import Bold, Code, Page
 from responder.console.reply import Reply
-from responder.records.audit import audit
 from responder.records.incident import AlertRef, Incident, SilenceRef
 
 TIMEOUT_SECONDS = 5.0
@@ -111,7 +110,12 @@ def silence(asked: Asked) -> Reply:
         incident.record("silenced", f"by {asked.who} until {ends_at:%H:%M} UTC", asked.now)
 
     asked.change(found, keep)
-    _audit(asked, "incident.silence", found, {"ids": list(ids), "matchers": groups}, None)
+    asked.audit(
+        "incident.silence",
+        found.id,
+        f"silence of incident {found.id} by {asked.who}",
+        after={"ids": list(ids), "matchers": groups},
+    )
     page = Page().line(
         Bold("Silenced"),
         " the alerts of incident ",
@@ -138,19 +142,10 @@ def unsilence(asked: Asked) -> Reply:
         incident.record("unsilenced", f"by {asked.who}", asked.now)
 
     asked.change(found, drop)
-    _audit(asked, "incident.unsilence", found, None, {"ids": list(before.ids)})
-    return Page().line(Bold("Silence expired"), " for incident ", Code(found.id), ".").reply()
-
-
-def _audit(asked: Asked, action: str, incident: Incident, after: object, before: object) -> None:
-    audit(
-        asked.runtime.store,
-        actor=asked.user.actor,
-        surface=asked.user.platform,
-        action=action,
-        subject=f"incident:{incident.id}",
-        before=before,
-        after=after,
-        detail=f"{action.split('.')[1]} of incident {incident.id} by {asked.who}",
-        at=asked.now,
+    asked.audit(
+        "incident.unsilence",
+        found.id,
+        f"unsilence of incident {found.id} by {asked.who}",
+        before={"ids": list(before.ids)},
     )
+    return Page().line(Bold("Silence expired"), " for incident ", Code(found.id), ".").reply()
