@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import pytest
 from fixtures.clock import Clock
+from fixtures.executors import HttpExecutor, serve_state
+from fixtures.http_stub import StubServer
 from fixtures.quiet import hands_tied
 from fixtures.rigs import Responder
 from hypothesis import HealthCheck, given, settings
@@ -98,15 +100,36 @@ class Fuzz:
         return self.runtime.store.list_incidents(IncidentFilter(limit=50))
 
 
+#: what a stub backend carries out for the fuzzed responder (no cluster here):
+#: the disk-pressure cleanup and the node actions, so that proposals both run
+#: and raise approval requests the robot could carry out
+STUB_ACTIONS = frozenset(
+    {"delete_completed_pods", "cordon_node", "drain_node", "reboot_worker", "replace_worker"}
+)
+
+
 @pytest.fixture(scope="module")
-def fuzz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzz]:
+def backend() -> Iterator[StubServer]:
+    stub = StubServer().start()
+    serve_state(stub)
+    try:
+        yield stub
+    finally:
+        stub.stop()
+
+
+@pytest.fixture(scope="module")
+def fuzz(tmp_path_factory: pytest.TempPathFactory, backend: StubServer) -> Iterator[Fuzz]:
     tmp = tmp_path_factory.mktemp("fuzz")
     clock = Clock(datetime(2026, 11, 26, 8, 5, tzinfo=UTC))
     chosen = Settings.model_validate(
         {"environment": "demo", "store_url": f"sqlite:///{tmp}/fuzz.db"}
     )
     evidence = StandInCollector()
-    runtime = Responder(settings=chosen, clock=clock, collectors=[evidence]).runtime
+    executors = [HttpExecutor(backend, STUB_ACTIONS)]
+    runtime = Responder(
+        settings=chosen, clock=clock, collectors=[evidence], executors=executors
+    ).runtime
     with hands_tied(runtime.pipeline):  # only proposals act
         for name in ("01-disk-pressure.json", "02-image-pull.json", "04-unclassified.json"):
             body = json.loads((STORM / name).read_text())
