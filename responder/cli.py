@@ -160,9 +160,8 @@ def _taxonomy(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from responder.actions.feasibility import explain_runnable
+    from responder.actions.feasibility import explain_here
     from responder.app import build_feasibility, build_guards, build_policy
-    from responder.guards.explain import explain_guarded
     from responder.policy.explain import ExplainError, parse_request
 
     body: dict[str, object] = {
@@ -187,10 +186,8 @@ def _explain(args: argparse.Namespace) -> int:
             taxonomy = builtin_taxonomy()
             policy, _ = build_policy(settings, taxonomy, store)
             _, guards = build_guards(settings, taxonomy, store)
-            answer = explain_runnable(
-                explain_guarded(policy, parse_request(body), guards),
-                build_feasibility(settings, taxonomy, store),
-            )
+            feasibility = build_feasibility(settings, taxonomy, store)
+            answer = explain_here(policy, parse_request(body), guards, feasibility)
         except ExplainError as exc:
             print(f"robot-sre explain: {exc.field}: {exc.message}", file=sys.stderr)
             return 2

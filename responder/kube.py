@@ -129,6 +129,15 @@ class Kube:
             finally:
                 response.release_conn()
 
+    def find(self, what: str, method: Callable[..., Any], *args: Any) -> Any | None:
+        """``call`` of a read; None when the object does not exist (404)."""
+        try:
+            return self.call(what, method, *args)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+
     @contextmanager
     def _answering(self, what: str) -> Iterator[None]:
         """Every way a request can fail, as a :class:`KubeError`."""

@@ -14,6 +14,10 @@ from typing import Any
 
 from responder.actions.executor import PlansOnIncident
 from responder.actions.registry import ExecutorRegistry
+from responder.guards.explain import explain_guarded
+from responder.guards.rails import GuardRails
+from responder.policy.engine import PolicyEngine
+from responder.policy.explain import ExplainRequest
 from responder.policy.targets import missing_target_reason
 from responder.records.action import ActionRequest, Plan
 from responder.records.incident import Incident
@@ -127,9 +131,13 @@ class Feasibility:
         return f"{name} {label}" + (f" ({shown})" if shown else "")
 
 
-def explain_runnable(answer: dict[str, Any], feasibility: Feasibility) -> dict[str, Any]:
-    """The explain answer with whether the action can run here: ``cannot_run``
-    (None: it can), and ``recommend`` for a decision that would act or ask."""
+def explain_here(
+    policy: PolicyEngine, request: ExplainRequest, guards: GuardRails, feasibility: Feasibility
+) -> dict[str, Any]:
+    """The explain answer (CLI, API, MCP, admin): the policy layers, the
+    guard rails, and whether the action can run here: ``cannot_run`` (None:
+    it can), and ``recommend`` for a decision that would act or ask."""
+    answer = explain_guarded(policy, request, guards)
     target = answer.get("target")
     why = None
     if answer.get("action_class") in CHANGING_CLASSES:

@@ -213,3 +213,12 @@ def finished_pods(kube: Kube, namespace: str | None) -> list[Any]:
             )
         pods += [pod for pod in found if (pod.get("status") or {}).get("phase") == phase]
     return pods
+
+
+def read_existing(kube: Kube, what: str, method: Callable[..., Any], *args: Any) -> Any:
+    """``kube.call`` of a read whose 404 refuses the plan: ValueError
+    ``"<what> does not exist"`` (other failures stay KubeError)."""
+    found = kube.find(f"get {what}", method, *args)
+    if found is None:
+        raise ValueError(f"{what} does not exist")
+    return found

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from responder.actions.kube_calls import expect_kind, named, namespace_of, undo
+from responder.actions.kube_calls import expect_kind, named, namespace_of, read_existing, undo
 from responder.actions.tls_secrets import usable_certificate
 from responder.kube import MERGE_PATCH, Kube, KubeError, meta
 from responder.records.action import ActionOutcome, ActionRequest, Change, Plan
@@ -101,14 +101,9 @@ class IngressExecutor:
         index = _tls_entry(entries, host, named(target))
         namespace = namespace_of(target)
         where = f"secret {namespace}/{secret_name}"
-        try:
-            secret = kube.call(
-                f"get {where}", kube.core.read_namespaced_secret, secret_name, namespace
-            )
-        except KubeError as exc:
-            if exc.not_found:
-                raise ValueError(f"{where} does not exist") from exc
-            raise
+        secret = read_existing(
+            kube, where, kube.core.read_namespaced_secret, secret_name, namespace
+        )
         hosts = entries[index].get("hosts") or ([host] if host else [])
         certificate = usable_certificate(secret, where, hosts, self.clock())
         entries[index]["secretName"] = secret_name
@@ -215,12 +210,7 @@ def _ingress_class(kube: Kube, wanted: str | None) -> str:
     """``wanted`` when that IngressClass exists; without one, the cluster's
     default class, or its only one."""
     if wanted:
-        try:
-            kube.call(f"get ingressclass {wanted}", kube.networking.read_ingress_class, wanted)
-        except KubeError as exc:
-            if exc.not_found:
-                raise ValueError(f"IngressClass {wanted} does not exist") from exc
-            raise
+        read_existing(kube, f"IngressClass {wanted}", kube.networking.read_ingress_class, wanted)
         return wanted
     classes = kube.items("list ingressclasses", kube.networking.list_ingress_class)
     names = sorted(str(meta(c).get("name")) for c in classes)
@@ -276,14 +266,7 @@ def _service_port(kube: Kube, namespace: str, service_name: str, port: Any) -> d
     """The backend port for ``port`` (a number or a name) of the Service;
     ValueError when the Service or that port is missing."""
     where = f"service {namespace}/{service_name}"
-    try:
-        service = kube.call(
-            f"get {where}", kube.core.read_namespaced_service, service_name, namespace
-        )
-    except KubeError as exc:
-        if exc.not_found:
-            raise ValueError(f"{where} does not exist") from exc
-        raise
+    service = read_existing(kube, where, kube.core.read_namespaced_service, service_name, namespace)
     ports = [p for p in (service.get("spec") or {}).get("ports") or [] if isinstance(p, Mapping)]
     if isinstance(port, str) and port.isdigit():
         port = int(port)

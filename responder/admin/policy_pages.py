@@ -11,12 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from responder.accounts.models import Principal
-from responder.actions.feasibility import explain_runnable
+from responder.actions.feasibility import explain_here
 from responder.admin.access import page
 from responder.admin.forms import LEVEL_CHOICES
 from responder.admin.render import render
 from responder.admin.services import services
-from responder.guards.explain import explain_guarded
 from responder.policy.explain import ExplainError, parse_request
 
 EXPLAIN_FIELDS = ("incident_type", "environment", "severity", "confidence", "action", "target")
@@ -32,9 +31,8 @@ async def policy_page(request: Request, principal: Principal) -> Response:
         body = {k: params[k] for k in EXPLAIN_FIELDS if params.get(k)}
         try:
             runtime = admin.runtime
-            answer = explain_runnable(
-                explain_guarded(runtime.policy, parse_request(body), runtime.guards),
-                runtime.feasibility,
+            answer = explain_here(
+                runtime.policy, parse_request(body), runtime.guards, runtime.feasibility
             )
         except ExplainError as exc:
             errors[exc.field.split(".")[0]] = exc.message

@@ -12,10 +12,9 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from responder.actions.feasibility import Feasibility, explain_runnable
+from responder.actions.feasibility import Feasibility, explain_here
 from responder.api.errors import error
 from responder.api.openapi import Operation
-from responder.guards.explain import explain_guarded
 from responder.guards.rails import GuardRails
 from responder.policy.engine import PolicyEngine
 from responder.policy.explain import ExplainError, ExplainRequest, parse_request
@@ -41,9 +40,7 @@ class PolicyApi:
         try:
             parsed = parse_request(body)
             answer = await anyio.to_thread.run_sync(
-                lambda: explain_runnable(
-                    explain_guarded(self.policy, parsed, self.guards), self.feasibility
-                )
+                lambda: explain_here(self.policy, parsed, self.guards, self.feasibility)
             )
         except ExplainError as exc:
             return error(400, exc.message, exc.field)

@@ -20,7 +20,8 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _when(at: datetime) -> str:
+def when_text(at: datetime) -> str:
+    """``2026-12-06 18:30 UTC``."""
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -31,7 +32,7 @@ def scope_label(incident: Incident) -> str:
 
 
 def paused_line(until: datetime) -> str:
-    return f"Automation paused until {_when(until)}."
+    return f"Automation paused until {when_text(until)}."
 
 
 def incident_text(incident: Incident, why: str, paused_until: datetime | None = None) -> str:
@@ -131,7 +132,7 @@ def marked_line(mark: Mapping[str, Any], via: str, at: datetime) -> str:
     if mark.get("rolled_back"):
         parts.append("rolled back")
     what = ", ".join(parts) or "marked"
-    return f"Marked by {mark.get('marked_by', 'someone')} via {via} at {_when(at)}: {what}."
+    return f"Marked by {mark.get('marked_by', 'someone')} via {via} at {when_text(at)}: {what}."
 
 
 def pause_text(pause: Pause, who: str, via: str, effect: str) -> str:
@@ -143,13 +144,13 @@ def pause_text(pause: Pause, who: str, via: str, effect: str) -> str:
     )
     return clip(
         f"Automation paused for {pause.scope} by {who} via {via} until "
-        f"{_when(pause.expires_at)} (pause {pause.id}): {meanwhile} meanwhile; "
+        f"{when_text(pause.expires_at)} (pause {pause.id}): {meanwhile} meanwhile; "
         "actions already running finish."
     )
 
 
 def resumed_line(who: str, via: str, at: datetime) -> str:
-    return f"Resumed by {who} via {via} at {_when(at)}."
+    return f"Resumed by {who} via {via} at {when_text(at)}."
 
 
 def approval_text(approval: ApprovalRequest, now: datetime) -> str:
@@ -168,7 +169,7 @@ def approval_outcome(approval: ApprovalRequest, result: str) -> str:
     asked = approval_text(approval, approval.requested_at)
     minutes = max(0, int((approval.expires_at - approval.requested_at).total_seconds() // 60))
     asked = asked.replace(
-        f"Approval expires in {minutes}m.", f"Approval expires at {_when(approval.expires_at)}."
+        f"Approval expires in {minutes}m.", f"Approval expires at {when_text(approval.expires_at)}."
     )
     return clip(f"{asked}\n{result}")
 
@@ -177,7 +178,7 @@ def answer_line(approval: ApprovalRequest, detail: str = "") -> str:
     """How the request ended, e.g. ``Approved by alice via slack at …: detail``."""
     who = f" by {approval.decided_by}" if approval.decided_by not in (None, "robot") else ""
     via = f" via {approval.decided_via}" if approval.decided_via else ""
-    when = f" at {_when(approval.decided_at)}" if approval.decided_at else ""
+    when = f" at {when_text(approval.decided_at)}" if approval.decided_at else ""
     tail = f": {detail}" if detail else ""
     if approval.state in ("approved", "executed"):
         return f"Approved{who}{via}{when}{tail}"

@@ -171,14 +171,6 @@ class TelegramChannel:
                 return  # the message already says this
             raise
 
-    def answer_press(self, callback_query_id: str, text: str) -> None:
-        """The short notice Telegram shows the person who pressed."""
-
-        async def call() -> Any:
-            return await self._bot.answer_callback_query(callback_query_id, text=text[:190])
-
-        self._call(call)
-
     def set_webhook(self, url: str) -> None:
         """Point Telegram at ``url`` with the secret-token header set."""
 

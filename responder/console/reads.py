@@ -4,9 +4,9 @@ the robot decided what it did, and the approvals a person may answer."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
+from responder.channels.render import scope_label, when_text
 from responder.console.context import Asked, CommandError
 from responder.console.markup import Bold, Code, Page
 from responder.console.reply import Reply
@@ -18,16 +18,6 @@ from responder.store import IncidentFilter
 MAX_LISTED = 15
 #: the open incidents looked through for the list (newest first)
 SCANNED = 500
-
-
-def _when(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def scope_of(incident: Incident) -> str:
-    scope = incident.resource_scope
-    where = f"{scope.namespace}/" if scope.namespace else ""
-    return f"{scope.kind} {where}{scope.name}"
 
 
 def _target(target: Mapping[str, Any] | None) -> str:
@@ -59,7 +49,7 @@ def incidents(asked: Asked) -> Reply:
             " ",
             Bold(incident.display_name),
             f" [{incident.incident_type}] {incident.severity}, {incident.state}{acked}"
-            f" — {scope_of(incident)} ({incident.environment})",
+            f" — {scope_label(incident)} ({incident.environment})",
         )
     if len(found) > MAX_LISTED:
         page.line(f"… and {len(found) - MAX_LISTED} more: give an environment to narrow it.")
@@ -68,19 +58,21 @@ def incidents(asked: Asked) -> Reply:
 
 def incident(asked: Asked) -> Reply:
     found = asked.incident(asked.arg(0, "incident ID"))
-    page = Page().line(Bold(found.display_name), " on ", scope_of(found), f" ({found.environment})")
+    page = Page().line(
+        Bold(found.display_name), " on ", scope_label(found), f" ({found.environment})"
+    )
     page.line("Incident ", Code(found.id), f" [{found.incident_type}]")
     page.line(
         f"State {found.state}, severity {found.severity}, confidence {found.confidence}; "
-        f"opened {_when(found.created_at)}, {found.firing_alerts} alert(s) firing."
+        f"opened {when_text(found.created_at)}, {found.firing_alerts} alert(s) firing."
     )
     if found.acknowledged is not None:
         ack = found.acknowledged
-        page.line(f"Acknowledged by {ack.by} at {_when(ack.at)}.")
+        page.line(f"Acknowledged by {ack.by} at {when_text(ack.at)}.")
     if found.silence is not None:
         page.line(
             "Silenced in Alertmanager until ",
-            f"{_when(found.silence.ends_at)} by {found.silence.by} (silence ",
+            f"{when_text(found.silence.ends_at)} by {found.silence.by} (silence ",
             Code(", ".join(found.silence.ids)),
             ").",
         )
@@ -102,11 +94,11 @@ def incident(asked: Asked) -> Reply:
             "Waiting for approval ",
             Code(approval.id),
             f": {approval.action_name.lower()} {approval.target_label}, "
-            f"until {_when(approval.expires_at)}.",
+            f"until {when_text(approval.expires_at)}.",
         )
     notes = [e for e in found.timeline if e.event == "note"][-5:]
     for note in notes:
-        page.line(Bold("Note: "), f"{note.detail} ({_when(note.at)})")
+        page.line(Bold("Note: "), f"{note.detail} ({when_text(note.at)})")
     return page.reply()
 
 
@@ -177,6 +169,6 @@ def approvals(asked: Asked) -> Reply:
             f" {approval.action_name.lower()} {approval.target_label} ({approval.environment}) "
             f"for incident ",
             Code(approval.incident_id),
-            f", expires {_when(approval.expires_at)}",
+            f", expires {when_text(approval.expires_at)}",
         )
     return page.reply()

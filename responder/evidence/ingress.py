@@ -312,17 +312,10 @@ class IngressCollector(KubeCollector):
 
     def _secret(self, namespace: str, name: str) -> JSON | None:
         """The Secret (None when it does not exist)."""
-        try:
-            found: JSON = self.kube.call(
-                f"get secret {namespace}/{name}",
-                self.kube.core.read_namespaced_secret,
-                name,
-                namespace,
-            )
-        except KubeError as exc:
-            if exc.not_found:
-                return None
-            raise
+        what = f"get secret {namespace}/{name}"
+        found: JSON | None = self.kube.find(
+            what, self.kube.core.read_namespaced_secret, name, namespace
+        )
         return found
 
     def _service_exists(self, namespace: str, name: str) -> bool | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from responder.evidence.helm import RELEASE_NAME_ANNOTATION, RELEASE_NAMESPACE_ANNOTATION
 from responder.evidence.kube_objects import JSON
-from responder.kube import Kube, KubeError, controller_of, labels_of, meta
+from responder.kube import Kube, controller_of, labels_of, meta
 from responder.records.target import Target
 
 WORKLOAD_KINDS = {
@@ -83,41 +83,21 @@ def read_workload(kube: Kube, target: Target) -> JSON | None:
     does not exist."""
     read = _readers(kube)[target.kind]
     what = f"get {target.kind} {target.namespace}/{target.name}"
-    try:
-        found: JSON = kube.call(what, read, target.name, target.namespace)
-    except KubeError as exc:
-        if exc.not_found:
-            return None
-        raise
+    found: JSON | None = kube.find(what, read, target.name, target.namespace)
     return found
 
 
 def read_service(kube: Kube, namespace: str, name: str) -> JSON | None:
     """The Service ``namespace/name``; None when it does not exist."""
-    try:
-        found: JSON = kube.call(
-            f"get service {namespace}/{name}", kube.core.read_namespaced_service, name, namespace
-        )
-    except KubeError as exc:
-        if exc.not_found:
-            return None
-        raise
+    what = f"get service {namespace}/{name}"
+    found: JSON | None = kube.find(what, kube.core.read_namespaced_service, name, namespace)
     return found
 
 
 def read_ingress(kube: Kube, namespace: str, name: str) -> JSON | None:
     """The Ingress ``namespace/name``; None when it does not exist."""
-    try:
-        found: JSON = kube.call(
-            f"get ingress {namespace}/{name}",
-            kube.networking.read_namespaced_ingress,
-            name,
-            namespace,
-        )
-    except KubeError as exc:
-        if exc.not_found:
-            return None
-        raise
+    what = f"get ingress {namespace}/{name}"
+    found: JSON | None = kube.find(what, kube.networking.read_namespaced_ingress, name, namespace)
     return found
 
 

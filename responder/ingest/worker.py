@@ -46,9 +46,7 @@ class QueueWorker:
     settings: QueueSettings
     metrics: Metrics
     waiting: Callable[[], object] | None = None
-    consumer: str = field(
-        init=False, default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}"
-    )
+    consumer: str = field(init=False, default_factory=consumer_name)
     wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     depth: int = field(init=False, default=0)
     running: bool = field(init=False, default=False)

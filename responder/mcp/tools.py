@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from responder.actions.feasibility import explain_runnable
+from responder.actions.feasibility import explain_here
 from responder.admin import whatif
 from responder.api.taxonomy import taxonomy_document
-from responder.guards.explain import explain_guarded
 from responder.mcp.frame import Caller, ToolFailure, _environment
 from responder.mcp.writes import WriteTools
 from responder.policy.engine import DEFAULT_POLICIES_DIR
@@ -114,9 +113,9 @@ class McpTools(WriteTools):
         def work() -> dict[str, Any]:
             body = {k: v for k, v in request.items() if v is not None}
             try:
-                return explain_runnable(
-                    explain_guarded(self.runtime.policy, parse_request(body), self.runtime.guards),
-                    self.runtime.feasibility,
+                runtime = self.runtime
+                return explain_here(
+                    runtime.policy, parse_request(body), runtime.guards, runtime.feasibility
                 )
             except ExplainError as exc:
                 raise ToolFailure(f"{exc.field}: {exc.message}") from exc

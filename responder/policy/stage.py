@@ -7,7 +7,6 @@ storm is observed and notified, never acted on."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
@@ -188,9 +187,3 @@ def alert_severity(incident: Incident, engine: PolicyEngine) -> Severity:
         return max(labelled, key=lambda s: s.rank)
     known = engine.taxonomy.incident_types.get(incident.incident_type)
     return known.default_severity if known else Severity.warning
-
-
-def decision_key(target: Mapping[str, str] | None) -> tuple[str, ...]:
-    if not target:
-        return ()
-    return (target.get("kind", ""), target.get("namespace") or "", target.get("name", ""))
